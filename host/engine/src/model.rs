@@ -1,0 +1,135 @@
+//! The people and groups the pipeline works on, and what it remembers about what it provisioned.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A source or target attribute value. Mirrors the WIT `value` variant so plugins and native
+/// stages see the same shapes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Text(String),
+    TextList(Vec<String>),
+}
+
+impl Value {
+    /// Null, an empty string and an empty list all count as "no value" (Entra does not provision
+    /// them, and scoping clauses on them are false).
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Value::Null => true,
+            Value::Text(s) => s.is_empty(),
+            Value::TextList(l) => l.is_empty(),
+            Value::Bool(_) | Value::Int(_) => false,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// Attributes by name: source attribute names, or SCIM paths for target attributes.
+pub type Attributes = BTreeMap<String, Value>;
+
+/// A group as the source directory describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRef {
+    pub id: String,
+    pub display_name: String,
+}
+
+/// A person in the source directory, with everything the pipeline needs to decide about them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Person {
+    /// Source object id (stable; never reused).
+    pub id: String,
+    pub attributes: Attributes,
+    /// `accountEnabled` in Entra terms.
+    pub enabled: bool,
+    /// Deleted in the source but restorable (Entra's `@removed: changed`).
+    pub soft_deleted: bool,
+    pub direct_groups: Vec<GroupRef>,
+    /// Every group reached through nesting, direct ones included.
+    pub transitive_groups: Vec<GroupRef>,
+    /// Assigned to the app directly (not through a group).
+    pub assigned_directly: bool,
+    /// Ids of assigned groups through which the person is assigned (direct members only, as
+    /// Entra does, unless nested groups are enabled in the source).
+    pub assigned_via_groups: Vec<String>,
+    /// App role names the person holds through assignments.
+    pub app_roles: Vec<String>,
+}
+
+impl Person {
+    /// A person with only an id and attributes: enabled, in no groups, not assigned.
+    pub fn new(id: impl Into<String>, attributes: Attributes) -> Self {
+        Person {
+            id: id.into(),
+            attributes,
+            enabled: true,
+            soft_deleted: false,
+            direct_groups: Vec::new(),
+            transitive_groups: Vec::new(),
+            assigned_directly: false,
+            assigned_via_groups: Vec::new(),
+            app_roles: Vec::new(),
+        }
+    }
+
+    pub fn is_assigned(&self) -> bool {
+        self.assigned_directly || !self.assigned_via_groups.is_empty()
+    }
+}
+
+/// A group in the source directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub id: String,
+    pub display_name: String,
+    /// Ids of member people.
+    pub member_people: Vec<String>,
+    /// Ids of member groups (nesting).
+    pub member_groups: Vec<String>,
+}
+
+/// A license as the target holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct License {
+    pub plan: String,
+    /// Kept sorted and deduplicated so that comparing two licenses ignores order.
+    pub add_ons: Vec<String>,
+}
+
+impl License {
+    pub fn new(plan: impl Into<String>, add_ons: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        let mut add_ons: Vec<String> = add_ons.into_iter().map(Into::into).collect();
+        add_ons.sort();
+        add_ons.dedup();
+        License { plan: plan.into(), add_ons }
+    }
+}
+
+/// What muster provisioned for one person; the state store persists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProvisionedRecord {
+    pub source_id: String,
+    /// The target's id for the resource (Zoom ids contain `&`).
+    pub target_id: String,
+    /// The value of the matching attribute the record was matched or created with.
+    pub matching_value: String,
+    /// The flat target attributes (SCIM path → value) last applied successfully.
+    pub last_applied: Attributes,
+    pub license: Option<License>,
+    /// Plugin name → version (content hash) that produced `last_applied`.
+    pub plugin_versions: BTreeMap<String, String>,
+    /// Disabled in the target by muster (`active` false).
+    pub disabled: bool,
+}
