@@ -1,7 +1,13 @@
 //! muster's provisioning pipeline as plain functions over data.
 //!
 //! - [`model`]: people, groups, licenses and provisioned records.
+//! - [`membership`]: direct and transitive groups from the directory's member lists.
 //! - [`plugin`]: the `Transform` and `LicenseRule` traits plugins implement.
+//! - [`config`]: the TOML configuration and its validation.
+//! - [`scope`]: the scoping stage (assignment, scoping filters) and its reasons.
 
+pub mod config;
+pub mod membership;
 pub mod model;
 pub mod plugin;
+pub mod scope;

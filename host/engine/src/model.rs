@@ -109,11 +109,17 @@ pub struct License {
 }
 
 impl License {
-    pub fn new(plan: impl Into<String>, add_ons: impl IntoIterator<Item = impl Into<String>>) -> Self {
+    pub fn new(
+        plan: impl Into<String>,
+        add_ons: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
         let mut add_ons: Vec<String> = add_ons.into_iter().map(Into::into).collect();
         add_ons.sort();
         add_ons.dedup();
-        License { plan: plan.into(), add_ons }
+        License {
+            plan: plan.into(),
+            add_ons,
+        }
     }
 }
 

@@ -93,8 +93,11 @@ impl PluginError {
 /// An attribute transform. `config` is the plugin's configuration as a JSON document.
 pub trait Transform: Send + Sync {
     fn id(&self) -> PluginId;
-    fn transform(&self, person: &PluginInput, config: &str)
-    -> Result<TransformOutcome, PluginError>;
+    fn transform(
+        &self,
+        person: &PluginInput,
+        config: &str,
+    ) -> Result<TransformOutcome, PluginError>;
 }
 
 /// A license rule. `current` is the license the target holds now, if any.

@@ -1,0 +1,241 @@
+//! muster's configuration: one TOML file, validated as a whole before anything starts.
+//!
+//! Every section is its own type with `deny_unknown_fields`, so a typo is an error rather than a
+//! silently ignored setting. [`Config::from_toml_str`] reports every problem it finds at once,
+//! each with its location in the file (`mappings[3].target: ...`; array indexes count from 0).
+//! Secrets never appear in the file, only the names of environment variables holding them.
+
+mod load;
+mod mapping;
+mod plugins;
+mod policy;
+mod profile;
+mod scope;
+mod source;
+mod target;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use mapping::{ApplyMode, MappingConfig, MappingKind};
+pub use plugins::{PluginConfig, PluginLimits};
+pub use policy::{
+    DeletionThresholdConfig, DeprovisionAction, DeprovisioningConfig, QuarantineConfig,
+};
+pub use profile::{AddOnAttributes, ProfileConfig, UnmappedAddOns};
+pub use scope::{ClauseConfig, Operator, ScopeConfig, ScopeMode, ScopingFilterConfig};
+pub use source::{GraphSourceConfig, SourceConfig};
+pub use target::{ProfileName, TargetConfig};
+
+/// The whole configuration of one provisioning job (one source, one target).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where people and groups come from.
+    pub source: SourceConfig,
+    /// The SCIM endpoint people are provisioned into.
+    pub target: TargetConfig,
+    /// Who is provisioned: assignment and scoping filters (Entra's "scope" settings).
+    #[serde(default)]
+    pub scope: ScopeConfig,
+    /// Attribute mappings from source attributes to target SCIM paths, the matching attributes
+    /// among them.
+    pub mappings: Vec<MappingConfig>,
+    /// Transform plugins, run in this order after the mappings; each sees the target attributes
+    /// the mappings and earlier transforms produced.
+    #[serde(default)]
+    pub transforms: Vec<PluginConfig>,
+    /// The license rule plugin; without one, muster leaves licenses alone.
+    #[serde(default)]
+    pub license: Option<PluginConfig>,
+    /// Additions to or replacements of the target profile named in `target.profile`: how a
+    /// license decision becomes target attributes.
+    #[serde(default)]
+    pub profile: Option<ProfileConfig>,
+    /// What happens to people who leave scope, are disabled or are deleted in the source.
+    #[serde(default)]
+    pub deprovisioning: DeprovisioningConfig,
+    /// Accidental-deletion prevention: how many disables and deletes one cycle may carry.
+    #[serde(default)]
+    pub deletion_threshold: DeletionThresholdConfig,
+    /// When a job with too many failures is quarantined (Entra's escrow thresholds by default).
+    #[serde(default)]
+    pub quarantine: QuarantineConfig,
+    /// Seconds between the start of two scheduled cycles. Entra uses about 40 minutes and does
+    /// not let it be changed; muster does.
+    #[serde(default = "default_sync_interval")]
+    pub sync_interval_secs: u64,
+    /// Where the state store keeps what was provisioned (a SQLite file).
+    #[serde(default = "default_state_path")]
+    pub state_path: PathBuf,
+}
+
+fn default_sync_interval() -> u64 {
+    40 * 60
+}
+
+fn default_state_path() -> PathBuf {
+    PathBuf::from("muster.db")
+}
+
+/// One problem in a configuration, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigError {
+    /// A TOML key path such as `mappings[3].target`, or `line 4, column 2` for syntax errors.
+    pub location: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
+
+/// Every problem found in a configuration, in file order as far as it can be known.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.len();
+        writeln!(
+            f,
+            "{n} problem{} in the configuration:",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for e in &self.0 {
+            writeln!(f, "  {e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Collects errors while walking the configuration.
+#[derive(Debug, Default)]
+pub(crate) struct Errors(Vec<ConfigError>);
+
+impl Errors {
+    pub(crate) fn push(&mut self, location: impl Into<String>, message: impl Into<String>) {
+        self.0.push(ConfigError {
+            location: location.into(),
+            message: message.into(),
+        });
+    }
+}
+
+impl Config {
+    /// Parses and validates a configuration, reporting every problem at once.
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigErrors> {
+        let mut errors = Errors::default();
+        let config = load::load(text, &mut errors);
+        if let Some(config) = &config {
+            config.validate(&mut errors);
+        }
+        match config {
+            Some(config) if errors.0.is_empty() => Ok(config),
+            _ => Err(ConfigErrors(errors.0)),
+        }
+    }
+
+    fn validate(&self, errors: &mut Errors) {
+        self.source.validate("source", errors);
+        self.target.validate("target", errors);
+        self.scope.validate("scope", errors);
+        mapping::validate_all(&self.mappings, errors);
+        plugins::validate_all(&self.transforms, self.license.as_ref(), errors);
+        if let Some(profile) = &self.profile {
+            profile.validate("profile", errors);
+        }
+        self.deletion_threshold
+            .validate("deletion_threshold", errors);
+        self.quarantine.validate("quarantine", errors);
+        if self.sync_interval_secs == 0 {
+            errors.push("sync_interval_secs", "must be at least 1 second");
+        }
+        if self.state_path.as_os_str().is_empty() {
+            errors.push("state_path", "must not be empty");
+        }
+    }
+
+    /// The mappings that are matching attributes, by precedence (lowest number first).
+    pub fn matching_mappings(&self) -> Vec<&MappingConfig> {
+        let mut matching: Vec<&MappingConfig> = self
+            .mappings
+            .iter()
+            .filter(|m| m.matching_precedence.is_some())
+            .collect();
+        matching.sort_by_key(|m| m.matching_precedence);
+        matching
+    }
+}
+
+/// An environment variable name as POSIX shells accept it. Checked so that a secret pasted
+/// into a `*_env` field by mistake is refused instead of being looked up (and logged) as a name.
+pub(crate) fn check_env_name(value: &str, location: &str, errors: &mut Errors) {
+    let mut chars = value.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        errors.push(
+            location,
+            "must be the name of an environment variable ([A-Za-z_][A-Za-z0-9_]*); secrets are \
+             never written in the configuration file",
+        );
+    }
+}
+
+/// An http(s) URL with a host. Deliberately shallow: the connector that uses it reports the rest.
+pub(crate) fn check_url(value: &str, location: &str, errors: &mut Errors) {
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => {}
+        _ => errors.push(location, format!("`{value}` is not an http(s) URL")),
+    }
+}
+
+/// A SCIM attribute path as muster writes target attributes: `attr`, `attr.sub`,
+/// `attr[filter].sub`, each optionally behind a schema URN (`urn:...:User:attr`).
+pub(crate) fn check_scim_path(path: &str) -> Result<(), String> {
+    let invalid = |why: &str| Err(format!("invalid SCIM path `{path}`: {why}"));
+    let attr_path = match path.strip_prefix("urn:") {
+        Some(rest) => match rest.rsplit_once(':') {
+            Some((_, attr)) => attr,
+            None => return invalid("a schema URN must be followed by `:attribute`"),
+        },
+        None => path,
+    };
+    let (head, sub) = match attr_path.split_once('[') {
+        Some((name, rest)) => match rest.split_once(']') {
+            Some((filter, after)) if !filter.trim().is_empty() => match after {
+                "" => (name, None),
+                _ => match after.strip_prefix('.') {
+                    Some(sub) => (name, Some(sub)),
+                    None => return invalid("only `.sub` may follow a value filter"),
+                },
+            },
+            _ => return invalid("unclosed or empty value filter"),
+        },
+        None => match attr_path.split_once('.') {
+            Some((name, sub)) => (name, Some(sub)),
+            None => (attr_path, None),
+        },
+    };
+    for name in std::iter::once(head).chain(sub) {
+        let mut chars = name.chars();
+        let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '$');
+        if !ok {
+            return invalid(&format!("`{name}` is not an attribute name"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

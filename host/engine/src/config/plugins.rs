@@ -1,0 +1,93 @@
+//! Plugin entries: the transforms, in order, and the license rule.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::Errors;
+
+/// One plugin: a WebAssembly component and its configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// The name the logs and the admin API use; unique among the plugins.
+    pub name: String,
+    /// Path to the component (`.wasm`).
+    pub path: PathBuf,
+    /// The plugin's own configuration, handed to it as a JSON document.
+    #[serde(default)]
+    pub config: toml::Table,
+    /// Limits on each call; the host's defaults apply to what is left out.
+    #[serde(default)]
+    pub limits: Option<PluginLimits>,
+}
+
+/// Per-call limits on a plugin.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginLimits {
+    /// Wall-clock limit for one call, in milliseconds.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// Fuel (roughly, WebAssembly instructions) for one call.
+    #[serde(default)]
+    pub fuel: Option<u64>,
+    /// Linear memory the instance may grow to, in MiB.
+    #[serde(default)]
+    pub memory_mib: Option<u64>,
+}
+
+impl PluginConfig {
+    /// The `config` table as the JSON document the plugin receives (`{}` when empty).
+    pub fn config_json(&self) -> String {
+        // A TOML table always has a JSON form (datetimes become strings).
+        serde_json::to_string(&self.config).unwrap_or_else(|_| "{}".into())
+    }
+
+    fn validate(&self, at: &str, errors: &mut Errors) {
+        if self.name.trim().is_empty() {
+            errors.push(format!("{at}.name"), "must not be empty");
+        }
+        if self.path.extension().is_none_or(|e| e != "wasm") {
+            errors.push(
+                format!("{at}.path"),
+                format!("`{}` is not a .wasm file", self.path.display()),
+            );
+        }
+        if let Some(limits) = &self.limits {
+            let fields = [
+                ("timeout_ms", limits.timeout_ms),
+                ("fuel", limits.fuel),
+                ("memory_mib", limits.memory_mib),
+            ];
+            for (field, value) in fields {
+                if value == Some(0) {
+                    errors.push(format!("{at}.limits.{field}"), "must be greater than 0");
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn validate_all(
+    transforms: &[PluginConfig],
+    license: Option<&PluginConfig>,
+    errors: &mut Errors,
+) {
+    let mut names = BTreeSet::new();
+    let all = transforms
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (format!("transforms[{i}]"), p))
+        .chain(license.map(|p| ("license".to_string(), p)));
+    for (at, plugin) in all {
+        plugin.validate(&at, errors);
+        if !names.insert(plugin.name.as_str()) {
+            errors.push(
+                format!("{at}.name"),
+                format!("plugin name `{}` is used twice", plugin.name),
+            );
+        }
+    }
+}

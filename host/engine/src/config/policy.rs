@@ -1,0 +1,156 @@
+//! Deprovisioning, accidental-deletion prevention and quarantine thresholds.
+
+use serde::{Deserialize, Serialize};
+
+use super::Errors;
+
+/// What to do with a provisioned person in each situation. Entra's defaults: disable when
+/// disabled in the source or out of scope, delete when hard-deleted in the source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeprovisioningConfig {
+    /// The person is disabled (`accountEnabled` false) or soft-deleted in the source.
+    #[serde(default = "disable")]
+    pub on_source_disable: DeprovisionAction,
+    /// The person is no longer assigned or no longer passes the scoping filters.
+    #[serde(default = "disable")]
+    pub on_out_of_scope: DeprovisionAction,
+    /// The person is gone from the source (hard-deleted).
+    #[serde(default = "delete")]
+    pub on_source_delete: DeprovisionAction,
+    /// Leave people who go out of scope alone in the target (Entra's `SkipOutOfScopeDeletions`).
+    #[serde(default)]
+    pub skip_out_of_scope_deletions: bool,
+}
+
+impl Default for DeprovisioningConfig {
+    fn default() -> Self {
+        DeprovisioningConfig {
+            on_source_disable: DeprovisionAction::Disable,
+            on_out_of_scope: DeprovisionAction::Disable,
+            on_source_delete: DeprovisionAction::Delete,
+            skip_out_of_scope_deletions: false,
+        }
+    }
+}
+
+fn disable() -> DeprovisionAction {
+    DeprovisionAction::Disable
+}
+
+fn delete() -> DeprovisionAction {
+    DeprovisionAction::Delete
+}
+
+/// A deprovisioning action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeprovisionAction {
+    /// Set `active` to false; the account and its data stay in the target.
+    Disable,
+    /// `DELETE` the user in the target.
+    Delete,
+}
+
+/// Accidental-deletion prevention (Entra's "deletion threshold", DOMAIN §3.8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeletionThresholdConfig {
+    /// Hold back a cycle's disables and deletes when there are more than `max` of them.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The most disables plus deletes one cycle may carry out. 500 is the commonly cited
+    /// Entra default.
+    #[serde(default = "default_max")]
+    pub max: u32,
+}
+
+impl Default for DeletionThresholdConfig {
+    fn default() -> Self {
+        DeletionThresholdConfig {
+            enabled: true,
+            max: default_max(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_max() -> u32 {
+    500
+}
+
+/// When a job is quarantined for failures (Entra's escrow logic, DOMAIN §3.7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuarantineConfig {
+    /// Failures (reference failures excluded) before the ratio and count are looked at.
+    #[serde(default = "default_min_failures")]
+    pub min_failures: u64,
+    /// Quarantine when more than this share of events fail (0–1).
+    #[serde(default = "default_ratio")]
+    pub failure_ratio: f64,
+    /// Quarantine when more than this many events fail (reference failures excluded).
+    #[serde(default = "default_max_failures")]
+    pub max_failures: u64,
+    /// Quarantine when more than this many events fail, reference failures included.
+    #[serde(default = "default_absolute_cap")]
+    pub absolute_cap: u64,
+}
+
+impl Default for QuarantineConfig {
+    fn default() -> Self {
+        QuarantineConfig {
+            min_failures: default_min_failures(),
+            failure_ratio: default_ratio(),
+            max_failures: default_max_failures(),
+            absolute_cap: default_absolute_cap(),
+        }
+    }
+}
+
+fn default_min_failures() -> u64 {
+    5_000
+}
+
+fn default_ratio() -> f64 {
+    0.4
+}
+
+fn default_max_failures() -> u64 {
+    40_000
+}
+
+fn default_absolute_cap() -> u64 {
+    60_000
+}
+
+impl DeletionThresholdConfig {
+    pub(crate) fn validate(&self, at: &str, errors: &mut Errors) {
+        if self.enabled && self.max == 0 {
+            errors.push(
+                format!("{at}.max"),
+                "must be at least 1 (or set `enabled = false`)",
+            );
+        }
+    }
+}
+
+impl QuarantineConfig {
+    pub(crate) fn validate(&self, at: &str, errors: &mut Errors) {
+        if !(self.failure_ratio > 0.0 && self.failure_ratio <= 1.0) {
+            errors.push(
+                format!("{at}.failure_ratio"),
+                "must be greater than 0 and at most 1",
+            );
+        }
+        if self.max_failures > self.absolute_cap {
+            errors.push(
+                format!("{at}.max_failures"),
+                "must not be above `absolute_cap`",
+            );
+        }
+    }
+}

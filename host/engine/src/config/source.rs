@@ -1,0 +1,84 @@
+//! Where people and groups come from.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Errors, check_env_name, check_url};
+
+/// The identity source. `kind` selects the connector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// A directory snapshot in a JSON file (people, groups, assignments): for demos, tests and
+    /// sources muster has no connector for.
+    File {
+        /// Path to the snapshot file, relative to the working directory.
+        path: PathBuf,
+    },
+    /// Microsoft Graph (Entra ID) with client credentials.
+    Graph(GraphSourceConfig),
+}
+
+/// Connection settings for Microsoft Graph. The client secret is read from the environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphSourceConfig {
+    /// The Entra tenant id (a GUID) or a verified domain.
+    pub tenant_id: String,
+    /// The application (client) id of the app registration muster signs in as.
+    pub client_id: String,
+    /// Name of the environment variable holding the client secret.
+    pub client_secret_env: String,
+    /// Graph's base URL; changed for national clouds or a fake Graph server in tests.
+    #[serde(default = "default_graph_url")]
+    pub graph_base_url: String,
+    /// The token endpoint's base URL (the tenant id is appended).
+    #[serde(default = "default_login_url")]
+    pub login_base_url: String,
+}
+
+fn default_graph_url() -> String {
+    "https://graph.microsoft.com/v1.0".into()
+}
+
+fn default_login_url() -> String {
+    "https://login.microsoftonline.com".into()
+}
+
+impl SourceConfig {
+    pub(crate) fn validate(&self, at: &str, errors: &mut Errors) {
+        match self {
+            SourceConfig::File { path } => {
+                if path.as_os_str().is_empty() {
+                    errors.push(format!("{at}.path"), "must not be empty");
+                }
+            }
+            SourceConfig::Graph(graph) => {
+                for (field, value) in [
+                    ("tenant_id", &graph.tenant_id),
+                    ("client_id", &graph.client_id),
+                ] {
+                    if value.trim().is_empty() {
+                        errors.push(format!("{at}.{field}"), "must not be empty");
+                    }
+                }
+                check_env_name(
+                    &graph.client_secret_env,
+                    &format!("{at}.client_secret_env"),
+                    errors,
+                );
+                check_url(
+                    &graph.graph_base_url,
+                    &format!("{at}.graph_base_url"),
+                    errors,
+                );
+                check_url(
+                    &graph.login_base_url,
+                    &format!("{at}.login_base_url"),
+                    errors,
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,221 @@
+use super::*;
+
+const EXAMPLE: &str = include_str!("../../testdata/zoom.toml");
+
+fn errors_of(text: &str) -> Vec<String> {
+    match Config::from_toml_str(text) {
+        Ok(_) => vec![],
+        Err(ConfigErrors(errors)) => errors.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// The example with `replace` swapped for `with`, failing the test if `replace` is not there.
+fn example_with(replace: &str, with: &str) -> String {
+    assert!(EXAMPLE.contains(replace), "example lacks {replace}");
+    EXAMPLE.replacen(replace, with, 1)
+}
+
+#[test]
+fn example_loads_and_matches_plain_serde() {
+    let config = Config::from_toml_str(EXAMPLE).expect("example is valid");
+    let plain: Config = toml::from_str(EXAMPLE).expect("plain serde");
+    assert_eq!(config, plain);
+    assert_eq!(config.mappings.len(), 9);
+    assert_eq!(config.matching_mappings()[0].target, "userName");
+    assert_eq!(config.deprovisioning, DeprovisioningConfig::default());
+    assert_eq!(config.quarantine.max_failures, 40_000);
+    let license = config.license.as_ref().expect("license");
+    let json: serde_json::Value = serde_json::from_str(&license.config_json()).expect("json");
+    assert_eq!(json["rules"][1]["add_on"], "phone");
+}
+
+#[test]
+fn minimal_config_gets_entra_defaults() {
+    let text = r#"
+        [source]
+        kind = "graph"
+        tenant_id = "contoso.onmicrosoft.com"
+        client_id = "00000000-0000-0000-0000-000000000001"
+        client_secret_env = "GRAPH_SECRET"
+        [target]
+        base_url = "http://127.0.0.1:8080/scim/v2"
+        token_env = "TOKEN"
+        [[mappings]]
+        source = "userPrincipalName"
+        target = "userName"
+        matching_precedence = 1
+    "#;
+    let config = Config::from_toml_str(text).expect("valid");
+    assert_eq!(config.scope.mode, ScopeMode::Assigned);
+    assert_eq!(
+        config.deletion_threshold,
+        DeletionThresholdConfig {
+            enabled: true,
+            max: 500
+        }
+    );
+    assert_eq!(config.sync_interval_secs, 2400);
+    assert_eq!(config.target.profile, ProfileName::Zoom);
+    let SourceConfig::Graph(graph) = &config.source else {
+        panic!("graph source")
+    };
+    assert_eq!(graph.graph_base_url, "https://graph.microsoft.com/v1.0");
+}
+
+#[test]
+fn each_mistake_is_reported_with_its_location() {
+    // (replace, with, expected error prefix)
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "target = \"name.givenName\"",
+            "target = \"name..givenName\"",
+            "mappings[3].target: invalid SCIM path",
+        ),
+        (
+            "token_env = \"ZOOM_SCIM_TOKEN\"",
+            "token = \"abc\"",
+            "target.token: unknown field `token`",
+        ),
+        (
+            "token_env = \"ZOOM_SCIM_TOKEN\"",
+            "token_env = \"sk-live abc\"",
+            "target.token_env: must be the name",
+        ),
+        (
+            "operator = \"ENDS_WITH\"",
+            "operator = \"STARTS_WITH\"",
+            "scope.filters[0].clauses[0].operator: unknown variant",
+        ),
+        (
+            "operator = \"ENDS_WITH\", value = \"@example.com\"",
+            "operator = \"REGEX MATCH\", value = \"(\"",
+            "scope.filters[0].clauses[0].value: invalid regular",
+        ),
+        (
+            "operator = \"NOT EQUALS\", value = \"Guest\"",
+            "operator = \"IS NULL\", value = \"x\"",
+            "scope.filters[0].clauses[1].value: `IS NULL` takes no value",
+        ),
+        (
+            "operator = \"NOT EQUALS\", value = \"Guest\"",
+            "operator = \"Greater_Than\", value = \"x\"",
+            "scope.filters[0].clauses[1].value: `Greater_Than` compares integers",
+        ),
+        (
+            "apply = \"on_create\"",
+            "apply = \"sometimes\"",
+            "mappings[8].apply: unknown variant",
+        ),
+        (
+            "source = \"mail\"",
+            "source = \"mail\"\nconstant = \"x\"",
+            "mappings[1]: give either",
+        ),
+        (
+            "target = \"displayName\"",
+            "target = \"userName\"",
+            "mappings[5].target: `userName` is already mapped by mappings[0]",
+        ),
+        (
+            "matching_precedence = 1",
+            "",
+            "mappings: no mapping has `matching_precedence`",
+        ),
+        (
+            "path = \"plugins/normalize_attributes.wasm\"",
+            "path = \"n.so\"",
+            "transforms[0].path: `n.so` is not a .wasm file",
+        ),
+        (
+            "name = \"license-by-group\"",
+            "name = \"normalize-attributes\"",
+            "license.name: plugin name",
+        ),
+        (
+            "timeout_ms = 50",
+            "timeout_ms = 0",
+            "transforms[0].limits.timeout_ms: must be greater than 0",
+        ),
+        (
+            "max = 5",
+            "max = 0",
+            "deletion_threshold.max: must be at least 1",
+        ),
+        (
+            "failure_ratio = 0.4",
+            "failure_ratio = 1.5",
+            "quarantine.failure_ratio",
+        ),
+        (
+            "kind = \"file\"",
+            "kind = \"ldap\"",
+            "source.kind: unknown variant `ldap`",
+        ),
+        (
+            "sync_interval_secs = 2400",
+            "sync_interval_secs = 2400\nsync_every = 3",
+            "sync_every: unknown key",
+        ),
+        (
+            "base_url = \"https://api.zoom.us/scim2\"",
+            "base_url = \"api.zoom.us\"",
+            "target.base_url: `api.zoom.us` is not",
+        ),
+        (
+            "\"urn:ietf:params:scim:schemas:extension:zoom:1.0:User:zoomWebinar\"",
+            "\"urn:bad\"",
+            "profile.add_ons.webinar.held.\"urn:bad\": invalid SCIM path",
+        ),
+        ("[target]", "[target\n", "line "),
+    ];
+    for (replace, with, expected) in cases {
+        let errors = errors_of(&example_with(replace, with));
+        assert!(
+            errors.iter().any(|e| e.starts_with(expected)),
+            "expected `{expected}` among {errors:#?}"
+        );
+    }
+}
+
+#[test]
+fn errors_in_several_sections_come_together() {
+    let text = example_with("token_env = \"ZOOM_SCIM_TOKEN\"", "token = \"x\"")
+        .replacen("apply = \"on_create\"", "apply = \"later\"", 1)
+        .replacen("kind = \"file\"", "kind = \"ldap\"", 1);
+    assert_eq!(errors_of(&text).len(), 3, "{:#?}", errors_of(&text));
+    let text = example_with("max = 5", "max = 0").replacen("concurrency = 4", "concurrency = 0", 1);
+    let errors = errors_of(&text);
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    let display = Config::from_toml_str(&text)
+        .expect_err("invalid")
+        .to_string();
+    assert!(
+        display.starts_with("2 problems in the configuration:"),
+        "{display}"
+    );
+}
+
+#[test]
+fn scim_paths() {
+    let ok = [
+        "userName",
+        "name.givenName",
+        "emails[type eq \"work\"].value",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+        "urn:ietf:params:scim:schemas:extension:zoom:1.0:User:zoomPhoneCallingPlan",
+    ];
+    for path in ok {
+        assert_eq!(check_scim_path(path), Ok(()), "{path}");
+    }
+    for path in [
+        "",
+        "1abc",
+        "name.",
+        "emails[].value",
+        "emails[type eq \"x\"]x",
+        "urn:x",
+        "a b",
+    ] {
+        assert!(check_scim_path(path).is_err(), "{path}");
+    }
+}

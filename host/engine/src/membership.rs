@@ -1,0 +1,192 @@
+//! Group memberships: from the directory's direct memberships and group nesting to every
+//! person's direct and transitive groups.
+//!
+//! Sources describe membership from the group's side (Graph's `/groups/{id}/members`, the file
+//! source's `members` lists); plugins and scoping want it from the person's side, so it is
+//! turned around here once per cycle.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use crate::model::{Group, GroupRef, Person};
+
+/// Each person's groups, keyed by person id.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Memberships {
+    pub direct: BTreeMap<String, Vec<GroupRef>>,
+    /// Every group reached through nesting, direct ones included, in a stable order (by the
+    /// order groups are given, then discovery).
+    pub transitive: BTreeMap<String, Vec<GroupRef>>,
+}
+
+/// Computes direct and transitive groups for every person who is a member of any group.
+///
+/// Nesting cycles (A ∈ B ∈ A), which Entra forbids but a snapshot file may contain, end the walk
+/// instead of looping: every group is visited at most once per starting group.
+pub fn memberships(groups: &[Group]) -> Memberships {
+    let by_id: HashMap<&str, &Group> = groups.iter().map(|g| (g.id.as_str(), g)).collect();
+    // parent groups of each group: who lists it as a member group.
+    let mut parents: HashMap<&str, Vec<&str>> = HashMap::new();
+    for group in groups {
+        for child in &group.member_groups {
+            parents
+                .entry(child.as_str())
+                .or_default()
+                .push(group.id.as_str());
+        }
+    }
+    let mut ancestors_cache: HashMap<&str, Vec<&str>> = HashMap::new();
+    let mut out = Memberships::default();
+    for group in groups {
+        let ancestors = ancestors_cache
+            .entry(group.id.as_str())
+            .or_insert_with(|| ancestors_of(group.id.as_str(), &parents))
+            .clone();
+        for person in &group.member_people {
+            push_unique(
+                out.direct.entry(person.clone()).or_default(),
+                group_ref(group),
+            );
+            let transitive = out.transitive.entry(person.clone()).or_default();
+            for id in &ancestors {
+                if let Some(g) = by_id.get(id) {
+                    push_unique(transitive, group_ref(g));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Fills `direct_groups` and `transitive_groups` of each person from the groups' member lists,
+/// replacing what was there.
+pub fn resolve_memberships(people: &mut [Person], groups: &[Group]) {
+    let mut m = memberships(groups);
+    for person in people {
+        person.direct_groups = m.direct.remove(&person.id).unwrap_or_default();
+        person.transitive_groups = m.transitive.remove(&person.id).unwrap_or_default();
+    }
+}
+
+/// The group itself followed by every group that contains it, breadth first, each once.
+fn ancestors_of<'a>(start: &'a str, parents: &HashMap<&'a str, Vec<&'a str>>) -> Vec<&'a str> {
+    let mut seen: HashSet<&str> = HashSet::from([start]);
+    let mut order = vec![start];
+    let mut next = 0;
+    while let Some(&current) = order.get(next) {
+        next += 1;
+        for &parent in parents.get(current).map(Vec::as_slice).unwrap_or_default() {
+            if seen.insert(parent) {
+                order.push(parent);
+            }
+        }
+    }
+    order
+}
+
+fn group_ref(group: &Group) -> GroupRef {
+    GroupRef {
+        id: group.id.clone(),
+        display_name: group.display_name.clone(),
+    }
+}
+
+fn push_unique(list: &mut Vec<GroupRef>, group: GroupRef) {
+    if !list.iter().any(|g| g.id == group.id) {
+        list.push(group);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(id: &str, people: &[&str], groups: &[&str]) -> Group {
+        Group {
+            id: id.into(),
+            display_name: format!("G-{id}"),
+            member_people: people.iter().map(|s| s.to_string()).collect(),
+            member_groups: groups.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn ids(list: Option<&Vec<GroupRef>>) -> Vec<&str> {
+        list.map(|l| l.iter().map(|g| g.id.as_str()).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn nesting_cycles_and_diamonds() {
+        // (groups, person, expected direct, expected transitive)
+        type Case = (
+            Vec<Group>,
+            &'static str,
+            Vec<&'static str>,
+            Vec<&'static str>,
+        );
+        let cases: Vec<Case> = vec![
+            (vec![group("a", &["p"], &[])], "p", vec!["a"], vec!["a"]),
+            (
+                vec![
+                    group("a", &["p"], &[]),
+                    group("b", &[], &["a"]),
+                    group("c", &[], &["b"]),
+                ],
+                "p",
+                vec!["a"],
+                vec!["a", "b", "c"],
+            ),
+            // cycle a ∈ b ∈ a
+            (
+                vec![group("a", &["p"], &["b"]), group("b", &[], &["a"])],
+                "p",
+                vec!["a"],
+                vec!["a", "b"],
+            ),
+            // self-membership
+            (vec![group("a", &["p"], &["a"])], "p", vec!["a"], vec!["a"]),
+            // diamond: a ∈ b, a ∈ c, b ∈ d, c ∈ d; p direct in a and d
+            (
+                vec![
+                    group("a", &["p"], &[]),
+                    group("b", &[], &["a"]),
+                    group("c", &[], &["a"]),
+                    group("d", &["p"], &["b", "c"]),
+                ],
+                "p",
+                vec!["a", "d"],
+                vec!["a", "b", "c", "d"],
+            ),
+            // member group that is not in the snapshot is ignored
+            (
+                vec![group("a", &["p"], &[]), group("b", &[], &["a", "zz"])],
+                "p",
+                vec!["a"],
+                vec!["a", "b"],
+            ),
+            (vec![group("a", &["q"], &[])], "p", vec![], vec![]),
+        ];
+        for (i, (groups, person, direct, transitive)) in cases.into_iter().enumerate() {
+            let m = memberships(&groups);
+            assert_eq!(ids(m.direct.get(person)), direct, "case {i} direct");
+            assert_eq!(
+                ids(m.transitive.get(person)),
+                transitive,
+                "case {i} transitive"
+            );
+        }
+    }
+
+    #[test]
+    fn resolve_fills_people() {
+        let mut people = vec![
+            Person::new("p", Default::default()),
+            Person::new("q", Default::default()),
+        ];
+        resolve_memberships(
+            &mut people,
+            &[group("a", &["p"], &[]), group("b", &[], &["a"])],
+        );
+        assert_eq!(people[0].transitive_groups.len(), 2);
+        assert!(people[1].direct_groups.is_empty());
+    }
+}
