@@ -15,9 +15,9 @@
 //! - strings order by code point (after lower-casing unless `caseExact`); dateTime attributes
 //!   order chronologically.
 
-mod eval;
+pub(crate) mod eval;
 mod lexer;
-mod parser;
+pub(crate) mod parser;
 
 use std::fmt;
 

@@ -6,10 +6,12 @@
 //!   Zoom extensions, and Group; what `/Schemas` serves.
 //! - [`path`]: attribute paths (`name.givenName`, `urn:…:department`, `emails[type eq "work"].value`).
 //! - [`filter`]: the RFC 7644 §3.4.2.2 filter grammar, parsed and evaluated.
+//! - [`flat`]: the flat view "SCIM path → value" and back, what the engine diffs.
 //! - [`patch`]: PATCH operations, parsing (RFC and Entra dialects) and atomic application.
 
 pub mod error;
 pub mod filter;
+pub mod flat;
 pub mod patch;
 pub mod path;
 pub mod resource;
