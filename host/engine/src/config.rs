@@ -199,42 +199,12 @@ pub(crate) fn check_url(value: &str, location: &str, errors: &mut Errors) {
     }
 }
 
-/// A SCIM attribute path as muster writes target attributes: `attr`, `attr.sub`,
-/// `attr[filter].sub`, each optionally behind a schema URN (`urn:...:User:attr`).
+/// A SCIM attribute path as muster writes target attributes (`attr`, `attr.sub`,
+/// `attr[filter].sub`, each optionally behind a schema URN), as the `scim` crate parses them.
 pub(crate) fn check_scim_path(path: &str) -> Result<(), String> {
-    let invalid = |why: &str| Err(format!("invalid SCIM path `{path}`: {why}"));
-    let attr_path = match path.strip_prefix("urn:") {
-        Some(rest) => match rest.rsplit_once(':') {
-            Some((_, attr)) => attr,
-            None => return invalid("a schema URN must be followed by `:attribute`"),
-        },
-        None => path,
-    };
-    let (head, sub) = match attr_path.split_once('[') {
-        Some((name, rest)) => match rest.split_once(']') {
-            Some((filter, after)) if !filter.trim().is_empty() => match after {
-                "" => (name, None),
-                _ => match after.strip_prefix('.') {
-                    Some(sub) => (name, Some(sub)),
-                    None => return invalid("only `.sub` may follow a value filter"),
-                },
-            },
-            _ => return invalid("unclosed or empty value filter"),
-        },
-        None => match attr_path.split_once('.') {
-            Some((name, sub)) => (name, Some(sub)),
-            None => (attr_path, None),
-        },
-    };
-    for name in std::iter::once(head).chain(sub) {
-        let mut chars = name.chars();
-        let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '$');
-        if !ok {
-            return invalid(&format!("`{name}` is not an attribute name"));
-        }
-    }
-    Ok(())
+    scim::AttrPath::parse(path)
+        .map(|_| ())
+        .map_err(|e| format!("invalid SCIM path `{path}`: {}", e.detail))
 }
 
 #[cfg(test)]

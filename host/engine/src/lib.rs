@@ -5,8 +5,12 @@
 //! - [`plugin`]: the `Transform` and `LicenseRule` traits plugins implement.
 //! - [`config`]: the TOML configuration and its validation.
 //! - [`scope`]: the scoping stage (assignment, scoping filters) and its reasons.
+//! - [`matching`]: which target resource a person is (records, matching attributes).
+//! - [`mapping`]: source attributes to flat target attributes keyed by SCIM path.
 
 pub mod config;
+pub mod mapping;
+pub mod matching;
 pub mod membership;
 pub mod model;
 pub mod plugin;
