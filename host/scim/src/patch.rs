@@ -1,7 +1,18 @@
 //! PATCH (RFC 7644 §3.5.2): operations as data, parsing (RFC and Entra dialects) and atomic
 //! application to a resource.
 
+mod apply;
+mod parse;
+mod target;
+
 use serde::{Deserialize, Serialize};
+
+pub use apply::{apply, apply_as};
+pub use parse::parse_request;
+
+/// Most operations one PATCH may carry: the parser faces the network, and Entra sends one
+/// operation per changed attribute, far fewer.
+pub const MAX_OPERATIONS: usize = 1000;
 
 pub const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
@@ -30,3 +41,6 @@ impl PatchOperation {
         serde_json::json!({ "schemas": [PATCH_SCHEMA], "Operations": ops })
     }
 }
+
+#[cfg(test)]
+mod tests;

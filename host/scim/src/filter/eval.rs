@@ -255,3 +255,22 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
 }
+
+/// Whether one value of the multi-valued attribute `urn:attr` matches a value filter.
+pub(crate) fn matches_element(
+    filter: &Filter,
+    element: &Value,
+    schema: &dyn AttributeLookup,
+    urn: Option<&str>,
+    attr: &str,
+) -> bool {
+    element.is_object()
+        && matches(
+            filter,
+            element,
+            &Scope {
+                schema,
+                parent: Some((urn, attr)),
+            },
+        )
+}
