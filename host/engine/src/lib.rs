@@ -7,11 +7,17 @@
 //! - [`scope`]: the scoping stage (assignment, scoping filters) and its reasons.
 //! - [`matching`]: which target resource a person is (records, matching attributes).
 //! - [`mapping`]: source attributes to flat target attributes keyed by SCIM path.
+//! - [`profile`]: target profiles (`zoom`, `generic`): license decisions to attributes.
+//! - [`plan`]: desired vs last applied → create / minimal PATCH / disable / delete.
+//! - [`log`]: the provisioning log, shaped after Entra's `provisioningObjectSummary`.
 
 pub mod config;
+pub mod log;
 pub mod mapping;
 pub mod matching;
 pub mod membership;
 pub mod model;
+pub mod plan;
 pub mod plugin;
+pub mod profile;
 pub mod scope;

@@ -173,7 +173,11 @@ mod tests {
                 .collect()
         };
         // (attributes, expected key or error code)
-        let cases: Vec<(Attributes, Result<(&str, &str), &str>)> = vec![
+        type Case = (
+            Attributes,
+            Result<(&'static str, &'static str), &'static str>,
+        );
+        let cases: Vec<Case> = vec![
             (
                 attrs(&[("userName", Value::Text("a@x".into()))]),
                 Ok(("userName", "a@x")),

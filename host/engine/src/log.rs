@@ -1,0 +1,134 @@
+//! The provisioning log, shaped after Entra's `provisioningObjectSummary` (DOMAIN §3.10) so
+//! that admins who know Entra's logs can read muster's: one entry per person per cycle, with
+//! its steps, its action and status, and the modified properties (old → new).
+//!
+//! Entries carry no timestamps: the planner is a pure function and its output is compared with
+//! golden files; the runtime stamps entries when it stores them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::Value;
+
+/// One person's outcome in one cycle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogEntry {
+    /// `{cycleId}-{n}`, unique within a cycle.
+    pub change_id: String,
+    pub cycle_id: String,
+    pub source_identity: Identity,
+    /// The target resource, when one is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_identity: Option<Identity>,
+    pub provisioning_action: ProvisioningAction,
+    pub provisioning_status_info: StatusInfo,
+    pub provisioning_steps: Vec<Step>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modified_properties: Vec<ModifiedProperty>,
+}
+
+/// A source or target object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Identity {
+    pub id: String,
+    /// The matching value or display name, for people reading the log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+}
+
+/// Entra's `provisioningAction`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProvisioningAction {
+    Create,
+    Update,
+    Delete,
+    /// A disable or delete held back by the deletion threshold.
+    StagedDelete,
+    Disable,
+    /// Nothing sent: skipped or failed before an action was chosen.
+    Other,
+}
+
+/// Entra's provisioning status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Success,
+    Warning,
+    Failure,
+    Skipped,
+}
+
+/// The overall status, with the error code and reason when it is not a plain success.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusInfo {
+    pub status: Status,
+    /// Entra's codes where one fits (`ImportSkipped`, `EntrySynchronizationSkipped`, ...), else
+    /// muster's (`PluginFailed`, `PluginSkipped`, `UnknownPlan`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Entra's `provisioningStepType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum StepType {
+    Import,
+    Scoping,
+    Matching,
+    Processing,
+    ReferenceResolution,
+    Export,
+}
+
+/// One step of the pipeline for one person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Step {
+    pub name: String,
+    pub provisioning_step_type: StepType,
+    pub status: Status,
+    pub description: String,
+    /// Extra facts: a plugin's version, its outcome kind.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<(String, String)>,
+}
+
+impl Step {
+    pub fn new(
+        step_type: StepType,
+        name: &str,
+        status: Status,
+        description: impl Into<String>,
+    ) -> Step {
+        Step {
+            name: name.to_string(),
+            provisioning_step_type: step_type,
+            status,
+            description: description.into(),
+            details: Vec::new(),
+        }
+    }
+
+    pub fn with(mut self, key: &str, value: impl Into<String>) -> Step {
+        self.details.push((key.to_string(), value.into()));
+        self
+    }
+}
+
+/// A property an action changes, with its old and new values (`None`: absent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModifiedProperty {
+    /// The SCIM path.
+    pub display_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_value: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_value: Option<Value>,
+}

@@ -1,0 +1,245 @@
+//! The plan stage for one person: desired vs last applied → an action with minimal PATCH
+//! operations.
+//!
+//! What muster sends is strict (DOMAIN, "read first"): one operation per changed path,
+//! `replace` for a set or changed value and `remove` for a dropped one, RFC-shaped, booleans as
+//! JSON booleans. `add` is never needed: `replace` on a missing path adds it (RFC 7644
+//! §3.5.2.3).
+
+use std::collections::BTreeSet;
+
+use scim::patch::{PatchOp, PatchOperation};
+use serde::{Deserialize, Serialize};
+
+use crate::log::ModifiedProperty;
+use crate::mapping::ACTIVE;
+use crate::model::{Attributes, License, ProvisionedRecord, Value};
+
+/// What the apply step does for one person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Action {
+    /// Look the target up by the matching attribute, then create with these attributes (or
+    /// update the one found).
+    Create {
+        attributes: Attributes,
+    },
+    /// PATCH these operations (never empty).
+    Update {
+        target_id: String,
+        operations: Vec<PatchOperation>,
+    },
+    /// PATCH `active` to false.
+    Disable {
+        target_id: String,
+        operations: Vec<PatchOperation>,
+    },
+    Delete {
+        target_id: String,
+    },
+}
+
+impl Action {
+    /// Disables and deletes count towards the deletion threshold (as in Entra).
+    pub fn is_deprovisioning(&self) -> bool {
+        matches!(self, Action::Disable { .. } | Action::Delete { .. })
+    }
+}
+
+/// An action with what the state store records once it succeeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedAction {
+    pub source_id: String,
+    pub action: Action,
+    /// The record after success (`target_id` empty for a create: the target assigns it); `None`
+    /// for a delete, after which the record goes.
+    pub record_after: Option<ProvisionedRecord>,
+    /// The record this action supersedes when it adopts an orphaned one (its source id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopts: Option<String>,
+}
+
+/// A SCIM JSON value. Text lists become arrays of strings.
+pub fn to_json(value: &Value) -> serde_json::Value {
+    match value {
+        Value::Null => serde_json::Value::Null,
+        Value::Bool(b) => serde_json::Value::Bool(*b),
+        Value::Int(i) => serde_json::Value::from(*i),
+        Value::Text(s) => serde_json::Value::String(s.clone()),
+        Value::TextList(l) => serde_json::Value::from(l.clone()),
+    }
+}
+
+/// The minimal operations from `old` to `new`, ignoring `frozen` paths (create-only mappings and
+/// defaults): `replace` for each path set or changed, `remove` for each path dropped, in path
+/// order. Empty values count as absent: they are never provisioned.
+pub fn ops_from_plan(
+    old: &Attributes,
+    new: &Attributes,
+    frozen: &BTreeSet<String>,
+) -> Vec<PatchOperation> {
+    let mut ops = Vec::new();
+    for (path, value) in new {
+        if value.is_empty() || frozen.contains(path) {
+            continue;
+        }
+        if old.get(path) != Some(value) {
+            ops.push(PatchOperation {
+                op: PatchOp::Replace,
+                path: Some(path.clone()),
+                value: Some(to_json(value)),
+            });
+        }
+    }
+    for (path, value) in old {
+        let dropped = new.get(path).is_none_or(Value::is_empty);
+        if dropped && !value.is_empty() && !frozen.contains(path) {
+            ops.push(PatchOperation {
+                op: PatchOp::Remove,
+                path: Some(path.clone()),
+                value: None,
+            });
+        }
+    }
+    ops.sort_by(|a, b| a.path.cmp(&b.path));
+    ops
+}
+
+/// `old` with the same changes [`ops_from_plan`] sends: what the target holds after the update.
+pub fn applied(old: &Attributes, new: &Attributes, frozen: &BTreeSet<String>) -> Attributes {
+    let mut out: Attributes = old
+        .iter()
+        .filter(|(p, _)| frozen.contains(*p))
+        .map(|(p, v)| (p.clone(), v.clone()))
+        .collect();
+    for (path, value) in new {
+        if !value.is_empty() && !frozen.contains(path) {
+            out.insert(path.clone(), value.clone());
+        }
+    }
+    out
+}
+
+/// Old → new for each path an operation touches, for the log.
+pub fn modified_properties(
+    old: &Attributes,
+    new: &Attributes,
+    ops: &[PatchOperation],
+) -> Vec<ModifiedProperty> {
+    ops.iter()
+        .filter_map(|op| op.path.as_ref())
+        .map(|path| ModifiedProperty {
+            display_name: path.clone(),
+            old_value: old.get(path).cloned(),
+            new_value: new.get(path).filter(|v| !v.is_empty()).cloned(),
+        })
+        .collect()
+}
+
+/// The operations that disable a user.
+pub fn disable_operations() -> Vec<PatchOperation> {
+    vec![PatchOperation {
+        op: PatchOp::Replace,
+        path: Some(ACTIVE.to_string()),
+        value: Some(serde_json::Value::Bool(false)),
+    }]
+}
+
+/// The record after a disable: `active` false in what was applied.
+pub fn disabled_record(record: &ProvisionedRecord) -> ProvisionedRecord {
+    let mut after = record.clone();
+    after
+        .last_applied
+        .insert(ACTIVE.to_string(), Value::Bool(false));
+    after.disabled = true;
+    after
+}
+
+/// A license for the record: the decision, or what the record held.
+pub fn license_after(
+    decided: Option<License>,
+    record: Option<&ProvisionedRecord>,
+) -> Option<License> {
+    decided.or_else(|| record.and_then(|r| r.license.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn attrs(pairs: &[(&str, Value)]) -> Attributes {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    fn t(s: &str) -> Value {
+        Value::Text(s.into())
+    }
+
+    #[test]
+    fn minimal_operations() {
+        let base = attrs(&[
+            ("userName", t("a@x")),
+            ("active", Value::Bool(true)),
+            ("locale", t("en-US")),
+        ]);
+        let frozen: BTreeSet<String> = ["locale".to_string()].into();
+        // (new, expected ops as JSON)
+        let cases: Vec<(Attributes, serde_json::Value)> = vec![
+            (base.clone(), json!([])),
+            (
+                attrs(&[
+                    ("userName", t("b@x")),
+                    ("active", Value::Bool(true)),
+                    ("locale", t("en-US")),
+                ]),
+                json!([{"op": "replace", "path": "userName", "value": "b@x"}]),
+            ),
+            (
+                attrs(&[("userName", t("a@x")), ("active", Value::Bool(false))]),
+                json!([{"op": "replace", "path": "active", "value": false}]),
+            ),
+            (
+                attrs(&[
+                    ("userName", t("a@x")),
+                    ("active", Value::Bool(true)),
+                    ("title", t("CTO")),
+                    ("locale", t("de")),
+                ]),
+                json!([{"op": "replace", "path": "title", "value": "CTO"}]),
+            ),
+            (
+                attrs(&[
+                    ("active", Value::Bool(true)),
+                    ("userName", t("")),
+                    ("x", Value::TextList(vec!["a".into()])),
+                ]),
+                json!([
+                    {"op": "remove", "path": "userName"},
+                    {"op": "replace", "path": "x", "value": ["a"]},
+                ]),
+            ),
+        ];
+        for (i, (new, expected)) in cases.into_iter().enumerate() {
+            let ops = ops_from_plan(&base, &new, &frozen);
+            assert_eq!(
+                serde_json::to_value(&ops).expect("json"),
+                expected,
+                "case {i}"
+            );
+            let after = applied(&base, &new, &frozen);
+            assert!(
+                ops_from_plan(&after, &new, &frozen).is_empty(),
+                "case {i}: applying the ops converges"
+            );
+            assert_eq!(
+                after.get("locale"),
+                Some(&t("en-US")),
+                "case {i}: frozen path kept"
+            );
+        }
+    }
+}
