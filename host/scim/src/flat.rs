@@ -251,9 +251,14 @@ fn element_at<'m>(
         .or_insert_with(|| Value::Array(Vec::new()))
         .as_array_mut()
         .ok_or_else(|| conflict(key))?;
+    // The value flatten would key the same way: a `[primary eq true]` key never names a typed
+    // value, even a primary one.
+    let typed = template.iter().any(|(a, _)| a.eq_ignore_ascii_case("type"));
     let fits = |e: &Value| {
-        e.as_object()
-            .is_some_and(|o| template.iter().all(|(a, v)| get_ci(o, a) == Some(*v)))
+        e.as_object().is_some_and(|o| {
+            template.iter().all(|(a, v)| get_ci(o, a) == Some(*v))
+                && (typed || get_ci(o, "type").is_none_or(Value::is_null))
+        })
     };
     let index = match array.iter().position(fits) {
         Some(i) => i,

@@ -297,19 +297,22 @@ fn check_mutability(op: PatchOp, t: &Target, path: &AttrPath) -> Result<(), Scim
 
 /// Type-checks an `add`/`replace` value against the schema (`invalidValue`).
 fn check_value(value: &Value, t: &Target, path: &AttrPath) -> Result<(), ScimError> {
-    let ok = match (path.value_filter(), path.sub_attribute()) {
-        (_, Some(s)) => t.def.sub(s).is_none_or(|d| fits(value, d)),
-        (Some(_), None) => value.is_object() && fits(value, t.def),
-        (None, None) if t.def.multi_valued => match value {
-            Value::Array(items) => items.iter().all(|v| fits(v, t.def)),
-            v => fits(v, t.def),
+    let (def, ok) = match (path.value_filter(), path.sub_attribute()) {
+        (_, Some(s)) => match t.def.sub(s) {
+            Some(d) => (d, fits(value, d)),
+            None => (&Attribute::UNKNOWN, true),
         },
-        (None, None) => fits(value, t.def),
+        (Some(_), None) => (t.def, value.is_object() && fits(value, t.def)),
+        (None, None) if t.def.multi_valued => match value {
+            Value::Array(items) => (t.def, items.iter().all(|v| fits(v, t.def))),
+            v => (t.def, fits(v, t.def)),
+        },
+        (None, None) => (t.def, fits(value, t.def)),
     };
     if ok {
         Ok(())
     } else {
-        let want = format!("{:?}", t.def.ty).to_ascii_lowercase();
+        let want = format!("{:?}", def.ty).to_ascii_lowercase();
         Err(err(
             ScimType::InvalidValue,
             format!("{path} takes a {want}, not {value}"),

@@ -56,9 +56,14 @@ pub(super) fn whole(
             }
         }
         Some(Value::Array(items)) if op == PatchOp::Add => add_values(items, value),
-        _ if multi => {
+        _ if multi && op == PatchOp::Add => {
             let mut items = Vec::new();
             add_values(&mut items, value);
+            container.insert(key, Value::Array(items));
+        }
+        // Replace sets the values as given (RFC 7644 §3.5.2.3), one value becoming a list.
+        _ if multi => {
+            let items = one_or_many(value).into_iter().cloned().collect();
             container.insert(key, Value::Array(items));
         }
         _ => {
