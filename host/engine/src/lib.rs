@@ -10,8 +10,12 @@
 //! - [`profile`]: target profiles (`zoom`, `generic`): license decisions to attributes.
 //! - [`plan`]: desired vs last applied → create / minimal PATCH / disable / delete.
 //! - [`log`]: the provisioning log, shaped after Entra's `provisioningObjectSummary`.
+//! - [`process`]: transform plugins in order, then the license rule and the profile.
+//! - [`cycle`]: `plan_cycle`, the whole cycle: people, deprovisioning, deletion threshold.
+//! - [`quarantine`]: when a failing job is quarantined, and its retry schedule.
 
 pub mod config;
+pub mod cycle;
 pub mod log;
 pub mod mapping;
 pub mod matching;
@@ -19,5 +23,7 @@ pub mod membership;
 pub mod model;
 pub mod plan;
 pub mod plugin;
+pub mod process;
 pub mod profile;
+pub mod quarantine;
 pub mod scope;

@@ -1,0 +1,597 @@
+//! One cycle's plan: every person through scope → map → transforms → license → match → plan,
+//! people gone from the source through the deprovisioning policy, then the deletion threshold.
+//!
+//! A person whose plugin fails or skips gets a log entry and no action; the rest of the plan
+//! goes on. Nothing here panics on data or does I/O; `apply` (in the binary) sends the actions
+//! and completes the log entries' export steps with the target's answers.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{
+    Config, DeletionThresholdConfig, DeprovisionAction, DeprovisioningConfig, MappingConfig,
+};
+use crate::log::{Identity, LogEntry, ProvisioningAction, Status, StatusInfo, Step, StepType};
+use crate::mapping::{ACTIVE, map};
+use crate::matching::{MatchKey, Matched, RecordIndex, matching_key};
+use crate::model::{Person, ProvisionedRecord, Value};
+use crate::plan::{
+    Action, PlannedAction, applied, disable_operations, disabled_record, modified_properties,
+    ops_from_plan,
+};
+use crate::process::{PinnedPlugins, process};
+use crate::profile::TargetProfile;
+use crate::scope::{OutOfScopeCause, Scope};
+
+mod threshold;
+
+pub use threshold::DeletionHold;
+
+/// The compiled, cycle-independent part of a configuration.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub scope: Scope,
+    pub mappings: Vec<MappingConfig>,
+    /// The matching mappings, by precedence.
+    pub matching: Vec<MappingConfig>,
+    pub profile: TargetProfile,
+    pub deprovisioning: DeprovisioningConfig,
+    pub deletion_threshold: DeletionThresholdConfig,
+}
+
+impl Pipeline {
+    /// Compiles a validated configuration (regexes; the profile with its additions).
+    pub fn build(config: &Config) -> Result<Pipeline, regex::Error> {
+        Ok(Pipeline {
+            scope: Scope::build(&config.scope)?,
+            mappings: config.mappings.clone(),
+            matching: config.matching_mappings().into_iter().cloned().collect(),
+            profile: TargetProfile::new(config.target.profile, config.profile.as_ref()),
+            deprovisioning: config.deprovisioning.clone(),
+            deletion_threshold: config.deletion_threshold.clone(),
+        })
+    }
+}
+
+/// Everything one cycle's plan depends on.
+pub struct CycleInput<'a> {
+    pub cycle_id: &'a str,
+    /// The source snapshot, with memberships resolved ([`crate::membership`]).
+    pub people: &'a [Person],
+    /// What was provisioned before this cycle.
+    pub records: &'a [ProvisionedRecord],
+    pub pipeline: &'a Pipeline,
+    pub plugins: &'a PinnedPlugins,
+}
+
+/// A cycle's plan: what to send, what is held back, and the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub cycle_id: String,
+    pub actions: Vec<PlannedAction>,
+    /// Disables and deletes held back by the deletion threshold (Entra's `StagedDelete`).
+    pub staged: Vec<PlannedAction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_hold: Option<DeletionHold>,
+    pub summary: Summary,
+    pub log: Vec<LogEntry>,
+}
+
+/// Counts by outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub creates: usize,
+    pub updates: usize,
+    pub disables: usize,
+    pub deletes: usize,
+    pub staged: usize,
+    pub unchanged: usize,
+    pub skipped: usize,
+    pub failed: usize,
+}
+
+/// Plans one cycle.
+pub fn plan_cycle(input: &CycleInput) -> Plan {
+    let index = RecordIndex::new(input.records, input.people.iter().map(|p| p.id.as_str()));
+    let mut planner = Planner {
+        input,
+        index,
+        plan: Plan::empty(input.cycle_id),
+        adopted: HashSet::new(),
+    };
+    for person in input.people {
+        planner.person(person);
+    }
+    let present: HashSet<&str> = input.people.iter().map(|p| p.id.as_str()).collect();
+    for record in input.records {
+        if !present.contains(record.source_id.as_str())
+            && !planner.adopted.contains(&record.source_id)
+        {
+            planner.gone(record);
+        }
+    }
+    let mut plan = planner.plan;
+    threshold::apply(&mut plan, &input.pipeline.deletion_threshold);
+    plan.summary = Summary::of(&plan);
+    plan
+}
+
+impl Plan {
+    fn empty(cycle_id: &str) -> Plan {
+        Plan {
+            cycle_id: cycle_id.to_string(),
+            actions: Vec::new(),
+            staged: Vec::new(),
+            deletion_hold: None,
+            summary: Summary::default(),
+            log: Vec::new(),
+        }
+    }
+}
+
+impl Summary {
+    fn of(plan: &Plan) -> Summary {
+        let mut s = Summary {
+            staged: plan.staged.len(),
+            ..Summary::default()
+        };
+        for action in &plan.actions {
+            match action.action {
+                Action::Create { .. } => s.creates += 1,
+                Action::Update { .. } => s.updates += 1,
+                Action::Disable { .. } => s.disables += 1,
+                Action::Delete { .. } => s.deletes += 1,
+            }
+        }
+        for entry in &plan.log {
+            match (
+                entry.provisioning_status_info.status,
+                entry.provisioning_status_info.error_code.as_deref(),
+            ) {
+                (Status::Failure, _) => s.failed += 1,
+                (Status::Skipped, Some(NO_CHANGE)) => s.unchanged += 1,
+                (Status::Skipped, _)
+                    if entry.provisioning_action != ProvisioningAction::StagedDelete =>
+                {
+                    s.skipped += 1
+                }
+                _ => {}
+            }
+        }
+        s
+    }
+}
+
+/// Entra's code for an object with nothing to do.
+const NO_CHANGE: &str = "EntrySynchronizationSkipped";
+
+struct Planner<'a> {
+    input: &'a CycleInput<'a>,
+    index: RecordIndex<'a>,
+    plan: Plan,
+    /// Source ids of orphaned records adopted by a new person.
+    adopted: HashSet<String>,
+}
+
+/// A log entry being built.
+struct Entry {
+    source: Identity,
+    target: Option<Identity>,
+    steps: Vec<Step>,
+}
+
+impl Planner<'_> {
+    fn person(&mut self, person: &Person) {
+        let display = display_name(person);
+        let mut entry = Entry {
+            source: Identity {
+                id: person.id.clone(),
+                display_name: display,
+            },
+            target: None,
+            steps: vec![Step::new(
+                StepType::Import,
+                "import",
+                Status::Success,
+                "imported from the source",
+            )],
+        };
+        let pipeline = self.input.pipeline;
+        let record = self.index.by_source(&person.id);
+        entry.target = record.map(target_identity);
+        let evaluation = pipeline.scope.evaluate(person);
+        let scoping_status = if evaluation.in_scope() {
+            Status::Success
+        } else {
+            Status::Skipped
+        };
+        entry.steps.push(Step::new(
+            StepType::Scoping,
+            "scoping",
+            scoping_status,
+            evaluation.reason(),
+        ));
+        match (evaluation.cause(), record) {
+            (None, _) => self.in_scope(person, record, entry),
+            (Some(cause), Some(record)) => self.deprovision(record, Some(cause), entry),
+            (Some(_), None) => self.finish(
+                entry,
+                None,
+                ProvisioningAction::Other,
+                skipped(NO_CHANGE, evaluation.reason()),
+                vec![],
+            ),
+        }
+    }
+
+    fn in_scope(&mut self, person: &Person, record: Option<&ProvisionedRecord>, mut entry: Entry) {
+        let pipeline = self.input.pipeline;
+        let mapped = map(person, &pipeline.mappings);
+        let described = format!("{} attributes mapped", mapped.attributes.len());
+        entry.steps.push(Step::new(
+            StepType::Processing,
+            "mapping",
+            Status::Success,
+            described,
+        ));
+        let current = record.and_then(|r| r.license.as_ref());
+        let processed = match process(
+            person,
+            mapped.attributes,
+            self.input.plugins,
+            &pipeline.profile,
+            current,
+            &mut entry.steps,
+        ) {
+            Ok(p) => p,
+            Err(halt) => {
+                let status = if matches!(halt, crate::process::Halt::Skipped { .. }) {
+                    Status::Skipped
+                } else {
+                    Status::Failure
+                };
+                let info = StatusInfo {
+                    status,
+                    error_code: Some(halt.code()),
+                    reason: Some(halt.to_string()),
+                };
+                return self.finish(entry, None, ProvisioningAction::Other, info, vec![]);
+            }
+        };
+        let matched = matching_key(&processed.target, &pipeline.matching)
+            .and_then(|key| Ok((self.index.find(&person.id, &key)?, key)));
+        let (matched, key) = match matched {
+            Ok(m) => m,
+            Err(e) => {
+                let status = if e.code() == "ImportSkipped" {
+                    Status::Skipped
+                } else {
+                    Status::Failure
+                };
+                entry.steps.insert(
+                    2,
+                    Step::new(StepType::Matching, "matching", status, e.to_string()),
+                );
+                let info = StatusInfo {
+                    status,
+                    error_code: Some(e.code().into()),
+                    reason: Some(e.to_string()),
+                };
+                return self.finish(entry, None, ProvisioningAction::Other, info, vec![]);
+            }
+        };
+        entry.steps.insert(2, matching_step(&matched, &key));
+        let versions = self.input.plugins.versions();
+        let desired = Desired {
+            key,
+            target: processed.target,
+            license: processed.license,
+            versions,
+            create_only: mapped.create_only,
+        };
+        self.provision(person, matched, desired, entry);
+    }
+
+    fn provision(&mut self, person: &Person, matched: Matched, desired: Desired, mut entry: Entry) {
+        let record = match matched {
+            Matched::New => {
+                let after = desired.record(&person.id, None);
+                let modified = modified_properties(
+                    &Default::default(),
+                    &desired.target,
+                    &create_paths(&desired.target),
+                );
+                let lookup = format!(
+                    "create, after a lookup by {} eq \"{}\"",
+                    desired.key.path, desired.key.value
+                );
+                entry.steps.push(Step::new(
+                    StepType::Export,
+                    "export",
+                    Status::Success,
+                    lookup,
+                ));
+                let action = Action::Create {
+                    attributes: desired.target,
+                };
+                let planned = PlannedAction {
+                    source_id: person.id.clone(),
+                    action,
+                    record_after: Some(after),
+                    adopts: None,
+                };
+                return self.finish(
+                    entry,
+                    Some(planned),
+                    ProvisioningAction::Create,
+                    success(),
+                    modified,
+                );
+            }
+            Matched::BySourceId(record) | Matched::Adopted(record) => record,
+        };
+        let adopts = matches!(matched, Matched::Adopted(_)).then(|| record.source_id.clone());
+        entry.target = Some(target_identity(record));
+        let ops = ops_from_plan(&record.last_applied, &desired.target, &desired.create_only);
+        if ops.is_empty() && adopts.is_none() {
+            entry.steps.push(Step::new(
+                StepType::Export,
+                "export",
+                Status::Skipped,
+                "no changes",
+            ));
+            let info = skipped(NO_CHANGE, "no changes".into());
+            return self.finish(entry, None, ProvisioningAction::Other, info, vec![]);
+        }
+        let modified = modified_properties(&record.last_applied, &desired.target, &ops);
+        entry.steps.push(Step::new(
+            StepType::Export,
+            "export",
+            Status::Success,
+            format!("update: {} operations", ops.len()),
+        ));
+        let after = desired.record(&person.id, Some(record));
+        if let Some(orphan) = &adopts {
+            self.adopted.insert(orphan.clone());
+        }
+        let action = Action::Update {
+            target_id: record.target_id.clone(),
+            operations: ops,
+        };
+        let planned = PlannedAction {
+            source_id: person.id.clone(),
+            action,
+            record_after: Some(after),
+            adopts,
+        };
+        self.finish(
+            entry,
+            Some(planned),
+            ProvisioningAction::Update,
+            success(),
+            modified,
+        )
+    }
+
+    /// Deprovisions a record: `cause` None means the person is gone from the source.
+    fn deprovision(
+        &mut self,
+        record: &ProvisionedRecord,
+        cause: Option<OutOfScopeCause>,
+        entry: Entry,
+    ) {
+        let policy = &self.input.pipeline.deprovisioning;
+        let action = match cause {
+            Some(OutOfScopeCause::SourceDisabled) => policy.on_source_disable,
+            Some(OutOfScopeCause::OutOfScope) if policy.skip_out_of_scope_deletions => {
+                let info = skipped(
+                    NO_CHANGE,
+                    "out of scope; SkipOutOfScopeDeletions is set".into(),
+                );
+                return self.finish(entry, None, ProvisioningAction::Other, info, vec![]);
+            }
+            Some(OutOfScopeCause::OutOfScope) => policy.on_out_of_scope,
+            None => policy.on_source_delete,
+        };
+        let source_id = record.source_id.clone();
+        let target_id = record.target_id.clone();
+        let mut entry = entry;
+        match action {
+            DeprovisionAction::Disable if record.disabled => {
+                entry.steps.push(Step::new(
+                    StepType::Export,
+                    "export",
+                    Status::Skipped,
+                    "already disabled",
+                ));
+                self.finish(
+                    entry,
+                    None,
+                    ProvisioningAction::Other,
+                    skipped(NO_CHANGE, "already disabled".into()),
+                    vec![],
+                )
+            }
+            DeprovisionAction::Disable => {
+                entry.steps.push(Step::new(
+                    StepType::Export,
+                    "export",
+                    Status::Success,
+                    "disable (active = false)",
+                ));
+                let modified = modified_properties(
+                    &record.last_applied,
+                    &disabled_record(record).last_applied,
+                    &disable_operations(),
+                );
+                let action = Action::Disable {
+                    target_id,
+                    operations: disable_operations(),
+                };
+                let planned = PlannedAction {
+                    source_id,
+                    action,
+                    record_after: Some(disabled_record(record)),
+                    adopts: None,
+                };
+                self.finish(
+                    entry,
+                    Some(planned),
+                    ProvisioningAction::Disable,
+                    success(),
+                    modified,
+                )
+            }
+            DeprovisionAction::Delete => {
+                entry.steps.push(Step::new(
+                    StepType::Export,
+                    "export",
+                    Status::Success,
+                    "delete",
+                ));
+                let planned = PlannedAction {
+                    source_id,
+                    action: Action::Delete { target_id },
+                    record_after: None,
+                    adopts: None,
+                };
+                self.finish(
+                    entry,
+                    Some(planned),
+                    ProvisioningAction::Delete,
+                    success(),
+                    vec![],
+                )
+            }
+        }
+    }
+
+    /// A record whose person is no longer in the source.
+    fn gone(&mut self, record: &ProvisionedRecord) {
+        let import = Step::new(
+            StepType::Import,
+            "import",
+            Status::Success,
+            "not in the source any more (deleted)",
+        );
+        let entry = Entry {
+            source: Identity {
+                id: record.source_id.clone(),
+                display_name: Some(record.matching_value.clone()),
+            },
+            target: Some(target_identity(record)),
+            steps: vec![import],
+        };
+        self.deprovision(record, None, entry);
+    }
+
+    fn finish(
+        &mut self,
+        entry: Entry,
+        planned: Option<PlannedAction>,
+        action: ProvisioningAction,
+        info: StatusInfo,
+        modified: Vec<crate::log::ModifiedProperty>,
+    ) {
+        let cycle_id = &self.input.cycle_id;
+        self.plan.log.push(LogEntry {
+            change_id: format!("{cycle_id}-{}", self.plan.log.len() + 1),
+            cycle_id: cycle_id.to_string(),
+            source_identity: entry.source,
+            target_identity: entry.target,
+            provisioning_action: action,
+            provisioning_status_info: info,
+            provisioning_steps: entry.steps,
+            modified_properties: modified,
+        });
+        self.plan.actions.extend(planned);
+    }
+}
+
+/// What processing decided for a person in scope.
+struct Desired {
+    key: MatchKey,
+    target: crate::model::Attributes,
+    license: Option<crate::model::License>,
+    versions: std::collections::BTreeMap<String, String>,
+    create_only: std::collections::BTreeSet<String>,
+}
+
+impl Desired {
+    fn record(&self, source_id: &str, before: Option<&ProvisionedRecord>) -> ProvisionedRecord {
+        let last_applied = match before {
+            Some(r) => applied(&r.last_applied, &self.target, &self.create_only),
+            None => self
+                .target
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        };
+        ProvisionedRecord {
+            source_id: source_id.to_string(),
+            target_id: before.map(|r| r.target_id.clone()).unwrap_or_default(),
+            matching_value: self.key.value.clone(),
+            disabled: matches!(last_applied.get(ACTIVE), Some(Value::Bool(false))),
+            last_applied,
+            license: self.license.clone(),
+            plugin_versions: self.versions.clone(),
+        }
+    }
+}
+
+fn matching_step(matched: &Matched, key: &MatchKey) -> Step {
+    let description = match matched {
+        Matched::BySourceId(r) => format!("matched by source id to target {}", r.target_id),
+        Matched::Adopted(r) => {
+            format!(
+                "{} eq \"{}\" matches target {} of removed source person {}",
+                key.path, key.value, r.target_id, r.source_id
+            )
+        }
+        Matched::New => format!(
+            "not provisioned yet; matching attribute {} = \"{}\"",
+            key.path, key.value
+        ),
+    };
+    Step::new(StepType::Matching, "matching", Status::Success, description)
+}
+
+/// The operations-shaped list of a create, for its modified properties (every path is new).
+fn create_paths(target: &crate::model::Attributes) -> Vec<scim::patch::PatchOperation> {
+    ops_from_plan(&Default::default(), target, &Default::default())
+}
+
+fn target_identity(record: &ProvisionedRecord) -> Identity {
+    Identity {
+        id: record.target_id.clone(),
+        display_name: Some(record.matching_value.clone()),
+    }
+}
+
+fn display_name(person: &Person) -> Option<String> {
+    ["userPrincipalName", "mail", "displayName"]
+        .iter()
+        .find_map(|k| person.attributes.get(*k).and_then(Value::as_str))
+        .map(str::to_string)
+}
+
+fn success() -> StatusInfo {
+    StatusInfo {
+        status: Status::Success,
+        error_code: None,
+        reason: None,
+    }
+}
+
+fn skipped(code: &str, reason: String) -> StatusInfo {
+    StatusInfo {
+        status: Status::Skipped,
+        error_code: Some(code.to_string()),
+        reason: Some(reason),
+    }
+}
+
+#[cfg(test)]
+mod tests;
