@@ -145,17 +145,12 @@ impl Summary {
             }
         }
         for entry in &plan.log {
-            match (
-                entry.provisioning_status_info.status,
-                entry.provisioning_status_info.error_code.as_deref(),
-            ) {
-                (Status::Failure, _) => s.failed += 1,
-                (Status::Skipped, Some(NO_CHANGE)) => s.unchanged += 1,
-                (Status::Skipped, _)
-                    if entry.provisioning_action != ProvisioningAction::StagedDelete =>
-                {
-                    s.skipped += 1
-                }
+            let info = &entry.provisioning_status_info;
+            let staged = entry.provisioning_action == ProvisioningAction::StagedDelete;
+            match info.status {
+                Status::Failure => s.failed += 1,
+                Status::Skipped if info.reason.as_deref() == Some(NO_CHANGES) => s.unchanged += 1,
+                Status::Skipped if !staged => s.skipped += 1,
                 _ => {}
             }
         }
@@ -165,6 +160,8 @@ impl Summary {
 
 /// Entra's code for an object with nothing to do.
 const NO_CHANGE: &str = "EntrySynchronizationSkipped";
+/// The reason of an in-scope person whose target is up to date.
+const NO_CHANGES: &str = "no changes";
 
 struct Planner<'a> {
     input: &'a CycleInput<'a>,
@@ -339,9 +336,9 @@ impl Planner<'_> {
                 StepType::Export,
                 "export",
                 Status::Skipped,
-                "no changes",
+                NO_CHANGES,
             ));
-            let info = skipped(NO_CHANGE, "no changes".into());
+            let info = skipped(NO_CHANGE, NO_CHANGES.into());
             return self.finish(entry, None, ProvisioningAction::Other, info, vec![]);
         }
         let modified = modified_properties(&record.last_applied, &desired.target, &ops);

@@ -13,6 +13,7 @@
 //! - [`process`]: transform plugins in order, then the license rule and the profile.
 //! - [`cycle`]: `plan_cycle`, the whole cycle: people, deprovisioning, deletion threshold.
 //! - [`quarantine`]: when a failing job is quarantined, and its retry schedule.
+//! - [`testing`]: native stand-ins of the example plugins, for tests and benchmarks.
 
 pub mod config;
 pub mod cycle;
@@ -27,3 +28,4 @@ pub mod process;
 pub mod profile;
 pub mod quarantine;
 pub mod scope;
+pub mod testing;

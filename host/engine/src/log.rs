@@ -5,6 +5,8 @@
 //! Entries carry no timestamps: the planner is a pure function and its output is compared with
 //! golden files; the runtime stamps entries when it stores them.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::model::Value;
@@ -95,8 +97,8 @@ pub struct Step {
     pub status: Status,
     pub description: String,
     /// Extra facts: a plugin's version, its outcome kind.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub details: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub details: BTreeMap<String, String>,
 }
 
 impl Step {
@@ -111,12 +113,12 @@ impl Step {
             provisioning_step_type: step_type,
             status,
             description: description.into(),
-            details: Vec::new(),
+            details: BTreeMap::new(),
         }
     }
 
     pub fn with(mut self, key: &str, value: impl Into<String>) -> Step {
-        self.details.push((key.to_string(), value.into()));
+        self.details.insert(key.to_string(), value.into());
         self
     }
 }

@@ -8,7 +8,7 @@
 //! - `zoom`: plans `basic`, `licensed`, `on-prem` → `userType` (`Basic`, `Licensed`, `On-Prem`);
 //!   the Zoom One / United bundles → `userType` `Licensed` plus their extension field set to
 //!   `"true"` (format UNCONFIRMED); add-on `phone` → `zoomPhoneCallingPlan` `"3000"` (Zoom Phone
-//!   Pro) and feature add-ons → their extension booleans, `false` when not held. Unknown add-ons
+//!   Pro) and feature add-ons → their extension booleans (`true`; removed when dropped). Unknown add-ons
 //!   are warned about (Zoom documents no SCIM field for webinar or large meeting).
 //! - `generic`: the plan's name → `userType`; add-ons are not provisioned (a generic SCIM server
 //!   has no standard place for them; `entitlements`/`roles` mean different things per server).
@@ -163,7 +163,9 @@ fn zoom() -> ProfileConfig {
             name.to_string(),
             AddOnAttributes {
                 held: Attributes::from([(ext(field), Value::Bool(true))]),
-                not_held: Attributes::from([(ext(field), Value::Bool(false))]),
+                // Not `false`: that would write every feature field on every user, including
+                // products the account never bought. A dropped add-on's field is removed.
+                not_held: Attributes::new(),
             },
         );
     }
@@ -227,10 +229,7 @@ mod tests {
             (
                 &zoom,
                 License::new("licensed", ["webinar"]),
-                vec![
-                    ("userType".into(), t("Licensed")),
-                    (wb.clone(), Value::Bool(false)),
-                ],
+                vec![("userType".into(), t("Licensed"))],
                 vec!["webinar"],
             ),
             (
