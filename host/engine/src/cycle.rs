@@ -5,7 +5,7 @@
 //! goes on. Nothing here panics on data or does I/O; `apply` (in the binary) sends the actions
 //! and completes the log entries' export steps with the target's answers.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -14,7 +14,7 @@ use crate::config::{
 };
 use crate::log::{Identity, LogEntry, ProvisioningAction, Status, StatusInfo, Step, StepType};
 use crate::mapping::{ACTIVE, map};
-use crate::matching::{MatchKey, Matched, RecordIndex, matching_key};
+use crate::matching::{MatchError, MatchKey, Matched, RecordIndex, matching_key};
 use crate::model::{Person, ProvisionedRecord, Value};
 use crate::plan::{
     Action, PlannedAction, applied, disable_operations, disabled_record, modified_properties,
@@ -99,6 +99,7 @@ pub fn plan_cycle(input: &CycleInput) -> Plan {
         index,
         plan: Plan::empty(input.cycle_id),
         adopted: HashSet::new(),
+        claimed: HashMap::new(),
     };
     for person in input.people {
         planner.person(person);
@@ -169,6 +170,8 @@ struct Planner<'a> {
     plan: Plan,
     /// Source ids of orphaned records adopted by a new person.
     adopted: HashSet<String>,
+    /// Matching values (lower-cased) of this cycle's creates and adoptions → source id.
+    claimed: HashMap<String, String>,
 }
 
 /// A log entry being built.
@@ -178,7 +181,7 @@ struct Entry {
     steps: Vec<Step>,
 }
 
-impl Planner<'_> {
+impl<'a> Planner<'a> {
     fn person(&mut self, person: &Person) {
         let display = display_name(person);
         let mut entry = Entry {
@@ -256,9 +259,7 @@ impl Planner<'_> {
                 return self.finish(entry, None, ProvisioningAction::Other, info, vec![]);
             }
         };
-        let matched = matching_key(&processed.target, &pipeline.matching)
-            .and_then(|key| Ok((self.index.find(&person.id, &key)?, key)));
-        let (matched, key) = match matched {
+        let (matched, key) = match self.match_person(person, &processed.target) {
             Ok(m) => m,
             Err(e) => {
                 let status = if e.code() == "ImportSkipped" {
@@ -288,6 +289,31 @@ impl Planner<'_> {
             create_only: mapped.create_only,
         };
         self.provision(person, matched, desired, entry);
+    }
+
+    /// Matches by record, then by value; two people of one cycle claiming the same matching
+    /// value for new accounts would create a duplicate, so the second fails.
+    fn match_person(
+        &mut self,
+        person: &Person,
+        target: &crate::model::Attributes,
+    ) -> Result<(Matched<'a>, MatchKey), MatchError> {
+        let key = matching_key(target, &self.input.pipeline.matching)?;
+        let matched = self.index.find(&person.id, &key)?;
+        if !matches!(matched, Matched::BySourceId(_)) {
+            let claimed = self
+                .claimed
+                .entry(key.value.to_lowercase())
+                .or_insert_with(|| person.id.clone());
+            if *claimed != person.id {
+                return Err(MatchError::DuplicateSourceEntries {
+                    key_path: key.path.clone(),
+                    value: key.value.clone(),
+                    other: claimed.clone(),
+                });
+            }
+        }
+        Ok((matched, key))
     }
 
     fn provision(&mut self, person: &Person, matched: Matched, desired: Desired, mut entry: Entry) {
