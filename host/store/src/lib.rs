@@ -1,0 +1,261 @@
+//! muster's state in one SQLite file: what was provisioned, what was about to be, and what
+//! happened.
+//!
+//! How this crate is laid out:
+//! - [`Store`] (here): opening the file, the connection settings, and the lock that makes one
+//!   connection safe to share between threads.
+//! - `migrate`: the schema, as numbered SQL files under `migrations/`, applied on open.
+//! - `records`: source person ↔ target resource, with what was last applied.
+//! - `intents`: the write-ahead of every target request, and its atomic completion.
+//! - `cycles`: one row per sync run; runs a crash left `running` become `interrupted`.
+//! - `logs`: the provisioning log, its queries and its retention.
+//! - `watermarks`, `meta`: small key/value tables.
+//! - `quarantine`, `staged`: the job's quarantine and the deletes held back by the threshold.
+//! - `time`: unix seconds and their RFC 3339 form.
+//!
+//! The API is synchronous: SQLite is a local file and each call is short. Async callers wrap
+//! calls in `spawn_blocking`.
+//!
+//! # Crash safety
+//! A target request is recorded as a pending intent ([`Store::begin_intent`]) before it is sent,
+//! and completed in the same transaction as the record it produced
+//! ([`Store::commit_success`], [`Store::commit_removal`]). After a `kill -9`, an intent still
+//! pending is a request whose outcome is unknown: the engine looks the person up in the target
+//! by the intent's matching value and settles it. A create that is lost with its intent is
+//! covered by the look-up before every create.
+
+mod cycles;
+mod error;
+mod intents;
+mod logs;
+mod meta;
+mod migrate;
+mod quarantine;
+mod records;
+mod staged;
+mod time;
+mod watermarks;
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+pub use cycles::{CycleCounts, CycleKind, CycleRecord, CycleStatus};
+pub use error::StoreError;
+pub use intents::Intent;
+pub use logs::{LogQuery, LogRecord, LogRow};
+pub use quarantine::QuarantineState;
+pub use staged::{StagedAction, StagedDelete, StagedRecord};
+pub use time::{now_unix, rfc3339};
+
+use error::Ctx;
+
+/// How long a statement waits for another connection's lock (a `muster logs` reader, a WAL
+/// checkpoint) before failing with `SQLITE_BUSY`. Inside one process the mutex already
+/// serialises; this only covers other processes, whose transactions are short.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// muster's state database. Cheap to share: wrap it in an `Arc`.
+///
+/// One connection behind a mutex: every write is a short transaction and SQLite allows one
+/// writer at a time anyway, so a pool would add contention without throughput.
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens (creating the file and its directory if needed) and migrates the database, then
+    /// marks the cycles a crash left `running` as `interrupted`.
+    ///
+    /// Open a file with this from one process only, the one that runs cycles: any cycle
+    /// running elsewhere would be marked interrupted. Tools that only look use
+    /// [`Store::open_read_only`].
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path).ctx("open the database file")?;
+        Self::init(conn, true)
+    }
+
+    /// A private database in memory, for tests.
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        let conn = Connection::open_in_memory().ctx("open an in-memory database")?;
+        Self::init(conn, false)
+    }
+
+    /// Opens an existing database for reading only (`muster logs` beside a running server):
+    /// no migration, no crash recovery. The schema must be exactly the one this binary knows.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).ctx("open the database file")?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .ctx("set the busy timeout")?;
+        migrate::check_current(&conn)?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn init(mut conn: Connection, wal: bool) -> Result<Store, StoreError> {
+        configure(&conn, wal)?;
+        migrate::run(&mut conn)?;
+        cycles::interrupt_running(&conn)?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The connection, even if a thread panicked while holding it: rusqlite rolls back an
+    /// unfinished transaction when it is dropped, so the connection is never left half-written.
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` in one write transaction, committed only if `f` succeeds.
+    fn write<T>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn();
+        // IMMEDIATE takes the write lock up front, so a transaction never fails half-way
+        // because another connection started writing after it read.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx(op)?;
+        let out = f(&tx)?;
+        tx.commit().ctx(op)?;
+        Ok(out)
+    }
+}
+
+/// Connection settings, applied on every open (none of them persist in the file except WAL).
+fn configure(conn: &Connection, wal: bool) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .ctx("set the busy timeout")?;
+    if wal {
+        // WAL: readers (admin API, `muster logs`) never block the cycle's writes, and a commit
+        // is one append to the log instead of a rewrite of the pages.
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .ctx("switch to WAL")?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::NoWal { mode });
+        }
+    }
+    // FULL: a commit is on disk before the call returns, so a power cut loses nothing that a
+    // `kill -9` would not. The cost is one fsync per commit, and commits are bounded by the
+    // target's rate limit (tens per second at most) with log entries batched per transaction.
+    conn.pragma_update(None, "synchronous", "FULL")
+        .ctx("set synchronous")?;
+    conn.pragma_update(None, "foreign_keys", true)
+        .ctx("enable foreign keys")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Store>();
+    }
+
+    #[test]
+    fn open_creates_parent_dir_and_uses_wal_and_full_sync() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("nested/deeper/state.db");
+        let store = Store::open(&path).expect("open");
+        assert!(path.exists());
+        let conn = store.conn();
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .expect("journal_mode");
+        assert_eq!(mode, "wal");
+        let sync: i64 = conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .expect("synchronous");
+        assert_eq!(sync, 2, "FULL");
+        let fk: i64 = conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+            .expect("foreign_keys");
+        assert_eq!(fk, 1);
+    }
+
+    #[test]
+    fn read_only_store_reads_but_cannot_write() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("state.db");
+        let store = Store::open(&path).expect("open");
+        store.set_meta("config_hash", "abc").expect("set");
+        // Closed writer: SQLite has removed the -wal and -shm files the reader needs.
+        drop(store);
+        let reader = Store::open_read_only(&path).expect("open read-only");
+        assert_eq!(
+            reader.meta("config_hash").expect("get").as_deref(),
+            Some("abc")
+        );
+        assert!(reader.set_meta("config_hash", "def").is_err());
+    }
+
+    #[test]
+    fn read_only_store_leaves_running_cycles_alone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("state.db");
+        let store = Store::open(&path).expect("open");
+        let id = store
+            .start_cycle(CycleKind::Incremental, &Default::default())
+            .expect("start");
+        let reader = Store::open_read_only(&path).expect("open read-only");
+        let seen = reader.last_cycle().expect("read").expect("a cycle");
+        assert_eq!((seen.id, seen.status), (id, CycleStatus::Running));
+    }
+
+    #[test]
+    fn read_only_open_of_missing_file_fails() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        assert!(Store::open_read_only(&dir.path().join("none.db")).is_err());
+    }
+
+    #[test]
+    fn concurrent_use_from_several_threads() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = std::sync::Arc::new(Store::open(&dir.path().join("s.db")).expect("open"));
+        let cycle = store
+            .start_cycle(CycleKind::Initial, &Default::default())
+            .expect("start");
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    for i in 0..25 {
+                        let source_id = format!("p{t}-{i}");
+                        let rec = records::tests::record(&source_id, &format!("t{t}-{i}"));
+                        let intent = store
+                            .begin_intent(cycle, &source_id, "create", "m", &serde_json::json!({}))
+                            .expect("intent");
+                        store.commit_success(intent, &rec).expect("commit");
+                        store
+                            .set_watermark(&format!("w{t}"), &i.to_string())
+                            .expect("wm");
+                        store.records().expect("read");
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().expect("thread");
+        }
+        assert_eq!(store.records().expect("records").len(), 100);
+        assert!(store.pending_intents().expect("pending").is_empty());
+        assert_eq!(store.watermark("w3").expect("wm").as_deref(), Some("24"));
+    }
+}
