@@ -1,0 +1,98 @@
+//! The simulator's configuration, validated before anything listens.
+
+use serde::{Deserialize, Serialize};
+
+/// Zoom's SCIM base path (DOMAIN.md §4.1).
+pub const DEFAULT_BASE_PATH: &str = "/scim2";
+
+/// How the simulator is started (`muster simulate zoom --listen … --token … --rate-limit N/s`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimConfig {
+    /// The one bearer token accepted; every other request gets Zoom's 401.
+    pub token: String,
+    /// Requests per second for the whole account; `None` for no limit. Zoom's real limit is
+    /// uncertain (1/s per endpoint in old docs, 30–80/s per label in new ones, DOMAIN.md §4.6).
+    #[serde(default)]
+    pub rate_limit_per_sec: Option<u32>,
+    /// Where `/Users` and `/Groups` live; `"/scim2"` like Zoom, `""` for the root.
+    #[serde(default = "default_base_path")]
+    pub base_path: String,
+}
+
+fn default_base_path() -> String {
+    DEFAULT_BASE_PATH.to_string()
+}
+
+/// What is wrong with a configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the bearer token is empty: every request would be refused")]
+    EmptyToken,
+    #[error("base path {0:?} must be empty or start with '/' and not end with '/'")]
+    BasePath(String),
+    #[error("rate limit {0:?} is not of the form N/s with N ≥ 1 (leave it out for no limit)")]
+    RateLimit(String),
+}
+
+impl SimConfig {
+    /// No rate limit, Zoom's base path.
+    pub fn new(token: impl Into<String>) -> Self {
+        SimConfig {
+            token: token.into(),
+            rate_limit_per_sec: None,
+            base_path: default_base_path(),
+        }
+    }
+
+    /// Every problem, not only the first: the CLI reports them together.
+    pub fn validate(&self) -> Result<(), Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        if self.token.trim().is_empty() {
+            errors.push(ConfigError::EmptyToken);
+        }
+        let p = &self.base_path;
+        if !p.is_empty() && (!p.starts_with('/') || p.ends_with('/')) {
+            errors.push(ConfigError::BasePath(p.clone()));
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// Parses the CLI's `--rate-limit`: `N/s` or a bare `N`.
+pub fn parse_rate_limit(text: &str) -> Result<u32, ConfigError> {
+    let number = text.trim().strip_suffix("/s").unwrap_or(text.trim());
+    match number.trim().parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(ConfigError::RateLimit(text.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limits() {
+        assert_eq!(parse_rate_limit("10/s"), Ok(10));
+        assert_eq!(parse_rate_limit(" 3 "), Ok(3));
+        for bad in ["0/s", "x/s", "-1", "10/m", ""] {
+            assert!(parse_rate_limit(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn validation_reports_everything() {
+        let config = SimConfig {
+            token: " ".into(),
+            rate_limit_per_sec: None,
+            base_path: "scim2/".into(),
+        };
+        assert_eq!(config.validate().map_err(|e| e.len()), Err(2));
+        assert!(SimConfig::new("t").validate().is_ok());
+    }
+}

@@ -1,0 +1,211 @@
+//! The shared state behind every request, and the handle tests use to look inside and to make
+//! the simulator misbehave.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::clock;
+use crate::config::SimConfig;
+use crate::faults::{Fault, FaultQueue};
+use crate::ids::IdGen;
+use crate::rate::{Decision, TokenBucket};
+use crate::requests::{Counters, RequestLog, RequestRecord};
+use crate::store::{Store, WriteContext};
+
+/// A cheap-to-clone handle on one simulated Zoom account.
+#[derive(Clone)]
+pub struct SimState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    token: String,
+    base_path: String,
+    /// `http://host:port`, for `meta.location` and `Location`; [`crate::serve`] sets it from the
+    /// listener's address.
+    base_url: RwLock<String>,
+    store: Mutex<Store>,
+    limiter: Mutex<Option<TokenBucket>>,
+    faults: Mutex<FaultQueue>,
+    log: Mutex<RequestLog>,
+}
+
+/// A poisoned lock only means another request panicked mid-way; the data is still usable and a
+/// simulator should keep answering.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl std::fmt::Debug for SimState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimState")
+            .field("base_path", &self.inner.base_path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimState {
+    /// An empty account.
+    pub fn new(config: &SimConfig) -> Self {
+        Self::with_store(config, Store::default())
+    }
+
+    /// An empty account whose ids come from `seed`, for reproducible runs.
+    pub fn seeded(config: &SimConfig, seed: u64) -> Self {
+        Self::with_store(config, Store::with_ids(IdGen::seeded(seed)))
+    }
+
+    fn with_store(config: &SimConfig, store: Store) -> Self {
+        let limiter = config
+            .rate_limit_per_sec
+            .map(|n| TokenBucket::new(n, Instant::now()));
+        SimState {
+            inner: Arc::new(Inner {
+                token: config.token.clone(),
+                base_path: config.base_path.clone(),
+                base_url: RwLock::new("http://localhost".to_string()),
+                store: Mutex::new(store),
+                limiter: Mutex::new(limiter),
+                faults: Mutex::new(FaultQueue::default()),
+                log: Mutex::new(RequestLog::default()),
+            }),
+        }
+    }
+
+    /// An account restored from a file written by [`save`](Self::save).
+    pub fn load(config: &SimConfig, path: &Path) -> std::io::Result<Self> {
+        let text = std::fs::read_to_string(path)?;
+        let store: Store = serde_json::from_str(&text)?;
+        Ok(Self::with_store(config, store))
+    }
+
+    /// Writes users and groups to `path` as JSON (via a temporary file, so a crash mid-write
+    /// leaves the old file).
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let text = serde_json::to_string_pretty(&*lock(&self.inner.store))?;
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(tmp, path)
+    }
+
+    pub(crate) fn token(&self) -> &str {
+        &self.inner.token
+    }
+
+    pub fn base_path(&self) -> &str {
+        &self.inner.base_path
+    }
+
+    pub fn set_base_url(&self, url: impl Into<String>) {
+        *self
+            .inner
+            .base_url
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = url.into();
+    }
+
+    /// `http://host:port` as locations show it.
+    pub fn base_url(&self) -> String {
+        self.inner
+            .base_url
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn write_context(&self) -> WriteContext {
+        WriteContext {
+            location_base: format!("{}{}", self.base_url(), self.base_path()),
+            now: clock::now_rfc3339(),
+        }
+    }
+
+    pub(crate) fn store<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
+        f(&mut lock(&self.inner.store))
+    }
+
+    // ---- inspection --------------------------------------------------------------------------
+
+    /// Every user as a GET by id shows it, in creation order.
+    pub fn users(&self) -> Vec<Value> {
+        self.store(|s| s.users(None))
+    }
+
+    pub fn user(&self, id: &str) -> Option<Value> {
+        self.store(|s| s.user(id).ok())
+    }
+
+    /// A user by `userName`, case-insensitively.
+    pub fn user_by_name(&self, user_name: &str) -> Option<Value> {
+        self.store(|s| s.user_by_name(user_name))
+    }
+
+    pub fn groups(&self) -> Vec<Value> {
+        self.store(|s| s.groups(None))
+    }
+
+    /// Creates a user without going through HTTP (nothing is logged or counted): for demos and
+    /// for tests that need a populated account.
+    pub fn seed_user(&self, body: Value) -> Result<Value, crate::SimError> {
+        let ctx = self.write_context();
+        self.store(|s| s.create_user(body, &ctx))
+    }
+
+    /// Requests received, oldest first (the last [`LOG_CAPACITY`](crate::requests::LOG_CAPACITY)).
+    pub fn request_log(&self) -> Vec<RequestRecord> {
+        lock(&self.inner.log).records()
+    }
+
+    pub fn counters(&self) -> Counters {
+        lock(&self.inner.log).counters()
+    }
+
+    /// Forgets the log and zeroes the counters.
+    pub fn clear_log(&self) {
+        lock(&self.inner.log).clear();
+    }
+
+    pub(crate) fn record_request(&self, record: RequestRecord) {
+        lock(&self.inner.log).record(record);
+    }
+
+    // ---- misbehaviour ------------------------------------------------------------------------
+
+    /// Makes the next `count` authenticated requests fail (or stall) with `fault`, after any
+    /// faults already queued.
+    pub fn inject_failures(&self, fault: Fault, count: usize) {
+        lock(&self.inner.faults).push(fault, count);
+    }
+
+    /// Faults queued but not yet fired.
+    pub fn pending_faults(&self) -> usize {
+        lock(&self.inner.faults).len()
+    }
+
+    pub fn clear_faults(&self) {
+        lock(&self.inner.faults).clear();
+    }
+
+    pub(crate) fn next_fault(&self) -> Option<Fault> {
+        lock(&self.inner.faults).pop()
+    }
+
+    /// Changes the rate limit while serving; `None` lifts it. The new bucket starts full.
+    pub fn set_rate_limit(&self, per_sec: Option<u32>) {
+        *lock(&self.inner.limiter) = per_sec.map(|n| TokenBucket::new(n, Instant::now()));
+    }
+
+    pub fn rate_limit(&self) -> Option<u32> {
+        lock(&self.inner.limiter).as_ref().map(TokenBucket::rate)
+    }
+
+    /// `None` when there is no limit.
+    pub(crate) fn acquire_token(&self, now: Instant) -> Option<Decision> {
+        lock(&self.inner.limiter)
+            .as_mut()
+            .map(|b| b.try_acquire(now))
+    }
+}
