@@ -1,0 +1,233 @@
+//! The client and the one path every request takes: limits, send, classify, retry.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime};
+
+use backon::Retryable;
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use serde_json::Value;
+use tracing::Instrument;
+
+use crate::config::ClientConfig;
+use crate::error::{ClientError, ErrorCode, parse_error_body};
+use crate::limits::Limits;
+use crate::request::Method;
+use crate::stats::Stats;
+use crate::{retry, transport};
+
+pub(crate) const SCIM_MEDIA_TYPE: &str = "application/scim+json";
+
+/// A SCIM 2.0 client for one target. Cheap to clone; clones share limits and counters.
+#[derive(Clone, Debug)]
+pub struct ScimClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    /// `base_url` without its trailing slashes.
+    base: String,
+    config: ClientConfig,
+    limits: Limits,
+    stats: Arc<Stats>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScimClient")
+            .field("base", &self.base)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One logical call, retried as a whole.
+pub(crate) struct Call<'a> {
+    pub method: Method,
+    /// The path below the base URL, ids already encoded (`/Users/k%26Kd`); logged.
+    pub path: String,
+    /// `?filter=…` or empty; not logged, as filters carry people's e-mail addresses.
+    pub query: String,
+    pub body: Option<&'a Value>,
+    /// The path names a resource id the engine holds, so a 404 means `InvalidAnchor`.
+    pub on_known_id: bool,
+    /// Retry a POST even where the server may have acted on it.
+    pub retry_post: bool,
+    /// Overrides `max_attempts` (test connection answers at once).
+    pub max_attempts: Option<u32>,
+}
+
+impl<'a> Call<'a> {
+    pub(crate) fn new(method: Method, path: String) -> Self {
+        Call {
+            method,
+            path,
+            query: String::new(),
+            body: None,
+            on_known_id: false,
+            retry_post: false,
+            max_attempts: None,
+        }
+    }
+}
+
+/// A success response, body read in full.
+pub(crate) struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl ScimClient {
+    /// Builds a client; reports every configuration problem at once.
+    pub fn new(config: ClientConfig) -> Result<ScimClient, ClientError> {
+        let problems = config.problems();
+        if !problems.is_empty() {
+            return Err(ClientError::InvalidConfig(problems));
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, HeaderValue::from_static(SCIM_MEDIA_TYPE));
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", config.token.expose()))
+            .map_err(|_| {
+                ClientError::InvalidConfig(vec![
+                    "the bearer token contains characters not allowed in a header".into(),
+                ])
+            })?;
+        // Keeps the value out of hyper's and reqwest's own debug output.
+        auth.set_sensitive(true);
+        headers.insert(header::AUTHORIZATION, auth);
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .user_agent(config.user_agent.clone())
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            // A redirect would turn a POST into a GET and may drop the token; test_connection
+            // reports it so the admin configures the final URL instead.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| {
+                ClientError::InvalidConfig(vec![format!("cannot build the HTTP client: {e}")])
+            })?;
+        let inner = Inner {
+            http,
+            base: config.base_url.trim_end_matches('/').to_string(),
+            limits: Limits::new(config.rate_limit_per_sec, config.concurrency),
+            stats: Arc::default(),
+            config,
+        };
+        Ok(ScimClient {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The live counters of this client (and its clones).
+    pub fn stats(&self) -> Arc<Stats> {
+        Arc::clone(&self.inner.stats)
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.inner.base
+    }
+
+    pub(crate) fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// Runs a call with retries (see [`retry`](crate::retry) for which and why).
+    pub(crate) async fn execute(&self, call: &Call<'_>) -> Result<Reply, ClientError> {
+        let config = &self.inner.config;
+        let mut policy = retry::backoff(config);
+        if let Some(max) = call.max_attempts {
+            policy = policy.with_max_times(max.saturating_sub(1) as usize);
+        }
+        let attempt = AtomicU32::new(0);
+        (|| self.attempt(call, attempt.fetch_add(1, Ordering::Relaxed) + 1))
+            .retry(policy)
+            .sleep(tokio::time::sleep)
+            .when(|e| retry::retryable(e, call.method, call.retry_post))
+            .adjust(|e, backoff| retry::next_delay(e, backoff, config.max_retry_after))
+            .notify(|e, wait| {
+                self.inner.stats.record_retry();
+                tracing::warn!(method = %call.method, path = %call.path, wait_ms = wait.as_millis() as u64, error = %e, "retrying");
+            })
+            .await
+    }
+
+    /// One attempt: a slot, a token, the request, the whole body.
+    async fn attempt(&self, call: &Call<'_>, attempt: u32) -> Result<Reply, ClientError> {
+        let span = tracing::info_span!("scim_request", method = %call.method, path = %call.path, attempt, status = tracing::field::Empty);
+        async {
+            let _permit = self.inner.limits.acquire().await;
+            let url = format!("{}{}{}", self.inner.base, call.path, call.query);
+            let mut request = self.inner.http.request(call.method.to_reqwest(), url);
+            if let Some(body) = call.body {
+                let bytes = serde_json::to_vec(body).map_err(|e| {
+                    ClientError::InvalidConfig(vec![format!("unserialisable body: {e}")])
+                })?;
+                request = request
+                    .header(header::CONTENT_TYPE, SCIM_MEDIA_TYPE)
+                    .body(bytes);
+            }
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(e) => return Err(self.transport_failure(e, call)),
+            };
+            let status = response.status().as_u16();
+            tracing::Span::current().record("status", status);
+            self.inner.stats.record(call.method, Some(status));
+            let retry_after = header_text(response.headers(), header::RETRY_AFTER)
+                .and_then(|v| retry::parse_retry_after(&v, SystemTime::now()));
+            let location = header_text(response.headers(), header::LOCATION);
+            let body = match response.bytes().await {
+                Ok(body) => body.to_vec(),
+                Err(e) => return Err(transport::classify(e, call.method, &call.path)),
+            };
+            if (200..300).contains(&status) {
+                tracing::debug!("ok");
+                return Ok(Reply { status, body });
+            }
+            let error = status_error(call, status, &body, retry_after, location);
+            tracing::debug!(error = %error, "failed");
+            Err(error)
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn transport_failure(&self, error: reqwest::Error, call: &Call<'_>) -> ClientError {
+        self.inner.stats.record(call.method, None);
+        let error = transport::classify(error, call.method, &call.path);
+        tracing::debug!(error = %error, "no response");
+        error
+    }
+}
+
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+fn status_error(
+    call: &Call<'_>,
+    status: u16,
+    body: &[u8],
+    retry_after: Option<std::time::Duration>,
+    location: Option<String>,
+) -> ClientError {
+    let parsed = parse_error_body(body);
+    let detail = match (status, location) {
+        (300..=399, Some(location)) => format!("redirected to {location}"),
+        _ => parsed.detail.unwrap_or_else(|| "(no detail)".to_string()),
+    };
+    ClientError::Status {
+        method: call.method,
+        path: call.path.clone(),
+        status,
+        scim_type: parsed.scim_type,
+        detail,
+        code: ErrorCode::from_status(status, parsed.scim_type, call.on_known_id),
+        retry_after,
+    }
+}

@@ -1,0 +1,139 @@
+//! What a [`ScimClient`](crate::ScimClient) is built from.
+//!
+//! This is runtime configuration, not the TOML file: the binary reads the file (which names the
+//! environment variable holding the token) and the environment, then fills this in.
+
+use std::fmt;
+use std::time::Duration;
+
+/// A bearer token. It never prints: `Debug` redacts it and there is no `Display`, so a token
+/// cannot reach a log line through `{:?}` of a config or an error.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BearerToken(String);
+
+impl BearerToken {
+    pub fn new(token: impl Into<String>) -> Self {
+        BearerToken(token.into())
+    }
+
+    /// The secret itself, for the one place that builds the `Authorization` header.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BearerToken(<redacted>)")
+    }
+}
+
+/// How a [`ScimClient`](crate::ScimClient) talks to one SCIM target.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// The SCIM base URL, up to but excluding `/Users` (`https://api.zoom.us/scim2`).
+    pub base_url: String,
+    pub token: BearerToken,
+    /// Requests per second across all callers of this client; `None` for no limit. Zoom's limits
+    /// are uncertain (1/s per endpoint in old docs, 30–80/s per account in new ones), so this is
+    /// configured rather than guessed. Fractional values (0.5 = one every two seconds) work.
+    pub rate_limit_per_sec: Option<f64>,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// The limit for one attempt, connection included.
+    pub timeout: Duration,
+    /// Attempts per call, the first included (1 = never retry).
+    pub max_attempts: u32,
+    /// First retry delay; doubles per retry up to `max_backoff`, each with up to 100 % jitter
+    /// added so clients that failed together do not retry together.
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+    /// The longest `Retry-After` obeyed inside a call. A longer one (Zoom's daily limit answers
+    /// with tomorrow's midnight) fails the call at once with
+    /// [`ErrorCode::TooManyRequests`](crate::ErrorCode) and the wait, so the caller can pause the
+    /// cycle instead of holding a request open for hours.
+    pub max_retry_after: Duration,
+    pub user_agent: String,
+}
+
+impl ClientConfig {
+    /// A configuration with conservative defaults: 5 requests/s, 4 in flight, 30 s per
+    /// attempt, 5 attempts, backoff 500 ms → 30 s, `Retry-After` obeyed up to 2 minutes.
+    pub fn new(base_url: impl Into<String>, token: BearerToken) -> Self {
+        ClientConfig {
+            base_url: base_url.into(),
+            token,
+            rate_limit_per_sec: Some(5.0),
+            concurrency: 4,
+            timeout: Duration::from_secs(30),
+            max_attempts: 5,
+            min_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(120),
+            user_agent: concat!("muster-scim-client/", env!("CARGO_PKG_VERSION")).to_string(),
+        }
+    }
+
+    /// Every problem with the configuration, not just the first.
+    pub(crate) fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !(self.base_url.starts_with("https://") || self.base_url.starts_with("http://")) {
+            problems.push(format!(
+                "base_url {:?} must start with https:// or http://",
+                self.base_url
+            ));
+        }
+        if self.base_url.contains(['?', '#']) {
+            problems.push(format!(
+                "base_url {:?} must not carry a query or fragment",
+                self.base_url
+            ));
+        }
+        if self.token.expose().trim().is_empty() {
+            problems.push("the bearer token is empty".to_string());
+        }
+        if let Some(rate) = self.rate_limit_per_sec
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            problems.push(format!(
+                "rate_limit_per_sec must be a positive number, not {rate}"
+            ));
+        }
+        if self.concurrency == 0 {
+            problems.push("concurrency must be at least 1".to_string());
+        }
+        if self.max_attempts == 0 {
+            problems.push("max_attempts must be at least 1".to_string());
+        }
+        if self.timeout.is_zero() {
+            problems.push("timeout must be positive".to_string());
+        }
+        if self.min_backoff > self.max_backoff {
+            problems.push("min_backoff must not exceed max_backoff".to_string());
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_never_prints() {
+        let config = ClientConfig::new("https://x.example/scim2", BearerToken::new("s3cr3t"));
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("s3cr3t"), "{printed}");
+        assert!(printed.contains("<redacted>"));
+    }
+
+    #[test]
+    fn all_problems_reported() {
+        let mut config = ClientConfig::new("ftp://x?y", BearerToken::new(" "));
+        config.concurrency = 0;
+        config.rate_limit_per_sec = Some(0.0);
+        assert_eq!(config.problems().len(), 5, "{:?}", config.problems());
+        let good = ClientConfig::new("https://x.example/scim2", BearerToken::new("t"));
+        assert!(good.problems().is_empty());
+    }
+}

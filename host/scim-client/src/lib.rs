@@ -1,0 +1,36 @@
+//! A conservative SCIM 2.0 client for sync mode: what muster sends to Zoom and other targets.
+//!
+//! Strict in what it sends (RFC-shaped PATCH, `eq` filters with JSON-escaped literals, ids
+//! percent-encoded as one path segment), liberal in what it reads (Zoom's numeric `status`, its
+//! `{"code", "message"}` throttling body, ListResponse keys in any case), and careful with the
+//! target: a rate limit, a concurrency bound, `Retry-After` obeyed, and no POST retried where it
+//! could create a duplicate.
+//!
+//! Layout:
+//! - [`config`]: [`ClientConfig`] and the self-redacting [`BearerToken`].
+//! - [`client`]: [`ScimClient`] and the one path every request takes (limits, send, retry).
+//! - `resources`: the SCIM operations (look up, get, create, patch, replace, delete).
+//! - `connection`: test connection and its per-failure advice.
+//! - [`error`]: [`ClientError`] with Entra's [`ErrorCode`] names; error body parsing.
+//! - [`retry`]: what is retried, the backoff, `Retry-After` parsing.
+//! - [`request`]: methods, path-segment encoding, filter escaping.
+//! - `limits` (governor + semaphore), `transport` (naming connection failures), [`stats`].
+
+pub mod client;
+pub mod config;
+mod connection;
+pub mod error;
+mod limits;
+pub mod request;
+mod resources;
+pub mod retry;
+pub mod stats;
+mod transport;
+
+pub use client::ScimClient;
+pub use config::{BearerToken, ClientConfig};
+pub use connection::{ConnectionFailure, Problem};
+pub use error::{ClientError, ErrorCode, TransportKind};
+pub use request::Method;
+pub use resources::{Deleted, Found, PostRetry};
+pub use stats::{Stats, StatsSnapshot};
