@@ -184,7 +184,7 @@ fn deletion_threshold_holds_back_every_deprovisioning() {
 
 #[test]
 fn reenable_adopt_and_duplicates() {
-    let people = vec![person("a"), person("b"), person("b2")];
+    let people = [person("a"), person("b"), person("b2")];
     let mut b2_upn = people[2].clone();
     b2_upn
         .attributes
