@@ -27,6 +27,9 @@ pub mod retry;
 pub mod stats;
 mod transport;
 
+#[cfg(test)]
+mod tests;
+
 pub use client::ScimClient;
 pub use config::{BearerToken, ClientConfig};
 pub use connection::{ConnectionFailure, Problem};
