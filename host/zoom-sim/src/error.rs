@@ -94,10 +94,8 @@ fn throttled(retry_after_secs: Option<u64>) -> Response {
 impl IntoResponse for SimError {
     fn into_response(self) -> Response {
         match self {
+            // 5xx are logged once, by the request-log middleware.
             SimError::Scim(error) => {
-                if error.status >= 500 {
-                    tracing::warn!(%error, "server error");
-                }
                 scim_response(status_code(error.status), &zoom_error_body(&error))
             }
             SimError::Unauthorized => {

@@ -351,31 +351,32 @@ async fn wrong_or_missing_token_is_401() {
 #[tokio::test]
 async fn over_the_rate_limit_is_429_with_zoom_body_and_retry_after() {
     let config = SimConfig {
-        rate_limit_per_sec: Some(2),
+        // 1/s, the old docs' limit: one token, a second to refill, slack for a loaded machine.
+        rate_limit_per_sec: Some(1),
         ..SimConfig::new(TOKEN)
     };
     let sim = Sim::start_with(config).await;
     let mut statuses = Vec::new();
     let mut throttled = None;
-    for _ in 0..4 {
+    for _ in 0..3 {
         let response = sim.send(Method::GET, "/Users", None).await;
         statuses.push(response.status().as_u16());
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
             throttled = Some(response);
         } else {
-            assert_eq!(response.headers()["x-ratelimit-limit"], "2");
+            assert_eq!(response.headers()["x-ratelimit-limit"], "1");
             assert_eq!(response.headers()["x-ratelimit-category"], "Medium");
         }
     }
-    assert_eq!(&statuses[..2], &[200, 200], "{statuses:?}");
-    assert!(statuses[2..].contains(&429), "{statuses:?}");
+    assert_eq!(statuses[0], 200, "{statuses:?}");
+    assert!(statuses[1..].contains(&429), "{statuses:?}");
     let response = throttled.expect("a 429");
     let retry_after: u64 = response.headers()["retry-after"]
         .to_str()
         .expect("ascii")
         .parse()
         .expect("secs");
-    assert!((1..=1).contains(&retry_after));
+    assert_eq!(retry_after, 1);
     assert_eq!(response.headers()["x-ratelimit-remaining"], "0");
     assert_eq!(response.headers()["x-ratelimit-type"], "QPS");
     assert_eq!(
@@ -494,6 +495,55 @@ async fn injected_faults_fire_exactly_count_times() {
     assert_eq!(sim.state.pending_faults(), 1);
     let counters = sim.state.counters();
     assert_eq!((counters.writes, counters.throttled), (1, 1));
+
+    // A delay stalls the request, then serves it.
+    sim.state.clear_faults();
+    sim.state
+        .inject_failures(Fault::Delay(Duration::from_millis(300)), 1);
+    let started = std::time::Instant::now();
+    let response = sim.send(Method::GET, "/Users", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+#[tokio::test]
+async fn serve_refuses_an_invalid_config() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let config = SimConfig {
+        base_path: "scim2/".into(),
+        ..SimConfig::new("")
+    };
+    let error = zoom_sim::serve(listener, config, std::future::pending())
+        .await
+        .expect_err("invalid");
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(
+        error.to_string().contains("token") && error.to_string().contains("base path"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn base_path_is_configurable_and_unknown_paths_are_scim_404s() {
+    let config = SimConfig {
+        base_path: String::new(),
+        ..SimConfig::new(TOKEN)
+    };
+    let sim = Sim::start_with(config).await;
+    sim.create_user("root@example.com").await;
+    let response = sim.send(Method::GET, "/ServiceProviderConfig", None).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(body(response).await["status"], json!(404));
+    let sim = Sim::start().await;
+    let response = sim
+        .client
+        .get(sim.base.replace("/scim2", "/v2/scim2/Users"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
