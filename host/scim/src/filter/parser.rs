@@ -168,11 +168,9 @@ impl Parser {
                 "true" => Ok(Value::Bool(true)),
                 "false" => Ok(Value::Bool(false)),
                 "null" => Ok(Value::Null),
-                _ => serde_json::from_str::<serde_json::Number>(&w)
-                    .map(Value::Number)
-                    .map_err(|_| {
-                        self.err(format!("{w:?} is not a value (strings need double quotes)"))
-                    }),
+                _ => number(&w).map(Value::Number).ok_or_else(|| {
+                    self.err(format!("{w:?} is not a value (strings need double quotes)"))
+                }),
             },
             Some(t) => Err(self.err(format!("expected a value, found {}", describe(&t)))),
             None => Err(self.err("expected a value, found the end")),
@@ -211,6 +209,17 @@ impl Parser {
         };
         Ok(AttrPath::from_parts(urn, attr, Some(filter), sub))
     }
+}
+
+/// A JSON number. Non-integers go through `str::parse::<f64>`, which rounds correctly, so the
+/// canonical form (shortest round-trip digits) parses back to the same value; serde_json's
+/// default float parser can be off by one ulp on long mantissas (found by the fuzzer).
+fn number(word: &str) -> Option<serde_json::Number> {
+    let n = serde_json::from_str::<serde_json::Number>(word).ok()?;
+    if n.is_i64() || n.is_u64() {
+        return Some(n);
+    }
+    serde_json::Number::from_f64(word.parse::<f64>().ok()?)
 }
 
 /// Operator/operand combinations RFC 7644 §3.4.2.2 rules out.
