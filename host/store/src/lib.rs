@@ -24,6 +24,8 @@
 //! by the intent's matching value and settles it. A create that is lost with its intent is
 //! covered by the look-up before every create.
 
+#[cfg(test)]
+mod crash;
 mod cycles;
 mod error;
 mod intents;
