@@ -12,6 +12,8 @@
 //! - `watermarks`, `meta`: small key/value tables.
 //! - `quarantine`, `staged`: the job's quarantine and the deletes held back by the threshold.
 //! - `time`: unix seconds and their RFC 3339 form.
+//! - `crash` (tests only): a real `kill -9` of a writing child process, then the checks a restart
+//!   relies on.
 //!
 //! The API is synchronous: SQLite is a local file and each call is short. Async callers wrap
 //! calls in `spawn_blocking`.
