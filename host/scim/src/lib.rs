@@ -34,9 +34,9 @@
 //!
 //! | target   | what it checks                                                   | ran clean |
 //! |----------|------------------------------------------------------------------|-----------|
-//! | `filter` | parse, canonical form re-parses equal, evaluate on two resources | FILTER_RUN |
-//! | `path`   | parse, canonical form re-parses equal                            | PATH_RUN |
-//! | `patch`  | parse, apply to a User, a Group and an input resource; a failed apply leaves the resource unchanged; flatten the result | PATCH_RUN |
+//! | `filter` | parse, canonical form re-parses equal, evaluate on two resources | 4 min, 3.1 M execs |
+//! | `path`   | parse, canonical form re-parses equal                            | 4 min, 5.0 M execs |
+//! | `patch`  | parse, apply to a User, a Group and an input resource; a failed apply leaves the resource unchanged; flatten the result | 3 + 4 min, 3.3 M execs |
 //!
 //! The first runs of `filter` and `path` found one bug within 40 s: number literals with long
 //! mantissas did not survive the canonical form (serde_json's fast float parser is off by an ulp
