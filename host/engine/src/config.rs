@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use mapping::{ApplyMode, MappingConfig, MappingKind};
-pub use plugins::{PluginConfig, PluginLimits};
+pub use plugins::{BUILTIN_PREFIX, PluginConfig, PluginLimits};
 pub use policy::{
     DeletionThresholdConfig, DeprovisionAction, DeprovisioningConfig, QuarantineConfig,
 };

@@ -70,9 +70,18 @@ pub fn to_json(value: &Value) -> serde_json::Value {
     }
 }
 
+/// Flat target attributes as SCIM JSON values, the shape `scim::flat::unflatten` builds a
+/// resource from.
+pub fn to_flat(attributes: &Attributes) -> scim::flat::Flat {
+    attributes
+        .iter()
+        .map(|(path, value)| (path.clone(), to_json(value)))
+        .collect()
+}
+
 /// The minimal operations from `old` to `new`, ignoring `frozen` paths (create-only mappings and
-/// defaults): `replace` for each path set or changed, `remove` for each path dropped, in path
-/// order. Empty values count as absent: they are never provisioned.
+/// defaults): `remove` for each path dropped, then `replace` for each path set or changed, each
+/// in path order. Empty values count as absent: they are never provisioned.
 pub fn ops_from_plan(
     old: &Attributes,
     new: &Attributes,
@@ -101,7 +110,10 @@ pub fn ops_from_plan(
             });
         }
     }
-    ops.sort_by(|a, b| a.path.cmp(&b.path));
+    // Removes go first: an attribute can move between its keyed form
+    // (`emails[type eq "work"].value`) and its whole form (`emails`), and a remove sent after
+    // the replace would undo the new value.
+    ops.sort_by(|a, b| (a.op != PatchOp::Remove, &a.path).cmp(&(b.op != PatchOp::Remove, &b.path)));
     ops
 }
 

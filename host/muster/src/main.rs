@@ -1,1 +1,200 @@
-fn main() {}
+//! The `muster` command line: the edge where errors become messages and exit codes.
+
+mod commands;
+mod job;
+mod sources;
+mod sync;
+mod telemetry;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::sync::CycleOptions;
+
+#[derive(Parser)]
+#[command(
+    name = "muster",
+    version,
+    about = "Provision people into SCIM 2.0 apps, with WebAssembly plugins"
+)]
+struct Cli {
+    /// Log format on stderr (filter with RUST_LOG, default `info`).
+    #[arg(long, global = true, value_enum, default_value_t = telemetry::LogFormat::Text)]
+    log_format: telemetry::LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The demo: the demo directory through the example plugins into a built-in Zoom simulator.
+    Demo {
+        /// Working folder for the demo's configuration, snapshot and state.
+        #[arg(long, default_value = "muster-demo")]
+        dir: PathBuf,
+    },
+    /// Check a configuration file and report every problem in it.
+    Validate {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Run sync cycles: one with --once, else on the configured interval.
+    Sync {
+        #[arg(long)]
+        config: PathBuf,
+        /// Run one cycle and exit (exit code 2 when some people failed).
+        #[arg(long)]
+        once: bool,
+        /// Print the plan; send and record nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Release disables and deletes held back by the deletion threshold.
+        #[arg(long)]
+        allow_deletes: bool,
+    },
+    /// Run sync cycles on the configured interval until SIGTERM / Ctrl-C.
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Check that the target answers like a SCIM 2.0 server, as Entra's "Test Connection" does.
+    TestConnection {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Show the provisioning log.
+    Logs {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        cycle: Option<i64>,
+        /// A source person id or a userName.
+        #[arg(long)]
+        person: Option<String>,
+        /// success, failure, skipped or warning.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 200)]
+        limit: usize,
+        #[arg(long, value_enum, default_value_t = commands::logs::Format::Table)]
+        format: commands::logs::Format,
+    },
+    /// Serve a simulated SCIM target.
+    #[command(subcommand)]
+    Simulate(SimulateCommand),
+    /// Inspect and run plugin components.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+enum SimulateCommand {
+    /// A Zoom-compatible SCIM 2.0 server under /scim2, in memory.
+    Zoom {
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        listen: String,
+        /// The bearer token clients must send.
+        #[arg(long, env = "MUSTER_SIM_TOKEN")]
+        token: String,
+        /// Requests per second before it answers 429, e.g. `10/s`.
+        #[arg(long)]
+        rate_limit: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Check that a component is a valid muster plugin: world, interface version, imports, size.
+    Check {
+        /// The component (.wasm).
+        file: PathBuf,
+    },
+    /// Run a plugin on one person and print its answer and what the call cost.
+    Run {
+        /// The component (.wasm).
+        file: PathBuf,
+        /// The person, as JSON: {"id", "attributes", "direct_groups", "transitive_groups",
+        /// "target", and for license rules optionally "current_license": {"plan", "add_ons"}}.
+        #[arg(long)]
+        input: PathBuf,
+        /// The plugin's configuration, as a JSON file (default `{}`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    use commands::{demo, logs, plugin, simulate, sync};
+    match command {
+        Command::Demo { dir } => demo::run(&dir).await,
+        Command::Validate { config } => sync::validate(&config),
+        Command::Sync {
+            config,
+            once,
+            dry_run,
+            allow_deletes,
+        } => {
+            let options = CycleOptions {
+                dry_run,
+                allow_deletes,
+                progress: true,
+                ..CycleOptions::default()
+            };
+            sync::sync(&config, once || dry_run, options).await
+        }
+        Command::Serve { config } => sync::sync(&config, false, CycleOptions::default()).await,
+        Command::TestConnection { config } => sync::test_connection(&config).await,
+        Command::Logs {
+            config,
+            cycle,
+            person,
+            status,
+            limit,
+            format,
+        } => logs::show(
+            &config,
+            logs::Filters {
+                cycle,
+                person,
+                status,
+                limit,
+            },
+            format,
+        ),
+        Command::Simulate(SimulateCommand::Zoom {
+            listen,
+            token,
+            rate_limit,
+        }) => simulate::zoom(&listen, token, rate_limit.as_deref()).await,
+        Command::Plugin(PluginCommand::Check { file }) => plugin::check(&file),
+        Command::Plugin(PluginCommand::Run {
+            file,
+            input,
+            config,
+        }) => plugin::run(&file, &input, config.as_deref()),
+    }
+}

@@ -1,1 +1,24 @@
-//! The wasmtime component host for muster plugins.
+//! The wasmtime component host for muster plugins. The only crate that sees wasmtime.
+//!
+//! - [`runtime`]: the engine (pooling allocator, fuel, epoch deadlines) and the linker with the
+//!   few imports a guest may have.
+//! - [`plugin`]: one loaded plugin version: validated at load, called with a fresh limited store
+//!   per call; implements `engine`'s `Transform` and `LicenseRule`.
+//! - [`registry`]: hot swap: the active version per plugin name behind `arc-swap`, history,
+//!   rollback and pinned snapshots; [`watch`] loads `.wasm` files dropped into a folder.
+//! - [`limits`]: per-plugin limits and the limiter that enforces them.
+
+mod bindings;
+mod convert;
+pub mod limits;
+pub mod plugin;
+pub mod runtime;
+mod state;
+
+pub use limits::Limits;
+pub use plugin::{CallStats, Plugin, World};
+pub use runtime::{Runtime, RuntimeError};
+pub mod registry;
+pub mod watch;
+
+pub use registry::{PluginRegistry, RegistryError, Snapshot};

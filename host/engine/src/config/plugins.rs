@@ -7,13 +7,18 @@ use serde::{Deserialize, Serialize};
 
 use super::Errors;
 
+/// A plugin path with this prefix names an example plugin shipped inside the binary
+/// (`builtin:license-by-group`), so example configurations run without building anything.
+pub const BUILTIN_PREFIX: &str = "builtin:";
+
 /// One plugin: a WebAssembly component and its configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginConfig {
     /// The name the logs and the admin API use; unique among the plugins.
     pub name: String,
-    /// Path to the component (`.wasm`).
+    /// Path to the component (`.wasm`), relative to the configuration file's folder, or
+    /// `builtin:<name>` for an example plugin shipped with muster.
     pub path: PathBuf,
     /// The plugin's own configuration, handed to it as a JSON document.
     #[serde(default)]
@@ -49,7 +54,11 @@ impl PluginConfig {
         if self.name.trim().is_empty() {
             errors.push(format!("{at}.name"), "must not be empty");
         }
-        if self.path.extension().is_none_or(|e| e != "wasm") {
+        let builtin = self
+            .path
+            .to_str()
+            .is_some_and(|p| p.starts_with(BUILTIN_PREFIX));
+        if !builtin && self.path.extension().is_none_or(|e| e != "wasm") {
             errors.push(
                 format!("{at}.path"),
                 format!("`{}` is not a .wasm file", self.path.display()),

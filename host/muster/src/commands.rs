@@ -1,0 +1,7 @@
+//! One module per command family.
+
+pub mod demo;
+pub mod logs;
+pub mod plugin;
+pub mod simulate;
+pub mod sync;

@@ -1,0 +1,120 @@
+//! `muster logs`: the provisioning log, as a table, JSON or CSV.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use store::{LogQuery, Store};
+
+use crate::job::read_config;
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+pub struct Filters {
+    pub cycle: Option<i64>,
+    pub person: Option<String>,
+    pub status: Option<String>,
+    pub limit: usize,
+}
+
+pub fn show(config: &Path, filters: Filters, format: Format) -> anyhow::Result<ExitCode> {
+    let cfg = read_config(config)?;
+    let dir = config
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let path = if cfg.state_path.is_absolute() {
+        cfg.state_path.clone()
+    } else {
+        dir.join(&cfg.state_path)
+    };
+    let store =
+        Store::open_read_only(&path).with_context(|| format!("opening {}", path.display()))?;
+    let query = LogQuery {
+        cycle: filters.cycle,
+        person: filters.person,
+        status: filters.status,
+        before: None,
+        limit: filters.limit,
+    };
+    let entries = store.logs(&query)?;
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&entries)?),
+        Format::Csv => {
+            let mut out = csv::Writer::from_writer(std::io::stdout());
+            out.write_record([
+                "cycle",
+                "at",
+                "person_id",
+                "identity",
+                "action",
+                "status",
+                "error_code",
+                "reason",
+            ])?;
+            for e in &entries {
+                let info = &e.detail["provisioningStatusInfo"];
+                out.write_record([
+                    e.cycle.to_string(),
+                    store::rfc3339(e.at),
+                    e.person_id.clone(),
+                    e.identity.clone(),
+                    e.action.clone(),
+                    e.status.clone(),
+                    info["errorCode"].as_str().unwrap_or_default().to_string(),
+                    info["reason"].as_str().unwrap_or_default().to_string(),
+                ])?;
+            }
+            out.flush()?;
+        }
+        Format::Table => {
+            println!(
+                "{:>5}  {:<36} {:<13} {:<8} reason",
+                "cycle", "identity", "action", "status"
+            );
+            for e in &entries {
+                let info = &e.detail["provisioningStatusInfo"];
+                let reason = [info["errorCode"].as_str(), info["reason"].as_str()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(": ");
+                println!(
+                    "{:>5}  {:<36} {:<13} {:<8} {reason}",
+                    e.cycle, e.identity, e.action, e.status
+                );
+                for step in e.detail["provisioningSteps"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    println!(
+                        "         - {} [{}] {}",
+                        step["name"].as_str().unwrap_or_default(),
+                        step["status"].as_str().unwrap_or_default(),
+                        step["description"].as_str().unwrap_or_default()
+                    );
+                }
+                for p in e.detail["modifiedProperties"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    println!(
+                        "         ~ {}: {} -> {}",
+                        p["displayName"].as_str().unwrap_or_default(),
+                        p["oldValue"],
+                        p["newValue"]
+                    );
+                }
+            }
+            println!("{} entries", entries.len());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

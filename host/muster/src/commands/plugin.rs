@@ -1,0 +1,87 @@
+//! `muster plugin check` and `muster plugin run`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use engine::model::License;
+use engine::plugin::PluginInput;
+use plugin_host::{Limits, Plugin, Runtime, World};
+use serde::Deserialize;
+
+/// A plugin's name is its file stem, as in the watched plugin folder.
+fn load(file: &Path) -> anyhow::Result<Plugin> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let name = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("plugin");
+    let runtime = Runtime::new()?;
+    Ok(Plugin::load(&runtime, name, &bytes, Limits::default())?)
+}
+
+pub fn check(file: &Path) -> anyhow::Result<ExitCode> {
+    let plugin = load(file)?;
+    println!("{}: valid muster plugin", file.display());
+    println!("  world:     {}", plugin.world());
+    println!("  interface: {}", plugin_host::plugin::INTERFACE);
+    println!("  version:   {}", plugin.id().version);
+    println!("  size:      {} bytes", plugin.size());
+    println!("  imports:   {}", plugin.imports().join(", "));
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Deserialize)]
+struct RunInput {
+    #[serde(flatten)]
+    person: PluginInput,
+    #[serde(default)]
+    current_license: Option<License>,
+}
+
+pub fn run(file: &Path, input: &Path, config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let plugin = load(file)?;
+    let text =
+        std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
+    let input: RunInput =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", input.display()))?;
+    let config = match config {
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+        }
+        None => "{}".to_string(),
+    };
+    let (result, stats) = match plugin.world() {
+        World::LicenseRule => {
+            let (r, s) =
+                plugin.decide_with_stats(&input.person, input.current_license.as_ref(), &config);
+            (r.map(|d| serde_json::to_value(d).unwrap_or_default()), s)
+        }
+        World::Transformer => {
+            let (r, s) = plugin.transform_with_stats(&input.person, &config);
+            (r.map(|o| serde_json::to_value(o).unwrap_or_default()), s)
+        }
+    };
+    let limits = plugin.limits();
+    let report = serde_json::json!({
+        "plugin": plugin.id().to_string(),
+        "world": plugin.world(),
+        "outcome": result.as_ref().ok(),
+        "error": result.as_ref().err().map(|e| serde_json::json!({"kind": e.kind(), "message": e.to_string()})),
+        "fuel_used": stats.fuel_used,
+        "peak_memory_bytes": stats.peak_memory_bytes,
+        "wall_time_us": stats.wall_time.as_micros() as u64,
+        "limits": {
+            "deadline_ms": limits.deadline.as_millis() as u64,
+            "fuel": limits.fuel,
+            "memory_bytes": limits.memory_bytes,
+            "output_bytes": limits.output_bytes,
+        },
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(if result.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,112 @@
+//! `muster validate`, `muster sync`, `muster serve` and `muster test-connection`.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::job::{Job, read_config};
+use crate::sync::{CycleOptions, report, run_cycle};
+
+fn config_dir(config: &Path) -> &Path {
+    config
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+pub fn validate(config: &Path) -> anyhow::Result<ExitCode> {
+    read_config(config)?;
+    println!("{}: valid", config.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn build_job(config: &Path) -> anyhow::Result<Job> {
+    Job::build(read_config(config)?, config_dir(config))
+}
+
+pub async fn sync(config: &Path, once: bool, options: CycleOptions) -> anyhow::Result<ExitCode> {
+    let job = build_job(config)?;
+    if !once {
+        return serve_loop(&job, options).await;
+    }
+    let Some(report) = run_cycle(&job, &options).await? else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    if options.dry_run {
+        print!("{}", report::dry_run(&report));
+    } else {
+        print!("{}", report::summary(&report));
+        print!("{}", report::licenses(&job.store.records()?));
+    }
+    Ok(if report.counts.failed > 0 || report.quarantine.is_some() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Runs cycles on the configured interval until Ctrl-C / SIGTERM; a cycle in flight finishes
+/// first (as Entra's "stop" does).
+pub async fn serve_loop(job: &Job, mut options: CycleOptions) -> anyhow::Result<ExitCode> {
+    options.respect_quarantine = true;
+    let interval = Duration::from_secs(job.config.sync_interval_secs);
+    tracing::info!(
+        interval_secs = interval.as_secs(),
+        "running sync cycles on a schedule"
+    );
+    loop {
+        match run_cycle(job, &options).await {
+            Ok(Some(report)) => {
+                tracing::info!(cycle = ?report.cycle_id, counts = ?report.counts, "cycle done")
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %format!("{e:#}"), "cycle failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown_signal() => {
+                tracing::info!("shutting down");
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    }
+}
+
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+pub async fn test_connection(config: &Path) -> anyhow::Result<ExitCode> {
+    let job = build_job(config)?;
+    match job.client.test_connection().await {
+        Ok(()) => {
+            println!(
+                "target {}: OK (an unknown userName filter returned an empty ListResponse)",
+                job.client.base_url()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(failure) => {
+            Err(anyhow::anyhow!("{failure}")).context(format!("target {}", job.client.base_url()))
+        }
+    }
+}

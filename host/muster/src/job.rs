@@ -1,0 +1,247 @@
+//! A provisioning job built from one configuration: the validated config, the compiled
+//! pipeline, the state store, the target client and the loaded plugins.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use engine::config::{BUILTIN_PREFIX, Config, PluginConfig};
+use engine::cycle::Pipeline;
+use engine::plugin::{LicenseRule, Transform};
+use engine::process::{Pinned, PinnedPlugins};
+use plugin_host::{Limits, PluginRegistry, Runtime, Snapshot};
+use scim_client::{BearerToken, ClientConfig, ScimClient};
+use store::Store;
+
+pub struct Job {
+    pub config: Config,
+    /// Relative paths in the configuration resolve against its folder.
+    pub config_dir: PathBuf,
+    pub pipeline: Pipeline,
+    pub store: Arc<Store>,
+    pub client: ScimClient,
+    pub registry: Arc<PluginRegistry>,
+}
+
+/// Reads and validates a configuration file, reporting every problem at once. `${NAME}` and
+/// `${NAME:-default}` are replaced by environment variables first, so one file can serve
+/// several targets; secrets still belong in `*_env` settings, never in the expanded text.
+pub fn read_config(path: &Path) -> anyhow::Result<Config> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = expand_env(&text, |name| std::env::var(name).ok())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Config::from_toml_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// Replaces `${NAME}` and `${NAME:-default}`; an unset variable without a default is an error
+/// naming it. Comments are expanded too, which is harmless.
+pub fn expand_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut missing = Vec::new();
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            return Err("unclosed `${` in the configuration".into());
+        };
+        let (name, default) = match after[..end].split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (&after[..end], None),
+        };
+        match lookup(name)
+            .filter(|v| !v.is_empty())
+            .or(default.map(str::to_string))
+        {
+            Some(value) => out.push_str(&value),
+            None => missing.push(name.to_string()),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    if missing.is_empty() {
+        Ok(out)
+    } else {
+        Err(format!(
+            "environment variable(s) {} not set and without a default",
+            missing.join(", ")
+        ))
+    }
+}
+
+impl Job {
+    /// Everything a cycle needs, checked before anything is sent: the token is present, the
+    /// plugins load, the store opens.
+    pub fn build(config: Config, config_dir: &Path) -> anyhow::Result<Job> {
+        let token = std::env::var(&config.target.token_env).with_context(|| {
+            format!(
+                "the target's bearer token: environment variable {} is not set",
+                config.target.token_env
+            )
+        })?;
+        Job::build_with_token(config, config_dir, token)
+    }
+
+    /// As [`Job::build`], with the token given rather than read from the environment (the demo
+    /// makes one up for its in-process simulator).
+    pub fn build_with_token(
+        config: Config,
+        config_dir: &Path,
+        token: String,
+    ) -> anyhow::Result<Job> {
+        let pipeline = Pipeline::build(&config).context("compiling the scoping filters")?;
+        let store_path = resolve(config_dir, &config.state_path);
+        let store = Arc::new(
+            Store::open(&store_path)
+                .with_context(|| format!("opening the state store {}", store_path.display()))?,
+        );
+        let mut client_config =
+            ClientConfig::new(config.target.base_url.clone(), BearerToken::new(token));
+        client_config.rate_limit_per_sec = (config.target.rate_limit_per_second > 0.0)
+            .then_some(config.target.rate_limit_per_second);
+        client_config.concurrency = config.target.concurrency.max(1) as usize;
+        let client = ScimClient::new(client_config).map_err(|e| anyhow::anyhow!("target: {e}"))?;
+        let registry = Arc::new(PluginRegistry::new(Runtime::new()?));
+        let job = Job {
+            config,
+            config_dir: config_dir.to_path_buf(),
+            pipeline,
+            store,
+            client,
+            registry,
+        };
+        job.load_plugins()?;
+        Ok(job)
+    }
+
+    fn plugin_entries(&self) -> impl Iterator<Item = &PluginConfig> {
+        self.config
+            .transforms
+            .iter()
+            .chain(self.config.license.iter())
+    }
+
+    fn load_plugins(&self) -> anyhow::Result<()> {
+        for entry in self.plugin_entries() {
+            let path = resolve(&self.config_dir, &entry.path);
+            let bytes = match entry
+                .path
+                .to_str()
+                .and_then(|p| p.strip_prefix(BUILTIN_PREFIX))
+            {
+                Some(name) => muster_artifacts::builtin(name)
+                    .with_context(|| {
+                        format!("plugin {}: no built-in plugin named {name:?}", entry.name)
+                    })?
+                    .to_vec(),
+                None => std::fs::read(&path).with_context(|| {
+                    format!("plugin {}: reading {}", entry.name, path.display())
+                })?,
+            };
+            self.registry
+                .load(&entry.name, &bytes, limits_of(entry))
+                .with_context(|| format!("plugin {} ({})", entry.name, path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Pins the active plugin versions for one cycle, with their configurations.
+    pub fn pin_plugins(&self) -> anyhow::Result<(PinnedPlugins, Snapshot)> {
+        let snapshot = self.registry.snapshot();
+        let mut transforms: Vec<Pinned<dyn Transform>> = Vec::new();
+        for entry in &self.config.transforms {
+            let Some(plugin) = snapshot.get(&entry.name) else {
+                bail!("plugin {} is not loaded", entry.name)
+            };
+            if plugin.world() != plugin_host::World::Transformer {
+                bail!(
+                    "plugin {} is a {} plugin; [[transforms]] needs a transformer",
+                    entry.name,
+                    plugin.world()
+                );
+            }
+            let transform: Arc<dyn Transform> = plugin.clone();
+            transforms.push(Pinned {
+                plugin: transform,
+                config: entry.config_json(),
+            });
+        }
+        let license = match &self.config.license {
+            Some(entry) => {
+                let Some(plugin) = snapshot.get(&entry.name) else {
+                    bail!("plugin {} is not loaded", entry.name)
+                };
+                if plugin.world() != plugin_host::World::LicenseRule {
+                    bail!(
+                        "plugin {} is a {} plugin; [license] needs a license-rule",
+                        entry.name,
+                        plugin.world()
+                    );
+                }
+                let rule: Arc<dyn LicenseRule> = plugin.clone();
+                Some(Pinned {
+                    plugin: rule,
+                    config: entry.config_json(),
+                })
+            }
+            None => None,
+        };
+        Ok((
+            PinnedPlugins {
+                transforms,
+                license,
+            },
+            snapshot,
+        ))
+    }
+
+    pub fn source_path(&self, path: &Path) -> PathBuf {
+        resolve(&self.config_dir, path)
+    }
+}
+
+fn resolve(dir: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        dir.join(path)
+    }
+}
+
+fn limits_of(entry: &PluginConfig) -> Limits {
+    let mut limits = Limits::default();
+    if let Some(l) = &entry.limits {
+        if let Some(ms) = l.timeout_ms {
+            limits.deadline = Duration::from_millis(ms);
+        }
+        if let Some(fuel) = l.fuel {
+            limits.fuel = fuel;
+        }
+        if let Some(mib) = l.memory_mib {
+            limits.memory_bytes = (mib as usize).saturating_mul(1 << 20);
+        }
+    }
+    limits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expand_env;
+
+    #[test]
+    fn expands_variables_with_and_without_defaults() {
+        let lookup = |n: &str| (n == "URL").then(|| "http://x".to_string());
+        assert_eq!(
+            expand_env("a = \"${URL}/v2\"", lookup).as_deref(),
+            Ok("a = \"http://x/v2\"")
+        );
+        assert_eq!(
+            expand_env("s = \"${STATE:-muster.db}\"", lookup).as_deref(),
+            Ok("s = \"muster.db\"")
+        );
+        let err = expand_env("${A} ${B:-b} ${C}", lookup).expect_err("missing");
+        assert!(err.contains("A, C"), "{err}");
+    }
+}

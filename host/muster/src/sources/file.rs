@@ -1,0 +1,234 @@
+//! `[source] kind = "file"`: a directory snapshot in JSON (docs/snapshot-format.md).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+use anyhow::Context;
+use engine::membership::resolve_memberships;
+use engine::model::{Attributes, Group, Person};
+use serde::Deserialize;
+
+use super::Directory;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Snapshot {
+    #[serde(default)]
+    people: Vec<SnapshotPerson>,
+    #[serde(default)]
+    groups: Vec<SnapshotGroup>,
+    #[serde(default)]
+    assignments: Vec<Assignment>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SnapshotPerson {
+    id: String,
+    #[serde(default = "yes")]
+    account_enabled: bool,
+    #[serde(default)]
+    soft_deleted: bool,
+    #[serde(default)]
+    attributes: Attributes,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SnapshotGroup {
+    id: String,
+    display_name: String,
+    #[serde(default)]
+    members: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Assignment {
+    principal_id: String,
+    #[serde(default)]
+    app_role: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Reads a snapshot file. `nested_groups` lets a group assignment reach members of nested
+/// groups (Entra reaches direct members only).
+pub fn read(path: &Path, nested_groups: bool) -> anyhow::Result<Directory> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the directory snapshot {}", path.display()))?;
+    parse(&text, nested_groups)
+        .with_context(|| format!("in the directory snapshot {}", path.display()))
+}
+
+/// Parses a snapshot and resolves memberships and assignments.
+pub fn parse(text: &str, nested_groups: bool) -> anyhow::Result<Directory> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    let snapshot: Snapshot = serde_path_to_error::deserialize(de)
+        .map_err(|e| anyhow::anyhow!("at `{}`: {}", e.path(), e.inner()))?;
+    let mut warnings = Vec::new();
+
+    let mut people: Vec<Person> = Vec::with_capacity(snapshot.people.len());
+    let mut person_index: HashMap<String, usize> = HashMap::new();
+    for p in snapshot.people {
+        if person_index.contains_key(&p.id) {
+            anyhow::bail!("person id {:?} appears twice", p.id);
+        }
+        person_index.insert(p.id.clone(), people.len());
+        let mut person = Person::new(p.id, p.attributes);
+        person.enabled = p.account_enabled;
+        person.soft_deleted = p.soft_deleted;
+        people.push(person);
+    }
+    let group_ids: HashSet<&str> = snapshot.groups.iter().map(|g| g.id.as_str()).collect();
+    if group_ids.len() != snapshot.groups.len() {
+        anyhow::bail!("a group id appears twice");
+    }
+    let mut groups = Vec::with_capacity(snapshot.groups.len());
+    for g in &snapshot.groups {
+        let (mut member_people, mut member_groups) = (Vec::new(), Vec::new());
+        for m in &g.members {
+            if person_index.contains_key(m) {
+                member_people.push(m.clone());
+            } else if group_ids.contains(m.as_str()) {
+                member_groups.push(m.clone());
+            } else {
+                warnings.push(format!(
+                    "group {:?} lists member {m:?}, which is neither a person nor a group",
+                    g.display_name
+                ));
+            }
+        }
+        groups.push(Group {
+            id: g.id.clone(),
+            display_name: g.display_name.clone(),
+            member_people,
+            member_groups,
+        });
+    }
+    resolve_memberships(&mut people, &groups);
+    assign(
+        &mut people,
+        &groups,
+        &snapshot.assignments,
+        &person_index,
+        nested_groups,
+        &mut warnings,
+    );
+    Ok(Directory {
+        people,
+        groups,
+        warnings,
+    })
+}
+
+fn assign(
+    people: &mut [Person],
+    groups: &[Group],
+    assignments: &[Assignment],
+    person_index: &HashMap<String, usize>,
+    nested_groups: bool,
+    warnings: &mut Vec<String>,
+) {
+    let group_by_id: BTreeMap<&str, &Group> = groups.iter().map(|g| (g.id.as_str(), g)).collect();
+    for a in assignments {
+        if let Some(&i) = person_index.get(&a.principal_id) {
+            people[i].assigned_directly = true;
+            people[i].app_roles.extend(a.app_role.clone());
+        } else if group_by_id.contains_key(a.principal_id.as_str()) {
+            for person in people.iter_mut() {
+                let groups = if nested_groups {
+                    &person.transitive_groups
+                } else {
+                    &person.direct_groups
+                };
+                if groups.iter().any(|g| g.id == a.principal_id) {
+                    person.assigned_via_groups.push(a.principal_id.clone());
+                    person.app_roles.extend(a.app_role.clone());
+                }
+            }
+        } else {
+            warnings.push(format!(
+                "assignment to {:?}, which is neither a person nor a group",
+                a.principal_id
+            ));
+        }
+    }
+    for person in people.iter_mut() {
+        person.app_roles.sort();
+        person.app_roles.dedup();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SNAPSHOT: &str = r#"{
+      "people": [
+        {"id": "a", "attributes": {"userPrincipalName": "a@x.example"}},
+        {"id": "b", "accountEnabled": false, "attributes": {}},
+        {"id": "c", "softDeleted": true, "attributes": {}}
+      ],
+      "groups": [
+        {"id": "g-app", "displayName": "App", "members": ["a", "g-nested"]},
+        {"id": "g-nested", "displayName": "Nested", "members": ["b", "ghost"]}
+      ],
+      "assignments": [{"principalId": "g-app", "appRole": "User"}, {"principalId": "c"}]
+    }"#;
+
+    #[test]
+    fn group_assignment_reaches_direct_members_only_by_default() {
+        let d = parse(SNAPSHOT, false).expect("parses");
+        let by_id = |id: &str| d.people.iter().find(|p| p.id == id).expect("person");
+        assert!(by_id("a").is_assigned());
+        assert!(!by_id("b").is_assigned(), "b is in a nested group");
+        assert!(by_id("c").assigned_directly);
+        assert!(!by_id("b").enabled);
+        assert!(by_id("c").soft_deleted);
+        assert_eq!(by_id("a").app_roles, vec!["User".to_string()]);
+        assert_eq!(d.warnings.len(), 1, "{:?}", d.warnings);
+        assert!(d.warnings[0].contains("ghost"));
+    }
+
+    #[test]
+    fn nested_groups_reach_members_of_nested_groups() {
+        let d = parse(SNAPSHOT, true).expect("parses");
+        let b = d.people.iter().find(|p| p.id == "b").expect("b");
+        assert!(b.is_assigned());
+        let names: Vec<&str> = b
+            .transitive_groups
+            .iter()
+            .map(|g| g.display_name.as_str())
+            .collect();
+        assert!(
+            names.contains(&"App") && names.contains(&"Nested"),
+            "{names:?}"
+        );
+    }
+
+    #[test]
+    fn bad_snapshots_name_what_is_wrong() {
+        let err = parse(
+            r#"{"people": [{"id": "a", "accountEnabled": "yes"}]}"#,
+            false,
+        )
+        .expect_err("bad");
+        assert!(
+            err.to_string().contains("people[0].accountEnabled"),
+            "{err}"
+        );
+        let err = parse(r#"{"people": [{"id": "a"}, {"id": "a"}]}"#, false).expect_err("dup");
+        assert!(err.to_string().contains("appears twice"), "{err}");
+    }
+
+    #[test]
+    fn the_demo_directory_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/directory.json");
+        let d = read(&path, true).expect("demo directory");
+        assert_eq!(d.people.len(), 200);
+        assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+    }
+}

@@ -1,0 +1,198 @@
+//! The only I/O step of the pipeline: sends what the plan decided, one action per person, with
+//! the intent written before the request and the outcome committed after it.
+//!
+//! Crash safety: an intent left pending by a crash is simply superseded by the next cycle's
+//! plan, which is computed from the records (what is known to have landed). A create that
+//! landed without its record is found by the look-up before create and adopted; an update,
+//! disable or delete that landed without its record is re-sent, and all three are idempotent.
+
+use engine::model::ProvisionedRecord;
+use engine::plan::{Action, PlannedAction, to_flat};
+use scim::patch::{PatchOp, PatchOperation};
+use scim::resource::ResourceKind;
+use scim_client::{ClientError, Deleted, ErrorCode, ScimClient};
+use serde_json::Value as Json;
+use store::Store;
+
+/// What happened to one action.
+#[derive(Debug)]
+pub enum Applied {
+    Done { target_id: String, adopted: bool },
+    Failed { code: String, message: String },
+}
+
+/// Sends one planned action and records its outcome in the store.
+pub async fn apply(
+    store: &Store,
+    client: &ScimClient,
+    cycle: i64,
+    matching_path: &str,
+    planned: &PlannedAction,
+) -> Applied {
+    let matching_value = planned
+        .record_after
+        .as_ref()
+        .map(|r| r.matching_value.clone())
+        .unwrap_or_default();
+    let payload = serde_json::to_value(&planned.action).unwrap_or_default();
+    let intent = match store.begin_intent(
+        cycle,
+        &planned.source_id,
+        kind_of(&planned.action),
+        &matching_value,
+        &payload,
+    ) {
+        Ok(id) => id,
+        Err(e) => return failed("InternalError", format!("state store: {e}")),
+    };
+    let outcome = send(client, matching_path, planned).await;
+    let commit = match (&outcome, &planned.record_after) {
+        (Ok(done), Some(after)) => {
+            let record = ProvisionedRecord {
+                target_id: done.0.clone(),
+                ..after.clone()
+            };
+            store
+                .commit_success(intent, &record)
+                .and_then(|()| match &planned.adopts {
+                    Some(old) if old != &planned.source_id => store.remove_record(old).map(|_| ()),
+                    _ => Ok(()),
+                })
+        }
+        (Ok(_), None) => store.commit_removal(intent, &planned.source_id),
+        (Err(e), _) if e.outcome_unknown() => Ok(()), // stays pending: reconciled next cycle
+        (Err(e), _) => {
+            // The target no longer has the user: forget the link so the next cycle creates it
+            // again (Entra reports InvalidAnchor and does the same after a restart).
+            if e.code() == ErrorCode::InvalidAnchor {
+                let _ = store.remove_record(&planned.source_id);
+            }
+            store.fail_intent(intent, &e.to_string())
+        }
+    };
+    match (outcome, commit) {
+        (Ok((target_id, adopted)), Ok(())) => Applied::Done { target_id, adopted },
+        (Ok(_), Err(e)) => failed(
+            "InternalError",
+            format!("applied, but the state store failed: {e}"),
+        ),
+        (Err(e), _) => failed(e.code().as_str(), e.to_string()),
+    }
+}
+
+fn failed(code: &str, message: String) -> Applied {
+    Applied::Failed {
+        code: code.to_string(),
+        message,
+    }
+}
+
+fn kind_of(action: &Action) -> &'static str {
+    match action {
+        Action::Create { .. } => "create",
+        Action::Update { .. } => "update",
+        Action::Disable { .. } => "disable",
+        Action::Delete { .. } => "delete",
+    }
+}
+
+/// Returns the target id and whether an existing user was adopted.
+async fn send(
+    client: &ScimClient,
+    matching_path: &str,
+    planned: &PlannedAction,
+) -> Result<(String, bool), ClientError> {
+    match &planned.action {
+        Action::Create { attributes } => {
+            let matching_value = planned
+                .record_after
+                .as_ref()
+                .map(|r| r.matching_value.as_str())
+                .unwrap_or_default();
+            let desired = to_flat(attributes);
+            // Look up before create, as Entra does: adopts a user made by hand, by an earlier
+            // tool, or by a create of ours whose answer a crash lost.
+            if let Some(existing) = client
+                .lookup_one(ResourceKind::User, matching_path, matching_value)
+                .await?
+            {
+                let id = id_of(&existing)?;
+                let ops = adoption_ops(&existing, &desired);
+                if !ops.is_empty() {
+                    client.patch_user(&id, &ops).await?;
+                }
+                return Ok((id, true));
+            }
+            let body = scim::flat::unflatten(&desired, ResourceKind::User)
+                .map_err(|e| invalid_body(e.to_string()))?;
+            let created = client.create_user(&body).await?;
+            Ok((id_of(&created)?, false))
+        }
+        Action::Update {
+            target_id,
+            operations,
+        }
+        | Action::Disable {
+            target_id,
+            operations,
+        } => {
+            client.patch_user(target_id, operations).await?;
+            Ok((target_id.clone(), false))
+        }
+        Action::Delete { target_id } => match client.delete_user(target_id).await? {
+            Deleted::Removed | Deleted::AlreadyGone => Ok((target_id.clone(), false)),
+        },
+    }
+}
+
+/// What to change on an adopted user: every desired path whose value differs. Nothing is
+/// removed: what the user holds beyond muster's mappings is not muster's to drop.
+fn adoption_ops(existing: &Json, desired: &scim::flat::Flat) -> Vec<PatchOperation> {
+    let current = scim::flat::flatten(existing);
+    desired
+        .iter()
+        .filter(|(path, value)| current.get(*path) != Some(*value))
+        .map(|(path, value)| PatchOperation {
+            op: PatchOp::Replace,
+            path: Some(path.clone()),
+            value: Some(value.clone()),
+        })
+        .collect()
+}
+
+fn id_of(resource: &Json) -> Result<String, ClientError> {
+    match resource.get("id").and_then(Json::as_str) {
+        Some(id) if !id.is_empty() => Ok(id.to_string()),
+        _ => Err(invalid_body("the target's answer has no `id`".into())),
+    }
+}
+
+fn invalid_body(detail: String) -> ClientError {
+    ClientError::Incompatible {
+        method: scim_client::Method::Post,
+        path: "/Users".into(),
+        status: 0,
+        detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn adoption_changes_only_what_differs_and_removes_nothing() {
+        let existing =
+            json!({"id": "1", "userName": "a@x.example", "title": "Boss", "displayName": "A"});
+        let desired: scim::flat::Flat = [
+            ("userName".to_string(), json!("a@x.example")),
+            ("displayName".to_string(), json!("Anna")),
+        ]
+        .into();
+        let ops = adoption_ops(&existing, &desired);
+        assert_eq!(ops.len(), 1);
+        assert_eq!(ops[0].path.as_deref(), Some("displayName"));
+        assert_eq!(ops[0].value, Some(json!("Anna")));
+    }
+}

@@ -1,0 +1,186 @@
+//! What a cycle did, for people at a terminal: the plan of a dry run, the summary table at the
+//! end of a cycle, licenses by plan and add-on.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use engine::log::{ProvisioningAction, Status};
+use engine::model::ProvisionedRecord;
+use engine::plan::Action;
+
+use super::CycleReport;
+
+/// The plan of a dry run: every action with its operations.
+pub fn dry_run(report: &CycleReport) -> String {
+    let mut out = String::new();
+    let plan = &report.plan;
+    let _ = writeln!(
+        out,
+        "Dry run ({:?} cycle): nothing was sent or recorded.",
+        report.kind
+    );
+    for planned in &plan.actions {
+        let who = identity(report, &planned.source_id);
+        match &planned.action {
+            Action::Create { attributes } => {
+                let _ = writeln!(out, "  create  {who} ({} attributes)", attributes.len());
+            }
+            Action::Update { operations, .. } => {
+                let _ = writeln!(out, "  update  {who}");
+                for op in operations {
+                    let value = op
+                        .value
+                        .as_ref()
+                        .map(|v| format!(" = {v}"))
+                        .unwrap_or_default();
+                    let _ = writeln!(
+                        out,
+                        "            {:?} {}{value}",
+                        op.op,
+                        op.path.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            Action::Disable { .. } => {
+                let _ = writeln!(out, "  disable {who}");
+            }
+            Action::Delete { .. } => {
+                let _ = writeln!(out, "  delete  {who}");
+            }
+        }
+    }
+    for staged in &plan.staged {
+        let _ = writeln!(
+            out,
+            "  STAGED  {} (held back by the deletion threshold)",
+            identity(report, &staged.source_id)
+        );
+    }
+    out.push_str(&summary(report));
+    out
+}
+
+fn identity(report: &CycleReport, source_id: &str) -> String {
+    report
+        .plan
+        .log
+        .iter()
+        .find(|e| e.source_identity.id == source_id)
+        .and_then(|e| e.source_identity.display_name.clone())
+        .map_or_else(
+            || source_id.to_string(),
+            |name| format!("{name} [{source_id}]"),
+        )
+}
+
+/// The end-of-cycle table.
+pub fn summary(report: &CycleReport) -> String {
+    let c = &report.counts;
+    let s = &report.plan.summary;
+    let mut out = String::new();
+    let title = match report.cycle_id {
+        Some(id) => format!(
+            "Cycle {id} ({:?}) finished in {:.2?}: {:?}",
+            report.kind, report.elapsed, report.status
+        ),
+        None => format!("Planned in {:.2?}", report.elapsed),
+    };
+    let _ = writeln!(out, "\n{title}");
+    let rows: [(&str, u64, usize); 8] = [
+        ("created", c.created, s.creates),
+        ("updated", c.updated, s.updates),
+        ("disabled", c.disabled, s.disables),
+        ("deleted", c.deleted, s.deletes),
+        ("staged (held back)", c.staged, s.staged),
+        ("unchanged", c.unchanged, s.unchanged),
+        ("skipped", c.skipped, s.skipped),
+        ("failed", c.failed, s.failed),
+    ];
+    let _ = writeln!(out, "  {:<20} {:>8} {:>8}", "", "planned", "done");
+    for (name, done, planned) in rows {
+        let done = if report.cycle_id.is_some() {
+            done.to_string()
+        } else {
+            "-".into()
+        };
+        let _ = writeln!(out, "  {name:<20} {planned:>8} {done:>8}");
+    }
+    if report.cycle_id.is_some() {
+        let _ = writeln!(out, "  requests to the target: {}", c.writes);
+    }
+    if let Some(hold) = &report.plan.deletion_hold {
+        let _ = writeln!(
+            out,
+            "\n  !! DELETION THRESHOLD EXCEEDED: {hold:?}\n  !! The disables and deletes were held back. Check the source, then run \
+             `muster sync --once --allow-deletes` to release them."
+        );
+    }
+    if let Some(q) = &report.quarantine {
+        let _ = writeln!(
+            out,
+            "\n  !! The job is QUARANTINED: {} (next attempt at {})",
+            q.reason,
+            store::rfc3339(q.next_attempt)
+        );
+    }
+    for w in &report.source_warnings {
+        let _ = writeln!(out, "  source warning: {w}");
+    }
+    let reasons = skip_and_failure_reasons(report);
+    if !reasons.is_empty() {
+        let _ = writeln!(out, "\n  Skipped and failed, by reason:");
+        for ((status, reason), n) in reasons {
+            let _ = writeln!(out, "    {n:>4} {status:<8} {reason}");
+        }
+    }
+    out
+}
+
+/// Skips and failures grouped by their reason, so a hundred people skipped for the same cause
+/// read as one line.
+fn skip_and_failure_reasons(report: &CycleReport) -> BTreeMap<(String, String), usize> {
+    let mut reasons = BTreeMap::new();
+    for entry in &report.plan.log {
+        let info = &entry.provisioning_status_info;
+        let status = match info.status {
+            Status::Skipped if entry.provisioning_action == ProvisioningAction::Other => "skipped",
+            Status::Failure => "failed",
+            _ => continue,
+        };
+        let mut reason = info.error_code.clone().unwrap_or_default();
+        if let Some(r) = &info.reason {
+            let short: String = r.chars().take(100).collect();
+            reason = format!("{reason}: {short}");
+        }
+        *reasons.entry((status.to_string(), reason)).or_insert(0) += 1;
+    }
+    reasons
+}
+
+/// Active people by license plan and by add-on, from what was provisioned.
+pub fn licenses(records: &BTreeMap<String, ProvisionedRecord>) -> String {
+    let mut plans: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut add_ons: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut disabled = 0;
+    for record in records.values() {
+        if record.disabled {
+            disabled += 1;
+            continue;
+        }
+        if let Some(license) = &record.license {
+            *plans.entry(&license.plan).or_insert(0) += 1;
+            for a in &license.add_ons {
+                *add_ons.entry(a).or_insert(0) += 1;
+            }
+        }
+    }
+    let mut out = String::from("\nLicenses in the target (active users):\n");
+    for (plan, n) in plans {
+        let _ = writeln!(out, "  plan {plan:<18} {n:>5}");
+    }
+    for (a, n) in add_ons {
+        let _ = writeln!(out, "  add-on {a:<16} {n:>5}");
+    }
+    let _ = writeln!(out, "  disabled users       {disabled:>5}");
+    out
+}

@@ -1,0 +1,102 @@
+//! `license-by-group` on a person with 30 attributes and 20 groups: a fresh pooled instance per
+//! call (what the host does) against the same rule compiled natively, in the same run.
+//!
+//! `cargo bench -p plugin-host --bench call` prints both and their ratio; the figures go into
+//! `plugins/README.md`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use engine::model::{GroupRef, Value};
+use engine::plugin::{LicenseRule, PluginInput};
+use engine::testing::LicenseByGroup as NativeLicenseByGroup;
+use plugin_host::{Limits, Plugin, Runtime};
+
+const CONFIG: &str = r#"{"rules":[
+    {"group":"Zoom-Licensed","plan":"licensed"},
+    {"group":"Zoom-Phone","add_on":"phone"},
+    {"group":"Zoom-Webinar","add_on":"webinar"}],
+  "default_plan":"basic"}"#;
+
+fn person() -> PluginInput {
+    let attributes: BTreeMap<String, Value> = (0..30)
+        .map(|i| {
+            (
+                format!("attribute{i}"),
+                Value::Text(format!("value number {i}")),
+            )
+        })
+        .collect();
+    let mut groups: Vec<GroupRef> = (0..18)
+        .map(|i| GroupRef {
+            id: format!("g-{i}"),
+            display_name: format!("Team-{i}"),
+        })
+        .collect();
+    for name in ["Zoom-Licensed", "Zoom-Phone"] {
+        groups.push(GroupRef {
+            id: format!("g-{name}"),
+            display_name: name.into(),
+        });
+    }
+    PluginInput {
+        id: "u-1".into(),
+        attributes,
+        direct_groups: groups.clone(),
+        transitive_groups: groups,
+        target: BTreeMap::from([("userName".to_string(), Value::Text("a@x.example".into()))]),
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let runtime = Runtime::new().expect("runtime");
+    let bytes = std::fs::read(muster_artifacts::LICENSE_BY_GROUP).expect("guest");
+    let wasm =
+        Plugin::load(&runtime, "license-by-group", &bytes, Limits::default()).expect("loads");
+    let native = NativeLicenseByGroup::default();
+    let p = person();
+    assert_eq!(
+        wasm.decide(&p, None, CONFIG).expect("wasm"),
+        native.decide(&p, None, CONFIG).expect("native"),
+        "both implementations decide the same"
+    );
+
+    let mut group = c.benchmark_group("license-by-group");
+    group.bench_function("wasm: fresh instance per call", |b| {
+        b.iter(|| wasm.decide(&p, None, CONFIG))
+    });
+    group.bench_function("native", |b| b.iter(|| native.decide(&p, None, CONFIG)));
+    group.finish();
+
+    let (wasm_p50, wasm_p99) = percentiles(|| drop(wasm.decide(&p, None, CONFIG)));
+    let (native_p50, native_p99) = percentiles(|| drop(native.decide(&p, None, CONFIG)));
+    println!(
+        "\nlicense-by-group, 30 attributes, 20 groups:\n  wasm (fresh instance per call): p50 {wasm_p50:?}  p99 {wasm_p99:?}\n  \
+         native:                         p50 {native_p50:?}  p99 {native_p99:?}\n  ratio (p50): {:.1}x",
+        wasm_p50.as_secs_f64() / native_p50.as_secs_f64().max(1e-12)
+    );
+}
+
+/// p50 and p99 of single calls, measured one by one.
+fn percentiles(mut call: impl FnMut()) -> (Duration, Duration) {
+    let mut samples: Vec<Duration> = (0..5000)
+        .map(|_| {
+            let t = Instant::now();
+            call();
+            t.elapsed()
+        })
+        .collect();
+    samples.sort();
+    (
+        samples[samples.len() / 2],
+        samples[samples.len() * 99 / 100],
+    )
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = bench
+}
+criterion_main!(benches);

@@ -1,0 +1,166 @@
+//! Hot swap. Each plugin name has one active version behind `arc-swap`: a call takes an `Arc`
+//! of the version active when it starts and finishes on it, whatever is swapped in meanwhile.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+
+use arc_swap::ArcSwap;
+use engine::plugin::{PluginError, PluginId};
+
+use crate::limits::Limits;
+use crate::plugin::Plugin;
+use crate::runtime::Runtime;
+
+/// Versions kept per plugin for rollback.
+const HISTORY: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error(transparent)]
+    Load(#[from] PluginError),
+    #[error("no plugin named {0:?} is loaded")]
+    Unknown(String),
+    #[error("plugin {0:?} has no previous version to roll back to")]
+    NoPreviousVersion(String),
+    #[error("plugin {name:?} is a {active} plugin; the new version is a {new} plugin")]
+    WorldChanged {
+        name: String,
+        active: crate::World,
+        new: crate::World,
+    },
+}
+
+struct Slot {
+    active: ArcSwap<Plugin>,
+    /// Earlier versions, most recent last.
+    previous: Mutex<Vec<Arc<Plugin>>>,
+}
+
+/// The active version of every plugin, swappable while calls run.
+pub struct PluginRegistry {
+    runtime: Runtime,
+    slots: RwLock<HashMap<String, Arc<Slot>>>,
+}
+
+/// Versions pinned at one moment: a sync cycle holds one so every person in it sees the same
+/// plugins, whatever is swapped in during the cycle.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub plugins: BTreeMap<String, Arc<Plugin>>,
+}
+
+impl Snapshot {
+    pub fn get(&self, name: &str) -> Option<&Arc<Plugin>> {
+        self.plugins.get(name)
+    }
+
+    pub fn versions(&self) -> BTreeMap<String, String> {
+        self.plugins
+            .iter()
+            .map(|(n, p)| (n.clone(), p.id().version.clone()))
+            .collect()
+    }
+}
+
+impl PluginRegistry {
+    pub fn new(runtime: Runtime) -> Self {
+        PluginRegistry {
+            runtime,
+            slots: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// Compiles and validates `bytes` fully, then makes it the active version of `name`. A
+    /// component that fails to load leaves the active version serving. Loading the version that
+    /// is already active changes nothing.
+    pub fn load(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        limits: Limits,
+    ) -> Result<Arc<Plugin>, RegistryError> {
+        if let Some(active) = self.active(name) {
+            if active.id().version == crate::plugin::version_of(bytes) && *active.limits() == limits
+            {
+                return Ok(active);
+            }
+        }
+        let plugin = Arc::new(Plugin::load(&self.runtime, name, bytes, limits)?);
+        let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
+        match slots.get(name) {
+            Some(slot) => {
+                let old = slot.active.load_full();
+                if old.world() != plugin.world() {
+                    return Err(RegistryError::WorldChanged {
+                        name: name.to_string(),
+                        active: old.world(),
+                        new: plugin.world(),
+                    });
+                }
+                slot.active.store(plugin.clone());
+                let mut previous = slot.previous.lock().unwrap_or_else(|e| e.into_inner());
+                previous.push(old);
+                if previous.len() > HISTORY {
+                    previous.remove(0);
+                }
+            }
+            None => {
+                let slot = Slot {
+                    active: ArcSwap::new(plugin.clone()),
+                    previous: Mutex::new(Vec::new()),
+                };
+                slots.insert(name.to_string(), Arc::new(slot));
+            }
+        }
+        tracing::info!(plugin = name, version = %plugin.id().version, world = %plugin.world(), "plugin version active");
+        Ok(plugin)
+    }
+
+    /// The version active now.
+    pub fn active(&self, name: &str) -> Option<Arc<Plugin>> {
+        let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
+        slots.get(name).map(|s| s.active.load_full())
+    }
+
+    /// Makes the previous version active again.
+    pub fn rollback(&self, name: &str) -> Result<Arc<Plugin>, RegistryError> {
+        let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
+        let slot = slots
+            .get(name)
+            .ok_or_else(|| RegistryError::Unknown(name.to_string()))?;
+        let mut previous = slot.previous.lock().unwrap_or_else(|e| e.into_inner());
+        let back = previous
+            .pop()
+            .ok_or_else(|| RegistryError::NoPreviousVersion(name.to_string()))?;
+        slot.active.store(back.clone());
+        tracing::info!(plugin = name, version = %back.id().version, "plugin rolled back");
+        Ok(back)
+    }
+
+    /// The active version first, then earlier ones, most recent first.
+    pub fn history(&self, name: &str) -> Vec<PluginId> {
+        let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
+        let Some(slot) = slots.get(name) else {
+            return Vec::new();
+        };
+        let previous = slot.previous.lock().unwrap_or_else(|e| e.into_inner());
+        std::iter::once(slot.active.load().id().clone())
+            .chain(previous.iter().rev().map(|p| p.id().clone()))
+            .collect()
+    }
+
+    /// Pins the active version of every plugin.
+    pub fn snapshot(&self) -> Snapshot {
+        let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
+        Snapshot {
+            plugins: slots
+                .iter()
+                .map(|(n, s)| (n.clone(), s.active.load_full()))
+                .collect(),
+        }
+    }
+}

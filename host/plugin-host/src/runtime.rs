@@ -1,0 +1,116 @@
+//! The wasmtime engine and linker shared by every plugin, and the epoch ticker that enforces
+//! deadlines.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::bindings::license_rule::LicenseRule;
+use crate::state::CallState;
+
+/// One epoch tick: deadlines are counted in ticks, so this is their resolution.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Largest linear memory the pool reserves per memory; per-plugin limits are enforced below it
+/// by the limiter.
+const POOL_MAX_MEMORY: usize = 512 << 20;
+
+/// Owns the wasmtime `Engine` (compiled code cache, pooling allocator) and the `Linker` with
+/// exactly what guests may import: `muster:plugin/host` and capability-free WASI.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<CallState>,
+    ticker_stop: Arc<AtomicBool>,
+    ticker: Option<JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.ticker.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The engine could not be set up (the pooling allocator could not reserve its memory, ...).
+#[derive(Debug, thiserror::Error)]
+#[error("starting the wasmtime runtime: {0}")]
+pub struct RuntimeError(String);
+
+impl Runtime {
+    pub fn new() -> Result<Self, RuntimeError> {
+        Self::build().map_err(|e| RuntimeError(format!("{e:#}")))
+    }
+
+    fn build() -> wasmtime::Result<Self> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(1000)
+            .total_core_instances(4000)
+            .total_memories(2000)
+            .total_tables(4000)
+            .max_memory_size(POOL_MAX_MEMORY)
+            // Python and JS components bundle a dozen core modules each.
+            .max_core_instances_per_component(64)
+            .max_memories_per_component(16)
+            .max_tables_per_component(64)
+            .max_component_instance_size(4 << 20)
+            .max_core_instance_size(4 << 20)
+            .table_elements(200_000);
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config)?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        // Adds `muster:plugin/host` and `types`; the transformer world imports the same two.
+        LicenseRule::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let ticker = {
+            let (engine, stop) = (engine.clone(), ticker_stop.clone());
+            std::thread::Builder::new()
+                .name("muster-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })?
+        };
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                ticker_stop,
+                ticker: Some(ticker),
+            }),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub(crate) fn linker(&self) -> &Linker<CallState> {
+        &self.inner.linker
+    }
+}
+
+/// Epoch ticks for a duration, at least one.
+pub(crate) fn ticks(d: Duration) -> u64 {
+    (d.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64
+}

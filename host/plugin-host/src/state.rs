@@ -1,0 +1,121 @@
+//! What one call's `Store` holds: a WASI context with no capabilities, the limiter, and what the
+//! `host` import needs to tag log lines.
+
+use std::time::Duration;
+
+use engine::plugin::PluginId;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{
+    Deterministic, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView,
+    WasiView,
+};
+
+use crate::bindings::{Level, license_rule::muster::plugin as wit_pkg};
+use crate::limits::{Limiter, Limits};
+
+/// Log lines a guest may write per call, and their length: a chatty or hostile guest must not
+/// flood the host's logs.
+const LOG_LINES_PER_CALL: u32 = 64;
+const LOG_LINE_BYTES: usize = 4096;
+/// Guest stderr kept per call (a Rust guest's panic message lands there).
+const STDERR_BYTES: usize = 4096;
+
+pub(crate) struct CallState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limiter: Limiter,
+    pub(crate) stderr: MemoryOutputPipe,
+    plugin: PluginId,
+    person: String,
+    log_lines: u32,
+}
+
+impl CallState {
+    pub(crate) fn new(plugin: &PluginId, person: &str, limits: &Limits) -> Self {
+        let stderr = MemoryOutputPipe::new(STDERR_BYTES);
+        // Guests' std needs WASI interfaces to exist, not to work: no preopens, env, args or
+        // network; frozen clocks and fixed "random" bytes keep plugins deterministic.
+        let wasi = WasiCtxBuilder::new()
+            .stderr(stderr.clone())
+            .wall_clock(FrozenClock)
+            .monotonic_clock(FrozenClock)
+            .secure_random(Deterministic::new(vec![0x6d, 0x75, 0x73, 0x74, 0x65, 0x72]))
+            .insecure_random(Deterministic::new(vec![0x6d, 0x75, 0x73, 0x74, 0x65, 0x72]))
+            .insecure_random_seed(0)
+            .build();
+        CallState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: Limiter::new(limits),
+            stderr,
+            plugin: plugin.clone(),
+            person: person.to_string(),
+            log_lines: 0,
+        }
+    }
+
+    /// The last of what the guest wrote to stderr, for error messages.
+    pub(crate) fn stderr_tail(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.contents())
+            .trim()
+            .to_string()
+    }
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl wit_pkg::types::Host for CallState {}
+
+impl wit_pkg::host::Host for CallState {
+    fn log(&mut self, level: Level, mut message: String) {
+        self.log_lines += 1;
+        if self.log_lines > LOG_LINES_PER_CALL {
+            return;
+        }
+        if message.len() > LOG_LINE_BYTES {
+            let mut cut = LOG_LINE_BYTES;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push_str(" [truncated]");
+        }
+        let (plugin, version, person) = (&self.plugin.name, &self.plugin.version, &self.person);
+        match level {
+            Level::Trace => tracing::trace!(plugin, version, person, "{message}"),
+            Level::Debug => tracing::debug!(plugin, version, person, "{message}"),
+            Level::Info => tracing::info!(plugin, version, person, "{message}"),
+            Level::Warn => tracing::warn!(plugin, version, person, "{message}"),
+            Level::Error => tracing::error!(plugin, version, person, "{message}"),
+        }
+    }
+}
+
+/// A clock stopped at the epoch: guests get no time source.
+struct FrozenClock;
+
+impl HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}

@@ -1,0 +1,69 @@
+//! Loads `.wasm` files dropped into a folder: `<name>.wasm` becomes the active version of plugin
+//! `<name>`. Events are debounced so a file still being written is read once it is quiet; a
+//! partial file that slips through fails validation and leaves the old version serving.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify_debouncer_mini::notify::RecursiveMode;
+use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer};
+
+use crate::limits::Limits;
+use crate::registry::PluginRegistry;
+
+/// Quiet time before a changed file is read.
+pub const DEBOUNCE: Duration = Duration::from_millis(250);
+
+/// Keeps the folder watched until dropped.
+pub struct FolderWatch {
+    _debouncer: Debouncer<notify_debouncer_mini::notify::RecommendedWatcher>,
+}
+
+/// Watches `dir`; `limits_for(name)` gives the limits for a plugin name.
+pub fn watch_folder(
+    dir: &Path,
+    registry: Arc<PluginRegistry>,
+    limits_for: impl Fn(&str) -> Limits + Send + 'static,
+) -> Result<FolderWatch, notify_debouncer_mini::notify::Error> {
+    let mut debouncer = new_debouncer(DEBOUNCE, move |events: DebounceEventResult| match events {
+        Ok(events) => {
+            let mut paths: Vec<PathBuf> = events.into_iter().map(|e| e.path).collect();
+            paths.sort();
+            paths.dedup();
+            for path in paths
+                .iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
+            {
+                load_file(&registry, path, &limits_for);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "plugin folder watch error"),
+    })?;
+    debouncer
+        .watcher()
+        .watch(dir, RecursiveMode::NonRecursive)?;
+    tracing::info!(dir = %dir.display(), "watching plugin folder");
+    Ok(FolderWatch {
+        _debouncer: debouncer,
+    })
+}
+
+fn load_file(registry: &PluginRegistry, path: &Path, limits_for: &impl Fn(&str) -> Limits) {
+    let Some(name) = path.file_stem().and_then(|s| s.to_str()) else {
+        return;
+    };
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        // Removed or renamed away: the active version keeps serving.
+        Err(_) => return,
+    };
+    match registry.load(name, &bytes, limits_for(name)) {
+        Ok(p) => {
+            tracing::info!(plugin = name, version = %p.id().version, file = %path.display(), "loaded from plugin folder")
+        }
+        Err(e) => {
+            tracing::error!(plugin = name, file = %path.display(), error = %e, "new plugin version rejected; the active version keeps serving")
+        }
+    }
+}
