@@ -162,7 +162,8 @@ impl Summary {
 /// Entra's code for an object with nothing to do.
 const NO_CHANGE: &str = "EntrySynchronizationSkipped";
 /// The reason of an in-scope person whose target is up to date.
-const NO_CHANGES: &str = "no changes";
+/// The reason logged for a person whose target already matches.
+pub const NO_CHANGES: &str = "no changes";
 
 struct Planner<'a> {
     input: &'a CycleInput<'a>,

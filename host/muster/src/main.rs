@@ -1,17 +1,11 @@
 //! The `muster` command line: the edge where errors become messages and exit codes.
 
-mod commands;
-mod job;
-mod sources;
-mod sync;
-mod telemetry;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-use crate::sync::CycleOptions;
+use muster::sync::CycleOptions;
+use muster::{commands, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -127,7 +121,8 @@ enum PluginCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.log_format);
+    let level = if matches!(cli.command, Command::Demo { .. }) { "warn" } else { "info" };
+    telemetry::init(cli.log_format, level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

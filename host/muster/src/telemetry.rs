@@ -1,4 +1,5 @@
-//! Logging setup: `tracing` to stderr, as text or JSON, filtered by `RUST_LOG` (default `info`).
+//! Logging setup: `tracing` to stderr, as text or JSON, filtered by `RUST_LOG` (default given by
+//! the command: `info`, or `warn` for the demo, whose output is its tables).
 
 use tracing_subscriber::EnvFilter;
 
@@ -8,8 +9,8 @@ pub enum LogFormat {
     Json,
 }
 
-pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+pub fn init(format: LogFormat, default_level: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

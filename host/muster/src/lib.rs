@@ -1,0 +1,13 @@
+//! muster as a library: what the `muster` binary runs, for the end-to-end tests to drive
+//! in-process.
+//!
+//! - [`job`]: a provisioning job built from one configuration (store, target client, plugins).
+//! - [`sources`]: where people come from (`file`).
+//! - [`sync`]: one sync cycle: read, plan with pinned plugins, apply, record; and its reports.
+//! - [`commands`]: the CLI commands; [`telemetry`]: logging.
+
+pub mod commands;
+pub mod job;
+pub mod sources;
+pub mod sync;
+pub mod telemetry;
