@@ -214,7 +214,34 @@ impl Plugin {
     }
 
     /// One call in a fresh store: nothing a guest keeps in its memory survives to the next person.
+    ///
+    /// WASI's stdio (a guest's panic message, a `println!`) is served by `wasmtime-wasi`, which
+    /// blocks on tokio; from inside an async task that would panic the host. So a call made on
+    /// a runtime thread is moved out of the async context first.
     fn call<W, T>(
+        &self,
+        person_id: &str,
+        run: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<W> + Send,
+        finish: impl FnOnce(W) -> Result<T, PluginError> + Send,
+    ) -> (Result<T, PluginError>, CallStats)
+    where
+        T: Send,
+    {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        match Handle::try_current().map(|h| h.runtime_flavor()) {
+            Err(_) => self.call_blocking(person_id, run, finish),
+            Ok(RuntimeFlavor::CurrentThread) => std::thread::scope(|s| {
+                let worker = s.spawn(|| self.call_blocking(person_id, run, finish));
+                worker.join().unwrap_or_else(|_| {
+                    let plugin = self.id.clone();
+                    (Err(PluginError::Trap { plugin, message: "host thread panicked".into() }), CallStats::default())
+                })
+            }),
+            Ok(_) => tokio::task::block_in_place(|| self.call_blocking(person_id, run, finish)),
+        }
+    }
+
+    fn call_blocking<W, T>(
         &self,
         person_id: &str,
         run: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<W>,

@@ -83,13 +83,18 @@ impl PluginRegistry {
         bytes: &[u8],
         limits: Limits,
     ) -> Result<Arc<Plugin>, RegistryError> {
-        if let Some(active) = self.active(name) {
-            if active.id().version == crate::plugin::version_of(bytes) && *active.limits() == limits
-            {
-                return Ok(active);
-            }
+        let version = crate::plugin::version_of(bytes);
+        if let Some(active) = self.active(name)
+            && active.id().version == version
+            && *active.limits() == limits
+        {
+            return Ok(active);
         }
-        let plugin = Arc::new(Plugin::load(&self.runtime, name, bytes, limits)?);
+        // Swapping back to a version still in the history reuses its compiled code.
+        let plugin = match self.earlier_version(name, &version, &limits) {
+            Some(p) => p,
+            None => Arc::new(Plugin::load(&self.runtime, name, bytes, limits)?),
+        };
         let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
         match slots.get(name) {
             Some(slot) => {
@@ -118,6 +123,20 @@ impl PluginRegistry {
         }
         tracing::info!(plugin = name, version = %plugin.id().version, world = %plugin.world(), "plugin version active");
         Ok(plugin)
+    }
+
+    fn earlier_version(&self, name: &str, version: &str, limits: &Limits) -> Option<Arc<Plugin>> {
+        let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
+        let previous = slots
+            .get(name)?
+            .previous
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let found = previous
+            .iter()
+            .rev()
+            .find(|p| p.id().version == version && p.limits() == limits);
+        found.cloned()
     }
 
     /// The version active now.
