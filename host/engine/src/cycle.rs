@@ -17,10 +17,10 @@ use crate::mapping::{ACTIVE, map};
 use crate::matching::{MatchError, MatchKey, Matched, RecordIndex, matching_key};
 use crate::model::{Person, ProvisionedRecord, Value};
 use crate::plan::{
-    Action, PlannedAction, applied, disable_operations, disabled_record, modified_properties,
-    ops_from_plan,
+    Action, PlannedAction, applied, created_properties, disable_operations, disabled_record,
+    modified_properties, ops_from_plan,
 };
-use crate::process::{PinnedPlugins, process};
+use crate::process::{PinnedPlugins, Processor};
 use crate::profile::TargetProfile;
 use crate::scope::{OutOfScopeCause, Scope};
 
@@ -94,19 +94,21 @@ pub struct Summary {
 /// Plans one cycle.
 pub fn plan_cycle(input: &CycleInput) -> Plan {
     let index = RecordIndex::new(input.records, input.people.iter().map(|p| p.id.as_str()));
+    let mut plan = Plan::empty(input.cycle_id);
+    plan.log.reserve(input.people.len());
     let mut planner = Planner {
         input,
         index,
-        plan: Plan::empty(input.cycle_id),
+        processor: Processor::new(input.plugins),
+        plan,
         adopted: HashSet::new(),
         claimed: HashMap::new(),
     };
     for person in input.people {
         planner.person(person);
     }
-    let present: HashSet<&str> = input.people.iter().map(|p| p.id.as_str()).collect();
     for record in input.records {
-        if !present.contains(record.source_id.as_str())
+        if !planner.index.is_present(&record.source_id)
             && !planner.adopted.contains(&record.source_id)
         {
             planner.gone(record);
@@ -162,12 +164,13 @@ impl Summary {
 /// Entra's code for an object with nothing to do.
 const NO_CHANGE: &str = "EntrySynchronizationSkipped";
 /// The reason of an in-scope person whose target is up to date.
-/// The reason logged for a person whose target already matches.
 pub const NO_CHANGES: &str = "no changes";
 
 struct Planner<'a> {
     input: &'a CycleInput<'a>,
     index: RecordIndex<'a>,
+    /// The cycle's plugins, prepared once.
+    processor: Processor<'a>,
     plan: Plan,
     /// Source ids of orphaned records adopted by a new person.
     adopted: HashSet<String>,
@@ -182,21 +185,27 @@ struct Entry {
     steps: Vec<Step>,
 }
 
+/// Steps of a person planned through every stage: import, scoping, matching, mapping, two
+/// plugins, export, and room for a profile warning.
+const STEPS: usize = 8;
+
 impl<'a> Planner<'a> {
     fn person(&mut self, person: &Person) {
         let display = display_name(person);
+        let mut steps = Vec::with_capacity(STEPS);
+        steps.push(Step::new(
+            StepType::Import,
+            "import",
+            Status::Success,
+            "imported from the source",
+        ));
         let mut entry = Entry {
             source: Identity {
                 id: person.id.clone(),
                 display_name: display,
             },
             target: None,
-            steps: vec![Step::new(
-                StepType::Import,
-                "import",
-                Status::Success,
-                "imported from the source",
-            )],
+            steps,
         };
         let pipeline = self.input.pipeline;
         let record = self.index.by_source(&person.id);
@@ -237,10 +246,9 @@ impl<'a> Planner<'a> {
             described,
         ));
         let current = record.and_then(|r| r.license.as_ref());
-        let processed = match process(
+        let processed = match self.processor.run(
             person,
             mapped.attributes,
-            self.input.plugins,
             &pipeline.profile,
             current,
             &mut entry.steps,
@@ -281,12 +289,10 @@ impl<'a> Planner<'a> {
             }
         };
         entry.steps.insert(2, matching_step(&matched, &key));
-        let versions = self.input.plugins.versions();
         let desired = Desired {
             key,
             target: processed.target,
             license: processed.license,
-            versions,
             create_only: mapped.create_only,
         };
         self.provision(person, matched, desired, entry);
@@ -320,12 +326,8 @@ impl<'a> Planner<'a> {
     fn provision(&mut self, person: &Person, matched: Matched, desired: Desired, mut entry: Entry) {
         let record = match matched {
             Matched::New => {
-                let after = desired.record(&person.id, None);
-                let modified = modified_properties(
-                    &Default::default(),
-                    &desired.target,
-                    &create_paths(&desired.target),
-                );
+                let after = desired.record(&person.id, None, self.processor.versions());
+                let modified = created_properties(&desired.target);
                 let lookup = format!(
                     "create, after a lookup by {} eq \"{}\"",
                     desired.key.path, desired.key.value
@@ -375,7 +377,7 @@ impl<'a> Planner<'a> {
             Status::Success,
             format!("update: {} operations", ops.len()),
         ));
-        let after = desired.record(&person.id, Some(record));
+        let after = desired.record(&person.id, Some(record), self.processor.versions());
         if let Some(orphan) = &adopts {
             self.adopted.insert(orphan.clone());
         }
@@ -518,9 +520,9 @@ impl<'a> Planner<'a> {
         info: StatusInfo,
         modified: Vec<crate::log::ModifiedProperty>,
     ) {
-        let cycle_id = &self.input.cycle_id;
+        let cycle_id = self.input.cycle_id;
         self.plan.log.push(LogEntry {
-            change_id: format!("{cycle_id}-{}", self.plan.log.len() + 1),
+            change_id: change_id(cycle_id, self.plan.log.len() + 1),
             cycle_id: cycle_id.to_string(),
             source_identity: entry.source,
             target_identity: entry.target,
@@ -538,12 +540,16 @@ struct Desired {
     key: MatchKey,
     target: crate::model::Attributes,
     license: Option<crate::model::License>,
-    versions: std::collections::BTreeMap<String, String>,
     create_only: std::collections::BTreeSet<String>,
 }
 
 impl Desired {
-    fn record(&self, source_id: &str, before: Option<&ProvisionedRecord>) -> ProvisionedRecord {
+    fn record(
+        &self,
+        source_id: &str,
+        before: Option<&ProvisionedRecord>,
+        versions: &std::collections::BTreeMap<String, String>,
+    ) -> ProvisionedRecord {
         let last_applied = match before {
             Some(r) => applied(&r.last_applied, &self.target, &self.create_only),
             None => self
@@ -560,7 +566,7 @@ impl Desired {
             disabled: matches!(last_applied.get(ACTIVE), Some(Value::Bool(false))),
             last_applied,
             license: self.license.clone(),
-            plugin_versions: self.versions.clone(),
+            plugin_versions: versions.clone(),
         }
     }
 }
@@ -582,9 +588,14 @@ fn matching_step(matched: &Matched, key: &MatchKey) -> Step {
     Step::new(StepType::Matching, "matching", Status::Success, description)
 }
 
-/// The operations-shaped list of a create, for its modified properties (every path is new).
-fn create_paths(target: &crate::model::Attributes) -> Vec<scim::patch::PatchOperation> {
-    ops_from_plan(&Default::default(), target, &Default::default())
+/// `{cycle_id}-{n}`.
+fn change_id(cycle_id: &str, n: usize) -> String {
+    use std::fmt::Write;
+    let mut id = String::with_capacity(cycle_id.len() + 1 + 20);
+    id.push_str(cycle_id);
+    id.push('-');
+    let _ = write!(id, "{n}");
+    id
 }
 
 fn target_identity(record: &ProvisionedRecord) -> Identity {

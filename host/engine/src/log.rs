@@ -5,6 +5,7 @@
 //! Entries carry no timestamps: the planner is a pure function and its output is compared with
 //! golden files; the runtime stamps entries when it stores them.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -88,28 +89,32 @@ pub enum StepType {
     Export,
 }
 
+/// Text of the log that is often the same for every person (step names, fixed descriptions,
+/// detail keys): borrowed when it is a constant, owned otherwise. Serializes as a string.
+pub type Text = Cow<'static, str>;
+
 /// One step of the pipeline for one person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Step {
-    pub name: String,
+    pub name: Text,
     pub provisioning_step_type: StepType,
     pub status: Status,
-    pub description: String,
+    pub description: Text,
     /// Extra facts: a plugin's version, its outcome kind.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub details: BTreeMap<String, String>,
+    pub details: BTreeMap<Text, Text>,
 }
 
 impl Step {
     pub fn new(
         step_type: StepType,
-        name: &str,
+        name: impl Into<Text>,
         status: Status,
-        description: impl Into<String>,
+        description: impl Into<Text>,
     ) -> Step {
         Step {
-            name: name.to_string(),
+            name: name.into(),
             provisioning_step_type: step_type,
             status,
             description: description.into(),
@@ -117,8 +122,8 @@ impl Step {
         }
     }
 
-    pub fn with(mut self, key: &str, value: impl Into<String>) -> Step {
-        self.details.insert(key.to_string(), value.into());
+    pub fn with(mut self, key: impl Into<Text>, value: impl Into<Text>) -> Step {
+        self.details.insert(key.into(), value.into());
         self
     }
 }

@@ -7,6 +7,7 @@
 //! and whose matching value a new person now has is adopted (re-linked) rather than deleted and
 //! re-created, which is what Entra's lookup by matching attribute amounts to.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
@@ -86,7 +87,7 @@ pub fn matching_key(
 pub struct RecordIndex<'a> {
     by_source: HashMap<&'a str, &'a ProvisionedRecord>,
     /// Matching values compare case-insensitively: SCIM `userName` is caseExact false.
-    by_value: HashMap<String, &'a ProvisionedRecord>,
+    by_value: HashMap<Cow<'a, str>, &'a ProvisionedRecord>,
     /// Source ids present in this cycle's source snapshot.
     present: HashSet<&'a str>,
 }
@@ -100,7 +101,7 @@ impl<'a> RecordIndex<'a> {
             by_source: records.iter().map(|r| (r.source_id.as_str(), r)).collect(),
             by_value: records
                 .iter()
-                .map(|r| (r.matching_value.to_lowercase(), r))
+                .map(|r| (lowercase(&r.matching_value), r))
                 .collect(),
             present: present.into_iter().collect(),
         }
@@ -111,9 +112,14 @@ impl<'a> RecordIndex<'a> {
         self.by_source.get(source_id).copied()
     }
 
+    /// Whether a source id is in this cycle's source snapshot.
+    pub fn is_present(&self, source_id: &str) -> bool {
+        self.present.contains(source_id)
+    }
+
     /// Matches a person with no record by source id against the others' matching values.
     pub fn match_new(&self, key: &MatchKey) -> Result<Matched<'a>, MatchError> {
-        match self.by_value.get(&key.value.to_lowercase()) {
+        match self.by_value.get(lowercase(&key.value).as_ref()) {
             None => Ok(Matched::New),
             Some(record) if !self.present.contains(record.source_id.as_str()) => {
                 Ok(Matched::Adopted(record))
@@ -132,6 +138,19 @@ impl<'a> RecordIndex<'a> {
             Some(record) => Ok(Matched::BySourceId(record)),
             None => self.match_new(key),
         }
+    }
+}
+
+/// `value.to_lowercase()`, borrowed when that changes nothing (the usual all-lowercase ASCII
+/// matching value).
+pub fn lowercase(value: &str) -> Cow<'_, str> {
+    if value
+        .bytes()
+        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+    {
+        Cow::Borrowed(value)
+    } else {
+        Cow::Owned(value.to_lowercase())
     }
 }
 
@@ -222,6 +241,22 @@ mod tests {
     }
 
     #[test]
+    fn lowercase_borrows_only_when_nothing_changes() {
+        for (value, lower, borrowed) in [
+            ("a@x.com", "a@x.com", true),
+            ("A@x.com", "a@x.com", false),
+            ("ÄB@x.com", "äb@x.com", false),
+            ("ǅ@x.com", "ǆ@x.com", false),
+            ("ä@x.com", "ä@x.com", false),
+        ] {
+            let got = lowercase(value);
+            assert_eq!(got, value.to_lowercase(), "{value}");
+            assert_eq!(got, lower, "{value}");
+            assert_eq!(matches!(got, Cow::Borrowed(_)), borrowed, "{value}");
+        }
+    }
+
+    #[test]
     fn records() {
         let records = [record("p1", "a@x.com"), record("gone", "b@x.com")];
         let index = RecordIndex::new(&records, ["p1", "p2", "p3"]);
@@ -235,6 +270,7 @@ mod tests {
             ("p2", "B@X.com", "adopted:gone"),
             ("p3", "new@x.com", "new"),
             ("p3", "A@x.com", "DuplicateSourceEntries"),
+            ("p3", "a@X.COM", "DuplicateSourceEntries"),
         ];
         for (source, value, expected) in cases {
             let got = match index.find(source, &key(value)) {

@@ -6,6 +6,7 @@
 //! JSON booleans. `add` is never needed: `replace` on a missing path adds it (RFC 7644
 //! §3.5.2.3).
 
+use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
 use scim::patch::{PatchOp, PatchOperation};
@@ -82,39 +83,94 @@ pub fn to_flat(attributes: &Attributes) -> scim::flat::Flat {
 /// The minimal operations from `old` to `new`, ignoring `frozen` paths (create-only mappings and
 /// defaults): `remove` for each path dropped, then `replace` for each path set or changed, each
 /// in path order. Empty values count as absent: they are never provisioned.
+///
+/// Removes go first: an attribute can move between its keyed form
+/// (`emails[type eq "work"].value`) and its whole form (`emails`), and a remove sent after the
+/// replace would undo the new value. Both maps are walked once, side by side (they are sorted
+/// by path), so an unchanged person costs one comparison per path and no allocation.
 pub fn ops_from_plan(
     old: &Attributes,
     new: &Attributes,
     frozen: &BTreeSet<String>,
 ) -> Vec<PatchOperation> {
-    let mut ops = Vec::new();
-    for (path, value) in new {
-        if value.is_empty() || frozen.contains(path) {
-            continue;
-        }
-        if old.get(path) != Some(value) {
-            ops.push(PatchOperation {
-                op: PatchOp::Replace,
-                path: Some(path.clone()),
-                value: Some(to_json(value)),
-            });
+    let mut removes = Vec::new();
+    let mut replaces = Vec::new();
+    let live = |path: &String, value: &Value| !value.is_empty() && !frozen.contains(path);
+    let remove = |ops: &mut Vec<PatchOperation>, path: &String| {
+        ops.push(PatchOperation {
+            op: PatchOp::Remove,
+            path: Some(path.clone()),
+            value: None,
+        })
+    };
+    let replace = |ops: &mut Vec<PatchOperation>, path: &String, value: &Value| {
+        ops.push(PatchOperation {
+            op: PatchOp::Replace,
+            path: Some(path.clone()),
+            value: Some(to_json(value)),
+        })
+    };
+    let mut old = old.iter().peekable();
+    let mut new = new.iter().peekable();
+    loop {
+        let order = match (old.peek(), new.peek()) {
+            (None, None) => break,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some((o, _)), Some((n, _))) => o.cmp(n),
+        };
+        match order {
+            // Only in `old`: dropped.
+            Ordering::Less => {
+                let Some((path, value)) = old.next() else {
+                    break;
+                };
+                if live(path, value) {
+                    remove(&mut removes, path);
+                }
+            }
+            // Only in `new`: set.
+            Ordering::Greater => {
+                let Some((path, value)) = new.next() else {
+                    break;
+                };
+                if live(path, value) {
+                    replace(&mut replaces, path, value);
+                }
+            }
+            Ordering::Equal => {
+                let (Some((path, was)), Some((_, value))) = (old.next(), new.next()) else {
+                    break;
+                };
+                if value.is_empty() {
+                    if live(path, was) {
+                        remove(&mut removes, path);
+                    }
+                } else if was != value && !frozen.contains(path) {
+                    replace(&mut replaces, path, value);
+                }
+            }
         }
     }
-    for (path, value) in old {
-        let dropped = new.get(path).is_none_or(Value::is_empty);
-        if dropped && !value.is_empty() && !frozen.contains(path) {
-            ops.push(PatchOperation {
-                op: PatchOp::Remove,
-                path: Some(path.clone()),
-                value: None,
-            });
-        }
+    if removes.is_empty() {
+        return replaces;
     }
-    // Removes go first: an attribute can move between its keyed form
-    // (`emails[type eq "work"].value`) and its whole form (`emails`), and a remove sent after
-    // the replace would undo the new value.
-    ops.sort_by(|a, b| (a.op != PatchOp::Remove, &a.path).cmp(&(b.op != PatchOp::Remove, &b.path)));
-    ops
+    removes.append(&mut replaces);
+    removes
+}
+
+/// The modified properties of a create of `new` (every non-empty path is new): what
+/// [`modified_properties`] gives for `ops_from_plan(&Attributes::new(), new, &BTreeSet::new())`,
+/// without building the operations.
+pub fn created_properties(new: &Attributes) -> Vec<ModifiedProperty> {
+    new.iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(path, value)| ModifiedProperty {
+            display_name: path.clone(),
+            old_value: None,
+            new_value: Some(value.clone()),
+        })
+        .collect()
 }
 
 /// `old` with the same changes [`ops_from_plan`] sends: what the target holds after the update.
@@ -178,7 +234,69 @@ pub fn license_after(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    /// The planner's first `ops_from_plan` (a lookup per path, then a sort): the merge walk
+    /// must give exactly the same operations.
+    fn reference_ops(
+        old: &Attributes,
+        new: &Attributes,
+        frozen: &BTreeSet<String>,
+    ) -> Vec<PatchOperation> {
+        let mut ops = Vec::new();
+        for (path, value) in new {
+            if value.is_empty() || frozen.contains(path) {
+                continue;
+            }
+            if old.get(path) != Some(value) {
+                ops.push(PatchOperation {
+                    op: PatchOp::Replace,
+                    path: Some(path.clone()),
+                    value: Some(to_json(value)),
+                });
+            }
+        }
+        for (path, value) in old {
+            let dropped = new.get(path).is_none_or(Value::is_empty);
+            if dropped && !value.is_empty() && !frozen.contains(path) {
+                ops.push(PatchOperation {
+                    op: PatchOp::Remove,
+                    path: Some(path.clone()),
+                    value: None,
+                });
+            }
+        }
+        ops.sort_by(|a, b| {
+            (a.op != PatchOp::Remove, &a.path).cmp(&(b.op != PatchOp::Remove, &b.path))
+        });
+        ops
+    }
+
+    fn small_attributes() -> impl Strategy<Value = Attributes> {
+        let value = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (0i64..3).prop_map(Value::Int),
+            "[ab]{0,2}".prop_map(Value::Text),
+            proptest::collection::vec("[ab]{1}", 0..2).prop_map(Value::TextList),
+        ];
+        proptest::collection::btree_map("[a-e]{1,2}", value, 0..8)
+    }
+
+    proptest! {
+        #[test]
+        fn merge_walk_matches_the_reference(
+            old in small_attributes(),
+            new in small_attributes(),
+            frozen in proptest::collection::btree_set("[a-e]{1,2}", 0..3),
+        ) {
+            prop_assert_eq!(ops_from_plan(&old, &new, &frozen), reference_ops(&old, &new, &frozen));
+            let created = created_properties(&new);
+            let ops = ops_from_plan(&Attributes::new(), &new, &BTreeSet::new());
+            prop_assert_eq!(created, modified_properties(&Attributes::new(), &new, &ops));
+        }
+    }
 
     fn attrs(pairs: &[(&str, Value)]) -> Attributes {
         pairs

@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::log::{Status, Step, StepType};
-use crate::model::{Attributes, License, Person};
+use crate::log::{Status, Step, StepType, Text};
+use crate::model::{Attributes, License, Person, Value};
 use crate::plugin::{
     LicenseDecision, LicenseRule, PluginError, PluginId, PluginInput, Transform, TransformOutcome,
 };
@@ -79,6 +79,9 @@ pub struct Processed {
 }
 
 /// Runs the transforms then the license rule over the mapped attributes, recording a step each.
+///
+/// A cycle plans every person through one [`Processor`] instead, which prepares the plugins'
+/// ids once and reuses its buffers.
 pub fn process(
     person: &Person,
     mapped: Attributes,
@@ -87,61 +90,142 @@ pub fn process(
     current: Option<&License>,
     steps: &mut Vec<Step>,
 ) -> Result<Processed, Halt> {
-    let mut input = PluginInput {
-        id: person.id.clone(),
-        attributes: person.attributes.clone(),
-        direct_groups: person.direct_groups.clone(),
-        transitive_groups: person.transitive_groups.clone(),
-        target: mapped,
-    };
-    for pinned in &plugins.transforms {
-        run_transform(pinned, &mut input, steps)?;
+    Processor::new(plugins).run(person, mapped, profile, current, steps)
+}
+
+/// The plugins of one cycle, prepared once (ids, step names, versions), and the plugin input
+/// reused from one person to the next so that its strings keep their allocations.
+pub struct Processor<'a> {
+    plugins: &'a PinnedPlugins,
+    transforms: Vec<Prepared>,
+    license: Option<Prepared>,
+    versions: BTreeMap<String, String>,
+    input: PluginInput,
+}
+
+/// A pinned plugin's id and the name of its log step (`transform:…`, `license:…`).
+struct Prepared {
+    id: PluginId,
+    step: String,
+}
+
+impl Prepared {
+    fn new(id: PluginId, kind: &str) -> Prepared {
+        let step = format!("{kind}:{}", id.name);
+        Prepared { id, step }
     }
-    let license = match &plugins.license {
-        Some(rule) => run_license(rule, &input, current, steps)?,
-        None => current.cloned(),
-    };
-    let mut target = input.target;
-    if let Some(license) = &license {
-        let expressed = profile.attributes(license).inspect_err(|e| {
-            steps.push(Step::new(
-                StepType::Processing,
-                "profile",
-                Status::Failure,
-                e.to_string(),
-            ));
-        })?;
-        for add_on in &expressed.unmapped_add_ons {
-            let why = format!(
-                "add-on `{add_on}` has no attributes in the target profile; not provisioned"
-            );
-            steps.push(Step::new(
-                StepType::Processing,
-                "profile",
-                Status::Warning,
-                why,
-            ));
+
+    fn step(&self, status: Status, description: impl Into<Text>) -> Step {
+        Step::new(StepType::Processing, self.step.clone(), status, description)
+            .with("version", self.id.version.clone())
+    }
+}
+
+impl<'a> Processor<'a> {
+    /// Reads the plugins' ids: they are pinned for the cycle, so they cannot change within it.
+    pub fn new(plugins: &'a PinnedPlugins) -> Processor<'a> {
+        Processor {
+            plugins,
+            transforms: plugins
+                .transforms
+                .iter()
+                .map(|p| Prepared::new(p.plugin.id(), "transform"))
+                .collect(),
+            license: plugins
+                .license
+                .as_ref()
+                .map(|p| Prepared::new(p.plugin.id(), "license")),
+            versions: plugins.versions(),
+            input: PluginInput {
+                id: String::new(),
+                attributes: Attributes::new(),
+                direct_groups: Vec::new(),
+                transitive_groups: Vec::new(),
+                target: Attributes::new(),
+            },
         }
-        target.extend(expressed.attributes);
     }
-    Ok(Processed { target, license })
+
+    /// Plugin name → version ([`PinnedPlugins::versions`]).
+    pub fn versions(&self) -> &BTreeMap<String, String> {
+        &self.versions
+    }
+
+    /// [`process`] for one person.
+    pub fn run(
+        &mut self,
+        person: &Person,
+        mapped: Attributes,
+        profile: &TargetProfile,
+        current: Option<&License>,
+        steps: &mut Vec<Step>,
+    ) -> Result<Processed, Halt> {
+        let input = &mut self.input;
+        input.id.clone_from(&person.id);
+        assign_attributes(&mut input.attributes, &person.attributes);
+        input.direct_groups.clone_from(&person.direct_groups);
+        input
+            .transitive_groups
+            .clone_from(&person.transitive_groups);
+        input.target = mapped;
+        for (pinned, prepared) in self.plugins.transforms.iter().zip(&self.transforms) {
+            run_transform(pinned, prepared, input, steps)?;
+        }
+        let license = match (&self.plugins.license, &self.license) {
+            (Some(rule), Some(prepared)) => run_license(rule, prepared, input, current, steps)?,
+            _ => current.cloned(),
+        };
+        let mut target = std::mem::take(&mut input.target);
+        if let Some(license) = &license {
+            let unmapped = profile
+                .express_into(license, &mut target)
+                .inspect_err(|e| {
+                    steps.push(Step::new(
+                        StepType::Processing,
+                        "profile",
+                        Status::Failure,
+                        e.to_string(),
+                    ));
+                })?;
+            for add_on in unmapped {
+                let why = format!(
+                    "add-on `{add_on}` has no attributes in the target profile; not provisioned"
+                );
+                steps.push(Step::new(
+                    StepType::Processing,
+                    "profile",
+                    Status::Warning,
+                    why,
+                ));
+            }
+        }
+        Ok(Processed { target, license })
+    }
+}
+
+/// `dst = src.clone()`, keeping `dst`'s keys and string buffers where they already match
+/// (people mostly have the same attribute names).
+fn assign_attributes(dst: &mut Attributes, src: &Attributes) {
+    let same_keys = dst.len() == src.len() && dst.keys().zip(src.keys()).all(|(a, b)| a == b);
+    if !same_keys {
+        dst.clone_from(src);
+        return;
+    }
+    for (d, s) in dst.values_mut().zip(src.values()) {
+        match (d, s) {
+            (Value::Text(d), Value::Text(s)) => d.clone_from(s),
+            (Value::TextList(d), Value::TextList(s)) => d.clone_from(s),
+            (d, s) => *d = s.clone(),
+        }
+    }
 }
 
 fn run_transform(
     pinned: &Pinned<dyn Transform>,
+    prepared: &Prepared,
     input: &mut PluginInput,
     steps: &mut Vec<Step>,
 ) -> Result<(), Halt> {
-    let id = pinned.plugin.id();
-    let step = |status, description: String| {
-        Step::new(
-            StepType::Processing,
-            &format!("transform:{}", id.name),
-            status,
-            description,
-        )
-        .with("version", &id.version)
-    };
     match pinned.plugin.transform(input, &pinned.config) {
         Ok(TransformOutcome::Changes { set, remove }) => {
             let description = format!("{} set, {} removed", set.len(), remove.len());
@@ -151,15 +235,22 @@ fn run_transform(
             for (path, value) in set {
                 input.target.insert(path, value);
             }
-            steps.push(step(Status::Success, description));
+            steps.push(prepared.step(Status::Success, description));
             Ok(())
         }
         Ok(TransformOutcome::Skip { reason }) => {
-            steps.push(step(Status::Skipped, reason.clone()));
-            Err(Halt::Skipped { plugin: id, reason })
+            steps.push(prepared.step(Status::Skipped, reason.clone()));
+            Err(Halt::Skipped {
+                plugin: prepared.id.clone(),
+                reason,
+            })
         }
         Err(e) => {
-            steps.push(step(Status::Failure, e.to_string()).with("error", e.kind()));
+            steps.push(
+                prepared
+                    .step(Status::Failure, e.to_string())
+                    .with("error", e.kind()),
+            );
             Err(Halt::Failed(e))
         }
     }
@@ -167,26 +258,34 @@ fn run_transform(
 
 fn run_license(
     rule: &Pinned<dyn LicenseRule>,
+    prepared: &Prepared,
     input: &PluginInput,
     current: Option<&License>,
     steps: &mut Vec<Step>,
 ) -> Result<Option<License>, Halt> {
-    let id = rule.plugin.id();
-    let name = format!("license:{}", id.name);
-    let step = |status, description: String| {
-        Step::new(StepType::Processing, &name, status, description).with("version", &id.version)
-    };
     match rule.plugin.decide(input, current, &rule.config) {
         Ok(LicenseDecision::Assign { license, reason }) => {
-            steps.push(step(Status::Success, reason).with("license", describe(&license)));
+            steps.push(
+                prepared
+                    .step(Status::Success, reason)
+                    .with("license", describe(&license)),
+            );
             Ok(Some(license))
         }
         Ok(LicenseDecision::NoChange { reason }) => {
-            steps.push(step(Status::Success, reason).with("license", "unchanged"));
+            steps.push(
+                prepared
+                    .step(Status::Success, reason)
+                    .with("license", "unchanged"),
+            );
             Ok(current.cloned())
         }
         Err(e) => {
-            steps.push(step(Status::Failure, e.to_string()).with("error", e.kind()));
+            steps.push(
+                prepared
+                    .step(Status::Failure, e.to_string())
+                    .with("error", e.kind()),
+            );
             Err(Halt::Failed(e))
         }
     }
@@ -194,8 +293,12 @@ fn run_license(
 
 /// `plan+add-on+add-on`, for logs.
 pub fn describe(license: &License) -> String {
-    std::iter::once(license.plan.as_str())
-        .chain(license.add_ons.iter().map(String::as_str))
-        .collect::<Vec<_>>()
-        .join("+")
+    let len = license.plan.len() + license.add_ons.iter().map(|a| a.len() + 1).sum::<usize>();
+    let mut out = String::with_capacity(len);
+    out.push_str(&license.plan);
+    for add_on in &license.add_ons {
+        out.push('+');
+        out.push_str(add_on);
+    }
+    out
 }

@@ -94,12 +94,59 @@ impl TargetProfile {
         Ok(out)
     }
 
+    /// What [`TargetProfile::attributes`] returns, written into `target` (each path overriding
+    /// what `target` held, as `extend` would) without building the attributes apart; returns
+    /// the unmapped add-ons.
+    pub fn express_into(
+        &self,
+        license: &License,
+        target: &mut Attributes,
+    ) -> Result<Vec<String>, UnknownPlan> {
+        match (
+            self.data.plans.get(&license.plan),
+            &self.data.plan_attribute,
+        ) {
+            (Some(attributes), _) => set_all(target, attributes),
+            (None, Some(path)) => set(target, path, &Value::Text(license.plan.clone())),
+            (None, None) => {
+                return Err(UnknownPlan {
+                    plan: license.plan.clone(),
+                    profile: self.label(),
+                });
+            }
+        }
+        for (name, add_on) in &self.data.add_ons {
+            let held = license.add_ons.binary_search(name).is_ok();
+            set_all(target, if held { &add_on.held } else { &add_on.not_held });
+        }
+        if self.data.unmapped_add_ons.unwrap_or_default() != UnmappedAddOns::Warn {
+            return Ok(Vec::new());
+        }
+        Ok(license
+            .add_ons
+            .iter()
+            .filter(|a| !self.data.add_ons.contains_key(*a))
+            .cloned()
+            .collect())
+    }
+
     fn label(&self) -> String {
         match self.name {
             ProfileName::Zoom => "zoom".into(),
             ProfileName::Generic => "generic".into(),
         }
     }
+}
+
+fn set_all(target: &mut Attributes, attributes: &Attributes) {
+    for (path, value) in attributes {
+        set(target, path, value);
+    }
+}
+
+/// Inserts a copy (the profile's paths are rarely in `target` already: one search, not two).
+fn set(target: &mut Attributes, path: &str, value: &Value) {
+    target.insert(path.to_string(), value.clone());
 }
 
 /// The built-in profile data.
@@ -258,10 +305,28 @@ mod tests {
                 "case {i}"
             );
             assert_eq!(got.unmapped_add_ons, unmapped, "case {i}");
+            // Written into existing attributes: the same as extending them.
+            let mut into = Attributes::from([
+                ("userType".to_string(), t("Basic")),
+                (wb.clone(), Value::Bool(false)),
+                ("displayName".to_string(), t("A")),
+            ]);
+            let mut extended = into.clone();
+            extended.extend(got.attributes);
+            let unmapped_into = profile
+                .express_into(&license, &mut into)
+                .expect("known plan");
+            assert_eq!(into, extended, "case {i}");
+            assert_eq!(unmapped_into, unmapped, "case {i}");
         }
         let err = zoom
             .attributes(&License::new("gold", [] as [&str; 0]))
             .expect_err("unknown plan");
         assert_eq!(err.plan, "gold");
+        let mut into = Attributes::new();
+        let err = zoom
+            .express_into(&License::new("gold", [] as [&str; 0]), &mut into)
+            .expect_err("unknown plan");
+        assert_eq!((err.plan.as_str(), into.len()), ("gold", 0));
     }
 }

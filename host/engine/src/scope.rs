@@ -96,21 +96,36 @@ impl ScopeEvaluation {
         } else {
             "NotEffectivelyEntitled"
         };
-        let mut reason = format!(
-            "{head}, Active = {}, Assigned = {}",
+        // Built with pushes into one allocation: this runs for every person of every cycle.
+        let mut reason = String::with_capacity(96);
+        for part in [
+            head,
+            ", Active = ",
             title(self.active),
-            title(self.assigned)
-        );
+            ", Assigned = ",
+            title(self.assigned),
+        ] {
+            reason.push_str(part);
+        }
         if self.soft_deleted {
             reason.push_str(", SoftDeleted = True");
         }
         match &self.filters {
             FilterResult::None => {}
             FilterResult::Passed { filter } => {
-                reason.push_str(&format!(", ScopingFilter = True ({filter})"))
+                reason.push_str(", ScopingFilter = True (");
+                reason.push_str(filter);
+                reason.push(')');
             }
             FilterResult::Failed { reasons } => {
-                reason.push_str(&format!(", ScopingFilter = False ({})", reasons.join("; ")))
+                reason.push_str(", ScopingFilter = False (");
+                for (i, r) in reasons.iter().enumerate() {
+                    if i > 0 {
+                        reason.push_str("; ");
+                    }
+                    reason.push_str(r);
+                }
+                reason.push(')');
             }
         }
         reason

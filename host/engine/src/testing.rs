@@ -7,6 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 
+mod synthetic;
+
+pub use synthetic::{native_plugins, records_after, synthetic_directory};
+
 use crate::model::{License, Value};
 use crate::plugin::{
     LicenseDecision, LicenseRule, PluginError, PluginId, PluginInput, Transform, TransformOutcome,
@@ -30,7 +34,8 @@ impl<T: for<'de> Deserialize<'de>> ConfigCache<T> {
         ConfigCache(Mutex::new(None))
     }
 
-    fn get(&self, json: &str, plugin: &PluginId) -> Result<Arc<T>, PluginError> {
+    /// The parsed configuration; `plugin` names the plugin in the error, when there is one.
+    fn get(&self, json: &str, plugin: impl FnOnce() -> PluginId) -> Result<Arc<T>, PluginError> {
         let mut guard = self
             .0
             .lock()
@@ -42,7 +47,7 @@ impl<T: for<'de> Deserialize<'de>> ConfigCache<T> {
         }
         let parsed: Arc<T> =
             Arc::new(serde_json::from_str(json).map_err(|e| PluginError::Guest {
-                plugin: plugin.clone(),
+                plugin: plugin(),
                 code: "invalid-config".into(),
                 message: e.to_string(),
             })?);
@@ -95,31 +100,42 @@ impl LicenseRule for LicenseByGroup {
         _current: Option<&License>,
         config: &str,
     ) -> Result<LicenseDecision, PluginError> {
-        let config = self.cache.get(config, &self.id())?;
+        let config = self.cache.get(config, || self.id())?;
         let member = |group: &str| {
             person
                 .transitive_groups
                 .iter()
                 .any(|g| g.display_name == group)
         };
-        let mut reasons = Vec::new();
+        // The reasons, `; `-separated, in one string.
+        let mut reasons = String::new();
+        let mut reason = |parts: &[&str]| {
+            if !reasons.is_empty() {
+                reasons.push_str("; ");
+            }
+            parts.iter().for_each(|p| reasons.push_str(p));
+        };
         let mut plan = None;
         let mut add_ons = Vec::new();
         for rule in config.rules.iter().filter(|r| member(&r.group)) {
             if let (Some(p), None) = (&rule.plan, &plan) {
                 plan = Some(p.clone());
-                reasons.push(format!("member of {} → {p}", rule.group));
+                reason(&["member of ", &rule.group, " → ", p]);
             }
             if let Some(a) = &rule.add_on {
                 add_ons.push(a.clone());
-                reasons.push(format!("member of {} → +{a}", rule.group));
+                reason(&["member of ", &rule.group, " → +", a]);
             }
         }
-        let plan = match (plan, &config.default_plan) {
-            (Some(p), _) => p,
+        let (plan, reasons) = match (plan, &config.default_plan) {
+            (Some(p), _) => (p, reasons),
             (None, Some(default)) => {
-                reasons.insert(0, format!("no plan rule matched → default {default}"));
-                default.clone()
+                let mut first = format!("no plan rule matched → default {default}");
+                if !reasons.is_empty() {
+                    first.push_str("; ");
+                    first.push_str(&reasons);
+                }
+                (default.clone(), first)
             }
             (None, None) => {
                 return Ok(LicenseDecision::NoChange {
@@ -129,7 +145,7 @@ impl LicenseRule for LicenseByGroup {
         };
         Ok(LicenseDecision::Assign {
             license: License::new(plan, add_ons),
-            reason: reasons.join("; "),
+            reason: reasons,
         })
     }
 }
@@ -175,7 +191,7 @@ impl Transform for NormalizeAttributes {
         person: &PluginInput,
         config: &str,
     ) -> Result<TransformOutcome, PluginError> {
-        let config = self.cache.get(config, &self.id())?;
+        let config = self.cache.get(config, || self.id())?;
         let target = &person.target;
         let text = |path: &str| target.get(path).and_then(Value::as_str).map(str::trim);
         let email = text(WORK_EMAIL)
@@ -250,19 +266,20 @@ fn usable_email(email: &str) -> bool {
 /// `jean-luc o'neil` → `Jean-Luc O'neil`: words split on spaces and hyphens.
 fn title_case(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
-    let mut start = true;
-    for c in name
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .chars()
-    {
-        if start {
-            out.extend(c.to_uppercase());
-        } else {
-            out.extend(c.to_lowercase());
+    for (i, word) in name.split_whitespace().enumerate() {
+        if i > 0 {
+            out.push(' ');
         }
-        start = c == ' ' || c == '-';
+        let mut start = true;
+        for c in word.chars() {
+            match (start, c.is_ascii()) {
+                (true, true) => out.push(c.to_ascii_uppercase()),
+                (false, true) => out.push(c.to_ascii_lowercase()),
+                (true, false) => out.extend(c.to_uppercase()),
+                (false, false) => out.extend(c.to_lowercase()),
+            }
+            start = c == '-';
+        }
     }
     out
 }
@@ -273,14 +290,23 @@ fn e164(raw: &str, country: &str) -> Result<Option<String>, String> {
     if raw.chars().any(|c| c.is_alphabetic()) {
         return Err(format!("`{raw}` is not a phone number"));
     }
-    let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
     let international = raw.trim_start().starts_with('+');
-    let number = match digits.strip_prefix("00") {
-        Some(rest) if !international => rest.to_string(),
-        _ if international => digits,
-        _ => format!("{country}{}", digits.trim_start_matches('0')),
-    };
-    Ok((number.len() >= 7 && number.len() <= 15).then(|| format!("+{number}")))
+    let mut digits = raw.bytes().filter(u8::is_ascii_digit).peekable();
+    let mut out = String::with_capacity(16);
+    out.push('+');
+    if international {
+        // As written.
+    } else if raw.bytes().filter(u8::is_ascii_digit).take(2).eq(*b"00") {
+        // International with the 00 prefix: drop it.
+        digits.nth(1);
+    } else {
+        // National: the default country code, without the trunk prefix's zeros.
+        out.push_str(country);
+        while digits.next_if_eq(&b'0').is_some() {}
+    }
+    out.extend(digits.map(char::from));
+    let number = out.len() - 1;
+    Ok((7..=15).contains(&number).then_some(out))
 }
 
 #[cfg(test)]
@@ -290,11 +316,20 @@ mod tests {
     #[test]
     fn helpers() {
         assert_eq!(title_case("  jean-luc   o'NEIL "), "Jean-Luc O'neil");
+        assert_eq!(title_case("ÉLODIE -x"), "Élodie -X");
+        assert_eq!(title_case(""), "");
         let cases = [
             ("(555) 010-2030", Ok(Some("+15550102030"))),
             ("+44 20 7946 0958", Ok(Some("+442079460958"))),
             ("0049 30 1234567", Ok(Some("+49301234567"))),
             ("123", Ok(None)),
+            ("00", Ok(None)),
+            ("0", Ok(None)),
+            ("+0049 30 1234567", Ok(Some("+0049301234567"))),
+            ("000 555 0102 030", Ok(Some("+05550102030"))),
+            ("0 0555 0102 030", Ok(Some("+5550102030"))),
+            (" +44 20 7946 0958", Ok(Some("+442079460958"))),
+            ("1234567890123456", Ok(None)),
             ("call me", Err(())),
         ];
         for (raw, expected) in cases {
