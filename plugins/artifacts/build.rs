@@ -18,6 +18,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("HUGE_OUTPUT", "tests/guests/huge-output"),
     ("EXTRA_IMPORT", "tests/guests/extra-import"),
     ("COUNTER", "tests/guests/counter"),
+    ("SELECTIVE_TRAP", "tests/guests/selective-trap"),
 ];
 
 fn main() {

@@ -1,1 +1,37 @@
-//! Support code for the end-to-end tests.
+//! Support code for the end-to-end tests: muster driven in-process through its library against
+//! real HTTP servers on 127.0.0.1, real wasm components and a real SQLite store.
+//!
+//! - [`directory`]: [`Directory`], a small builder for directory snapshots (the file source).
+//! - [`sim`]: [`Sim`], the Zoom simulator served on port 0, stopped on drop.
+//! - [`harness`]: [`Harness`], one test's world: a temp folder, a simulator, a job built from a
+//!   TOML string, and helpers to run cycles and read back users, records and logs.
+//! - [`scim2_server`]: [`Scim2Server`], the independent SCIM server from PyPI, killed on drop.
+//!
+//! Cycles use `block_in_place`, so tests run on a multi-threaded runtime:
+//! `#[tokio::test(flavor = "multi_thread")]`.
+
+pub mod directory;
+pub mod harness;
+pub mod scim2_server;
+pub mod sim;
+
+pub use directory::Directory;
+pub use harness::{Harness, zoom_config};
+pub use scim2_server::Scim2Server;
+pub use sim::Sim;
+
+use std::time::{Duration, Instant};
+
+/// Polls `ready` every 50 ms until it holds or `deadline` passes; the only way these tests wait.
+pub async fn wait_until(deadline: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + deadline;
+    loop {
+        if ready() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,392 @@
+//! Sync mode end to end: muster's library against the Zoom simulator over 127.0.0.1, with the
+//! example plugins as real components and a real SQLite store.
+
+use std::time::Duration;
+
+use muster::sync::CycleOptions;
+use muster_tests::harness::expected;
+use muster_tests::{Directory, Harness, zoom_config};
+use serde_json::Value;
+use store::{CycleStatus, StagedAction};
+use zoom_sim::Fault;
+
+/// Five people assigned through Zoom-Users; Ben is licensed.
+fn team() -> Directory {
+    let mut d = Directory::new();
+    d.person("u-1", "Anna", "Adams");
+    d.person("u-2", "Ben", "Brown");
+    d.person("u-3", "Cara", "Cruz");
+    d.person("u-4", "Dan", "Diaz");
+    d.person("u-5", "Eve", "Evans");
+    d.join("Zoom-Users", &["u-1", "u-2", "u-3", "u-4", "u-5"])
+        .join("Zoom-Licensed", &["u-2"])
+        .assign("Zoom-Users");
+    d
+}
+
+/// The Zoom Phone calling plan muster set for a user (`None`: none or removed).
+fn phone_plan(h: &Harness, user_name: &str) -> Option<Value> {
+    h.sim.zoom_field_sent(user_name, "zoomPhoneCallingPlan")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_action_kind_reaches_the_simulator_and_the_log() {
+    let h = Harness::start(&zoom_config(None, ""), &[]).await;
+    let mut d = team();
+    h.write(&d);
+
+    // Cycle 1 (initial): everyone is created, Ben as Licensed.
+    let first = h.cycle().await;
+    assert_eq!(first.status, CycleStatus::Succeeded);
+    assert_eq!(
+        h.actions(&first),
+        expected(&[
+            ("u-1", "create/success"),
+            ("u-2", "create/success"),
+            ("u-3", "create/success"),
+            ("u-4", "create/success"),
+            ("u-5", "create/success"),
+        ])
+    );
+    assert_eq!(h.sim.state.users().len(), 5);
+    for person in d.people() {
+        let user = h.sim.user(person.user_name());
+        let given = person.attributes["givenName"].as_str().unwrap();
+        assert_eq!(user["name"]["givenName"], given, "{user}");
+        assert_eq!(user["name"]["familyName"], person.attributes["surname"]);
+        assert_eq!(user["emails"][0]["value"], person.user_name());
+        assert_eq!(user["title"], "Engineer");
+        assert_eq!(user["active"], true);
+        let plan = if person.id == "u-2" {
+            "Licensed"
+        } else {
+            "Basic"
+        };
+        assert_eq!(user["userType"], plan, "{user}");
+        assert_eq!(h.record(&person.id).target_id, user["id"]);
+    }
+
+    // Cycle 2: a title change, a licence and an add-on, a source disable, an unassignment, a
+    // newcomer.
+    d.get("u-1").set("jobTitle", "Principal Engineer");
+    d.join("Zoom-Licensed", &["u-3"]);
+    d.join("Zoom-Phone", &["u-4"]);
+    d.get("u-5").enabled(false);
+    d.leave("Zoom-Users", "u-2");
+    d.person("u-6", "Finn", "Ford");
+    d.join("Zoom-Users", &["u-6"]);
+    h.write(&d);
+    let second = h.cycle().await;
+    assert_eq!(second.status, CycleStatus::Succeeded);
+    assert_eq!(
+        h.actions(&second),
+        expected(&[
+            ("u-1", "update/success"),
+            ("u-2", "disable/success"),
+            ("u-3", "update/success"),
+            ("u-4", "update/success"),
+            ("u-5", "disable/success"),
+            ("u-6", "create/success"),
+        ])
+    );
+    let user = |id: &str| h.sim.user(&format!("{}@contoso.example", name_of(id)));
+    assert_eq!(user("u-1")["title"], "Principal Engineer");
+    assert_eq!(
+        (user("u-2")["active"].clone(), h.record("u-2").disabled),
+        (false.into(), true)
+    );
+    assert_eq!(user("u-3")["userType"], "Licensed");
+    assert_eq!(
+        phone_plan(&h, "dan.diaz@contoso.example"),
+        Some("3000".into())
+    );
+    assert_eq!(user("u-4")["userType"], "Basic");
+    assert_eq!(user("u-5")["active"], false);
+    assert_eq!(user("u-6")["active"], true);
+    assert_eq!(h.sim.state.users().len(), 6);
+
+    // Cycle 3: Eve is enabled again, Anna is gone from the directory, Dan drops the phone.
+    d.get("u-5").enabled(true);
+    d.remove("u-1");
+    d.leave("Zoom-Phone", "u-4");
+    h.write(&d);
+    let third = h.cycle().await;
+    assert_eq!(third.status, CycleStatus::Succeeded);
+    assert_eq!(
+        h.actions(&third),
+        expected(&[
+            ("u-1", "delete/success"),
+            ("u-2", "other/skipped"), // still out of scope: nothing to send
+            ("u-4", "update/success"),
+            ("u-5", "update/success"),
+        ])
+    );
+    assert!(!h.sim.has_user("anna.adams@contoso.example"));
+    assert!(
+        !h.records().contains_key("u-1"),
+        "the deleted person's record is gone"
+    );
+    assert_eq!(user("u-5")["active"], true);
+    assert!(!h.record("u-5").disabled);
+    assert_eq!(phone_plan(&h, "dan.diaz@contoso.example"), None);
+    assert_eq!(user("u-2")["active"], false, "still out of scope");
+    assert_eq!(h.sim.state.users().len(), 5);
+}
+
+fn name_of(id: &str) -> &'static str {
+    match id {
+        "u-1" => "anna.adams",
+        "u-2" => "ben.brown",
+        "u-3" => "cara.cruz",
+        "u-4" => "dan.diaz",
+        "u-5" => "eve.evans",
+        "u-6" => "finn.ford",
+        _ => panic!("unknown {id}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cycle_without_changes_sends_no_writes() {
+    let h = Harness::start(&zoom_config(None, ""), &[]).await;
+    h.write(&team());
+    let first = h.cycle().await;
+    assert_eq!(first.counts.created, 5, "{:?}", h.failures(&first));
+    let (writes, requests) = (h.sim.writes(), h.client_requests());
+    assert!(writes >= 5, "the first cycle wrote {writes}");
+
+    let second = h.cycle().await;
+    assert_eq!(second.status, CycleStatus::Succeeded);
+    assert_eq!(second.counts.unchanged, 5, "{:?}", second.counts);
+    assert_eq!(h.sim.writes(), writes, "the simulator saw writes");
+    assert_eq!(h.client_requests(), requests, "the client sent requests");
+    assert_eq!(second.counts.writes, 0);
+    assert_eq!(h.actions(&second), expected(&[]));
+}
+
+/// `n` people in Zoom-Users; every third one licensed, every fourth with the phone add-on.
+fn crowd(n: usize) -> Directory {
+    let mut d = Directory::new();
+    let ids: Vec<String> = (1..=n).map(|i| format!("p-{i}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        d.person(id, &format!("Given{i}"), &format!("Family{i}"));
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    d.join("Zoom-Users", &refs).assign("Zoom-Users");
+    d.join(
+        "Zoom-Licensed",
+        &refs.iter().step_by(3).copied().collect::<Vec<_>>(),
+    );
+    d.join(
+        "Zoom-Phone",
+        &refs.iter().step_by(4).copied().collect::<Vec<_>>(),
+    );
+    d
+}
+
+/// What the simulator holds matches the directory: one active user per person, with the
+/// licence and add-on their groups give them.
+fn assert_matches(h: &Harness, d: &Directory, title: &str) {
+    assert_eq!(h.sim.state.users().len(), d.people().len());
+    for (i, person) in d.people().iter().enumerate() {
+        let user = h.sim.user(person.user_name());
+        assert_eq!(user["active"], true, "{user}");
+        assert_eq!(user["title"], title, "{user}");
+        let plan = if i % 3 == 0 { "Licensed" } else { "Basic" };
+        assert_eq!(user["userType"], plan, "{user}");
+        let phone: Option<Value> = (i % 4 == 0).then(|| "3000".into());
+        assert_eq!(phone_plan(h, person.user_name()), phone, "{user}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_429_storm_and_5xx_bursts_converge() {
+    let mut h = Harness::start(&zoom_config(None, ""), &[]).await;
+    h.fast_retries();
+    let mut d = crowd(12);
+    h.write(&d);
+
+    // Creates under a 429 storm (Retry-After 0 and 1 s, as Zoom sends): a throttled POST was
+    // refused, not processed, so it is retried like any other request.
+    for i in 0..30 {
+        h.sim.state.inject_failures(Fault::throttled(i % 2), 1);
+    }
+    let first = h.cycle().await;
+    assert_eq!(h.sim.state.pending_faults(), 0, "every fault fired");
+    assert_eq!(
+        (first.counts.created, first.counts.failed),
+        (12, 0),
+        "{:?}",
+        h.failures(&first)
+    );
+    assert_matches(&h, &d, "Engineer");
+
+    // Updates under 5xx bursts with 429s between them: PATCH is idempotent, so it is retried.
+    for person in d.people().to_vec() {
+        d.get(&person.id).set("jobTitle", "Lead");
+    }
+    h.write(&d);
+    h.sim.state.inject_failures(Fault::status(503), 10);
+    h.sim.state.inject_failures(Fault::throttled(0), 5);
+    h.sim.state.inject_failures(Fault::status(500), 5);
+    h.sim.state.inject_failures(Fault::status(502), 5);
+    let second = h.cycle().await;
+    assert_eq!(h.sim.state.pending_faults(), 0, "every fault fired");
+    assert_eq!(
+        (second.counts.updated, second.counts.failed),
+        (12, 0),
+        "{:?}",
+        h.failures(&second)
+    );
+    assert_matches(&h, &d, "Lead");
+    let counters = h.sim.state.counters();
+    assert!(counters.throttled >= 35, "{counters:?}");
+    assert!(h.job.client.stats().snapshot().retries >= 55);
+
+    // Nothing is left to do.
+    let writes = h.sim.writes();
+    let third = h.cycle().await;
+    assert_eq!(
+        (third.counts.failed, third.counts.writes),
+        (0, 0),
+        "{:?}",
+        third.counts
+    );
+    assert_eq!(h.sim.writes(), writes);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_whose_answer_is_lost_is_not_repeated_blind() {
+    let h = Harness::start(&zoom_config(None, ""), &[]).await;
+    let mut d = Directory::new();
+    d.person("u-1", "Anna", "Adams");
+    d.assign("u-1");
+    h.write(&d);
+    // The look-up passes; the POST gets a 503. The client cannot tell whether the user was
+    // created, so it does not retry the POST; the intent stays pending.
+    h.sim.state.inject_failures(Fault::Delay(Duration::ZERO), 1);
+    h.sim.state.inject_failures(Fault::status(503), 1);
+    let first = h.cycle().await;
+    assert_eq!(first.counts.failed, 1, "{:?}", first.counts);
+    assert_eq!(h.actions(&first), expected(&[("u-1", "create/failure")]));
+    assert!(h.sim.state.users().is_empty());
+
+    // The next cycle looks the person up before creating them, and creates them once.
+    let second = h.cycle().await;
+    assert_eq!(h.actions(&second), expected(&[("u-1", "create/success")]));
+    assert_eq!(h.sim.state.users().len(), 1);
+    assert_eq!(h.sim.user("anna.adams@contoso.example")["active"], true);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_deletion_threshold_stages_then_releases() {
+    let h = Harness::start(&zoom_config(None, "[deletion_threshold]\nmax = 2\n"), &[]).await;
+    let mut d = crowd(8);
+    h.write(&d);
+    let first = h.cycle().await;
+    assert_eq!(first.counts.created, 8, "{:?}", h.failures(&first));
+
+    // Five deprovisionings, over the threshold of 2: three gone, two disabled in the source.
+    for id in ["p-1", "p-2", "p-3"] {
+        d.remove(id);
+    }
+    for id in ["p-4", "p-5"] {
+        d.get(id).enabled(false);
+    }
+    h.write(&d);
+    let writes = h.sim.writes();
+    let staged = h.cycle().await;
+    assert_eq!(staged.status, CycleStatus::Staged);
+    assert_eq!(staged.counts.staged, 5, "{:?}", staged.counts);
+    let mut held: Vec<(String, StagedAction)> = h
+        .job
+        .store
+        .staged_deletes()
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.delete.source_id, s.delete.action))
+        .collect();
+    held.sort_by(|a, b| a.0.cmp(&b.0));
+    use StagedAction::{Delete, Disable};
+    let want = [
+        ("p-1", Delete),
+        ("p-2", Delete),
+        ("p-3", Delete),
+        ("p-4", Disable),
+        ("p-5", Disable),
+    ];
+    assert_eq!(held, want.map(|(id, a)| (id.to_string(), a)));
+    assert_eq!(h.sim.writes(), writes, "nothing was sent");
+    assert_eq!(h.sim.state.users().len(), 8);
+    assert!(h.sim.state.users().iter().all(|u| u["active"] == true));
+    let logged = h.actions(&staged);
+    assert_eq!(logged.len(), 5, "{logged:?}");
+    assert!(
+        logged.values().all(|a| a.starts_with("stageddelete/")),
+        "{logged:?}"
+    );
+
+    // An admin allows them.
+    let released = h
+        .cycle_with(&CycleOptions {
+            allow_deletes: true,
+            ..CycleOptions::default()
+        })
+        .await;
+    assert_eq!(released.status, CycleStatus::Succeeded);
+    assert_eq!((released.counts.deleted, released.counts.disabled), (3, 2));
+    assert!(h.job.store.staged_deletes().unwrap().is_empty());
+    assert_eq!(h.sim.state.users().len(), 5);
+    for id in ["p-4", "p-5"] {
+        let user = h.sim.user(d.get(id).user_name());
+        assert_eq!(user["active"], false, "{user}");
+    }
+}
+
+const SELECTIVE_TRAP: &str = r#"
+[license]
+name = "selective-trap"
+path = "${SELECTIVE_TRAP}"
+config = { trap_for = ["u-2"], plan = "licensed" }
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_plugin_fails_only_its_person() {
+    let config = zoom_config(Some(SELECTIVE_TRAP), "");
+    let h = Harness::start(
+        &config,
+        &[("SELECTIVE_TRAP", muster_artifacts::SELECTIVE_TRAP)],
+    )
+    .await;
+    let d = team();
+    h.write(&d);
+    let report = h.cycle().await;
+    assert_eq!(
+        (report.counts.created, report.counts.failed),
+        (4, 1),
+        "{:?}",
+        report.counts
+    );
+
+    let logs = h.logs(&report);
+    let ben = &logs["u-2"];
+    assert_eq!(ben.status, "failure");
+    let reason = ben.detail["provisioningStatusInfo"]
+        .to_string()
+        .to_lowercase();
+    assert!(
+        reason.contains("selective-trap") && reason.contains("trap"),
+        "{reason}"
+    );
+    assert!(
+        h.sim.state.request_log().iter().all(|r| {
+            let text = format!("{:?} {:?} {:?}", r.path, r.query, r.body).to_lowercase();
+            !text.contains("ben.brown")
+        }),
+        "a request about Ben was sent"
+    );
+    assert!(!h.sim.has_user("ben.brown@contoso.example"));
+    for person in d.people().iter().filter(|p| p.id != "u-2") {
+        assert_eq!(logs[&person.id].status, "success");
+        assert_eq!(h.sim.user(person.user_name())["userType"], "Licensed");
+    }
+}
