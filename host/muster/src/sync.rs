@@ -57,13 +57,12 @@ pub struct CycleReport {
 pub async fn run_cycle(job: &Job, options: &CycleOptions) -> anyhow::Result<Option<CycleReport>> {
     let started = Instant::now();
     let store = &job.store;
-    if options.respect_quarantine {
-        if let Some(q) = store.quarantine()? {
-            if q.next_attempt > store::now_unix() {
-                tracing::warn!(reason = %q.reason, next_attempt = q.next_attempt, "job quarantined; cycle skipped");
-                return Ok(None);
-            }
-        }
+    if options.respect_quarantine
+        && let Some(q) = store.quarantine()?
+        && q.next_attempt > store::now_unix()
+    {
+        tracing::warn!(reason = %q.reason, next_attempt = q.next_attempt, "job quarantined; cycle skipped");
+        return Ok(None);
     }
     let directory = read_source(job)?;
     let kind = if store.watermark(SOURCE_KEY)?.is_some() {
@@ -251,7 +250,7 @@ fn mark_done(entry: &mut LogEntry, target_id: &str, adopted: bool) {
     identity.id = target_id.to_string();
     if let Some(step) = export_step(entry) {
         step.details
-            .insert("targetId".into(), target_id.to_string());
+            .insert("targetId".into(), target_id.to_string().into());
         if adopted {
             step.details.insert(
                 "adopted".into(),
@@ -267,7 +266,7 @@ fn mark_failed(entry: &mut LogEntry, code: &str, message: &str) {
     entry.provisioning_status_info.reason = Some(message.to_string());
     if let Some(step) = export_step(entry) {
         step.status = Status::Failure;
-        step.description = format!("{}: {message}", step.description);
+        step.description = format!("{}: {message}", step.description).into();
     }
 }
 

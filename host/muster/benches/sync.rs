@@ -1,0 +1,306 @@
+//! Sync throughput into the Zoom simulator over loopback, end to end (source file → plugins →
+//! plan → SCIM requests → state store): `cargo bench -p muster --bench sync`.
+//!
+//! Not a criterion bench: one run of each cycle is minutes of work, and the figures wanted are
+//! rates and counts, printed as a table. Sizes: `MUSTER_BENCH_PEOPLE` (10,000) for the
+//! unlimited initial and no-change cycles, `MUSTER_BENCH_RATE` (R = 100/s) and
+//! `MUSTER_BENCH_RATE_PEOPLE` (1,000) for the rate-limited one.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, ensure};
+use engine::config::Config;
+use muster::job::Job;
+use muster::sync::{CycleOptions, CycleReport, run_cycle};
+use serde_json::{Value as Json, json};
+use zoom_sim::{SimConfig, SimState};
+
+const TOKEN: &str = "bench-token";
+/// Entra's documented time per object for an initial cycle: 0.01–0.08 minutes.
+const ENTRA_MIN_PER_OBJECT: (f64, f64) = (0.01, 0.08);
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    let people = env_or("MUSTER_BENCH_PEOPLE", 10_000) as usize;
+    let rate = env_or("MUSTER_BENCH_RATE", 100) as u32;
+    let rate_people = env_or("MUSTER_BENCH_RATE_PEOPLE", 1_000) as usize;
+    println!(
+        "muster sync bench: {} cores, profile {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if cfg!(debug_assertions) {
+            "dev"
+        } else {
+            "release"
+        }
+    );
+
+    let unlimited = unlimited(people).await?;
+    let limited = limited(rate_people, rate).await?;
+    print_table(people, &unlimited, rate_people, rate, &limited);
+    Ok(())
+}
+
+struct Unlimited {
+    plan: Duration,
+    initial: Duration,
+    initial_requests: u64,
+    no_change: Duration,
+}
+
+struct Limited {
+    elapsed: Duration,
+    requests: u64,
+    /// From the first request to the last one.
+    span: Duration,
+    throttled: u64,
+    client_retries: u64,
+}
+
+/// An initial cycle and a no-change cycle of `people`, with no rate limit on either side.
+async fn unlimited(people: usize) -> anyhow::Result<Unlimited> {
+    let (sim, base_url, _stop) = start_sim(None).await?;
+    let dir = tempfile::tempdir()?;
+    let job = job(dir.path(), &base_url, 1_000_000.0, 16, people)?;
+
+    let dry = CycleOptions {
+        dry_run: true,
+        ..CycleOptions::default()
+    };
+    let plan = timed_cycle(&job, &dry).await?.elapsed;
+    let initial = timed_cycle(&job, &CycleOptions::default()).await?;
+    ensure!(
+        initial.counts.created == people as u64 && initial.counts.failed == 0,
+        "initial cycle: {:?}",
+        initial.counts
+    );
+    ensure!(sim.users().len() == people, "the simulator misses users");
+    let initial_requests = sim.counters().requests;
+    let no_change = timed_cycle(&job, &CycleOptions::default()).await?;
+    ensure!(
+        no_change.counts.writes == 0 && no_change.counts.unchanged == people as u64,
+        "no-change cycle: {:?}",
+        no_change.counts
+    );
+    Ok(Unlimited {
+        plan,
+        initial: initial.elapsed,
+        initial_requests,
+        no_change: no_change.elapsed,
+    })
+}
+
+/// An initial cycle of `people` with the simulator limited to `rate` requests/s and muster
+/// configured at the same rate.
+async fn limited(people: usize, rate: u32) -> anyhow::Result<Limited> {
+    let (sim, base_url, _stop) = start_sim(Some(rate)).await?;
+    let dir = tempfile::tempdir()?;
+    let job = job(dir.path(), &base_url, f64::from(rate), 16, people)?;
+    let watching = Arc::new(AtomicBool::new(true));
+    let watcher = tokio::spawn(watch_requests(sim.clone(), Arc::clone(&watching)));
+    let report = timed_cycle(&job, &CycleOptions::default()).await?;
+    watching.store(false, Ordering::Relaxed);
+    let span = watcher.await?;
+    ensure!(
+        report.counts.created == people as u64 && report.counts.failed == 0,
+        "rate-limited cycle: {:?}",
+        report.counts
+    );
+    let counters = sim.counters();
+    Ok(Limited {
+        elapsed: report.elapsed,
+        requests: counters.requests,
+        span,
+        throttled: counters.throttled,
+        client_retries: job.client.stats().snapshot().retries,
+    })
+}
+
+/// Samples the simulator's request count until told to stop; returns the time from the first
+/// request seen to the last change.
+async fn watch_requests(sim: SimState, watching: Arc<AtomicBool>) -> Duration {
+    let (mut first, mut last, mut seen) = (None::<Instant>, Instant::now(), 0);
+    while watching.load(Ordering::Relaxed) {
+        let now = sim.counters().requests;
+        if now != seen {
+            let at = Instant::now();
+            first.get_or_insert(at);
+            last = at;
+            seen = now;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    first.map_or(Duration::ZERO, |f| last - f)
+}
+
+async fn timed_cycle(job: &Job, options: &CycleOptions) -> anyhow::Result<CycleReport> {
+    run_cycle(job, options)
+        .await?
+        .context("the cycle did not run")
+}
+
+async fn start_sim(
+    rate: Option<u32>,
+) -> anyhow::Result<(SimState, String, tokio::sync::oneshot::Sender<()>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base_url = format!("http://{}/scim2", listener.local_addr()?);
+    let sim = SimState::new(&SimConfig::new(TOKEN));
+    sim.set_rate_limit(rate);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(zoom_sim::serve_state(listener, sim.clone(), async move {
+        let _ = stopped.await;
+    }));
+    Ok((sim, base_url, stop))
+}
+
+fn job(
+    dir: &Path,
+    base_url: &str,
+    rate: f64,
+    concurrency: u32,
+    people: usize,
+) -> anyhow::Result<Job> {
+    std::fs::write(
+        dir.join("directory.json"),
+        serde_json::to_string(&directory(people))?,
+    )?;
+    let text = config_text(base_url, rate, concurrency);
+    let config = Config::from_toml_str(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Job::build_with_token(config, dir, TOKEN.into())
+}
+
+/// Everyone assigned directly; a third licensed, a fifth with Zoom Phone, three departments.
+fn directory(people: usize) -> Json {
+    let id = |i: usize| format!("p-{i:05}");
+    let members = |f: &dyn Fn(usize) -> bool| -> Vec<String> {
+        (0..people).filter(|&i| f(i)).map(id).collect()
+    };
+    let persons: Vec<Json> = (0..people)
+        .map(|i| {
+            let upn = format!("person{i}@bench.example");
+            json!({"id": id(i), "attributes": {
+                "userPrincipalName": upn, "mail": upn,
+                "givenName": format!("Given{i}"), "surname": format!("Family{i}"),
+                "displayName": format!("Given{i} Family{i}"), "jobTitle": "Engineer",
+                "employeeId": format!("E{i:05}"),
+                "mobilePhone": format!("(555) 01{:02}-{:04}", i % 100, i % 10_000),
+            }})
+        })
+        .collect();
+    let mut groups = vec![
+        json!({"id": "g-licensed", "displayName": "Zoom-Licensed", "members": members(&|i| i.is_multiple_of(3))}),
+        json!({"id": "g-phone", "displayName": "Zoom-Phone", "members": members(&|i| i.is_multiple_of(5))}),
+    ];
+    for (d, name) in ["Engineering", "Sales", "Support"].iter().enumerate() {
+        groups.push(
+            json!({"id": format!("g-dept-{d}"), "displayName": format!("Dept-{name}"),
+            "members": members(&|i| i % 3 == d)}),
+        );
+    }
+    let assignments: Vec<Json> = (0..people).map(|i| json!({"principalId": id(i)})).collect();
+    json!({"people": persons, "groups": groups, "assignments": assignments})
+}
+
+fn config_text(base_url: &str, rate: f64, concurrency: u32) -> String {
+    format!(
+        r#"state_path = "muster.db"
+[source]
+kind = "file"
+path = "directory.json"
+[target]
+base_url = "{base_url}"
+token_env = "MUSTER_TARGET_TOKEN"
+rate_limit_per_second = {rate:.1}
+concurrency = {concurrency}
+profile = "zoom"
+[scope]
+mode = "assigned"
+[[mappings]]
+source = "userPrincipalName"
+target = "userName"
+matching_precedence = 1
+[[mappings]]
+source = "mail"
+target = 'emails[type eq "work"].value'
+[[mappings]]
+source = "givenName"
+target = "name.givenName"
+[[mappings]]
+source = "surname"
+target = "name.familyName"
+[[mappings]]
+source = "displayName"
+target = "displayName"
+[[mappings]]
+source = "jobTitle"
+target = "title"
+[[mappings]]
+source = "mobilePhone"
+target = 'phoneNumbers[type eq "mobile"].value'
+[[mappings]]
+source = "employeeId"
+target = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber"
+[[transforms]]
+name = "normalize-attributes"
+path = "builtin:normalize-attributes"
+config = {{ default_country_code = "1", department_group_prefix = "Dept-", require_email = true }}
+[license]
+name = "license-by-group"
+path = "builtin:license-by-group"
+config = {{ default_plan = "basic", rules = [
+    {{ group = "Zoom-Licensed", plan = "licensed" }},
+    {{ group = "Zoom-Phone", add_on = "phone" }},
+] }}
+"#
+    )
+}
+
+fn per_sec(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64().max(1e-9)
+}
+
+fn print_table(people: usize, u: &Unlimited, rate_people: usize, rate: u32, l: &Limited) {
+    let (lo, hi) = ENTRA_MIN_PER_OBJECT;
+    println!("\n| cycle | people | time | rate |");
+    println!("|---|---:|---:|---:|");
+    println!(
+        "| read + plan only (dry run) | {people} | {:.2} s | {:.0} people/s |",
+        u.plan.as_secs_f64(),
+        per_sec(people, u.plan)
+    );
+    println!(
+        "| initial, no rate limit ({} requests) | {people} | {:.2} s | {:.0} people/s |",
+        u.initial_requests,
+        u.initial.as_secs_f64(),
+        per_sec(people, u.initial)
+    );
+    println!(
+        "| no-change incremental | {people} | {:.2} s | {:.0} people/s |",
+        u.no_change.as_secs_f64(),
+        per_sec(people, u.no_change)
+    );
+    let achieved = l.requests.saturating_sub(1) as f64 / l.span.as_secs_f64().max(1e-9);
+    println!(
+        "| initial, limit R = {rate}/s ({} requests) | {rate_people} | {:.2} s | {:.1} req/s = {:.1} % of R, {} × 429, {} retries |",
+        l.requests,
+        l.elapsed.as_secs_f64(),
+        achieved,
+        100.0 * achieved / f64::from(rate),
+        l.throttled,
+        l.client_retries
+    );
+    println!(
+        "\nEntra's estimate for an initial cycle of {people} at {lo}–{hi} min per object: {:.0}–{:.0} min",
+        people as f64 * lo,
+        people as f64 * hi
+    );
+}
