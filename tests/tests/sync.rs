@@ -370,11 +370,11 @@ async fn a_failing_plugin_fails_only_its_person() {
     let logs = h.logs(&report);
     let ben = &logs["u-2"];
     assert_eq!(ben.status, "failure");
-    let reason = ben.detail["provisioningStatusInfo"]
-        .to_string()
-        .to_lowercase();
+    let info = &ben.detail["provisioningStatusInfo"];
+    assert_eq!(info["errorCode"], "PluginFailed:trap", "{info}");
+    let reason = info["reason"].as_str().unwrap_or_default();
     assert!(
-        reason.contains("selective-trap") && reason.contains("trap"),
+        reason.contains("plugin selective-trap") && reason.contains("trapped"),
         "{reason}"
     );
     assert!(
