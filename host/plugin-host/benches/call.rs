@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use engine::model::{GroupRef, Value};
-use engine::plugin::{LicenseRule, PluginInput};
+use engine::plugin::{LicenseDecision, LicenseRule, PluginInput};
 use engine::testing::LicenseByGroup as NativeLicenseByGroup;
 use plugin_host::{Limits, Plugin, Runtime};
 
@@ -56,10 +56,14 @@ fn bench(c: &mut Criterion) {
         Plugin::load(&runtime, "license-by-group", &bytes, Limits::default()).expect("loads");
     let native = NativeLicenseByGroup::default();
     let p = person();
+    let license = |d: LicenseDecision| match d {
+        LicenseDecision::Assign { license, .. } => Some(license),
+        LicenseDecision::NoChange { .. } => None,
+    };
     assert_eq!(
-        wasm.decide(&p, None, CONFIG).expect("wasm"),
-        native.decide(&p, None, CONFIG).expect("native"),
-        "both implementations decide the same"
+        license(wasm.decide(&p, None, CONFIG).expect("wasm")),
+        license(native.decide(&p, None, CONFIG).expect("native")),
+        "both implementations assign the same license"
     );
 
     let mut group = c.benchmark_group("license-by-group");

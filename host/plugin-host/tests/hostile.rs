@@ -185,8 +185,12 @@ fn a_trap_inside_an_async_runtime_fails_the_call_not_the_host() {
     // The guest's panic message goes to WASI stderr, which wasmtime-wasi serves by blocking on
     // tokio: from inside an async task that used to panic the host.
     let runtimes = [
-        tokio::runtime::Builder::new_multi_thread().enable_all().build(),
-        tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
     ];
     for rt in runtimes {
         let rt = rt.expect("tokio runtime");
