@@ -78,7 +78,8 @@ impl SimState {
     /// An account restored from a file written by [`save`](Self::save).
     pub fn load(config: &SimConfig, path: &Path) -> std::io::Result<Self> {
         let text = std::fs::read_to_string(path)?;
-        let store: Store = serde_json::from_str(&text)?;
+        let mut store: Store = serde_json::from_str(&text)?;
+        store.reindex();
         Ok(Self::with_store(config, store))
     }
 

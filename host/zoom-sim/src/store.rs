@@ -10,6 +10,7 @@ pub mod user;
 
 use std::collections::HashMap;
 
+use scim::filter::CompareOp;
 use scim::patch::PatchOperation;
 use scim::{Filter, ResourceKind, ScimError, ScimType};
 use serde::{Deserialize, Serialize};
@@ -105,6 +106,32 @@ impl Table {
     }
 }
 
+/// The index key of a user: its `userName`, lower-cased (userName is case-insensitive).
+fn user_name_key(attrs: &Map<String, Value>) -> Option<String> {
+    attrs
+        .get("userName")
+        .and_then(Value::as_str)
+        .map(str::to_lowercase)
+}
+
+/// The value of a plain `userName eq "..."` filter, the one look-up the index answers.
+fn user_name_eq(filter: &Filter) -> Option<&str> {
+    match filter {
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value: Value::String(s),
+        } if path.urn().is_none()
+            && path.sub_attribute().is_none()
+            && path.value_filter().is_none()
+            && path.attribute().eq_ignore_ascii_case("userName") =>
+        {
+            Some(s)
+        }
+        _ => None,
+    }
+}
+
 /// Zoom's wording for an unknown id (DOMAIN.md §4.5), with 404 as RFC 7644 wants.
 fn not_found(kind: ResourceKind, id: &str) -> SimError {
     SimError::not_found(format!(
@@ -124,6 +151,10 @@ pub struct Store {
     groups: Table,
     #[serde(skip, default = "IdGen::from_clock")]
     ids: IdGen,
+    /// Lower-cased `userName` → id. Every create is preceded by a `userName eq` look-up (as
+    /// Entra and muster do), so without it an initial sync of n people costs n² renders.
+    #[serde(skip)]
+    by_name: HashMap<String, String>,
 }
 
 impl Default for Store {
@@ -132,6 +163,7 @@ impl Default for Store {
             users: Table::default(),
             groups: Table::default(),
             ids: IdGen::from_clock(),
+            by_name: HashMap::new(),
         }
     }
 }
@@ -143,6 +175,16 @@ impl Store {
             ids,
             ..Store::default()
         }
+    }
+
+    /// Rebuilds the `userName` index (after loading from a file, which does not carry it).
+    pub fn reindex(&mut self) {
+        self.by_name = self
+            .users
+            .rows
+            .iter()
+            .filter_map(|(id, row)| Some((user_name_key(&row.attrs)?, id.clone())))
+            .collect();
     }
 
     fn new_id(&mut self) -> String {
@@ -165,6 +207,9 @@ impl Store {
         let id = self.new_id();
         let meta = Meta::new(ResourceKind::User, &id, ctx);
         tracing::debug!(%id, "user created");
+        if let Some(key) = user_name_key(&attrs) {
+            self.by_name.insert(key, id.clone());
+        }
         self.users.insert(id.clone(), attrs, meta);
         self.user(&id)
     }
@@ -179,14 +224,10 @@ impl Store {
             .get("userName")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let taken = self.users.rows.iter().any(|(id, row)| {
-            Some(id.as_str()) != except
-                && row
-                    .attrs
-                    .get("userName")
-                    .and_then(Value::as_str)
-                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
-        });
+        let taken = self
+            .by_name
+            .get(&name.to_lowercase())
+            .is_some_and(|owner| Some(owner.as_str()) != except);
         if taken {
             return Err(conflict(format!("User already exists: {name}")));
         }
@@ -227,6 +268,14 @@ impl Store {
     /// Users matching `filter` in creation order, as a GET by id shows them (the filter sees
     /// every attribute; the list view is applied after paging, by the route).
     pub fn users(&self, filter: Option<&Filter>) -> Vec<Value> {
+        if let Some(name) = filter.and_then(user_name_eq) {
+            let found = self.by_name.get(&name.to_lowercase());
+            let row = found.and_then(|id| Some((id, self.users.rows.get(id)?)));
+            return row
+                .map(|(id, row)| Value::Object(self.render_user(id, row)))
+                .into_iter()
+                .collect();
+        }
         self.users
             .ordered()
             .into_iter()
@@ -289,17 +338,30 @@ impl Store {
             .rows
             .get_mut(id)
             .ok_or_else(|| not_found(ResourceKind::User, id))?;
+        let (old_key, new_key) = (user_name_key(&row.attrs), user_name_key(&attrs));
         row.attrs = attrs;
         row.meta.touch(ctx);
+        if old_key != new_key {
+            if let Some(old) = old_key {
+                self.by_name.remove(&old);
+            }
+            if let Some(new) = new_key {
+                self.by_name.insert(new, id.to_string());
+            }
+        }
         self.user(id)
     }
 
     /// Deletes a user and takes it out of every group.
     pub fn delete_user(&mut self, id: &str, ctx: &WriteContext) -> Result<(), SimError> {
-        self.users
+        let removed = self
+            .users
             .rows
             .remove(id)
             .ok_or_else(|| not_found(ResourceKind::User, id))?;
+        if let Some(key) = user_name_key(&removed.attrs) {
+            self.by_name.remove(&key);
+        }
         for row in self.groups.rows.values_mut() {
             let Some(Value::Array(members)) = row.attrs.get_mut("members") else {
                 continue;
@@ -315,11 +377,9 @@ impl Store {
 
     /// A user by `userName`, case-insensitively.
     pub fn user_by_name(&self, user_name: &str) -> Option<Value> {
-        self.users.rows.iter().find_map(|(id, row)| {
-            let name = row.attrs.get("userName").and_then(Value::as_str)?;
-            name.eq_ignore_ascii_case(user_name)
-                .then(|| Value::Object(self.render_user(id, row)))
-        })
+        let id = self.by_name.get(&user_name.to_lowercase())?;
+        let row = self.users.rows.get(id)?;
+        Some(Value::Object(self.render_user(id, row)))
     }
 
     // ---- groups ------------------------------------------------------------------------------
