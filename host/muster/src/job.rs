@@ -1,6 +1,7 @@
 //! A provisioning job built from one configuration: the validated config, the compiled
 //! pipeline, the state store, the target client and the loaded plugins.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +23,8 @@ pub struct Job {
     pub store: Arc<Store>,
     pub client: ScimClient,
     pub registry: Arc<PluginRegistry>,
+    /// Every target path muster manages: mapping targets and the profile's license attributes.
+    pub managed_paths: BTreeSet<String>,
 }
 
 /// Reads and validates a configuration file, reporting every problem at once. `${NAME}` and
@@ -104,6 +107,7 @@ impl Job {
         client_config.concurrency = config.target.concurrency.max(1) as usize;
         let client = ScimClient::new(client_config).map_err(|e| anyhow::anyhow!("target: {e}"))?;
         let registry = Arc::new(PluginRegistry::new(Runtime::new()?));
+        let managed_paths = managed_paths(&pipeline);
         let job = Job {
             config,
             config_dir: config_dir.to_path_buf(),
@@ -111,6 +115,7 @@ impl Job {
             store,
             client,
             registry,
+            managed_paths,
         };
         job.load_plugins()?;
         Ok(job)
@@ -200,6 +205,20 @@ impl Job {
     pub fn source_path(&self, path: &Path) -> PathBuf {
         resolve(&self.config_dir, path)
     }
+}
+
+fn managed_paths(pipeline: &Pipeline) -> BTreeSet<String> {
+    let profile = &pipeline.profile.data;
+    let mappings = pipeline.mappings.iter().map(|m| m.target.clone());
+    let plans = profile.plans.values().flat_map(|a| a.keys().cloned());
+    let add_ons = profile
+        .add_ons
+        .values()
+        .flat_map(|a| a.held.keys().chain(a.not_held.keys()).cloned());
+    let mut paths: BTreeSet<String> = mappings.chain(plans).chain(add_ons).collect();
+    paths.extend(profile.plan_attribute.clone());
+    paths.insert("active".into());
+    paths
 }
 
 fn resolve(dir: &Path, path: &Path) -> PathBuf {

@@ -154,7 +154,11 @@ async fn apply_plan(
             let progress = progress.clone();
             async move {
                 let path = matching_path(job, &planned);
-                let outcome = apply::apply(store, &job.client, cycle_id, &path, &planned).await;
+                let target = apply::TargetPaths {
+                    matching: &path,
+                    managed: &job.managed_paths,
+                };
+                let outcome = apply::apply(store, &job.client, cycle_id, &target, &planned).await;
                 if let Some(p) = &progress {
                     p.inc(1);
                 }

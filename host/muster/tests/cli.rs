@@ -3,8 +3,15 @@
 use std::process::Command;
 
 fn muster(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_muster")).args(args).output().expect("runs muster");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args(args)
+        .output()
+        .expect("runs muster");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -19,7 +26,10 @@ fn plugin_check_accepts_the_example_rule() {
 fn plugin_check_rejects_an_import_outside_the_world() {
     let (ok, _, stderr) = muster(&["plugin", "check", muster_artifacts::EXTRA_IMPORT]);
     assert!(!ok, "must exit non-zero");
-    assert!(stderr.contains("test:evil/net"), "names the import: {stderr}");
+    assert!(
+        stderr.contains("test:evil/net"),
+        "names the import: {stderr}"
+    );
 }
 
 #[test]
@@ -33,7 +43,11 @@ fn plugin_run_prints_the_decision_and_its_costs() {
     )
     .expect("write");
     let config = dir.path().join("config.json");
-    std::fs::write(&config, r#"{"rules": [{"group": "Zoom-Licensed", "plan": "licensed"}]}"#).expect("write");
+    std::fs::write(
+        &config,
+        r#"{"rules": [{"group": "Zoom-Licensed", "plan": "licensed"}]}"#,
+    )
+    .expect("write");
     let (ok, stdout, stderr) = muster(&[
         "plugin",
         "run",
@@ -46,8 +60,14 @@ fn plugin_run_prints_the_decision_and_its_costs() {
     assert!(ok, "{stderr}");
     let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON report");
     assert_eq!(report["outcome"]["license"]["plan"], "licensed");
-    assert!(report["fuel_used"].as_u64().is_some_and(|f| f > 0), "{report}");
-    assert!(report["peak_memory_bytes"].as_u64().is_some_and(|m| m > 0), "{report}");
+    assert!(
+        report["fuel_used"].as_u64().is_some_and(|f| f > 0),
+        "{report}"
+    );
+    assert!(
+        report["peak_memory_bytes"].as_u64().is_some_and(|m| m > 0),
+        "{report}"
+    );
     assert_eq!(report["limits"]["deadline_ms"], 50);
 }
 
@@ -57,7 +77,13 @@ fn plugin_run_reports_a_trap_and_exits_non_zero() {
     let input = dir.path().join("person.json");
     std::fs::write(&input, r#"{"id": "u-9", "attributes": {}, "direct_groups": [], "transitive_groups": [], "target": {}}"#)
         .expect("write");
-    let (ok, stdout, _) = muster(&["plugin", "run", muster_artifacts::TRAP, "--input", input.to_str().expect("utf-8")]);
+    let (ok, stdout, _) = muster(&[
+        "plugin",
+        "run",
+        muster_artifacts::TRAP,
+        "--input",
+        input.to_str().expect("utf-8"),
+    ]);
     assert!(!ok);
     let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON report");
     assert_eq!(report["error"]["kind"], "trap");
@@ -85,6 +111,9 @@ target = "emails[type eq"
     let (ok, _, stderr) = muster(&["validate", "--config", config.to_str().expect("utf-8")]);
     assert!(!ok);
     for location in ["target.base_url", "target.token_env", "mappings[0].target"] {
-        assert!(stderr.contains(location), "{location} missing from: {stderr}");
+        assert!(
+            stderr.contains(location),
+            "{location} missing from: {stderr}"
+        );
     }
 }

@@ -6,6 +6,8 @@
 //! landed without its record is found by the look-up before create and adopted; an update,
 //! disable or delete that landed without its record is re-sent, and all three are idempotent.
 
+use std::collections::BTreeSet;
+
 use engine::model::ProvisionedRecord;
 use engine::plan::{Action, PlannedAction, to_flat};
 use scim::patch::{PatchOp, PatchOperation};
@@ -26,7 +28,7 @@ pub async fn apply(
     store: &Store,
     client: &ScimClient,
     cycle: i64,
-    matching_path: &str,
+    target: &TargetPaths<'_>,
     planned: &PlannedAction,
 ) -> Applied {
     let matching_value = planned
@@ -45,7 +47,7 @@ pub async fn apply(
         Ok(id) => id,
         Err(e) => return failed("InternalError", format!("state store: {e}")),
     };
-    let outcome = send(client, matching_path, planned).await;
+    let outcome = send(client, target, planned).await;
     let commit = match (&outcome, &planned.record_after) {
         (Ok(done), Some(after)) => {
             let record = ProvisionedRecord {
@@ -96,10 +98,19 @@ fn kind_of(action: &Action) -> &'static str {
     }
 }
 
+/// What the apply step needs to know about the target's attributes for one person.
+pub struct TargetPaths<'a> {
+    /// The SCIM path to look the person up by before a create.
+    pub matching: &'a str,
+    /// Every path muster manages (mapping targets, the profile's license attributes): on an
+    /// adopted user, these are made to match exactly; other attributes are left alone.
+    pub managed: &'a BTreeSet<String>,
+}
+
 /// Returns the target id and whether an existing user was adopted.
 async fn send(
     client: &ScimClient,
-    matching_path: &str,
+    target: &TargetPaths<'_>,
     planned: &PlannedAction,
 ) -> Result<(String, bool), ClientError> {
     match &planned.action {
@@ -113,11 +124,13 @@ async fn send(
             // Look up before create, as Entra does: adopts a user made by hand, by an earlier
             // tool, or by a create of ours whose answer a crash lost.
             if let Some(existing) = client
-                .lookup_one(ResourceKind::User, matching_path, matching_value)
+                .lookup_one(ResourceKind::User, target.matching, matching_value)
                 .await?
             {
                 let id = id_of(&existing)?;
-                let ops = adoption_ops(&existing, &desired);
+                // Zoom's list answers leave the license extension out; its GET by id has it.
+                let full = client.get_user(&id).await?;
+                let ops = adoption_ops(&full, &desired, target.managed);
                 if !ops.is_empty() {
                     client.patch_user(&id, &ops).await?;
                 }
@@ -145,19 +158,33 @@ async fn send(
     }
 }
 
-/// What to change on an adopted user: every desired path whose value differs. Nothing is
-/// removed: what the user holds beyond muster's mappings is not muster's to drop.
-fn adoption_ops(existing: &Json, desired: &scim::flat::Flat) -> Vec<PatchOperation> {
+/// What to change on an adopted user: remove the managed paths it holds that are not desired
+/// (a license field left by an earlier owner, or by our own create whose answer a crash lost
+/// before the person lost that add-on), then replace every desired path whose value differs.
+/// What the user holds beyond muster's mappings and profile is not muster's to drop.
+fn adoption_ops(
+    existing: &Json,
+    desired: &scim::flat::Flat,
+    managed: &BTreeSet<String>,
+) -> Vec<PatchOperation> {
     let current = scim::flat::flatten(existing);
-    desired
+    let removes = current
+        .keys()
+        .filter(|path| managed.contains(*path) && !desired.contains_key(*path))
+        .map(|path| PatchOperation {
+            op: PatchOp::Remove,
+            path: Some(path.clone()),
+            value: None,
+        });
+    let replaces = desired
         .iter()
         .filter(|(path, value)| current.get(*path) != Some(*value))
         .map(|(path, value)| PatchOperation {
             op: PatchOp::Replace,
             path: Some(path.clone()),
             value: Some(value.clone()),
-        })
-        .collect()
+        });
+    removes.chain(replaces).collect()
 }
 
 fn id_of(resource: &Json) -> Result<String, ClientError> {
@@ -182,17 +209,28 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn adoption_changes_only_what_differs_and_removes_nothing() {
-        let existing =
-            json!({"id": "1", "userName": "a@x.example", "title": "Boss", "displayName": "A"});
+    fn adoption_fixes_managed_paths_and_leaves_the_rest() {
+        let phone = "urn:ietf:params:scim:schemas:extension:zoom:1.0:User:zoomPhoneCallingPlan";
+        let existing = json!({
+            "id": "1", "userName": "a@x.example", "title": "Boss", "displayName": "A",
+            "urn:ietf:params:scim:schemas:extension:zoom:1.0:User": {"zoomPhoneCallingPlan": "3000"},
+        });
         let desired: scim::flat::Flat = [
             ("userName".to_string(), json!("a@x.example")),
             ("displayName".to_string(), json!("Anna")),
         ]
         .into();
-        let ops = adoption_ops(&existing, &desired);
-        assert_eq!(ops.len(), 1);
-        assert_eq!(ops[0].path.as_deref(), Some("displayName"));
-        assert_eq!(ops[0].value, Some(json!("Anna")));
+        let managed: BTreeSet<String> = ["userName", "displayName", phone]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let ops = adoption_ops(&existing, &desired, &managed);
+        assert_eq!(ops.len(), 2, "{ops:?}");
+        assert_eq!(
+            (ops[0].op, ops[0].path.as_deref()),
+            (PatchOp::Remove, Some(phone))
+        );
+        assert_eq!(ops[1].path.as_deref(), Some("displayName"));
+        assert_eq!(ops[1].value, Some(json!("Anna")));
     }
 }

@@ -144,7 +144,11 @@ fn skip_and_failure_reasons(report: &CycleReport) -> BTreeMap<(String, String), 
         let info = &entry.provisioning_status_info;
         let unchanged = info.reason.as_deref() == Some(engine::cycle::NO_CHANGES);
         let status = match info.status {
-            Status::Skipped if entry.provisioning_action == ProvisioningAction::Other && !unchanged => "skipped",
+            Status::Skipped
+                if entry.provisioning_action == ProvisioningAction::Other && !unchanged =>
+            {
+                "skipped"
+            }
             Status::Failure => "failed",
             _ => continue,
         };
