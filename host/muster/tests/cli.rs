@@ -117,3 +117,52 @@ target = "emails[type eq"
         );
     }
 }
+
+/// The README's main command, then the log commands it points at.
+#[test]
+fn demo_runs_both_cycles_and_its_logs_can_be_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo_dir = dir.path().join("demo");
+    let demo_dir = demo_dir.to_str().expect("utf-8");
+    let (ok, stdout, stderr) = muster(&["demo", "--dir", demo_dir]);
+    assert!(ok, "{stderr}");
+    for expected in [
+        "Cycle 1 (Initial)",
+        "Cycle 2 (Incremental)",
+        "plan licensed",
+        "add-on phone",
+        "What changed:",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "{expected:?} missing from:\n{stdout}"
+        );
+    }
+    let config = format!("{demo_dir}/demo.toml");
+    // kara.moreno4 is disabled in the second snapshot.
+    let (ok, stdout, stderr) = muster(&[
+        "logs",
+        "--config",
+        &config,
+        "--person",
+        "KARA.MORENO4@contoso.example",
+        "--format",
+        "json",
+    ]);
+    assert!(ok, "{stderr}");
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&stdout).expect("JSON log");
+    let actions: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(actions, vec!["disable", "create"], "newest first: {stdout}");
+    let (ok, stdout, _) = muster(&[
+        "logs", "--config", &config, "--cycle", "2", "--status", "success", "--format", "csv",
+    ]);
+    assert!(ok);
+    let rows = stdout.lines().count() - 1;
+    assert_eq!(
+        rows, 4,
+        "two updates and two disables in cycle 2:\n{stdout}"
+    );
+}
