@@ -138,71 +138,19 @@ fn person(i: usize, changed: bool) -> Json {
 }
 
 fn config_text(base_url: &str) -> String {
-    format!(
-        r#"state_path = "muster.db"
-sync_interval_secs = 60
+    job_config(base_url, "100000", "8")
+}
 
-[source]
-kind = "file"
-path = "directory.json"
-
-[target]
-base_url = "{base_url}"
-token_env = "MUSTER_TARGET_TOKEN"
-rate_limit_per_second = 100000
-concurrency = 8
-profile = "zoom"
-
-[scope]
-mode = "assigned"
-
-[[mappings]]
-source = "userPrincipalName"
-target = "userName"
-matching_precedence = 1
-
-[[mappings]]
-source = "mail"
-target = 'emails[type eq "work"].value'
-
-[[mappings]]
-source = "givenName"
-target = "name.givenName"
-
-[[mappings]]
-source = "surname"
-target = "name.familyName"
-
-[[mappings]]
-source = "displayName"
-target = "displayName"
-
-[[mappings]]
-source = "jobTitle"
-target = "title"
-
-[[mappings]]
-source = "mobilePhone"
-target = 'phoneNumbers[type eq "mobile"].value'
-
-[[mappings]]
-source = "employeeId"
-target = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber"
-
-[[transforms]]
-name = "normalize-attributes"
-path = "builtin:normalize-attributes"
-config = {{ default_country_code = "1", department_group_prefix = "Dept-", require_email = true }}
-
-[license]
-name = "license-by-group"
-path = "builtin:license-by-group"
-config = {{ default_plan = "basic", rules = [
-    {{ group = "Zoom-Licensed", plan = "licensed" }},
-    {{ group = "Zoom-Phone", add_on = "phone" }},
-] }}
-"#
-    )
+/// The job template shared with the sync benchmark.
+fn job_config(base_url: &str, rate: &str, concurrency: &str) -> String {
+    let lookup = |name: &str| match name {
+        "MUSTER_TARGET_URL" => Some(base_url.to_string()),
+        "RATE" => Some(rate.to_string()),
+        "CONCURRENCY" => Some(concurrency.to_string()),
+        _ => None,
+    };
+    muster::job::expand_env(include_str!("data/job.toml"), lookup)
+        .expect("the template's variables")
 }
 
 // ---- the simulator and the working folders ------------------------------------------------
