@@ -5,6 +5,10 @@
 
 use std::hint::black_box;
 
+/// The allocator the `muster` binary runs with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use engine::config::Config;
 use engine::cycle::{CycleInput, Pipeline, plan_cycle};

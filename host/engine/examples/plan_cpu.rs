@@ -10,6 +10,10 @@
 
 use std::time::Instant;
 
+/// The allocator the `muster` binary runs with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use engine::config::Config;
 use engine::cycle::{CycleInput, Pipeline, Plan, plan_cycle};
 use engine::testing::{native_plugins, records_after, synthetic_directory};

@@ -7,6 +7,12 @@ use clap::{Parser, Subcommand};
 use muster::sync::CycleOptions;
 use muster::{commands, telemetry};
 
+/// Planning and the state store allocate many small strings and maps; mimalloc frees a cycle's
+/// plan about five times faster than glibc's allocator and plans with a quarter fewer
+/// instructions (host/engine/README.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "muster",
