@@ -125,6 +125,10 @@ fn read_source(job: &Job) -> anyhow::Result<Directory> {
         SourceConfig::File { path } => {
             sources::file::read(&job.source_path(path), job.config.scope.nested_groups)
         }
+        SourceConfig::Gateway => bail!(
+            "people come from the SCIM gateway (`[source] kind = \"gateway\"`); \
+             run `muster serve`, which forwards what Entra sends as it arrives"
+        ),
         SourceConfig::Graph(_) => {
             bail!("the Microsoft Graph source is not implemented yet; use [source] kind = \"file\"")
         }
