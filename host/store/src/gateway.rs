@@ -254,11 +254,18 @@ impl Store {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// Forgets a row that was forwarded (or given up on).
-    pub fn outbox_done(&self, seq: i64) -> Result<(), StoreError> {
-        self.write("settle an outbox row", |tx| {
-            tx.execute("DELETE FROM gateway_outbox WHERE seq = ?1", [seq])
-                .ctx("settle an outbox row")?;
+    /// Forgets rows that were forwarded (or given up on), in one transaction.
+    pub fn outbox_done(&self, seqs: &[i64]) -> Result<(), StoreError> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        self.write("settle outbox rows", |tx| {
+            let mut stmt = tx
+                .prepare_cached("DELETE FROM gateway_outbox WHERE seq = ?1")
+                .ctx("settle outbox rows")?;
+            for seq in seqs {
+                stmt.execute([seq]).ctx("settle outbox rows")?;
+            }
             Ok(())
         })
     }
@@ -452,7 +459,7 @@ mod tests {
         let due = store.outbox_heads(10, 10).expect("heads");
         assert_eq!(due.len(), 1, "u1's head waits until 1000: {due:?}");
         assert_eq!(store.outbox_next_attempt().expect("next"), Some(10));
-        store.outbox_done(heads[0].seq).expect("done");
+        store.outbox_done(&[heads[0].seq]).expect("done");
         let heads = store.outbox_heads(10, 10).expect("heads");
         assert_eq!(heads.len(), 2);
         assert!(

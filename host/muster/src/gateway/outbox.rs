@@ -169,18 +169,21 @@ pub async fn forward_due(state: &GatewayState) -> anyhow::Result<OutboxPass> {
         taken: heads.len(),
         ..OutboxPass::default()
     };
+    let mut done = Vec::with_capacity(heads.len());
     for head in &heads {
         if settle(state, head, outcomes.get(&head.person_id))? {
-            pass.settled += 1;
+            done.push(head.seq);
         } else {
             pass.retrying += 1;
         }
     }
+    pass.settled = done.len();
+    store.outbox_done(&done)?;
     metrics::gauge!("muster_outbox_pending").set(store.outbox_len()? as f64);
     Ok(pass)
 }
 
-/// Deletes the row or schedules its retry; true when it is settled.
+/// Schedules the row's retry, or says it is settled (to be deleted by the caller).
 fn settle(
     state: &GatewayState,
     head: &OutboxEntry,
@@ -188,7 +191,6 @@ fn settle(
 ) -> anyhow::Result<bool> {
     let store = &state.job().store;
     let Some(Applied::Failed { code, message }) = outcome else {
-        store.outbox_done(head.seq)?;
         return Ok(true);
     };
     metrics::counter!("muster_outbox_failures_total").increment(1);
@@ -198,7 +200,6 @@ fn settle(
         tracing::error!(person = %head.person_id, seq = head.seq, %code, %message,
             "the target rejected a change {} times; dropped (see the provisioning log)",
             config.max_rejections);
-        store.outbox_done(head.seq)?;
         return Ok(true);
     }
     let delay = backoff(config.retry_min_ms, config.retry_max_ms, head.attempts);
