@@ -574,6 +574,9 @@ async fn outbox_catches_up_in_order_after_the_target_was_down() {
     assert_eq!(gw.license(&b), plan("basic"));
 }
 
+/// A request and the status and `scimType` it must get.
+type Check = (Method, String, Option<Value>, u16, Option<&'static str>);
+
 #[tokio::test(flavor = "multi_thread")]
 async fn unauthenticated_and_malformed_requests_get_scim_errors() {
     let sim = Sim::start().await;
@@ -637,7 +640,7 @@ async fn unauthenticated_and_malformed_requests_get_scim_errors() {
     // scimType by mistake.
     let user = format!("/Users/{id}");
     let patch = |ops: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
-    let checks: Vec<(Method, String, Option<Value>, u16, Option<&str>)> = vec![
+    let checks: Vec<Check> = vec![
         (
             Method::GET,
             "/Users?filter=userName%20zz%20%22a%22".into(),

@@ -169,9 +169,36 @@ pub async fn forward_due(state: &GatewayState) -> anyhow::Result<OutboxPass> {
         taken: heads.len(),
         ..OutboxPass::default()
     };
+    // A person the plan failed (a plugin trapped, ran out of time, returned an error) is
+    // retried like a rejected change: a deadline missed on a busy machine gets another chance,
+    // a plugin that always fails does not hold the person's later changes up for ever.
+    let plan_failures: HashMap<&str, Failure> = plan
+        .log
+        .iter()
+        .filter(|e| e.provisioning_status_info.status == engine::log::Status::Failure)
+        .filter(|e| !outcomes.contains_key(&e.source_identity.id))
+        .map(|e| {
+            let info = &e.provisioning_status_info;
+            let failure = Failure {
+                code: info.error_code.clone().unwrap_or_default(),
+                message: info.reason.clone().unwrap_or_default(),
+                rejected: true,
+            };
+            (e.source_identity.id.as_str(), failure)
+        })
+        .collect();
     let mut done = Vec::with_capacity(heads.len());
     for head in &heads {
-        if settle(state, head, outcomes.get(&head.person_id))? {
+        let failure = match outcomes.get(&head.person_id) {
+            Some(Applied::Failed { code, message }) => Some(Failure {
+                code: code.clone(),
+                message: message.clone(),
+                rejected: is_rejection(code),
+            }),
+            Some(Applied::Done { .. }) => None,
+            None => plan_failures.get(head.person_id.as_str()).cloned(),
+        };
+        if settle(state, head, failure)? {
             done.push(head.seq);
         } else {
             pass.retrying += 1;
@@ -187,15 +214,19 @@ pub async fn forward_due(state: &GatewayState) -> anyhow::Result<OutboxPass> {
 fn settle(
     state: &GatewayState,
     head: &OutboxEntry,
-    outcome: Option<&Applied>,
+    failure: Option<Failure>,
 ) -> anyhow::Result<bool> {
     let store = &state.job().store;
-    let Some(Applied::Failed { code, message }) = outcome else {
+    let Some(Failure {
+        code,
+        message,
+        rejected,
+    }) = failure
+    else {
         return Ok(true);
     };
     metrics::counter!("muster_outbox_failures_total").increment(1);
     let config = state.config();
-    let rejected = is_rejection(code);
     if rejected && head.rejections + 1 >= config.max_rejections {
         tracing::error!(person = %head.person_id, seq = head.seq, %code, %message,
             "the target rejected a change {} times; dropped (see the provisioning log)",
@@ -208,6 +239,15 @@ fn settle(
     let next = now_ms().saturating_add(i64::try_from(delay).unwrap_or(i64::MAX));
     store.outbox_retry(head.seq, next, rejected, &format!("{code}: {message}"))?;
     Ok(false)
+}
+
+/// Why an attempt at a row failed.
+#[derive(Debug, Clone)]
+struct Failure {
+    code: String,
+    message: String,
+    /// The change itself was refused (bounded retries), as opposed to the target being down.
+    rejected: bool,
 }
 
 /// Codes (sync mode's, Entra's names) for answers that say the change itself is wrong, as
