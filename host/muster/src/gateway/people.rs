@@ -7,7 +7,7 @@
 //! counts as assigned; `active` false (Entra's soft delete) makes the person disabled, which
 //! the `[deprovisioning]` policy turns into a disable on the target.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use engine::model::{Attributes, GroupRef, Person, Value};
 use scim::resource::get_ci;
@@ -89,24 +89,24 @@ pub fn member_ids(body: &Json) -> Vec<String> {
 
 /// Direct groups, then every group reached by walking up through groups that contain groups
 /// (each once), given a function from a member id to the groups listing it.
-pub fn groups_with_nesting(
+pub fn groups_with_nesting<E>(
     member_id: &str,
-    mut parents: impl FnMut(&str) -> Vec<GatewayResource>,
-) -> (Vec<GroupRef>, Vec<GroupRef>) {
-    let direct: Vec<GatewayResource> = parents(member_id);
-    let mut seen: BTreeMap<String, ()> = BTreeMap::new();
+    mut parents: impl FnMut(&str) -> Result<Vec<GatewayResource>, E>,
+) -> Result<(Vec<GroupRef>, Vec<GroupRef>), E> {
+    let direct: Vec<GatewayResource> = parents(member_id)?;
+    let mut seen: HashSet<String> = HashSet::new();
     let mut transitive = Vec::new();
     let mut queue: Vec<GatewayResource> = direct.clone();
     let mut next = 0;
     while let Some(group) = queue.get(next).cloned() {
         next += 1;
-        if seen.insert(group.id.clone(), ()).is_some() {
+        if !seen.insert(group.id.clone()) {
             continue;
         }
         transitive.push(group_ref(&group));
-        queue.extend(parents(&group.id));
+        queue.extend(parents(&group.id)?);
     }
-    (direct.iter().map(group_ref).collect(), transitive)
+    Ok((direct.iter().map(group_ref).collect(), transitive))
 }
 
 #[cfg(test)]
@@ -151,13 +151,15 @@ mod tests {
         let g =
             |id: &str, name: &str| resource(GatewayKind::Group, id, json!({"displayName": name}));
         // u ∈ a; a ∈ b; b ∈ a (a cycle Entra forbids but nothing here must loop on).
-        let parents = |id: &str| match id {
-            "u" => vec![g("a", "A")],
-            "a" => vec![g("b", "B")],
-            "b" => vec![g("a", "A")],
-            _ => vec![],
+        let parents = |id: &str| -> Result<Vec<GatewayResource>, ()> {
+            Ok(match id {
+                "u" => vec![g("a", "A")],
+                "a" => vec![g("b", "B")],
+                "b" => vec![g("a", "A")],
+                _ => vec![],
+            })
         };
-        let (direct, transitive) = groups_with_nesting("u", parents);
+        let (direct, transitive) = groups_with_nesting("u", parents).expect("no error");
         assert_eq!(direct.len(), 1);
         let names: Vec<&str> = transitive.iter().map(|g| g.display_name.as_str()).collect();
         assert_eq!(names, ["A", "B"]);

@@ -560,18 +560,16 @@ fn commit(
             affected_members(state, before, after)?
         }
     };
-    let parents = |member: &str| -> Vec<GatewayResource> {
-        let mut groups = store.gateway_groups_of(member).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "reading group memberships");
-            Vec::new()
-        });
+    // Group memberships as they will be once this change is written.
+    let parents = |member: &str| -> Result<Vec<GatewayResource>, store::StoreError> {
+        let mut groups = store.gateway_groups_of(member)?;
         groups.retain(|g| !overrides.contains_key(&g.id));
         for group in overrides.values().flatten() {
             if people::member_ids(&group.body).iter().any(|m| m == member) {
                 groups.push(group.clone());
             }
         }
-        groups
+        Ok(groups)
     };
     for person_id in affected {
         let user = if kind == ResourceKind::User {
@@ -581,7 +579,7 @@ fn commit(
         };
         let snapshot = match user {
             Some(user) => {
-                let (direct, transitive) = people::groups_with_nesting(&user.id, &parents);
+                let (direct, transitive) = people::groups_with_nesting(&user.id, &parents)?;
                 let person = people::person(&user, &direct, &transitive);
                 Some(serde_json::to_value(&person).map_err(ApiError::internal)?)
             }
