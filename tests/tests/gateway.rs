@@ -723,8 +723,30 @@ async fn unauthenticated_and_malformed_requests_get_scim_errors() {
         );
     }
     // Nothing half-applied: the user is as created.
-    let (_, user) = gw.get(&user).await;
-    assert_eq!(user["meta"]["version"], "W/\"1\"", "{user}");
+    let (_, current) = gw.get(&user).await;
+    assert_eq!(current["meta"]["version"], "W/\"1\"", "{current}");
+
+    // ETags: a stale If-Match is 412 and changes nothing; a current If-None-Match is 304.
+    let stale = http
+        .patch(url(&user))
+        .bearer_auth(TOKEN)
+        .header("content-type", SCIM_JSON)
+        .header("if-match", "W/\"7\"")
+        .body(patch(json!([{"op": "replace", "path": "title", "value": "X"}])).to_string())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
+    let cached = http
+        .get(url(&user))
+        .bearer_auth(TOKEN)
+        .header("if-none-match", "W/\"1\"")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
+    let (_, current) = gw.get(&user).await;
+    assert!(current.get("title").is_none(), "{current}");
 }
 
 /// `scim2 test` (scim2-cli + scim2-tester from PyPI, installed into `.venv` by `.ci/test`)
