@@ -100,8 +100,19 @@ struct Gateway {
 
 impl Gateway {
     async fn start(target_url: &str, target_token: &str) -> Gateway {
+        Gateway::start_with(CONFIG, &[], target_url, target_token).await
+    }
+
+    async fn start_with(
+        config: &str,
+        vars: &[(&str, &str)],
+        target_url: &str,
+        target_token: &str,
+    ) -> Gateway {
         let dir = tempfile::tempdir().expect("temp dir");
-        let config = config_from(CONFIG, &[("MUSTER_TARGET_URL", target_url)]);
+        let mut vars = vars.to_vec();
+        vars.push(("MUSTER_TARGET_URL", target_url));
+        let config = config_from(config, &vars);
         let mut job = Job::build_with_token(config, dir.path(), target_token.to_string())
             .unwrap_or_else(|e| panic!("building the job: {e:#}"));
         // Fast client retries: a target outage shows as failed attempts within milliseconds.
@@ -476,6 +487,37 @@ async fn group_membership_changes_the_license_in_both_dialects() {
         sim.zoom_field_sent("u3@contoso.example", "zoomPhoneCallingPlan")
             .is_none()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_the_pipeline_keeps_failing_is_retried_then_dropped_and_logged() {
+    let sim = Sim::start().await;
+    let license = "path = \"builtin:license-by-group\"";
+    assert!(CONFIG.contains(license));
+    let config = CONFIG.replace(license, "path = \"${TRAP}\"");
+    let gw = Gateway::start_with(
+        &config,
+        &[("TRAP", muster_artifacts::TRAP)],
+        &sim.url,
+        &sim.token,
+    )
+    .await;
+    let id = gw.create_user("eve@contoso.example", "Eve", "Ek").await;
+    gw.drained().await;
+    assert!(!sim.has_user("eve@contoso.example"));
+    let logs = gw
+        .state
+        .job()
+        .store
+        .logs(&LogQuery {
+            person: Some(id),
+            limit: 10,
+            ..LogQuery::default()
+        })
+        .expect("logs");
+    // `max_rejections` (3 by default) attempts, each a failure in the log, then dropped.
+    assert_eq!(logs.len(), 3, "{logs:#?}");
+    assert!(logs.iter().all(|l| l.status == "failure"));
 }
 
 /// A simulator on a given address (to bring a target "back" where muster expects it).
