@@ -371,7 +371,7 @@ async fn create(
     };
     {
         let _guard = state.inner.writes.lock().await;
-        check_write(&state, kind, &resource)?;
+        check_write(&state, kind, None, &resource)?;
         commit(&state, kind, None, Some(&resource), now)?;
     }
     let rendered = render(&state, &resource, &base(&headers))?;
@@ -449,7 +449,7 @@ async fn update(
                 last_modified: now.max(current.last_modified),
                 ..current.clone()
             };
-            check_write(state, kind, &after)?;
+            check_write(state, kind, Some(&current), &after)?;
             commit(state, kind, Some(&current), Some(&after), now)?;
             after
         }
@@ -475,10 +475,12 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Uniqueness of the name, and for groups that every member exists.
+/// Uniqueness of the name, and for groups that every member added exists (members already in
+/// `before` were checked when they were added; a big group's PATCH stays cheap).
 fn check_write(
     state: &GatewayState,
     kind: ResourceKind,
+    before: Option<&GatewayResource>,
     resource: &GatewayResource,
 ) -> Result<(), ApiError> {
     let store = &state.job().store;
@@ -494,6 +496,9 @@ fn check_write(
         )));
     }
     if kind == ResourceKind::Group {
+        let known_before: HashSet<String> = before
+            .map(|b| people::member_ids(&b.body).into_iter().collect())
+            .unwrap_or_default();
         let members = find_key(&obj, "members").and_then(|k| obj.get(k));
         for member in members.and_then(Value::as_array).into_iter().flatten() {
             let value = member
@@ -506,7 +511,8 @@ fn check_write(
                     "every member needs a \"value\": the id of a user or group",
                 ));
             };
-            let known = store.gateway_resource(GatewayKind::User, value)?.is_some()
+            let known = known_before.contains(value)
+                || store.gateway_resource(GatewayKind::User, value)?.is_some()
                 || (value != resource.id
                     && store.gateway_resource(GatewayKind::Group, value)?.is_some());
             if !known {
