@@ -5,6 +5,7 @@
 //! each with its location in the file (`mappings[3].target: ...`; array indexes count from 0).
 //! Secrets never appear in the file, only the names of environment variables holding them.
 
+mod gateway;
 mod load;
 mod mapping;
 mod plugins;
@@ -18,6 +19,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use gateway::{GatewayConfig, ServerConfig};
 pub use mapping::{ApplyMode, MappingConfig, MappingKind};
 pub use plugins::{BUILTIN_PREFIX, PluginConfig, PluginLimits};
 pub use policy::{
@@ -69,6 +71,13 @@ pub struct Config {
     /// Where the state store keeps what was provisioned (a SQLite file).
     #[serde(default = "default_state_path")]
     pub state_path: PathBuf,
+    /// Gateway mode's SCIM server; required with `[source] kind = "gateway"` and refused
+    /// otherwise (see [`GatewayConfig`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<GatewayConfig>,
+    /// The HTTP listener of `muster serve`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerConfig>,
 }
 
 fn default_sync_interval() -> u64 {
@@ -157,6 +166,33 @@ impl Config {
         if self.state_path.as_os_str().is_empty() {
             errors.push("state_path", "must not be empty");
         }
+        self.validate_gateway(errors);
+    }
+
+    /// `[source] kind = "gateway"` and `[gateway]` come together or not at all.
+    fn validate_gateway(&self, errors: &mut Errors) {
+        let gateway_source = matches!(self.source, SourceConfig::Gateway);
+        match (&self.gateway, gateway_source) {
+            (Some(gateway), true) => gateway.validate("gateway", errors),
+            (None, true) => errors.push(
+                "gateway",
+                "missing: `[source] kind = \"gateway\"` needs a [gateway] section (it may be empty)",
+            ),
+            (Some(_), false) => errors.push(
+                "gateway",
+                "only for `[source] kind = \"gateway\"`: with another source, two sources would \
+                 provision the same people",
+            ),
+            (None, false) => {}
+        }
+        if let Some(server) = &self.server {
+            server.validate("server", errors);
+        }
+    }
+
+    /// Whether people come from the SCIM gateway rather than a source read on a schedule.
+    pub fn is_gateway(&self) -> bool {
+        matches!(self.source, SourceConfig::Gateway)
     }
 
     /// The mappings that are matching attributes, by precedence (lowest number first).

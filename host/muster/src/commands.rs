@@ -1,6 +1,7 @@
 //! One module per command family.
 
 pub mod demo;
+pub mod gateway;
 pub mod logs;
 pub mod plugin;
 pub mod simulate;

@@ -3,10 +3,12 @@
 //!
 //! - [`job`]: a provisioning job built from one configuration (store, target client, plugins).
 //! - [`sources`]: where people come from (`file`).
+//! - [`gateway`]: gateway mode, the SCIM 2.0 server Entra ID provisions into, and its outbox.
 //! - [`sync`]: one sync cycle: read, plan with pinned plugins, apply, record; and its reports.
 //! - [`commands`]: the CLI commands; [`telemetry`]: logging.
 
 pub mod commands;
+pub mod gateway;
 pub mod job;
 pub mod sources;
 pub mod sync;

@@ -54,7 +54,8 @@ enum Command {
         #[arg(long)]
         allow_deletes: bool,
     },
-    /// Run sync cycles on the configured interval until SIGTERM / Ctrl-C.
+    /// Run sync cycles on the configured interval until SIGTERM / Ctrl-C; for a gateway job
+    /// (`[source] kind = "gateway"`), serve the SCIM gateway on `[server] listen` instead.
     Serve {
         #[arg(long)]
         config: PathBuf,
@@ -171,7 +172,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             };
             sync::sync(&config, once || dry_run, options).await
         }
-        Command::Serve { config } => sync::sync(&config, false, CycleOptions::default()).await,
+        Command::Serve { config } => commands::gateway::serve_any(&config).await,
         Command::TestConnection { config } => sync::test_connection(&config).await,
         Command::Logs {
             config,

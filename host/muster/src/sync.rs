@@ -1,6 +1,6 @@
 //! One sync cycle: read the source, plan with pinned plugins, apply, record.
 
-mod apply;
+pub(crate) mod apply;
 pub mod report;
 
 use std::collections::HashMap;
@@ -125,6 +125,10 @@ fn read_source(job: &Job) -> anyhow::Result<Directory> {
         SourceConfig::File { path } => {
             sources::file::read(&job.source_path(path), job.config.scope.nested_groups)
         }
+        SourceConfig::Gateway => bail!(
+            "people come from the SCIM gateway (`[source] kind = \"gateway\"`); \
+             run `muster serve`, which forwards what Entra sends as it arrives"
+        ),
         SourceConfig::Graph(_) => {
             bail!("the Microsoft Graph source is not implemented yet; use [source] kind = \"file\"")
         }
@@ -244,7 +248,7 @@ fn record_outcomes(
     }
 }
 
-fn mark_done(entry: &mut LogEntry, target_id: &str, adopted: bool) {
+pub(crate) fn mark_done(entry: &mut LogEntry, target_id: &str, adopted: bool) {
     let identity = entry
         .target_identity
         .get_or_insert_with(|| engine::log::Identity {
@@ -264,7 +268,7 @@ fn mark_done(entry: &mut LogEntry, target_id: &str, adopted: bool) {
     }
 }
 
-fn mark_failed(entry: &mut LogEntry, code: &str, message: &str) {
+pub(crate) fn mark_failed(entry: &mut LogEntry, code: &str, message: &str) {
     entry.provisioning_status_info.status = Status::Failure;
     entry.provisioning_status_info.error_code = Some(code.to_string());
     entry.provisioning_status_info.reason = Some(message.to_string());
@@ -284,7 +288,7 @@ fn export_step(entry: &mut LogEntry) -> Option<&mut engine::log::Step> {
 
 /// The SCIM path to look a person up by before a create: the matching mapping (by precedence)
 /// whose value is the record's matching value.
-fn matching_path(job: &Job, planned: &PlannedAction) -> String {
+pub(crate) fn matching_path(job: &Job, planned: &PlannedAction) -> String {
     let matching = &job.pipeline.matching;
     let value = planned
         .record_after
@@ -327,7 +331,7 @@ fn staged_rows(plan: &Plan) -> Vec<StagedDelete> {
         .collect()
 }
 
-fn log_row(entry: &LogEntry) -> anyhow::Result<LogRow> {
+pub(crate) fn log_row(entry: &LogEntry) -> anyhow::Result<LogRow> {
     let lower = |v: serde_json::Value| v.as_str().unwrap_or_default().to_string();
     Ok(LogRow {
         person_id: entry.source_identity.id.clone(),

@@ -9,6 +9,7 @@
 //! - `intents`: the write-ahead of every target request, and its atomic completion.
 //! - `cycles`: one row per sync run; runs a crash left `running` become `interrupted`.
 //! - `logs`: the provisioning log, its queries and its retention.
+//! - `gateway`: gateway mode's source view (users and groups Entra pushed) and its outbox.
 //! - `watermarks`, `meta`: small key/value tables.
 //! - `quarantine`, `staged`: the job's quarantine and the deletes held back by the threshold.
 //! - `time`: unix seconds and their RFC 3339 form.
@@ -30,6 +31,7 @@
 mod crash;
 mod cycles;
 mod error;
+mod gateway;
 mod intents;
 mod logs;
 mod meta;
@@ -48,6 +50,7 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 pub use cycles::{CycleCounts, CycleKind, CycleRecord, CycleStatus};
 pub use error::StoreError;
+pub use gateway::{GatewayKind, GatewayResource, GatewayUpsert, GatewayWrite, OutboxEntry};
 pub use intents::Intent;
 pub use logs::{LogQuery, LogRecord, LogRow};
 pub use quarantine::QuarantineState;

@@ -20,11 +20,18 @@ struct Migration {
 }
 
 /// Append only: a released migration is never edited, a change is a new file.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/0001_initial.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "gateway",
+        sql: include_str!("../migrations/0002_gateway.sql"),
+    },
+];
 
 /// The schema version this binary writes.
 fn latest() -> i64 {

@@ -18,6 +18,9 @@ pub enum SourceConfig {
     },
     /// Microsoft Graph (Entra ID) with client credentials.
     Graph(GraphSourceConfig),
+    /// Gateway mode: Entra ID's own provisioning job pushes people to muster's SCIM endpoint
+    /// (`/scim/v2`, configured in `[gateway]`); nothing is read on a schedule.
+    Gateway,
 }
 
 /// Connection settings for Microsoft Graph. The client secret is read from the environment.
@@ -54,6 +57,7 @@ impl SourceConfig {
                     errors.push(format!("{at}.path"), "must not be empty");
                 }
             }
+            SourceConfig::Gateway => {}
             SourceConfig::Graph(graph) => {
                 for (field, value) in [
                     ("tenant_id", &graph.tenant_id),

@@ -219,3 +219,43 @@ fn scim_paths() {
         assert!(check_scim_path(path).is_err(), "{path}");
     }
 }
+
+#[test]
+fn gateway_source_and_section_come_together() {
+    let gateway = example_with(
+        "kind = \"file\"\npath = \"directory.json\"",
+        "kind = \"gateway\"",
+    );
+    let errors = errors_of(&gateway);
+    assert!(
+        errors.iter().any(|e| e.starts_with("gateway: missing")),
+        "{errors:#?}"
+    );
+    let config = Config::from_toml_str(&format!("{gateway}\n[gateway]\n")).expect("valid");
+    assert!(config.is_gateway());
+    let section = config.gateway.expect("gateway section");
+    assert_eq!(section.token_env, "MUSTER_SCIM_TOKEN");
+    assert_eq!(section.max_body_bytes, 1 << 20);
+    assert_eq!(config.server, None);
+
+    let errors = errors_of(&format!("{EXAMPLE}\n[gateway]\n"));
+    assert!(
+        errors.iter().any(|e| e.starts_with("gateway: only for")),
+        "{errors:#?}"
+    );
+    let bad = format!(
+        "{gateway}\n[gateway]\ntoken_env = \"not a name\"\nmax_body_bytes = 10\n\
+         [server]\nlisten = \"everywhere\"\n"
+    );
+    let errors = errors_of(&bad);
+    for expected in [
+        "gateway.token_env",
+        "gateway.max_body_bytes",
+        "server.listen",
+    ] {
+        assert!(
+            errors.iter().any(|e| e.starts_with(expected)),
+            "expected {expected} among {errors:#?}"
+        );
+    }
+}

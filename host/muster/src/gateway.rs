@@ -1,0 +1,182 @@
+//! Gateway mode: muster as the SCIM 2.0 endpoint Entra ID's own provisioning job points at
+//! (its "Tenant URL" is `http(s)://HOST/scim/v2`, its "Secret Token" the value of the env var
+//! named by `[gateway] token_env`). What Entra sends is stored as the source view, every
+//! accepted change runs the pipeline for the people it touches, and the result is forwarded to
+//! the target through the same plan/apply code as sync mode.
+//!
+//! Layout:
+//! - here: [`GatewayState`], [`router`] and [`serve`].
+//! - `http`: authentication, the response envelope (content type, SCIM error bodies,
+//!   metrics), request bodies (size limit, media type).
+//! - `resources`: the Users and Groups handlers; `validate`: what a resource must look like.
+//! - `query`: list parameters, filtering, paging, `attributes`/`excludedAttributes`.
+//! - `discovery`: `/ServiceProviderConfig`, `/ResourceTypes`, `/Schemas`.
+//! - `people`: a stored user and its groups as the pipeline's `Person`.
+//! - `outbox`: the worker that forwards accepted changes to the target, in order per person,
+//!   retrying until the target takes them.
+//!
+//! Durability: a change is acknowledged to Entra only after the new source view and one outbox
+//! row per affected person have committed together (`store::Store::gateway_write`); the
+//! worker deletes a row only once the target has answered. An outage of the target therefore
+//! loses nothing: the rows wait, and the worker catches up in order when it is back.
+
+mod discovery;
+mod error;
+mod http;
+mod outbox;
+mod people;
+mod query;
+mod resources;
+mod validate;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{get, post};
+use engine::config::GatewayConfig;
+use engine::cycle::Pipeline;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::job::Job;
+
+pub use error::ApiError;
+pub use outbox::{OutboxPass, forward_due, run_outbox};
+
+/// Where the SCIM endpoint is mounted.
+pub const BASE_PATH: &str = "/scim/v2";
+
+/// What the handlers and the outbox worker share. Cheap to clone.
+#[derive(Clone)]
+pub struct GatewayState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    job: Arc<Job>,
+    config: GatewayConfig,
+    /// The job's pipeline without the deletion threshold: Entra decided each delete already,
+    /// and a pass of a few people would never reach a threshold meant for whole cycles.
+    pipeline: Pipeline,
+    /// SHA-256 of the bearer token: compared in constant time, and the length of the token is
+    /// not given away by the comparison either.
+    token_digest: [u8; 32],
+    /// One accepted change at a time: the outbox rows of a change are computed from the source
+    /// view as it is just before the change, which another writer must not move meanwhile.
+    writes: tokio::sync::Mutex<()>,
+    /// Wakes the outbox worker when a change is accepted.
+    wake: Notify,
+}
+
+impl GatewayState {
+    /// The state for a job in gateway mode, with the bearer token Entra must send.
+    pub fn new(job: Arc<Job>, token: &str) -> anyhow::Result<GatewayState> {
+        let config = job
+            .config
+            .gateway
+            .clone()
+            .context("the configuration has no [gateway] section")?;
+        anyhow::ensure!(!token.is_empty(), "the gateway's bearer token is empty");
+        let mut pipeline = job.pipeline.clone();
+        pipeline.deletion_threshold.enabled = false;
+        Ok(GatewayState {
+            inner: Arc::new(Inner {
+                job,
+                config,
+                pipeline,
+                token_digest: http::digest(token.as_bytes()),
+                writes: tokio::sync::Mutex::new(()),
+                wake: Notify::new(),
+            }),
+        })
+    }
+
+    /// As [`GatewayState::new`], with the token read from the environment variable named by
+    /// `[gateway] token_env`.
+    pub fn from_env(job: Arc<Job>) -> anyhow::Result<GatewayState> {
+        let name = job
+            .config
+            .gateway
+            .as_ref()
+            .map(|g| g.token_env.clone())
+            .context("the configuration has no [gateway] section")?;
+        let token = std::env::var(&name).with_context(|| {
+            format!("the SCIM gateway's bearer token: environment variable {name} is not set")
+        })?;
+        GatewayState::new(job, &token)
+    }
+
+    pub fn job(&self) -> &Job {
+        &self.inner.job
+    }
+
+    fn config(&self) -> &GatewayConfig {
+        &self.inner.config
+    }
+}
+
+/// The SCIM 2.0 routes under [`BASE_PATH`], authenticated by the gateway's bearer token.
+pub fn router(state: GatewayState) -> Router {
+    use resources::{groups, users};
+    let scim = Router::new()
+        .route("/Users", get(users::list).post(users::create))
+        .route("/Users/.search", post(users::search))
+        .route(
+            "/Users/{id}",
+            get(users::get)
+                .put(users::replace)
+                .patch(users::patch)
+                .delete(users::delete),
+        )
+        .route("/Groups", get(groups::list).post(groups::create))
+        .route("/Groups/.search", post(groups::search))
+        .route(
+            "/Groups/{id}",
+            get(groups::get)
+                .put(groups::replace)
+                .patch(groups::patch)
+                .delete(groups::delete),
+        )
+        .route("/.search", post(resources::search_all))
+        .route(
+            "/ServiceProviderConfig",
+            get(discovery::service_provider_config),
+        )
+        .route("/ResourceTypes", get(discovery::resource_types))
+        .route("/ResourceTypes/{id}", get(discovery::resource_type))
+        .route("/Schemas", get(discovery::schemas))
+        .route("/Schemas/{id}", get(discovery::schema))
+        .fallback(http::unknown_endpoint)
+        .layer(from_fn_with_state(state.clone(), http::authenticate))
+        .with_state(state);
+    Router::new()
+        .nest(BASE_PATH, scim)
+        .layer(from_fn(http::envelope))
+}
+
+/// Serves the gateway on `listener` and runs its outbox worker until `shutdown` completes; the
+/// worker finishes the batch it is forwarding before this returns.
+pub async fn serve(
+    listener: TcpListener,
+    state: GatewayState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(run_outbox(state.clone(), async move {
+        let mut rx = stop_rx;
+        let _ = rx.wait_for(|stop| *stop).await;
+    }));
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, base = BASE_PATH, "SCIM gateway listening");
+    let served = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    let _ = stop_tx.send(true);
+    if let Err(e) = worker.await {
+        tracing::error!(error = %e, "the outbox worker panicked");
+    }
+    served
+}

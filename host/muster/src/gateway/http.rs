@@ -1,0 +1,169 @@
+//! What every gateway request goes through: the bearer token, the response envelope, and
+//! request bodies.
+
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use scim::ScimType;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{ApiError, GatewayState};
+
+pub const SCIM_JSON: &str = "application/scim+json";
+
+pub fn digest(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// A JSON body with `Content-Type: application/scim+json`.
+pub fn scim_json(status: StatusCode, body: &Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+    response
+}
+
+/// Middleware: `Authorization: Bearer <token>`, compared in constant time (over SHA-256
+/// digests, so the token's length does not leak either).
+pub async fn authenticate(
+    State(state): State<GatewayState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    match presented {
+        None => ApiError::unauthorized("a bearer token is required").into_response(),
+        Some(token) => {
+            let ok: bool = digest(token.as_bytes())
+                .ct_eq(&state.inner.token_digest)
+                .into();
+            if ok {
+                next.run(request).await
+            } else {
+                ApiError::unauthorized("the bearer token is not valid").into_response()
+            }
+        }
+    }
+}
+
+/// Middleware, outermost: counts and times every request by route, and makes sure every
+/// response is `application/scim+json` and every error a SCIM error body, including the ones
+/// axum produces itself (405 for a method a route lacks).
+pub async fn envelope(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = request.method().to_string();
+    let mut response = next.run(request).await;
+    let is_scim = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(SCIM_JSON.as_bytes()));
+    let status = response.status();
+    if !is_scim && (status.is_client_error() || status.is_server_error()) {
+        let detail = status.canonical_reason().unwrap_or("error");
+        response = ApiError::new(status.as_u16(), None, detail).into_response();
+    } else if !is_scim {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+    }
+    if status.is_server_error() {
+        tracing::warn!(%method, %route, status = status.as_u16(), "SCIM gateway request failed");
+    }
+    metrics::counter!(
+        "muster_gateway_requests_total",
+        "route" => route.clone(),
+        "method" => method,
+        "status" => status.as_u16().to_string()
+    )
+    .increment(1);
+    metrics::histogram!("muster_gateway_request_duration_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+pub async fn unknown_endpoint() -> ApiError {
+    ApiError::not_found("no such SCIM endpoint")
+}
+
+/// The request body as a JSON value: at most `limit` bytes (413 beyond), a JSON media type
+/// when one is declared (415 otherwise), and valid JSON (400 `invalidSyntax` otherwise).
+pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<Value, ApiError> {
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let media = ct
+            .to_str()
+            .unwrap_or_default()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        let json = media == "application/json" || media == SCIM_JSON || media.ends_with("+json");
+        if !json {
+            return Err(ApiError::new(
+                415,
+                None,
+                format!("unsupported media type {media:?}; send application/scim+json"),
+            ));
+        }
+    }
+    let too_large = || {
+        ApiError::new(
+            413,
+            None,
+            format!("the request body is larger than the limit of {limit} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let bytes: Bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large())?;
+    if bytes.is_empty() {
+        return Err(ApiError::bad(
+            ScimType::InvalidSyntax,
+            "the request has no body",
+        ));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad(
+            ScimType::InvalidSyntax,
+            format!("the body is not valid JSON: {e}"),
+        )
+    })
+}
+
+/// `http(s)://host` as the client addressed us, for `meta.location` and `Location`.
+pub fn origin(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .filter(|p| *p == "https" || *p == "http")
+        .unwrap_or("http");
+    format!("{scheme}://{host}")
+}

@@ -1,0 +1,512 @@
+//! Gateway mode's state: the users and groups Entra ID pushed (the source view) and the outbox
+//! of changes still to forward to the target.
+//!
+//! A change Entra sends is accepted in one transaction ([`Store::gateway_write`]): the new
+//! resources and one outbox row per affected person commit together or not at all, so an
+//! accepted change is never lost between the answer to Entra and the forward to the target.
+//! The outbox is worked on per person, oldest row first ([`Store::outbox_heads`]): a person's
+//! changes reach the target in the order Entra sent them, and one person's failures hold up no
+//! one else.
+
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+use serde_json::Value;
+
+use crate::Store;
+use crate::error::{Ctx, StoreError, from_json, to_json};
+
+/// The two resource types the gateway serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GatewayKind {
+    User,
+    Group,
+}
+
+impl GatewayKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatewayKind::User => "User",
+            GatewayKind::Group => "Group",
+        }
+    }
+}
+
+/// One stored resource. Times are unix milliseconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewayResource {
+    pub kind: GatewayKind,
+    pub id: String,
+    /// The resource as accepted, without `id` and `meta` (the server's own).
+    pub body: Value,
+    /// Bumped on every write; the ETag is built from it.
+    pub version: i64,
+    pub created: i64,
+    pub last_modified: i64,
+}
+
+/// A resource to insert or replace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewayUpsert {
+    pub resource: GatewayResource,
+    /// `userName` or `displayName`: unique per kind, ignoring case.
+    pub name: String,
+    pub external_id: Option<String>,
+    /// For groups, the member ids (users or groups), replacing the stored ones.
+    pub members: Option<Vec<String>>,
+}
+
+/// Everything one accepted request changes, written in one transaction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GatewayWrite {
+    pub upserts: Vec<GatewayUpsert>,
+    pub deletes: Vec<(GatewayKind, String)>,
+    /// `(person id, the person as the pipeline sees them now or None if deleted)`, appended to
+    /// the outbox in this order.
+    pub outbox: Vec<(String, Option<Value>)>,
+    /// The time of the change (unix milliseconds), for the outbox rows.
+    pub at: i64,
+}
+
+/// An outbox row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEntry {
+    pub seq: i64,
+    pub person_id: String,
+    pub person: Option<Value>,
+    pub enqueued_at: i64,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// Of those, the ones the target rejected outright (4xx).
+    pub rejections: u32,
+}
+
+const RESOURCE_COLUMNS: &str = "kind, id, body, version, created, last_modified";
+
+impl Store {
+    pub fn gateway_resource(
+        &self,
+        kind: GatewayKind,
+        id: &str,
+    ) -> Result<Option<GatewayResource>, StoreError> {
+        let conn = self.conn();
+        conn.prepare_cached(&format!(
+            "SELECT {RESOURCE_COLUMNS} FROM gateway_resources WHERE kind = ?1 AND id = ?2"
+        ))
+        .ctx("read a gateway resource")?
+        .query_row(params![kind.as_str(), id], decode_raw)
+        .optional()
+        .ctx("read a gateway resource")?
+        .map(RawResource::decode)
+        .transpose()
+    }
+
+    /// The resource whose `userName` / `displayName` is `name`, ignoring case.
+    pub fn gateway_resource_by_name(
+        &self,
+        kind: GatewayKind,
+        name: &str,
+    ) -> Result<Option<GatewayResource>, StoreError> {
+        let conn = self.conn();
+        conn.prepare_cached(&format!(
+            "SELECT {RESOURCE_COLUMNS} FROM gateway_resources WHERE kind = ?1 AND name = ?2"
+        ))
+        .ctx("find a gateway resource by name")?
+        .query_row(params![kind.as_str(), name], decode_raw)
+        .optional()
+        .ctx("find a gateway resource by name")?
+        .map(RawResource::decode)
+        .transpose()
+    }
+
+    /// Every resource of a kind, oldest first.
+    pub fn gateway_resources(&self, kind: GatewayKind) -> Result<Vec<GatewayResource>, StoreError> {
+        self.gateway_query(
+            &format!(
+                "SELECT {RESOURCE_COLUMNS} FROM gateway_resources WHERE kind = ?1 \
+                 ORDER BY created, id"
+            ),
+            kind.as_str(),
+        )
+    }
+
+    /// The groups that list `member_id` among their members.
+    pub fn gateway_groups_of(&self, member_id: &str) -> Result<Vec<GatewayResource>, StoreError> {
+        self.gateway_query(
+            &format!(
+                "SELECT {RESOURCE_COLUMNS} FROM gateway_resources WHERE kind = 'Group' AND id IN \
+                 (SELECT group_id FROM gateway_members WHERE member_id = ?1) ORDER BY created, id"
+            ),
+            member_id,
+        )
+    }
+
+    fn gateway_query(&self, sql: &str, arg: &str) -> Result<Vec<GatewayResource>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(sql).ctx("read gateway resources")?;
+        let raw: Vec<RawResource> = stmt
+            .query_map([arg], decode_raw)
+            .ctx("read gateway resources")?
+            .collect::<Result<_, _>>()
+            .ctx("read gateway resources")?;
+        raw.into_iter().map(RawResource::decode).collect()
+    }
+
+    /// Applies one accepted change: upserts, deletes (a deleted resource also leaves every
+    /// group's member index) and outbox rows, all or nothing.
+    pub fn gateway_write(&self, write: &GatewayWrite) -> Result<(), StoreError> {
+        let bodies = write
+            .upserts
+            .iter()
+            .map(|u| to_json("a gateway resource", &u.resource.body))
+            .collect::<Result<Vec<_>, _>>()?;
+        let people = write
+            .outbox
+            .iter()
+            .map(|(_, p)| {
+                p.as_ref()
+                    .map(|p| to_json("an outbox person", p))
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.write("accept a gateway change", |tx| {
+            for (upsert, body) in write.upserts.iter().zip(&bodies) {
+                upsert_resource(tx, upsert, body)?;
+            }
+            for (kind, id) in &write.deletes {
+                delete_resource(tx, *kind, id)?;
+            }
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO gateway_outbox (person_id, person, enqueued_at, next_attempt)
+                     VALUES (?1, ?2, ?3, ?3)",
+                )
+                .ctx("append to the outbox")?;
+            for ((person_id, _), person) in write.outbox.iter().zip(people) {
+                stmt.execute(params![person_id, person, write.at])
+                    .ctx("append to the outbox")?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The oldest row of each person whose next attempt is due at `now` (unix ms), oldest
+    /// first, at most `limit`.
+    pub fn outbox_heads(&self, now: i64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT o.seq, o.person_id, o.person, o.enqueued_at, o.attempts, o.rejections
+                 FROM gateway_outbox o
+                 JOIN (SELECT person_id, MIN(seq) AS seq FROM gateway_outbox GROUP BY person_id) h
+                   ON o.seq = h.seq
+                 WHERE o.next_attempt <= ?1
+                 ORDER BY o.seq LIMIT ?2",
+            )
+            .ctx("read the outbox")?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<(i64, String, Option<String>, i64, u32, u32)> = stmt
+            .query_map(params![now, limit], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .ctx("read the outbox")?
+            .collect::<Result<_, _>>()
+            .ctx("read the outbox")?;
+        rows.into_iter()
+            .map(
+                |(seq, person_id, person, enqueued_at, attempts, rejections)| {
+                    let person = person
+                        .map(|p| from_json(&p, || format!("outbox row {seq}")))
+                        .transpose()?;
+                    Ok(OutboxEntry {
+                        seq,
+                        person_id,
+                        person,
+                        enqueued_at,
+                        attempts,
+                        rejections,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    /// When the earliest row not yet due becomes due (unix ms), if any row is waiting.
+    pub fn outbox_next_attempt(&self) -> Result<Option<i64>, StoreError> {
+        let conn = self.conn();
+        conn.query_row("SELECT MIN(next_attempt) FROM gateway_outbox", [], |r| {
+            r.get(0)
+        })
+        .ctx("read the outbox")
+    }
+
+    /// Rows waiting to be forwarded.
+    pub fn outbox_len(&self) -> Result<u64, StoreError> {
+        let conn = self.conn();
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM gateway_outbox", [], |r| r.get(0))
+            .ctx("count the outbox")?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Forgets rows that were forwarded (or given up on), in one transaction.
+    pub fn outbox_done(&self, seqs: &[i64]) -> Result<(), StoreError> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        self.write("settle outbox rows", |tx| {
+            let mut stmt = tx
+                .prepare_cached("DELETE FROM gateway_outbox WHERE seq = ?1")
+                .ctx("settle outbox rows")?;
+            for seq in seqs {
+                stmt.execute([seq]).ctx("settle outbox rows")?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Records a failed attempt and when to try again (unix ms).
+    pub fn outbox_retry(
+        &self,
+        seq: i64,
+        next_attempt: i64,
+        rejected: bool,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.write("reschedule an outbox row", |tx| {
+            tx.execute(
+                "UPDATE gateway_outbox SET attempts = attempts + 1,
+                    rejections = rejections + ?2, next_attempt = ?3, last_error = ?4
+                 WHERE seq = ?1",
+                params![seq, i64::from(rejected), next_attempt, error],
+            )
+            .ctx("reschedule an outbox row")?;
+            Ok(())
+        })
+    }
+}
+
+fn upsert_resource(
+    tx: &Transaction<'_>,
+    upsert: &GatewayUpsert,
+    body: &str,
+) -> Result<(), StoreError> {
+    let r = &upsert.resource;
+    tx.prepare_cached(
+        "INSERT INTO gateway_resources
+            (kind, id, name, external_id, body, version, created, last_modified)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (kind, id) DO UPDATE SET name = excluded.name,
+            external_id = excluded.external_id, body = excluded.body,
+            version = excluded.version, last_modified = excluded.last_modified",
+    )
+    .ctx("write a gateway resource")?
+    .execute(params![
+        r.kind.as_str(),
+        r.id,
+        upsert.name,
+        upsert.external_id,
+        body,
+        r.version,
+        r.created,
+        r.last_modified
+    ])
+    .ctx("write a gateway resource")?;
+    if let Some(members) = &upsert.members {
+        tx.prepare_cached("DELETE FROM gateway_members WHERE group_id = ?1")
+            .ctx("write group members")?
+            .execute([&r.id])
+            .ctx("write group members")?;
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO gateway_members (group_id, member_id) VALUES (?1, ?2)",
+            )
+            .ctx("write group members")?;
+        for member in members {
+            stmt.execute(params![r.id, member])
+                .ctx("write group members")?;
+        }
+    }
+    Ok(())
+}
+
+fn delete_resource(tx: &Transaction<'_>, kind: GatewayKind, id: &str) -> Result<(), StoreError> {
+    tx.execute(
+        "DELETE FROM gateway_resources WHERE kind = ?1 AND id = ?2",
+        params![kind.as_str(), id],
+    )
+    .ctx("delete a gateway resource")?;
+    let column = match kind {
+        GatewayKind::Group => "group_id",
+        GatewayKind::User => "member_id",
+    };
+    tx.execute(
+        &format!("DELETE FROM gateway_members WHERE {column} = ?1"),
+        [id],
+    )
+    .ctx("delete a gateway resource")?;
+    Ok(())
+}
+
+/// A row before its JSON is decoded (decoding errors are the store's, not SQLite's).
+struct RawResource {
+    kind: String,
+    id: String,
+    body: String,
+    version: i64,
+    created: i64,
+    last_modified: i64,
+}
+
+fn decode_raw(row: &Row<'_>) -> rusqlite::Result<RawResource> {
+    Ok(RawResource {
+        kind: row.get(0)?,
+        id: row.get(1)?,
+        body: row.get(2)?,
+        version: row.get(3)?,
+        created: row.get(4)?,
+        last_modified: row.get(5)?,
+    })
+}
+
+impl RawResource {
+    fn decode(self) -> Result<GatewayResource, StoreError> {
+        let kind = match self.kind.as_str() {
+            "User" => GatewayKind::User,
+            "Group" => GatewayKind::Group,
+            other => {
+                return Err(StoreError::Corrupt {
+                    what: format!("gateway resource {} has kind {other:?}", self.id),
+                });
+            }
+        };
+        let id = self.id;
+        let body = from_json(&self.body, || format!("gateway resource {id}"))?;
+        Ok(GatewayResource {
+            kind,
+            id,
+            body,
+            version: self.version,
+            created: self.created,
+            last_modified: self.last_modified,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn upsert(kind: GatewayKind, id: &str, name: &str, members: Option<&[&str]>) -> GatewayUpsert {
+        GatewayUpsert {
+            resource: GatewayResource {
+                kind,
+                id: id.into(),
+                body: json!({"name": name}),
+                version: 1,
+                created: 1,
+                last_modified: 1,
+            },
+            name: name.into(),
+            external_id: None,
+            members: members.map(|m| m.iter().map(|s| s.to_string()).collect()),
+        }
+    }
+
+    #[test]
+    fn resources_members_and_outbox_commit_together() {
+        let store = Store::open_in_memory().expect("open");
+        let write = GatewayWrite {
+            upserts: vec![
+                upsert(GatewayKind::User, "u1", "Ann@x", None),
+                upsert(GatewayKind::User, "u2", "bob@x", None),
+                upsert(GatewayKind::Group, "g1", "Licensed", Some(&["u1", "u2"])),
+            ],
+            deletes: vec![],
+            outbox: vec![
+                ("u1".into(), Some(json!({"id": "u1"}))),
+                ("u2".into(), Some(json!({"id": "u2"}))),
+                ("u1".into(), None),
+            ],
+            at: 10,
+        };
+        store.gateway_write(&write).expect("write");
+        let found = store
+            .gateway_resource_by_name(GatewayKind::User, "ann@X")
+            .expect("read")
+            .expect("found ignoring case");
+        assert_eq!(found.id, "u1");
+        let groups = store.gateway_groups_of("u2").expect("groups");
+        assert_eq!(groups.len(), 1);
+        assert_eq!(store.outbox_len().expect("len"), 3);
+
+        // Only the oldest row of each person is offered.
+        let heads = store.outbox_heads(10, 10).expect("heads");
+        let seqs: Vec<(String, bool)> = heads
+            .iter()
+            .map(|e| (e.person_id.clone(), e.person.is_some()))
+            .collect();
+        assert_eq!(seqs, vec![("u1".into(), true), ("u2".into(), true)]);
+        store
+            .outbox_retry(heads[0].seq, 1000, true, "refused")
+            .expect("retry");
+        let due = store.outbox_heads(10, 10).expect("heads");
+        assert_eq!(due.len(), 1, "u1's head waits until 1000: {due:?}");
+        assert_eq!(store.outbox_next_attempt().expect("next"), Some(10));
+        store.outbox_done(&[heads[0].seq]).expect("done");
+        let heads = store.outbox_heads(10, 10).expect("heads");
+        assert_eq!(heads.len(), 2);
+        assert!(
+            heads
+                .iter()
+                .any(|e| e.person_id == "u1" && e.person.is_none())
+        );
+
+        store
+            .gateway_write(&GatewayWrite {
+                deletes: vec![(GatewayKind::User, "u2".into())],
+                ..GatewayWrite::default()
+            })
+            .expect("delete");
+        assert!(store.gateway_groups_of("u2").expect("groups").is_empty());
+        assert!(
+            store
+                .gateway_resource(GatewayKind::User, "u2")
+                .expect("read")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn names_are_unique_per_kind_and_a_failed_write_leaves_nothing() {
+        let store = Store::open_in_memory().expect("open");
+        let first = GatewayWrite {
+            upserts: vec![upsert(GatewayKind::User, "u1", "same", None)],
+            ..GatewayWrite::default()
+        };
+        store.gateway_write(&first).expect("first");
+        let clash = GatewayWrite {
+            upserts: vec![
+                upsert(GatewayKind::Group, "g1", "same", Some(&[])),
+                upsert(GatewayKind::User, "u2", "SAME", None),
+            ],
+            outbox: vec![("u2".into(), None)],
+            ..GatewayWrite::default()
+        };
+        assert!(store.gateway_write(&clash).is_err());
+        assert!(
+            store
+                .gateway_resource(GatewayKind::Group, "g1")
+                .expect("read")
+                .is_none(),
+            "rolled back"
+        );
+        assert_eq!(store.outbox_len().expect("len"), 0);
+    }
+}

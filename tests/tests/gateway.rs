@@ -1,0 +1,837 @@
+//! Gateway mode end to end, on real HTTP over 127.0.0.1: Entra's documented request sequences
+//! (DOMAIN.md §2.3, §2.5) in both PATCH dialects → muster's SCIM gateway → the pipeline with
+//! the example plugins as real components → the Zoom simulator; plus the outbox across a
+//! target outage, the documented errors, and the scim2-tester conformance run.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use muster::gateway::{self, GatewayState};
+use muster::job::Job;
+use muster_tests::harness::config_from;
+use muster_tests::{Sim, wait_until};
+use reqwest::{Method, StatusCode};
+use scim_client::{BearerToken, ClientConfig, ScimClient};
+use serde_json::{Value, json};
+use store::LogQuery;
+use tokio::sync::oneshot;
+use zoom_sim::{SimConfig, SimState};
+
+const TOKEN: &str = "gateway-secret";
+const SCIM_JSON: &str = "application/scim+json";
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+/// The example gateway job's shape, with the target, a small body limit and fast retries.
+const CONFIG: &str = r#"
+state_path = "muster.db"
+
+[source]
+kind = "gateway"
+
+[gateway]
+token_env = "MUSTER_SCIM_TOKEN"
+max_body_bytes = 4096
+retry_min_ms = 50
+retry_max_ms = 300
+
+[target]
+base_url = "${MUSTER_TARGET_URL}"
+token_env = "MUSTER_TARGET_TOKEN"
+rate_limit_per_second = 1000
+concurrency = 4
+profile = "zoom"
+
+[[mappings]]
+source = "userName"
+target = "userName"
+matching_precedence = 1
+
+[[mappings]]
+source = 'emails[type eq "work"].value'
+target = 'emails[type eq "work"].value'
+
+[[mappings]]
+source = "name.givenName"
+target = "name.givenName"
+
+[[mappings]]
+source = "name.familyName"
+target = "name.familyName"
+
+[[mappings]]
+source = "displayName"
+target = "displayName"
+
+[[mappings]]
+source = "title"
+target = "title"
+
+[[mappings]]
+source = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"
+target = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"
+
+[[transforms]]
+name = "normalize-attributes"
+path = "builtin:normalize-attributes"
+
+[license]
+name = "license-by-group"
+path = "builtin:license-by-group"
+config = { default_plan = "basic", rules = [
+    { group = "Zoom-Licensed", plan = "licensed" },
+    { group = "Zoom-Phone", add_on = "phone" },
+] }
+
+[deprovisioning]
+on_source_disable = "disable"
+on_out_of_scope = "disable"
+on_source_delete = "delete"
+"#;
+
+/// One test's gateway: a job over `target_url`, served on 127.0.0.1:0 with its outbox worker.
+struct Gateway {
+    _dir: tempfile::TempDir,
+    state: GatewayState,
+    base: String,
+    http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Gateway {
+    async fn start(target_url: &str, target_token: &str) -> Gateway {
+        Gateway::start_with(CONFIG, &[], target_url, target_token).await
+    }
+
+    async fn start_with(
+        config: &str,
+        vars: &[(&str, &str)],
+        target_url: &str,
+        target_token: &str,
+    ) -> Gateway {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut vars = vars.to_vec();
+        vars.push(("MUSTER_TARGET_URL", target_url));
+        let config = config_from(config, &vars);
+        let mut job = Job::build_with_token(config, dir.path(), target_token.to_string())
+            .unwrap_or_else(|e| panic!("building the job: {e:#}"));
+        // Fast client retries: a target outage shows as failed attempts within milliseconds.
+        let mut client = ClientConfig::new(target_url, BearerToken::new(target_token));
+        client.rate_limit_per_sec = None;
+        client.min_backoff = Duration::from_millis(10);
+        client.max_backoff = Duration::from_millis(50);
+        client.max_attempts = 2;
+        client.timeout = Duration::from_secs(5);
+        job.client = ScimClient::new(client).expect("client");
+        let state = GatewayState::new(Arc::new(job), TOKEN).expect("gateway state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(gateway::serve(listener, state.clone(), async move {
+            let _ = stopped.await;
+        }));
+        Gateway {
+            _dir: dir,
+            state,
+            base: format!("http://{addr}/scim/v2"),
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+        }
+    }
+
+    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(TOKEN);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", SCIM_JSON)
+                .body(body.to_string());
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let text = response.text().await.expect("body");
+        assert_eq!(content_type, SCIM_JSON, "{path}: {status} {text}");
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
+        };
+        (status, json)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(Method::GET, path, None).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    async fn patch(&self, path: &str, ops: Value) -> (StatusCode, Value) {
+        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                          "Operations": ops});
+        let (status, json) = self.send(Method::PATCH, path, Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "PATCH {path}: {json}");
+        (status, json)
+    }
+
+    /// Entra's create: the look-up by userName (nothing), then the POST; returns the id.
+    async fn create_user(&self, user_name: &str, given: &str, family: &str) -> String {
+        let filter = format!("/Users?filter=userName%20eq%20%22{user_name}%22");
+        let (status, found) = self.get(&filter).await;
+        assert_eq!(
+            (status, found["totalResults"].clone()),
+            (StatusCode::OK, json!(0))
+        );
+        let (status, created) = self
+            .post(
+                "/Users",
+                json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE],
+                    "externalId": format!("ext-{user_name}"),
+                    "userName": user_name, "active": true,
+                    "emails": [{"primary": true, "type": "work", "value": user_name}],
+                    "meta": {"resourceType": "User"},
+                    "name": {"formatted": format!("{given} {family}"), "familyName": family,
+                             "givenName": given},
+                    "roles": [],
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        created["id"].as_str().expect("id").to_string()
+    }
+
+    /// Waits until every accepted change has been forwarded (or given up on).
+    async fn drained(&self) {
+        let store = &self.state.job().store;
+        let done = wait_until(Duration::from_secs(30), || {
+            store.outbox_len().map(|n| n == 0).unwrap_or(false)
+        })
+        .await;
+        assert!(done, "the outbox did not drain: {:?}", store.outbox_len());
+    }
+
+    fn license(&self, person_id: &str) -> Option<(String, Vec<String>)> {
+        let record = self.state.job().store.record(person_id).expect("record");
+        record.and_then(|r| r.license).map(|l| (l.plan, l.add_ons))
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn plan(name: &str) -> Option<(String, Vec<String>)> {
+    Some((name.to_string(), vec![]))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn entra_user_lifecycle_in_the_default_dialect() {
+    let sim = Sim::start().await;
+    let gw = Gateway::start(&sim.url, &sim.token).await;
+
+    // Test Connection: a random GUID finds nothing, as a 200 ListResponse.
+    let (status, list) = gw
+        .get("/Users?filter=userName%20eq%20%2275b0a2e8-4f1c-4a27-8f0e-6d1f2b7d9c11%22")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["totalResults"], 0);
+    assert_eq!(list["startIndex"], 1);
+
+    let id = gw.create_user("ann@contoso.example", "Ann", "Lee").await;
+    gw.drained().await;
+    let zoom = sim.user("ann@contoso.example");
+    assert_eq!(zoom["name"]["familyName"], "Lee");
+    assert_eq!(zoom["userType"], "Basic", "{zoom}");
+    assert_eq!(gw.license(&id), plan("basic"));
+
+    // Match + update: the look-up finds exactly one, then one Replace per changed attribute.
+    let (_, found) = gw
+        .get("/Users?filter=userName%20eq%20%22ANN@contoso.example%22")
+        .await;
+    assert_eq!(found["totalResults"], 1, "userName is case-insensitive");
+    assert_eq!(found["Resources"][0]["id"], id.as_str());
+    let (_, patched) = gw
+        .patch(
+            &format!("/Users/{id}"),
+            json!([
+                {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "ann.lee@contoso.example"},
+                {"op": "Replace", "path": "name.familyName", "value": "Lee-Smith"},
+                {"op": "Add", "path": format!("{ENTERPRISE}:department"), "value": "Sales"},
+            ]),
+        )
+        .await;
+    assert_eq!(patched["name"]["familyName"], "Lee-Smith");
+    assert_eq!(patched["meta"]["version"], "W/\"2\"");
+    gw.drained().await;
+    let zoom = sim.user("ann@contoso.example");
+    assert_eq!(
+        zoom["emails"][0]["value"], "ann.lee@contoso.example",
+        "{zoom}"
+    );
+    assert_eq!(zoom["name"]["familyName"], "Lee-Smith");
+
+    // Disable, default dialect: the string "False". The user stays readable (soft delete).
+    let (_, disabled) = gw
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "Replace", "path": "active", "value": "False"}]),
+        )
+        .await;
+    assert_eq!(disabled["active"], false);
+    let (status, still) = gw.get(&format!("/Users/{id}")).await;
+    assert_eq!(
+        (status, still["active"].clone()),
+        (StatusCode::OK, json!(false))
+    );
+    gw.drained().await;
+    assert_eq!(sim.user("ann@contoso.example")["active"], false);
+
+    // Enabled again ("True"), then the hard delete.
+    gw.patch(
+        &format!("/Users/{id}"),
+        json!([{"op": "Replace", "path": "active", "value": "True"}]),
+    )
+    .await;
+    gw.drained().await;
+    assert_eq!(sim.user("ann@contoso.example")["active"], true);
+    let (status, _) = gw.send(Method::DELETE, &format!("/Users/{id}"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, error) = gw.get(&format!("/Users/{id}")).await;
+    assert_eq!(
+        (status, error["status"].clone()),
+        (StatusCode::NOT_FOUND, json!("404"))
+    );
+    gw.drained().await;
+    assert!(!sim.has_user("ann@contoso.example"));
+
+    // Every step is in the provisioning log, shaped as sync mode's.
+    let logs = gw
+        .state
+        .job()
+        .store
+        .logs(&LogQuery {
+            person: Some(id.clone()),
+            limit: 100,
+            ..LogQuery::default()
+        })
+        .expect("logs");
+    let actions: Vec<String> = logs
+        .iter()
+        .rev()
+        .map(|l| format!("{}/{}", l.action, l.status))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "create/success",
+            "update/success",
+            "disable/success",
+            "update/success",
+            "delete/success"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn entra_user_changes_in_the_aad_opt_dialect() {
+    let sim = Sim::start().await;
+    let gw = Gateway::start(&sim.url, &sim.token).await;
+    let id = gw.create_user("bo@contoso.example", "Bo", "Berg").await;
+
+    // aadOptscim062020: one path-less replace with dotted and URN-qualified keys.
+    let (_, patched) = gw
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "value": {
+                "displayName": "Bo Berg-Lind",
+                "name.givenName": "Bo",
+                "name.familyName": "Berg-Lind",
+                format!("{ENTERPRISE}:department"): "Finance",
+            }}]),
+        )
+        .await;
+    assert_eq!(patched["name"]["familyName"], "Berg-Lind");
+    assert_eq!(patched[ENTERPRISE]["department"], "Finance");
+    gw.drained().await;
+    let zoom = sim.user("bo@contoso.example");
+    assert_eq!(zoom["displayName"], "Bo Berg-Lind", "{zoom}");
+    assert_eq!(zoom["name"]["familyName"], "Berg-Lind");
+
+    // Disable with a real boolean.
+    gw.patch(
+        &format!("/Users/{id}"),
+        json!([{"op": "replace", "path": "active", "value": false}]),
+    )
+    .await;
+    gw.drained().await;
+    assert_eq!(sim.user("bo@contoso.example")["active"], false);
+    let (_, found) = gw
+        .get("/Users?filter=userName%20eq%20%22bo@contoso.example%22")
+        .await;
+    assert_eq!(
+        found["Resources"][0]["active"], false,
+        "soft-deleted users stay findable"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn group_membership_changes_the_license_in_both_dialects() {
+    let sim = Sim::start().await;
+    let gw = Gateway::start(&sim.url, &sim.token).await;
+    let u1 = gw.create_user("u1@contoso.example", "Una", "One").await;
+    let u2 = gw.create_user("u2@contoso.example", "Uli", "Two").await;
+    let u3 = gw.create_user("u3@contoso.example", "Ulla", "Three").await;
+
+    // Entra's group create: look-up without members, then POST with the ADSCIM schema.
+    let (status, found) = gw
+        .get("/Groups?excludedAttributes=members&filter=displayName%20eq%20%22Zoom-Licensed%22")
+        .await;
+    assert_eq!(
+        (status, found["totalResults"].clone()),
+        (StatusCode::OK, json!(0))
+    );
+    let (status, group) = gw
+        .post(
+            "/Groups",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group",
+                               "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"],
+                   "externalId": "g-ext-1", "displayName": "Zoom-Licensed",
+                   "meta": {"resourceType": "Group"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{group}");
+    let gid = group["id"].as_str().expect("id").to_string();
+
+    // Two members in one Add.
+    gw.patch(
+        &format!("/Groups/{gid}"),
+        json!([{"op": "Add", "path": "members",
+                "value": [{"$ref": null, "value": u1}, {"$ref": null, "value": u2}]}]),
+    )
+    .await;
+    gw.drained().await;
+    assert_eq!(gw.license(&u1), plan("licensed"));
+    assert_eq!(gw.license(&u2), plan("licensed"));
+    assert_eq!(gw.license(&u3), plan("basic"));
+    assert_eq!(sim.user("u1@contoso.example")["userType"], "Licensed");
+    let (_, lean) = gw
+        .get(&format!("/Groups/{gid}?excludedAttributes=members"))
+        .await;
+    assert!(lean.get("members").is_none(), "{lean}");
+    let (_, user) = gw.get(&format!("/Users/{u1}")).await;
+    assert_eq!(user["groups"][0]["value"], gid.as_str(), "{user}");
+
+    // Remove, default dialect: `value` lists the members to remove (not all of them).
+    gw.patch(
+        &format!("/Groups/{gid}"),
+        json!([{"op": "Remove", "path": "members", "value": [{"value": u1}]}]),
+    )
+    .await;
+    gw.drained().await;
+    assert_eq!(gw.license(&u1), plan("basic"));
+    assert_eq!(gw.license(&u2), plan("licensed"));
+    assert_eq!(sim.user("u1@contoso.example")["userType"], "Basic");
+
+    // Remove, aadOptscim062020: a value filter in the path.
+    gw.patch(
+        &format!("/Groups/{gid}"),
+        json!([{"op": "remove", "path": format!("members[value eq \"{u2}\"]")}]),
+    )
+    .await;
+    gw.drained().await;
+    assert_eq!(gw.license(&u2), plan("basic"));
+    assert_eq!(sim.user("u2@contoso.example")["userType"], "Basic");
+
+    // An add-on by group, created with its members; gone again with the group.
+    let (status, phone) = gw
+        .post(
+            "/Groups",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                   "displayName": "Zoom-Phone", "members": [{"value": u3}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{phone}");
+    gw.drained().await;
+    assert_eq!(
+        gw.license(&u3),
+        Some(("basic".into(), vec!["phone".into()]))
+    );
+    assert!(
+        sim.zoom_field_sent("u3@contoso.example", "zoomPhoneCallingPlan")
+            .is_some()
+    );
+    let phone_id = phone["id"].as_str().expect("id");
+    let (status, _) = gw
+        .send(Method::DELETE, &format!("/Groups/{phone_id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    gw.drained().await;
+    assert_eq!(gw.license(&u3), plan("basic"));
+    assert!(
+        sim.zoom_field_sent("u3@contoso.example", "zoomPhoneCallingPlan")
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_the_pipeline_keeps_failing_is_retried_then_dropped_and_logged() {
+    let sim = Sim::start().await;
+    let license = "path = \"builtin:license-by-group\"";
+    assert!(CONFIG.contains(license));
+    let config = CONFIG.replace(license, "path = \"${TRAP}\"");
+    let gw = Gateway::start_with(
+        &config,
+        &[("TRAP", muster_artifacts::TRAP)],
+        &sim.url,
+        &sim.token,
+    )
+    .await;
+    let id = gw.create_user("eve@contoso.example", "Eve", "Ek").await;
+    gw.drained().await;
+    assert!(!sim.has_user("eve@contoso.example"));
+    let logs = gw
+        .state
+        .job()
+        .store
+        .logs(&LogQuery {
+            person: Some(id),
+            limit: 10,
+            ..LogQuery::default()
+        })
+        .expect("logs");
+    // `max_rejections` (3 by default) attempts, each a failure in the log, then dropped.
+    assert_eq!(logs.len(), 3, "{logs:#?}");
+    assert!(logs.iter().all(|l| l.status == "failure"));
+}
+
+/// A simulator on a given address (to bring a target "back" where muster expects it).
+async fn sim_on(addr: SocketAddr, token: &str) -> (SimState, oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("rebind");
+    let state = SimState::new(&SimConfig::new(token.to_string()));
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(zoom_sim::serve_state(listener, state.clone(), async move {
+        let _ = stopped.await;
+    }));
+    (state, stop)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outbox_catches_up_in_order_after_the_target_was_down() {
+    // A port nothing listens on yet: the target is down.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port");
+    let token = "zoom-token";
+    let gw = Gateway::start(&format!("http://{addr}/scim2"), token).await;
+
+    let a = gw.create_user("a@contoso.example", "Al", "Ames").await;
+    for title in ["T1", "T2", "T3"] {
+        gw.patch(
+            &format!("/Users/{a}"),
+            json!([{"op": "Replace", "path": "title", "value": title}]),
+        )
+        .await;
+    }
+    let b = gw.create_user("b@contoso.example", "Bea", "Bell").await;
+    gw.patch(
+        &format!("/Users/{a}"),
+        json!([{"op": "Replace", "path": "active", "value": "False"}]),
+    )
+    .await;
+
+    // Failures show in the provisioning log while nothing is lost.
+    let store = &gw.state.job().store;
+    let failed = wait_until(Duration::from_secs(20), || {
+        store
+            .logs(&LogQuery {
+                status: Some("failure".into()),
+                limit: 10,
+                ..LogQuery::default()
+            })
+            .map(|l| l.len() >= 2)
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(failed, "no failure in the provisioning log");
+    let failure = &store
+        .logs(&LogQuery {
+            status: Some("failure".into()),
+            limit: 1,
+            ..LogQuery::default()
+        })
+        .expect("logs")[0];
+    assert_eq!(
+        failure.detail["provisioningStatusInfo"]["errorCode"], "ConnectionFailed",
+        "{}",
+        failure.detail
+    );
+    assert_eq!(
+        store.outbox_len().expect("len"),
+        6,
+        "every change is still waiting"
+    );
+
+    // The target comes back: everything arrives, A's changes in the order Entra sent them.
+    let (sim, _stop) = sim_on(addr, token).await;
+    gw.drained().await;
+    let zoom_a = sim.user_by_name("a@contoso.example").expect("A created");
+    assert_eq!(zoom_a["title"], "T3");
+    assert_eq!(zoom_a["active"], false);
+    assert!(sim.user_by_name("b@contoso.example").is_some(), "B created");
+    let a_id = zoom_a["id"].as_str().expect("id").replace('&', "%26");
+    let sent: Vec<String> = sim
+        .request_log()
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.path.ends_with(&a_id) && r.status == 200)
+        .filter_map(|r| r.json())
+        .flat_map(|body| body["Operations"].as_array().cloned().unwrap_or_default())
+        .map(|op| format!("{}={}", op["path"].as_str().unwrap_or(""), op["value"]))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            "title=\"T1\"",
+            "title=\"T2\"",
+            "title=\"T3\"",
+            "active=false"
+        ],
+        "A's changes in order"
+    );
+    assert_eq!(gw.license(&b), plan("basic"));
+}
+
+/// A request and the status and `scimType` it must get.
+type Check = (Method, String, Option<Value>, u16, Option<&'static str>);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unauthenticated_and_malformed_requests_get_scim_errors() {
+    let sim = Sim::start().await;
+    let gw = Gateway::start(&sim.url, &sim.token).await;
+    let id = gw.create_user("c@contoso.example", "Cy", "Cole").await;
+    let http = reqwest::Client::new();
+    let url = |p: &str| format!("{}{p}", gw.base);
+
+    // 401: no token, a wrong one, another scheme.
+    for auth in [
+        None,
+        Some("Bearer nope"),
+        Some("Basic Z2F0ZXdheS1zZWNyZXQ="),
+    ] {
+        let mut request = http.get(url("/Users"));
+        if let Some(a) = auth {
+            request = request.header("authorization", a);
+        }
+        let response = request.send().await.expect("request");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{auth:?}");
+        assert_eq!(response.headers()["content-type"], SCIM_JSON);
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["status"], "401");
+        assert_eq!(
+            body["schemas"][0],
+            "urn:ietf:params:scim:api:messages:2.0:Error"
+        );
+    }
+
+    // 415 for a non-JSON media type; 400 invalidSyntax for broken JSON; 413 over the limit.
+    let raw = |content_type: &str, body: String| {
+        http.post(url("/Users"))
+            .bearer_auth(TOKEN)
+            .header("content-type", content_type)
+            .body(body)
+    };
+    let cases = [
+        (raw("text/plain", "userName=x".into()), 415, None),
+        (
+            raw(SCIM_JSON, "{\"userName\": ".into()),
+            400,
+            Some("invalidSyntax"),
+        ),
+        (
+            raw(SCIM_JSON, json!({"userName": "x".repeat(5000)}).to_string()),
+            413,
+            None,
+        ),
+    ];
+    for (request, status, scim_type) in cases {
+        let response = request.send().await.expect("request");
+        assert_eq!(response.status().as_u16(), status);
+        assert_eq!(response.headers()["content-type"], SCIM_JSON);
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["status"], status.to_string());
+        if let Some(t) = scim_type {
+            assert_eq!(body["scimType"], t, "{body}");
+        }
+    }
+
+    // scimType by mistake.
+    let user = format!("/Users/{id}");
+    let patch = |ops: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+    let checks: Vec<Check> = vec![
+        (
+            Method::GET,
+            "/Users?filter=userName%20zz%20%22a%22".into(),
+            None,
+            400,
+            Some("invalidFilter"),
+        ),
+        (Method::GET, "/Users/nope".into(), None, 404, None),
+        (Method::GET, "/Nothing".into(), None, 404, None),
+        (Method::DELETE, "/Users".into(), None, 405, None),
+        (
+            Method::POST,
+            "/Users".into(),
+            Some(json!({"userName": "C@contoso.example"})),
+            409,
+            Some("uniqueness"),
+        ),
+        (
+            Method::POST,
+            "/Users".into(),
+            Some(json!({"userName": "d", "active": 3})),
+            400,
+            Some("invalidValue"),
+        ),
+        (
+            Method::POST,
+            "/Users".into(),
+            Some(json!({"displayName": "no name"})),
+            400,
+            Some("invalidValue"),
+        ),
+        (
+            Method::PATCH,
+            user.clone(),
+            Some(patch(
+                json!([{"op": "replace", "path": "emails[[", "value": "x"}]),
+            )),
+            400,
+            Some("invalidPath"),
+        ),
+        (
+            Method::PATCH,
+            user.clone(),
+            Some(patch(json!([{"op": "remove"}]))),
+            400,
+            Some("noTarget"),
+        ),
+        (
+            Method::PATCH,
+            user.clone(),
+            Some(patch(
+                json!([{"op": "replace", "path": "id", "value": "x"}]),
+            )),
+            400,
+            Some("mutability"),
+        ),
+        (
+            Method::PATCH,
+            user.clone(),
+            Some(patch(json!([{"op": "jump", "path": "title"}]))),
+            400,
+            Some("invalidSyntax"),
+        ),
+        (
+            Method::POST,
+            "/Groups".into(),
+            Some(json!({"displayName": "G", "members": [{"value": "ghost"}]})),
+            400,
+            Some("invalidValue"),
+        ),
+    ];
+    for (method, path, body, status, scim_type) in checks {
+        let (got, error) = gw.send(method.clone(), &path, body).await;
+        assert_eq!(got.as_u16(), status, "{method} {path}: {error}");
+        assert_eq!(error["status"], status.to_string(), "{method} {path}");
+        assert_eq!(
+            error["scimType"].as_str(),
+            scim_type,
+            "{method} {path}: {error}"
+        );
+    }
+    // Nothing half-applied: the user is as created.
+    let (_, current) = gw.get(&user).await;
+    assert_eq!(current["meta"]["version"], "W/\"1\"", "{current}");
+
+    // ETags: a stale If-Match is 412 and changes nothing; a current If-None-Match is 304.
+    let stale = http
+        .patch(url(&user))
+        .bearer_auth(TOKEN)
+        .header("content-type", SCIM_JSON)
+        .header("if-match", "W/\"7\"")
+        .body(patch(json!([{"op": "replace", "path": "title", "value": "X"}])).to_string())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
+    let cached = http
+        .get(url(&user))
+        .bearer_auth(TOKEN)
+        .header("if-none-match", "W/\"1\"")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
+    let (_, current) = gw.get(&user).await;
+    assert!(current.get("title").is_none(), "{current}");
+}
+
+/// `scim2 test` (scim2-cli + scim2-tester from PyPI, installed into `.venv` by `.ci/test`)
+/// against the gateway: every check must report SUCCESS.
+#[tokio::test(flavor = "multi_thread")]
+async fn scim2_tester_reports_no_failures() {
+    let cli = std::env::var("MUSTER_SCIM2_CLI").map_or_else(
+        |_| muster_tests::harness::workspace_root().join(".venv/bin/scim2"),
+        std::path::PathBuf::from,
+    );
+    assert!(
+        cli.exists(),
+        "{} is missing: install the conformance checker with \
+         `.venv/bin/pip install scim2-cli==0.6.0 scim2-tester==0.5.2` (`.ci/test` does), or set \
+         MUSTER_SCIM2_CLI to a `scim2` executable",
+        cli.display()
+    );
+    let sim = Sim::start().await;
+    let gw = Gateway::start(&sim.url, &sim.token).await;
+    let base = gw.base.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&cli)
+            .args(["-u", &base, "test"])
+            .env("SCIM_CLI_HEADERS", format!("Authorization: Bearer {TOKEN}"))
+            .output()
+    })
+    .await
+    .expect("joining")
+    .expect("running scim2");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let checks: Vec<&str> = stdout
+        .lines()
+        .filter(|l| !l.starts_with(' ') && !l.starts_with("Performing"))
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let failures: Vec<&&str> = checks
+        .iter()
+        .filter(|l| !l.starts_with("SUCCESS"))
+        .collect();
+    assert!(
+        output.status.success() && failures.is_empty() && checks.len() > 50,
+        "scim2 test: {} checks, failures {failures:#?}\n{stdout}\n{stderr}",
+        checks.len()
+    );
+}
