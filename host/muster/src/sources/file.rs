@@ -42,12 +42,14 @@ struct SnapshotGroup {
     members: Vec<String>,
 }
 
+/// The app assigned to a person or a group, with the role's name (Graph sources resolve role
+/// ids to names before they get here).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct Assignment {
-    principal_id: String,
+pub(crate) struct Assignment {
+    pub(crate) principal_id: String,
     #[serde(default)]
-    app_role: Option<String>,
+    pub(crate) app_role: Option<String>,
 }
 
 fn yes() -> bool {
@@ -124,7 +126,9 @@ pub fn parse(text: &str, nested_groups: bool) -> anyhow::Result<Directory> {
     })
 }
 
-fn assign(
+/// Marks who is assigned, directly or through a group (its direct members, or every member
+/// of its nested groups too when `nested_groups`), and gives them the assignments' roles.
+pub(crate) fn assign(
     people: &mut [Person],
     groups: &[Group],
     assignments: &[Assignment],
