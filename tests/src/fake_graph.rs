@@ -40,7 +40,11 @@ use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
 
 /// Every application permission muster may need.
-pub const ALL_PERMISSIONS: [&str; 3] = ["User.Read.All", "GroupMember.Read.All", "Application.Read.All"];
+pub const ALL_PERMISSIONS: [&str; 3] = [
+    "User.Read.All",
+    "GroupMember.Read.All",
+    "Application.Read.All",
+];
 
 /// Properties Graph returns for a user when no `$select` is given.
 const DEFAULT_USER_PROPERTIES: [&str; 10] = [
@@ -259,7 +263,11 @@ impl FakeGraph {
                 self.soft_delete_user(id);
             }
         }
-        let groups: Vec<&Value> = snapshot["groups"].as_array().into_iter().flatten().collect();
+        let groups: Vec<&Value> = snapshot["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .collect();
         for g in &groups {
             self.add_group(
                 g["id"].as_str().expect("group id"),
@@ -268,7 +276,10 @@ impl FakeGraph {
         }
         for g in &groups {
             for m in g["members"].as_array().into_iter().flatten() {
-                self.add_member(g["id"].as_str().unwrap_or_default(), m.as_str().unwrap_or_default());
+                self.add_member(
+                    g["id"].as_str().unwrap_or_default(),
+                    m.as_str().unwrap_or_default(),
+                );
             }
         }
         for a in snapshot["assignments"].as_array().into_iter().flatten() {
@@ -284,7 +295,13 @@ impl FakeGraph {
         let mut props = props.as_object().cloned().unwrap_or_default();
         props.entry("accountEnabled").or_insert(Value::Bool(true));
         props.remove("id");
-        s.users.insert(id.into(), User { props, soft_deleted: false });
+        s.users.insert(
+            id.into(),
+            User {
+                props,
+                soft_deleted: false,
+            },
+        );
         s.log_user(id, None);
     }
 
@@ -292,7 +309,10 @@ impl FakeGraph {
     pub fn update_user(&self, id: &str, changes: Value) {
         let mut s = self.state();
         let changes = changes.as_object().cloned().unwrap_or_default();
-        let user = s.users.get_mut(id).unwrap_or_else(|| panic!("no user {id}"));
+        let user = s
+            .users
+            .get_mut(id)
+            .unwrap_or_else(|| panic!("no user {id}"));
         for (k, v) in &changes {
             if v.is_null() {
                 user.props.remove(k);
@@ -305,13 +325,19 @@ impl FakeGraph {
 
     pub fn soft_delete_user(&self, id: &str) {
         let mut s = self.state();
-        s.users.get_mut(id).unwrap_or_else(|| panic!("no user {id}")).soft_deleted = true;
+        s.users
+            .get_mut(id)
+            .unwrap_or_else(|| panic!("no user {id}"))
+            .soft_deleted = true;
         s.log_user(id, None);
     }
 
     pub fn restore_user(&self, id: &str) {
         let mut s = self.state();
-        s.users.get_mut(id).unwrap_or_else(|| panic!("no user {id}")).soft_deleted = false;
+        s.users
+            .get_mut(id)
+            .unwrap_or_else(|| panic!("no user {id}"))
+            .soft_deleted = false;
         s.log_user(id, None);
     }
 
@@ -319,7 +345,11 @@ impl FakeGraph {
     pub fn hard_delete_user(&self, id: &str) {
         let groups: Vec<String> = {
             let s = self.state();
-            s.groups.iter().filter(|(_, g)| g.members.contains_key(id)).map(|(k, _)| k.clone()).collect()
+            s.groups
+                .iter()
+                .filter(|(_, g)| g.members.contains_key(id))
+                .map(|(k, _)| k.clone())
+                .collect()
         };
         for g in groups {
             self.remove_member(&g, id);
@@ -332,13 +362,22 @@ impl FakeGraph {
 
     pub fn add_group(&self, id: &str, display_name: &str) {
         let mut s = self.state();
-        s.groups.insert(id.into(), GroupObj { display_name: display_name.into(), members: BTreeMap::new() });
+        s.groups.insert(
+            id.into(),
+            GroupObj {
+                display_name: display_name.into(),
+                members: BTreeMap::new(),
+            },
+        );
         s.log_group(id, None);
     }
 
     pub fn rename_group(&self, id: &str, display_name: &str) {
         let mut s = self.state();
-        s.groups.get_mut(id).unwrap_or_else(|| panic!("no group {id}")).display_name = display_name.into();
+        s.groups
+            .get_mut(id)
+            .unwrap_or_else(|| panic!("no group {id}"))
+            .display_name = display_name.into();
         s.log_group(id, None);
     }
 
@@ -362,13 +401,21 @@ impl FakeGraph {
         } else {
             panic!("no user or group {member}")
         };
-        s.groups.get_mut(group).unwrap_or_else(|| panic!("no group {group}")).members.insert(member.into(), kind);
+        s.groups
+            .get_mut(group)
+            .unwrap_or_else(|| panic!("no group {group}"))
+            .members
+            .insert(member.into(), kind);
         s.log_group(group, Some(member));
     }
 
     pub fn remove_member(&self, group: &str, member: &str) {
         let mut s = self.state();
-        s.groups.get_mut(group).unwrap_or_else(|| panic!("no group {group}")).members.remove(member);
+        s.groups
+            .get_mut(group)
+            .unwrap_or_else(|| panic!("no group {group}"))
+            .members
+            .remove(member);
         s.log_group(group, Some(member));
     }
 
@@ -395,11 +442,18 @@ impl FakeGraph {
             },
         };
         let id = format!("asg-{}", s.next());
-        s.assignments.push(Assignment { id, principal_id: principal.into(), principal_type, app_role_id });
+        s.assignments.push(Assignment {
+            id,
+            principal_id: principal.into(),
+            principal_type,
+            app_role_id,
+        });
     }
 
     pub fn unassign(&self, principal: &str) {
-        self.state().assignments.retain(|a| a.principal_id != principal);
+        self.state()
+            .assignments
+            .retain(|a| a.principal_id != principal);
     }
 
     /// Refuses every delta token issued so far, the way Graph does after 7 days.
@@ -446,7 +500,10 @@ impl FakeGraph {
 
     /// Requests to the token endpoint so far.
     pub fn token_requests(&self) -> usize {
-        self.requests().iter().filter(|r| r.uri.contains("/oauth2/")).count()
+        self.requests()
+            .iter()
+            .filter(|r| r.uri.contains("/oauth2/"))
+            .count()
     }
 }
 
@@ -473,11 +530,19 @@ impl State {
     fn log_group(&mut self, id: &str, member: Option<&str>) {
         self.seq += 1;
         let seq = self.seq;
-        self.group_log.push(GroupChange { seq, group: id.to_string(), member: member.map(str::to_string) });
+        self.group_log.push(GroupChange {
+            seq,
+            group: id.to_string(),
+            member: member.map(str::to_string),
+        });
     }
 
     fn new_token(&mut self) -> String {
-        format!("tok{}x{:08x}", self.next(), self.seq.wrapping_mul(2654435761) as u32)
+        format!(
+            "tok{}x{:08x}",
+            self.next(),
+            self.seq.wrapping_mul(2654435761) as u32
+        )
     }
 
     fn project_user(&self, id: &str, user: &User, select: Option<&[String]>) -> Value {
@@ -556,7 +621,11 @@ impl State {
                 .groups
                 .iter()
                 .map(|(id, g)| {
-                    let members = g.members.iter().map(|(m, k)| self.member_json(m, *k)).collect();
+                    let members = g
+                        .members
+                        .iter()
+                        .map(|(m, k)| self.member_json(m, *k))
+                        .collect();
                     render(id, g, members)
                 })
                 .collect(),
@@ -627,7 +696,8 @@ async fn handle(
 
 fn route(s: &mut State, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Response {
     let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
-    if method == Method::POST && segments.len() == 4 && segments[1..] == ["oauth2", "v2.0", "token"] {
+    if method == Method::POST && segments.len() == 4 && segments[1..] == ["oauth2", "v2.0", "token"]
+    {
         return token(s, segments[0], body);
     }
     if method != Method::GET || segments.first() != Some(&"v1.0") {
@@ -636,22 +706,37 @@ fn route(s: &mut State, method: &Method, uri: &Uri, headers: &HeaderMap, body: &
     if let Some((status, retry_after)) = s.faults.pop_front() {
         let mut r = graph_error(
             StatusCode::from_u16(status).unwrap_or(StatusCode::TOO_MANY_REQUESTS),
-            if status == 429 { "TooManyRequests" } else { "ServiceUnavailable" },
+            if status == 429 {
+                "TooManyRequests"
+            } else {
+                "ServiceUnavailable"
+            },
             "Too many requests (injected)",
         );
         if let Some(secs) = retry_after {
-            r.headers_mut().insert("retry-after", HeaderValue::from(secs));
+            r.headers_mut()
+                .insert("retry-after", HeaderValue::from(secs));
         }
         let h = r.headers_mut();
-        h.insert("x-ms-throttle-scope", HeaderValue::from_static("Tenant_Application/ReadOnly/fake"));
-        h.insert("x-ms-throttle-information", HeaderValue::from_static("ResourceUnitLimitExceeded"));
+        h.insert(
+            "x-ms-throttle-scope",
+            HeaderValue::from_static("Tenant_Application/ReadOnly/fake"),
+        );
+        h.insert(
+            "x-ms-throttle-information",
+            HeaderValue::from_static("ResourceUnitLimitExceeded"),
+        );
         return r;
     }
     if let Some(r) = authenticate(s, headers) {
         return r;
     }
     let query: HashMap<String, String> = reqwest::Url::parse(&format!("http://x{uri}"))
-        .map(|u| u.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+        .map(|u| {
+            u.query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
         .unwrap_or_default();
     let rest = &segments[1..];
     let permission = match rest.first() {
@@ -659,9 +744,14 @@ fn route(s: &mut State, method: &Method, uri: &Uri, headers: &HeaderMap, body: &
         Some(&"groups") => ["GroupMember.Read.All", "Group.Read.All"].as_slice(),
         _ => ["Application.Read.All"].as_slice(),
     };
-    if !permission.iter().any(|p| s.permissions.contains(*p)) && !s.permissions.contains("Directory.Read.All") {
-        return graph_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied",
-            "Insufficient privileges to complete the operation.");
+    if !permission.iter().any(|p| s.permissions.contains(*p))
+        && !s.permissions.contains("Directory.Read.All")
+    {
+        return graph_error(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        );
     }
     if let Some(token) = query.get("$skiptoken") {
         return next_page(s, token);
@@ -671,45 +761,89 @@ fn route(s: &mut State, method: &Method, uri: &Uri, headers: &HeaderMap, body: &
         ["groups"] => listing(s, "groups", &query),
         ["users", "delta"] => delta(s, Feed::Users, &query),
         ["groups", "delta"] => delta(s, Feed::Groups, &query),
-        ["groups", id, which @ ("members" | "transitiveMembers")] => members(s, id, *which == "transitiveMembers", &query),
+        ["groups", id, which @ ("members" | "transitiveMembers")] => {
+            members(s, id, *which == "transitiveMembers", &query)
+        }
         ["servicePrincipals", id] => service_principal(s, id, &query),
         ["servicePrincipals", id, "appRoleAssignedTo"] => assignments(s, id, &query),
-        _ => graph_error(StatusCode::BAD_REQUEST, "BadRequest", "Resource not found for the segment"),
+        _ => graph_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Resource not found for the segment",
+        ),
     };
     if response.status().is_success() {
-        response.headers_mut().insert("x-ms-resource-unit", HeaderValue::from_static("1"));
+        response
+            .headers_mut()
+            .insert("x-ms-resource-unit", HeaderValue::from_static("1"));
     }
-    response.headers_mut().insert("request-id", HeaderValue::from_static("fake-request"));
+    response
+        .headers_mut()
+        .insert("request-id", HeaderValue::from_static("fake-request"));
     response
 }
 
 fn token(s: &mut State, tenant: &str, body: &[u8]) -> Response {
-    let form: HashMap<String, String> = reqwest::Url::parse(&format!("http://x/?{}", String::from_utf8_lossy(body)))
-        .map(|u| u.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
-        .unwrap_or_default();
+    let form: HashMap<String, String> =
+        reqwest::Url::parse(&format!("http://x/?{}", String::from_utf8_lossy(body)))
+            .map(|u| {
+                u.query_pairs()
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
     if tenant != s.tenant {
-        return token_error(StatusCode::BAD_REQUEST, "invalid_request", 90002,
-            &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID."));
+        return token_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            90002,
+            &format!(
+                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID."
+            ),
+        );
     }
     if field("grant_type") != "client_credentials" {
-        return token_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.");
+        return token_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            70003,
+            "The app requested an unsupported grant type.",
+        );
     }
     if field("client_id") != s.client_id {
-        return token_error(StatusCode::BAD_REQUEST, "unauthorized_client", 700016,
-            &format!("Application with identifier '{}' was not found in the directory.", field("client_id")));
+        return token_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            &format!(
+                "Application with identifier '{}' was not found in the directory.",
+                field("client_id")
+            ),
+        );
     }
     if field("client_secret") != s.secret {
-        return token_error(StatusCode::UNAUTHORIZED, "invalid_client", 7000215,
-            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.");
+        return token_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000215,
+            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
+        );
     }
     if !field("scope").ends_with("/.default") {
-        return token_error(StatusCode::BAD_REQUEST, "invalid_scope", 70011,
-            "The provided request must include a 'scope' input parameter.");
+        return token_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            70011,
+            "The provided request must include a 'scope' input parameter.",
+        );
     }
     let token = s.new_token();
     let lifetime = s.token_lifetime;
-    s.tokens.insert(token.clone(), Instant::now() + Duration::from_secs(lifetime));
+    s.tokens.insert(
+        token.clone(),
+        Instant::now() + Duration::from_secs(lifetime),
+    );
     axum::Json(json!({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token})).into_response()
 }
 
@@ -720,39 +854,74 @@ fn authenticate(s: &State, headers: &HeaderMap) -> Option<Response> {
         .and_then(|v| v.strip_prefix("Bearer "));
     match token.and_then(|t| s.tokens.get(t)) {
         Some(expiry) if Instant::now() < *expiry => None,
-        Some(_) => Some(graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken",
-            "Lifetime validation failed, the token is expired.")),
-        None => Some(graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken",
-            "Access token is empty or invalid.")),
+        Some(_) => Some(graph_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Lifetime validation failed, the token is expired.",
+        )),
+        None => Some(graph_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Access token is empty or invalid.",
+        )),
     }
 }
 
 fn select_of(query: &HashMap<String, String>) -> Option<Vec<String>> {
-    query.get("$select").map(|s| s.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect())
+    query.get("$select").map(|s| {
+        s.split(',')
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect()
+    })
 }
 
-fn top_of(query: &HashMap<String, String>) -> Result<usize, Response> {
+fn top_of(query: &HashMap<String, String>) -> Result<usize, Box<Response>> {
     match query.get("$top") {
         None => Ok(100),
         Some(t) => match t.parse::<usize>() {
             Ok(n) if (1..=999).contains(&n) => Ok(n),
-            _ => Err(graph_error(StatusCode::BAD_REQUEST, "Request_UnsupportedQuery",
-                &format!("Invalid page size specified: '{t}'. Must be between 1 and 999 inclusive."))),
+            _ => Err(Box::new(graph_error(
+                StatusCode::BAD_REQUEST,
+                "Request_UnsupportedQuery",
+                &format!(
+                    "Invalid page size specified: '{t}'. Must be between 1 and 999 inclusive."
+                ),
+            ))),
         },
     }
 }
 
 /// Serves the first page of `items` and keeps the rest behind an opaque skiptoken.
-fn paged(s: &mut State, path: &str, items: Vec<Value>, page_size: usize, delta_link: Option<String>) -> Response {
+fn paged(
+    s: &mut State,
+    path: &str,
+    items: Vec<Value>,
+    page_size: usize,
+    delta_link: Option<String>,
+) -> Response {
     let id = s.new_token();
-    s.pagings.insert(id.clone(), Paging { items, next: 0, page_size, delta_link, path: path.to_string() });
+    s.pagings.insert(
+        id.clone(),
+        Paging {
+            items,
+            next: 0,
+            page_size,
+            delta_link,
+            path: path.to_string(),
+        },
+    );
     next_page(s, &id)
 }
 
 fn next_page(s: &mut State, token: &str) -> Response {
     let base = s.base.clone();
     let Some(p) = s.pagings.get_mut(token) else {
-        return graph_error(StatusCode::BAD_REQUEST, "Request_BadRequest", "Invalid skip token.");
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            "Invalid skip token.",
+        );
     };
     let end = (p.next + p.page_size).min(p.items.len());
     let value: Vec<Value> = p.items[p.next..end].to_vec();
@@ -760,7 +929,10 @@ fn next_page(s: &mut State, token: &str) -> Response {
     let mut body = Map::new();
     body.insert("value".into(), Value::Array(value));
     if end < p.items.len() {
-        body.insert("@odata.nextLink".into(), Value::String(format!("{base}/v1.0/{}?$skiptoken={token}", p.path)));
+        body.insert(
+            "@odata.nextLink".into(),
+            Value::String(format!("{base}/v1.0/{}?$skiptoken={token}", p.path)),
+        );
     } else {
         if let Some(link) = &p.delta_link {
             body.insert("@odata.deltaLink".into(), Value::String(link.clone()));
@@ -773,11 +945,15 @@ fn next_page(s: &mut State, token: &str) -> Response {
 fn listing(s: &mut State, what: &str, query: &HashMap<String, String>) -> Response {
     let top = match top_of(query) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let select = select_of(query);
     let items: Vec<Value> = if what == "users" {
-        s.users.iter().filter(|(_, u)| !u.soft_deleted).map(|(id, u)| s.project_user(id, u, select.as_deref())).collect()
+        s.users
+            .iter()
+            .filter(|(_, u)| !u.soft_deleted)
+            .map(|(id, u)| s.project_user(id, u, select.as_deref()))
+            .collect()
     } else {
         s.groups.iter().map(|(id, g)| json!({"id": id, "displayName": g.display_name, "securityEnabled": true, "mailEnabled": false, "groupTypes": []})).collect()
     };
@@ -789,9 +965,13 @@ fn delta(s: &mut State, feed: Feed, query: &HashMap<String, String>) -> Response
         Feed::Users => "users/delta",
         Feed::Groups => "groups/delta",
     };
-    if query.contains_key("$top") || query.contains_key("$expand") || query.contains_key("$orderby") {
-        return graph_error(StatusCode::BAD_REQUEST, "Request_UnsupportedQuery",
-            "$top, $expand and $orderby are not supported with delta queries.");
+    if query.contains_key("$top") || query.contains_key("$expand") || query.contains_key("$orderby")
+    {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "Request_UnsupportedQuery",
+            "$top, $expand and $orderby are not supported with delta queries.",
+        );
     }
     let (since, select) = match query.get("$deltatoken") {
         Some(t) if t == "latest" => {
@@ -799,19 +979,37 @@ fn delta(s: &mut State, feed: Feed, query: &HashMap<String, String>) -> Response
             return axum::Json(json!({"value": [], "@odata.deltaLink": link})).into_response();
         }
         Some(t) => match s.delta_tokens.get(t) {
-            Some(DeltaToken { expired: Some(Expiry::Gone), .. }) => {
-                let mut r = graph_error(StatusCode::GONE, "resyncRequired", "The delta token has expired; a full resync is required.");
+            Some(DeltaToken {
+                expired: Some(Expiry::Gone),
+                ..
+            }) => {
+                let mut r = graph_error(
+                    StatusCode::GONE,
+                    "resyncRequired",
+                    "The delta token has expired; a full resync is required.",
+                );
                 if let Ok(v) = HeaderValue::from_str(&format!("{}/v1.0/{path}", s.base)) {
                     r.headers_mut().insert("location", v);
                 }
                 return r;
             }
-            Some(DeltaToken { expired: Some(Expiry::SyncStateNotFound), .. }) | None => {
-                return graph_error(StatusCode::BAD_REQUEST, "syncStateNotFound",
-                    "The sync state generation is not found. Restart the sync from the beginning.");
+            Some(DeltaToken {
+                expired: Some(Expiry::SyncStateNotFound),
+                ..
+            })
+            | None => {
+                return graph_error(
+                    StatusCode::BAD_REQUEST,
+                    "syncStateNotFound",
+                    "The sync state generation is not found. Restart the sync from the beginning.",
+                );
             }
             Some(tok) if tok.feed != feed => {
-                return graph_error(StatusCode::BAD_REQUEST, "syncStateNotFound", "The delta token belongs to another resource.");
+                return graph_error(
+                    StatusCode::BAD_REQUEST,
+                    "syncStateNotFound",
+                    "The delta token belongs to another resource.",
+                );
             }
             Some(tok) => (Some(tok.seq), tok.select.clone()),
         },
@@ -833,28 +1031,50 @@ fn delta(s: &mut State, feed: Feed, query: &HashMap<String, String>) -> Response
 fn issue_delta_link(s: &mut State, feed: Feed, select: Option<Vec<String>>, path: &str) -> String {
     let token = s.new_token();
     let seq = s.seq;
-    s.delta_tokens.insert(token.clone(), DeltaToken { feed, seq, select, expired: None });
+    s.delta_tokens.insert(
+        token.clone(),
+        DeltaToken {
+            feed,
+            seq,
+            select,
+            expired: None,
+        },
+    );
     format!("{}/v1.0/{path}?$deltatoken={token}", s.base)
 }
 
 fn members(s: &mut State, id: &str, transitive: bool, query: &HashMap<String, String>) -> Response {
     let top = match top_of(query) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(group) = s.groups.get(id) else {
-        return graph_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound",
-            &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."));
+        return graph_error(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!(
+                "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
+            ),
+        );
     };
     let mut found: BTreeMap<String, Kind> = group.members.clone();
     if transitive {
-        let mut queue: Vec<String> = found.iter().filter(|(_, k)| **k == Kind::Group).map(|(m, _)| m.clone()).collect();
+        let mut queue: Vec<String> = found
+            .iter()
+            .filter(|(_, k)| **k == Kind::Group)
+            .map(|(m, _)| m.clone())
+            .collect();
         let mut seen: BTreeSet<String> = BTreeSet::from([id.to_string()]);
         while let Some(g) = queue.pop() {
             if !seen.insert(g.clone()) {
                 continue;
             }
-            for (m, k) in s.groups.get(&g).map(|g| g.members.clone()).unwrap_or_default() {
+            for (m, k) in s
+                .groups
+                .get(&g)
+                .map(|g| g.members.clone())
+                .unwrap_or_default()
+            {
                 if k == Kind::Group {
                     queue.push(m.clone());
                 }
@@ -863,18 +1083,37 @@ fn members(s: &mut State, id: &str, transitive: bool, query: &HashMap<String, St
         }
     }
     let items = found.iter().map(|(m, k)| s.member_json(m, *k)).collect();
-    let path = format!("groups/{id}/{}", if transitive { "transitiveMembers" } else { "members" });
+    let path = format!(
+        "groups/{id}/{}",
+        if transitive {
+            "transitiveMembers"
+        } else {
+            "members"
+        }
+    );
     paged(s, &path, items, top, None)
 }
 
 fn service_principal(s: &mut State, id: &str, query: &HashMap<String, String>) -> Response {
     if id != s.sp_id {
-        return graph_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound",
-            &format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."));
+        return graph_error(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!(
+                "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
+            ),
+        );
     }
-    let roles: Vec<Value> = s.app_roles.iter().map(|(rid, value)| json!({"id": rid, "value": value, "displayName": value,
-        "allowedMemberTypes": ["User"], "isEnabled": true, "description": value})).collect();
-    let full = json!({"id": s.sp_id, "appId": s.app_id, "displayName": "muster", "appRoles": roles});
+    let roles: Vec<Value> = s
+        .app_roles
+        .iter()
+        .map(|(rid, value)| {
+            json!({"id": rid, "value": value, "displayName": value,
+        "allowedMemberTypes": ["User"], "isEnabled": true, "description": value})
+        })
+        .collect();
+    let full =
+        json!({"id": s.sp_id, "appId": s.app_id, "displayName": "muster", "appRoles": roles});
     let out = match select_of(query) {
         Some(sel) => {
             let mut o = Map::new();
@@ -893,19 +1132,29 @@ fn service_principal(s: &mut State, id: &str, query: &HashMap<String, String>) -
 
 fn assignments(s: &mut State, id: &str, query: &HashMap<String, String>) -> Response {
     if id != s.sp_id {
-        return graph_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound", &format!("Resource '{id}' does not exist."));
+        return graph_error(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!("Resource '{id}' does not exist."),
+        );
     }
     let top = match top_of(query) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let items: Vec<Value> = s
         .assignments
         .iter()
         .map(|a| {
             let name = match a.principal_type {
-                "User" => s.users.get(&a.principal_id).and_then(|u| u.props.get("displayName").cloned()),
-                _ => s.groups.get(&a.principal_id).map(|g| Value::String(g.display_name.clone())),
+                "User" => s
+                    .users
+                    .get(&a.principal_id)
+                    .and_then(|u| u.props.get("displayName").cloned()),
+                _ => s
+                    .groups
+                    .get(&a.principal_id)
+                    .map(|g| Value::String(g.display_name.clone())),
             };
             json!({"id": a.id, "deletedDateTime": null, "appRoleId": a.app_role_id,
                 "createdDateTime": "2026-01-01T00:00:00Z", "principalDisplayName": name,
@@ -913,5 +1162,11 @@ fn assignments(s: &mut State, id: &str, query: &HashMap<String, String>) -> Resp
                 "resourceDisplayName": "muster", "resourceId": s.sp_id})
         })
         .collect();
-    paged(s, &format!("servicePrincipals/{id}/appRoleAssignedTo"), items, top, None)
+    paged(
+        s,
+        &format!("servicePrincipals/{id}/appRoleAssignedTo"),
+        items,
+        top,
+        None,
+    )
 }

@@ -129,9 +129,7 @@ pub async fn run_cycle(job: &Job, options: &CycleOptions) -> anyhow::Result<Opti
 
 /// The directory, and for Graph the mirror changes to commit after the cycle and whether the
 /// read was a full one (first cycle, or a refused delta token).
-async fn read_source(
-    job: &Job,
-) -> anyhow::Result<(Directory, Option<store::MirrorChanges>, bool)> {
+async fn read_source(job: &Job) -> anyhow::Result<(Directory, Option<store::MirrorChanges>, bool)> {
     match &job.config.source {
         SourceConfig::File { path } => {
             let directory =
@@ -142,7 +140,10 @@ async fn read_source(
             let Some(graph) = &job.graph else {
                 bail!("the job was built without its Graph source")
             };
-            let mut read = graph.read(&job.store).await.context("reading Microsoft Graph")?;
+            let mut read = graph
+                .read(&job.store)
+                .await
+                .context("reading Microsoft Graph")?;
             let full = read.full_reason.is_some();
             if let Some(reason) = read.full_reason.take() {
                 read.directory.warnings.insert(0, reason);

@@ -209,7 +209,10 @@ mod tests {
         store
             .commit_graph_mirror(&MirrorChanges {
                 full: true,
-                users: BTreeMap::from([("a".into(), Some(user("A"))), ("b".into(), Some(user("B")))]),
+                users: BTreeMap::from([
+                    ("a".into(), Some(user("A"))),
+                    ("b".into(), Some(user("B"))),
+                ]),
                 groups: BTreeMap::from([("g".into(), Some(group.clone()))]),
                 users_delta_link: "u1".into(),
                 groups_delta_link: "g1".into(),

@@ -16,8 +16,8 @@
 //! applied its plan ([`GraphRead::changes`], `sync.rs`): a crash in between replays the same
 //! delta, which lands on the same mirror and finds the target already up to date.
 
-mod client;
 pub mod check;
+mod client;
 mod delta;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -107,7 +107,10 @@ impl GraphSource {
         let (all_users, all_groups) = if full {
             (present(&users), present(&groups))
         } else {
-            (merged(&mirror.users, &users), merged(&mirror.groups, &groups))
+            (
+                merged(&mirror.users, &users),
+                merged(&mirror.groups, &groups),
+            )
         };
         let directory = build_directory(
             all_users,
@@ -132,10 +135,7 @@ impl GraphSource {
 
     /// Incremental rounds from the mirror's links, or full ones when there are none or Graph
     /// refuses them.
-    async fn rounds(
-        &self,
-        mirror: &GraphMirror,
-    ) -> Result<(Option<String>, Rounds), GraphError> {
+    async fn rounds(&self, mirror: &GraphMirror) -> Result<(Option<String>, Rounds), GraphError> {
         let empty_users = BTreeMap::new();
         let empty_groups = BTreeMap::new();
         if let (Some(users_link), Some(groups_link)) =
@@ -169,7 +169,10 @@ impl GraphSource {
         users: &BTreeMap<String, MirrorUser>,
         groups: &BTreeMap<String, MirrorGroup>,
     ) -> Result<Rounds, GraphError> {
-        let users_url = format!("{}/users/delta?$select={}", self.base_url, self.users_select);
+        let users_url = format!(
+            "{}/users/delta?$select={}",
+            self.base_url, self.users_select
+        );
         let groups_url = format!("{}/groups/delta?$select=displayName,members", self.base_url);
         let ((u, ul, w), (g, gl)) = futures::try_join!(
             self.users_round(&users_url, users),
@@ -202,7 +205,9 @@ impl GraphSource {
         let mut changes = BTreeMap::new();
         let link = self
             .client
-            .pages(url, |page| delta::apply_group_page(&mut changes, base, page))
+            .pages(url, |page| {
+                delta::apply_group_page(&mut changes, base, page)
+            })
             .await?;
         Ok((changes, delta_link(url, link)?))
     }
@@ -212,7 +217,10 @@ impl GraphSource {
         let Some(sp) = &self.service_principal_id else {
             return Ok((Vec::new(), Vec::new()));
         };
-        let sp_url = format!("{}/servicePrincipals/{sp}?$select=id,appRoles", self.base_url);
+        let sp_url = format!(
+            "{}/servicePrincipals/{sp}?$select=id,appRoles",
+            self.base_url
+        );
         let list_url = format!(
             "{}/servicePrincipals/{sp}/appRoleAssignedTo?$top={}",
             self.base_url, self.page_size

@@ -17,7 +17,10 @@ pub async fn run(source: &GraphSource, config: &GraphSourceConfig) -> Vec<Check>
     match source.client.token().await {
         Ok(_) => checks.push(Check {
             name: "token",
-            outcome: Ok(format!("client credentials accepted by tenant {}", config.tenant_id)),
+            outcome: Ok(format!(
+                "client credentials accepted by tenant {}",
+                config.tenant_id
+            )),
         }),
         Err(e) => {
             checks.push(Check {
@@ -29,8 +32,16 @@ pub async fn run(source: &GraphSource, config: &GraphSourceConfig) -> Vec<Check>
     }
     let base = source.base_url();
     let probes: [(&'static str, String, &str); 2] = [
-        ("users", format!("{base}/users?$top=1&$select=id,userPrincipalName"), "User.Read.All"),
-        ("groups", format!("{base}/groups?$top=1&$select=id,displayName"), "GroupMember.Read.All"),
+        (
+            "users",
+            format!("{base}/users?$top=1&$select=id,userPrincipalName"),
+            "User.Read.All",
+        ),
+        (
+            "groups",
+            format!("{base}/groups?$top=1&$select=id,displayName"),
+            "GroupMember.Read.All",
+        ),
     ];
     for (name, url, permission) in probes {
         let outcome = match source.client.get(&url).await {

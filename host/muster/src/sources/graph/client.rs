@@ -216,7 +216,10 @@ impl GraphClient {
             })?;
         let lifetime = Duration::from_secs(answer.expires_in);
         let margin = (lifetime / 4).min(Duration::from_secs(300));
-        tracing::debug!(expires_in = answer.expires_in, "Graph access token obtained");
+        tracing::debug!(
+            expires_in = answer.expires_in,
+            "Graph access token obtained"
+        );
         Ok(CachedToken {
             value: answer.access_token,
             refresh_at: sent + lifetime - margin,
@@ -232,10 +235,14 @@ impl GraphClient {
             attempts += 1;
             let token = self.token().await?;
             let (status, wait, body) = {
-                let _permit = self.permits.acquire().await.map_err(|_| GraphError::Decode {
-                    url: url.to_string(),
-                    detail: "the client is shutting down".into(),
-                })?;
+                let _permit = self
+                    .permits
+                    .acquire()
+                    .await
+                    .map_err(|_| GraphError::Decode {
+                        url: url.to_string(),
+                        detail: "the client is shutting down".into(),
+                    })?;
                 self.stats.requests.fetch_add(1, Ordering::Relaxed);
                 let response = self
                     .http
@@ -285,7 +292,12 @@ impl GraphClient {
                 }
                 let backoff = self.retry.min_backoff * 2u32.saturating_pow(attempts - 1);
                 let wait = wait.unwrap_or(backoff).min(self.retry.max_wait);
-                tracing::warn!(url, status = status.as_u16(), wait_ms = wait.as_millis() as u64, "Graph throttled the request; waiting");
+                tracing::warn!(
+                    url,
+                    status = status.as_u16(),
+                    wait_ms = wait.as_millis() as u64,
+                    "Graph throttled the request; waiting"
+                );
                 tokio::time::sleep(wait).await;
                 continue;
             }

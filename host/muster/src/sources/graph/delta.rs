@@ -23,7 +23,9 @@ pub fn apply_user_page(
     let mut warnings = Vec::new();
     for entry in page {
         let Some(id) = entry.get("id").and_then(Json::as_str).map(str::to_string) else {
-            warnings.push(format!("a users/delta entry without an id was ignored: {entry}"));
+            warnings.push(format!(
+                "a users/delta entry without an id was ignored: {entry}"
+            ));
             continue;
         };
         if let Some(reason) = removed_reason(&entry) {
@@ -190,7 +192,9 @@ mod tests {
         let a = changes["a"].as_ref().expect("a");
         assert!(a.enabled);
         assert_eq!(a.attributes["displayName"], Value::Text("A2".into()));
-        let b = changes["b"].as_ref().expect("b soft-deleted, attributes kept");
+        let b = changes["b"]
+            .as_ref()
+            .expect("b soft-deleted, attributes kept");
         assert!(b.soft_deleted);
         assert_eq!(b.attributes["jobTitle"], Value::Text("Old".into()));
         assert_eq!(changes["c"], None);
