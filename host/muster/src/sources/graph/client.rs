@@ -244,16 +244,23 @@ impl GraphClient {
                         detail: "the client is shutting down".into(),
                     })?;
                 self.stats.requests.fetch_add(1, Ordering::Relaxed);
-                let response = self
-                    .http
-                    .get(url)
-                    .bearer_auth(&token)
-                    .send()
-                    .await
-                    .map_err(|source| GraphError::Transport {
-                        url: url.to_string(),
-                        source,
-                    })?;
+                let response = match self.http.get(url).bearer_auth(&token).send().await {
+                    Ok(response) => response,
+                    // A dropped connection or a timeout is retried like a 503: GETs are safe.
+                    Err(source) if attempts < self.retry.max_attempts => {
+                        let wait = self.backoff(attempts);
+                        tracing::warn!(url, error = %source, wait_ms = wait.as_millis() as u64, "Graph request failed; retrying");
+                        drop(_permit);
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    Err(source) => {
+                        return Err(GraphError::Transport {
+                            url: url.to_string(),
+                            source,
+                        });
+                    }
+                };
                 log_headers(url, &response);
                 let status = response.status();
                 let wait = response
@@ -290,8 +297,9 @@ impl GraphClient {
                         status: status.as_u16(),
                     });
                 }
-                let backoff = self.retry.min_backoff * 2u32.saturating_pow(attempts - 1);
-                let wait = wait.unwrap_or(backoff).min(self.retry.max_wait);
+                let wait = wait
+                    .unwrap_or(self.backoff(attempts))
+                    .min(self.retry.max_wait);
                 tracing::warn!(
                     url,
                     status = status.as_u16(),
@@ -303,6 +311,11 @@ impl GraphClient {
             }
             return Err(api_error(url, status, &body));
         }
+    }
+
+    fn backoff(&self, attempts: u32) -> Duration {
+        (self.retry.min_backoff * 2u32.saturating_pow(attempts.saturating_sub(1).min(16)))
+            .min(self.retry.max_wait)
     }
 
     /// Follows `@odata.nextLink` from `url`, handing each page's `value` to `each`; returns the
