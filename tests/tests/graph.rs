@@ -545,3 +545,41 @@ async fn select_asks_graph_for_the_mapped_attributes_only() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_example_graph_job_runs_against_the_fake_graph() {
+    let snapshot_path = workspace_root().join("examples/directory.json");
+    let snapshot: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(snapshot_path).expect("demo directory"))
+            .expect("json");
+    let fake = FakeGraph::start().await;
+    fake.load_snapshot(&snapshot);
+    let text = std::fs::read_to_string(workspace_root().join("examples/sync-graph.toml"))
+        .expect("example")
+        .replace("https://graph.microsoft.com/v1.0", &fake.graph_url)
+        .replace("https://login.microsoftonline.com", &fake.url);
+    let sim = Sim::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = config_from(
+        &text,
+        &[
+            ("MUSTER_TARGET_URL", sim.url.as_str()),
+            ("MUSTER_TENANT_ID", fake.tenant.as_str()),
+            ("MUSTER_CLIENT_ID", fake.client_id.as_str()),
+            ("MUSTER_SP_ID", fake.sp_id.as_str()),
+        ],
+    );
+    let job = Job::build_with_secrets(
+        config,
+        dir.path(),
+        sim.token.clone(),
+        Some(fake.secret.clone()),
+    )
+    .expect("the example builds");
+    let h = Harness { dir, sim, job };
+    let report = h.cycle().await;
+    assert_eq!(report.status, CycleStatus::Succeeded);
+    assert!(report.counts.created > 100, "{:?}", report.counts);
+    assert_eq!(report.counts.failed, 0, "{:?}", h.failures(&report));
+    assert_eq!(h.cycle().await.kind, CycleKind::Incremental);
+}
