@@ -583,3 +583,108 @@ async fn the_example_graph_job_runs_against_the_fake_graph() {
     assert_eq!(report.counts.failed, 0, "{:?}", h.failures(&report));
     assert_eq!(h.cycle().await.kind, CycleKind::Incremental);
 }
+
+/// The fake's own protocol, as a client other than muster sees it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_fake_graph_pages_projects_expands_and_tracks_changes() {
+    let fake = FakeGraph::start().await;
+    seed(&fake);
+    let http = reqwest::Client::new();
+    let token: serde_json::Value = http
+        .post(format!("{}/{}/oauth2/v2.0/token", fake.url, fake.tenant))
+        .form(&[
+            ("client_id", fake.client_id.as_str()),
+            ("client_secret", fake.secret.as_str()),
+            ("scope", "https://graph.microsoft.com/.default"),
+            ("grant_type", "client_credentials"),
+        ])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(token["expires_in"], 3599);
+    let bearer = token["access_token"].as_str().expect("token").to_string();
+    let get = |url: String| {
+        let (http, bearer) = (http.clone(), bearer.clone());
+        async move {
+            let r = http.get(url).bearer_auth(bearer).send().await.expect("GET");
+            let status = r.status().as_u16();
+            (status, r.json::<serde_json::Value>().await.expect("json"))
+        }
+    };
+    let g = &fake.graph_url;
+
+    let (_, page) = get(format!("{g}/users?$top=3&$select=id,mail")).await;
+    assert_eq!(page["value"].as_array().expect("value").len(), 3);
+    assert_eq!(
+        page["value"][0].as_object().expect("user").len(),
+        2,
+        "{page}"
+    );
+    let mut seen = 3;
+    let mut next = page["@odata.nextLink"].as_str().map(str::to_string);
+    while let Some(url) = next {
+        let (_, page) = get(url).await;
+        seen += page["value"].as_array().expect("value").len();
+        next = page["@odata.nextLink"].as_str().map(str::to_string);
+    }
+    assert_eq!(seen, 8);
+    assert_eq!(get(format!("{g}/users?$top=1000")).await.0, 400);
+
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        let mut ids: Vec<String> = v["value"]
+            .as_array()
+            .expect("value")
+            .iter()
+            .map(|m| m["id"].as_str().expect("id").to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let direct = get(format!("{g}/groups/g-users/members")).await.1;
+    assert!(ids(&direct).contains(&"g-contractors".to_string()));
+    assert!(!ids(&direct).contains(&"u-g".to_string()));
+    let transitive = get(format!("{g}/groups/g-users/transitiveMembers")).await.1;
+    assert!(ids(&transitive).contains(&"u-g".to_string()));
+
+    let (_, latest) = get(format!(
+        "{g}/users/delta?$deltatoken=latest&$select=jobTitle"
+    ))
+    .await;
+    assert_eq!(latest["value"], serde_json::json!([]));
+    let link = latest["@odata.deltaLink"]
+        .as_str()
+        .expect("deltaLink")
+        .to_string();
+    fake.update_user("u-a", serde_json::json!({"jobTitle": "CEO"}));
+    fake.update_user("u-b", serde_json::json!({"department": "not selected"}));
+    let (_, changes) = get(link.clone()).await;
+    assert_eq!(
+        changes["value"],
+        serde_json::json!([{"id": "u-a", "jobTitle": "CEO"}])
+    );
+    fake.expire_delta_tokens(Expiry::Gone);
+    assert_eq!(get(link).await.0, 410);
+
+    let sp = get(format!(
+        "{g}/servicePrincipals/{}/appRoleAssignedTo",
+        fake.sp_id
+    ))
+    .await
+    .1;
+    let mut principals: Vec<(&str, &str)> = sp["value"]
+        .as_array()
+        .expect("value")
+        .iter()
+        .map(|a| {
+            (
+                a["principalId"].as_str().unwrap_or_default(),
+                a["principalType"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    principals.sort();
+    assert_eq!(principals, [("g-users", "Group"), ("u-f", "User")]);
+}

@@ -52,6 +52,18 @@ pub struct GraphRead {
     pub changes: MirrorChanges,
     /// Why this read was a full one (first cycle, refused delta token); `None` if incremental.
     pub full_reason: Option<String>,
+    pub timings: ReadTimings,
+}
+
+/// Where a read's time went, for the log and the benchmark.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadTimings {
+    /// Loading the mirror from the state store.
+    pub mirror: std::time::Duration,
+    /// The delta rounds and the assignments (HTTP, and applying pages).
+    pub fetch: std::time::Duration,
+    /// Merging, memberships, assignments: the directory the cycle plans against.
+    pub build: std::time::Duration,
 }
 
 type Rounds = (
@@ -98,8 +110,14 @@ impl GraphSource {
     /// Reads what changed since the mirror's delta links (or everything) and the assignments,
     /// and returns the whole directory as it stands now.
     pub async fn read(&self, store: &Store) -> anyhow::Result<GraphRead> {
+        let started = std::time::Instant::now();
         let mirror = tokio::task::block_in_place(|| store.graph_mirror())?;
+        let mut timings = ReadTimings {
+            mirror: started.elapsed(),
+            ..ReadTimings::default()
+        };
         let (rounds, assignments) = tokio::join!(self.rounds(&mirror), self.assignments());
+        timings.fetch = started.elapsed() - timings.mirror;
         let (full_reason, (users, users_link, groups, groups_link, mut warnings)) = rounds?;
         let (assignments, assignment_warnings) = assignments?;
         warnings.extend(assignment_warnings);
@@ -112,12 +130,28 @@ impl GraphSource {
                 merged(&mirror.groups, &groups),
             )
         };
-        let directory = build_directory(
-            all_users,
-            all_groups,
-            &assignments,
-            self.nested_groups,
-            warnings,
+        let directory = tokio::task::block_in_place(|| {
+            build_directory(
+                all_users,
+                all_groups,
+                &assignments,
+                self.nested_groups,
+                warnings,
+            )
+        });
+        timings.build = started.elapsed() - timings.mirror - timings.fetch;
+        tracing::info!(
+            people = directory.people.len(),
+            full,
+            mirror_ms = timings.mirror.as_millis() as u64,
+            fetch_ms = timings.fetch.as_millis() as u64,
+            build_ms = timings.build.as_millis() as u64,
+            requests = self
+                .client
+                .stats
+                .requests
+                .load(std::sync::atomic::Ordering::Relaxed),
+            "Graph read"
         );
         let changes = MirrorChanges {
             full,
@@ -130,6 +164,7 @@ impl GraphSource {
             directory,
             changes,
             full_reason,
+            timings,
         })
     }
 
