@@ -110,6 +110,10 @@ async fn main() -> anyhow::Result<()> {
         delta.full_reason.is_none(),
         "the second read is incremental"
     );
+    println!(
+        "full read: {:?}\nincremental read: {:?}",
+        read.timings, delta.timings
+    );
     let changed = measure(&fake, &job).await?;
     let r = changed.report.as_ref().map(|r| &r.counts);
     println!("after 100 changes: {r:?}");
