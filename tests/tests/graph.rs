@@ -57,19 +57,16 @@ async fn an_initial_graph_cycle_equals_the_same_directory_from_a_snapshot() {
     let snapshot: serde_json::Value = serde_json::from_str(&text).expect("json");
     let fake = FakeGraph::start().await;
     fake.load_snapshot(&snapshot);
-    for nested in ["", "[scope]\nmode = \"assigned\"\nnested_groups = true\n"] {
-        // The base config has a [scope] table; replace it for the nested variant.
-        let extra = "";
-        let graph_toml = if nested.is_empty() {
-            graph_config(&fake, extra)
-        } else {
-            graph_config(&fake, extra).replace("[scope]\nmode = \"assigned\"\n", nested)
-        };
-        let file_toml = if nested.is_empty() {
-            zoom_config(None, extra)
-        } else {
-            zoom_config(None, extra).replace("[scope]\nmode = \"assigned\"\n", nested)
-        };
+    // Entra's default scope, then nested groups, then everyone.
+    let scopes = [
+        "[scope]\nmode = \"assigned\"\n",
+        "[scope]\nmode = \"assigned\"\nnested_groups = true\n",
+        "[scope]\nmode = \"all\"\n",
+    ];
+    for scope in scopes {
+        let default_scope = "[scope]\nmode = \"assigned\"\n";
+        let graph_toml = graph_config(&fake, "").replace(default_scope, scope);
+        let file_toml = zoom_config(None, "").replace(default_scope, scope);
         let g = {
             let sim = Sim::start().await;
             let dir = tempfile::tempdir().expect("temp dir");
@@ -91,12 +88,7 @@ async fn an_initial_graph_cycle_equals_the_same_directory_from_a_snapshot() {
         assert_eq!(from_graph.kind, CycleKind::Initial);
         assert_eq!(from_graph.status, CycleStatus::Succeeded);
         assert!(from_graph.counts.created > 100, "{:?}", from_graph.counts);
-        assert_eq!(
-            from_graph.counts,
-            from_file.counts,
-            "nested = {}",
-            !nested.is_empty()
-        );
+        assert_eq!(from_graph.counts, from_file.counts, "{scope}");
         assert_eq!(comparable(g.records()), comparable(f.records()));
         assert_eq!(
             without_ids(g.sim.state.users()),
