@@ -5,17 +5,21 @@
 //! - [`sim`]: [`Sim`], the Zoom simulator served on port 0, stopped on drop.
 //! - [`harness`]: [`Harness`], one test's world: a temp folder, a simulator, a job built from a
 //!   TOML string, and helpers to run cycles and read back users, records and logs.
+//! - [`fake_graph`]: [`FakeGraph`], Microsoft Graph and its token endpoint, faithful to what
+//!   muster relies on, with what it leaves out listed in place.
 //! - [`scim2_server`]: [`Scim2Server`], the independent SCIM server from PyPI, killed on drop.
 //!
 //! Cycles use `block_in_place`, so tests run on a multi-threaded runtime:
 //! `#[tokio::test(flavor = "multi_thread")]`.
 
 pub mod directory;
+pub mod fake_graph;
 pub mod harness;
 pub mod scim2_server;
 pub mod sim;
 
 pub use directory::Directory;
+pub use fake_graph::FakeGraph;
 pub use harness::{Harness, zoom_config};
 pub use scim2_server::Scim2Server;
 pub use sim::Sim;

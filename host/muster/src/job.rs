@@ -7,13 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use engine::config::{BUILTIN_PREFIX, Config, PluginConfig};
+use engine::config::{BUILTIN_PREFIX, Config, PluginConfig, SourceConfig};
 use engine::cycle::Pipeline;
 use engine::plugin::{LicenseRule, Transform};
 use engine::process::{Pinned, PinnedPlugins};
 use plugin_host::{Limits, PluginRegistry, Runtime, Snapshot};
 use scim_client::{BearerToken, ClientConfig, ScimClient};
 use store::Store;
+
+use crate::sources::graph::GraphSource;
 
 pub struct Job {
     pub config: Config,
@@ -25,6 +27,8 @@ pub struct Job {
     pub registry: Arc<PluginRegistry>,
     /// Every target path muster manages: mapping targets and the profile's license attributes.
     pub managed_paths: BTreeSet<String>,
+    /// The Microsoft Graph source (and its cached token) when `[source] kind = "graph"`.
+    pub graph: Option<Arc<GraphSource>>,
 }
 
 /// Reads and validates a configuration file, reporting every problem at once. `${NAME}` and
@@ -94,6 +98,34 @@ impl Job {
         config_dir: &Path,
         token: String,
     ) -> anyhow::Result<Job> {
+        Job::build_with_secrets(config, config_dir, token, None)
+    }
+
+    /// As [`Job::build_with_token`], with the Graph client secret given too (tests); `None`
+    /// reads it from the variable `[source] client_secret_env` names.
+    pub fn build_with_secrets(
+        config: Config,
+        config_dir: &Path,
+        token: String,
+        graph_secret: Option<String>,
+    ) -> anyhow::Result<Job> {
+        let graph = match &config.source {
+            SourceConfig::Graph(graph) => {
+                let secret = match graph_secret {
+                    Some(secret) => secret,
+                    None => std::env::var(&graph.client_secret_env).with_context(|| {
+                        format!(
+                            "the Graph client secret: environment variable {} is not set",
+                            graph.client_secret_env
+                        )
+                    })?,
+                };
+                Some(Arc::new(
+                    GraphSource::new(&config, secret).context("the Graph source")?,
+                ))
+            }
+            SourceConfig::File { .. } | SourceConfig::Gateway => None,
+        };
         let pipeline = Pipeline::build(&config).context("compiling the scoping filters")?;
         let store_path = resolve(config_dir, &config.state_path);
         let store = Arc::new(
@@ -116,6 +148,7 @@ impl Job {
             client,
             registry,
             managed_paths,
+            graph,
         };
         job.load_plugins()?;
         Ok(job)

@@ -2,6 +2,7 @@
 //! memberships and assignments resolved, ready for `engine::cycle::plan_cycle`.
 
 pub mod file;
+pub mod graph;
 
 use engine::model::{Group, Person};
 

@@ -64,11 +64,11 @@ pub async fn run_cycle(job: &Job, options: &CycleOptions) -> anyhow::Result<Opti
         tracing::warn!(reason = %q.reason, next_attempt = q.next_attempt, "job quarantined; cycle skipped");
         return Ok(None);
     }
-    let directory = read_source(job)?;
-    let kind = if store.watermark(SOURCE_KEY)?.is_some() {
-        CycleKind::Incremental
-    } else {
+    let (directory, graph_changes, full_read) = read_source(job).await?;
+    let kind = if full_read || store.watermark(SOURCE_KEY)?.is_none() {
         CycleKind::Initial
+    } else {
+        CycleKind::Incremental
     };
     let (pinned, _snapshot) = job.pin_plugins()?;
     let versions = pinned.versions();
@@ -116,21 +116,43 @@ pub async fn run_cycle(job: &Job, options: &CycleOptions) -> anyhow::Result<Opti
         let _ = store.finish_cycle(cycle_id, CycleStatus::Failed, &report.counts);
         return Err(anyhow::anyhow!("cycle {cycle_id} failed: {e:#}"));
     }
+    if let Some(changes) = graph_changes {
+        // Only now: the delta links must never run ahead of what was applied (a crash before
+        // this line replays the same changes next cycle, harmlessly).
+        store.commit_graph_mirror(&changes).with_context(|| {
+            format!("cycle {cycle_id} applied, but the Graph mirror was not saved (the next cycle replays the same changes)")
+        })?;
+    }
     report.elapsed = started.elapsed();
     Ok(Some(report))
 }
 
-fn read_source(job: &Job) -> anyhow::Result<Directory> {
+/// The directory, and for Graph the mirror changes to commit after the cycle and whether the
+/// read was a full one (first cycle, or a refused delta token).
+async fn read_source(job: &Job) -> anyhow::Result<(Directory, Option<store::MirrorChanges>, bool)> {
     match &job.config.source {
         SourceConfig::File { path } => {
-            sources::file::read(&job.source_path(path), job.config.scope.nested_groups)
+            let directory =
+                sources::file::read(&job.source_path(path), job.config.scope.nested_groups)?;
+            Ok((directory, None, false))
         }
         SourceConfig::Gateway => bail!(
             "people come from the SCIM gateway (`[source] kind = \"gateway\"`); \
              run `muster serve`, which forwards what Entra sends as it arrives"
         ),
         SourceConfig::Graph(_) => {
-            bail!("the Microsoft Graph source is not implemented yet; use [source] kind = \"file\"")
+            let Some(graph) = &job.graph else {
+                bail!("the job was built without its Graph source")
+            };
+            let mut read = graph
+                .read(&job.store)
+                .await
+                .context("reading Microsoft Graph")?;
+            let full = read.full_reason.is_some();
+            if let Some(reason) = read.full_reason.take() {
+                read.directory.warnings.insert(0, reason);
+            }
+            Ok((read.directory, Some(read.changes), full))
         }
     }
 }

@@ -11,6 +11,7 @@
 //! - `logs`: the provisioning log, its queries and its retention.
 //! - `gateway`: gateway mode's source view (users and groups Entra pushed) and its outbox.
 //! - `watermarks`, `meta`: small key/value tables.
+//! - `graph_mirror`: the Graph source's copy of the directory and its delta links.
 //! - `quarantine`, `staged`: the job's quarantine and the deletes held back by the threshold.
 //! - `time`: unix seconds and their RFC 3339 form.
 //! - `crash` (tests only): a real `kill -9` of a writing child process, then the checks a restart
@@ -32,6 +33,7 @@ mod crash;
 mod cycles;
 mod error;
 mod gateway;
+mod graph_mirror;
 mod intents;
 mod logs;
 mod meta;
@@ -51,6 +53,7 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 pub use cycles::{CycleCounts, CycleKind, CycleRecord, CycleStatus};
 pub use error::StoreError;
 pub use gateway::{GatewayKind, GatewayResource, GatewayUpsert, GatewayWrite, OutboxEntry};
+pub use graph_mirror::{GraphMirror, MemberKind, MirrorChanges, MirrorGroup, MirrorUser};
 pub use intents::Intent;
 pub use logs::{LogQuery, LogRecord, LogRow};
 pub use quarantine::QuarantineState;

@@ -39,6 +39,29 @@ pub struct GraphSourceConfig {
     /// The token endpoint's base URL (the tenant id is appended).
     #[serde(default = "default_login_url")]
     pub login_base_url: String,
+    /// Object id of the app's service principal (Enterprise application), whose
+    /// `appRoleAssignedTo` says who is assigned and whose `appRoles` name the roles. Needed by
+    /// `[scope] mode = "assigned"` unless `assigned_groups`/`assigned_users` say who is.
+    #[serde(default)]
+    pub service_principal_id: Option<String>,
+    /// User properties to read besides those the mappings and scoping filters name (what the
+    /// plugins read). `$select` asks Graph for these and no more.
+    #[serde(default)]
+    pub extra_attributes: Vec<String>,
+    /// `$top` of the listings (appRoleAssignedTo, users in test-connection): 1 to 999.
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    /// Graph requests in flight at once (the delta rounds and the assignments run side by side).
+    #[serde(default = "default_graph_concurrency")]
+    pub concurrency: u32,
+}
+
+fn default_page_size() -> u32 {
+    999
+}
+
+fn default_graph_concurrency() -> u32 {
+    4
 }
 
 fn default_graph_url() -> String {
@@ -82,6 +105,22 @@ impl SourceConfig {
                     &format!("{at}.login_base_url"),
                     errors,
                 );
+                if !(1..=999).contains(&graph.page_size) {
+                    errors.push(format!("{at}.page_size"), "must be between 1 and 999");
+                }
+                if graph.concurrency == 0 {
+                    errors.push(format!("{at}.concurrency"), "must be at least 1");
+                }
+                if graph
+                    .service_principal_id
+                    .as_deref()
+                    .is_some_and(|id| id.trim().is_empty())
+                {
+                    errors.push(
+                        format!("{at}.service_principal_id"),
+                        "must not be empty (leave it out instead)",
+                    );
+                }
             }
         }
     }

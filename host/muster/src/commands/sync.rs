@@ -97,13 +97,31 @@ pub async fn shutdown_signal() {
 
 pub async fn test_connection(config: &Path) -> anyhow::Result<ExitCode> {
     let job = build_job(config)?;
+    let mut source_ok = true;
+    if let (Some(graph), engine::config::SourceConfig::Graph(settings)) =
+        (&job.graph, &job.config.source)
+    {
+        for check in crate::sources::graph::check::run(graph, settings).await {
+            match check.outcome {
+                Ok(seen) => println!("source graph {}: OK ({seen})", check.name),
+                Err(fix) => {
+                    source_ok = false;
+                    println!("source graph {}: FAILED: {fix}", check.name);
+                }
+            }
+        }
+    }
     match job.client.test_connection().await {
         Ok(()) => {
             println!(
                 "target {}: OK (an unknown userName filter returned an empty ListResponse)",
                 job.client.base_url()
             );
-            Ok(ExitCode::SUCCESS)
+            if source_ok {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Ok(ExitCode::FAILURE)
+            }
         }
         Err(failure) => {
             Err(anyhow::anyhow!("{failure}")).context(format!("target {}", job.client.base_url()))
