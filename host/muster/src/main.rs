@@ -117,6 +117,15 @@ enum PluginCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Run a cases file (person + config -> expected answer) against a component, with the
+    /// production limits; exits non-zero if any case fails (format: plugins/README.md).
+    Test {
+        /// The component (.wasm).
+        file: PathBuf,
+        /// The cases file (JSON).
+        #[arg(long)]
+        cases: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -195,5 +204,6 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             input,
             config,
         }) => plugin::run(&file, &input, config.as_deref()),
+        Command::Plugin(PluginCommand::Test { file, cases }) => plugin::test(&file, &cases),
     }
 }

@@ -55,6 +55,16 @@ impl CallState {
         }
     }
 
+    /// Readies a reused instance's state for the next person: log tagging and quota, and the
+    /// per-call memory peak (memory in use stays counted against the limit).
+    pub(crate) fn begin_call(&mut self, person: &str) {
+        self.person = person.to_string();
+        self.log_lines = 0;
+        self.limiter.peak_memory = self.limiter.memory_in_use;
+        self.limiter.memory_refused = false;
+        self.limiter.table_refused = false;
+    }
+
     /// The last of what the guest wrote to stderr, for error messages.
     pub(crate) fn stderr_tail(&self) -> String {
         String::from_utf8_lossy(&self.stderr.contents())
