@@ -43,6 +43,11 @@ impl CallState {
             .secure_random(Deterministic::new(vec![0x6d, 0x75, 0x73, 0x74, 0x65, 0x72]))
             .insecure_random(Deterministic::new(vec![0x6d, 0x75, 0x73, 0x74, 0x65, 0x72]))
             .insecure_random_seed(0)
+            // componentize-py guests import wasi:sockets; no socket may be made, no address
+            // resolved (connecting and binding are refused by the default address check too).
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
             .build();
         CallState {
             wasi,
