@@ -3,11 +3,12 @@
 //!
 //! An entry is named by the component's sha256 and a hash of the engine's compilation settings
 //! (wasmtime's `precompile_compatibility_hash`: its version, target and configuration), so a
-//! changed component or engine never meets a stale entry. Each file is
-//! `MAGIC ‖ sha256(artifact) ‖ artifact`: the digest catches a truncated or corrupted file before
-//! wasmtime sees it (its own `deserialize` checks only the header), and such an entry is compiled
-//! again and rewritten. Entries are written to a temporary file and renamed, so a reader never
-//! sees half of one.
+//! changed component or engine never meets a stale entry. An entry is two files: `<key>.cwasm`,
+//! wasmtime's own artifact (mapped into memory as it is, without a copy), and `<key>.sum`, its
+//! length and CRC-32. The checksum catches a truncated or corrupted artifact before wasmtime sees
+//! it (its `deserialize` checks only the header); such an entry is compiled again and rewritten.
+//! Both files are written to temporary files and renamed, so a reader never sees half of one, and
+//! an artifact already mapped is never changed under it (a rename makes a new file).
 //!
 //! Trust: deserializing runs the cached machine code, so the folder must be writable only by
 //! the account that runs muster (as the muster binary itself is). Nothing is ever evicted: an
@@ -18,15 +19,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
 /// The environment variable that chooses the cache folder; `off` disables the cache.
 pub const CACHE_ENV: &str = "MUSTER_PLUGIN_CACHE";
-
-const MAGIC: &[u8; 8] = b"MUSTERC1";
-const DIGEST: usize = 32;
 
 /// Where compiled components are kept.
 #[derive(Debug, Clone)]
@@ -100,17 +97,20 @@ impl CompileCache {
     ) -> wasmtime::Result<(Component, Origin)> {
         let path = self.entry(digest);
         let mut origin = Origin::Compiled;
-        match std::fs::read(&path) {
-            Ok(file) => match Self::open(engine, &file) {
-                Ok(component) => return Ok((component, Origin::Cached)),
-                Err(reason) => {
-                    tracing::warn!(entry = %path.display(), %reason, "unusable compiled-plugin cache entry; compiling again");
-                    origin = Origin::Recompiled;
-                }
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                tracing::warn!(entry = %path.display(), error = %e, "cannot read the compiled-plugin cache");
+        let started = Instant::now();
+        match Self::open(engine, &path) {
+            Ok(Some(component)) => {
+                tracing::debug!(
+                    entry = %path.display(),
+                    load_us = started.elapsed().as_micros() as u64,
+                    "compiled plugin component read from the cache"
+                );
+                return Ok((component, Origin::Cached));
+            }
+            Ok(None) => {}
+            Err(reason) => {
+                tracing::warn!(entry = %path.display(), %reason, "unusable compiled-plugin cache entry; compiling again");
+                origin = Origin::Recompiled;
             }
         }
         let started = Instant::now();
@@ -125,39 +125,70 @@ impl CompileCache {
         Ok((component, origin))
     }
 
-    fn open(engine: &Engine, file: &[u8]) -> Result<Component, String> {
-        let Some(rest) = file.strip_prefix(MAGIC.as_slice()) else {
-            return Err("not a muster cache entry".into());
+    /// The cached component, `None` when there is no entry, or why the entry is unusable.
+    fn open(engine: &Engine, path: &Path) -> Result<Option<Component>, String> {
+        let sum = match std::fs::read_to_string(path.with_extension("sum")) {
+            Ok(sum) => sum,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !path.exists() => {
+                return Ok(None);
+            }
+            Err(e) => return Err(format!("reading its checksum: {e}")),
         };
-        if rest.len() < DIGEST {
-            return Err("truncated".into());
-        }
-        let (digest, artifact) = rest.split_at(DIGEST);
-        if Sha256::digest(artifact).as_slice() != digest {
-            return Err("checksum mismatch (corrupt or truncated)".into());
+        let actual = checksum(path).map_err(|e| format!("reading it: {e}"))?;
+        if sum.trim() != actual {
+            return Err(format!(
+                "checksum mismatch (corrupt or truncated): expected {}, found {actual}",
+                sum.trim()
+            ));
         }
         // SAFETY: the artifact was written by `store` below from wasmtime's own `serialize`, its
         // checksum matches, and wasmtime checks that it was compiled by this version and
-        // configuration. The folder is trusted like the binary (see the module docs).
-        unsafe { Component::deserialize(engine, artifact) }.map_err(|e| format!("{e:#}"))
+        // configuration. It is never modified in place (entries are replaced by renaming), and
+        // the folder is trusted like the binary (see the module docs).
+        unsafe { Component::deserialize_file(engine, path) }
+            .map(Some)
+            .map_err(|e| format!("{e:#}"))
     }
 
     fn store(&self, path: &Path, component: &Component) -> std::io::Result<()> {
         static TEMP: AtomicU64 = AtomicU64::new(0);
         let artifact = component.serialize().map_err(std::io::Error::other)?;
         std::fs::create_dir_all(&self.dir)?;
-        let temp = self.dir.join(format!(
-            ".{}-{}.tmp",
-            std::process::id(),
-            TEMP.fetch_add(1, Ordering::Relaxed)
-        ));
-        let mut file = Vec::with_capacity(MAGIC.len() + DIGEST + artifact.len());
-        file.extend_from_slice(MAGIC);
-        file.extend_from_slice(&Sha256::digest(&artifact));
-        file.extend_from_slice(&artifact);
-        std::fs::write(&temp, &file)?;
-        std::fs::rename(&temp, path).inspect_err(|_| {
-            let _ = std::fs::remove_file(&temp);
-        })
+        let temp = |what: &str| {
+            self.dir.join(format!(
+                ".{}-{}.{what}.tmp",
+                std::process::id(),
+                TEMP.fetch_add(1, Ordering::Relaxed)
+            ))
+        };
+        let write = |target: &Path, bytes: &[u8], temp: PathBuf| {
+            std::fs::write(&temp, bytes)?;
+            std::fs::rename(&temp, target).inspect_err(|_| {
+                let _ = std::fs::remove_file(&temp);
+            })
+        };
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&artifact);
+        let sum = format!("{} {:08x}", artifact.len(), crc.finalize());
+        write(path, &artifact, temp("cwasm"))?;
+        write(&path.with_extension("sum"), sum.as_bytes(), temp("sum"))
     }
+}
+
+/// `<length> <crc32>` of a file, read in chunks (artifacts are tens of MB).
+fn checksum(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut crc = crc32fast::Hasher::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut length = 0usize;
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        crc.update(&buffer[..n]);
+        length += n;
+    }
+    Ok(format!("{length} {:08x}", crc.finalize()))
 }

@@ -139,7 +139,9 @@ impl Plugin {
             )));
         }
         let engine = runtime.engine();
+        let started = Instant::now();
         let digest = Sha256::digest(bytes);
+        let hashed = started.elapsed();
         let (component, origin) = runtime
             .compile(bytes, &digest)
             .map_err(|e| invalid(format!("not a valid component: {e:#}")))?;
@@ -172,6 +174,13 @@ impl Plugin {
                 "does not match the {world} world of {INTERFACE}: {e:#}"
             ))
         })?;
+        tracing::debug!(
+            plugin = name,
+            ?origin,
+            hash_us = hashed.as_micros() as u64,
+            load_us = started.elapsed().as_micros() as u64,
+            "plugin component loaded and validated"
+        );
         let people_per_instance =
             limits
                 .people_per_instance
@@ -336,31 +345,35 @@ impl Plugin {
         finish: impl FnOnce(W) -> Result<T, PluginError>,
     ) -> (Result<T, PluginError>, CallStats) {
         let limits = &self.loaded.limits;
-        let warm = self.take_warm();
-        let reused = warm.is_some();
-        let (mut outcome, mut stats, mut kept) = self.attempt(person_id, warm, &run);
-        let retry = match &outcome {
-            // The deadline is wall time: on a loaded host a call can be descheduled past it while
-            // the guest has hardly run. A guest that really spins burns ~4e9 fuel units a second,
-            // so a deadline hit with little fuel used gets one more try; a busy loop fails again.
-            Err(PluginError::Deadline { .. })
-                if stats.fuel_used < limits.fuel.min(SPIN_FUEL) / 20 =>
-            {
-                true
+        let mut warm = self.take_warm();
+        let mut tries = 0;
+        loop {
+            let reused = warm.is_some();
+            let (outcome, stats, kept) = self.attempt(person_id, warm.take(), &run);
+            tries += 1;
+            let retry = tries < 3
+                && match &outcome {
+                    // What earlier people left in a reused instance (garbage, a grown heap) must
+                    // not fail this person: a failure in a reused instance is tried in a fresh one.
+                    Err(_) if reused => true,
+                    // The deadline is wall time: on a loaded host a call can be descheduled past
+                    // it while the guest has hardly run. A guest that really spins burns ~4e9 fuel
+                    // units a second, so a deadline hit with little fuel used gets one more try; a
+                    // busy loop fails again at once.
+                    Err(PluginError::Deadline { .. }) => {
+                        stats.fuel_used < limits.fuel.min(SPIN_FUEL) / 20
+                    }
+                    _ => false,
+                };
+            if retry {
+                tracing::debug!(plugin = %self.loaded.id, person = person_id, reused, "call failed; retrying in a fresh instance");
+                continue;
             }
-            // What earlier people left in a reused instance (garbage, a grown heap) must not fail
-            // this person: a failure in a reused instance is tried once in a fresh one.
-            Err(_) => reused,
-            Ok(_) => false,
-        };
-        if retry {
-            tracing::debug!(plugin = %self.loaded.id, person = person_id, reused, "call failed; retrying once in a fresh instance");
-            (outcome, stats, kept) = self.attempt(person_id, None, &run);
+            if let Some(warm) = kept {
+                self.put_warm(warm);
+            }
+            return (outcome.and_then(finish), stats);
         }
-        if let Some(warm) = kept {
-            self.put_warm(warm);
-        }
-        (outcome.and_then(finish), stats)
     }
 
     fn take_warm(&self) -> Option<Warm> {

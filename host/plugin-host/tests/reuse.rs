@@ -117,8 +117,13 @@ fn compiled_components_are_cached_and_corrupt_entries_recompiled() {
     let entries: Vec<_> = std::fs::read_dir(dir.path())
         .expect("cache dir")
         .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
         .collect();
-    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(
+        entries.len(),
+        1,
+        "one artifact (and its checksum): {entries:?}"
+    );
     // Flip one byte in the middle of the machine code: the checksum catches it.
     let mut file = std::fs::read(&entries[0]).expect("read entry");
     let middle = file.len() / 2;
@@ -129,6 +134,10 @@ fn compiled_components_are_cached_and_corrupt_entries_recompiled() {
     check(&third);
     // Truncated, then rewritten whole.
     std::fs::write(&entries[0], &file[..100]).expect("truncate entry");
+    assert_eq!(load().origin(), Origin::Recompiled);
+    assert_eq!(load().origin(), Origin::Cached);
+    // An artifact without its checksum is not trusted either.
+    std::fs::remove_file(entries[0].with_extension("sum")).expect("remove checksum");
     assert_eq!(load().origin(), Origin::Recompiled);
     assert_eq!(load().origin(), Origin::Cached);
 }
