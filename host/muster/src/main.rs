@@ -124,6 +124,26 @@ enum PluginCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Run a cases file (person + config -> expected answer) against a component, with the
+    /// production limits; exits non-zero if any case fails (format: plugins/README.md).
+    Test {
+        /// The component (.wasm).
+        file: PathBuf,
+        /// The cases file (JSON).
+        #[arg(long)]
+        cases: PathBuf,
+    },
+    /// Scaffold a working license rule (source, config, cases file, build script) in a new folder.
+    New {
+        /// The plugin's language.
+        #[arg(long, value_enum)]
+        lang: commands::scaffold::Lang,
+        /// The plugin's name (lowercase letters, digits, dashes).
+        name: String,
+        /// The folder to create (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -202,5 +222,10 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             input,
             config,
         }) => plugin::run(&file, &input, config.as_deref()),
+        Command::Plugin(PluginCommand::Test { file, cases }) => plugin::test(&file, &cases),
+        Command::Plugin(PluginCommand::New { lang, name, dir }) => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            commands::scaffold::new(lang, &name, &dir)
+        }
     }
 }

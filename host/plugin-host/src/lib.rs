@@ -6,9 +6,12 @@
 //!   per call; implements `engine`'s `Transform` and `LicenseRule`.
 //! - [`registry`]: hot swap: the active version per plugin name behind `arc-swap`, history,
 //!   rollback and pinned snapshots; [`watch`] loads `.wasm` files dropped into a folder.
+//! - [`cache`]: compiled components kept on disk, keyed by content and engine settings.
+//! - [`testkit`]: cases files (person + config → expected answer) run against any build.
 //! - [`limits`]: per-plugin limits and the limiter that enforces them.
 
 mod bindings;
+pub mod cache;
 mod convert;
 pub mod limits;
 pub mod plugin;
@@ -19,6 +22,7 @@ pub use limits::Limits;
 pub use plugin::{CallStats, Plugin, World};
 pub use runtime::{Runtime, RuntimeError};
 pub mod registry;
+pub mod testkit;
 pub mod watch;
 
 pub use registry::{PluginRegistry, RegistryError, Snapshot};

@@ -22,7 +22,21 @@ pub struct Limits {
     pub component_bytes: usize,
     /// Size of the strings a call may return (reasons, attribute values).
     pub output_bytes: usize,
+    /// People one instance may serve within one cycle before it is discarded; `None` chooses:
+    /// a fresh instance per person for components under [`REUSE_FROM_BYTES`] (instantiating a
+    /// Rust guest costs tens of microseconds), [`DEFAULT_PEOPLE_PER_INSTANCE`] for larger ones
+    /// (a Python or JavaScript runtime costs milliseconds to instantiate). The other limits
+    /// apply to every call all the same, and an instance is discarded after any trap or limit.
+    pub people_per_instance: Option<u32>,
 }
+
+/// Components this large embed a language runtime; instantiating them costs milliseconds.
+pub const REUSE_FROM_BYTES: usize = 1 << 20;
+
+/// People a costly-to-instantiate guest's instance serves before it is replaced: enough that the
+/// instantiation (2-3 ms for Python) falls outside the 99th percentile of per-person cost, few
+/// enough that what a guest accumulates stays small.
+pub const DEFAULT_PEOPLE_PER_INSTANCE: u32 = 256;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -39,6 +53,7 @@ impl Default for Limits {
             // Python and JS components are 12-18 MB.
             component_bytes: 32 << 20,
             output_bytes: 1 << 20,
+            people_per_instance: None,
         }
     }
 }

@@ -1,6 +1,8 @@
-//! One loaded plugin version: validated against the worlds at load, called with a fresh,
-//! limited store every time.
+//! One loaded plugin version: validated against the worlds at load, called in a limited store:
+//! a fresh instance per person, or on a cycle's pinned handle an instance reused for a bounded
+//! number of people when instantiating is costly.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use engine::model::License;
@@ -8,13 +10,12 @@ use engine::plugin::{
     LicenseDecision, LicenseRule, PluginError, PluginId, PluginInput, Transform, TransformOutcome,
 };
 use sha2::{Digest, Sha256};
-use wasmtime::component::Component;
 use wasmtime::{Store, Trap};
 
-use crate::bindings::license_rule::LicenseRulePre;
-use crate::bindings::transformer::TransformerPre;
+use crate::bindings::{self, license_rule::LicenseRulePre, transformer::TransformerPre};
+use crate::cache::Origin;
 use crate::convert;
-use crate::limits::Limits;
+use crate::limits::{DEFAULT_PEOPLE_PER_INSTANCE, Limits, REUSE_FROM_BYTES};
 use crate::runtime::{Runtime, ticks};
 use crate::state::CallState;
 
@@ -26,7 +27,7 @@ const SPIN_FUEL: u64 = 200_000_000;
 pub const INTERFACE: &str = "muster:plugin@0.1.0";
 
 /// Which world a component targets, read from its exports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum World {
     LicenseRule,
@@ -55,35 +56,71 @@ enum Pre {
     Transformer(TransformerPre<CallState>),
 }
 
-/// A validated, compiled plugin version, ready to be called from any thread.
-pub struct Plugin {
+/// An instantiated guest, bound to its world's export.
+enum Bound {
+    LicenseRule(bindings::license_rule::LicenseRule),
+    Transformer(bindings::transformer::Transformer),
+}
+
+/// An instance kept between people by a cycle's pinned handle (see [`Plugin::pinned`]).
+struct Warm {
+    store: Store<CallState>,
+    bound: Bound,
+    /// People this instance has answered for.
+    uses: u32,
+}
+
+/// What is shared by every handle of one plugin version: the compiled code and its metadata.
+struct Loaded {
     id: PluginId,
     world: World,
     limits: Limits,
     size: usize,
     imports: Vec<String>,
+    origin: Origin,
+    /// People one instance may serve (1: a fresh instance per person).
+    people_per_instance: u32,
     runtime: Runtime,
     pre: Pre,
+}
+
+/// A validated, compiled plugin version, ready to be called from any thread.
+///
+/// The handle the registry keeps calls every person in a fresh instance. A cycle calls through
+/// [`Plugin::pinned`] handles instead, which may keep an instance for a bounded number of people
+/// when instantiating is costly (Python, JavaScript): see [`Limits::people_per_instance`].
+pub struct Plugin {
+    loaded: Arc<Loaded>,
+    /// Instances kept for the next person; `None` on handles that never reuse.
+    warm: Option<Mutex<Vec<Warm>>>,
 }
 
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Plugin")
-            .field("id", &self.id)
-            .field("world", &self.world)
+            .field("id", &self.loaded.id)
+            .field("world", &self.loaded.world)
+            .field("reuses", &self.warm.is_some())
             .finish()
     }
 }
 
 /// The content hash that names a plugin version: the first 12 hex digits of its sha256.
 pub fn version_of(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
+    version_of_digest(&Sha256::digest(bytes))
+}
+
+fn version_of_digest(digest: &[u8]) -> String {
     digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
+/// Warm instances one pinned handle keeps at most (one per thread calling it at once).
+const WARM_INSTANCES: usize = 4;
+
 impl Plugin {
-    /// Compiles and validates a component. Anything that would fail later (a world we do not
-    /// implement, an import outside it, a type mismatch) fails here, naming what was wrong.
+    /// Compiles (or reads from the runtime's cache) and validates a component. Anything that
+    /// would fail later (a world we do not implement, an import outside it, a type mismatch)
+    /// fails here, naming what was wrong.
     pub fn load(
         runtime: &Runtime,
         name: &str,
@@ -102,7 +139,11 @@ impl Plugin {
             )));
         }
         let engine = runtime.engine();
-        let component = Component::from_binary(engine, bytes)
+        let started = Instant::now();
+        let digest = Sha256::digest(bytes);
+        let hashed = started.elapsed();
+        let (component, origin) = runtime
+            .compile(bytes, &digest)
             .map_err(|e| invalid(format!("not a valid component: {e:#}")))?;
         let ty = component.component_type();
         let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
@@ -133,38 +174,80 @@ impl Plugin {
                 "does not match the {world} world of {INTERFACE}: {e:#}"
             ))
         })?;
+        tracing::debug!(
+            plugin = name,
+            ?origin,
+            hash_us = hashed.as_micros() as u64,
+            load_us = started.elapsed().as_micros() as u64,
+            "plugin component loaded and validated"
+        );
+        let people_per_instance =
+            limits
+                .people_per_instance
+                .unwrap_or(if bytes.len() >= REUSE_FROM_BYTES {
+                    DEFAULT_PEOPLE_PER_INSTANCE
+                } else {
+                    1
+                });
         Ok(Plugin {
-            id: PluginId {
-                name: name.to_string(),
-                version: version_of(bytes),
-            },
-            world,
-            limits,
-            size: bytes.len(),
-            imports,
-            runtime: runtime.clone(),
-            pre,
+            loaded: Arc::new(Loaded {
+                id: PluginId {
+                    name: name.to_string(),
+                    version: version_of_digest(&digest),
+                },
+                world,
+                limits,
+                size: bytes.len(),
+                imports,
+                origin,
+                people_per_instance: people_per_instance.max(1),
+                runtime: runtime.clone(),
+                pre,
+            }),
+            warm: None,
         })
     }
 
+    /// A handle on the same compiled version for one cycle (one pinned snapshot): it may keep an
+    /// instance for up to [`Plugin::people_per_instance`] people, discards it after any trap or
+    /// exhausted limit, and drops what it kept when the handle is dropped. Never share one
+    /// between plugins, tenants or cycles: state a guest keeps in its memory is visible to the
+    /// next person served by the same instance.
+    pub fn pinned(&self) -> Plugin {
+        Plugin {
+            loaded: self.loaded.clone(),
+            warm: (self.loaded.people_per_instance > 1).then(|| Mutex::new(Vec::new())),
+        }
+    }
+
     pub fn id(&self) -> &PluginId {
-        &self.id
+        &self.loaded.id
     }
 
     pub fn world(&self) -> World {
-        self.world
+        self.loaded.world
     }
 
     pub fn limits(&self) -> &Limits {
-        &self.limits
+        &self.loaded.limits
     }
 
     pub fn size(&self) -> usize {
-        self.size
+        self.loaded.size
     }
 
     pub fn imports(&self) -> &[String] {
-        &self.imports
+        &self.loaded.imports
+    }
+
+    /// Whether the compiled code came from the on-disk cache.
+    pub fn origin(&self) -> Origin {
+        self.loaded.origin
+    }
+
+    /// People one instance serves on a pinned handle (1: a fresh instance per person).
+    pub fn people_per_instance(&self) -> u32 {
+        self.loaded.people_per_instance
     }
 
     /// Runs the license rule, returning what the call cost as well.
@@ -174,22 +257,25 @@ impl Plugin {
         current: Option<&License>,
         config: &str,
     ) -> (Result<LicenseDecision, PluginError>, CallStats) {
-        let Pre::LicenseRule(pre) = &self.pre else {
+        if self.loaded.world != World::LicenseRule {
             return (
                 Err(self.wrong_world(World::LicenseRule)),
                 CallStats::default(),
             );
-        };
+        }
         let wit_person = convert::person_to_wit(person);
         let wit_current = current.map(convert::license_to_wit);
         self.call(
             &person.id,
-            |store| {
-                let rule = pre.instantiate(&mut *store)?;
-                store.set_epoch_deadline(ticks(self.limits.deadline));
-                rule.call_decide(&mut *store, &wit_person, wit_current.as_ref(), config)
+            |bound, store| match bound {
+                Bound::LicenseRule(rule) => {
+                    rule.call_decide(&mut *store, &wit_person, wit_current.as_ref(), config)
+                }
+                Bound::Transformer(_) => Err(wasmtime::format_err!("not a license rule")),
             },
-            |result| convert::decision_from_wit(&self.id, result, self.limits.output_bytes),
+            |result| {
+                convert::decision_from_wit(&self.loaded.id, result, self.loaded.limits.output_bytes)
+            },
         )
     }
 
@@ -199,25 +285,26 @@ impl Plugin {
         person: &PluginInput,
         config: &str,
     ) -> (Result<TransformOutcome, PluginError>, CallStats) {
-        let Pre::Transformer(pre) = &self.pre else {
+        if self.loaded.world != World::Transformer {
             return (
                 Err(self.wrong_world(World::Transformer)),
                 CallStats::default(),
             );
-        };
+        }
         let wit_person = convert::person_to_wit(person);
         self.call(
             &person.id,
-            |store| {
-                let transformer = pre.instantiate(&mut *store)?;
-                store.set_epoch_deadline(ticks(self.limits.deadline));
-                transformer.call_transform(&mut *store, &wit_person, config)
+            |bound, store| match bound {
+                Bound::Transformer(t) => t.call_transform(&mut *store, &wit_person, config),
+                Bound::LicenseRule(_) => Err(wasmtime::format_err!("not a transformer")),
             },
-            |result| convert::outcome_from_wit(&self.id, result, self.limits.output_bytes),
+            |result| {
+                convert::outcome_from_wit(&self.loaded.id, result, self.loaded.limits.output_bytes)
+            },
         )
     }
 
-    /// One call in a fresh store: nothing a guest keeps in its memory survives to the next person.
+    /// One call, in a fresh instance or (on a pinned handle) one kept from earlier people.
     ///
     /// WASI's stdio (a guest's panic message, a `println!`) is served by `wasmtime-wasi`, which
     /// blocks on tokio; from inside an async task that would panic the host. So a call made on
@@ -225,7 +312,7 @@ impl Plugin {
     fn call<W, T>(
         &self,
         person_id: &str,
-        run: impl Fn(&mut Store<CallState>) -> wasmtime::Result<W> + Send + Sync,
+        run: impl Fn(&Bound, &mut Store<CallState>) -> wasmtime::Result<W> + Send + Sync,
         finish: impl FnOnce(W) -> Result<T, PluginError> + Send,
     ) -> (Result<T, PluginError>, CallStats)
     where
@@ -237,7 +324,7 @@ impl Plugin {
             Ok(RuntimeFlavor::CurrentThread) => std::thread::scope(|s| {
                 let worker = s.spawn(|| self.call_blocking(person_id, run, finish));
                 worker.join().unwrap_or_else(|_| {
-                    let plugin = self.id.clone();
+                    let plugin = self.loaded.id.clone();
                     (
                         Err(PluginError::Trap {
                             plugin,
@@ -254,66 +341,151 @@ impl Plugin {
     fn call_blocking<W, T>(
         &self,
         person_id: &str,
-        run: impl Fn(&mut Store<CallState>) -> wasmtime::Result<W>,
+        run: impl Fn(&Bound, &mut Store<CallState>) -> wasmtime::Result<W>,
         finish: impl FnOnce(W) -> Result<T, PluginError>,
     ) -> (Result<T, PluginError>, CallStats) {
-        let (mut outcome, mut stats) = self.attempt(person_id, &run);
-        // The deadline is wall time: on a loaded host a call can be descheduled past it while the
-        // guest has hardly run. A guest that really spins burns ~4e9 fuel units a second, so a
-        // deadline hit with little fuel used gets one more try; a busy loop fails again at once.
-        if let Err(PluginError::Deadline { .. }) = &outcome
-            && stats.fuel_used < self.limits.fuel.min(SPIN_FUEL) / 20
-        {
-            tracing::debug!(plugin = %self.id, person = person_id, "deadline hit with little fuel used; retrying once");
-            (outcome, stats) = self.attempt(person_id, &run);
+        let limits = &self.loaded.limits;
+        let mut warm = self.take_warm();
+        let mut tries = 0;
+        loop {
+            let reused = warm.is_some();
+            let (outcome, stats, kept) = self.attempt(person_id, warm.take(), &run);
+            tries += 1;
+            let retry = tries < 3
+                && match &outcome {
+                    // What earlier people left in a reused instance (garbage, a grown heap) must
+                    // not fail this person: a failure in a reused instance is tried in a fresh one.
+                    Err(_) if reused => true,
+                    // The deadline is wall time: on a loaded host a call can be descheduled past
+                    // it while the guest has hardly run. A guest that really spins burns ~4e9 fuel
+                    // units a second, so a deadline hit with little fuel used gets one more try; a
+                    // busy loop fails again at once.
+                    Err(PluginError::Deadline { .. }) => {
+                        stats.fuel_used < limits.fuel.min(SPIN_FUEL) / 20
+                    }
+                    _ => false,
+                };
+            if retry {
+                tracing::debug!(plugin = %self.loaded.id, person = person_id, reused, "call failed; retrying in a fresh instance");
+                continue;
+            }
+            if let Some(warm) = kept {
+                self.put_warm(warm);
+            }
+            return (outcome.and_then(finish), stats);
         }
-        (outcome.and_then(finish), stats)
     }
 
+    fn take_warm(&self) -> Option<Warm> {
+        let warm = self.warm.as_ref()?;
+        warm.lock().unwrap_or_else(|e| e.into_inner()).pop()
+    }
+
+    fn put_warm(&self, instance: Warm) {
+        if let Some(warm) = &self.warm {
+            let mut warm = warm.lock().unwrap_or_else(|e| e.into_inner());
+            if warm.len() < WARM_INSTANCES {
+                warm.push(instance);
+            }
+        }
+    }
+
+    /// One try. Returns the instance when it may serve another person: it answered, this
+    /// handle reuses, and it has not served its quota. An instance that trapped or hit a limit
+    /// is dropped here, whatever state it was left in.
     fn attempt<W>(
         &self,
         person_id: &str,
-        run: &impl Fn(&mut Store<CallState>) -> wasmtime::Result<W>,
-    ) -> (Result<W, PluginError>, CallStats) {
+        warm: Option<Warm>,
+        run: &impl Fn(&Bound, &mut Store<CallState>) -> wasmtime::Result<W>,
+    ) -> (Result<W, PluginError>, CallStats, Option<Warm>) {
+        let limits = &self.loaded.limits;
         let started = Instant::now();
-        let mut store = Store::new(
-            self.runtime.engine(),
-            CallState::new(&self.id, person_id, &self.limits),
-        );
-        store.limiter(|state| &mut state.limiter);
-        store.epoch_deadline_trap();
-        // The start-up deadline covers instantiation; `run` tightens it before the call itself.
-        store.set_epoch_deadline(ticks(self.limits.startup_deadline));
-        let outcome = store
-            .set_fuel(self.limits.fuel)
-            .and_then(|()| run(&mut store));
+        let instance = match warm {
+            Some(mut w) => {
+                w.store.data_mut().begin_call(person_id);
+                match w.store.set_fuel(limits.fuel) {
+                    Ok(()) => Ok(w),
+                    Err(e) => Err((e, w.store)),
+                }
+            }
+            None => self.instantiate(person_id),
+        };
+        let (outcome, mut instance) = match instance {
+            Ok(mut w) => {
+                w.store.set_epoch_deadline(ticks(limits.deadline));
+                (run(&w.bound, &mut w.store), Ok(w))
+            }
+            Err((e, store)) => (Err(e), Err(store)),
+        };
+        let store = match &instance {
+            Ok(w) => &w.store,
+            Err(store) => store,
+        };
         let stats = CallStats {
-            fuel_used: self
-                .limits
-                .fuel
-                .saturating_sub(store.get_fuel().unwrap_or(0)),
+            fuel_used: limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0)),
             peak_memory_bytes: store.data().limiter.peak_memory,
             wall_time: started.elapsed(),
         };
-        let outcome = outcome.map_err(|error| self.classify(&error, store.data()));
-        (outcome, stats)
+        match outcome {
+            Ok(value) => {
+                let kept = match (&mut instance, &self.warm) {
+                    (Ok(w), Some(_)) => {
+                        w.uses += 1;
+                        w.uses < self.loaded.people_per_instance
+                    }
+                    _ => false,
+                };
+                (Ok(value), stats, instance.ok().filter(|_| kept))
+            }
+            Err(error) => (Err(self.classify(&error, store.data())), stats, None),
+        }
+    }
+
+    /// A fresh instance in a fresh store; the start-up deadline covers instantiation and the
+    /// fuel spent there counts against the first call.
+    fn instantiate(&self, person_id: &str) -> Result<Warm, (wasmtime::Error, Store<CallState>)> {
+        let limits = &self.loaded.limits;
+        let mut store = Store::new(
+            self.loaded.runtime.engine(),
+            CallState::new(&self.loaded.id, person_id, limits),
+        );
+        store.limiter(|state| &mut state.limiter);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(ticks(limits.startup_deadline));
+        if let Err(e) = store.set_fuel(limits.fuel) {
+            return Err((e, store));
+        }
+        let bound = match &self.loaded.pre {
+            Pre::LicenseRule(pre) => pre.instantiate(&mut store).map(Bound::LicenseRule),
+            Pre::Transformer(pre) => pre.instantiate(&mut store).map(Bound::Transformer),
+        };
+        match bound {
+            Ok(bound) => Ok(Warm {
+                store,
+                bound,
+                uses: 0,
+            }),
+            Err(e) => Err((e, store)),
+        }
     }
 
     /// Tells apart the ways a call can fail, because the admin's next step differs for each.
     fn classify(&self, error: &wasmtime::Error, state: &CallState) -> PluginError {
-        let plugin = self.id.clone();
+        let limits = &self.loaded.limits;
+        let plugin = self.loaded.id.clone();
         match error.downcast_ref::<Trap>() {
             Some(Trap::OutOfFuel) => PluginError::OutOfFuel {
                 plugin,
-                limit: self.limits.fuel,
+                limit: limits.fuel,
             },
             Some(Trap::Interrupt) => PluginError::Deadline {
                 plugin,
-                limit_ms: self.limits.deadline.as_millis() as u64,
+                limit_ms: limits.deadline.as_millis() as u64,
             },
             _ if state.limiter.memory_refused => PluginError::MemoryLimit {
                 plugin,
-                limit_bytes: self.limits.memory_bytes as u64,
+                limit_bytes: limits.memory_bytes as u64,
             },
             _ => {
                 let stderr = state.stderr_tail();
@@ -328,8 +500,8 @@ impl Plugin {
 
     fn wrong_world(&self, wanted: World) -> PluginError {
         PluginError::InvalidComponent {
-            name: self.id.name.clone(),
-            message: format!("is a {} plugin, not a {wanted}", self.world),
+            name: self.loaded.id.name.clone(),
+            message: format!("is a {} plugin, not a {wanted}", self.loaded.world),
         }
     }
 }
@@ -346,7 +518,7 @@ impl Default for CallStats {
 
 impl LicenseRule for Plugin {
     fn id(&self) -> PluginId {
-        self.id.clone()
+        self.loaded.id.clone()
     }
 
     fn decide(
@@ -361,7 +533,7 @@ impl LicenseRule for Plugin {
 
 impl Transform for Plugin {
     fn id(&self) -> PluginId {
-        self.id.clone()
+        self.loaded.id.clone()
     }
 
     fn transform(

@@ -172,13 +172,14 @@ impl PluginRegistry {
             .collect()
     }
 
-    /// Pins the active version of every plugin.
+    /// Pins the active version of every plugin, as [`Plugin::pinned`] handles of their own: a
+    /// costly guest's instance may be reused within the snapshot (one cycle), never across two.
     pub fn snapshot(&self) -> Snapshot {
         let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
         Snapshot {
             plugins: slots
                 .iter()
-                .map(|(n, s)| (n.clone(), s.active.load_full()))
+                .map(|(n, s)| (n.clone(), Arc::new(s.active.load().pinned())))
                 .collect(),
         }
     }

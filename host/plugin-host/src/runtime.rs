@@ -6,10 +6,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use wasmtime::component::{HasSelf, Linker};
+use std::path::PathBuf;
+
+use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::bindings::license_rule::LicenseRule;
+use crate::cache::{self, CompileCache, Origin};
 use crate::state::CallState;
 
 /// One epoch tick: deadlines are counted in ticks, so this is their resolution.
@@ -28,6 +31,7 @@ pub struct Runtime {
 
 struct Inner {
     engine: Engine,
+    cache: Option<CompileCache>,
     linker: Linker<CallState>,
     ticker_stop: Arc<AtomicBool>,
     ticker: Option<JoinHandle<()>>,
@@ -48,11 +52,17 @@ impl Drop for Inner {
 pub struct RuntimeError(String);
 
 impl Runtime {
+    /// A runtime whose compiled components are cached in [`cache::default_dir`].
     pub fn new() -> Result<Self, RuntimeError> {
-        Self::build().map_err(|e| RuntimeError(format!("{e:#}")))
+        Self::with_cache_dir(cache::default_dir())
     }
 
-    fn build() -> wasmtime::Result<Self> {
+    /// A runtime caching compiled components in `dir` (`None`: compile on every load).
+    pub fn with_cache_dir(dir: Option<PathBuf>) -> Result<Self, RuntimeError> {
+        Self::build(dir).map_err(|e| RuntimeError(format!("{e:#}")))
+    }
+
+    fn build(cache_dir: Option<PathBuf>) -> wasmtime::Result<Self> {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(1000)
             .total_core_instances(4000)
@@ -98,9 +108,11 @@ impl Runtime {
                     }
                 })?
         };
+        let cache = cache_dir.map(|dir| CompileCache::new(dir, &engine));
         Ok(Runtime {
             inner: Arc::new(Inner {
                 engine,
+                cache,
                 linker,
                 ticker_stop,
                 ticker: Some(ticker),
@@ -110,6 +122,26 @@ impl Runtime {
 
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// Where compiled components are cached, if anywhere.
+    pub fn cache_dir(&self) -> Option<&std::path::Path> {
+        self.inner.cache.as_ref().map(CompileCache::dir)
+    }
+
+    /// Compiles a component, or reads it from the cache. `digest` is its sha256.
+    pub(crate) fn compile(
+        &self,
+        bytes: &[u8],
+        digest: &[u8],
+    ) -> wasmtime::Result<(Component, Origin)> {
+        match &self.inner.cache {
+            Some(cache) => cache.get_or_compile(&self.inner.engine, bytes, digest),
+            None => Ok((
+                Component::from_binary(&self.inner.engine, bytes)?,
+                Origin::Compiled,
+            )),
+        }
     }
 
     pub(crate) fn linker(&self) -> &Linker<CallState> {

@@ -43,6 +43,11 @@ impl CallState {
             .secure_random(Deterministic::new(vec![0x6d, 0x75, 0x73, 0x74, 0x65, 0x72]))
             .insecure_random(Deterministic::new(vec![0x6d, 0x75, 0x73, 0x74, 0x65, 0x72]))
             .insecure_random_seed(0)
+            // componentize-py guests import wasi:sockets; no socket may be made, no address
+            // resolved (connecting and binding are refused by the default address check too).
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
             .build();
         CallState {
             wasi,
@@ -53,6 +58,16 @@ impl CallState {
             person: person.to_string(),
             log_lines: 0,
         }
+    }
+
+    /// Readies a reused instance's state for the next person: log tagging and quota, and the
+    /// per-call memory peak (memory in use stays counted against the limit).
+    pub(crate) fn begin_call(&mut self, person: &str) {
+        self.person = person.to_string();
+        self.log_lines = 0;
+        self.limiter.peak_memory = self.limiter.memory_in_use;
+        self.limiter.memory_refused = false;
+        self.limiter.table_refused = false;
     }
 
     /// The last of what the guest wrote to stderr, for error messages.

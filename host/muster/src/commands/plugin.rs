@@ -1,4 +1,4 @@
-//! `muster plugin check` and `muster plugin run`.
+//! `muster plugin check`, `run`, `test` and `new`.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -28,6 +28,21 @@ pub fn check(file: &Path) -> anyhow::Result<ExitCode> {
     println!("  version:   {}", plugin.id().version);
     println!("  size:      {} bytes", plugin.size());
     println!("  imports:   {}", plugin.imports().join(", "));
+    println!(
+        "  compiled:  {}",
+        match plugin.origin() {
+            plugin_host::cache::Origin::Cached => "read from the cache",
+            plugin_host::cache::Origin::Compiled => "compiled now",
+            plugin_host::cache::Origin::Recompiled => "compiled now (the cache entry was unusable)",
+        }
+    );
+    println!(
+        "  instances: {}",
+        match plugin.people_per_instance() {
+            1 => "a fresh instance per person".to_string(),
+            n => format!("one per {n} people within a cycle"),
+        }
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -80,6 +95,38 @@ pub fn run(file: &Path, input: &Path, config: Option<&Path>) -> anyhow::Result<E
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(if result.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Runs a cases file against a component with the default (production) limits: one line per
+/// case, then `N passed, N failed`; fails when any case fails.
+pub fn test(file: &Path, cases: &Path) -> anyhow::Result<ExitCode> {
+    let text =
+        std::fs::read_to_string(cases).with_context(|| format!("reading {}", cases.display()))?;
+    let cases_file = plugin_host::testkit::CasesFile::parse(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", cases.display()))?;
+    let plugin = load(file)?;
+    let results =
+        plugin_host::testkit::run(&plugin, &cases_file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut failed = 0;
+    for result in &results {
+        match &result.failure {
+            None => println!("ok    {}", result.name),
+            Some(why) => {
+                failed += 1;
+                println!("FAIL  {}: {why}", result.name);
+            }
+        }
+    }
+    println!(
+        "{}: {} passed, {failed} failed",
+        plugin.id(),
+        results.len() - failed
+    );
+    Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

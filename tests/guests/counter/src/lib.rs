@@ -8,7 +8,11 @@ struct Guest_;
 static mut CALLS: u32 = 0;
 
 impl Guest for Guest_ {
-    fn decide(_: Person, _: Option<License>, _: String) -> Result<LicenseDecision, PluginError> {
+    fn decide(p: Person, _: Option<License>, _: String) -> Result<LicenseDecision, PluginError> {
+        // For the instance-reuse tests: a trap must cost the instance, and the count with it.
+        if p.id.starts_with("trap") {
+            panic!("counter: deliberate panic for {}", p.id);
+        }
         // SAFETY: a component instance is single-threaded.
         let calls = unsafe {
             CALLS += 1;

@@ -1,0 +1,163 @@
+//! `muster plugin new --lang rust|python|js NAME`: a working license rule (source, config, cases
+//! file, build command) from the templates in `plugins/templates/`, compiled into the binary so
+//! it works outside the repository.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+
+/// A language the scaffold knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    Rust,
+    Python,
+    Js,
+}
+
+const WIT: &str = include_str!("../../../../wit/plugin.wit");
+const README: &str = include_str!("../../../../plugins/templates/README.md");
+const CASES: &str = include_str!("../../../../plugins/templates/cases.json");
+const CONFIG: &str = include_str!("../../../../plugins/templates/config.json");
+
+/// (path in the new folder, template text, executable).
+fn files(lang: Lang) -> Vec<(&'static str, &'static str, bool)> {
+    let mut files = vec![
+        ("wit/plugin.wit", WIT, false),
+        ("README.md", README, false),
+        ("cases.json", CASES, false),
+        ("config.json", CONFIG, false),
+        (
+            ".gitignore",
+            "*.wasm\ntarget/\nnode_modules/\n__pycache__/\n.venv/\n",
+            false,
+        ),
+    ];
+    files.extend(match lang {
+        Lang::Rust => vec![
+            (
+                "Cargo.toml",
+                include_str!("../../../../plugins/templates/rust/Cargo.toml"),
+                false,
+            ),
+            (
+                "src/lib.rs",
+                include_str!("../../../../plugins/templates/rust/src/lib.rs"),
+                false,
+            ),
+            (
+                "build.sh",
+                include_str!("../../../../plugins/templates/rust/build.sh"),
+                true,
+            ),
+        ],
+        Lang::Python => vec![
+            (
+                "app.py",
+                include_str!("../../../../plugins/templates/python/app.py"),
+                false,
+            ),
+            (
+                "build.sh",
+                include_str!("../../../../plugins/templates/python/build.sh"),
+                true,
+            ),
+        ],
+        Lang::Js => vec![
+            (
+                "app.js",
+                include_str!("../../../../plugins/templates/js/app.js"),
+                false,
+            ),
+            (
+                "package.json",
+                include_str!("../../../../plugins/templates/js/package.json"),
+                false,
+            ),
+            (
+                "build.sh",
+                include_str!("../../../../plugins/templates/js/build.sh"),
+                true,
+            ),
+        ],
+    });
+    files
+}
+
+/// Plugin names become file, crate and package names: lowercase letters, digits and dashes.
+fn check_name(name: &str) -> anyhow::Result<()> {
+    let ok = name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.ends_with('-');
+    if !ok {
+        bail!(
+            "plugin name {name:?}: use lowercase letters, digits and dashes, starting with a letter (e.g. my-rule)"
+        );
+    }
+    Ok(())
+}
+
+/// Writes the scaffold into `dir` (which must not exist yet).
+pub fn new(lang: Lang, name: &str, dir: &Path) -> anyhow::Result<ExitCode> {
+    check_name(name)?;
+    if dir.exists() {
+        bail!(
+            "{} exists already; choose another folder with --dir",
+            dir.display()
+        );
+    }
+    let (language, source, requires) = match lang {
+        Lang::Rust => (
+            "Rust",
+            "src/lib.rs",
+            "Rust with `rustup target add wasm32-wasip2`",
+        ),
+        Lang::Python => ("Python", "app.py", "componentize-py 0.25.1 on PATH"),
+        Lang::Js => (
+            "JavaScript",
+            "app.js",
+            "`npm install` first: componentize-js 0.23.0",
+        ),
+    };
+    let lang_flag = match lang {
+        Lang::Rust => "rust",
+        Lang::Python => "python",
+        Lang::Js => "js",
+    };
+    let fill = |text: &str| {
+        text.replace("{{name}}", name)
+            .replace("{{crate}}", &name.replace('-', "_"))
+            .replace("{{language}}", language)
+            .replace("{{lang}}", lang_flag)
+            .replace("{{source}}", source)
+            .replace("{{requires}}", requires)
+    };
+    for (path, template, executable) in files(lang) {
+        let target = dir.join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        let text = if path == "wit/plugin.wit" {
+            template.to_string()
+        } else {
+            fill(template)
+        };
+        std::fs::write(&target, text).with_context(|| format!("writing {}", target.display()))?;
+        if executable {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))
+                .with_context(|| format!("making {} executable", target.display()))?;
+        }
+    }
+    println!("created {} ({language} license rule {name})", dir.display());
+    println!("  build: {}/build.sh   ({requires})", dir.display());
+    println!(
+        "  test:  muster plugin test {}/{name}.wasm --cases {}/cases.json",
+        dir.display(),
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,395 @@
+//! Plugins in Rust, Python and JavaScript pass the same cases files (`plugins/cases/`) through
+//! `muster plugin test`, and `muster plugin new` scaffolds build and pass their own cases in each
+//! language.
+//!
+//! Python and JavaScript guests are built here with the pinned toolchains that `.ci/test`
+//! installs (componentize-py in `.venv`, componentize-js in `plugins/node_modules`). A missing
+//! toolchain fails the test with what to install: these tests are never skipped. A build takes
+//! 10-60 s, so its output is cached in the target folder under a hash of everything the build
+//! reads (sources, WIT, toolchain version), and compiled components are cached the same way
+//! (`MUSTER_PLUGIN_CACHE`): a second run costs seconds.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("polyglot")
+}
+
+/// `muster <args>` with the compiled-component cache in the target folder.
+fn muster(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args(args)
+        .env("MUSTER_PLUGIN_CACHE", cache_dir().join("compiled"))
+        .output()
+        .expect("runs muster");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[derive(Clone, Copy)]
+enum Lang {
+    Python,
+    Js,
+    Rust,
+}
+
+/// The pinned componentize-py, or a failure saying how to get it.
+fn componentize_py() -> (PathBuf, String) {
+    let path = std::env::var_os("MUSTER_COMPONENTIZE_PY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv/bin/componentize-py"));
+    let version = Command::new(&path).arg("--version").output();
+    match version {
+        Ok(out) if out.status.success() => {
+            let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            assert!(
+                version.contains(COMPONENTIZE_PY_VERSION),
+                "{} is {version}; these tests pin componentize-py {COMPONENTIZE_PY_VERSION} (run .ci/test)",
+                path.display()
+            );
+            (path, version)
+        }
+        _ => panic!(
+            "componentize-py is missing ({} does not run): the Python plugin tests need it. \
+             Run .ci/test, which installs it, or: python3 -m venv .venv && \
+             .venv/bin/pip install componentize-py=={COMPONENTIZE_PY_VERSION}",
+            path.display()
+        ),
+    }
+}
+
+/// The pinned componentize-js from `plugins/node_modules`, or a failure saying how to get it.
+fn componentize_js() -> (PathBuf, String) {
+    let modules = root().join("plugins/node_modules");
+    let path = modules.join(".bin/componentize-js");
+    let package = modules.join("@bytecodealliance/componentize-js/package.json");
+    match std::fs::read_to_string(&package) {
+        Ok(text) if path.exists() => {
+            let version = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["version"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            (path, version)
+        }
+        _ => panic!(
+            "componentize-js is missing ({} does not exist): the JavaScript plugin tests need it. \
+             Run .ci/test, which installs it, or: (cd plugins && npm ci) with node and npm",
+            path.display()
+        ),
+    }
+}
+
+/// Hashes the files of `dirs` (not the outputs of a build) and `extra` into a cache key.
+fn key(dirs: &[&Path], extra: &str) -> String {
+    fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if ["target", "node_modules", "__pycache__", ".venv"].contains(&name.as_str())
+                || name.ends_with(".wasm")
+            {
+                continue;
+            }
+            if path.is_dir() {
+                walk(&path, files);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(extra);
+    for dir in dirs {
+        let mut files = Vec::new();
+        walk(dir, &mut files);
+        files.sort();
+        for file in files {
+            hasher.update(
+                file.strip_prefix(dir)
+                    .unwrap_or(&file)
+                    .to_string_lossy()
+                    .as_bytes(),
+            );
+            hasher.update(std::fs::read(&file).expect("read a source file"));
+        }
+    }
+    hasher
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Runs `build` (which writes the component to the path it is given) unless a component built
+/// from the same inputs is cached; returns the cached component.
+fn cached(label: &str, key: &str, build: impl FnOnce(&Path)) -> PathBuf {
+    let dir = cache_dir().join("guests");
+    std::fs::create_dir_all(&dir).expect("cache folder");
+    let wasm = dir.join(format!("{label}-{key}.wasm"));
+    if !wasm.exists() {
+        let partial = dir.join(format!(".{label}-{key}.{}.wasm", std::process::id()));
+        build(&partial);
+        assert!(partial.exists(), "the build of {label} wrote no component");
+        std::fs::rename(&partial, &wasm).expect("keep the component");
+    }
+    wasm
+}
+
+fn run(mut command: Command, what: &str) {
+    let out = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Builds an example folder of `plugins/` with the command its README gives.
+fn build_example(lang: Lang, folder: &str, world: &str) -> PathBuf {
+    let dir = root().join("plugins").join(folder);
+    let wit = root().join("wit");
+    match lang {
+        Lang::Python => {
+            let (tool, version) = componentize_py();
+            let key = key(&[&dir, &wit], &format!("{version} {world}"));
+            cached(folder, &key, |out| {
+                let mut c = Command::new(tool);
+                c.current_dir(&dir)
+                    .args(["-d"])
+                    .arg(&wit)
+                    .args(["-w", world, "componentize", "app", "-o"])
+                    .arg(out);
+                run(c, &format!("componentize-py for {folder}"));
+            })
+        }
+        Lang::Js => {
+            let (tool, version) = componentize_js();
+            let key = key(&[&dir, &wit], &format!("{version} {world}"));
+            cached(folder, &key, |out| {
+                let mut c = Command::new(tool);
+                c.current_dir(&dir)
+                    .arg("--wit")
+                    .arg(&wit)
+                    .args(["--world-name", world, "--disable", "http", "fetch-event"])
+                    .arg("--out")
+                    .arg(out)
+                    .arg("app.js");
+                run(c, &format!("componentize-js for {folder}"));
+            })
+        }
+        Lang::Rust => unreachable!("the Rust examples are built by plugins/artifacts"),
+    }
+}
+
+fn passes(wasm: &Path, cases: &str) {
+    let cases = root().join("plugins/cases").join(cases);
+    let wasm = wasm.to_str().expect("utf-8 path");
+    let (ok, stdout, stderr) = muster(&[
+        "plugin",
+        "test",
+        wasm,
+        "--cases",
+        cases.to_str().expect("utf-8 path"),
+    ]);
+    assert!(ok, "cases failed for {wasm}:\n{stdout}\n{stderr}");
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+}
+
+#[test]
+fn rust_builds_pass_the_shared_cases() {
+    passes(
+        Path::new(muster_artifacts::LICENSE_BY_GROUP),
+        "license-by-group.json",
+    );
+    passes(
+        Path::new(muster_artifacts::NORMALIZE_ATTRIBUTES),
+        "normalize-attributes.json",
+    );
+}
+
+#[test]
+fn python_license_rule_passes_the_shared_cases() {
+    let wasm = build_example(Lang::Python, "license-by-group-py", "license-rule");
+    passes(&wasm, "license-by-group.json");
+    let (ok, stdout, stderr) = muster(&["plugin", "check", wasm.to_str().expect("utf-8")]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("world:     license-rule"), "{stdout}");
+    assert!(
+        stdout.contains("one per 256 people within a cycle"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn javascript_license_rule_passes_the_shared_cases() {
+    let wasm = build_example(Lang::Js, "license-by-group-js", "license-rule");
+    passes(&wasm, "license-by-group.json");
+    let (ok, stdout, stderr) = muster(&["plugin", "check", wasm.to_str().expect("utf-8")]);
+    assert!(ok, "{stderr}");
+    assert!(
+        !stdout.contains("wasi:http"),
+        "--disable http keeps wasi:http out: {stdout}"
+    );
+}
+
+#[test]
+fn python_transform_passes_the_shared_cases() {
+    let wasm = build_example(Lang::Python, "normalize-attributes-py", "transformer");
+    passes(&wasm, "normalize-attributes.json");
+}
+
+#[test]
+fn javascript_transform_passes_the_shared_cases() {
+    let wasm = build_example(Lang::Js, "normalize-attributes-js", "transformer");
+    passes(&wasm, "normalize-attributes.json");
+}
+
+#[test]
+fn a_failing_case_fails_the_command_and_names_what_differed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases = dir.path().join("cases.json");
+    std::fs::write(
+        &cases,
+        r#"{"config": {"rules": [{"group": "Zoom-Licensed", "plan": "licensed"}]},
+            "cases": [
+              {"name": "right", "person": {"direct_groups": [{"id": "g", "display_name": "Zoom-Licensed"}]},
+               "expect": {"decision": {"kind": "assign", "license": {"plan": "licensed"}}}},
+              {"name": "wrong plan", "person": {"direct_groups": [{"id": "g", "display_name": "Zoom-Licensed"}]},
+               "expect": {"decision": {"kind": "assign", "license": {"plan": "pro"}}}},
+              {"name": "wrong kind", "expect": {"error": {"kind": "trap"}}}]}"#,
+    )
+    .expect("write cases");
+    let (ok, stdout, _) = muster(&[
+        "plugin",
+        "test",
+        muster_artifacts::LICENSE_BY_GROUP,
+        "--cases",
+        cases.to_str().expect("utf-8"),
+    ]);
+    assert!(!ok, "must exit non-zero: {stdout}");
+    assert!(stdout.contains("ok    right"), "{stdout}");
+    assert!(
+        stdout.contains("FAIL  wrong plan: /license/plan differs"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FAIL  wrong kind: expected error trap"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 passed, 2 failed"), "{stdout}");
+
+    std::fs::write(
+        &cases,
+        r#"{"cases": [{"name": "x", "expect": {"decison": {}}}]}"#,
+    )
+    .expect("write cases");
+    let (ok, _, stderr) = muster(&[
+        "plugin",
+        "test",
+        muster_artifacts::LICENSE_BY_GROUP,
+        "--cases",
+        cases.to_str().expect("utf-8"),
+    ]);
+    assert!(!ok);
+    assert!(stderr.contains("cases[0].expect"), "names where: {stderr}");
+}
+
+/// `muster plugin new`, then the scaffold's own `build.sh`, then its own cases.
+fn scaffold_builds_and_passes(lang: Lang, flag: &str) {
+    let work = tempfile::tempdir().expect("tempdir");
+    let name = format!("my-{flag}-rule");
+    let dir = work.path().join(&name);
+    let (ok, stdout, stderr) = muster(&[
+        "plugin",
+        "new",
+        "--lang",
+        flag,
+        &name,
+        "--dir",
+        dir.to_str().expect("utf-8"),
+    ]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let (tools, version) = match lang {
+        Lang::Python => {
+            let (tool, version) = componentize_py();
+            (tool.parent().map(Path::to_path_buf), version)
+        }
+        Lang::Js => {
+            let (tool, version) = componentize_js();
+            (tool.parent().map(Path::to_path_buf), version)
+        }
+        Lang::Rust => (None, String::new()),
+    };
+    let key = key(&[&dir], &format!("{flag} {version}"));
+    let wasm = cached(&name, &key, |out| {
+        let mut c = Command::new(dir.join("build.sh"));
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut paths: Vec<PathBuf> = tools.into_iter().collect();
+        paths.extend(std::env::split_paths(&path));
+        c.env("PATH", std::env::join_paths(paths).expect("PATH"))
+            // What the outer cargo sets for the host must not reach the guest build.
+            .env("CARGO_TARGET_DIR", cache_dir().join("scaffold-target"))
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("RUSTC_WRAPPER")
+            .env_remove("RUSTC_WORKSPACE_WRAPPER")
+            .env_remove("CARGO_BUILD_TARGET")
+            .env_remove("CARGO_LLVM_COV");
+        run(c, &format!("{name}/build.sh"));
+        std::fs::copy(dir.join(format!("{name}.wasm")), out).expect("the scaffold's component");
+    });
+    let (ok, stdout, stderr) = muster(&[
+        "plugin",
+        "test",
+        wasm.to_str().expect("utf-8"),
+        "--cases",
+        dir.join("cases.json").to_str().expect("utf-8"),
+    ]);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stdout.contains("4 passed, 0 failed"), "{stdout}");
+}
+
+#[test]
+fn rust_scaffold_builds_and_passes_its_cases() {
+    scaffold_builds_and_passes(Lang::Rust, "rust");
+}
+
+#[test]
+fn python_scaffold_builds_and_passes_its_cases() {
+    scaffold_builds_and_passes(Lang::Python, "python");
+}
+
+#[test]
+fn javascript_scaffold_builds_and_passes_its_cases() {
+    scaffold_builds_and_passes(Lang::Js, "js");
+}
+
+#[test]
+fn plugin_new_refuses_a_bad_name_and_an_existing_folder() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (ok, _, stderr) = muster(&["plugin", "new", "--lang", "rust", "My Rule"]);
+    assert!(!ok);
+    assert!(stderr.contains("lowercase letters"), "{stderr}");
+    let dir = work.path().to_str().expect("utf-8");
+    let (ok, _, stderr) = muster(&["plugin", "new", "--lang", "js", "x", "--dir", dir]);
+    assert!(!ok);
+    assert!(stderr.contains("exists already"), "{stderr}");
+}

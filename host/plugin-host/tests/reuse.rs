@@ -1,0 +1,143 @@
+//! Instance reuse within a cycle and the on-disk cache of compiled components.
+
+mod support;
+
+use engine::plugin::{LicenseDecision, LicenseRule, PluginError};
+use muster_artifacts as guests;
+use plugin_host::cache::Origin;
+use plugin_host::{Limits, Plugin, PluginRegistry, Runtime};
+use support::{bytes, person, runtime};
+
+fn count(plugin: &Plugin, id: &str) -> String {
+    match plugin.decide(&person(id, &[]), None, "{}") {
+        Ok(LicenseDecision::NoChange { reason }) => reason,
+        other => panic!("counter answered {other:?}"),
+    }
+}
+
+fn counter(people_per_instance: Option<u32>) -> Plugin {
+    let limits = Limits {
+        people_per_instance,
+        ..Limits::default()
+    };
+    Plugin::load(runtime(), "counter", &bytes(guests::COUNTER), limits).expect("loads")
+}
+
+#[test]
+fn a_pinned_handle_reuses_an_instance_for_its_quota_then_starts_afresh() {
+    let pinned = counter(Some(3)).pinned();
+    let seen: Vec<String> = (0..7).map(|i| count(&pinned, &format!("p{i}"))).collect();
+    assert_eq!(
+        seen,
+        [
+            "call 1", "call 2", "call 3", "call 1", "call 2", "call 3", "call 1"
+        ]
+    );
+}
+
+#[test]
+fn the_registry_handle_never_reuses_and_small_guests_never_do() {
+    let plugin = counter(Some(3));
+    for i in 0..5 {
+        assert_eq!(count(&plugin, &format!("p{i}")), "call 1");
+    }
+    // Auto: a Rust guest of a few dozen KB is instantiated per person, pinned or not.
+    let auto = counter(None);
+    assert_eq!(auto.people_per_instance(), 1);
+    let pinned = auto.pinned();
+    for i in 0..5 {
+        assert_eq!(count(&pinned, &format!("p{i}")), "call 1");
+    }
+}
+
+#[test]
+fn a_trap_discards_the_reused_instance() {
+    let pinned = counter(Some(100)).pinned();
+    assert_eq!(count(&pinned, "p1"), "call 1");
+    assert_eq!(count(&pinned, "p2"), "call 2");
+    let err = pinned
+        .decide(&person("trap-1", &[]), None, "{}")
+        .expect_err("traps");
+    assert!(matches!(err, PluginError::Trap { .. }), "{err:?}");
+    // Neither the trapped instance nor the fresh one of the retry is kept.
+    assert_eq!(count(&pinned, "p3"), "call 1");
+    assert_eq!(count(&pinned, "p4"), "call 2");
+}
+
+#[test]
+fn snapshots_do_not_share_instances() {
+    let registry = PluginRegistry::new(runtime().clone());
+    let limits = Limits {
+        people_per_instance: Some(100),
+        ..Limits::default()
+    };
+    registry
+        .load("counter", &bytes(guests::COUNTER), limits)
+        .expect("loads");
+    let first = registry.snapshot();
+    let first = first.get("counter").expect("pinned");
+    assert_eq!(count(first, "p1"), "call 1");
+    assert_eq!(count(first, "p2"), "call 2");
+    let second = registry.snapshot();
+    assert_eq!(
+        count(second.get("counter").expect("pinned"), "p1"),
+        "call 1"
+    );
+    assert_eq!(count(first, "p3"), "call 3");
+}
+
+#[test]
+fn compiled_components_are_cached_and_corrupt_entries_recompiled() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rule = bytes(guests::LICENSE_BY_GROUP);
+    let load = || {
+        let runtime = Runtime::with_cache_dir(Some(dir.path().to_path_buf())).expect("runtime");
+        Plugin::load(&runtime, "rule", &rule, Limits::default()).expect("loads")
+    };
+    let check = |plugin: &Plugin| {
+        let decision = plugin
+            .decide(
+                &person("p", &["Zoom-Licensed"]),
+                None,
+                support::LICENSE_CONFIG,
+            )
+            .expect("decides");
+        assert!(
+            matches!(decision, LicenseDecision::Assign { .. }),
+            "{decision:?}"
+        );
+    };
+    let first = load();
+    assert_eq!(first.origin(), Origin::Compiled);
+    check(&first);
+    let second = load();
+    assert_eq!(second.origin(), Origin::Cached);
+    check(&second);
+
+    let entries: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("cache dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect();
+    assert_eq!(
+        entries.len(),
+        1,
+        "one artifact (and its checksum): {entries:?}"
+    );
+    // Flip one byte in the middle of the machine code: the checksum catches it.
+    let mut file = std::fs::read(&entries[0]).expect("read entry");
+    let middle = file.len() / 2;
+    file[middle] ^= 0xff;
+    std::fs::write(&entries[0], &file).expect("corrupt entry");
+    let third = load();
+    assert_eq!(third.origin(), Origin::Recompiled);
+    check(&third);
+    // Truncated, then rewritten whole.
+    std::fs::write(&entries[0], &file[..100]).expect("truncate entry");
+    assert_eq!(load().origin(), Origin::Recompiled);
+    assert_eq!(load().origin(), Origin::Cached);
+    // An artifact without its checksum is not trusted either.
+    std::fs::remove_file(entries[0].with_extension("sum")).expect("remove checksum");
+    assert_eq!(load().origin(), Origin::Recompiled);
+    assert_eq!(load().origin(), Origin::Cached);
+}
