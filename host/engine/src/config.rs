@@ -11,6 +11,7 @@ mod plugins;
 mod policy;
 mod profile;
 mod scope;
+mod server;
 mod source;
 mod target;
 
@@ -25,6 +26,7 @@ pub use policy::{
 };
 pub use profile::{AddOnAttributes, ProfileConfig, UnmappedAddOns};
 pub use scope::{ClauseConfig, Operator, ScopeConfig, ScopeMode, ScopingFilterConfig};
+pub use server::{AdminConfig, ServerConfig};
 pub use source::{GraphSourceConfig, SourceConfig};
 pub use target::{ProfileName, TargetConfig};
 
@@ -69,6 +71,12 @@ pub struct Config {
     /// Where the state store keeps what was provisioned (a SQLite file).
     #[serde(default = "default_state_path")]
     pub state_path: PathBuf,
+    /// `muster serve`'s HTTP listener and plugin folder.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// The admin API's token.
+    #[serde(default)]
+    pub admin: AdminConfig,
 }
 
 fn default_sync_interval() -> u64 {
@@ -157,6 +165,8 @@ impl Config {
         if self.state_path.as_os_str().is_empty() {
             errors.push("state_path", "must not be empty");
         }
+        self.server.validate("server", errors);
+        self.admin.validate("admin", errors);
     }
 
     /// The mappings that are matching attributes, by precedence (lowest number first).

@@ -3,5 +3,6 @@
 pub mod demo;
 pub mod logs;
 pub mod plugin;
+pub mod serve;
 pub mod simulate;
 pub mod sync;

@@ -5,9 +5,12 @@
 //! - [`sources`]: where people come from (`file`).
 //! - [`sync`]: one sync cycle: read, plan with pinned plugins, apply, record; and its reports.
 //! - [`commands`]: the CLI commands; [`telemetry`]: logging.
+//! - [`http`]: `muster serve`'s listener: health, metrics, the admin API; [`meters`]: metrics.
 
 pub mod commands;
+pub mod http;
 pub mod job;
+pub mod meters;
 pub mod sources;
 pub mod sync;
 pub mod telemetry;

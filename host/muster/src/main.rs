@@ -48,7 +48,8 @@ enum Command {
         #[arg(long)]
         allow_deletes: bool,
     },
-    /// Run sync cycles on the configured interval until SIGTERM / Ctrl-C.
+    /// Run as a service until SIGTERM / Ctrl-C: sync cycles on the configured interval, and
+    /// health, metrics and the admin API on `[server] listen`.
     Serve {
         #[arg(long)]
         config: PathBuf,
@@ -165,7 +166,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             };
             sync::sync(&config, once || dry_run, options).await
         }
-        Command::Serve { config } => sync::sync(&config, false, CycleOptions::default()).await,
+        Command::Serve { config } => commands::serve::serve(&config).await,
         Command::TestConnection { config } => sync::test_connection(&config).await,
         Command::Logs {
             config,

@@ -27,6 +27,8 @@ pub(super) fn load(text: &str, errors: &mut Errors) -> Option<Config> {
     let quarantine = optional(&mut table, "quarantine", errors);
     let sync_interval_secs = optional(&mut table, "sync_interval_secs", errors);
     let state_path = optional(&mut table, "state_path", errors);
+    let server = optional(&mut table, "server", errors);
+    let admin = optional(&mut table, "admin", errors);
     for key in table.keys() {
         errors.push(key.clone(), "unknown key");
     }
@@ -46,6 +48,8 @@ pub(super) fn load(text: &str, errors: &mut Errors) -> Option<Config> {
         quarantine: quarantine.unwrap_or_default(),
         sync_interval_secs: sync_interval_secs.unwrap_or(40 * 60),
         state_path: state_path.unwrap_or_else(|| "muster.db".into()),
+        server: server.unwrap_or_default(),
+        admin: admin.unwrap_or_default(),
     })
 }
 
