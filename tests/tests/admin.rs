@@ -163,7 +163,13 @@ async fn admin_api_requires_its_token_and_describes_itself() {
         .await
         .expect("request");
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-    let short = s.http.get(&url).bearer_auth("a").send().await.expect("request");
+    let short = s
+        .http
+        .get(&url)
+        .bearer_auth("a")
+        .send()
+        .await
+        .expect("request");
     assert_eq!(short.status(), StatusCode::UNAUTHORIZED);
     let (status, body) = s.get("/admin/status").await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -192,9 +198,15 @@ async fn admin_api_requires_its_token_and_describes_itself() {
         "/admin/status",
         "/admin/test-connection",
     ] {
-        assert!(doc["paths"][path].is_object(), "{path} missing from the OpenAPI document");
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
     }
-    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -220,7 +232,13 @@ async fn plugin_upload_rejects_a_broken_component_and_rolls_back() {
     let transformer = muster_artifacts::builtin("normalize-attributes").expect("built-in");
     let (status, body) = s.upload(LICENSE, transformer.to_vec()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body["error"].as_str().expect("error").contains("transformer"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .expect("error")
+            .contains("transformer"),
+        "{body}"
+    );
     assert_eq!(s.plugin(LICENSE).await["active"], v2, "v2 keeps serving");
 
     // The version that serves is the one that decides: a sync after the rejected uploads runs v2.
@@ -231,11 +249,19 @@ async fn plugin_upload_rejects_a_broken_component_and_rolls_back() {
     assert_eq!(status_body["cycles"][0]["id"], cycle);
     assert_eq!(status_body["cycles"][0]["plugin_versions"][LICENSE], v2);
 
-    let (status, body) = s.post(&format!("/admin/plugins/{LICENSE}/rollback"), json!({})).await;
+    let (status, body) = s
+        .post(&format!("/admin/plugins/{LICENSE}/rollback"), json!({}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["active"], v1);
-    let (status, body) = s.post(&format!("/admin/plugins/{LICENSE}/rollback"), json!({})).await;
-    assert_eq!(status, StatusCode::CONFLICT, "nothing left to roll back to: {body}");
+    let (status, body) = s
+        .post(&format!("/admin/plugins/{LICENSE}/rollback"), json!({}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "nothing left to roll back to: {body}"
+    );
     let (status, _) = s.post("/admin/plugins/nope/rollback", json!({})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = s.upload("nope", license_bytes()).await;
@@ -246,10 +272,19 @@ async fn plugin_upload_rejects_a_broken_component_and_rolls_back() {
 async fn on_demand_provisioning_returns_the_steps_and_the_action() {
     let s = Served::start(&two_people()).await;
     let ann = "ann.archer@contoso.example";
-    let (status, body) = s.post("/admin/provision", json!({"person": "ANN.Archer@contoso.example"})).await;
+    let (status, body) = s
+        .post(
+            "/admin/provision",
+            json!({"person": "ANN.Archer@contoso.example"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["person_id"], "u-ann");
-    assert_eq!((body["action"].as_str(), body["status"].as_str()), (Some("create"), Some("success")), "{body}");
+    assert_eq!(
+        (body["action"].as_str(), body["status"].as_str()),
+        (Some("create"), Some("success")),
+        "{body}"
+    );
     let steps: Vec<&str> = body["entry"]["provisioningSteps"]
         .as_array()
         .expect("steps")
@@ -260,14 +295,25 @@ async fn on_demand_provisioning_returns_the_steps_and_the_action() {
         assert!(steps.contains(&step), "{step} among {steps:?}");
     }
     assert!(s.sim().has_user(ann));
-    assert!(!s.sim().has_user("bob.baker@contoso.example"), "only Ann was provisioned");
+    assert!(
+        !s.sim().has_user("bob.baker@contoso.example"),
+        "only Ann was provisioned"
+    );
     assert_eq!(s.state.job.store.records().expect("records").len(), 1);
 
     let (status, again) = s.post("/admin/provision", json!({"person": "u-ann"})).await;
     assert_eq!(status, StatusCode::OK, "{again}");
-    assert_eq!(again["status"], "skipped", "nothing to do the second time: {again}");
+    assert_eq!(
+        again["status"], "skipped",
+        "nothing to do the second time: {again}"
+    );
 
-    let (status, body) = s.post("/admin/provision", json!({"person": "nobody@contoso.example"})).await;
+    let (status, body) = s
+        .post(
+            "/admin/provision",
+            json!({"person": "nobody@contoso.example"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 
     // While a cycle holds the turn, on-demand provisioning waits, then answers 409.
@@ -281,7 +327,9 @@ async fn on_demand_provisioning_returns_the_steps_and_the_action() {
 async fn sync_status_logs_and_metrics() {
     let s = Served::start(&two_people()).await;
     // One 429 first, retried at once: the throttling series shows it.
-    s.sim().state.inject_failures(zoom_sim::Fault::throttled(0), 1);
+    s.sim()
+        .state
+        .inject_failures(zoom_sim::Fault::throttled(0), 1);
     let (status, body) = s.post("/admin/sync?wait=true", json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["kind"], "initial");
@@ -299,7 +347,9 @@ async fn sync_status_logs_and_metrics() {
 
     let (_, all) = s.get(&format!("/admin/logs?cycle={cycle}")).await;
     assert_eq!(all.as_array().map(Vec::len), Some(2), "{all}");
-    let (_, bob) = s.get("/admin/logs?person=BOB.baker@contoso.example&status=success").await;
+    let (_, bob) = s
+        .get("/admin/logs?person=BOB.baker@contoso.example&status=success")
+        .await;
     let bob = bob.as_array().expect("entries");
     assert_eq!(bob.len(), 1);
     assert_eq!(bob[0]["person_id"], "u-bob");
@@ -360,7 +410,12 @@ async fn readyz_flips_when_the_target_goes_away() {
     assert_eq!(body["target"]["ok"], false);
     assert_eq!(body["store"]["ok"], true);
     assert_eq!(body["plugins"]["ok"], true);
-    assert!(body["target"]["error"].as_str().is_some_and(|e| e.contains("refused")), "{body}");
+    assert!(
+        body["target"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("refused")),
+        "{body}"
+    );
 }
 
 /// Uploads and rollbacks while on-demand provisioning runs back to back: no request fails.
@@ -372,7 +427,9 @@ async fn hot_swap_under_continuous_traffic_fails_nothing() {
         d.person(id, &format!("Given{}", &id[2..]), "Person");
     }
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-    d.join("Zoom-Users", &refs).join("Zoom-Licensed", &refs[..20]).assign("Zoom-Users");
+    d.join("Zoom-Users", &refs)
+        .join("Zoom-Licensed", &refs[..20])
+        .assign("Zoom-Users");
     let s = Arc::new(Served::start(&d).await);
     let done = Arc::new(AtomicBool::new(false));
     let (sent, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
@@ -396,10 +453,14 @@ async fn hot_swap_under_continuous_traffic_fails_nothing() {
     };
     let v1 = s.plugin(LICENSE).await["active"].clone();
     for round in 0..4 {
-        let (status, body) = s.upload(LICENSE, variant(&license_bytes(), &format!("r{round}"))).await;
+        let (status, body) = s
+            .upload(LICENSE, variant(&license_bytes(), &format!("r{round}")))
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         tokio::time::sleep(Duration::from_millis(150)).await;
-        let (status, body) = s.post(&format!("/admin/plugins/{LICENSE}/rollback"), json!({})).await;
+        let (status, body) = s
+            .post(&format!("/admin/plugins/{LICENSE}/rollback"), json!({}))
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["active"], v1);
         tokio::time::sleep(Duration::from_millis(150)).await;
@@ -415,7 +476,10 @@ async fn hot_swap_under_continuous_traffic_fails_nothing() {
         .iter()
         .filter_map(|c| c.plugin_versions.get(LICENSE).map(String::as_str))
         .collect();
-    assert!(versions.len() >= 2, "several versions served the traffic: {versions:?}");
+    assert!(
+        versions.len() >= 2,
+        "several versions served the traffic: {versions:?}"
+    );
 }
 
 #[test]

@@ -29,8 +29,8 @@ pub const CYCLE_RUNNING: &str = "muster_cycle_running";
 
 /// Latency buckets from 50 µs (a warm Rust plugin call) to 10 minutes (a large initial cycle).
 const BUCKETS: &[f64] = &[
-    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-    0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0,
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0,
 ];
 
 static HANDLE: Mutex<Option<PrometheusHandle>> = Mutex::new(None);
@@ -56,17 +56,31 @@ fn describe() {
         PLUGIN_CALLS,
         "Plugin calls by plugin, version and outcome (ok or the error kind)"
     );
-    describe_histogram!(PLUGIN_DURATION, Unit::Seconds, "Wall time of one plugin call");
-    describe_counter!(PLUGIN_FUEL, "Fuel (about one unit a wasm instruction) plugins burned");
+    describe_histogram!(
+        PLUGIN_DURATION,
+        Unit::Seconds,
+        "Wall time of one plugin call"
+    );
+    describe_counter!(
+        PLUGIN_FUEL,
+        "Fuel (about one unit a wasm instruction) plugins burned"
+    );
     describe_counter!(
         TARGET_REQUESTS,
         "Requests to the SCIM target by method and status (`none`: no response), retries included"
     );
     describe_counter!(TARGET_THROTTLED, "429 answers from the SCIM target");
-    describe_histogram!(TARGET_DURATION, Unit::Seconds, "Time to a target's whole response");
+    describe_histogram!(
+        TARGET_DURATION,
+        Unit::Seconds,
+        "Time to a target's whole response"
+    );
     describe_counter!(CYCLES, "Finished runs by kind and status");
     describe_histogram!(CYCLE_DURATION, Unit::Seconds, "Duration of a sync cycle");
-    describe_gauge!(CYCLE_RUNNING, "1 while a cycle or an on-demand provisioning runs");
+    describe_gauge!(
+        CYCLE_RUNNING,
+        "1 while a cycle or an on-demand provisioning runs"
+    );
 }
 
 /// Records one plugin call.

@@ -38,7 +38,7 @@ matching_precedence = 1
 [license]
 name = "license-by-group"
 path = "builtin:license-by-group"
-config = { default_plan = "basic" }
+config = { default_plan = "basic", rules = [] }
 limits = { timeout_ms = 2000 }
 "#;
 
@@ -92,7 +92,7 @@ async fn serve_logs_json_and_exits_zero_on_sigterm() {
         }
     });
     let mut log: Vec<Value> = Vec::new();
-    let mut next = |log: &mut Vec<Value>| -> Option<Value> {
+    let next = |log: &mut Vec<Value>| -> Option<Value> {
         let line = lines.recv_timeout(Duration::from_secs(60)).ok()?;
         let value: Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("a log line that is not JSON ({e}): {line}"));
@@ -116,12 +116,17 @@ async fn serve_logs_json_and_exits_zero_on_sigterm() {
         .expect("healthz");
     assert!(health.status().is_success());
     // The scheduled cycle starts at once; wait until it has sent something, then stop muster.
-    loop {
-        if sim.users().len() >= 2 {
-            break;
-        }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while sim.users().len() < 2 {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        assert!(child.try_wait().expect("wait").is_none(), "muster exited early: {log:#?}");
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "muster exited early: {log:#?}"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no user created within 60 s: {log:#?}"
+        );
     }
     let pid = child.id().to_string();
     let kill = Command::new("kill")
@@ -139,8 +144,14 @@ async fn serve_logs_json_and_exits_zero_on_sigterm() {
         .iter()
         .filter_map(|e| e["fields"]["message"].as_str())
         .collect();
-    assert!(messages.contains(&"shutting down: no new connections"), "{messages:?}");
-    assert!(messages.contains(&"cycle done"), "the cycle in flight finished: {messages:?}");
+    assert!(
+        messages.contains(&"shutting down: no new connections"),
+        "{messages:?}"
+    );
+    assert!(
+        messages.contains(&"cycle done"),
+        "the cycle in flight finished: {messages:?}"
+    );
     assert!(messages.contains(&"stopped"), "{messages:?}");
     assert_eq!(sim.users().len(), 60, "the cycle in flight completed");
 }

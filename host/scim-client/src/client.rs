@@ -196,7 +196,12 @@ impl ScimClient {
         .await
     }
 
-    fn transport_failure(&self, error: reqwest::Error, call: &Call<'_>, sent: Instant) -> ClientError {
+    fn transport_failure(
+        &self,
+        error: reqwest::Error,
+        call: &Call<'_>,
+        sent: Instant,
+    ) -> ClientError {
         self.inner.stats.record(call.method, None);
         stats::observe(call.method, None, sent.elapsed());
         let error = transport::classify(error, call.method, &call.path);

@@ -58,7 +58,12 @@ impl Check {
 /// The readiness checks, for `/readyz` and the admin status.
 pub fn readiness(state: &AppState) -> Readiness {
     let job = &state.job;
-    let store = Check::of(job.store.meta("readiness").map(|_| ()).map_err(|e| e.to_string()));
+    let store = Check::of(
+        job.store
+            .meta("readiness")
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+    );
     let missing: Vec<&str> = job
         .plugin_entries()
         .filter(|e| job.registry.active(&e.name).is_none())
@@ -90,7 +95,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(),
     )
         .into_response()

@@ -55,7 +55,11 @@ pub struct Busy;
 impl CycleRunner {
     /// The turn now, or `Busy`.
     pub fn try_turn(&self) -> Result<Turn, Busy> {
-        self.turn.clone().try_lock_owned().map(Turn).map_err(|_| Busy)
+        self.turn
+            .clone()
+            .try_lock_owned()
+            .map(Turn)
+            .map_err(|_| Busy)
     }
 
     /// Waits for the turn.

@@ -109,11 +109,7 @@ pub async fn provision_one(job: &Job, who: &str) -> Result<OnDemand, OnDemandErr
     })
 }
 
-async fn send_and_record(
-    job: &Job,
-    cycle_id: i64,
-    report: &mut CycleReport,
-) -> anyhow::Result<()> {
+async fn send_and_record(job: &Job, cycle_id: i64, report: &mut CycleReport) -> anyhow::Result<()> {
     let store = &job.store;
     let mut outcomes = Vec::new();
     for planned in report.plan.actions.clone() {
@@ -160,7 +156,12 @@ fn find<'a>(job: &Job, people: &'a [Person], who: &str) -> Option<&'a Person> {
         .pipeline
         .matching
         .iter()
-        .chain(job.pipeline.mappings.iter().filter(|m| m.target == "userName"))
+        .chain(
+            job.pipeline
+                .mappings
+                .iter()
+                .filter(|m| m.target == "userName"),
+        )
         .filter_map(|m| m.source.as_deref())
         .collect();
     people.iter().find(|p| {
