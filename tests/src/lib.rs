@@ -39,3 +39,18 @@ pub async fn wait_until(deadline: Duration, mut ready: impl FnMut() -> bool) -> 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The same component under another version: a custom section appended changes the content
+/// hash and nothing else (a WebAssembly custom section: id 0, size, name, payload). Hot-swap
+/// tests upload these.
+pub fn component_variant(bytes: &[u8], tag: &str) -> Vec<u8> {
+    let name = b"muster-test";
+    let payload = tag.as_bytes();
+    let size = 1 + name.len() + payload.len();
+    assert!(size < 128 && name.len() < 128, "one-byte LEB128 sizes");
+    let mut out = bytes.to_vec();
+    out.extend_from_slice(&[0, size as u8, name.len() as u8]);
+    out.extend_from_slice(name);
+    out.extend_from_slice(payload);
+    out
+}

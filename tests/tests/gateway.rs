@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use muster::commands::serve;
 use muster::gateway::{self, GatewayState};
+use muster::http::AppState;
 use muster::job::Job;
 use muster_tests::harness::config_from;
 use muster_tests::{Sim, wait_until};
@@ -19,6 +21,7 @@ use tokio::sync::oneshot;
 use zoom_sim::{SimConfig, SimState};
 
 const TOKEN: &str = "gateway-secret";
+const ADMIN: &str = "admin-secret";
 const SCIM_JSON: &str = "application/scim+json";
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
@@ -94,6 +97,8 @@ struct Gateway {
     _dir: tempfile::TempDir,
     state: GatewayState,
     base: String,
+    /// `http://127.0.0.1:port`: the admin API and `/metrics` when served by `muster serve`.
+    root: String,
     http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
 }
@@ -108,6 +113,22 @@ impl Gateway {
         vars: &[(&str, &str)],
         target_url: &str,
         target_token: &str,
+    ) -> Gateway {
+        Gateway::start_served(config, vars, target_url, target_token, false).await
+    }
+
+    /// As `muster serve` runs a gateway job: SCIM, the admin API (token [`ADMIN`]), health and
+    /// metrics on one listener, through `commands::serve::run`.
+    async fn start_service(target_url: &str, target_token: &str) -> Gateway {
+        Gateway::start_served(CONFIG, &[], target_url, target_token, true).await
+    }
+
+    async fn start_served(
+        config: &str,
+        vars: &[(&str, &str)],
+        target_url: &str,
+        target_token: &str,
+        service: bool,
     ) -> Gateway {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut vars = vars.to_vec();
@@ -129,13 +150,22 @@ impl Gateway {
             .expect("bind");
         let addr = listener.local_addr().expect("address");
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(gateway::serve(listener, state.clone(), async move {
+        let stopped = async move {
             let _ = stopped.await;
-        }));
+        };
+        if service {
+            let app = AppState::new(state.job().clone(), Some(ADMIN.into()))
+                .expect("app state")
+                .with_gateway(state.clone());
+            tokio::spawn(serve::run(listener, app, stopped));
+        } else {
+            tokio::spawn(gateway::serve(listener, state.clone(), stopped));
+        }
         Gateway {
             _dir: dir,
             state,
             base: format!("http://{addr}/scim/v2"),
+            root: format!("http://{addr}"),
             http: reqwest::Client::new(),
             stop: Some(stop),
         }
@@ -834,4 +864,126 @@ async fn scim2_tester_reports_no_failures() {
         "scim2 test: {} checks, failures {failures:#?}\n{stdout}\n{stderr}",
         checks.len()
     );
+}
+
+/// `muster serve` for a gateway job: SCIM, the admin API and `/metrics` on one listener. New
+/// license-rule versions uploaded and rolled back through the admin API while Entra-style PATCH
+/// traffic flows: no request fails, no change is lost, and the metrics carry every series.
+#[tokio::test(flavor = "multi_thread")]
+async fn hot_swap_through_the_admin_api_under_gateway_traffic_fails_nothing() {
+    let sim = Sim::start().await;
+    let gw = Arc::new(Gateway::start_service(&sim.url, &sim.token).await);
+    let mut people = Vec::new();
+    for i in 0..8 {
+        let user_name = format!("p{i}@contoso.example");
+        let id = gw
+            .create_user(&user_name, "Pat", &format!("Person{i}"))
+            .await;
+        people.push((id, user_name));
+    }
+    gw.drained().await;
+
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let traffic = {
+        let (gw, done, people) = (gw.clone(), done.clone(), people.clone());
+        tokio::spawn(async move {
+            let (mut sent, mut failures, mut last) = (0usize, Vec::new(), Vec::new());
+            let mut round = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) || round < 3 {
+                for (id, user_name) in &people {
+                    let title = format!("Title {round}");
+                    let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                        "Operations": [{"op": "Replace", "path": "title", "value": title}]});
+                    let (status, answer) = gw
+                        .send(Method::PATCH, &format!("/Users/{id}"), Some(body))
+                        .await;
+                    sent += 1;
+                    if status != StatusCode::OK {
+                        failures.push(format!("{status}: {answer}"));
+                    }
+                    last.push((user_name.clone(), title));
+                }
+                round += 1;
+            }
+            (sent, failures, last)
+        })
+    };
+    let admin = reqwest::Client::new();
+    let original = muster_artifacts::builtin("license-by-group").expect("built-in plugin");
+    for round in 0..3 {
+        let response = admin
+            .post(format!(
+                "{}/admin/plugins/license-by-group/versions",
+                gw.root
+            ))
+            .bearer_auth(ADMIN)
+            .header("content-type", "application/wasm")
+            .body(muster_tests::component_variant(
+                original,
+                &format!("g{round}"),
+            ))
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(response.status(), StatusCode::CREATED);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let response = admin
+            .post(format!(
+                "{}/admin/plugins/license-by-group/rollback",
+                gw.root
+            ))
+            .bearer_auth(ADMIN)
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("rollback");
+        assert_eq!(response.status(), StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (sent, failures, last) = traffic.await.expect("traffic task");
+    assert!(
+        failures.is_empty(),
+        "failed gateway requests: {failures:#?}"
+    );
+    assert!(sent >= 24, "{sent} requests");
+    gw.drained().await;
+    let mut expected = std::collections::BTreeMap::new();
+    for (user_name, title) in last {
+        expected.insert(user_name, title);
+    }
+    for (user_name, title) in &expected {
+        assert_eq!(sim.user(user_name)["title"], title.as_str(), "{user_name}");
+    }
+    let versions: std::collections::BTreeSet<String> = gw
+        .state
+        .job()
+        .store
+        .cycles(10_000)
+        .expect("cycles")
+        .iter()
+        .filter_map(|c| c.plugin_versions.get("license-by-group").cloned())
+        .collect();
+    assert!(versions.len() >= 2, "versions that served: {versions:?}");
+
+    let metrics = admin
+        .get(format!("{}/metrics", gw.root))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    for series in [
+        "muster_gateway_requests_total",
+        "muster_gateway_request_duration_seconds",
+        "muster_outbox_pending",
+        "muster_plugin_calls_total",
+        "muster_target_requests_total",
+    ] {
+        assert!(
+            metrics.contains(series),
+            "{series} missing from:\n{metrics}"
+        );
+    }
 }

@@ -12,6 +12,7 @@ mod plugins;
 mod policy;
 mod profile;
 mod scope;
+mod server;
 mod source;
 mod target;
 
@@ -19,7 +20,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use gateway::{GatewayConfig, ServerConfig};
+pub use gateway::GatewayConfig;
 pub use mapping::{ApplyMode, MappingConfig, MappingKind};
 pub use plugins::{BUILTIN_PREFIX, PluginConfig, PluginLimits};
 pub use policy::{
@@ -27,6 +28,7 @@ pub use policy::{
 };
 pub use profile::{AddOnAttributes, ProfileConfig, UnmappedAddOns};
 pub use scope::{ClauseConfig, Operator, ScopeConfig, ScopeMode, ScopingFilterConfig};
+pub use server::{AdminConfig, ServerConfig};
 pub use source::{GraphSourceConfig, SourceConfig};
 pub use target::{ProfileName, TargetConfig};
 
@@ -75,9 +77,12 @@ pub struct Config {
     /// otherwise (see [`GatewayConfig`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<GatewayConfig>,
-    /// The HTTP listener of `muster serve`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server: Option<ServerConfig>,
+    /// `muster serve`'s HTTP listener and plugin folder.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// The admin API's token.
+    #[serde(default)]
+    pub admin: AdminConfig,
 }
 
 fn default_sync_interval() -> u64 {
@@ -166,6 +171,8 @@ impl Config {
         if self.state_path.as_os_str().is_empty() {
             errors.push("state_path", "must not be empty");
         }
+        self.server.validate("server", errors);
+        self.admin.validate("admin", errors);
         self.validate_gateway(errors);
     }
 
@@ -184,9 +191,6 @@ impl Config {
                  provision the same people",
             ),
             (None, false) => {}
-        }
-        if let Some(server) = &self.server {
-            server.validate("server", errors);
         }
     }
 

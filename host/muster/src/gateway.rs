@@ -109,7 +109,7 @@ impl GatewayState {
         GatewayState::new(job, &token)
     }
 
-    pub fn job(&self) -> &Job {
+    pub fn job(&self) -> &Arc<Job> {
         &self.inner.job
     }
 

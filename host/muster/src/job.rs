@@ -15,6 +15,7 @@ use plugin_host::{Limits, PluginRegistry, Runtime, Snapshot};
 use scim_client::{BearerToken, ClientConfig, ScimClient};
 use store::Store;
 
+use crate::meters::Metered;
 use crate::sources::graph::GraphSource;
 
 pub struct Job {
@@ -154,7 +155,8 @@ impl Job {
         Ok(job)
     }
 
-    fn plugin_entries(&self) -> impl Iterator<Item = &PluginConfig> {
+    /// The configured plugins: the transforms in order, then the license rule.
+    pub fn plugin_entries(&self) -> impl Iterator<Item = &PluginConfig> {
         self.config
             .transforms
             .iter()
@@ -200,7 +202,7 @@ impl Job {
                     plugin.world()
                 );
             }
-            let transform: Arc<dyn Transform> = plugin.clone();
+            let transform: Arc<dyn Transform> = Arc::new(Metered(plugin.clone()));
             transforms.push(Pinned {
                 plugin: transform,
                 config: entry.config_json(),
@@ -218,7 +220,7 @@ impl Job {
                         plugin.world()
                     );
                 }
-                let rule: Arc<dyn LicenseRule> = plugin.clone();
+                let rule: Arc<dyn LicenseRule> = Arc::new(Metered(plugin.clone()));
                 Some(Pinned {
                     plugin: rule,
                     config: entry.config_json(),
@@ -262,7 +264,7 @@ fn resolve(dir: &Path, path: &Path) -> PathBuf {
     }
 }
 
-fn limits_of(entry: &PluginConfig) -> Limits {
+pub(crate) fn limits_of(entry: &PluginConfig) -> Limits {
     let mut limits = Limits::default();
     if let Some(l) = &entry.limits {
         if let Some(ms) = l.timeout_ms {

@@ -6,10 +6,13 @@
 //! - [`gateway`]: gateway mode, the SCIM 2.0 server Entra ID provisions into, and its outbox.
 //! - [`sync`]: one sync cycle: read, plan with pinned plugins, apply, record; and its reports.
 //! - [`commands`]: the CLI commands; [`telemetry`]: logging.
+//! - [`http`]: `muster serve`'s listener: health, metrics, the admin API; [`meters`]: metrics.
 
 pub mod commands;
 pub mod gateway;
+pub mod http;
 pub mod job;
+pub mod meters;
 pub mod sources;
 pub mod sync;
 pub mod telemetry;

@@ -54,8 +54,9 @@ enum Command {
         #[arg(long)]
         allow_deletes: bool,
     },
-    /// Run sync cycles on the configured interval until SIGTERM / Ctrl-C; for a gateway job
-    /// (`[source] kind = "gateway"`), serve the SCIM gateway on `[server] listen` instead.
+    /// Run as a service until SIGTERM / Ctrl-C: health, metrics and the admin API on
+    /// `[server] listen`, with sync cycles on the configured interval or, for a gateway job
+    /// (`[source] kind = "gateway"`), the SCIM gateway under /scim/v2.
     Serve {
         #[arg(long)]
         config: PathBuf,
@@ -192,7 +193,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             };
             sync::sync(&config, once || dry_run, options).await
         }
-        Command::Serve { config } => commands::gateway::serve_any(&config).await,
+        Command::Serve { config } => commands::serve::serve(&config).await,
         Command::TestConnection { config } => sync::test_connection(&config).await,
         Command::Logs {
             config,

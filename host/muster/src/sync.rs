@@ -1,6 +1,7 @@
 //! One sync cycle: read the source, plan with pinned plugins, apply, record.
 
 pub(crate) mod apply;
+mod on_demand;
 pub mod report;
 
 use std::collections::HashMap;
@@ -17,6 +18,8 @@ use futures::StreamExt;
 use store::{
     CycleCounts, CycleKind, CycleStatus, LogRow, QuarantineState, StagedAction, StagedDelete,
 };
+
+pub use on_demand::{OnDemand, OnDemandError, provision_one};
 
 use crate::job::Job;
 use crate::sources::{self, Directory};
@@ -37,6 +40,15 @@ pub struct CycleOptions {
     pub respect_quarantine: bool,
     /// Draw a progress bar on the terminal.
     pub progress: bool,
+    /// Counts the actions applied so far, for the admin API's status.
+    pub counter: Option<std::sync::Arc<Progress>>,
+}
+
+/// A running cycle's progress: actions applied of actions planned.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub done: std::sync::atomic::AtomicU64,
+    pub total: std::sync::atomic::AtomicU64,
 }
 
 /// What a cycle did.
@@ -174,6 +186,11 @@ async fn apply_plan(
     }
     let writes_before = job.client.stats().snapshot().total();
     let progress = progress_bar(options.progress, actions.len());
+    let counter = options.counter.as_deref();
+    if let Some(c) = counter {
+        c.total
+            .store(actions.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
     let concurrency = (job.config.target.concurrency.max(1) as usize) * 2;
     let outcomes: Vec<(PlannedAction, Applied)> = futures::stream::iter(actions)
         .map(|planned| {
@@ -187,6 +204,9 @@ async fn apply_plan(
                 let outcome = apply::apply(store, &job.client, cycle_id, &target, &planned).await;
                 if let Some(p) = &progress {
                     p.inc(1);
+                }
+                if let Some(c) = counter {
+                    c.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 (planned, outcome)
             }

@@ -26,9 +26,13 @@ pub fn watch_folder(
     registry: Arc<PluginRegistry>,
     limits_for: impl Fn(&str) -> Limits + Send + 'static,
 ) -> Result<FolderWatch, notify_debouncer_mini::notify::Error> {
+    let folder = dir.to_path_buf();
     let mut debouncer = new_debouncer(DEBOUNCE, move |events: DebounceEventResult| match events {
         Ok(events) => {
             let mut paths: Vec<PathBuf> = events.into_iter().map(|e| e.path).collect();
+            if paths.iter().any(|p| is_atomic_writer_entry(p)) {
+                paths.extend(wasm_files(&folder));
+            }
             paths.sort();
             paths.dedup();
             for path in paths
@@ -47,6 +51,27 @@ pub fn watch_folder(
     Ok(FolderWatch {
         _debouncer: debouncer,
     })
+}
+
+/// Kubernetes mounts a ConfigMap or Secret as symlinks into a `..data` directory that it swaps
+/// atomically, so an update shows up as events on `..data`, never on `<name>.wasm`: on such an
+/// event every `.wasm` in the folder is read again (an unchanged version loads as a no-op).
+fn is_atomic_writer_entry(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with(".."))
+}
+
+fn wasm_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn load_file(registry: &PluginRegistry, path: &Path, limits_for: &impl Fn(&str) -> Limits) {

@@ -172,3 +172,37 @@ fn dropping_a_file_into_the_watched_folder_swaps_it_in() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// How the kubelet updates a ConfigMap volume: the files are symlinks through `..data`, which
+/// is swapped atomically to a new timestamped folder; no event names `rule.wasm` itself.
+#[cfg(unix)]
+#[test]
+fn a_kubernetes_configmap_swap_is_picked_up() {
+    use std::os::unix::fs::symlink;
+    let registry = registry();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    std::fs::create_dir(root.join("..v1")).expect("mkdir");
+    let rule = bytes(guests::LICENSE_BY_GROUP);
+    std::fs::write(root.join("..v1/rule.wasm"), &rule).expect("write");
+    symlink("..v1", root.join("..data")).expect("symlink");
+    symlink("..data/rule.wasm", root.join("rule.wasm")).expect("symlink");
+    let _watch = plugin_host::watch::watch_folder(root, registry.clone(), |_| Limits::default())
+        .expect("watch");
+    // The update: a new folder, a new `..data` link renamed over the old one.
+    let mut changed = rule.clone();
+    changed.extend_from_slice(&[0, 5, 4, b't', b'e', b's', b't']); // a custom section
+    std::fs::create_dir(root.join("..v2")).expect("mkdir");
+    std::fs::write(root.join("..v2/rule.wasm"), &changed).expect("write");
+    symlink("..v2", root.join("..data_tmp")).expect("symlink");
+    std::fs::rename(root.join("..data_tmp"), root.join("..data")).expect("rename");
+    let expected = plugin_host::plugin::version_of(&changed);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while registry.active("rule").map(|p| p.id().version.clone()) != Some(expected.clone()) {
+        assert!(
+            Instant::now() < deadline,
+            "the swapped ConfigMap was not loaded"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

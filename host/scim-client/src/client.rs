@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use backon::Retryable;
 use reqwest::header::{self, HeaderMap, HeaderValue};
@@ -13,7 +13,7 @@ use crate::config::ClientConfig;
 use crate::error::{ClientError, ErrorCode, parse_error_body};
 use crate::limits::Limits;
 use crate::request::Method;
-use crate::stats::Stats;
+use crate::stats::{self, Stats};
 use crate::{retry, transport};
 
 pub(crate) const SCIM_MEDIA_TYPE: &str = "application/scim+json";
@@ -158,6 +158,7 @@ impl ScimClient {
         let span = tracing::info_span!("scim_request", method = %call.method, path = %call.path, attempt, status = tracing::field::Empty);
         async {
             let _permit = self.inner.limits.acquire().await;
+            let sent = Instant::now();
             let url = format!("{}{}{}", self.inner.base, call.path, call.query);
             let mut request = self.inner.http.request(call.method.to_reqwest(), url);
             if let Some(body) = call.body {
@@ -170,7 +171,7 @@ impl ScimClient {
             }
             let response = match request.send().await {
                 Ok(response) => response,
-                Err(e) => return Err(self.transport_failure(e, call)),
+                Err(e) => return Err(self.transport_failure(e, call, sent)),
             };
             let status = response.status().as_u16();
             tracing::Span::current().record("status", status);
@@ -182,6 +183,7 @@ impl ScimClient {
                 Ok(body) => body.to_vec(),
                 Err(e) => return Err(transport::classify(e, call.method, &call.path)),
             };
+            stats::observe(call.method, Some(status), sent.elapsed());
             if (200..300).contains(&status) {
                 tracing::debug!("ok");
                 return Ok(Reply { status, body });
@@ -194,8 +196,14 @@ impl ScimClient {
         .await
     }
 
-    fn transport_failure(&self, error: reqwest::Error, call: &Call<'_>) -> ClientError {
+    fn transport_failure(
+        &self,
+        error: reqwest::Error,
+        call: &Call<'_>,
+        sent: Instant,
+    ) -> ClientError {
         self.inner.stats.record(call.method, None);
+        stats::observe(call.method, None, sent.elapsed());
         let error = transport::classify(error, call.method, &call.path);
         tracing::debug!(error = %error, "no response");
         error

@@ -92,6 +92,20 @@ impl StatsSnapshot {
     }
 }
 
+/// Reports one attempt through the `metrics` facade (a no-op unless the binary installed a
+/// recorder): `muster_target_requests_total{method,status}`, `muster_target_throttled_total`
+/// and `muster_target_request_duration_seconds{method}`.
+pub(crate) fn observe(method: Method, status: Option<u16>, elapsed: std::time::Duration) {
+    let status_label = status.map_or_else(|| "none".to_string(), |s| s.to_string());
+    metrics::counter!("muster_target_requests_total", "method" => method.as_str(), "status" => status_label)
+        .increment(1);
+    if status == Some(429) {
+        metrics::counter!("muster_target_throttled_total").increment(1);
+    }
+    metrics::histogram!("muster_target_request_duration_seconds", "method" => method.as_str())
+        .record(elapsed.as_secs_f64());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

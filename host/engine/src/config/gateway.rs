@@ -101,36 +101,3 @@ impl GatewayConfig {
         }
     }
 }
-
-/// The one HTTP listener of `muster serve`: the SCIM gateway under `/scim/v2` (when
-/// `[gateway]` is present) beside the operations routes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerConfig {
-    /// `host:port` to listen on.
-    #[serde(default = "default_listen")]
-    pub listen: String,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            listen: default_listen(),
-        }
-    }
-}
-
-fn default_listen() -> String {
-    "127.0.0.1:8080".into()
-}
-
-impl ServerConfig {
-    pub(crate) fn validate(&self, at: &str, errors: &mut Errors) {
-        if self.listen.parse::<std::net::SocketAddr>().is_err() {
-            errors.push(
-                format!("{at}.listen"),
-                format!("`{}` is not an address such as 127.0.0.1:8080", self.listen),
-            );
-        }
-    }
-}

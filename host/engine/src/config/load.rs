@@ -29,6 +29,7 @@ pub(super) fn load(text: &str, errors: &mut Errors) -> Option<Config> {
     let state_path = optional(&mut table, "state_path", errors);
     let gateway = optional(&mut table, "gateway", errors);
     let server = optional(&mut table, "server", errors);
+    let admin = optional(&mut table, "admin", errors);
     for key in table.keys() {
         errors.push(key.clone(), "unknown key");
     }
@@ -49,7 +50,8 @@ pub(super) fn load(text: &str, errors: &mut Errors) -> Option<Config> {
         sync_interval_secs: sync_interval_secs.unwrap_or(40 * 60),
         state_path: state_path.unwrap_or_else(|| "muster.db".into()),
         gateway,
-        server,
+        server: server.unwrap_or_default(),
+        admin: admin.unwrap_or_default(),
     })
 }
 

@@ -236,7 +236,7 @@ fn gateway_source_and_section_come_together() {
     let section = config.gateway.expect("gateway section");
     assert_eq!(section.token_env, "MUSTER_SCIM_TOKEN");
     assert_eq!(section.max_body_bytes, 1 << 20);
-    assert_eq!(config.server, None);
+    assert_eq!(config.server.listen, "127.0.0.1:8080");
 
     let errors = errors_of(&format!("{EXAMPLE}\n[gateway]\n"));
     assert!(
@@ -256,6 +256,35 @@ fn gateway_source_and_section_come_together() {
         assert!(
             errors.iter().any(|e| e.starts_with(expected)),
             "expected {expected} among {errors:#?}"
+        );
+    }
+}
+
+#[test]
+fn server_and_admin_sections_default_and_validate() {
+    let config = Config::from_toml_str(EXAMPLE).expect("example is valid");
+    assert_eq!(config.server.listen, "127.0.0.1:8080");
+    assert_eq!(config.server.plugins_dir, None);
+    assert_eq!(config.admin.token_env, "MUSTER_ADMIN_TOKEN");
+    let text = format!(
+        "{EXAMPLE}\n[server]\nlisten = \"0.0.0.0:9000\"\nplugins_dir = \"plugins\"\n\
+         probe_interval_secs = 5\n[admin]\ntoken_env = \"OPS_TOKEN\"\n"
+    );
+    let config = Config::from_toml_str(&text).expect("valid");
+    assert_eq!(config.server.listen_addr().map(|a| a.port()), Ok(9000));
+    assert_eq!(config.admin.token_env, "OPS_TOKEN");
+    let text = format!(
+        "{EXAMPLE}\n[server]\nlisten = \"localhost\"\nprobe_interval_secs = 0\n[admin]\ntoken_env = \"s3cr3t-value!\"\n"
+    );
+    let errors = errors_of(&text);
+    for expected in [
+        "server.listen",
+        "server.probe_interval_secs",
+        "admin.token_env",
+    ] {
+        assert!(
+            errors.iter().any(|e| e.starts_with(expected)),
+            "expected `{expected}` among {errors:#?}"
         );
     }
 }

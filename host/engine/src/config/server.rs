@@ -1,0 +1,114 @@
+//! `muster serve` as a service: where it listens, the admin API's token, the plugin folder.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Errors, check_env_name};
+
+/// The HTTP listener of `muster serve` (health, metrics, admin API and, with `[gateway]`, SCIM).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port to listen on. Loopback by default: exposing it is a deliberate choice.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// A folder of `<plugin name>.wasm` files watched while serving: a file written there
+    /// becomes the active version of that plugin (a Kubernetes ConfigMap or volume update).
+    #[serde(default)]
+    pub plugins_dir: Option<PathBuf>,
+    /// Seconds between two test connections to the target; `/readyz` fails when the last one
+    /// failed or is older than twice this.
+    #[serde(default = "default_probe_interval")]
+    pub probe_interval_secs: u64,
+    /// Seconds a SIGTERM waits for a cycle in flight before exiting anyway (what is not done
+    /// is resumed by the next cycle, see the crash-safety notes).
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace_secs: u64,
+    /// Run sync cycles every `sync_interval_secs` while serving. Off for a gateway-only sidecar,
+    /// or to start cycles only through the admin API.
+    #[serde(default = "yes")]
+    pub scheduled_sync: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The admin API (`/admin`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Name of the environment variable holding the admin bearer token. Unset: the admin API
+    /// answers 503 to everything.
+    #[serde(default = "default_admin_token_env")]
+    pub token_env: String,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+
+fn default_probe_interval() -> u64 {
+    30
+}
+
+fn default_shutdown_grace() -> u64 {
+    25
+}
+
+fn default_admin_token_env() -> String {
+    "MUSTER_ADMIN_TOKEN".into()
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+            plugins_dir: None,
+            probe_interval_secs: default_probe_interval(),
+            shutdown_grace_secs: default_shutdown_grace(),
+            scheduled_sync: true,
+        }
+    }
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            token_env: default_admin_token_env(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The listen address, parsed (validation has checked it).
+    pub fn listen_addr(&self) -> Result<SocketAddr, std::net::AddrParseError> {
+        self.listen.parse()
+    }
+
+    pub(crate) fn validate(&self, at: &str, errors: &mut Errors) {
+        if self.listen_addr().is_err() {
+            errors.push(
+                format!("{at}.listen"),
+                format!(
+                    "`{}` is not an address and port such as 127.0.0.1:8080 or 0.0.0.0:8080",
+                    self.listen
+                ),
+            );
+        }
+        if self.probe_interval_secs == 0 {
+            errors.push(
+                format!("{at}.probe_interval_secs"),
+                "must be at least 1 second",
+            );
+        }
+    }
+}
+
+impl AdminConfig {
+    pub(crate) fn validate(&self, at: &str, errors: &mut Errors) {
+        check_env_name(&self.token_env, &format!("{at}.token_env"), errors);
+    }
+}

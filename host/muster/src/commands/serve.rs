@@ -1,0 +1,195 @@
+//! `muster serve`: the HTTP listener (health, metrics, admin API) beside the scheduled sync
+//! cycles, the target probe and the plugin folder watch, until SIGTERM / Ctrl-C. A gateway job
+//! (`[source] kind = "gateway"`) serves the SCIM gateway under /scim/v2 and runs its outbox
+//! worker instead of scheduled cycles: its people arrive as Entra sends them.
+//!
+//! Shutdown: stop accepting, let requests in flight finish, wait for the cycle in flight (at
+//! most `[server] shutdown_grace_secs`; what a cut-short cycle did not do the next one does,
+//! see the crash-safety notes in `sync/apply.rs`), exit 0.
+
+use std::future::Future;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::sync::{build_job, shutdown_signal};
+use crate::http::runner::Trigger;
+use crate::http::{self, AppState};
+use crate::job::{Job, limits_of};
+use crate::sync::CycleOptions;
+
+/// How often histogram buckets are compacted by the exporter.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
+pub async fn serve(config: &Path) -> anyhow::Result<ExitCode> {
+    let job = Arc::new(build_job(config)?);
+    let state = AppState::from_env(job.clone())?;
+    let addr = &job.config.server.listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr} ([server] listen)"))?;
+    run(listener, state, shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Everything `muster serve` answers on its one listener.
+pub fn app(state: &AppState) -> Router {
+    let router = http::router(state.clone());
+    match &state.gateway {
+        Some(gateway) => router.merge(crate::gateway::router(gateway.clone())),
+        None => router,
+    }
+}
+
+/// Serves `state`'s job on `listener` until `shutdown` completes; tests bind port 0 and pass
+/// their own shutdown.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (stop, stopped) = watch::channel(false);
+    let _folder = watch_plugin_folder(&state.job)?;
+    tokio::spawn(upkeep(state.clone(), stopped.clone()));
+    tokio::spawn(probe(state.clone(), stopped.clone()));
+    let outbox = match &state.gateway {
+        Some(gateway) => {
+            let mut until = stopped.clone();
+            Some(tokio::spawn(crate::gateway::run_outbox(
+                gateway.clone(),
+                async move {
+                    let _ = until.wait_for(|s| *s).await;
+                },
+            )))
+        }
+        None if state.job.config.server.scheduled_sync => {
+            tokio::spawn(schedule(state.clone(), stopped.clone()));
+            None
+        }
+        None => None,
+    };
+    tracing::info!(address = %listener.local_addr()?, "listening");
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections");
+        let _ = stop.send(true);
+    });
+    let mut until = stopped.clone();
+    http::serve(listener, app(&state), async move {
+        let _ = until.wait_for(|s| *s).await;
+    })
+    .await
+    .context("serving HTTP")?;
+    if let Some(outbox) = outbox {
+        // The pass in flight finishes; rows not yet forwarded wait in the store.
+        let _ = outbox.await;
+    }
+    let grace = Duration::from_secs(state.job.config.server.shutdown_grace_secs);
+    match tokio::time::timeout(grace, state.runner.turn()).await {
+        Ok(_turn) => tracing::info!("stopped"),
+        Err(_) => tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "a cycle still runs after the grace period; stopping anyway (the next cycle resumes it)"
+        ),
+    }
+    Ok(())
+}
+
+/// Cycles on the configured interval; a cycle in flight when shutdown comes finishes.
+async fn schedule(state: AppState, mut stopped: watch::Receiver<bool>) {
+    let interval = Duration::from_secs(state.job.config.sync_interval_secs);
+    tracing::info!(
+        interval_secs = interval.as_secs(),
+        "running sync cycles on a schedule"
+    );
+    loop {
+        let turn = tokio::select! {
+            turn = state.runner.turn() => turn,
+            _ = stopped.wait_for(|s| *s) => return,
+        };
+        let options = CycleOptions {
+            respect_quarantine: true,
+            ..CycleOptions::default()
+        };
+        match state
+            .runner
+            .cycle(&turn, &state.job, options, Trigger::Schedule)
+            .await
+        {
+            Ok(Some(report)) => {
+                tracing::info!(cycle = ?report.cycle_id, counts = ?report.counts, "cycle done")
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %format!("{e:#}"), "cycle failed"),
+        }
+        drop(turn);
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stopped.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+async fn probe(state: AppState, mut stopped: watch::Receiver<bool>) {
+    loop {
+        state.probe.check(&state.job).await;
+        tokio::select! {
+            _ = tokio::time::sleep(state.probe.interval()) => {}
+            _ = stopped.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+async fn upkeep(state: AppState, mut stopped: watch::Receiver<bool>) {
+    loop {
+        state.metrics.run_upkeep();
+        tokio::select! {
+            _ = tokio::time::sleep(METRICS_UPKEEP) => {}
+            _ = stopped.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// Watches `[server] plugins_dir` when set: `<name>.wasm` there (at start, and whenever it is
+/// written) becomes the active version of plugin `<name>`, with that plugin's configured limits.
+fn watch_plugin_folder(job: &Job) -> anyhow::Result<Option<plugin_host::watch::FolderWatch>> {
+    let Some(dir) = &job.config.server.plugins_dir else {
+        return Ok(None);
+    };
+    let dir = job.source_path(dir);
+    let limits: Vec<(String, plugin_host::Limits)> = job
+        .plugin_entries()
+        .map(|e| (e.name.clone(), limits_of(e)))
+        .collect();
+    // A version already in the folder wins over the configured `path`, so an update written
+    // there survives a restart; one that fails to load leaves the configured version serving.
+    for (name, l) in &limits {
+        let file = dir.join(format!("{name}.wasm"));
+        let Ok(bytes) = std::fs::read(&file) else {
+            continue;
+        };
+        match job.registry.load(name, &bytes, *l) {
+            Ok(p) => {
+                tracing::info!(plugin = %name, version = %p.id().version, file = %file.display(), "loaded from the plugin folder")
+            }
+            Err(e) => {
+                tracing::error!(plugin = %name, file = %file.display(), error = %e, "plugin in the folder rejected; the configured version serves")
+            }
+        }
+    }
+    let watch = plugin_host::watch::watch_folder(&dir, job.registry.clone(), move |name| {
+        limits
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, l)| *l)
+            .unwrap_or_default()
+    })
+    .with_context(|| format!("watching the plugin folder {}", dir.display()))?;
+    Ok(Some(watch))
+}

@@ -1,0 +1,479 @@
+//! The admin API under `/admin`: plugins (list, upload a version, roll back), sync cycles,
+//! on-demand provisioning, provisioning logs, status and test connection. JSON in and out,
+//! its own bearer token (compared in constant time), described by the OpenAPI document at
+//! `/admin/openapi.json` (served without the token: it holds no data).
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use plugin_host::RegistryError;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use super::AppState;
+use super::ops::{Readiness, readiness};
+use super::probe::ProbeResult;
+use super::runner::{OnDemandRefused, Running, Trigger, kind_name, status_name};
+use crate::job::limits_of;
+use crate::sync::{CycleOptions, OnDemandError};
+
+/// The admin token, kept as its SHA-256 so every comparison takes the same time whatever the
+/// length or content of what a client sends.
+pub struct AdminToken([u8; 32]);
+
+impl AdminToken {
+    pub fn new(token: &str) -> AdminToken {
+        AdminToken(Sha256::digest(token.as_bytes()).into())
+    }
+
+    fn matches(&self, given: &str) -> bool {
+        let given: [u8; 32] = Sha256::digest(given.as_bytes()).into();
+        self.0.ct_eq(&given).into()
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let max_component = plugin_host::Limits::default().component_bytes;
+    let api = Router::new()
+        .route("/admin/plugins", get(list_plugins))
+        .route(
+            "/admin/plugins/{name}/versions",
+            post(upload_version).layer(DefaultBodyLimit::max(max_component + 1)),
+        )
+        .route("/admin/plugins/{name}/rollback", post(rollback))
+        .route("/admin/sync", post(start_sync))
+        .route("/admin/provision", post(provision))
+        .route("/admin/logs", get(logs))
+        .route("/admin/status", get(status))
+        .route("/admin/test-connection", post(test_connection))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .with_state(state);
+    Router::new()
+        .route("/admin/openapi.json", get(openapi))
+        .merge(api)
+}
+
+/// An error as the admin API answers it: a status and `{"error": message}`.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.0.is_server_error() {
+            tracing::error!(status = self.0.as_u16(), error = %self.1, "admin request failed");
+        }
+        (self.0, Json(ErrorBody { error: self.1 })).into_response()
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
+    }
+}
+
+impl From<store::StoreError> for ApiError {
+    fn from(e: store::StoreError) -> Self {
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+}
+
+async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(token) = &state.admin_token else {
+        return ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the admin API is disabled: set the environment variable {} to its token",
+                state.job.config.admin.token_env
+            ),
+        )
+        .into_response();
+    };
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(given) if token.matches(given) => next.run(request).await,
+        _ => {
+            let mut response = ApiError(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong bearer token".into(),
+            )
+            .into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"muster admin\""),
+            );
+            response
+        }
+    }
+}
+
+/// One plugin: its active version and the versions it can roll back to.
+#[derive(Serialize, ToSchema)]
+pub struct PluginView {
+    pub name: String,
+    /// `license-rule` or `transformer`.
+    pub world: String,
+    /// Content hash of the active version.
+    pub active: String,
+    /// Size of the active component in bytes.
+    pub size: usize,
+    /// Versions, the active one first, then earlier ones (most recent first).
+    pub history: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/admin/plugins", tag = "plugins",
+    responses((status = 200, description = "The configured plugins", body = [PluginView])),
+    security(("bearer" = [])))]
+async fn list_plugins(State(state): State<AppState>) -> Json<Vec<PluginView>> {
+    let job = &state.job;
+    let views = job
+        .plugin_entries()
+        .filter_map(|e| plugin_view(&state, &e.name))
+        .collect();
+    Json(views)
+}
+
+fn plugin_view(state: &AppState, name: &str) -> Option<PluginView> {
+    let registry = &state.job.registry;
+    let active = registry.active(name)?;
+    Some(PluginView {
+        name: name.to_string(),
+        world: active.world().to_string(),
+        active: active.id().version.clone(),
+        size: active.size(),
+        history: registry
+            .history(name)
+            .into_iter()
+            .map(|id| id.version)
+            .collect(),
+    })
+}
+
+#[utoipa::path(post, path = "/admin/plugins/{name}/versions", tag = "plugins",
+    params(("name" = String, Path, description = "The plugin's name in the configuration")),
+    request_body(content = String, content_type = "application/wasm",
+        description = "The component (.wasm) bytes"),
+    responses(
+        (status = 201, description = "Loaded and active", body = PluginView),
+        (status = 400, description = "Not a valid plugin component; the active version keeps serving", body = ErrorBody),
+        (status = 404, description = "No plugin of that name is configured", body = ErrorBody),
+        (status = 413, description = "Over the component size limit")),
+    security(("bearer" = [])))]
+async fn upload_version(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<PluginView>), ApiError> {
+    let entry = state
+        .job
+        .plugin_entries()
+        .find(|e| e.name == name)
+        .cloned()
+        .ok_or_else(|| unknown_plugin(&name))?;
+    let registry = state.job.registry.clone();
+    let limits = limits_of(&entry);
+    let loaded = tokio::task::spawn_blocking(move || registry.load(&entry.name, &body, limits))
+        .await
+        .map_err(|e| anyhow::anyhow!("loading the component: {e}"))?;
+    match loaded {
+        Ok(plugin) => {
+            tracing::info!(plugin = %name, version = %plugin.id().version, "plugin version uploaded");
+            let view = plugin_view(&state, &name).ok_or_else(|| unknown_plugin(&name))?;
+            Ok((StatusCode::CREATED, Json(view)))
+        }
+        Err(e) => {
+            tracing::warn!(plugin = %name, error = %e, "uploaded plugin version rejected");
+            Err(ApiError(StatusCode::BAD_REQUEST, e.to_string()))
+        }
+    }
+}
+
+fn unknown_plugin(name: &str) -> ApiError {
+    ApiError(
+        StatusCode::NOT_FOUND,
+        format!("no plugin named {name:?} is configured"),
+    )
+}
+
+#[utoipa::path(post, path = "/admin/plugins/{name}/rollback", tag = "plugins",
+    params(("name" = String, Path, description = "The plugin's name in the configuration")),
+    responses(
+        (status = 200, description = "The previous version is active again", body = PluginView),
+        (status = 404, description = "No plugin of that name", body = ErrorBody),
+        (status = 409, description = "No previous version to roll back to", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn rollback(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<PluginView>, ApiError> {
+    match state.job.registry.rollback(&name) {
+        Ok(_) => plugin_view(&state, &name)
+            .map(Json)
+            .ok_or_else(|| unknown_plugin(&name)),
+        Err(RegistryError::Unknown(_)) => Err(unknown_plugin(&name)),
+        Err(e @ RegistryError::NoPreviousVersion(_)) => {
+            Err(ApiError(StatusCode::CONFLICT, e.to_string()))
+        }
+        Err(e) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SyncParams {
+    /// Wait for the cycle to finish and answer with its outcome (default: answer 202 at once).
+    #[serde(default)]
+    pub wait: bool,
+    /// Release disables and deletes held back by the deletion threshold.
+    #[serde(default)]
+    pub allow_deletes: bool,
+}
+
+/// A finished cycle, or one just started.
+#[derive(Serialize, ToSchema)]
+pub struct SyncAnswer {
+    pub started: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cycle_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub counts: Option<store::CycleCounts>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elapsed_ms: Option<u64>,
+}
+
+#[utoipa::path(post, path = "/admin/sync", tag = "sync", params(SyncParams),
+    responses(
+        (status = 202, description = "Started", body = SyncAnswer),
+        (status = 200, description = "Finished (with `wait=true`)", body = SyncAnswer),
+        (status = 409, description = "A cycle is running", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn start_sync(
+    State(state): State<AppState>,
+    Query(params): Query<SyncParams>,
+) -> Result<(StatusCode, Json<SyncAnswer>), ApiError> {
+    let turn = state
+        .runner
+        .try_turn()
+        .map_err(|e| ApiError(StatusCode::CONFLICT, e.to_string()))?;
+    let options = CycleOptions {
+        allow_deletes: params.allow_deletes,
+        ..CycleOptions::default()
+    };
+    let run = {
+        let state = state.clone();
+        async move {
+            let result = state
+                .runner
+                .cycle(&turn, &state.job, options, Trigger::Admin)
+                .await;
+            if let Err(e) = &result {
+                tracing::error!(error = %format!("{e:#}"), "cycle started by an admin failed");
+            }
+            result
+        }
+    };
+    if !params.wait {
+        tokio::spawn(run);
+        return Ok((StatusCode::ACCEPTED, Json(started())));
+    }
+    let report = tokio::spawn(run)
+        .await
+        .map_err(|e| anyhow::anyhow!("the cycle task failed: {e}"))??;
+    let answer = match report {
+        Some(r) => SyncAnswer {
+            started: true,
+            cycle_id: r.cycle_id,
+            kind: Some(kind_name(r.kind).into()),
+            status: Some(status_name(r.status).into()),
+            counts: Some(r.counts),
+            elapsed_ms: Some(r.elapsed.as_millis() as u64),
+        },
+        None => started(),
+    };
+    Ok((StatusCode::OK, Json(answer)))
+}
+
+fn started() -> SyncAnswer {
+    SyncAnswer {
+        started: true,
+        cycle_id: None,
+        kind: None,
+        status: None,
+        counts: None,
+        elapsed_ms: None,
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ProvisionRequest {
+    /// A source person id, or the userName (matching attribute) ignoring case.
+    pub person: String,
+}
+
+/// What on-demand provisioning did (as Entra's "Provision on demand" view).
+#[derive(Serialize, ToSchema)]
+pub struct ProvisionAnswer {
+    pub cycle_id: i64,
+    pub person_id: String,
+    pub action: String,
+    pub status: String,
+    pub elapsed_ms: u64,
+    /// The provisioning log entry: `provisioningSteps`, `modifiedProperties`,
+    /// `provisioningStatusInfo`.
+    #[schema(value_type = Object)]
+    pub entry: serde_json::Value,
+}
+
+#[utoipa::path(post, path = "/admin/provision", tag = "sync", request_body = ProvisionRequest,
+    responses(
+        (status = 200, description = "Provisioned (or nothing to do); see `status`", body = ProvisionAnswer),
+        (status = 404, description = "No such person in the source", body = ErrorBody),
+        (status = 409, description = "A cycle is running", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn provision(
+    State(state): State<AppState>,
+    Json(request): Json<ProvisionRequest>,
+) -> Result<Json<ProvisionAnswer>, ApiError> {
+    let done = state
+        .runner
+        .on_demand(&state.job, request.person.trim())
+        .await
+        .map_err(|e| match e {
+            OnDemandRefused::Busy(b) => ApiError(StatusCode::CONFLICT, b.to_string()),
+            OnDemandRefused::Failed(e @ OnDemandError::NotFound(_)) => {
+                ApiError(StatusCode::NOT_FOUND, e.to_string())
+            }
+            OnDemandRefused::Failed(OnDemandError::Failed(e)) => e.into(),
+        })?;
+    let entry = serde_json::to_value(&done.entry).map_err(anyhow::Error::from)?;
+    Ok(Json(ProvisionAnswer {
+        cycle_id: done.cycle_id,
+        person_id: done.person_id,
+        action: done.action,
+        status: done.status,
+        elapsed_ms: done.elapsed_ms,
+        entry,
+    }))
+}
+
+/// The filters of `muster logs`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LogParams {
+    pub cycle: Option<i64>,
+    /// A source person id, or a userName (ignoring case).
+    pub person: Option<String>,
+    /// `success`, `failure`, `skipped` or `warning`.
+    pub status: Option<String>,
+    /// Entries older than this entry id (the last id of a page, for the next page).
+    pub before: Option<i64>,
+    /// At most this many entries (default 100, at most 1000).
+    pub limit: Option<usize>,
+}
+
+#[utoipa::path(get, path = "/admin/logs", tag = "logs", params(LogParams),
+    responses((status = 200, description = "Entries, newest first", body = [Object])),
+    security(("bearer" = [])))]
+async fn logs(
+    State(state): State<AppState>,
+    Query(params): Query<LogParams>,
+) -> Result<Json<Vec<store::LogRecord>>, ApiError> {
+    let query = store::LogQuery {
+        cycle: params.cycle,
+        person: params.person,
+        status: params.status,
+        before: params.before,
+        limit: params.limit.unwrap_or(100).clamp(1, 1000),
+    };
+    Ok(Json(state.job.store.logs(&query)?))
+}
+
+/// What the job is doing and has done.
+#[derive(Serialize, ToSchema)]
+pub struct Status {
+    /// The run in progress, if any.
+    pub current: Option<Running>,
+    /// The newest cycles, newest first.
+    #[schema(value_type = Vec<Object>)]
+    pub cycles: Vec<store::CycleRecord>,
+    #[schema(value_type = Option<Object>)]
+    pub quarantine: Option<store::QuarantineState>,
+    /// Disables and deletes held back by the deletion threshold.
+    #[schema(value_type = Vec<Object>)]
+    pub staged_deletes: Vec<store::StagedRecord>,
+    pub readiness: Readiness,
+    pub last_probe: Option<ProbeResult>,
+}
+
+#[utoipa::path(get, path = "/admin/status", tag = "status",
+    responses((status = 200, description = "Current run and progress, last cycles, quarantine, staged deletes", body = Status)),
+    security(("bearer" = [])))]
+async fn status(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
+    let store = &state.job.store;
+    Ok(Json(Status {
+        current: state.runner.current(),
+        cycles: store.cycles(10)?,
+        quarantine: store.quarantine()?,
+        staged_deletes: store.staged_deletes()?,
+        readiness: readiness(&state),
+        last_probe: state.probe.last(),
+    }))
+}
+
+#[utoipa::path(post, path = "/admin/test-connection", tag = "status",
+    responses((status = 200, description = "The outcome (`ok` false names what to fix)", body = ProbeResult)),
+    security(("bearer" = [])))]
+async fn test_connection(State(state): State<AppState>) -> Json<ProbeResult> {
+    Json(state.probe.check(&state.job).await)
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "muster admin API", description = "Operate a muster provisioning job"),
+    paths(list_plugins, upload_version, rollback, start_sync, provision, logs, status, test_connection),
+    components(schemas(PluginView, ErrorBody, SyncAnswer, ProvisionRequest, ProvisionAnswer, Status, Running, Trigger, Readiness, ProbeResult)),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI 3.1 document of the admin API.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi_document())
+}

@@ -1,0 +1,105 @@
+//! Operations endpoints, unauthenticated like a kubelet's probes and a Prometheus scrape expect:
+//! `/healthz` (the process is up), `/readyz` (store open, plugins loaded, target reachable
+//! within the last probe interval) and `/metrics` (Prometheus text format).
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::AppState;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// What `/readyz` checked; `ready` is true when every check passed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    pub ready: bool,
+    pub store: Check,
+    pub plugins: Check,
+    pub target: Check,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Check {
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Check {
+    fn of(result: Result<(), String>) -> Check {
+        match result {
+            Ok(()) => Check {
+                ok: true,
+                error: None,
+            },
+            Err(e) => Check {
+                ok: false,
+                error: Some(e),
+            },
+        }
+    }
+}
+
+/// The readiness checks, for `/readyz` and the admin status.
+pub fn readiness(state: &AppState) -> Readiness {
+    let job = &state.job;
+    let store = Check::of(
+        job.store
+            .meta("readiness")
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+    );
+    let missing: Vec<&str> = job
+        .plugin_entries()
+        .filter(|e| job.registry.active(&e.name).is_none())
+        .map(|e| e.name.as_str())
+        .collect();
+    let plugins = Check::of(if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("not loaded: {}", missing.join(", ")))
+    });
+    let target = Check::of(state.probe.ready());
+    Readiness {
+        ready: store.ok && plugins.ok && target.ok,
+        store,
+        plugins,
+        target,
+    }
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    let readiness = readiness(&state);
+    let status = if readiness.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(readiness)).into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}

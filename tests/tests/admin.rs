@@ -1,0 +1,480 @@
+//! `muster serve`'s HTTP side over real HTTP on 127.0.0.1: the admin API (auth, plugins, sync,
+//! on-demand provisioning, logs, status), health, readiness and metrics, in-process through
+//! `commands::serve::run`. The binary's SIGTERM test is in `host/muster/tests/serve.rs`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use muster::commands::serve;
+use muster::http::AppState;
+use muster_tests::{Directory, Harness, Sim, component_variant as variant, zoom_config};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+const TOKEN: &str = "admin-token-for-tests";
+const LICENSE: &str = "license-by-group";
+
+/// Scheduled cycles off (the tests start them), probes every second.
+const SERVER: &str = "[server]\nscheduled_sync = false\nprobe_interval_secs = 1\n";
+
+struct Served {
+    base: String,
+    http: reqwest::Client,
+    state: AppState,
+    sim: Option<Sim>,
+    _dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Served {
+    async fn start(directory: &Directory) -> Served {
+        let harness = Harness::start(&zoom_config(None, SERVER), &[]).await;
+        harness.write(directory);
+        let Harness { dir, sim, job } = harness;
+        let state = AppState::new(Arc::new(job), Some(TOKEN.into())).expect("app state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(serve::run(listener, state.clone(), async move {
+            let _ = stopped.await;
+        }));
+        Served {
+            base,
+            http: reqwest::Client::new(),
+            state,
+            sim: Some(sim),
+            _dir: dir,
+            stop: Some(stop),
+        }
+    }
+
+    fn sim(&self) -> &Sim {
+        self.sim.as_ref().expect("simulator running")
+    }
+
+    fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        send(self.admin(reqwest::Method::GET, path)).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        send(self.admin(reqwest::Method::POST, path).json(&body)).await
+    }
+
+    async fn upload(&self, plugin: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
+        let path = format!("/admin/plugins/{plugin}/versions");
+        send(
+            self.admin(reqwest::Method::POST, &path)
+                .header("content-type", "application/wasm")
+                .body(bytes),
+        )
+        .await
+    }
+
+    async fn plugin(&self, name: &str) -> Value {
+        let (status, list) = self.get("/admin/plugins").await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        list.as_array()
+            .and_then(|l| l.iter().find(|p| p["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("no plugin {name} in {list}"))
+    }
+
+    async fn text(&self, path: &str) -> (StatusCode, String) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request");
+        let status = response.status();
+        (status, response.text().await.expect("body"))
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    let text = response.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+/// Ann and Bob, both assigned, Ann licensed.
+fn two_people() -> Directory {
+    let mut d = Directory::new();
+    d.person("u-ann", "Ann", "Archer");
+    d.person("u-bob", "Bob", "Baker");
+    d.join("Zoom-Users", &["u-ann", "u-bob"])
+        .join("Zoom-Licensed", &["u-ann"])
+        .assign("Zoom-Users");
+    d
+}
+
+fn license_bytes() -> Vec<u8> {
+    muster_artifacts::builtin(LICENSE)
+        .expect("built-in plugin")
+        .to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_api_requires_its_token_and_describes_itself() {
+    let s = Served::start(&two_people()).await;
+    let url = format!("{}/admin/status", s.base);
+    let none = s.http.get(&url).send().await.expect("request");
+    assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
+    assert!(none.headers().contains_key("www-authenticate"));
+    let wrong = s
+        .http
+        .get(&url)
+        .bearer_auth("admin-token-for-tests-but-wrong")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let short = s
+        .http
+        .get(&url)
+        .bearer_auth("a")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(short.status(), StatusCode::UNAUTHORIZED);
+    let (status, body) = s.get("/admin/status").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Uploads are refused before the body is looked at.
+    let upload = s
+        .http
+        .post(format!("{}/admin/plugins/{LICENSE}/versions", s.base))
+        .body(license_bytes())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(upload.status(), StatusCode::UNAUTHORIZED);
+
+    let (status, health) = s.text("/healthz").await;
+    assert_eq!((status, health.trim()), (StatusCode::OK, "ok"));
+    let (status, doc) = s.text("/admin/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    let doc: Value = serde_json::from_str(&doc).expect("JSON");
+    for path in [
+        "/admin/plugins",
+        "/admin/plugins/{name}/versions",
+        "/admin/plugins/{name}/rollback",
+        "/admin/sync",
+        "/admin/provision",
+        "/admin/logs",
+        "/admin/status",
+        "/admin/test-connection",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plugin_upload_rejects_a_broken_component_and_rolls_back() {
+    let s = Served::start(&two_people()).await;
+    let v1 = s.plugin(LICENSE).await;
+    assert_eq!(v1["world"], "license-rule");
+    let v1 = v1["active"].as_str().expect("version").to_string();
+
+    let (status, body) = s.upload(LICENSE, variant(&license_bytes(), "v2")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let v2 = body["active"].as_str().expect("version").to_string();
+    assert_ne!(v1, v2);
+    assert_eq!(body["history"], json!([v2, v1]));
+
+    let (status, body) = s.upload(LICENSE, b"\0asm not really".to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let error = body["error"].as_str().expect("error message");
+    assert!(
+        error.contains("invalid plugin component license-by-group"),
+        "the loader's message: {error}"
+    );
+    let transformer = muster_artifacts::builtin("normalize-attributes").expect("built-in");
+    let (status, body) = s.upload(LICENSE, transformer.to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .expect("error")
+            .contains("transformer"),
+        "{body}"
+    );
+    assert_eq!(s.plugin(LICENSE).await["active"], v2, "v2 keeps serving");
+
+    // The version that serves is the one that decides: a sync after the rejected uploads runs v2.
+    let (status, body) = s.post("/admin/sync?wait=true", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let cycle = body["cycle_id"].as_i64().expect("cycle id");
+    let (_, status_body) = s.get("/admin/status").await;
+    assert_eq!(status_body["cycles"][0]["id"], cycle);
+    assert_eq!(status_body["cycles"][0]["plugin_versions"][LICENSE], v2);
+
+    let (status, body) = s
+        .post(&format!("/admin/plugins/{LICENSE}/rollback"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["active"], v1);
+    let (status, body) = s
+        .post(&format!("/admin/plugins/{LICENSE}/rollback"), json!({}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "nothing left to roll back to: {body}"
+    );
+    let (status, _) = s.post("/admin/plugins/nope/rollback", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = s.upload("nope", license_bytes()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_demand_provisioning_returns_the_steps_and_the_action() {
+    let s = Served::start(&two_people()).await;
+    let ann = "ann.archer@contoso.example";
+    let (status, body) = s
+        .post(
+            "/admin/provision",
+            json!({"person": "ANN.Archer@contoso.example"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["person_id"], "u-ann");
+    assert_eq!(
+        (body["action"].as_str(), body["status"].as_str()),
+        (Some("create"), Some("success")),
+        "{body}"
+    );
+    let steps: Vec<&str> = body["entry"]["provisioningSteps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["provisioningStepType"].as_str())
+        .collect();
+    for step in ["import", "scoping", "matching", "export"] {
+        assert!(steps.contains(&step), "{step} among {steps:?}");
+    }
+    assert!(s.sim().has_user(ann));
+    assert!(
+        !s.sim().has_user("bob.baker@contoso.example"),
+        "only Ann was provisioned"
+    );
+    assert_eq!(s.state.job.store.records().expect("records").len(), 1);
+
+    let (status, again) = s.post("/admin/provision", json!({"person": "u-ann"})).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(
+        again["status"], "skipped",
+        "nothing to do the second time: {again}"
+    );
+
+    let (status, body) = s
+        .post(
+            "/admin/provision",
+            json!({"person": "nobody@contoso.example"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+    // While a cycle holds the turn, on-demand provisioning waits, then answers 409.
+    let turn = s.state.runner.try_turn().expect("idle");
+    let (status, body) = s.post("/admin/sync", json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "one cycle at a time: {body}");
+    drop(turn);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_status_logs_and_metrics() {
+    let s = Served::start(&two_people()).await;
+    // One 429 first, retried at once: the throttling series shows it.
+    s.sim()
+        .state
+        .inject_failures(zoom_sim::Fault::throttled(0), 1);
+    let (status, body) = s.post("/admin/sync?wait=true", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["kind"], "initial");
+    assert_eq!(body["status"], "succeeded");
+    assert_eq!(body["counts"]["created"], 2, "{body}");
+    let cycle = body["cycle_id"].as_i64().expect("id");
+
+    let (status, st) = s.get("/admin/status").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(st["current"].is_null(), "{st}");
+    assert_eq!(st["cycles"][0]["id"], cycle);
+    assert_eq!(st["cycles"][0]["counts"]["created"], 2);
+    assert_eq!(st["staged_deletes"], json!([]));
+    assert!(st["quarantine"].is_null());
+
+    let (_, all) = s.get(&format!("/admin/logs?cycle={cycle}")).await;
+    assert_eq!(all.as_array().map(Vec::len), Some(2), "{all}");
+    let (_, bob) = s
+        .get("/admin/logs?person=BOB.baker@contoso.example&status=success")
+        .await;
+    let bob = bob.as_array().expect("entries");
+    assert_eq!(bob.len(), 1);
+    assert_eq!(bob[0]["person_id"], "u-bob");
+    assert_eq!(bob[0]["action"], "create");
+    let (_, failures) = s.get("/admin/logs?status=failure").await;
+    assert_eq!(failures, json!([]));
+    let (_, one) = s.get("/admin/logs?limit=1").await;
+    assert_eq!(one.as_array().map(Vec::len), Some(1));
+
+    let (status, probe) = s.post("/admin/test-connection", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(probe["ok"], true, "{probe}");
+
+    let (status, metrics) = s.text("/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    for series in [
+        "muster_plugin_calls_total{plugin=\"license-by-group\"",
+        "muster_plugin_calls_total{plugin=\"normalize-attributes\"",
+        "outcome=\"ok\"",
+        "muster_plugin_call_duration_seconds_bucket{plugin=\"license-by-group\"",
+        "muster_plugin_fuel_consumed_total{plugin=\"license-by-group\"}",
+        "muster_target_requests_total{method=\"POST\",status=\"201\"}",
+        "muster_target_requests_total{method=\"GET\",status=\"429\"}",
+        "muster_target_throttled_total",
+        "muster_target_request_duration_seconds_bucket{method=\"POST\"",
+        "muster_cycles_total{kind=\"initial\",status=\"succeeded\"}",
+        "muster_cycle_duration_seconds_bucket{kind=\"initial\"",
+        // Other tests in this process may be running one now: only the series is certain.
+        "muster_cycle_running",
+    ] {
+        assert!(metrics.contains(series), "{series} missing from\n{metrics}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readyz_flips_when_the_target_goes_away() {
+    let mut s = Served::start(&two_people()).await;
+    let ready = || async { s.text("/readyz").await };
+    let mut last = (StatusCode::IM_A_TEAPOT, String::new());
+    for _ in 0..100 {
+        last = ready().await;
+        if last.0 == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(last.0, StatusCode::OK, "{}", last.1);
+    drop(s.sim.take()); // the simulator stops
+    for _ in 0..100 {
+        last = s.text("/readyz").await;
+        if last.0 == StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(last.0, StatusCode::SERVICE_UNAVAILABLE, "{}", last.1);
+    let body: Value = serde_json::from_str(&last.1).expect("JSON");
+    assert_eq!(body["target"]["ok"], false);
+    assert_eq!(body["store"]["ok"], true);
+    assert_eq!(body["plugins"]["ok"], true);
+    assert!(
+        body["target"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("refused")),
+        "{body}"
+    );
+}
+
+/// Uploads and rollbacks while on-demand provisioning runs back to back: no request fails.
+#[tokio::test(flavor = "multi_thread")]
+async fn hot_swap_under_continuous_traffic_fails_nothing() {
+    let mut d = Directory::new();
+    let ids: Vec<String> = (0..40).map(|i| format!("u-{i:02}")).collect();
+    for id in &ids {
+        d.person(id, &format!("Given{}", &id[2..]), "Person");
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    d.join("Zoom-Users", &refs)
+        .join("Zoom-Licensed", &refs[..20])
+        .assign("Zoom-Users");
+    let s = Arc::new(Served::start(&d).await);
+    let done = Arc::new(AtomicBool::new(false));
+    let (sent, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let traffic = {
+        let (s, done, sent, failed) = (s.clone(), done.clone(), sent.clone(), failed.clone());
+        tokio::spawn(async move {
+            let mut failures = Vec::new();
+            let mut i = 0;
+            while !done.load(Ordering::Relaxed) || i < ids.len() {
+                let id = &ids[i % ids.len()];
+                let (status, body) = s.post("/admin/provision", json!({"person": id})).await;
+                sent.fetch_add(1, Ordering::Relaxed);
+                if status != StatusCode::OK || body["status"] == "failure" {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                    failures.push(body);
+                }
+                i += 1;
+            }
+            failures
+        })
+    };
+    let v1 = s.plugin(LICENSE).await["active"].clone();
+    for round in 0..4 {
+        let (status, body) = s
+            .upload(LICENSE, variant(&license_bytes(), &format!("r{round}")))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let (status, body) = s
+            .post(&format!("/admin/plugins/{LICENSE}/rollback"), json!({}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["active"], v1);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    done.store(true, Ordering::Relaxed);
+    let failures = traffic.await.expect("traffic task");
+    assert!(failures.is_empty(), "failed requests: {failures:#?}");
+    assert_eq!(failed.load(Ordering::Relaxed), 0);
+    assert!(sent.load(Ordering::Relaxed) >= 40);
+    assert_eq!(s.sim().state.users().len(), 40, "everyone provisioned once");
+    let cycles = s.state.job.store.cycles(1000).expect("cycles");
+    let versions: std::collections::BTreeSet<&str> = cycles
+        .iter()
+        .filter_map(|c| c.plugin_versions.get(LICENSE).map(String::as_str))
+        .collect();
+    assert!(
+        versions.len() >= 2,
+        "several versions served the traffic: {versions:?}"
+    );
+}
+
+#[test]
+fn the_service_example_is_valid() {
+    let text = std::fs::read_to_string(
+        muster_tests::harness::workspace_root().join("examples/service.toml"),
+    )
+    .expect("examples/service.toml");
+    let config = muster_tests::harness::config_from(&text, &[]);
+    assert_eq!(config.server.listen, "0.0.0.0:8080");
+    assert_eq!(config.admin.token_env, "MUSTER_ADMIN_TOKEN");
+}
