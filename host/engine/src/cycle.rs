@@ -5,7 +5,8 @@
 //! goes on. Nothing here panics on data or does I/O; `apply` (in the binary) sends the actions
 //! and completes the log entries' export steps with the target's answers.
 
-use std::collections::{HashMap, HashSet};
+// Seeded foldhash: the per-cycle indexes hash a source id or matching value per person.
+use foldhash::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -101,8 +102,8 @@ pub fn plan_cycle(input: &CycleInput) -> Plan {
         index,
         processor: Processor::new(input.plugins),
         plan,
-        adopted: HashSet::new(),
-        claimed: HashMap::new(),
+        adopted: HashSet::default(),
+        claimed: HashMap::default(),
     };
     for person in input.people {
         planner.person(person);
@@ -552,12 +553,14 @@ impl Desired {
     ) -> ProvisionedRecord {
         let last_applied = match before {
             Some(r) => applied(&r.last_applied, &self.target, &self.create_only),
-            None => self
-                .target
-                .iter()
-                .filter(|(_, v)| !v.is_empty())
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            // Cloning the tree copies its nodes as they are (no re-sorting of collected pairs).
+            None => {
+                let mut applied = self.target.clone();
+                if applied.values().any(Value::is_empty) {
+                    applied.retain(|_, v| !v.is_empty());
+                }
+                applied
+            }
         };
         ProvisionedRecord {
             source_id: source_id.to_string(),
