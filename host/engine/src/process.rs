@@ -229,12 +229,7 @@ fn run_transform(
     match pinned.plugin.transform(input, &pinned.config) {
         Ok(TransformOutcome::Changes { set, remove }) => {
             let (set_count, removed) = (Decimal::new(set.len()), Decimal::new(remove.len()));
-            let description = concat(&[
-                set_count.as_str(),
-                " set, ",
-                removed.as_str(),
-                " removed",
-            ]);
+            let description = concat(&[set_count.as_str(), " set, ", removed.as_str(), " removed"]);
             for path in &remove {
                 input.target.remove(path);
             }
