@@ -5,14 +5,17 @@
 //! goes on. Nothing here panics on data or does I/O; `apply` (in the binary) sends the actions
 //! and completes the log entries' export steps with the target's answers.
 
-use std::collections::{HashMap, HashSet};
+// Seeded foldhash: the per-cycle indexes hash a source id or matching value per person.
+use foldhash::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::{
     Config, DeletionThresholdConfig, DeprovisionAction, DeprovisioningConfig, MappingConfig,
 };
-use crate::log::{Identity, LogEntry, ProvisioningAction, Status, StatusInfo, Step, StepType};
+use crate::log::{
+    Decimal, Identity, LogEntry, ProvisioningAction, Status, StatusInfo, Step, StepType, concat,
+};
 use crate::mapping::{ACTIVE, map};
 use crate::matching::{MatchError, MatchKey, Matched, RecordIndex, matching_key};
 use crate::model::{Person, ProvisionedRecord, Value};
@@ -101,8 +104,8 @@ pub fn plan_cycle(input: &CycleInput) -> Plan {
         index,
         processor: Processor::new(input.plugins),
         plan,
-        adopted: HashSet::new(),
-        claimed: HashMap::new(),
+        adopted: HashSet::default(),
+        claimed: HashMap::default(),
     };
     for person in input.people {
         planner.person(person);
@@ -238,7 +241,8 @@ impl<'a> Planner<'a> {
     fn in_scope(&mut self, person: &Person, record: Option<&ProvisionedRecord>, mut entry: Entry) {
         let pipeline = self.input.pipeline;
         let mapped = map(person, &pipeline.mappings);
-        let described = format!("{} attributes mapped", mapped.attributes.len());
+        let count = Decimal::new(mapped.attributes.len());
+        let described = concat(&[count.as_str(), " attributes mapped"]);
         entry.steps.push(Step::new(
             StepType::Processing,
             "mapping",
@@ -328,10 +332,13 @@ impl<'a> Planner<'a> {
             Matched::New => {
                 let after = desired.record(&person.id, None, self.processor.versions());
                 let modified = created_properties(&desired.target);
-                let lookup = format!(
-                    "create, after a lookup by {} eq \"{}\"",
-                    desired.key.path, desired.key.value
-                );
+                let lookup = concat(&[
+                    "create, after a lookup by ",
+                    &desired.key.path,
+                    " eq \"",
+                    &desired.key.value,
+                    "\"",
+                ]);
                 entry.steps.push(Step::new(
                     StepType::Export,
                     "export",
@@ -375,7 +382,7 @@ impl<'a> Planner<'a> {
             StepType::Export,
             "export",
             Status::Success,
-            format!("update: {} operations", ops.len()),
+            concat(&["update: ", Decimal::new(ops.len()).as_str(), " operations"]),
         ));
         let after = desired.record(&person.id, Some(record), self.processor.versions());
         if let Some(orphan) = &adopts {
@@ -552,12 +559,14 @@ impl Desired {
     ) -> ProvisionedRecord {
         let last_applied = match before {
             Some(r) => applied(&r.last_applied, &self.target, &self.create_only),
-            None => self
-                .target
-                .iter()
-                .filter(|(_, v)| !v.is_empty())
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            // Cloning the tree copies its nodes as they are (no re-sorting of collected pairs).
+            None => {
+                let mut applied = self.target.clone();
+                if applied.values().any(Value::is_empty) {
+                    applied.retain(|_, v| !v.is_empty());
+                }
+                applied
+            }
         };
         ProvisionedRecord {
             source_id: source_id.to_string(),
@@ -573,29 +582,30 @@ impl Desired {
 
 fn matching_step(matched: &Matched, key: &MatchKey) -> Step {
     let description = match matched {
-        Matched::BySourceId(r) => format!("matched by source id to target {}", r.target_id),
-        Matched::Adopted(r) => {
-            format!(
-                "{} eq \"{}\" matches target {} of removed source person {}",
-                key.path, key.value, r.target_id, r.source_id
-            )
-        }
-        Matched::New => format!(
-            "not provisioned yet; matching attribute {} = \"{}\"",
-            key.path, key.value
-        ),
+        Matched::BySourceId(r) => concat(&["matched by source id to target ", &r.target_id]),
+        Matched::Adopted(r) => concat(&[
+            &key.path,
+            " eq \"",
+            &key.value,
+            "\" matches target ",
+            &r.target_id,
+            " of removed source person ",
+            &r.source_id,
+        ]),
+        Matched::New => concat(&[
+            "not provisioned yet; matching attribute ",
+            &key.path,
+            " = \"",
+            &key.value,
+            "\"",
+        ]),
     };
     Step::new(StepType::Matching, "matching", Status::Success, description)
 }
 
 /// `{cycle_id}-{n}`.
 fn change_id(cycle_id: &str, n: usize) -> String {
-    use std::fmt::Write;
-    let mut id = String::with_capacity(cycle_id.len() + 1 + 20);
-    id.push_str(cycle_id);
-    id.push('-');
-    let _ = write!(id, "{n}");
-    id
+    concat(&[cycle_id, "-", Decimal::new(n).as_str()])
 }
 
 fn target_identity(record: &ProvisionedRecord) -> Identity {

@@ -139,3 +139,53 @@ pub struct ModifiedProperty {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_value: Option<Value>,
 }
+
+/// `parts` joined into one allocation: per-person log texts are built this way rather than
+/// through `format!`, whose machinery costs several times the copying.
+pub(crate) fn concat(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        out.push_str(part);
+    }
+    out
+}
+
+/// A number in decimal on the stack, for [`concat`].
+pub(crate) struct Decimal {
+    digits: [u8; 20],
+    start: usize,
+}
+
+impl Decimal {
+    pub(crate) fn new(mut n: usize) -> Decimal {
+        let mut digits = [b'0'; 20];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        Decimal { digits, start }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Only ASCII digits are written.
+        std::str::from_utf8(&self.digits[self.start..]).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_and_concat_match_format() {
+        for n in [0, 7, 10, 99, 100, 12_345, usize::MAX] {
+            assert_eq!(Decimal::new(n).as_str(), n.to_string());
+        }
+        assert_eq!(concat(&["a", "", "bc", Decimal::new(42).as_str()]), "abc42");
+    }
+}

@@ -8,7 +8,8 @@
 //! re-created, which is what Entra's lookup by matching attribute amounts to.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+// Seeded foldhash: the per-cycle indexes hash a source id or matching value per person.
+use foldhash::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::log::{Status, Step, StepType, Text};
+use crate::log::{Decimal, Status, Step, StepType, Text, concat};
 use crate::model::{Attributes, License, Person, Value};
 use crate::plugin::{
     LicenseDecision, LicenseRule, PluginError, PluginId, PluginInput, Transform, TransformOutcome,
@@ -228,7 +228,8 @@ fn run_transform(
 ) -> Result<(), Halt> {
     match pinned.plugin.transform(input, &pinned.config) {
         Ok(TransformOutcome::Changes { set, remove }) => {
-            let description = format!("{} set, {} removed", set.len(), remove.len());
+            let (set_count, removed) = (Decimal::new(set.len()), Decimal::new(remove.len()));
+            let description = concat(&[set_count.as_str(), " set, ", removed.as_str(), " removed"]);
             for path in &remove {
                 input.target.remove(path);
             }

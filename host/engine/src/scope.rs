@@ -5,7 +5,8 @@
 //! `NotEffectivelyEntitled, Active = True, Assigned = False`. [`ScopeEvaluation::reason`] keeps
 //! that shape so admins recognise it.
 
-use std::collections::HashSet;
+// Seeded foldhash: every person looks up its id and each of its groups.
+use foldhash::HashSet;
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};
