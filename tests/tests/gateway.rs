@@ -866,7 +866,8 @@ async fn scim2_tester_reports_no_failures() {
     );
 }
 
-/// `muster serve` for a gateway job: SCIM, the admin API and `/metrics` on one listener. New
+/// `muster serve` for a gateway job: SCIM, the admin API and `/metrics` on one listener;
+/// on-demand provisioning of a gateway person. New
 /// license-rule versions uploaded and rolled back through the admin API while Entra-style PATCH
 /// traffic flows: no request fails, no change is lost, and the metrics carry every series.
 #[tokio::test(flavor = "multi_thread")]
@@ -882,6 +883,34 @@ async fn hot_swap_through_the_admin_api_under_gateway_traffic_fails_nothing() {
         people.push((id, user_name));
     }
     gw.drained().await;
+
+    // On-demand provisioning finds a gateway person by userName (any case) in what Entra sent.
+    let admin = reqwest::Client::new();
+    let provision = |who: &str| {
+        admin
+            .post(format!("{}/admin/provision", gw.root))
+            .bearer_auth(ADMIN)
+            .json(&json!({"person": who}))
+            .send()
+    };
+    let response = provision("P0@CONTOSO.example").await.expect("provision");
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["person_id"], people[0].0.as_str(), "{body}");
+    assert_eq!(body["status"], "skipped", "already forwarded: {body}");
+    let steps: Vec<&str> = body["entry"]["provisioningSteps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["provisioningStepType"].as_str())
+        .collect();
+    for step in ["import", "scoping", "matching", "export"] {
+        assert!(steps.contains(&step), "{step} among {steps:?}");
+    }
+    let response = provision("nobody@contoso.example")
+        .await
+        .expect("provision");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
 
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let traffic = {
@@ -908,7 +937,6 @@ async fn hot_swap_through_the_admin_api_under_gateway_traffic_fails_nothing() {
             (sent, failures, last)
         })
     };
-    let admin = reqwest::Client::new();
     let original = muster_artifacts::builtin("license-by-group").expect("built-in plugin");
     for round in 0..3 {
         let response = admin

@@ -180,3 +180,21 @@ pub async fn serve(
     }
     served
 }
+
+/// The person `who` names (a gateway user id, else a userName, ignoring case) as the pipeline
+/// sees it, from what Entra sent: for on-demand provisioning of a gateway job.
+pub fn stored_person(
+    store: &store::Store,
+    who: &str,
+) -> Result<Option<engine::model::Person>, store::StoreError> {
+    let user = match store.gateway_resource(store::GatewayKind::User, who)? {
+        Some(user) => Some(user),
+        None => store.gateway_resource_by_name(store::GatewayKind::User, who)?,
+    };
+    let Some(user) = user else {
+        return Ok(None);
+    };
+    let (direct, transitive) =
+        people::groups_with_nesting(&user.id, |member| store.gateway_groups_of(member))?;
+    Ok(Some(people::person(&user, &direct, &transitive)))
+}

@@ -45,11 +45,17 @@ pub enum OnDemandError {
 pub async fn provision_one(job: &Job, who: &str) -> Result<OnDemand, OnDemandError> {
     let started = Instant::now();
     let store = &job.store;
-    // A Graph source's delta changes are not committed here: the next cycle reads them again.
-    let (directory, _changes, _full) = read_source(job).await?;
-    let person = find(job, &directory.people, who)
-        .ok_or_else(|| OnDemandError::NotFound(who.to_string()))?
-        .clone();
+    let person = if job.config.is_gateway() {
+        // What Entra last sent; the outbox worker may forward the same person at the same time,
+        // which the look-up before create and minimal PATCHes make harmless.
+        crate::gateway::stored_person(store, who).map_err(anyhow::Error::from)?
+    } else {
+        // A Graph source's delta changes are not committed here: the next cycle reads them
+        // again.
+        let (directory, _changes, _full) = read_source(job).await?;
+        find(job, &directory.people, who).cloned()
+    }
+    .ok_or_else(|| OnDemandError::NotFound(who.to_string()))?;
     let (pinned, _snapshot) = job.pin_plugins()?;
     let versions = pinned.versions();
     let records: Vec<ProvisionedRecord> = store
