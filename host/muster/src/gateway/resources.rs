@@ -19,123 +19,81 @@ use super::{ApiError, BASE_PATH, GatewayState, people, validate};
 
 type Params = Query<HashMap<String, String>>;
 
-/// Handlers for `/Users`.
-pub mod users {
-    use super::*;
-    const KIND: ResourceKind = ResourceKind::User;
+/// The handlers of one resource type: thin axum entry points into the shared handlers below,
+/// with the resource kind fixed.
+macro_rules! handlers {
+    ($(#[$doc:meta])* $module:ident, $kind:expr) => {
+        $(#[$doc])*
+        pub mod $module {
+            use super::*;
+            const KIND: ResourceKind = $kind;
 
-    pub async fn list(
-        s: State<GatewayState>,
-        h: HeaderMap,
-        q: Params,
-    ) -> Result<Response, ApiError> {
-        super::list(s, KIND, h, q).await
-    }
-    pub async fn search(
-        s: State<GatewayState>,
-        h: HeaderMap,
-        b: Body,
-    ) -> Result<Response, ApiError> {
-        super::search(s, &[KIND], h, b).await
-    }
-    pub async fn get(
-        s: State<GatewayState>,
-        h: HeaderMap,
-        p: Path<String>,
-        q: Params,
-    ) -> Result<Response, ApiError> {
-        super::get(s, KIND, h, p, q).await
-    }
-    pub async fn create(
-        s: State<GatewayState>,
-        h: HeaderMap,
-        b: Body,
-    ) -> Result<Response, ApiError> {
-        super::create(s, KIND, h, b).await
-    }
-    pub async fn replace(
-        s: State<GatewayState>,
-        h: HeaderMap,
-        p: Path<String>,
-        b: Body,
-    ) -> Result<Response, ApiError> {
-        super::replace(s, KIND, h, p, b).await
-    }
-    pub async fn patch(
-        s: State<GatewayState>,
-        h: HeaderMap,
-        p: Path<String>,
-        b: Body,
-    ) -> Result<Response, ApiError> {
-        super::patch(s, KIND, h, p, b).await
-    }
-    pub async fn delete(
-        s: State<GatewayState>,
-        h: HeaderMap,
-        p: Path<String>,
-    ) -> Result<Response, ApiError> {
-        super::delete(s, KIND, h, p).await
-    }
+        pub async fn list(
+            s: State<GatewayState>,
+            h: HeaderMap,
+            q: Params,
+        ) -> Result<Response, ApiError> {
+            super::list(s, KIND, h, q).await
+        }
+        pub async fn search(
+            s: State<GatewayState>,
+            h: HeaderMap,
+            b: Body,
+        ) -> Result<Response, ApiError> {
+            super::search(s, &[KIND], h, b).await
+        }
+        pub async fn get(
+            s: State<GatewayState>,
+            h: HeaderMap,
+            p: Path<String>,
+            q: Params,
+        ) -> Result<Response, ApiError> {
+            super::get(s, KIND, h, p, q).await
+        }
+        pub async fn create(
+            s: State<GatewayState>,
+            h: HeaderMap,
+            b: Body,
+        ) -> Result<Response, ApiError> {
+            super::create(s, KIND, h, b).await
+        }
+        pub async fn replace(
+            s: State<GatewayState>,
+            h: HeaderMap,
+            p: Path<String>,
+            b: Body,
+        ) -> Result<Response, ApiError> {
+            super::replace(s, KIND, h, p, b).await
+        }
+        pub async fn patch(
+            s: State<GatewayState>,
+            h: HeaderMap,
+            p: Path<String>,
+            b: Body,
+        ) -> Result<Response, ApiError> {
+            super::patch(s, KIND, h, p, b).await
+        }
+        pub async fn delete(
+            s: State<GatewayState>,
+            h: HeaderMap,
+            p: Path<String>,
+        ) -> Result<Response, ApiError> {
+            super::delete(s, KIND, h, p).await
+        }
+        }
+    };
 }
 
-/// Handlers for `/Groups`.
-pub mod groups {
-    use super::*;
-    const KIND: ResourceKind = ResourceKind::Group;
-
-    pub async fn list(
-        s: State<GatewayState>,
-        h: HeaderMap,
-        q: Params,
-    ) -> Result<Response, ApiError> {
-        super::list(s, KIND, h, q).await
-    }
-    pub async fn search(
-        s: State<GatewayState>,
-        h: HeaderMap,
-        b: Body,
-    ) -> Result<Response, ApiError> {
-        super::search(s, &[KIND], h, b).await
-    }
-    pub async fn get(
-        s: State<GatewayState>,
-        h: HeaderMap,
-        p: Path<String>,
-        q: Params,
-    ) -> Result<Response, ApiError> {
-        super::get(s, KIND, h, p, q).await
-    }
-    pub async fn create(
-        s: State<GatewayState>,
-        h: HeaderMap,
-        b: Body,
-    ) -> Result<Response, ApiError> {
-        super::create(s, KIND, h, b).await
-    }
-    pub async fn replace(
-        s: State<GatewayState>,
-        h: HeaderMap,
-        p: Path<String>,
-        b: Body,
-    ) -> Result<Response, ApiError> {
-        super::replace(s, KIND, h, p, b).await
-    }
-    pub async fn patch(
-        s: State<GatewayState>,
-        h: HeaderMap,
-        p: Path<String>,
-        b: Body,
-    ) -> Result<Response, ApiError> {
-        super::patch(s, KIND, h, p, b).await
-    }
-    pub async fn delete(
-        s: State<GatewayState>,
-        h: HeaderMap,
-        p: Path<String>,
-    ) -> Result<Response, ApiError> {
-        super::delete(s, KIND, h, p).await
-    }
-}
+handlers!(
+    /// Handlers for `/Users`.
+    users,
+    ResourceKind::User
+);
+handlers!(
+    /// Handlers for `/Groups`.
+    groups,
+    ResourceKind::Group
+);
 
 /// `POST /.search`: users and groups alike.
 pub async fn search_all(
