@@ -18,17 +18,23 @@ import { log } from 'muster:plugin/host@0.1.0';
 
 const FIELDS = ['rules', 'default_plan', 'transitive'];
 const RULE_FIELDS = ['group', 'plan', 'add_on'];
+const ASCII = /^[\x00-\x7f]*$/;
 
 export function decide(person, current, config) {
-  const { rules, defaultPlan, transitive } = parseConfig(config);
+  const { rules, defaultPlan, transitive, lengths } = configFor(config);
   const groups = transitive ? person.transitiveGroups : person.directGroups;
-  const names = new Set(groups.map((g) => asciiLower(g.displayName)));
+  // Only a name as long as some rule's group can match (ASCII case-folding keeps the length):
+  // most of a person's groups are skipped without folding their names.
+  const names = new Set();
+  for (const g of groups) {
+    if (lengths.has(g.displayName.length)) names.add(asciiLower(g.displayName));
+  }
 
   let plan = null; // [plan, group]
   const addOns = [];
   const addOnGroups = [];
   for (const rule of rules) {
-    if (!names.has(asciiLower(rule.group))) continue;
+    if (!names.has(rule.key)) continue;
     if (rule.plan != null && plan === null) plan = [rule.plan, rule.group];
     if (rule.add_on != null && !addOns.includes(rule.add_on)) {
       addOns.push(rule.add_on);
@@ -51,8 +57,24 @@ export function decide(person, current, config) {
   return { tag: 'assign', val: { license, reason } };
 }
 
+// muster reuses an instance for a bounded number of people of one cycle, all with the same
+// configuration: parse it once per instance. Only the configuration is kept, never a person.
+let parsed = { text: null, config: null };
+
+function configFor(text) {
+  if (parsed.text !== text) {
+    const config = parseConfig(text);
+    for (const rule of config.rules) rule.key = asciiLower(rule.group);
+    config.lengths = new Set(config.rules.map((rule) => rule.group.length));
+    parsed = { text, config };
+  }
+  return parsed.config;
+}
+
+// ASCII only, as Rust's `to_ascii_lowercase`: `toLowerCase` alone would also fold non-ASCII
+// letters. Pure ASCII (the usual case) takes the native path without a callback per match.
 function asciiLower(s) {
-  return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+  return ASCII.test(s) ? s.toLowerCase() : s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
 }
 
 // Rust and Python order strings by code point; JavaScript's default sort uses UTF-16 units.

@@ -26,7 +26,7 @@ _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 
 class WitWorld(wit_world.WitWorld):
     def decide(self, person, current, config):
-        rules, default_plan, transitive = parse_config(config)
+        rules, default_plan, transitive = config_for(config)
         groups = person.transitive_groups if transitive else person.direct_groups
         names = {g.display_name.translate(_ASCII_LOWER) for g in groups}
 
@@ -34,7 +34,7 @@ class WitWorld(wit_world.WitWorld):
         add_ons = []
         add_on_groups = []
         for rule in rules:
-            if rule["group"].translate(_ASCII_LOWER) not in names:
+            if rule["key"] not in names:
                 continue
             if rule.get("plan") is not None and plan is None:
                 plan = (rule["plan"], rule["group"])
@@ -66,6 +66,21 @@ def expect(value, kind, what):
     if not ok:
         raise invalid(f"{what}: expected a {kind}, got {json.dumps(value)}")
     return value
+
+
+# muster reuses an instance for a bounded number of people of one cycle, all with the same
+# configuration: parse it once per instance. Only the configuration is kept, never a person.
+_parsed = (None, None)
+
+
+def config_for(text):
+    global _parsed
+    if _parsed[0] != text:
+        rules, default_plan, transitive = parse_config(text)
+        for rule in rules:
+            rule["key"] = rule["group"].translate(_ASCII_LOWER)
+        _parsed = (text, (rules, default_plan, transitive))
+    return _parsed[1]
 
 
 def parse_config(text):

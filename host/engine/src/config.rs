@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use gateway::GatewayConfig;
 pub use mapping::{ApplyMode, MappingConfig, MappingKind};
-pub use plugins::{BUILTIN_PREFIX, PluginConfig, PluginLimits};
+pub use plugins::{BUILTIN_PREFIX, GroupInputs, PluginConfig, PluginInputs, PluginLimits};
 pub use policy::{
     DeletionThresholdConfig, DeprovisionAction, DeprovisioningConfig, QuarantineConfig,
 };

@@ -20,7 +20,7 @@ impl std::fmt::Display for PluginId {
 }
 
 /// What a plugin sees of a person (the WIT `person` record).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PluginInput {
     pub id: String,
     pub attributes: Attributes,

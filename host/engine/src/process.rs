@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::config::{GroupInputs, PluginConfig, PluginInputs};
 use crate::log::{Decimal, Status, Step, StepType, Text, concat};
 use crate::model::{Attributes, License, Person, Value};
 use crate::plugin::{
@@ -18,6 +19,19 @@ use crate::profile::{TargetProfile, UnknownPlan};
 pub struct Pinned<T: ?Sized> {
     pub plugin: Arc<T>,
     pub config: String,
+    /// What the plugin is shown of each person.
+    pub inputs: PluginInputs,
+}
+
+impl<T: ?Sized> Pinned<T> {
+    /// `plugin` with the configuration document and inputs of its configuration entry.
+    pub fn new(plugin: Arc<T>, entry: &PluginConfig) -> Pinned<T> {
+        Pinned {
+            plugin,
+            config: entry.config_json(),
+            inputs: entry.inputs.clone(),
+        }
+    }
 }
 
 impl<T: ?Sized> Clone for Pinned<T> {
@@ -25,6 +39,7 @@ impl<T: ?Sized> Clone for Pinned<T> {
         Pinned {
             plugin: Arc::clone(&self.plugin),
             config: self.config.clone(),
+            inputs: self.inputs.clone(),
         }
     }
 }
@@ -101,6 +116,8 @@ pub struct Processor<'a> {
     license: Option<Prepared>,
     versions: BTreeMap<String, String>,
     input: PluginInput,
+    /// What a plugin with restricted [`PluginInputs`] is shown of `input`.
+    shown: PluginInput,
 }
 
 /// A pinned plugin's id and the name of its log step (`transform:…`, `license:…`).
@@ -136,13 +153,8 @@ impl<'a> Processor<'a> {
                 .as_ref()
                 .map(|p| Prepared::new(p.plugin.id(), "license")),
             versions: plugins.versions(),
-            input: PluginInput {
-                id: String::new(),
-                attributes: Attributes::new(),
-                direct_groups: Vec::new(),
-                transitive_groups: Vec::new(),
-                target: Attributes::new(),
-            },
+            input: PluginInput::default(),
+            shown: PluginInput::default(),
         }
     }
 
@@ -160,7 +172,7 @@ impl<'a> Processor<'a> {
         current: Option<&License>,
         steps: &mut Vec<Step>,
     ) -> Result<Processed, Halt> {
-        let input = &mut self.input;
+        let (input, shown) = (&mut self.input, &mut self.shown);
         input.id.clone_from(&person.id);
         assign_attributes(&mut input.attributes, &person.attributes);
         input.direct_groups.clone_from(&person.direct_groups);
@@ -169,10 +181,16 @@ impl<'a> Processor<'a> {
             .clone_from(&person.transitive_groups);
         input.target = mapped;
         for (pinned, prepared) in self.plugins.transforms.iter().zip(&self.transforms) {
-            run_transform(pinned, prepared, input, steps)?;
+            let outcome = pinned
+                .plugin
+                .transform(view(&pinned.inputs, input, shown), &pinned.config);
+            apply_transform(outcome, prepared, &mut input.target, steps)?;
         }
         let license = match (&self.plugins.license, &self.license) {
-            (Some(rule), Some(prepared)) => run_license(rule, prepared, input, current, steps)?,
+            (Some(rule), Some(prepared)) => {
+                let shown = view(&rule.inputs, input, shown);
+                run_license(rule, prepared, shown, current, steps)?
+            }
             _ => current.cloned(),
         };
         let mut target = std::mem::take(&mut input.target);
@@ -220,21 +238,77 @@ fn assign_attributes(dst: &mut Attributes, src: &Attributes) {
     }
 }
 
-fn run_transform(
-    pinned: &Pinned<dyn Transform>,
+/// What a plugin with `inputs` is shown of `full`: `full` itself, or its projection into
+/// `buffer`.
+fn view<'b>(
+    inputs: &PluginInputs,
+    full: &'b PluginInput,
+    buffer: &'b mut PluginInput,
+) -> &'b PluginInput {
+    if inputs.is_everything() {
+        return full;
+    }
+    project(inputs, full, buffer);
+    buffer
+}
+
+/// Writes into `shown` the part of `full` that `inputs` lets a plugin see: the named source
+/// attributes and target paths (case-insensitive), and the chosen group lists. `shown`'s buffers
+/// are reused from one person to the next.
+pub fn project(inputs: &PluginInputs, full: &PluginInput, shown: &mut PluginInput) {
+    shown.id.clone_from(&full.id);
+    select(
+        &mut shown.attributes,
+        &full.attributes,
+        inputs.attributes.as_deref(),
+    );
+    select(&mut shown.target, &full.target, inputs.target.as_deref());
+    let (direct, transitive) = match inputs.groups {
+        GroupInputs::All => (true, true),
+        GroupInputs::Direct => (true, false),
+        GroupInputs::Transitive => (false, true),
+        GroupInputs::None => (false, false),
+    };
+    shown.direct_groups.clear();
+    if direct {
+        shown.direct_groups.clone_from(&full.direct_groups);
+    }
+    shown.transitive_groups.clear();
+    if transitive {
+        shown.transitive_groups.clone_from(&full.transitive_groups);
+    }
+}
+
+/// `dst` = the entries of `src` named in `names` (all of them for `None`).
+fn select(dst: &mut Attributes, src: &Attributes, names: Option<&[String]>) {
+    let Some(names) = names else {
+        assign_attributes(dst, src);
+        return;
+    };
+    dst.clear();
+    for (name, value) in src {
+        if names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            dst.insert(name.clone(), value.clone());
+        }
+    }
+}
+
+/// Applies a transform's outcome to the person's target attributes.
+fn apply_transform(
+    outcome: Result<TransformOutcome, PluginError>,
     prepared: &Prepared,
-    input: &mut PluginInput,
+    target: &mut Attributes,
     steps: &mut Vec<Step>,
 ) -> Result<(), Halt> {
-    match pinned.plugin.transform(input, &pinned.config) {
+    match outcome {
         Ok(TransformOutcome::Changes { set, remove }) => {
             let (set_count, removed) = (Decimal::new(set.len()), Decimal::new(remove.len()));
             let description = concat(&[set_count.as_str(), " set, ", removed.as_str(), " removed"]);
             for path in &remove {
-                input.target.remove(path);
+                target.remove(path);
             }
             for (path, value) in set {
-                input.target.insert(path, value);
+                target.insert(path, value);
             }
             steps.push(prepared.step(Status::Success, description));
             Ok(())
@@ -302,4 +376,168 @@ pub fn describe(license: &License) -> String {
         out.push_str(add_on);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::config::ProfileName;
+    use crate::model::GroupRef;
+
+    fn group(name: &str) -> GroupRef {
+        GroupRef {
+            id: format!("id-{name}"),
+            display_name: name.into(),
+        }
+    }
+
+    fn person() -> Person {
+        let attributes = Attributes::from([
+            ("department".to_string(), Value::Text("Sales".into())),
+            ("mobilePhone".to_string(), Value::Text("+1 555".into())),
+        ]);
+        let mut p = Person::new("p1", attributes);
+        p.direct_groups = vec![group("Team")];
+        p.transitive_groups = vec![group("Team"), group("Zoom-Licensed")];
+        p
+    }
+
+    fn mapped() -> Attributes {
+        Attributes::from([
+            ("userName".to_string(), Value::Text("p1@x.example".into())),
+            ("title".to_string(), Value::Text("Rep".into())),
+        ])
+    }
+
+    /// Records what it was shown; sets `displayName` and removes `title`.
+    #[derive(Default)]
+    struct Spy(Mutex<Vec<PluginInput>>);
+
+    impl Spy {
+        fn seen(&self) -> Vec<PluginInput> {
+            self.0.lock().map(|s| s.clone()).unwrap_or_default()
+        }
+    }
+
+    impl Transform for Spy {
+        fn id(&self) -> PluginId {
+            PluginId {
+                name: "spy".into(),
+                version: "1".into(),
+            }
+        }
+        fn transform(
+            &self,
+            person: &PluginInput,
+            _: &str,
+        ) -> Result<TransformOutcome, PluginError> {
+            if let Ok(mut seen) = self.0.lock() {
+                seen.push(person.clone());
+            }
+            Ok(TransformOutcome::Changes {
+                set: vec![("displayName".into(), Value::Text("Pat".into()))],
+                remove: vec!["title".into()],
+            })
+        }
+    }
+
+    fn pinned(spy: &Arc<Spy>, inputs: PluginInputs) -> PinnedPlugins {
+        PinnedPlugins {
+            transforms: vec![Pinned {
+                plugin: Arc::clone(spy) as Arc<dyn Transform>,
+                config: "{}".into(),
+                inputs,
+            }],
+            license: None,
+        }
+    }
+
+    fn run(plugins: &PinnedPlugins) -> Processed {
+        let profile = TargetProfile::new(ProfileName::Generic, None);
+        let mut steps = Vec::new();
+        let mut processor = Processor::new(plugins);
+        processor
+            .run(&person(), mapped(), &profile, None, &mut steps)
+            .expect("processes")
+    }
+
+    #[test]
+    fn a_plugin_sees_everything_by_default() {
+        let spy = Arc::new(Spy::default());
+        run(&pinned(&spy, PluginInputs::default()));
+        let seen = spy.seen();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].attributes, person().attributes);
+        assert_eq!(seen[0].direct_groups, person().direct_groups);
+        assert_eq!(seen[0].transitive_groups, person().transitive_groups);
+        assert_eq!(seen[0].target, mapped());
+    }
+
+    #[test]
+    fn declared_inputs_limit_what_a_plugin_sees_but_not_what_it_changes() {
+        let spy = Arc::new(Spy::default());
+        let inputs = PluginInputs {
+            attributes: Some(vec!["DEPARTMENT".into(), "absent".into()]),
+            groups: GroupInputs::Transitive,
+            target: Some(vec!["username".into()]),
+        };
+        let processed = run(&pinned(&spy, inputs));
+        let seen = spy.seen();
+        assert_eq!(seen[0].id, "p1");
+        assert_eq!(
+            seen[0].attributes,
+            Attributes::from([("department".to_string(), Value::Text("Sales".into()))])
+        );
+        assert!(seen[0].direct_groups.is_empty());
+        assert_eq!(seen[0].transitive_groups, person().transitive_groups);
+        assert_eq!(
+            seen[0].target.keys().collect::<Vec<_>>(),
+            ["userName"],
+            "target paths match case-insensitively"
+        );
+        // The changes apply to the whole target: `title` was not shown but is removed, and the
+        // unseen entries are kept.
+        assert_eq!(
+            processed.target,
+            Attributes::from([
+                ("displayName".to_string(), Value::Text("Pat".into())),
+                ("userName".to_string(), Value::Text("p1@x.example".into())),
+            ])
+        );
+    }
+
+    #[test]
+    fn each_group_choice_sends_its_lists() {
+        let full = PluginInput {
+            id: "p1".into(),
+            attributes: person().attributes,
+            direct_groups: person().direct_groups,
+            transitive_groups: person().transitive_groups,
+            target: mapped(),
+        };
+        let cases = [
+            (GroupInputs::All, 1, 2),
+            (GroupInputs::Direct, 1, 0),
+            (GroupInputs::Transitive, 0, 2),
+            (GroupInputs::None, 0, 0),
+        ];
+        // One buffer for every case, as a cycle reuses it from person to person.
+        let mut shown = PluginInput::default();
+        for (groups, direct, transitive) in cases {
+            let inputs = PluginInputs {
+                groups,
+                ..PluginInputs::default()
+            };
+            project(&inputs, &full, &mut shown);
+            assert_eq!(
+                (shown.direct_groups.len(), shown.transitive_groups.len()),
+                (direct, transitive),
+                "{groups:?}"
+            );
+            assert_eq!(shown.attributes, full.attributes, "{groups:?}");
+            assert_eq!(shown.target, full.target, "{groups:?}");
+        }
+    }
 }

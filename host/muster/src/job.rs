@@ -203,10 +203,7 @@ impl Job {
                 );
             }
             let transform: Arc<dyn Transform> = Arc::new(Metered(plugin.clone()));
-            transforms.push(Pinned {
-                plugin: transform,
-                config: entry.config_json(),
-            });
+            transforms.push(Pinned::new(transform, entry));
         }
         let license = match &self.config.license {
             Some(entry) => {
@@ -221,10 +218,7 @@ impl Job {
                     );
                 }
                 let rule: Arc<dyn LicenseRule> = Arc::new(Metered(plugin.clone()));
-                Some(Pinned {
-                    plugin: rule,
-                    config: entry.config_json(),
-                })
+                Some(Pinned::new(rule, entry))
             }
             None => None,
         };

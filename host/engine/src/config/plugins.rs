@@ -26,6 +26,50 @@ pub struct PluginConfig {
     /// Limits on each call; the host's defaults apply to what is left out.
     #[serde(default)]
     pub limits: Option<PluginLimits>,
+    /// What the plugin is shown of each person; everything when left out.
+    #[serde(default)]
+    pub inputs: PluginInputs,
+}
+
+/// The parts of a person a plugin receives. A plugin sees only what it needs (a license rule
+/// that reads groups has no business with phone numbers), and every entry it is not sent is one
+/// it does not pay to receive: a Python or JavaScript guest spends tens of microseconds turning
+/// each attribute or group into one of its own objects.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginInputs {
+    /// The source attributes it receives, by name (case-insensitive); all when left out.
+    #[serde(default)]
+    pub attributes: Option<Vec<String>>,
+    /// Which of the person's group lists it receives; the other arrives empty.
+    #[serde(default)]
+    pub groups: GroupInputs,
+    /// The target attributes computed so far (SCIM paths, case-insensitive) it receives; all
+    /// when left out. A transform's changes still apply to the whole target.
+    #[serde(default)]
+    pub target: Option<Vec<String>>,
+}
+
+impl PluginInputs {
+    /// True when the plugin is shown the whole person.
+    pub fn is_everything(&self) -> bool {
+        self.attributes.is_none() && self.groups == GroupInputs::All && self.target.is_none()
+    }
+}
+
+/// The group lists a plugin receives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupInputs {
+    /// Direct and transitive groups.
+    #[default]
+    All,
+    /// Direct groups only.
+    Direct,
+    /// Transitive groups only (which include the direct ones).
+    Transitive,
+    /// Neither.
+    None,
 }
 
 /// Per-call limits on a plugin.
@@ -63,6 +107,17 @@ impl PluginConfig {
                 format!("{at}.path"),
                 format!("`{}` is not a .wasm file", self.path.display()),
             );
+        }
+        let names = [
+            ("attributes", &self.inputs.attributes),
+            ("target", &self.inputs.target),
+        ];
+        for (field, list) in names {
+            for (i, name) in list.iter().flatten().enumerate() {
+                if name.trim().is_empty() {
+                    errors.push(format!("{at}.inputs.{field}[{i}]"), "must not be empty");
+                }
+            }
         }
         if let Some(limits) = &self.limits {
             let fields = [

@@ -288,3 +288,43 @@ fn server_and_admin_sections_default_and_validate() {
         );
     }
 }
+
+#[test]
+fn plugin_inputs_default_to_everything_and_validate() {
+    let config = Config::from_toml_str(EXAMPLE).expect("example is valid");
+    let license = config.license.as_ref().expect("license");
+    assert!(license.inputs.is_everything());
+
+    let declared = example_with(
+        "name = \"license-by-group\"",
+        "name = \"license-by-group\"\ninputs = { attributes = [\"Department\"], groups = \"transitive\", target = [] }",
+    );
+    let config = Config::from_toml_str(&declared).expect("inputs are valid");
+    let inputs = &config.license.as_ref().expect("license").inputs;
+    assert_eq!(
+        inputs.attributes.as_deref(),
+        Some(&["Department".to_string()][..])
+    );
+    assert_eq!(inputs.groups, GroupInputs::Transitive);
+    assert_eq!(inputs.target.as_deref(), Some(&[][..]));
+    assert!(!inputs.is_everything());
+
+    let empty = example_with(
+        "name = \"license-by-group\"",
+        "name = \"license-by-group\"\ninputs = { attributes = [\"mail\", \" \"] }",
+    );
+    assert_eq!(
+        errors_of(&empty),
+        ["license.inputs.attributes[1]: must not be empty"]
+    );
+    let unknown = example_with(
+        "name = \"license-by-group\"",
+        "name = \"license-by-group\"\ninputs = { groups = \"nested\" }",
+    );
+    let errors = errors_of(&unknown);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("nested") && errors[0].contains("transitive"),
+        "{errors:?}"
+    );
+}

@@ -57,15 +57,12 @@ pub fn native_plugins(config: &Config) -> PinnedPlugins {
     let transforms = config
         .transforms
         .iter()
-        .map(|t| Pinned {
-            plugin: Arc::new(NormalizeAttributes::default()) as _,
-            config: t.config_json(),
-        })
+        .map(|t| Pinned::new(Arc::new(NormalizeAttributes::default()) as _, t))
         .collect();
-    let license = config.license.as_ref().map(|l| Pinned {
-        plugin: Arc::new(LicenseByGroup::default()) as _,
-        config: l.config_json(),
-    });
+    let license = config
+        .license
+        .as_ref()
+        .map(|l| Pinned::new(Arc::new(LicenseByGroup::default()) as _, l));
     PinnedPlugins {
         transforms,
         license,
