@@ -26,8 +26,9 @@ export function decide(person, current, config) {
   // Only a name as long as some rule's group can match (ASCII case-folding keeps the length):
   // most of a person's groups are skipped without folding their names.
   const names = new Set();
-  for (const g of groups) {
-    if (lengths.has(g.displayName.length)) names.add(asciiLower(g.displayName));
+  for (let i = 0; i < groups.length; i++) {
+    const name = groups[i].displayName;
+    if (lengths.has(name.length)) names.add(asciiLower(name));
   }
 
   let plan = null; // [plan, group]
@@ -41,7 +42,7 @@ export function decide(person, current, config) {
       addOnGroups.push(rule.group);
     }
   }
-  addOns.sort(byCodePoint);
+  if (addOns.length > 1) addOns.sort(byCodePoint);
 
   let reason = plan
     ? `plan ${plan[0]}: member of ${plan[1]}`
