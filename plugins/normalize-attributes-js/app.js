@@ -20,13 +20,20 @@ const DISPLAY = 'displayName';
 const WORK_EMAIL = 'emails[type eq "work"].value';
 const USER_NAME = 'userName';
 const DEPARTMENT = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department';
+const ASCII = /^[\x00-\x7f]*$/;
 const DEFAULTS = { default_country_code: '1', department_group_prefix: 'Dept-', require_email: true };
 
 export function transform(person, config) {
-  const cfg = parseConfig(config);
+  const cfg = configFor(config);
+  // One pass over the target (the first entry of a path wins, as a linear search would).
+  const target = new Map();
+  for (let i = 0; i < person.target.length; i++) {
+    const attr = person.target[i];
+    if (!target.has(attr.name)) target.set(attr.name, attr.value);
+  }
   const text = (path) => {
-    const attr = person.target.find((a) => a.name === path);
-    if (attr && attr.value.tag === 'text' && attr.value.val.trim() !== '') return attr.value.val.trim();
+    const value = target.get(path);
+    if (value !== undefined && value.tag === 'text' && value.val.trim() !== '') return value.val.trim();
     return null;
   };
 
@@ -37,8 +44,10 @@ export function transform(person, config) {
 
   const set = [];
   const remove = [];
-  const given = text(GIVEN) === null ? null : tidyName(text(GIVEN));
-  const family = text(FAMILY) === null ? null : tidyName(text(FAMILY));
+  const givenText = text(GIVEN);
+  const familyText = text(FAMILY);
+  const given = givenText === null ? null : tidyName(givenText);
+  const family = familyText === null ? null : tidyName(familyText);
   if (given !== null) set.push(textAttr(GIVEN, given));
   if (family !== null) set.push(textAttr(FAMILY, family));
   if (text(DISPLAY) === null) {
@@ -58,9 +67,15 @@ export function transform(person, config) {
   }
   const prefix = cfg.department_group_prefix;
   if (text(DEPARTMENT) === null && prefix !== '') {
-    const lowered = asciiLower(prefix);
-    // The first group with the prefix decides, even when nothing follows the prefix.
-    const group = person.directGroups.find((g) => asciiLower(g.displayName).startsWith(lowered));
+    const lowered = cfg.loweredPrefix;
+    // The first group with the prefix decides, even when nothing follows the prefix. ASCII
+    // case-folding keeps lengths, so only the name's first `prefix.length` characters are folded.
+    const groups = person.directGroups;
+    let group;
+    for (let i = 0; i < groups.length && group === undefined; i++) {
+      const name = groups[i].displayName;
+      if (name.length >= prefix.length && asciiLower(name.slice(0, prefix.length)) === lowered) group = groups[i];
+    }
     if (group) {
       const department = group.displayName.slice(prefix.length).trim();
       if (department !== '') set.push(textAttr(DEPARTMENT, department));
@@ -73,8 +88,23 @@ function textAttr(name, value) {
   return { name, value: { tag: 'text', val: value } };
 }
 
+// ASCII only, as Rust's `to_ascii_lowercase`: `toLowerCase` alone would also fold non-ASCII
+// letters. Pure ASCII (the usual case) takes the native path without a callback per match.
 function asciiLower(s) {
-  return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+  return ASCII.test(s) ? s.toLowerCase() : s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+}
+
+// muster reuses an instance for a bounded number of people of one cycle, all with the same
+// configuration: parse it once per instance. Only the configuration is kept, never a person.
+let parsed = { text: null, config: null };
+
+function configFor(text) {
+  if (parsed.text !== text) {
+    const config = parseConfig(text);
+    config.loweredPrefix = asciiLower(config.department_group_prefix);
+    parsed = { text, config };
+  }
+  return parsed.config;
 }
 
 function isUsableEmail(s) {

@@ -31,15 +31,16 @@ _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 
 class WitWorld(wit_world.WitWorld):
     def transform(self, person, config):
-        cfg = parse_config(config)
+        cfg = config_for(config)
+        # One pass over the target (the first entry of a path wins, as a linear search would).
+        target = {}
+        for attr in person.target:
+            target.setdefault(attr.name, attr.value)
 
         def text(path):
-            for attr in person.target:
-                if attr.name == path:
-                    value = attr.value
-                    if isinstance(value, types.Value_Text) and value.value.strip():
-                        return value.value.strip()
-                    return None
+            value = target.get(path)
+            if isinstance(value, types.Value_Text) and value.value.strip():
+                return value.value.strip()
             return None
 
         email = text(WORK_EMAIL) or text(USER_NAME)
@@ -47,8 +48,9 @@ class WitWorld(wit_world.WitWorld):
             return types.Outcome_Skip("no usable email (work email or userName)")
 
         set_, remove = [], []
-        given = tidy_name(text(GIVEN)) if text(GIVEN) else None
-        family = tidy_name(text(FAMILY)) if text(FAMILY) else None
+        given_text, family_text = text(GIVEN), text(FAMILY)
+        given = tidy_name(given_text) if given_text else None
+        family = tidy_name(family_text) if family_text else None
         for path, value in ((GIVEN, given), (FAMILY, family)):
             if value is not None:
                 set_.append(text_attr(path, value))
@@ -125,6 +127,18 @@ def to_e164(raw, country_code):
 
 def invalid(message):
     return Err(types.PluginError(code="invalid-config", message=message))
+
+
+# muster reuses an instance for a bounded number of people of one cycle, all with the same
+# configuration: parse it once per instance. Only the configuration is kept, never a person.
+_parsed = (None, None)
+
+
+def config_for(text):
+    global _parsed
+    if _parsed[0] != text:
+        _parsed = (text, parse_config(text))
+    return _parsed[1]
 
 
 def parse_config(text):

@@ -1,7 +1,9 @@
 //! Per-language costs of the same license rule (`license-by-group`) in Rust, Python and
 //! JavaScript: component size, compile time, load time from the on-disk cache, and the cost per
 //! person inside a cycle (a pinned handle, as `sync` calls it), against the same rule compiled
-//! natively in the same run.
+//! natively in the same run; then the per-person cost of the `normalize-attributes` transform in
+//! each language. Both with the whole person and with the inputs the example configurations
+//! declare (`plugins/README.md`, "Inputs").
 //!
 //! ```sh
 //! # build the Python and JavaScript components first (commands in their READMEs), then:
@@ -10,7 +12,8 @@
 //!
 //! The Python and JavaScript components are read from
 //! `plugins/license-by-group-{py,js}/license-by-group-{py,js}.wasm` (where their build commands
-//! put them), or from `$MUSTER_BENCH_PY` / `$MUSTER_BENCH_JS`. A missing one is reported and its
+//! put them), or from `$MUSTER_BENCH_PY` / `$MUSTER_BENCH_JS` (the transform's:
+//! `$MUSTER_BENCH_NORMALIZE_PY` / `$MUSTER_BENCH_NORMALIZE_JS`). A missing one is reported and its
 //! row left out. Prints a markdown table for `plugins/README.md`.
 
 use std::collections::BTreeMap;
@@ -19,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use engine::config::{GroupInputs, PluginInputs};
 use engine::model::{GroupRef, Value};
-use engine::plugin::{LicenseDecision, LicenseRule, PluginInput};
+use engine::plugin::{LicenseDecision, LicenseRule, PluginInput, Transform};
 use engine::process::project;
 use engine::testing::LicenseByGroup as NativeLicenseByGroup;
 use plugin_host::{Limits, Plugin, Runtime};
@@ -29,6 +32,9 @@ const CONFIG: &str = r#"{"rules":[
     {"group":"Zoom-Phone","add_on":"phone"},
     {"group":"Zoom-Webinar","add_on":"webinar"}],
   "default_plan":"basic"}"#;
+
+const NORMALIZE_CONFIG: &str =
+    r#"{"default_country_code":"1","department_group_prefix":"Dept-","require_email":true}"#;
 
 /// People per measured cycle: several instance lifetimes of a reused guest (256 people each).
 const PEOPLE: usize = 3000;
@@ -222,6 +228,85 @@ fn measure(
     }
 }
 
+/// The large person as the mappings leave it for `normalize-attributes`: eight target attributes
+/// to tidy (names, two phone numbers, emails), and a department group among its direct groups.
+fn mapped_person(i: usize) -> PluginInput {
+    let mut p = person(i, 30, 18);
+    p.direct_groups.push(GroupRef {
+        id: "g-dept".into(),
+        display_name: "Dept-Finance".into(),
+    });
+    let text = |s: String| Value::Text(s);
+    p.target = BTreeMap::from([
+        ("userName".into(), text(format!("u{i}@x.example"))),
+        (
+            "emails[type eq \"work\"].value".into(),
+            text(format!("u{i}@x.example")),
+        ),
+        ("name.givenName".into(), text("  ANNE-MARIE ".into())),
+        ("name.familyName".into(), text("McDonald".into())),
+        (
+            "phoneNumbers[type eq \"mobile\"].value".into(),
+            text("(415) 555-0100".into()),
+        ),
+        (
+            "phoneNumbers[type eq \"work\"].value".into(),
+            text("+1 415 555 0199".into()),
+        ),
+        ("title".into(), text("Engineer".into())),
+        ("active".into(), Value::Bool(true)),
+    ]);
+    p
+}
+
+/// `normalize-attributes` per person in a cycle: everything, and the inputs the example
+/// configurations declare for it (the target and the direct groups).
+/// `reference` is the Rust guest: every language must transform alike, or the timings mean
+/// nothing (engine's native stand-in is a simplified transform, so it is no reference here).
+fn measure_transform(
+    language: &str,
+    bytes: &[u8],
+    people: &[PluginInput],
+    reference: Option<&Plugin>,
+) -> ([Percentiles; 2], Plugin) {
+    let runtime = Runtime::with_cache_dir(None).expect("runtime");
+    let plugin = Plugin::load(&runtime, language, bytes, Limits::default()).expect("loads");
+    for p in people.iter().take(10) {
+        let outcome = plugin.transform(p, NORMALIZE_CONFIG).expect("transforms");
+        if let Some(reference) = reference {
+            let expected = reference.transform(p, NORMALIZE_CONFIG).expect("reference");
+            assert_eq!(outcome, expected, "{language} and Rust transform alike");
+        }
+    }
+    let declared = PluginInputs {
+        attributes: Some(vec![]),
+        groups: GroupInputs::Direct,
+        target: None,
+    };
+    let samples = [PluginInputs::default(), declared].map(|inputs| {
+        let pinned = plugin.pinned();
+        let mut shown = PluginInput::default();
+        let samples = people
+            .iter()
+            .map(|p| {
+                let started = Instant::now();
+                let person = if inputs.is_everything() {
+                    p
+                } else {
+                    project(&inputs, p, &mut shown);
+                    &shown
+                };
+                pinned
+                    .transform(person, NORMALIZE_CONFIG)
+                    .expect("transforms");
+                started.elapsed()
+            })
+            .collect();
+        percentiles(samples)
+    });
+    (samples, plugin)
+}
+
 fn main() {
     let people: Vec<PluginInput> = (0..PEOPLE).map(|i| person(i, 30, 18)).collect();
     let small: Vec<PluginInput> = (0..PEOPLE).map(|i| person(i, 5, 1)).collect();
@@ -313,4 +398,49 @@ fn main() {
         native.p999.as_secs_f64() * 1e6,
         native.mean.as_secs_f64() * 1e6,
     );
+
+    let mapped: Vec<PluginInput> = (0..PEOPLE).map(mapped_person).collect();
+    println!(
+        "\nnormalize-attributes, {PEOPLE} people per cycle: the large person with 8 mapped target \
+         attributes; declared inputs as in the example configurations \
+         (`inputs = {{ attributes = [], groups = \"direct\" }}`)\n"
+    );
+    println!(
+        "| guest, per person in a cycle | p50 | p99 | p99.9 | mean | declared inputs p50 | p99 | p99.9 | mean |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let rust = std::fs::read(muster_artifacts::NORMALIZE_ATTRIBUTES).expect("the Rust guest");
+    let mut transforms = vec![("Rust", Some(rust))];
+    for (language, env, default) in [
+        (
+            "Python",
+            "MUSTER_BENCH_NORMALIZE_PY",
+            "plugins/normalize-attributes-py/normalize-attributes-py.wasm",
+        ),
+        (
+            "JavaScript",
+            "MUSTER_BENCH_NORMALIZE_JS",
+            "plugins/normalize-attributes-js/normalize-attributes-js.wasm",
+        ),
+    ] {
+        transforms.push((language, component(language, env, default)));
+    }
+    let p = |x: &Percentiles| {
+        format!(
+            "{} | {} | {} | {}",
+            us(x.p50),
+            us(x.p99),
+            us(x.p999),
+            us(x.mean)
+        )
+    };
+    let mut reference = None;
+    for (language, bytes) in transforms {
+        if let Some(bytes) = bytes {
+            let ([all, declared], plugin) =
+                measure_transform(language, &bytes, &mapped, reference.as_ref());
+            println!("| {language} | {} | {} |", p(&all), p(&declared));
+            reference.get_or_insert(plugin);
+        }
+    }
 }
