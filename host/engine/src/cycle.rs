@@ -318,7 +318,7 @@ impl<'a> Planner<'a> {
                 .or_insert_with(|| person.id.clone());
             if *claimed != person.id {
                 return Err(MatchError::DuplicateSourceEntries {
-                    key_path: key.path.clone(),
+                    key_path: key.path.to_string(),
                     value: key.value.clone(),
                     other: claimed.clone(),
                 });
@@ -547,7 +547,7 @@ struct Desired {
     key: MatchKey,
     target: crate::model::Attributes,
     license: Option<crate::model::License>,
-    create_only: std::collections::BTreeSet<String>,
+    create_only: std::collections::BTreeSet<crate::model::Key>,
 }
 
 impl Desired {

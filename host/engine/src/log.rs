@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::Value;
+use crate::model::{Key, Value};
 
 /// One person's outcome in one cycle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -133,7 +133,7 @@ impl Step {
 #[serde(rename_all = "camelCase")]
 pub struct ModifiedProperty {
     /// The SCIM path.
-    pub display_name: String,
+    pub display_name: Key,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub old_value: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

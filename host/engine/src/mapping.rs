@@ -5,13 +5,17 @@
 //! paths are returned in [`Mapped::create_only`] and the planner leaves them alone.
 
 use std::collections::BTreeSet;
+use std::sync::LazyLock;
 
 use crate::config::{ApplyMode, MappingConfig, MappingKind};
-use crate::model::{Attributes, Person, Value};
+use crate::model::{Attributes, Key, Person, Value};
 
 /// The SCIM path of the account state. Entra maps `Not([IsSoftDeleted])` to it by default;
 /// muster does the same implicitly for people in scope unless a mapping targets it.
 pub const ACTIVE: &str = "active";
+
+/// [`ACTIVE`] as a shared key, for the implicit mapping every person gets.
+static ACTIVE_KEY: LazyLock<Key> = LazyLock::new(|| Key::from(ACTIVE));
 
 /// The target attributes of one person.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -19,7 +23,7 @@ pub struct Mapped {
     /// Everything a create sends.
     pub attributes: Attributes,
     /// Paths an update must neither change nor remove.
-    pub create_only: BTreeSet<String>,
+    pub create_only: BTreeSet<Key>,
 }
 
 /// Maps one person's source attributes through the configured mappings.
@@ -44,7 +48,7 @@ pub fn map(person: &Person, mappings: &[MappingConfig]) -> Mapped {
         out.attributes.insert(mapping.target.clone(), value.clone());
     }
     if !maps_active {
-        out.attributes.insert(ACTIVE.to_string(), Value::Bool(true));
+        out.attributes.insert(ACTIVE_KEY.clone(), Value::Bool(true));
     }
     out
 }
@@ -155,18 +159,15 @@ mod tests {
         for (i, (mappings, source, attributes, create_only)) in cases.into_iter().enumerate() {
             let person = Person::new(
                 "p",
-                source
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v))
-                    .collect(),
+                source.into_iter().map(|(k, v)| (Key::from(k), v)).collect(),
             );
             let mapped = map(&person, &mappings);
             let expected: Attributes = attributes
                 .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
+                .map(|(k, v)| (Key::from(k), v))
                 .collect();
             assert_eq!(mapped.attributes, expected, "case {i}");
-            let create_only: BTreeSet<String> = create_only.into_iter().map(String::from).collect();
+            let create_only: BTreeSet<Key> = create_only.into_iter().map(Key::from).collect();
             assert_eq!(mapped.create_only, create_only, "case {i}");
         }
     }

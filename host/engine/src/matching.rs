@@ -14,13 +14,13 @@ use foldhash::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::config::MappingConfig;
-use crate::model::{Attributes, ProvisionedRecord, Value};
+use crate::model::{Attributes, Key, ProvisionedRecord, Value};
 
 /// The matching attribute and value used for a person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MatchKey {
     /// The target SCIM path, e.g. `userName`.
-    pub path: String,
+    pub path: Key,
     pub value: String,
 }
 
@@ -126,7 +126,7 @@ impl<'a> RecordIndex<'a> {
                 Ok(Matched::Adopted(record))
             }
             Some(record) => Err(MatchError::DuplicateSourceEntries {
-                key_path: key.path.clone(),
+                key_path: key.path.to_string(),
                 value: key.value.clone(),
                 other: record.source_id.clone(),
             }),
@@ -189,7 +189,7 @@ mod tests {
         let attrs = |pairs: &[(&str, Value)]| -> Attributes {
             pairs
                 .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
+                .map(|(k, v)| (Key::from(*k), v.clone()))
                 .collect()
         };
         // (attributes, expected key or error code)

@@ -1,8 +1,12 @@
 //! The people and groups the pipeline works on, and what it remembers about what it provisioned.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A source or target attribute value. Mirrors the WIT `value` variant so plugins and native
 /// stages see the same shapes.
@@ -37,7 +41,108 @@ impl Value {
 }
 
 /// Attributes by name: source attribute names, or SCIM paths for target attributes.
-pub type Attributes = BTreeMap<String, Value>;
+pub type Attributes = BTreeMap<Key, Value>;
+
+/// An attribute name or SCIM path, shared rather than copied: every person of a cycle has the
+/// same few dozen names, and the plan holds each create's attributes several times (the
+/// create, the record after it, the log's modified properties), so cloning a key is a
+/// reference count, not an allocation. Compares, hashes and serializes as the string.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key(Arc<str>);
+
+impl Key {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Deref for Key {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for Key {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Key {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Key {
+    fn from(s: &str) -> Key {
+        Key(Arc::from(s))
+    }
+}
+
+impl From<String> for Key {
+    fn from(s: String) -> Key {
+        Key(Arc::from(s))
+    }
+}
+
+impl From<&String> for Key {
+    fn from(s: &String) -> Key {
+        Key(Arc::from(s.as_str()))
+    }
+}
+
+impl From<Key> for String {
+    fn from(k: Key) -> String {
+        k.0.to_string()
+    }
+}
+
+impl PartialEq<str> for Key {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Key {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl PartialEq<String> for Key {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for Key {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
+        // Borrowed where the format allows it: one allocation, for the `Arc`.
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Ok(Key::from(&*s))
+    }
+}
 
 /// A group as the source directory describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::log::{Decimal, Status, Step, StepType, Text, concat};
-use crate::model::{Attributes, License, Person, Value};
+use crate::model::{Attributes, Key, License, Person, Value};
 use crate::plugin::{
     LicenseDecision, LicenseRule, PluginError, PluginId, PluginInput, Transform, TransformOutcome,
 };
@@ -231,10 +231,16 @@ fn run_transform(
             let (set_count, removed) = (Decimal::new(set.len()), Decimal::new(remove.len()));
             let description = concat(&[set_count.as_str(), " set, ", removed.as_str(), " removed"]);
             for path in &remove {
-                input.target.remove(path);
+                input.target.remove(path.as_str());
             }
             for (path, value) in set {
-                input.target.insert(path, value);
+                // A path the target has keeps its shared key; only a new one is allocated.
+                match input.target.get_mut(path.as_str()) {
+                    Some(slot) => *slot = value,
+                    None => {
+                        input.target.insert(Key::from(path), value);
+                    }
+                }
             }
             steps.push(prepared.step(Status::Success, description));
             Ok(())

@@ -204,7 +204,7 @@ impl Scope {
             match filter
                 .clauses
                 .iter()
-                .find(|c| !c.holds(person.attributes.get(&c.attribute)))
+                .find(|c| !c.holds(person.attributes.get(c.attribute.as_str())))
             {
                 None => {
                     return FilterResult::Passed {

@@ -340,11 +340,11 @@ pub(crate) fn matching_path(job: &Job, planned: &PlannedAction) -> String {
         Action::Create { attributes } => matching
             .iter()
             .find(|m| attributes.get(&m.target).and_then(|v| v.as_str()) == value)
-            .map(|m| m.target.clone()),
+            .map(|m| m.target.to_string()),
         _ => None,
     };
     by_value
-        .or_else(|| matching.first().map(|m| m.target.clone()))
+        .or_else(|| matching.first().map(|m| m.target.to_string()))
         .unwrap_or_else(|| "userName".into())
 }
 

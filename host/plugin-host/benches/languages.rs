@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use engine::model::{GroupRef, Value};
+use engine::model::{Attributes, GroupRef, Value};
 use engine::plugin::{LicenseDecision, LicenseRule, PluginInput};
 use engine::testing::LicenseByGroup as NativeLicenseByGroup;
 use plugin_host::{Limits, Plugin, Runtime};
@@ -35,10 +35,10 @@ const LOADS: usize = 5;
 
 /// A person with `attributes` attributes and `teams` + 2 groups; 30 and 18 as in the `call` bench.
 fn person(i: usize, attribute_count: usize, teams: usize) -> PluginInput {
-    let attributes: BTreeMap<String, Value> = (0..attribute_count)
+    let attributes: Attributes = (0..attribute_count)
         .map(|a| {
             (
-                format!("attribute{a}"),
+                format!("attribute{a}").into(),
                 Value::Text(format!("value number {a}")),
             )
         })
@@ -65,10 +65,7 @@ fn person(i: usize, attribute_count: usize, teams: usize) -> PluginInput {
         attributes,
         direct_groups: groups.clone(),
         transitive_groups: groups,
-        target: BTreeMap::from([(
-            "userName".to_string(),
-            Value::Text(format!("u{i}@x.example")),
-        )]),
+        target: BTreeMap::from([("userName".into(), Value::Text(format!("u{i}@x.example")))]),
     }
 }
 

@@ -34,7 +34,7 @@ fn attributes_to_wit(attrs: &Attributes) -> Vec<wit::Attribute> {
     attrs
         .iter()
         .map(|(name, value)| wit::Attribute {
-            name: name.clone(),
+            name: name.to_string(),
             value: value_to_wit(value),
         })
         .collect()

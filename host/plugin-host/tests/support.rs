@@ -40,17 +40,14 @@ pub fn group(name: &str) -> GroupRef {
 pub fn person(id: &str, groups: &[&str]) -> PluginInput {
     let groups: Vec<GroupRef> = groups.iter().map(|g| group(g)).collect();
     let mut target = BTreeMap::new();
+    target.insert("userName".into(), Value::Text(format!("{id}@example.com")));
     target.insert(
-        "userName".to_string(),
-        Value::Text(format!("{id}@example.com")),
-    );
-    target.insert(
-        "emails[type eq \"work\"].value".to_string(),
+        "emails[type eq \"work\"].value".into(),
         Value::Text(format!("{id}@example.com")),
     );
     PluginInput {
         id: id.to_string(),
-        attributes: BTreeMap::from([("department".to_string(), Value::Text("Sales".into()))]),
+        attributes: BTreeMap::from([("department".into(), Value::Text("Sales".into()))]),
         direct_groups: groups.clone(),
         transitive_groups: groups,
         target,

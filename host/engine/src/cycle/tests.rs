@@ -29,10 +29,7 @@ fn pipeline(deprovisioning: DeprovisioningConfig, max: u32) -> Pipeline {
 
 fn person(id: &str) -> Person {
     let upn = Value::Text(format!("{id}@x.com"));
-    Person::new(
-        id,
-        Attributes::from([("userPrincipalName".to_string(), upn)]),
-    )
+    Person::new(id, Attributes::from([("userPrincipalName".into(), upn)]))
 }
 
 fn record(id: &str, disabled: bool) -> ProvisionedRecord {
@@ -41,8 +38,8 @@ fn record(id: &str, disabled: bool) -> ProvisionedRecord {
         target_id: format!("t-{id}"),
         matching_value: format!("{id}@x.com"),
         last_applied: Attributes::from([
-            ("active".to_string(), Value::Bool(!disabled)),
-            ("userName".to_string(), Value::Text(format!("{id}@x.com"))),
+            ("active".into(), Value::Bool(!disabled)),
+            ("userName".into(), Value::Text(format!("{id}@x.com"))),
         ]),
         license: None::<License>,
         plugin_versions: BTreeMap::new(),

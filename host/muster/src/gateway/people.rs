@@ -18,7 +18,7 @@ use store::GatewayResource;
 pub fn person(user: &GatewayResource, direct: &[GroupRef], transitive: &[GroupRef]) -> Person {
     let mut attributes: Attributes = scim::flat::flatten(&user.body)
         .into_iter()
-        .filter_map(|(path, v)| value(v).map(|v| (path, v)))
+        .filter_map(|(path, v)| value(v).map(|v| (path.into(), v)))
         .collect();
     attributes.insert("id".into(), Value::Text(user.id.clone()));
     let active = user

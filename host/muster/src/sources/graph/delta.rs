@@ -57,7 +57,7 @@ pub fn apply_user_page(
                 continue;
             }
             if let Some(v) = to_value(value) {
-                attributes.insert(name, v);
+                attributes.insert(name.into(), v);
             }
         }
         changes.insert(
