@@ -145,10 +145,26 @@ impl<'de> Deserialize<'de> for Key {
 }
 
 /// A group as the source directory describes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupRef {
     pub id: String,
     pub display_name: String,
+}
+
+impl Clone for GroupRef {
+    fn clone(&self) -> Self {
+        GroupRef {
+            id: self.id.clone(),
+            display_name: self.display_name.clone(),
+        }
+    }
+
+    /// Field by field (the derived one clones whole): the plugin input reused from one person
+    /// to the next keeps its groups' string buffers.
+    fn clone_from(&mut self, source: &Self) {
+        self.id.clone_from(&source.id);
+        self.display_name.clone_from(&source.display_name);
+    }
 }
 
 /// A person in the source directory, with everything the pipeline needs to decide about them.
