@@ -103,21 +103,29 @@ pub struct Processor<'a> {
     input: PluginInput,
 }
 
-/// A pinned plugin's id and the name of its log step (`transform:…`, `license:…`).
+/// A pinned plugin's id and the name of its log step (`transform:…`, `license:…`); the name
+/// and version are shared by every person's step.
 struct Prepared {
     id: PluginId,
-    step: String,
+    step: Arc<str>,
+    version: Arc<str>,
 }
 
 impl Prepared {
     fn new(id: PluginId, kind: &str) -> Prepared {
-        let step = format!("{kind}:{}", id.name);
-        Prepared { id, step }
+        let step = Arc::from(format!("{kind}:{}", id.name));
+        let version = Arc::from(id.version.as_str());
+        Prepared { id, step, version }
     }
 
     fn step(&self, status: Status, description: impl Into<Text>) -> Step {
-        Step::new(StepType::Processing, self.step.clone(), status, description)
-            .with("version", self.id.version.clone())
+        Step::new(
+            StepType::Processing,
+            Arc::clone(&self.step),
+            status,
+            description,
+        )
+        .with("version", Arc::clone(&self.version))
     }
 }
 

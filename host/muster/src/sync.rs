@@ -299,12 +299,11 @@ pub(crate) fn mark_done(entry: &mut LogEntry, target_id: &str, adopted: bool) {
         });
     identity.id = target_id.to_string();
     if let Some(step) = export_step(entry) {
-        step.details
-            .insert("targetId".into(), target_id.to_string().into());
+        step.details.insert("targetId", target_id.to_string());
         if adopted {
             step.details.insert(
-                "adopted".into(),
-                "an existing target user matched and was linked instead of created".into(),
+                "adopted",
+                "an existing target user matched and was linked instead of created",
             );
         }
     }
