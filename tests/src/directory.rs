@@ -26,7 +26,7 @@ pub struct Person {
 
 impl Person {
     pub fn set(&mut self, attribute: &str, value: impl Into<Value>) -> &mut Person {
-        self.attributes.insert(attribute.into(), value.into());
+        self.attributes.insert(attribute.to_string(), value.into());
         self
     }
 

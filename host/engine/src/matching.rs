@@ -70,7 +70,7 @@ pub fn matching_key(
 ) -> Result<MatchKey, MatchError> {
     for mapping in matching {
         let value = match target.get(&mapping.target) {
-            Some(Value::Text(s)) if !s.is_empty() => s.clone(),
+            Some(Value::Text(s)) if !s.is_empty() => s.to_string(),
             Some(Value::Int(i)) => i.to_string(),
             _ => continue,
         };

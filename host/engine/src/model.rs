@@ -16,7 +16,7 @@ pub enum Value {
     Null,
     Bool(bool),
     Int(i64),
-    Text(String),
+    Text(SharedStr),
     TextList(Vec<String>),
 }
 
@@ -43,20 +43,24 @@ impl Value {
 /// Attributes by name: source attribute names, or SCIM paths for target attributes.
 pub type Attributes = BTreeMap<Key, Value>;
 
-/// An attribute name or SCIM path, shared rather than copied: every person of a cycle has the
-/// same few dozen names, and the plan holds each create's attributes several times (the
-/// create, the record after it, the log's modified properties), so cloning a key is a
-/// reference count, not an allocation. Compares, hashes and serializes as the string.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Key(Arc<str>);
+/// An attribute name or SCIM path ([`Key`]).
+pub type Key = SharedStr;
 
-impl Key {
+/// An immutable string whose clones share one allocation: attribute names and text values.
+/// Every person of a cycle has the same few dozen attribute names, and the plan holds each
+/// create's attributes several times (the create, the record after it, the log's modified
+/// properties), so copying an attribute is a reference count, not an allocation and a copy
+/// of its bytes. Compares, hashes and serializes as the string.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SharedStr(Arc<str>);
+
+impl SharedStr {
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
-impl Deref for Key {
+impl Deref for SharedStr {
     type Target = str;
 
     fn deref(&self) -> &str {
@@ -64,83 +68,83 @@ impl Deref for Key {
     }
 }
 
-impl Borrow<str> for Key {
+impl Borrow<str> for SharedStr {
     fn borrow(&self) -> &str {
         &self.0
     }
 }
 
-impl AsRef<str> for Key {
+impl AsRef<str> for SharedStr {
     fn as_ref(&self) -> &str {
         &self.0
     }
 }
 
-impl From<&str> for Key {
-    fn from(s: &str) -> Key {
-        Key(Arc::from(s))
+impl From<&str> for SharedStr {
+    fn from(s: &str) -> SharedStr {
+        SharedStr(Arc::from(s))
     }
 }
 
-impl From<String> for Key {
-    fn from(s: String) -> Key {
-        Key(Arc::from(s))
+impl From<String> for SharedStr {
+    fn from(s: String) -> SharedStr {
+        SharedStr(Arc::from(s))
     }
 }
 
-impl From<&String> for Key {
-    fn from(s: &String) -> Key {
-        Key(Arc::from(s.as_str()))
+impl From<&String> for SharedStr {
+    fn from(s: &String) -> SharedStr {
+        SharedStr(Arc::from(s.as_str()))
     }
 }
 
-impl From<Key> for String {
-    fn from(k: Key) -> String {
+impl From<SharedStr> for String {
+    fn from(k: SharedStr) -> String {
         k.0.to_string()
     }
 }
 
-impl PartialEq<str> for Key {
+impl PartialEq<str> for SharedStr {
     fn eq(&self, other: &str) -> bool {
         &*self.0 == other
     }
 }
 
-impl PartialEq<&str> for Key {
+impl PartialEq<&str> for SharedStr {
     fn eq(&self, other: &&str) -> bool {
         &*self.0 == *other
     }
 }
 
-impl PartialEq<String> for Key {
+impl PartialEq<String> for SharedStr {
     fn eq(&self, other: &String) -> bool {
         *self.0 == **other
     }
 }
 
-impl fmt::Debug for Key {
+impl fmt::Debug for SharedStr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&*self.0, f)
     }
 }
 
-impl fmt::Display for Key {
+impl fmt::Display for SharedStr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-impl Serialize for Key {
+impl Serialize for SharedStr {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.0)
     }
 }
 
-impl<'de> Deserialize<'de> for Key {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
+impl<'de> Deserialize<'de> for SharedStr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<SharedStr, D::Error> {
         // Borrowed where the format allows it: one allocation, for the `Arc`.
         let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
-        Ok(Key::from(&*s))
+        Ok(SharedStr::from(&*s))
     }
 }
 

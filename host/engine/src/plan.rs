@@ -66,7 +66,7 @@ pub fn to_json(value: &Value) -> serde_json::Value {
         Value::Null => serde_json::Value::Null,
         Value::Bool(b) => serde_json::Value::Bool(*b),
         Value::Int(i) => serde_json::Value::from(*i),
-        Value::Text(s) => serde_json::Value::String(s.clone()),
+        Value::Text(s) => serde_json::Value::String(s.to_string()),
         Value::TextList(l) => serde_json::Value::from(l.clone()),
     }
 }
@@ -282,7 +282,7 @@ mod tests {
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
             (0i64..3).prop_map(Value::Int),
-            "[ab]{0,2}".prop_map(Value::Text),
+            "[ab]{0,2}".prop_map(|s| Value::Text(s.into())),
             proptest::collection::vec("[ab]{1}", 0..2).prop_map(Value::TextList),
         ];
         proptest::collection::btree_map("[a-e]{1,2}".prop_map(Key::from), value, 0..8)

@@ -68,7 +68,7 @@ impl TargetProfile {
                 .extend(attributes.iter().map(|(k, v)| (k.clone(), v.clone()))),
             (None, Some(path)) => {
                 out.attributes
-                    .insert(path.clone(), Value::Text(license.plan.clone()));
+                    .insert(path.clone(), Value::Text(license.plan.as_str().into()));
             }
             (None, None) => {
                 return Err(UnknownPlan {
@@ -107,7 +107,7 @@ impl TargetProfile {
             &self.data.plan_attribute,
         ) {
             (Some(attributes), _) => set_all(target, attributes),
-            (None, Some(path)) => set(target, path, &Value::Text(license.plan.clone())),
+            (None, Some(path)) => set(target, path, &Value::Text(license.plan.as_str().into())),
             (None, None) => {
                 return Err(UnknownPlan {
                     plan: license.plan.clone(),

@@ -22,7 +22,7 @@ fn person(n: u32, given: &str, family: &str, extra: &[(&str, &str)]) -> Person {
     let id = format!("p{n:02}");
     let mut attributes = Attributes::new();
     let mut put = |k: &str, v: &str| {
-        attributes.insert(k.into(), Value::Text(v.to_string()));
+        attributes.insert(k.into(), Value::Text(v.to_string().into()));
     };
     put(
         "userPrincipalName",
@@ -51,7 +51,7 @@ fn person(n: u32, given: &str, family: &str, extra: &[(&str, &str)]) -> Person {
         if v.is_empty() {
             attributes.remove(*k);
         } else {
-            attributes.insert((*k).into(), Value::Text(v.to_string()));
+            attributes.insert((*k).into(), Value::Text(v.to_string().into()));
         }
     }
     let mut person = Person::new(id, attributes);

@@ -27,9 +27,9 @@ fn flat_attributes() -> impl Strategy<Value = Attributes> {
         let mut a: Attributes = TEXT_PATHS
             .iter()
             .zip(texts)
-            .filter_map(|(p, v)| Some(((*p).into(), Value::Text(v?))))
+            .filter_map(|(p, v)| Some(((*p).into(), Value::Text(v?.into()))))
             .collect();
-        a.insert("userName".into(), Value::Text(user));
+        a.insert("userName".into(), Value::Text(user.into()));
         if let Some(active) = active {
             a.insert("active".into(), Value::Bool(active));
         }

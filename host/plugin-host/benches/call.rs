@@ -24,7 +24,7 @@ fn person() -> PluginInput {
         .map(|i| {
             (
                 format!("attribute{i}").into(),
-                Value::Text(format!("value number {i}")),
+                Value::Text(format!("value number {i}").into()),
             )
         })
         .collect();

@@ -39,7 +39,7 @@ fn person(i: usize, attribute_count: usize, teams: usize) -> PluginInput {
         .map(|a| {
             (
                 format!("attribute{a}").into(),
-                Value::Text(format!("value number {a}")),
+                Value::Text(format!("value number {a}").into()),
             )
         })
         .collect();
@@ -65,7 +65,10 @@ fn person(i: usize, attribute_count: usize, teams: usize) -> PluginInput {
         attributes,
         direct_groups: groups.clone(),
         transitive_groups: groups,
-        target: BTreeMap::from([("userName".into(), Value::Text(format!("u{i}@x.example")))]),
+        target: BTreeMap::from([(
+            "userName".into(),
+            Value::Text(format!("u{i}@x.example").into()),
+        )]),
     }
 }
 

@@ -40,10 +40,13 @@ pub fn group(name: &str) -> GroupRef {
 pub fn person(id: &str, groups: &[&str]) -> PluginInput {
     let groups: Vec<GroupRef> = groups.iter().map(|g| group(g)).collect();
     let mut target = BTreeMap::new();
-    target.insert("userName".into(), Value::Text(format!("{id}@example.com")));
+    target.insert(
+        "userName".into(),
+        Value::Text(format!("{id}@example.com").into()),
+    );
     target.insert(
         "emails[type eq \"work\"].value".into(),
-        Value::Text(format!("{id}@example.com")),
+        Value::Text(format!("{id}@example.com").into()),
     );
     PluginInput {
         id: id.to_string(),

@@ -161,7 +161,7 @@ pub(crate) mod tests {
             last_applied: BTreeMap::from([
                 (
                     "userName".into(),
-                    Value::Text(format!("{source_id}@example.com")),
+                    Value::Text(format!("{source_id}@example.com").into()),
                 ),
                 ("active".into(), Value::Bool(true)),
                 ("emails[type eq \"work\"].value".into(), Value::Null),

@@ -28,7 +28,7 @@ fn pipeline(deprovisioning: DeprovisioningConfig, max: u32) -> Pipeline {
 }
 
 fn person(id: &str) -> Person {
-    let upn = Value::Text(format!("{id}@x.com"));
+    let upn = Value::Text(format!("{id}@x.com").into());
     Person::new(id, Attributes::from([("userPrincipalName".into(), upn)]))
 }
 
@@ -39,7 +39,7 @@ fn record(id: &str, disabled: bool) -> ProvisionedRecord {
         matching_value: format!("{id}@x.com"),
         last_applied: Attributes::from([
             ("active".into(), Value::Bool(!disabled)),
-            ("userName".into(), Value::Text(format!("{id}@x.com"))),
+            ("userName".into(), Value::Text(format!("{id}@x.com").into())),
         ]),
         license: None::<License>,
         plugin_versions: BTreeMap::new(),

@@ -30,7 +30,7 @@ pub fn synthetic_directory(n: usize) -> Vec<Person> {
     for i in 0..n {
         let mut a = Attributes::new();
         let mut put = |k: &str, v: String| {
-            a.insert(k.into(), Value::Text(v));
+            a.insert(k.into(), Value::Text(v.into()));
         };
         put("userPrincipalName", format!("user{i}@example.com"));
         put("mail", format!("user{i}@example.com"));
