@@ -17,6 +17,10 @@ pub const ACTIVE: &str = "active";
 /// [`ACTIVE`] as a shared key, for the implicit mapping every person gets.
 static ACTIVE_KEY: LazyLock<Key> = LazyLock::new(|| Key::from(ACTIVE));
 
+/// Target attributes a person usually gets beyond the mappings' (`active`, plugins' additions,
+/// license attributes).
+const EXTRA: usize = 6;
+
 /// The target attributes of one person.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Mapped {
@@ -28,7 +32,12 @@ pub struct Mapped {
 
 /// Maps one person's source attributes through the configured mappings.
 pub fn map(person: &Person, mappings: &[MappingConfig]) -> Mapped {
-    let mut out = Mapped::default();
+    let mut out = Mapped {
+        // Room for the implicit `active` and what plugins and the license profile usually add,
+        // so the vector is allocated once.
+        attributes: Attributes::with_capacity(mappings.len() + EXTRA),
+        create_only: BTreeSet::new(),
+    };
     let mut maps_active = false;
     for mapping in mappings {
         maps_active |= mapping.target.eq_ignore_ascii_case(ACTIVE);

@@ -40,8 +40,9 @@ impl Value {
     }
 }
 
-/// Attributes by name: source attribute names, or SCIM paths for target attributes.
-pub type Attributes = BTreeMap<Key, Value>;
+mod attributes;
+
+pub use attributes::{Attributes, Iter};
 
 /// An attribute name or SCIM path ([`Key`]).
 pub type Key = SharedStr;

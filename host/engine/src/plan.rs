@@ -286,6 +286,7 @@ mod tests {
             proptest::collection::vec("[ab]{1}", 0..2).prop_map(Value::TextList),
         ];
         proptest::collection::btree_map("[a-e]{1,2}".prop_map(Key::from), value, 0..8)
+            .prop_map(|m| m.into_iter().collect())
     }
 
     proptest! {

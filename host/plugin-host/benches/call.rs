@@ -4,7 +4,6 @@
 //! `cargo bench -p plugin-host --bench call` prints both and their ratio; the figures go into
 //! `plugins/README.md`.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -45,7 +44,7 @@ fn person() -> PluginInput {
         attributes,
         direct_groups: groups.clone(),
         transitive_groups: groups,
-        target: BTreeMap::from([("userName".into(), Value::Text("a@x.example".into()))]),
+        target: Attributes::from([("userName".into(), Value::Text("a@x.example".into()))]),
     }
 }
 

@@ -13,7 +13,6 @@
 //! put them), or from `$MUSTER_BENCH_PY` / `$MUSTER_BENCH_JS`. A missing one is reported and its
 //! row left out. Prints a markdown table for `plugins/README.md`.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -65,7 +64,7 @@ fn person(i: usize, attribute_count: usize, teams: usize) -> PluginInput {
         attributes,
         direct_groups: groups.clone(),
         transitive_groups: groups,
-        target: BTreeMap::from([(
+        target: Attributes::from([(
             "userName".into(),
             Value::Text(format!("u{i}@x.example").into()),
         )]),

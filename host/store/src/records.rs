@@ -158,7 +158,7 @@ pub(crate) mod tests {
             source_id: source_id.into(),
             target_id: target_id.into(),
             matching_value: format!("{source_id}@example.com"),
-            last_applied: BTreeMap::from([
+            last_applied: engine::model::Attributes::from([
                 (
                     "userName".into(),
                     Value::Text(format!("{source_id}@example.com").into()),
