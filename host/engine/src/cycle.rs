@@ -35,6 +35,7 @@ pub use threshold::DeletionHold;
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     pub scope: Scope,
+    /// Sorted by target path, so that [`map`] builds each person's attributes in order.
     pub mappings: Vec<MappingConfig>,
     /// The matching mappings, by precedence.
     pub matching: Vec<MappingConfig>,
@@ -46,9 +47,11 @@ pub struct Pipeline {
 impl Pipeline {
     /// Compiles a validated configuration (regexes; the profile with its additions).
     pub fn build(config: &Config) -> Result<Pipeline, regex::Error> {
+        let mut mappings = config.mappings.clone();
+        mappings.sort_by(|a, b| a.target.cmp(&b.target));
         Ok(Pipeline {
             scope: Scope::build(&config.scope)?,
-            mappings: config.mappings.clone(),
+            mappings,
             matching: config.matching_mappings().into_iter().cloned().collect(),
             profile: TargetProfile::new(config.target.profile, config.profile.as_ref()),
             deprovisioning: config.deprovisioning.clone(),
@@ -618,7 +621,7 @@ fn target_identity(record: &ProvisionedRecord) -> Identity {
 fn display_name(person: &Person) -> Option<String> {
     ["userPrincipalName", "mail", "displayName"]
         .iter()
-        .find_map(|k| person.attributes.get(*k).and_then(Value::as_str))
+        .find_map(|k| person.attributes.get(k).and_then(Value::as_str))
         .map(str::to_string)
 }
 

@@ -1,6 +1,7 @@
 //! The people and groups the pipeline works on, and what it remembers about what it provisioned.
 
 use std::borrow::Borrow;
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Deref;
@@ -52,8 +53,33 @@ pub type Key = SharedStr;
 /// create's attributes several times (the create, the record after it, the log's modified
 /// properties), so copying an attribute is a reference count, not an allocation and a copy
 /// of its bytes. Compares, hashes and serializes as the string.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SharedStr(Arc<str>);
+
+impl PartialOrd for SharedStr {
+    fn partial_cmp(&self, other: &SharedStr) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SharedStr {
+    fn cmp(&self, other: &SharedStr) -> Ordering {
+        cmp_names(&self.0, &other.0)
+    }
+}
+
+/// `a.cmp(b)`, faster for attribute names: most differ within their first eight bytes, which
+/// are compared as one big-endian integer before the rest goes to `memcmp` (whose call costs
+/// more than the comparison for names this short). The order is `str`'s, byte by byte.
+pub fn cmp_names(a: &str, b: &str) -> Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    match (a.split_first_chunk::<8>(), b.split_first_chunk::<8>()) {
+        (Some((a8, a_rest)), Some((b8, b_rest))) => u64::from_be_bytes(*a8)
+            .cmp(&u64::from_be_bytes(*b8))
+            .then_with(|| a_rest.cmp(b_rest)),
+        _ => a.cmp(b),
+    }
+}
 
 impl SharedStr {
     pub fn as_str(&self) -> &str {

@@ -163,14 +163,18 @@ pub fn ops_from_plan(
 /// [`modified_properties`] gives for `ops_from_plan(&Attributes::new(), new, &BTreeSet::new())`,
 /// without building the operations.
 pub fn created_properties(new: &Attributes) -> Vec<ModifiedProperty> {
-    new.iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(path, value)| ModifiedProperty {
-            display_name: path.clone(),
-            old_value: None,
-            new_value: Some(value.clone()),
-        })
-        .collect()
+    // Sized once: a filtered iterator's `collect` grows the vector by doubling.
+    let mut out = Vec::with_capacity(new.len());
+    out.extend(
+        new.iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(path, value)| ModifiedProperty {
+                display_name: path.clone(),
+                old_value: None,
+                new_value: Some(value.clone()),
+            }),
+    );
+    out
 }
 
 /// `old` with the same changes [`ops_from_plan`] sends: what the target holds after the update.

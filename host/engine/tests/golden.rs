@@ -49,7 +49,7 @@ fn person(n: u32, given: &str, family: &str, extra: &[(&str, &str)]) -> Person {
     put("employeeType", "Employee");
     for (k, v) in extra {
         if v.is_empty() {
-            attributes.remove(*k);
+            attributes.remove(k);
         } else {
             attributes.insert((*k).into(), Value::Text(v.to_string().into()));
         }
