@@ -1,13 +1,8 @@
 //! The people and groups the pipeline works on, and what it remembers about what it provisioned.
 
-use std::borrow::Borrow;
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
-use std::fmt;
-use std::ops::Deref;
-use std::sync::Arc;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 /// A source or target attribute value. Mirrors the WIT `value` variant so plugins and native
 /// stages see the same shapes.
@@ -42,138 +37,13 @@ impl Value {
 }
 
 mod attributes;
+mod shared;
 
 pub use attributes::{Attributes, Iter};
+pub use shared::SharedStr;
 
 /// An attribute name or SCIM path ([`Key`]).
 pub type Key = SharedStr;
-
-/// An immutable string whose clones share one allocation: attribute names and text values.
-/// Every person of a cycle has the same few dozen attribute names, and the plan holds each
-/// create's attributes several times (the create, the record after it, the log's modified
-/// properties), so copying an attribute is a reference count, not an allocation and a copy
-/// of its bytes. Compares, hashes and serializes as the string.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct SharedStr(Arc<str>);
-
-impl PartialOrd for SharedStr {
-    fn partial_cmp(&self, other: &SharedStr) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for SharedStr {
-    fn cmp(&self, other: &SharedStr) -> Ordering {
-        cmp_names(&self.0, &other.0)
-    }
-}
-
-/// `a.cmp(b)`, faster for attribute names: most differ within their first eight bytes, which
-/// are compared as one big-endian integer before the rest goes to `memcmp` (whose call costs
-/// more than the comparison for names this short). The order is `str`'s, byte by byte.
-pub fn cmp_names(a: &str, b: &str) -> Ordering {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    match (a.split_first_chunk::<8>(), b.split_first_chunk::<8>()) {
-        (Some((a8, a_rest)), Some((b8, b_rest))) => u64::from_be_bytes(*a8)
-            .cmp(&u64::from_be_bytes(*b8))
-            .then_with(|| a_rest.cmp(b_rest)),
-        _ => a.cmp(b),
-    }
-}
-
-impl SharedStr {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Deref for SharedStr {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Borrow<str> for SharedStr {
-    fn borrow(&self) -> &str {
-        &self.0
-    }
-}
-
-impl AsRef<str> for SharedStr {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<&str> for SharedStr {
-    fn from(s: &str) -> SharedStr {
-        SharedStr(Arc::from(s))
-    }
-}
-
-impl From<String> for SharedStr {
-    fn from(s: String) -> SharedStr {
-        SharedStr(Arc::from(s))
-    }
-}
-
-impl From<&String> for SharedStr {
-    fn from(s: &String) -> SharedStr {
-        SharedStr(Arc::from(s.as_str()))
-    }
-}
-
-impl From<SharedStr> for String {
-    fn from(k: SharedStr) -> String {
-        k.0.to_string()
-    }
-}
-
-impl PartialEq<str> for SharedStr {
-    fn eq(&self, other: &str) -> bool {
-        &*self.0 == other
-    }
-}
-
-impl PartialEq<&str> for SharedStr {
-    fn eq(&self, other: &&str) -> bool {
-        &*self.0 == *other
-    }
-}
-
-impl PartialEq<String> for SharedStr {
-    fn eq(&self, other: &String) -> bool {
-        *self.0 == **other
-    }
-}
-
-impl fmt::Debug for SharedStr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
-    }
-}
-
-impl fmt::Display for SharedStr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl Serialize for SharedStr {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for SharedStr {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<SharedStr, D::Error> {
-        // Borrowed where the format allows it: one allocation, for the `Arc`.
-        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
-        Ok(SharedStr::from(&*s))
-    }
-}
 
 /// A group as the source directory describes it.
 #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
