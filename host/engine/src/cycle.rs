@@ -18,7 +18,7 @@ use crate::log::{
 };
 use crate::mapping::{ACTIVE, map};
 use crate::matching::{MatchError, MatchKey, Matched, RecordIndex, matching_key};
-use crate::model::{Person, ProvisionedRecord, Value};
+use crate::model::{Person, ProvisionedRecord, SharedStr, Value};
 use crate::plan::{
     Action, PlannedAction, applied, created_properties, disable_operations, disabled_record,
     modified_properties, ops_from_plan,
@@ -109,6 +109,7 @@ pub fn plan_cycle(input: &CycleInput) -> Plan {
         plan,
         adopted: HashSet::default(),
         claimed: HashMap::default(),
+        cycle_id: SharedStr::from(input.cycle_id),
     };
     for person in input.people {
         planner.person(person);
@@ -182,6 +183,8 @@ struct Planner<'a> {
     adopted: HashSet<String>,
     /// Matching values (lower-cased) of this cycle's creates and adoptions → source id.
     claimed: HashMap<String, String>,
+    /// The cycle id of every log entry.
+    cycle_id: SharedStr,
 }
 
 /// A log entry being built.
@@ -530,10 +533,9 @@ impl<'a> Planner<'a> {
         info: StatusInfo,
         modified: Vec<crate::log::ModifiedProperty>,
     ) {
-        let cycle_id = self.input.cycle_id;
         self.plan.log.push(LogEntry {
-            change_id: change_id(cycle_id, self.plan.log.len() + 1),
-            cycle_id: cycle_id.to_string(),
+            change_id: change_id(&self.cycle_id, self.plan.log.len() + 1),
+            cycle_id: self.cycle_id.clone(),
             source_identity: entry.source,
             target_identity: entry.target,
             provisioning_action: action,
@@ -558,7 +560,7 @@ impl Desired {
         &self,
         source_id: &str,
         before: Option<&ProvisionedRecord>,
-        versions: &std::collections::BTreeMap<String, String>,
+        versions: &crate::model::PluginVersions,
     ) -> ProvisionedRecord {
         let last_applied = match before {
             Some(r) => applied(&r.last_applied, &self.target, &self.create_only),

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::model::{Key, Value};
+use crate::model::{Key, SharedStr, Value};
 
 /// One person's outcome in one cycle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,7 +21,8 @@ use crate::model::{Key, Value};
 pub struct LogEntry {
     /// `{cycleId}-{n}`, unique within a cycle.
     pub change_id: String,
-    pub cycle_id: String,
+    /// Shared by every entry of the cycle.
+    pub cycle_id: SharedStr,
     pub source_identity: Identity,
     /// The target resource, when one is known.
     #[serde(default, skip_serializing_if = "Option::is_none")]

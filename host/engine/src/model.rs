@@ -1,6 +1,7 @@
 //! The people and groups the pipeline works on, and what it remembers about what it provisioned.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -145,6 +146,37 @@ impl License {
     }
 }
 
+/// Plugin name → version, shared by every record a cycle plans (they all have the same):
+/// copying it is a reference count, not a map. Reads and serializes as the map.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PluginVersions(Arc<BTreeMap<String, String>>);
+
+impl std::ops::Deref for PluginVersions {
+    type Target = BTreeMap<String, String>;
+
+    fn deref(&self) -> &BTreeMap<String, String> {
+        &self.0
+    }
+}
+
+impl From<BTreeMap<String, String>> for PluginVersions {
+    fn from(versions: BTreeMap<String, String>) -> PluginVersions {
+        PluginVersions(Arc::new(versions))
+    }
+}
+
+impl Serialize for PluginVersions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for PluginVersions {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<PluginVersions, D::Error> {
+        BTreeMap::deserialize(d).map(PluginVersions::from)
+    }
+}
+
 /// What muster provisioned for one person; the state store persists it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProvisionedRecord {
@@ -157,7 +189,7 @@ pub struct ProvisionedRecord {
     pub last_applied: Attributes,
     pub license: Option<License>,
     /// Plugin name → version (content hash) that produced `last_applied`.
-    pub plugin_versions: BTreeMap<String, String>,
+    pub plugin_versions: PluginVersions,
     /// Disabled in the target by muster (`active` false).
     pub disabled: bool,
 }

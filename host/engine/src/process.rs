@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::log::{Decimal, Status, Step, StepType, Text, concat};
-use crate::model::{Attributes, Key, License, Person, Value};
+use crate::model::{Attributes, Key, License, Person, PluginVersions, Value};
 use crate::plugin::{
     LicenseDecision, LicenseRule, PluginError, PluginId, PluginInput, Transform, TransformOutcome,
 };
@@ -99,7 +99,7 @@ pub struct Processor<'a> {
     plugins: &'a PinnedPlugins,
     transforms: Vec<Prepared>,
     license: Option<Prepared>,
-    versions: BTreeMap<String, String>,
+    versions: PluginVersions,
     input: PluginInput,
 }
 
@@ -143,7 +143,7 @@ impl<'a> Processor<'a> {
                 .license
                 .as_ref()
                 .map(|p| Prepared::new(p.plugin.id(), "license")),
-            versions: plugins.versions(),
+            versions: plugins.versions().into(),
             input: PluginInput {
                 id: String::new(),
                 attributes: Attributes::new(),
@@ -155,7 +155,7 @@ impl<'a> Processor<'a> {
     }
 
     /// Plugin name → version ([`PinnedPlugins::versions`]).
-    pub fn versions(&self) -> &BTreeMap<String, String> {
+    pub fn versions(&self) -> &PluginVersions {
         &self.versions
     }
 

@@ -172,7 +172,8 @@ pub(crate) mod tests {
                 ),
             ]),
             license: Some(License::new("licensed", ["webinar", "large_meeting"])),
-            plugin_versions: BTreeMap::from([("license-by-group".into(), "sha256:ab12".into())]),
+            plugin_versions: BTreeMap::from([("license-by-group".into(), "sha256:ab12".into())])
+                .into(),
             disabled: false,
         }
     }

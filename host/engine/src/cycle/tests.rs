@@ -1,5 +1,3 @@
-use std::collections::BTreeMap;
-
 use super::*;
 use crate::config::{ApplyMode, DeletionThresholdConfig, ProfileName, ScopeConfig, ScopeMode};
 use crate::model::{Attributes, License};
@@ -42,7 +40,7 @@ fn record(id: &str, disabled: bool) -> ProvisionedRecord {
             ("userName".into(), Value::Text(format!("{id}@x.com").into())),
         ]),
         license: None::<License>,
-        plugin_versions: BTreeMap::new(),
+        plugin_versions: Default::default(),
         disabled,
     }
 }
