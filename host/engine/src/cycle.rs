@@ -14,7 +14,8 @@ use crate::config::{
     Config, DeletionThresholdConfig, DeprovisionAction, DeprovisioningConfig, MappingConfig,
 };
 use crate::log::{
-    Decimal, Identity, LogEntry, ProvisioningAction, Status, StatusInfo, Step, StepType, concat,
+    Decimal, Identity, LogEntry, ProvisioningAction, Recent, Status, StatusInfo, Step, StepType,
+    concat,
 };
 use crate::mapping::{ACTIVE, map};
 use crate::matching::{MatchError, MatchKey, Matched, RecordIndex, matching_key};
@@ -110,6 +111,8 @@ pub fn plan_cycle(input: &CycleInput) -> Plan {
         adopted: HashSet::default(),
         claimed: HashMap::default(),
         cycle_id: SharedStr::from(input.cycle_id),
+        scoping: Recent::default(),
+        mapped: Recent::default(),
     };
     for person in input.people {
         planner.person(person);
@@ -185,6 +188,9 @@ struct Planner<'a> {
     claimed: HashMap<String, String>,
     /// The cycle id of every log entry.
     cycle_id: SharedStr,
+    /// The last scoping reason and mapping description, shared while they repeat.
+    scoping: Recent,
+    mapped: Recent,
 }
 
 /// A log entry being built.
@@ -225,11 +231,12 @@ impl<'a> Planner<'a> {
         } else {
             Status::Skipped
         };
+        let reason = self.scoping.text(|out| evaluation.write_reason(out));
         entry.steps.push(Step::new(
             StepType::Scoping,
             "scoping",
             scoping_status,
-            evaluation.reason(),
+            reason,
         ));
         match (evaluation.cause(), record) {
             (None, _) => self.in_scope(person, record, entry),
@@ -248,7 +255,7 @@ impl<'a> Planner<'a> {
         let pipeline = self.input.pipeline;
         let mapped = map(person, &pipeline.mappings);
         let count = Decimal::new(mapped.attributes.len());
-        let described = concat(&[count.as_str(), " attributes mapped"]);
+        let described = self.mapped.concat(&[count.as_str(), " attributes mapped"]);
         entry.steps.push(Step::new(
             StepType::Processing,
             "mapping",

@@ -230,6 +230,10 @@ impl Details {
         match self.0.binary_search_by(|(k, _)| k.cmp(&key)) {
             Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value.into())),
             Err(i) => {
+                // Room for two (a plugin's version and outcome), not `Vec`'s first four.
+                if self.0.capacity() == 0 {
+                    self.0.reserve_exact(2);
+                }
                 self.0.insert(i, (key, value.into()));
                 None
             }
@@ -317,6 +321,36 @@ pub struct ModifiedProperty {
     pub new_value: Option<Value>,
 }
 
+/// The last text of one kind of per-person description (a scoping reason, an attribute
+/// count), shared with the next person whose text is the same: most people of a cycle have the
+/// same ones, so each costs a comparison instead of an allocation.
+#[derive(Debug, Default)]
+pub(crate) struct Recent {
+    last: Option<Arc<str>>,
+    scratch: String,
+}
+
+impl Recent {
+    /// The text `write` appends to an empty string, shared with the last one when equal.
+    pub(crate) fn text(&mut self, write: impl FnOnce(&mut String)) -> Text {
+        self.scratch.clear();
+        write(&mut self.scratch);
+        if let Some(last) = &self.last
+            && **last == *self.scratch
+        {
+            return Text::from(Arc::clone(last));
+        }
+        let text: Arc<str> = Arc::from(self.scratch.as_str());
+        self.last = Some(Arc::clone(&text));
+        Text::from(text)
+    }
+
+    /// [`Recent::text`] of `parts` joined.
+    pub(crate) fn concat(&mut self, parts: &[&str]) -> Text {
+        self.text(|out| parts.iter().for_each(|p| out.push_str(p)))
+    }
+}
+
 /// `parts` joined into one allocation: per-person log texts are built this way rather than
 /// through `format!`, whose machinery costs several times the copying.
 pub(crate) fn concat(parts: &[&str]) -> String {
@@ -364,5 +398,25 @@ mod tests {
             assert_eq!(Decimal::new(n).as_str(), n.to_string());
         }
         assert_eq!(concat(&["a", "", "bc", Decimal::new(42).as_str()]), "abc42");
+    }
+
+    #[test]
+    fn recent_texts_and_details() {
+        let mut recent = Recent::default();
+        let (a, b) = (recent.concat(&["1", "2"]), recent.concat(&["12"]));
+        let c = recent.concat(&["3"]);
+        assert_eq!((a.as_str(), b.as_str(), c.as_str()), ("12", "12", "3"));
+        assert!(matches!((&a.0, &b.0), (Repr::Shared(x), Repr::Shared(y)) if Arc::ptr_eq(x, y)));
+        let step = Step::new(StepType::Processing, "p", Status::Success, "d")
+            .with("version", "v1")
+            .with("error", "trap")
+            .with("version", "v2");
+        let json = serde_json::to_value(&step).expect("json");
+        assert_eq!(
+            json["details"],
+            serde_json::json!({"error": "trap", "version": "v2"})
+        );
+        let back: Step = serde_json::from_value(json).expect("parse");
+        assert_eq!(back, step);
     }
 }

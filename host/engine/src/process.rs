@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::log::{Decimal, Status, Step, StepType, Text, concat};
+use crate::log::{Decimal, Recent, Status, Step, StepType, Text};
 use crate::model::{Attributes, Key, License, Person, PluginVersions, Value};
 use crate::plugin::{
     LicenseDecision, LicenseRule, PluginError, PluginId, PluginInput, Transform, TransformOutcome,
@@ -109,13 +109,20 @@ struct Prepared {
     id: PluginId,
     step: Arc<str>,
     version: Arc<str>,
+    /// The last outcome text (a transform's counts, a license), shared while it repeats.
+    recent: Recent,
 }
 
 impl Prepared {
     fn new(id: PluginId, kind: &str) -> Prepared {
         let step = Arc::from(format!("{kind}:{}", id.name));
         let version = Arc::from(id.version.as_str());
-        Prepared { id, step, version }
+        Prepared {
+            id,
+            step,
+            version,
+            recent: Recent::default(),
+        }
     }
 
     fn step(&self, status: Status, description: impl Into<Text>) -> Step {
@@ -176,10 +183,10 @@ impl<'a> Processor<'a> {
             .transitive_groups
             .clone_from(&person.transitive_groups);
         input.target = mapped;
-        for (pinned, prepared) in self.plugins.transforms.iter().zip(&self.transforms) {
+        for (pinned, prepared) in self.plugins.transforms.iter().zip(&mut self.transforms) {
             run_transform(pinned, prepared, input, steps)?;
         }
-        let license = match (&self.plugins.license, &self.license) {
+        let license = match (&self.plugins.license, &mut self.license) {
             (Some(rule), Some(prepared)) => run_license(rule, prepared, input, current, steps)?,
             _ => current.cloned(),
         };
@@ -230,14 +237,19 @@ fn assign_attributes(dst: &mut Attributes, src: &Attributes) {
 
 fn run_transform(
     pinned: &Pinned<dyn Transform>,
-    prepared: &Prepared,
+    prepared: &mut Prepared,
     input: &mut PluginInput,
     steps: &mut Vec<Step>,
 ) -> Result<(), Halt> {
     match pinned.plugin.transform(input, &pinned.config) {
         Ok(TransformOutcome::Changes { set, remove }) => {
             let (set_count, removed) = (Decimal::new(set.len()), Decimal::new(remove.len()));
-            let description = concat(&[set_count.as_str(), " set, ", removed.as_str(), " removed"]);
+            let description = prepared.recent.concat(&[
+                set_count.as_str(),
+                " set, ",
+                removed.as_str(),
+                " removed",
+            ]);
             for path in &remove {
                 input.target.remove(path.as_str());
             }
@@ -273,17 +285,18 @@ fn run_transform(
 
 fn run_license(
     rule: &Pinned<dyn LicenseRule>,
-    prepared: &Prepared,
+    prepared: &mut Prepared,
     input: &PluginInput,
     current: Option<&License>,
     steps: &mut Vec<Step>,
 ) -> Result<Option<License>, Halt> {
     match rule.plugin.decide(input, current, &rule.config) {
         Ok(LicenseDecision::Assign { license, reason }) => {
+            let described = prepared.recent.text(|out| write_license(&license, out));
             steps.push(
                 prepared
                     .step(Status::Success, reason)
-                    .with("license", describe(&license)),
+                    .with("license", described),
             );
             Ok(Some(license))
         }
@@ -310,10 +323,15 @@ fn run_license(
 pub fn describe(license: &License) -> String {
     let len = license.plan.len() + license.add_ons.iter().map(|a| a.len() + 1).sum::<usize>();
     let mut out = String::with_capacity(len);
+    write_license(license, &mut out);
+    out
+}
+
+/// [`describe`] appended to `out`.
+fn write_license(license: &License, out: &mut String) {
     out.push_str(&license.plan);
     for add_on in &license.add_ons {
         out.push('+');
         out.push_str(add_on);
     }
-    out
 }

@@ -91,14 +91,19 @@ impl ScopeEvaluation {
 
     /// Entra's phrasing, e.g. `NotEffectivelyEntitled, Active = True, Assigned = False`.
     pub fn reason(&self) -> String {
+        let mut reason = String::with_capacity(96);
+        self.write_reason(&mut reason);
+        reason
+    }
+
+    /// [`ScopeEvaluation::reason`] appended to `reason` (the planner reuses one buffer).
+    pub fn write_reason(&self, reason: &mut String) {
         let title = |b: bool| if b { "True" } else { "False" };
         let head = if self.in_scope() {
             "EffectivelyEntitled"
         } else {
             "NotEffectivelyEntitled"
         };
-        // Built with pushes into one allocation: this runs for every person of every cycle.
-        let mut reason = String::with_capacity(96);
         for part in [
             head,
             ", Active = ",
@@ -129,7 +134,6 @@ impl ScopeEvaluation {
                 reason.push(')');
             }
         }
-        reason
     }
 }
 
