@@ -12,7 +12,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ClauseConfig, Operator, ScopeConfig, ScopeMode};
-use crate::model::{Person, Value};
+use crate::model::{Person, SharedStr, Value};
 
 /// A compiled [`ScopeConfig`]: regexes built and names indexed once per cycle.
 #[derive(Debug, Clone)]
@@ -26,7 +26,7 @@ pub struct Scope {
 
 #[derive(Debug, Clone)]
 struct Filter {
-    name: String,
+    name: SharedStr,
     clauses: Vec<Clause>,
 }
 
@@ -56,8 +56,8 @@ pub struct ScopeEvaluation {
 pub enum FilterResult {
     /// No filters are configured.
     None,
-    /// This filter's clauses all held.
-    Passed { filter: String },
+    /// This filter's clauses all held (its name, shared with the configuration's).
+    Passed { filter: SharedStr },
     /// No filter held; for each, the first clause that failed.
     Failed { reasons: Vec<String> },
 }
@@ -152,7 +152,11 @@ impl Scope {
                     .map(Clause::build)
                     .collect::<Result<_, _>>()?;
                 Ok(Filter {
-                    name: f.name.clone().unwrap_or_else(|| format!("filter {i}")),
+                    name: f
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| format!("filter {i}"))
+                        .into(),
                     clauses,
                 })
             })
