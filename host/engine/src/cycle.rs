@@ -332,7 +332,7 @@ impl<'a> Planner<'a> {
             if *claimed != person.id {
                 return Err(MatchError::DuplicateSourceEntries {
                     key_path: key.path.to_string(),
-                    value: key.value.clone(),
+                    value: key.value.to_string(),
                     other: claimed.clone(),
                 });
             }
@@ -583,7 +583,7 @@ impl Desired {
         ProvisionedRecord {
             source_id: source_id.to_string(),
             target_id: before.map(|r| r.target_id.clone()).unwrap_or_default(),
-            matching_value: self.key.value.clone(),
+            matching_value: self.key.value.to_string(),
             disabled: matches!(last_applied.get(ACTIVE), Some(Value::Bool(false))),
             last_applied,
             license: self.license.clone(),

@@ -14,14 +14,15 @@ use foldhash::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::config::MappingConfig;
-use crate::model::{Attributes, Key, ProvisionedRecord, Value};
+use crate::model::{Attributes, Key, ProvisionedRecord, SharedStr, Value};
 
 /// The matching attribute and value used for a person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MatchKey {
     /// The target SCIM path, e.g. `userName`.
     pub path: Key,
-    pub value: String,
+    /// Shared with the target attribute it was read from.
+    pub value: SharedStr,
 }
 
 /// How a person was matched.
@@ -70,8 +71,8 @@ pub fn matching_key(
 ) -> Result<MatchKey, MatchError> {
     for mapping in matching {
         let value = match target.get(&mapping.target) {
-            Some(Value::Text(s)) if !s.is_empty() => s.to_string(),
-            Some(Value::Int(i)) => i.to_string(),
+            Some(Value::Text(s)) if !s.is_empty() => s.clone(),
+            Some(Value::Int(i)) => i.to_string().into(),
             _ => continue,
         };
         return Ok(MatchKey {
@@ -127,7 +128,7 @@ impl<'a> RecordIndex<'a> {
             }
             Some(record) => Err(MatchError::DuplicateSourceEntries {
                 key_path: key.path.to_string(),
-                value: key.value.clone(),
+                value: key.value.to_string(),
                 other: record.source_id.clone(),
             }),
         }
