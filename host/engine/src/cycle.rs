@@ -14,11 +14,12 @@ use crate::config::{
     Config, DeletionThresholdConfig, DeprovisionAction, DeprovisioningConfig, MappingConfig,
 };
 use crate::log::{
-    Decimal, Identity, LogEntry, ProvisioningAction, Status, StatusInfo, Step, StepType, concat,
+    Decimal, Identity, LogEntry, ProvisioningAction, Recent, Status, StatusInfo, Step, StepType,
+    concat,
 };
 use crate::mapping::{ACTIVE, map};
 use crate::matching::{MatchError, MatchKey, Matched, RecordIndex, matching_key};
-use crate::model::{Person, ProvisionedRecord, Value};
+use crate::model::{Person, ProvisionedRecord, SharedStr, Value};
 use crate::plan::{
     Action, PlannedAction, applied, created_properties, disable_operations, disabled_record,
     modified_properties, ops_from_plan,
@@ -35,6 +36,7 @@ pub use threshold::DeletionHold;
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     pub scope: Scope,
+    /// Sorted by target path, so that [`map`] builds each person's attributes in order.
     pub mappings: Vec<MappingConfig>,
     /// The matching mappings, by precedence.
     pub matching: Vec<MappingConfig>,
@@ -46,9 +48,11 @@ pub struct Pipeline {
 impl Pipeline {
     /// Compiles a validated configuration (regexes; the profile with its additions).
     pub fn build(config: &Config) -> Result<Pipeline, regex::Error> {
+        let mut mappings = config.mappings.clone();
+        mappings.sort_by(|a, b| a.target.cmp(&b.target));
         Ok(Pipeline {
             scope: Scope::build(&config.scope)?,
-            mappings: config.mappings.clone(),
+            mappings,
             matching: config.matching_mappings().into_iter().cloned().collect(),
             profile: TargetProfile::new(config.target.profile, config.profile.as_ref()),
             deprovisioning: config.deprovisioning.clone(),
@@ -106,6 +110,9 @@ pub fn plan_cycle(input: &CycleInput) -> Plan {
         plan,
         adopted: HashSet::default(),
         claimed: HashMap::default(),
+        cycle_id: SharedStr::from(input.cycle_id),
+        scoping: Recent::default(),
+        mapped: Recent::default(),
     };
     for person in input.people {
         planner.person(person);
@@ -179,6 +186,11 @@ struct Planner<'a> {
     adopted: HashSet<String>,
     /// Matching values (lower-cased) of this cycle's creates and adoptions → source id.
     claimed: HashMap<String, String>,
+    /// The cycle id of every log entry.
+    cycle_id: SharedStr,
+    /// The last scoping reason and mapping description, shared while they repeat.
+    scoping: Recent,
+    mapped: Recent,
 }
 
 /// A log entry being built.
@@ -219,11 +231,12 @@ impl<'a> Planner<'a> {
         } else {
             Status::Skipped
         };
+        let reason = self.scoping.text(|out| evaluation.write_reason(out));
         entry.steps.push(Step::new(
             StepType::Scoping,
             "scoping",
             scoping_status,
-            evaluation.reason(),
+            reason,
         ));
         match (evaluation.cause(), record) {
             (None, _) => self.in_scope(person, record, entry),
@@ -242,7 +255,7 @@ impl<'a> Planner<'a> {
         let pipeline = self.input.pipeline;
         let mapped = map(person, &pipeline.mappings);
         let count = Decimal::new(mapped.attributes.len());
-        let described = concat(&[count.as_str(), " attributes mapped"]);
+        let described = self.mapped.concat(&[count.as_str(), " attributes mapped"]);
         entry.steps.push(Step::new(
             StepType::Processing,
             "mapping",
@@ -318,8 +331,8 @@ impl<'a> Planner<'a> {
                 .or_insert_with(|| person.id.clone());
             if *claimed != person.id {
                 return Err(MatchError::DuplicateSourceEntries {
-                    key_path: key.path.clone(),
-                    value: key.value.clone(),
+                    key_path: key.path.to_string(),
+                    value: key.value.to_string(),
                     other: claimed.clone(),
                 });
             }
@@ -527,10 +540,9 @@ impl<'a> Planner<'a> {
         info: StatusInfo,
         modified: Vec<crate::log::ModifiedProperty>,
     ) {
-        let cycle_id = self.input.cycle_id;
         self.plan.log.push(LogEntry {
-            change_id: change_id(cycle_id, self.plan.log.len() + 1),
-            cycle_id: cycle_id.to_string(),
+            change_id: change_id(&self.cycle_id, self.plan.log.len() + 1),
+            cycle_id: self.cycle_id.clone(),
             source_identity: entry.source,
             target_identity: entry.target,
             provisioning_action: action,
@@ -547,7 +559,7 @@ struct Desired {
     key: MatchKey,
     target: crate::model::Attributes,
     license: Option<crate::model::License>,
-    create_only: std::collections::BTreeSet<String>,
+    create_only: std::collections::BTreeSet<crate::model::Key>,
 }
 
 impl Desired {
@@ -555,7 +567,7 @@ impl Desired {
         &self,
         source_id: &str,
         before: Option<&ProvisionedRecord>,
-        versions: &std::collections::BTreeMap<String, String>,
+        versions: &crate::model::PluginVersions,
     ) -> ProvisionedRecord {
         let last_applied = match before {
             Some(r) => applied(&r.last_applied, &self.target, &self.create_only),
@@ -571,7 +583,7 @@ impl Desired {
         ProvisionedRecord {
             source_id: source_id.to_string(),
             target_id: before.map(|r| r.target_id.clone()).unwrap_or_default(),
-            matching_value: self.key.value.clone(),
+            matching_value: self.key.value.to_string(),
             disabled: matches!(last_applied.get(ACTIVE), Some(Value::Bool(false))),
             last_applied,
             license: self.license.clone(),
@@ -618,7 +630,7 @@ fn target_identity(record: &ProvisionedRecord) -> Identity {
 fn display_name(person: &Person) -> Option<String> {
     ["userPrincipalName", "mail", "displayName"]
         .iter()
-        .find_map(|k| person.attributes.get(*k).and_then(Value::as_str))
+        .find_map(|k| person.attributes.get(k).and_then(Value::as_str))
         .map(str::to_string)
 }
 

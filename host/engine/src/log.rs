@@ -5,12 +5,15 @@
 //! Entries carry no timestamps: the planner is a pure function and its output is compared with
 //! golden files; the runtime stamps entries when it stores them.
 
-use std::borrow::Cow;
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::model::Value;
+use crate::model::{Key, SharedStr, Value};
 
 /// One person's outcome in one cycle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,7 +21,8 @@ use crate::model::Value;
 pub struct LogEntry {
     /// `{cycleId}-{n}`, unique within a cycle.
     pub change_id: String,
-    pub cycle_id: String,
+    /// Shared by every entry of the cycle.
+    pub cycle_id: SharedStr,
     pub source_identity: Identity,
     /// The target resource, when one is known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,8 +94,185 @@ pub enum StepType {
 }
 
 /// Text of the log that is often the same for every person (step names, fixed descriptions,
-/// detail keys): borrowed when it is a constant, owned otherwise. Serializes as a string.
-pub type Text = Cow<'static, str>;
+/// detail keys, plugin versions): borrowed when it is a constant, shared when it is the same
+/// for a whole cycle (a plugin's step name and version), owned otherwise. Compares and
+/// serializes as a string.
+#[derive(Clone)]
+pub struct Text(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Static(&'static str),
+    Shared(Arc<str>),
+    Owned(String),
+}
+
+impl Text {
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            Repr::Static(s) => s,
+            Repr::Shared(s) => s,
+            Repr::Owned(s) => s,
+        }
+    }
+}
+
+impl Deref for Text {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl Borrow<str> for Text {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for Text {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&'static str> for Text {
+    fn from(s: &'static str) -> Text {
+        Text(Repr::Static(s))
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        Text(Repr::Owned(s))
+    }
+}
+
+impl From<Arc<str>> for Text {
+    fn from(s: Arc<str>) -> Text {
+        Text(Repr::Shared(s))
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Text {}
+
+impl PartialOrd for Text {
+    fn partial_cmp(&self, other: &Text) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Text {
+    fn cmp(&self, other: &Text) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl std::hash::Hash for Text {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
+    }
+}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Text {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
+        String::deserialize(d).map(Text::from)
+    }
+}
+
+/// A step's extra facts, by key. Most steps have none or one, so they are a short list kept in
+/// key order rather than a `BTreeMap`, whose first insert allocates a node for eleven pairs.
+/// Serializes as a map (`{"version": "…"}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Details(Vec<(Text, Text)>);
+
+impl Details {
+    /// Sets `key` to `value`; returns the value it replaces.
+    pub fn insert(&mut self, key: impl Into<Text>, value: impl Into<Text>) -> Option<Text> {
+        let key = key.into();
+        match self.0.binary_search_by(|(k, _)| k.cmp(&key)) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value.into())),
+            Err(i) => {
+                // Room for two (a plugin's version and outcome), not `Vec`'s first four.
+                if self.0.capacity() == 0 {
+                    self.0.reserve_exact(2);
+                }
+                self.0.insert(i, (key, value.into()));
+                None
+            }
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Text> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The pairs in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Text, &Text)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl Serialize for Details {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Details {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Details, D::Error> {
+        let map = BTreeMap::<Text, Text>::deserialize(d)?;
+        Ok(Details(map.into_iter().collect()))
+    }
+}
 
 /// One step of the pipeline for one person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,8 +283,8 @@ pub struct Step {
     pub status: Status,
     pub description: Text,
     /// Extra facts: a plugin's version, its outcome kind.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub details: BTreeMap<Text, Text>,
+    #[serde(default, skip_serializing_if = "Details::is_empty")]
+    pub details: Details,
 }
 
 impl Step {
@@ -118,12 +299,12 @@ impl Step {
             provisioning_step_type: step_type,
             status,
             description: description.into(),
-            details: BTreeMap::new(),
+            details: Details::default(),
         }
     }
 
     pub fn with(mut self, key: impl Into<Text>, value: impl Into<Text>) -> Step {
-        self.details.insert(key.into(), value.into());
+        self.details.insert(key, value);
         self
     }
 }
@@ -133,11 +314,41 @@ impl Step {
 #[serde(rename_all = "camelCase")]
 pub struct ModifiedProperty {
     /// The SCIM path.
-    pub display_name: String,
+    pub display_name: Key,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub old_value: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_value: Option<Value>,
+}
+
+/// The last text of one kind of per-person description (a scoping reason, an attribute
+/// count), shared with the next person whose text is the same: most people of a cycle have the
+/// same ones, so each costs a comparison instead of an allocation.
+#[derive(Debug, Default)]
+pub(crate) struct Recent {
+    last: Option<Arc<str>>,
+    scratch: String,
+}
+
+impl Recent {
+    /// The text `write` appends to an empty string, shared with the last one when equal.
+    pub(crate) fn text(&mut self, write: impl FnOnce(&mut String)) -> Text {
+        self.scratch.clear();
+        write(&mut self.scratch);
+        if let Some(last) = &self.last
+            && **last == *self.scratch
+        {
+            return Text::from(Arc::clone(last));
+        }
+        let text: Arc<str> = Arc::from(self.scratch.as_str());
+        self.last = Some(Arc::clone(&text));
+        Text::from(text)
+    }
+
+    /// [`Recent::text`] of `parts` joined.
+    pub(crate) fn concat(&mut self, parts: &[&str]) -> Text {
+        self.text(|out| parts.iter().for_each(|p| out.push_str(p)))
+    }
 }
 
 /// `parts` joined into one allocation: per-person log texts are built this way rather than
@@ -187,5 +398,25 @@ mod tests {
             assert_eq!(Decimal::new(n).as_str(), n.to_string());
         }
         assert_eq!(concat(&["a", "", "bc", Decimal::new(42).as_str()]), "abc42");
+    }
+
+    #[test]
+    fn recent_texts_and_details() {
+        let mut recent = Recent::default();
+        let (a, b) = (recent.concat(&["1", "2"]), recent.concat(&["12"]));
+        let c = recent.concat(&["3"]);
+        assert_eq!((a.as_str(), b.as_str(), c.as_str()), ("12", "12", "3"));
+        assert!(matches!((&a.0, &b.0), (Repr::Shared(x), Repr::Shared(y)) if Arc::ptr_eq(x, y)));
+        let step = Step::new(StepType::Processing, "p", Status::Success, "d")
+            .with("version", "v1")
+            .with("error", "trap")
+            .with("version", "v2");
+        let json = serde_json::to_value(&step).expect("json");
+        assert_eq!(
+            json["details"],
+            serde_json::json!({"error": "trap", "version": "v2"})
+        );
+        let back: Step = serde_json::from_value(json).expect("parse");
+        assert_eq!(back, step);
     }
 }

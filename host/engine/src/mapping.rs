@@ -5,13 +5,21 @@
 //! paths are returned in [`Mapped::create_only`] and the planner leaves them alone.
 
 use std::collections::BTreeSet;
+use std::sync::LazyLock;
 
 use crate::config::{ApplyMode, MappingConfig, MappingKind};
-use crate::model::{Attributes, Person, Value};
+use crate::model::{Attributes, Key, Person, Value};
 
 /// The SCIM path of the account state. Entra maps `Not([IsSoftDeleted])` to it by default;
 /// muster does the same implicitly for people in scope unless a mapping targets it.
 pub const ACTIVE: &str = "active";
+
+/// [`ACTIVE`] as a shared key, for the implicit mapping every person gets.
+static ACTIVE_KEY: LazyLock<Key> = LazyLock::new(|| Key::from(ACTIVE));
+
+/// Target attributes a person usually gets beyond the mappings' (`active`, plugins' additions,
+/// license attributes).
+const EXTRA: usize = 6;
 
 /// The target attributes of one person.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -19,12 +27,17 @@ pub struct Mapped {
     /// Everything a create sends.
     pub attributes: Attributes,
     /// Paths an update must neither change nor remove.
-    pub create_only: BTreeSet<String>,
+    pub create_only: BTreeSet<Key>,
 }
 
 /// Maps one person's source attributes through the configured mappings.
 pub fn map(person: &Person, mappings: &[MappingConfig]) -> Mapped {
-    let mut out = Mapped::default();
+    let mut out = Mapped {
+        // Room for the implicit `active` and what plugins and the license profile usually add,
+        // so the vector is allocated once.
+        attributes: Attributes::with_capacity(mappings.len() + EXTRA),
+        create_only: BTreeSet::new(),
+    };
     let mut maps_active = false;
     for mapping in mappings {
         maps_active |= mapping.target.eq_ignore_ascii_case(ACTIVE);
@@ -44,7 +57,7 @@ pub fn map(person: &Person, mappings: &[MappingConfig]) -> Mapped {
         out.attributes.insert(mapping.target.clone(), value.clone());
     }
     if !maps_active {
-        out.attributes.insert(ACTIVE.to_string(), Value::Bool(true));
+        out.attributes.insert(ACTIVE_KEY.clone(), Value::Bool(true));
     }
     out
 }
@@ -155,18 +168,15 @@ mod tests {
         for (i, (mappings, source, attributes, create_only)) in cases.into_iter().enumerate() {
             let person = Person::new(
                 "p",
-                source
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v))
-                    .collect(),
+                source.into_iter().map(|(k, v)| (Key::from(k), v)).collect(),
             );
             let mapped = map(&person, &mappings);
             let expected: Attributes = attributes
                 .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
+                .map(|(k, v)| (Key::from(k), v))
                 .collect();
             assert_eq!(mapped.attributes, expected, "case {i}");
-            let create_only: BTreeSet<String> = create_only.into_iter().map(String::from).collect();
+            let create_only: BTreeSet<Key> = create_only.into_iter().map(Key::from).collect();
             assert_eq!(mapped.create_only, create_only, "case {i}");
         }
     }

@@ -14,14 +14,15 @@ use foldhash::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::config::MappingConfig;
-use crate::model::{Attributes, ProvisionedRecord, Value};
+use crate::model::{Attributes, Key, ProvisionedRecord, SharedStr, Value};
 
 /// The matching attribute and value used for a person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MatchKey {
     /// The target SCIM path, e.g. `userName`.
-    pub path: String,
-    pub value: String,
+    pub path: Key,
+    /// Shared with the target attribute it was read from.
+    pub value: SharedStr,
 }
 
 /// How a person was matched.
@@ -71,7 +72,7 @@ pub fn matching_key(
     for mapping in matching {
         let value = match target.get(&mapping.target) {
             Some(Value::Text(s)) if !s.is_empty() => s.clone(),
-            Some(Value::Int(i)) => i.to_string(),
+            Some(Value::Int(i)) => i.to_string().into(),
             _ => continue,
         };
         return Ok(MatchKey {
@@ -126,8 +127,8 @@ impl<'a> RecordIndex<'a> {
                 Ok(Matched::Adopted(record))
             }
             Some(record) => Err(MatchError::DuplicateSourceEntries {
-                key_path: key.path.clone(),
-                value: key.value.clone(),
+                key_path: key.path.to_string(),
+                value: key.value.to_string(),
                 other: record.source_id.clone(),
             }),
         }
@@ -189,7 +190,7 @@ mod tests {
         let attrs = |pairs: &[(&str, Value)]| -> Attributes {
             pairs
                 .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
+                .map(|(k, v)| (Key::from(*k), v.clone()))
                 .collect()
         };
         // (attributes, expected key or error code)

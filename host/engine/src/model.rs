@@ -1,6 +1,7 @@
 //! The people and groups the pipeline works on, and what it remembers about what it provisioned.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -12,7 +13,7 @@ pub enum Value {
     Null,
     Bool(bool),
     Int(i64),
-    Text(String),
+    Text(SharedStr),
     TextList(Vec<String>),
 }
 
@@ -36,14 +37,36 @@ impl Value {
     }
 }
 
-/// Attributes by name: source attribute names, or SCIM paths for target attributes.
-pub type Attributes = BTreeMap<String, Value>;
+mod attributes;
+mod shared;
+
+pub use attributes::{Attributes, Iter};
+pub use shared::SharedStr;
+
+/// An attribute name or SCIM path ([`Key`]).
+pub type Key = SharedStr;
 
 /// A group as the source directory describes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupRef {
     pub id: String,
     pub display_name: String,
+}
+
+impl Clone for GroupRef {
+    fn clone(&self) -> Self {
+        GroupRef {
+            id: self.id.clone(),
+            display_name: self.display_name.clone(),
+        }
+    }
+
+    /// Field by field (the derived one clones whole): the plugin input reused from one person
+    /// to the next keeps its groups' string buffers.
+    fn clone_from(&mut self, source: &Self) {
+        self.id.clone_from(&source.id);
+        self.display_name.clone_from(&source.display_name);
+    }
 }
 
 /// A person in the source directory, with everything the pipeline needs to decide about them.
@@ -123,6 +146,37 @@ impl License {
     }
 }
 
+/// Plugin name → version, shared by every record a cycle plans (they all have the same):
+/// copying it is a reference count, not a map. Reads and serializes as the map.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PluginVersions(Arc<BTreeMap<String, String>>);
+
+impl std::ops::Deref for PluginVersions {
+    type Target = BTreeMap<String, String>;
+
+    fn deref(&self) -> &BTreeMap<String, String> {
+        &self.0
+    }
+}
+
+impl From<BTreeMap<String, String>> for PluginVersions {
+    fn from(versions: BTreeMap<String, String>) -> PluginVersions {
+        PluginVersions(Arc::new(versions))
+    }
+}
+
+impl Serialize for PluginVersions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for PluginVersions {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<PluginVersions, D::Error> {
+        BTreeMap::deserialize(d).map(PluginVersions::from)
+    }
+}
+
 /// What muster provisioned for one person; the state store persists it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProvisionedRecord {
@@ -135,7 +189,7 @@ pub struct ProvisionedRecord {
     pub last_applied: Attributes,
     pub license: Option<License>,
     /// Plugin name → version (content hash) that produced `last_applied`.
-    pub plugin_versions: BTreeMap<String, String>,
+    pub plugin_versions: PluginVersions,
     /// Disabled in the target by muster (`active` false).
     pub disabled: bool,
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::log::ModifiedProperty;
 use crate::mapping::ACTIVE;
-use crate::model::{Attributes, License, ProvisionedRecord, Value};
+use crate::model::{Attributes, Key, License, ProvisionedRecord, Value};
 
 /// What the apply step does for one person.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,7 +66,7 @@ pub fn to_json(value: &Value) -> serde_json::Value {
         Value::Null => serde_json::Value::Null,
         Value::Bool(b) => serde_json::Value::Bool(*b),
         Value::Int(i) => serde_json::Value::from(*i),
-        Value::Text(s) => serde_json::Value::String(s.clone()),
+        Value::Text(s) => serde_json::Value::String(s.to_string()),
         Value::TextList(l) => serde_json::Value::from(l.clone()),
     }
 }
@@ -76,7 +76,7 @@ pub fn to_json(value: &Value) -> serde_json::Value {
 pub fn to_flat(attributes: &Attributes) -> scim::flat::Flat {
     attributes
         .iter()
-        .map(|(path, value)| (path.clone(), to_json(value)))
+        .map(|(path, value)| (path.to_string(), to_json(value)))
         .collect()
 }
 
@@ -91,22 +91,22 @@ pub fn to_flat(attributes: &Attributes) -> scim::flat::Flat {
 pub fn ops_from_plan(
     old: &Attributes,
     new: &Attributes,
-    frozen: &BTreeSet<String>,
+    frozen: &BTreeSet<Key>,
 ) -> Vec<PatchOperation> {
     let mut removes = Vec::new();
     let mut replaces = Vec::new();
-    let live = |path: &String, value: &Value| !value.is_empty() && !frozen.contains(path);
-    let remove = |ops: &mut Vec<PatchOperation>, path: &String| {
+    let live = |path: &Key, value: &Value| !value.is_empty() && !frozen.contains(path);
+    let remove = |ops: &mut Vec<PatchOperation>, path: &Key| {
         ops.push(PatchOperation {
             op: PatchOp::Remove,
-            path: Some(path.clone()),
+            path: Some(path.to_string()),
             value: None,
         })
     };
-    let replace = |ops: &mut Vec<PatchOperation>, path: &String, value: &Value| {
+    let replace = |ops: &mut Vec<PatchOperation>, path: &Key, value: &Value| {
         ops.push(PatchOperation {
             op: PatchOp::Replace,
-            path: Some(path.clone()),
+            path: Some(path.to_string()),
             value: Some(to_json(value)),
         })
     };
@@ -163,18 +163,22 @@ pub fn ops_from_plan(
 /// [`modified_properties`] gives for `ops_from_plan(&Attributes::new(), new, &BTreeSet::new())`,
 /// without building the operations.
 pub fn created_properties(new: &Attributes) -> Vec<ModifiedProperty> {
-    new.iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(path, value)| ModifiedProperty {
-            display_name: path.clone(),
-            old_value: None,
-            new_value: Some(value.clone()),
-        })
-        .collect()
+    // Sized once: a filtered iterator's `collect` grows the vector by doubling.
+    let mut out = Vec::with_capacity(new.len());
+    out.extend(
+        new.iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(path, value)| ModifiedProperty {
+                display_name: path.clone(),
+                old_value: None,
+                new_value: Some(value.clone()),
+            }),
+    );
+    out
 }
 
 /// `old` with the same changes [`ops_from_plan`] sends: what the target holds after the update.
-pub fn applied(old: &Attributes, new: &Attributes, frozen: &BTreeSet<String>) -> Attributes {
+pub fn applied(old: &Attributes, new: &Attributes, frozen: &BTreeSet<Key>) -> Attributes {
     let mut out: Attributes = old
         .iter()
         .filter(|(p, _)| frozen.contains(*p))
@@ -195,9 +199,13 @@ pub fn modified_properties(
     ops: &[PatchOperation],
 ) -> Vec<ModifiedProperty> {
     ops.iter()
-        .filter_map(|op| op.path.as_ref())
+        .filter_map(|op| op.path.as_deref())
         .map(|path| ModifiedProperty {
-            display_name: path.clone(),
+            // The map's own key where there is one: shared, not copied.
+            display_name: new
+                .get_key_value(path)
+                .or_else(|| old.get_key_value(path))
+                .map_or_else(|| Key::from(path), |(k, _)| k.clone()),
             old_value: old.get(path).cloned(),
             new_value: new.get(path).filter(|v| !v.is_empty()).cloned(),
         })
@@ -218,7 +226,7 @@ pub fn disabled_record(record: &ProvisionedRecord) -> ProvisionedRecord {
     let mut after = record.clone();
     after
         .last_applied
-        .insert(ACTIVE.to_string(), Value::Bool(false));
+        .insert(Key::from(ACTIVE), Value::Bool(false));
     after.disabled = true;
     after
 }
@@ -242,7 +250,7 @@ mod tests {
     fn reference_ops(
         old: &Attributes,
         new: &Attributes,
-        frozen: &BTreeSet<String>,
+        frozen: &BTreeSet<Key>,
     ) -> Vec<PatchOperation> {
         let mut ops = Vec::new();
         for (path, value) in new {
@@ -252,7 +260,7 @@ mod tests {
             if old.get(path) != Some(value) {
                 ops.push(PatchOperation {
                     op: PatchOp::Replace,
-                    path: Some(path.clone()),
+                    path: Some(path.to_string()),
                     value: Some(to_json(value)),
                 });
             }
@@ -262,7 +270,7 @@ mod tests {
             if dropped && !value.is_empty() && !frozen.contains(path) {
                 ops.push(PatchOperation {
                     op: PatchOp::Remove,
-                    path: Some(path.clone()),
+                    path: Some(path.to_string()),
                     value: None,
                 });
             }
@@ -278,10 +286,11 @@ mod tests {
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
             (0i64..3).prop_map(Value::Int),
-            "[ab]{0,2}".prop_map(Value::Text),
+            "[ab]{0,2}".prop_map(|s| Value::Text(s.into())),
             proptest::collection::vec("[ab]{1}", 0..2).prop_map(Value::TextList),
         ];
-        proptest::collection::btree_map("[a-e]{1,2}", value, 0..8)
+        proptest::collection::btree_map("[a-e]{1,2}".prop_map(Key::from), value, 0..8)
+            .prop_map(|m| m.into_iter().collect())
     }
 
     proptest! {
@@ -289,7 +298,7 @@ mod tests {
         fn merge_walk_matches_the_reference(
             old in small_attributes(),
             new in small_attributes(),
-            frozen in proptest::collection::btree_set("[a-e]{1,2}", 0..3),
+            frozen in proptest::collection::btree_set("[a-e]{1,2}".prop_map(Key::from), 0..3),
         ) {
             prop_assert_eq!(ops_from_plan(&old, &new, &frozen), reference_ops(&old, &new, &frozen));
             let created = created_properties(&new);
@@ -301,7 +310,7 @@ mod tests {
     fn attrs(pairs: &[(&str, Value)]) -> Attributes {
         pairs
             .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
+            .map(|(k, v)| (Key::from(*k), v.clone()))
             .collect()
     }
 
@@ -316,7 +325,7 @@ mod tests {
             ("active", Value::Bool(true)),
             ("locale", t("en-US")),
         ]);
-        let frozen: BTreeSet<String> = ["locale".to_string()].into();
+        let frozen: BTreeSet<Key> = [Key::from("locale")].into();
         // (new, expected ops as JSON)
         let cases: Vec<(Attributes, serde_json::Value)> = vec![
             (base.clone(), json!([])),

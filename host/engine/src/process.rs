@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::config::{GroupInputs, PluginConfig, PluginInputs};
-use crate::log::{Decimal, Status, Step, StepType, Text, concat};
-use crate::model::{Attributes, License, Person, Value};
+use crate::log::{Decimal, Recent, Status, Step, StepType, Text};
+use crate::model::{Attributes, Key, License, Person, PluginVersions, Value};
 use crate::plugin::{
     LicenseDecision, LicenseRule, PluginError, PluginId, PluginInput, Transform, TransformOutcome,
 };
@@ -114,27 +114,42 @@ pub struct Processor<'a> {
     plugins: &'a PinnedPlugins,
     transforms: Vec<Prepared>,
     license: Option<Prepared>,
-    versions: BTreeMap<String, String>,
+    versions: PluginVersions,
     input: PluginInput,
     /// What a plugin with restricted [`PluginInputs`] is shown of `input`.
     shown: PluginInput,
 }
 
-/// A pinned plugin's id and the name of its log step (`transform:…`, `license:…`).
+/// A pinned plugin's id and the name of its log step (`transform:…`, `license:…`); the name
+/// and version are shared by every person's step.
 struct Prepared {
     id: PluginId,
-    step: String,
+    step: Arc<str>,
+    version: Arc<str>,
+    /// The last outcome text (a transform's counts, a license), shared while it repeats.
+    recent: Recent,
 }
 
 impl Prepared {
     fn new(id: PluginId, kind: &str) -> Prepared {
-        let step = format!("{kind}:{}", id.name);
-        Prepared { id, step }
+        let step = Arc::from(format!("{kind}:{}", id.name));
+        let version = Arc::from(id.version.as_str());
+        Prepared {
+            id,
+            step,
+            version,
+            recent: Recent::default(),
+        }
     }
 
     fn step(&self, status: Status, description: impl Into<Text>) -> Step {
-        Step::new(StepType::Processing, self.step.clone(), status, description)
-            .with("version", self.id.version.clone())
+        Step::new(
+            StepType::Processing,
+            Arc::clone(&self.step),
+            status,
+            description,
+        )
+        .with("version", Arc::clone(&self.version))
     }
 }
 
@@ -152,14 +167,14 @@ impl<'a> Processor<'a> {
                 .license
                 .as_ref()
                 .map(|p| Prepared::new(p.plugin.id(), "license")),
-            versions: plugins.versions(),
+            versions: plugins.versions().into(),
             input: PluginInput::default(),
             shown: PluginInput::default(),
         }
     }
 
     /// Plugin name → version ([`PinnedPlugins::versions`]).
-    pub fn versions(&self) -> &BTreeMap<String, String> {
+    pub fn versions(&self) -> &PluginVersions {
         &self.versions
     }
 
@@ -180,13 +195,13 @@ impl<'a> Processor<'a> {
             .transitive_groups
             .clone_from(&person.transitive_groups);
         input.target = mapped;
-        for (pinned, prepared) in self.plugins.transforms.iter().zip(&self.transforms) {
+        for (pinned, prepared) in self.plugins.transforms.iter().zip(&mut self.transforms) {
             let outcome = pinned
                 .plugin
                 .transform(view(&pinned.inputs, input, shown), &pinned.config);
             apply_transform(outcome, prepared, &mut input.target, steps)?;
         }
-        let license = match (&self.plugins.license, &self.license) {
+        let license = match (&self.plugins.license, &mut self.license) {
             (Some(rule), Some(prepared)) => {
                 let shown = view(&rule.inputs, input, shown);
                 run_license(rule, prepared, shown, current, steps)?
@@ -296,19 +311,30 @@ fn select(dst: &mut Attributes, src: &Attributes, names: Option<&[String]>) {
 /// Applies a transform's outcome to the person's target attributes.
 fn apply_transform(
     outcome: Result<TransformOutcome, PluginError>,
-    prepared: &Prepared,
+    prepared: &mut Prepared,
     target: &mut Attributes,
     steps: &mut Vec<Step>,
 ) -> Result<(), Halt> {
     match outcome {
         Ok(TransformOutcome::Changes { set, remove }) => {
             let (set_count, removed) = (Decimal::new(set.len()), Decimal::new(remove.len()));
-            let description = concat(&[set_count.as_str(), " set, ", removed.as_str(), " removed"]);
+            let description = prepared.recent.concat(&[
+                set_count.as_str(),
+                " set, ",
+                removed.as_str(),
+                " removed",
+            ]);
             for path in &remove {
-                target.remove(path);
+                target.remove(path.as_str());
             }
             for (path, value) in set {
-                target.insert(path, value);
+                // A path the target has keeps its shared key; only a new one is allocated.
+                match target.get_mut(path.as_str()) {
+                    Some(slot) => *slot = value,
+                    None => {
+                        target.insert(Key::from(path), value);
+                    }
+                }
             }
             steps.push(prepared.step(Status::Success, description));
             Ok(())
@@ -333,17 +359,18 @@ fn apply_transform(
 
 fn run_license(
     rule: &Pinned<dyn LicenseRule>,
-    prepared: &Prepared,
+    prepared: &mut Prepared,
     input: &PluginInput,
     current: Option<&License>,
     steps: &mut Vec<Step>,
 ) -> Result<Option<License>, Halt> {
     match rule.plugin.decide(input, current, &rule.config) {
         Ok(LicenseDecision::Assign { license, reason }) => {
+            let described = prepared.recent.text(|out| write_license(&license, out));
             steps.push(
                 prepared
                     .step(Status::Success, reason)
-                    .with("license", describe(&license)),
+                    .with("license", described),
             );
             Ok(Some(license))
         }
@@ -370,12 +397,17 @@ fn run_license(
 pub fn describe(license: &License) -> String {
     let len = license.plan.len() + license.add_ons.iter().map(|a| a.len() + 1).sum::<usize>();
     let mut out = String::with_capacity(len);
+    write_license(license, &mut out);
+    out
+}
+
+/// [`describe`] appended to `out`.
+fn write_license(license: &License, out: &mut String) {
     out.push_str(&license.plan);
     for add_on in &license.add_ons {
         out.push('+');
         out.push_str(add_on);
     }
-    out
 }
 
 #[cfg(test)]
@@ -395,8 +427,8 @@ mod tests {
 
     fn person() -> Person {
         let attributes = Attributes::from([
-            ("department".to_string(), Value::Text("Sales".into())),
-            ("mobilePhone".to_string(), Value::Text("+1 555".into())),
+            ("department".into(), Value::Text("Sales".into())),
+            ("mobilePhone".into(), Value::Text("+1 555".into())),
         ]);
         let mut p = Person::new("p1", attributes);
         p.direct_groups = vec![group("Team")];
@@ -406,8 +438,8 @@ mod tests {
 
     fn mapped() -> Attributes {
         Attributes::from([
-            ("userName".to_string(), Value::Text("p1@x.example".into())),
-            ("title".to_string(), Value::Text("Rep".into())),
+            ("userName".into(), Value::Text("p1@x.example".into())),
+            ("title".into(), Value::Text("Rep".into())),
         ])
     }
 
@@ -488,7 +520,7 @@ mod tests {
         assert_eq!(seen[0].id, "p1");
         assert_eq!(
             seen[0].attributes,
-            Attributes::from([("department".to_string(), Value::Text("Sales".into()))])
+            Attributes::from([("department".into(), Value::Text("Sales".into()))])
         );
         assert!(seen[0].direct_groups.is_empty());
         assert_eq!(seen[0].transitive_groups, person().transitive_groups);
@@ -502,8 +534,8 @@ mod tests {
         assert_eq!(
             processed.target,
             Attributes::from([
-                ("displayName".to_string(), Value::Text("Pat".into())),
-                ("userName".to_string(), Value::Text("p1@x.example".into())),
+                ("displayName".into(), Value::Text("Pat".into())),
+                ("userName".into(), Value::Text("p1@x.example".into())),
             ])
         );
     }

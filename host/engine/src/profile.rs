@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use crate::config::{AddOnAttributes, ProfileConfig, ProfileName, UnmappedAddOns};
-use crate::model::{Attributes, License, Value};
+use crate::model::{Attributes, Key, License, Value};
 
 /// The Zoom license extension.
 pub const ZOOM_EXT: &str = "urn:ietf:params:scim:schemas:extension:zoom:1.0:User";
@@ -68,7 +68,7 @@ impl TargetProfile {
                 .extend(attributes.iter().map(|(k, v)| (k.clone(), v.clone()))),
             (None, Some(path)) => {
                 out.attributes
-                    .insert(path.clone(), Value::Text(license.plan.clone()));
+                    .insert(path.clone(), Value::Text(license.plan.as_str().into()));
             }
             (None, None) => {
                 return Err(UnknownPlan {
@@ -107,7 +107,7 @@ impl TargetProfile {
             &self.data.plan_attribute,
         ) {
             (Some(attributes), _) => set_all(target, attributes),
-            (None, Some(path)) => set(target, path, &Value::Text(license.plan.clone())),
+            (None, Some(path)) => set(target, path, &Value::Text(license.plan.as_str().into())),
             (None, None) => {
                 return Err(UnknownPlan {
                     plan: license.plan.clone(),
@@ -145,8 +145,8 @@ fn set_all(target: &mut Attributes, attributes: &Attributes) {
 }
 
 /// Inserts a copy (the profile's paths are rarely in `target` already: one search, not two).
-fn set(target: &mut Attributes, path: &str, value: &Value) {
-    target.insert(path.to_string(), value.clone());
+fn set(target: &mut Attributes, path: &Key, value: &Value) {
+    target.insert(path.clone(), value.clone());
 }
 
 /// The built-in profile data.
@@ -162,8 +162,8 @@ pub fn builtin(name: ProfileName) -> ProfileConfig {
 }
 
 fn zoom() -> ProfileConfig {
-    let ext = |field: &str| format!("{ZOOM_EXT}:{field}");
-    let user_type = |t: &str| ("userType".to_string(), Value::Text(t.into()));
+    let ext = |field: &str| Key::from(format!("{ZOOM_EXT}:{field}"));
+    let user_type = |t: &str| (Key::from("userType"), Value::Text(t.into()));
     let mut plans: BTreeMap<String, Attributes> = BTreeMap::new();
     for (plan, user_type_value) in [
         ("basic", "Basic"),
@@ -237,7 +237,7 @@ mod tests {
                 "webinar".to_string(),
                 AddOnAttributes {
                     held: Attributes::from([(
-                        format!("{ZOOM_EXT}:zoomWebinar"),
+                        Key::from(format!("{ZOOM_EXT}:zoomWebinar")),
                         Value::Text("w500".into()),
                     )]),
                     not_held: Attributes::new(),
@@ -298,18 +298,23 @@ mod tests {
         for (i, (profile, license, expected, unmapped)) in cases.into_iter().enumerate() {
             let got = profile.attributes(&license).expect("known plan");
             for (path, value) in expected {
-                assert_eq!(got.attributes.get(&path), Some(&value), "case {i}: {path}");
+                assert_eq!(
+                    got.attributes.get(path.as_str()),
+                    Some(&value),
+                    "case {i}: {path}"
+                );
             }
             assert!(
-                !got.attributes.contains_key(&phone) || license.add_ons.contains(&"phone".into()),
+                !got.attributes.contains_key(phone.as_str())
+                    || license.add_ons.contains(&"phone".into()),
                 "case {i}"
             );
             assert_eq!(got.unmapped_add_ons, unmapped, "case {i}");
             // Written into existing attributes: the same as extending them.
             let mut into = Attributes::from([
-                ("userType".to_string(), t("Basic")),
-                (wb.clone(), Value::Bool(false)),
-                ("displayName".to_string(), t("A")),
+                ("userType".into(), t("Basic")),
+                (Key::from(&wb), Value::Bool(false)),
+                ("displayName".into(), t("A")),
             ]);
             let mut extended = into.clone();
             extended.extend(got.attributes);

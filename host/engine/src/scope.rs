@@ -12,7 +12,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ClauseConfig, Operator, ScopeConfig, ScopeMode};
-use crate::model::{Person, Value};
+use crate::model::{Person, SharedStr, Value};
 
 /// A compiled [`ScopeConfig`]: regexes built and names indexed once per cycle.
 #[derive(Debug, Clone)]
@@ -26,7 +26,7 @@ pub struct Scope {
 
 #[derive(Debug, Clone)]
 struct Filter {
-    name: String,
+    name: SharedStr,
     clauses: Vec<Clause>,
 }
 
@@ -56,8 +56,8 @@ pub struct ScopeEvaluation {
 pub enum FilterResult {
     /// No filters are configured.
     None,
-    /// This filter's clauses all held.
-    Passed { filter: String },
+    /// This filter's clauses all held (its name, shared with the configuration's).
+    Passed { filter: SharedStr },
     /// No filter held; for each, the first clause that failed.
     Failed { reasons: Vec<String> },
 }
@@ -91,14 +91,19 @@ impl ScopeEvaluation {
 
     /// Entra's phrasing, e.g. `NotEffectivelyEntitled, Active = True, Assigned = False`.
     pub fn reason(&self) -> String {
+        let mut reason = String::with_capacity(96);
+        self.write_reason(&mut reason);
+        reason
+    }
+
+    /// [`ScopeEvaluation::reason`] appended to `reason` (the planner reuses one buffer).
+    pub fn write_reason(&self, reason: &mut String) {
         let title = |b: bool| if b { "True" } else { "False" };
         let head = if self.in_scope() {
             "EffectivelyEntitled"
         } else {
             "NotEffectivelyEntitled"
         };
-        // Built with pushes into one allocation: this runs for every person of every cycle.
-        let mut reason = String::with_capacity(96);
         for part in [
             head,
             ", Active = ",
@@ -129,7 +134,6 @@ impl ScopeEvaluation {
                 reason.push(')');
             }
         }
-        reason
     }
 }
 
@@ -148,7 +152,11 @@ impl Scope {
                     .map(Clause::build)
                     .collect::<Result<_, _>>()?;
                 Ok(Filter {
-                    name: f.name.clone().unwrap_or_else(|| format!("filter {i}")),
+                    name: f
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| format!("filter {i}"))
+                        .into(),
                     clauses,
                 })
             })
@@ -204,7 +212,7 @@ impl Scope {
             match filter
                 .clauses
                 .iter()
-                .find(|c| !c.holds(person.attributes.get(&c.attribute)))
+                .find(|c| !c.holds(person.attributes.get(c.attribute.as_str())))
             {
                 None => {
                     return FilterResult::Passed {

@@ -209,7 +209,7 @@ impl Transform for NormalizeAttributes {
             if let Some(name) = text(path).filter(|n| !n.is_empty()) {
                 let cased = title_case(name);
                 if target.get(path).and_then(Value::as_str) != Some(&cased) {
-                    set.push((path.to_string(), Value::Text(cased.clone())));
+                    set.push((path.to_string(), Value::Text(cased.as_str().into())));
                 }
                 names.push(cased);
             }
@@ -220,12 +220,14 @@ impl Transform for NormalizeAttributes {
             } else {
                 names.join(" ")
             };
-            set.push(("displayName".into(), Value::Text(display)));
+            set.push(("displayName".into(), Value::Text(display.into())));
         }
         for path in PHONES {
             if let Some(raw) = text(path) {
                 match e164(raw, &config.default_country_code) {
-                    Ok(Some(phone)) if phone != raw => set.push((path.into(), Value::Text(phone))),
+                    Ok(Some(phone)) if phone != raw => {
+                        set.push((path.into(), Value::Text(phone.into())))
+                    }
                     Ok(Some(_)) => {}
                     Ok(None) => remove.push(path.to_string()),
                     Err(message) => {
@@ -245,7 +247,7 @@ impl Transform for NormalizeAttributes {
                 .iter()
                 .find_map(|g| g.display_name.strip_prefix(prefix.as_str()))
         {
-            set.push((DEPARTMENT.into(), Value::Text(dept.to_string())));
+            set.push((DEPARTMENT.into(), Value::Text(dept.into())));
         }
         Ok(TransformOutcome::Changes { set, remove })
     }

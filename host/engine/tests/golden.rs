@@ -22,7 +22,7 @@ fn person(n: u32, given: &str, family: &str, extra: &[(&str, &str)]) -> Person {
     let id = format!("p{n:02}");
     let mut attributes = Attributes::new();
     let mut put = |k: &str, v: &str| {
-        attributes.insert(k.to_string(), Value::Text(v.to_string()));
+        attributes.insert(k.into(), Value::Text(v.to_string().into()));
     };
     put(
         "userPrincipalName",
@@ -49,9 +49,9 @@ fn person(n: u32, given: &str, family: &str, extra: &[(&str, &str)]) -> Person {
     put("employeeType", "Employee");
     for (k, v) in extra {
         if v.is_empty() {
-            attributes.remove(*k);
+            attributes.remove(k);
         } else {
-            attributes.insert(k.to_string(), Value::Text(v.to_string()));
+            attributes.insert((*k).into(), Value::Text(v.to_string().into()));
         }
     }
     let mut person = Person::new(id, attributes);
@@ -176,7 +176,7 @@ fn golden_plan() {
     // Changes in the source between the cycles.
     let mut people = directory();
     let set = |p: &mut Person, k: &str, v: Value| {
-        p.attributes.insert(k.to_string(), v);
+        p.attributes.insert(k.into(), v);
     };
     set(
         &mut people[1],

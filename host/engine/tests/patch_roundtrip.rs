@@ -27,9 +27,9 @@ fn flat_attributes() -> impl Strategy<Value = Attributes> {
         let mut a: Attributes = TEXT_PATHS
             .iter()
             .zip(texts)
-            .filter_map(|(p, v)| Some((p.to_string(), Value::Text(v?))))
+            .filter_map(|(p, v)| Some(((*p).into(), Value::Text(v?.into()))))
             .collect();
-        a.insert("userName".into(), Value::Text(user));
+        a.insert("userName".into(), Value::Text(user.into()));
         if let Some(active) = active {
             a.insert("active".into(), Value::Bool(active));
         }
@@ -38,7 +38,7 @@ fn flat_attributes() -> impl Strategy<Value = Attributes> {
 }
 
 fn to_flat(a: &Attributes) -> Flat {
-    a.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()
+    a.iter().map(|(k, v)| (k.to_string(), to_json(v))).collect()
 }
 
 proptest! {

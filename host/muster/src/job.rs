@@ -238,14 +238,19 @@ impl Job {
 
 fn managed_paths(pipeline: &Pipeline) -> BTreeSet<String> {
     let profile = &pipeline.profile.data;
-    let mappings = pipeline.mappings.iter().map(|m| m.target.clone());
-    let plans = profile.plans.values().flat_map(|a| a.keys().cloned());
-    let add_ons = profile
-        .add_ons
+    let mappings = pipeline.mappings.iter().map(|m| m.target.to_string());
+    let plans = profile
+        .plans
         .values()
-        .flat_map(|a| a.held.keys().chain(a.not_held.keys()).cloned());
+        .flat_map(|a| a.keys().map(ToString::to_string));
+    let add_ons = profile.add_ons.values().flat_map(|a| {
+        a.held
+            .keys()
+            .chain(a.not_held.keys())
+            .map(ToString::to_string)
+    });
     let mut paths: BTreeSet<String> = mappings.chain(plans).chain(add_ons).collect();
-    paths.extend(profile.plan_attribute.clone());
+    paths.extend(profile.plan_attribute.as_ref().map(ToString::to_string));
     paths.insert("active".into());
     paths
 }

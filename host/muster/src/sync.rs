@@ -299,12 +299,11 @@ pub(crate) fn mark_done(entry: &mut LogEntry, target_id: &str, adopted: bool) {
         });
     identity.id = target_id.to_string();
     if let Some(step) = export_step(entry) {
-        step.details
-            .insert("targetId".into(), target_id.to_string().into());
+        step.details.insert("targetId", target_id.to_string());
         if adopted {
             step.details.insert(
-                "adopted".into(),
-                "an existing target user matched and was linked instead of created".into(),
+                "adopted",
+                "an existing target user matched and was linked instead of created",
             );
         }
     }
@@ -340,11 +339,11 @@ pub(crate) fn matching_path(job: &Job, planned: &PlannedAction) -> String {
         Action::Create { attributes } => matching
             .iter()
             .find(|m| attributes.get(&m.target).and_then(|v| v.as_str()) == value)
-            .map(|m| m.target.clone()),
+            .map(|m| m.target.to_string()),
         _ => None,
     };
     by_value
-        .or_else(|| matching.first().map(|m| m.target.clone()))
+        .or_else(|| matching.first().map(|m| m.target.to_string()))
         .unwrap_or_else(|| "userName".into())
 }
 

@@ -4,11 +4,10 @@
 //! `cargo bench -p plugin-host --bench call` prints both and their ratio; the figures go into
 //! `plugins/README.md`.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use engine::model::{GroupRef, Value};
+use engine::model::{Attributes, GroupRef, Value};
 use engine::plugin::{LicenseDecision, LicenseRule, PluginInput};
 use engine::testing::LicenseByGroup as NativeLicenseByGroup;
 use plugin_host::{Limits, Plugin, Runtime};
@@ -20,11 +19,11 @@ const CONFIG: &str = r#"{"rules":[
   "default_plan":"basic"}"#;
 
 fn person() -> PluginInput {
-    let attributes: BTreeMap<String, Value> = (0..30)
+    let attributes: Attributes = (0..30)
         .map(|i| {
             (
-                format!("attribute{i}"),
-                Value::Text(format!("value number {i}")),
+                format!("attribute{i}").into(),
+                Value::Text(format!("value number {i}").into()),
             )
         })
         .collect();
@@ -45,7 +44,7 @@ fn person() -> PluginInput {
         attributes,
         direct_groups: groups.clone(),
         transitive_groups: groups,
-        target: BTreeMap::from([("userName".to_string(), Value::Text("a@x.example".into()))]),
+        target: Attributes::from([("userName".into(), Value::Text("a@x.example".into()))]),
     }
 }
 

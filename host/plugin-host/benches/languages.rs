@@ -16,12 +16,11 @@
 //! `$MUSTER_BENCH_NORMALIZE_PY` / `$MUSTER_BENCH_NORMALIZE_JS`). A missing one is reported and its
 //! row left out. Prints a markdown table for `plugins/README.md`.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use engine::config::{GroupInputs, PluginInputs};
-use engine::model::{GroupRef, Value};
+use engine::model::{Attributes, GroupRef, Value};
 use engine::plugin::{LicenseDecision, LicenseRule, PluginInput, Transform};
 use engine::process::project;
 use engine::testing::LicenseByGroup as NativeLicenseByGroup;
@@ -43,11 +42,11 @@ const LOADS: usize = 5;
 
 /// A person with `attributes` attributes and `teams` + 2 groups; 30 and 18 as in the `call` bench.
 fn person(i: usize, attribute_count: usize, teams: usize) -> PluginInput {
-    let attributes: BTreeMap<String, Value> = (0..attribute_count)
+    let attributes: Attributes = (0..attribute_count)
         .map(|a| {
             (
-                format!("attribute{a}"),
-                Value::Text(format!("value number {a}")),
+                format!("attribute{a}").into(),
+                Value::Text(format!("value number {a}").into()),
             )
         })
         .collect();
@@ -73,9 +72,9 @@ fn person(i: usize, attribute_count: usize, teams: usize) -> PluginInput {
         attributes,
         direct_groups: groups.clone(),
         transitive_groups: groups,
-        target: BTreeMap::from([(
-            "userName".to_string(),
-            Value::Text(format!("u{i}@x.example")),
+        target: Attributes::from([(
+            "userName".into(),
+            Value::Text(format!("u{i}@x.example").into()),
         )]),
     }
 }
@@ -236,8 +235,8 @@ fn mapped_person(i: usize) -> PluginInput {
         id: "g-dept".into(),
         display_name: "Dept-Finance".into(),
     });
-    let text = |s: String| Value::Text(s);
-    p.target = BTreeMap::from([
+    let text = |s: String| Value::Text(s.into());
+    p.target = Attributes::from([
         ("userName".into(), text(format!("u{i}@x.example"))),
         (
             "emails[type eq \"work\"].value".into(),

@@ -34,7 +34,7 @@ fn attributes_to_wit(attrs: &Attributes) -> Vec<wit::Attribute> {
     attrs
         .iter()
         .map(|(name, value)| wit::Attribute {
-            name: name.clone(),
+            name: name.to_string(),
             value: value_to_wit(value),
         })
         .collect()
@@ -45,7 +45,7 @@ fn value_to_wit(v: &Value) -> wit::Value {
         Value::Null => wit::Value::Null,
         Value::Bool(b) => wit::Value::Boolean(*b),
         Value::Int(i) => wit::Value::Integer(*i),
-        Value::Text(s) => wit::Value::Text(s.clone()),
+        Value::Text(s) => wit::Value::Text(s.to_string()),
         Value::TextList(l) => wit::Value::TextList(l.clone()),
     }
 }
@@ -55,7 +55,7 @@ fn value_from_wit(v: wit::Value) -> Value {
         wit::Value::Null => Value::Null,
         wit::Value::Boolean(b) => Value::Bool(b),
         wit::Value::Integer(i) => Value::Int(i),
-        wit::Value::Text(s) => Value::Text(s),
+        wit::Value::Text(s) => Value::Text(s.into()),
         wit::Value::TextList(l) => Value::TextList(l),
     }
 }

@@ -2,10 +2,9 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use engine::model::{GroupRef, Value};
+use engine::model::{Attributes, GroupRef, Value};
 use engine::plugin::PluginInput;
 use plugin_host::{Limits, Plugin, Runtime};
 
@@ -39,18 +38,18 @@ pub fn group(name: &str) -> GroupRef {
 /// A person in the given groups (directly), with a work email and a few attributes.
 pub fn person(id: &str, groups: &[&str]) -> PluginInput {
     let groups: Vec<GroupRef> = groups.iter().map(|g| group(g)).collect();
-    let mut target = BTreeMap::new();
+    let mut target = Attributes::new();
     target.insert(
-        "userName".to_string(),
-        Value::Text(format!("{id}@example.com")),
+        "userName".into(),
+        Value::Text(format!("{id}@example.com").into()),
     );
     target.insert(
-        "emails[type eq \"work\"].value".to_string(),
-        Value::Text(format!("{id}@example.com")),
+        "emails[type eq \"work\"].value".into(),
+        Value::Text(format!("{id}@example.com").into()),
     );
     PluginInput {
         id: id.to_string(),
-        attributes: BTreeMap::from([("department".to_string(), Value::Text("Sales".into()))]),
+        attributes: Attributes::from([("department".into(), Value::Text("Sales".into()))]),
         direct_groups: groups.clone(),
         transitive_groups: groups,
         target,

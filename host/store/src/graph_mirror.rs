@@ -192,7 +192,7 @@ mod tests {
 
     fn user(name: &str) -> MirrorUser {
         MirrorUser {
-            attributes: Attributes::from([("displayName".to_string(), Value::Text(name.into()))]),
+            attributes: Attributes::from([("displayName".into(), Value::Text(name.into()))]),
             enabled: true,
             soft_deleted: false,
         }

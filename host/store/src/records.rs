@@ -158,10 +158,10 @@ pub(crate) mod tests {
             source_id: source_id.into(),
             target_id: target_id.into(),
             matching_value: format!("{source_id}@example.com"),
-            last_applied: BTreeMap::from([
+            last_applied: engine::model::Attributes::from([
                 (
                     "userName".into(),
-                    Value::Text(format!("{source_id}@example.com")),
+                    Value::Text(format!("{source_id}@example.com").into()),
                 ),
                 ("active".into(), Value::Bool(true)),
                 ("emails[type eq \"work\"].value".into(), Value::Null),
@@ -172,7 +172,8 @@ pub(crate) mod tests {
                 ),
             ]),
             license: Some(License::new("licensed", ["webinar", "large_meeting"])),
-            plugin_versions: BTreeMap::from([("license-by-group".into(), "sha256:ab12".into())]),
+            plugin_versions: BTreeMap::from([("license-by-group".into(), "sha256:ab12".into())])
+                .into(),
             disabled: false,
         }
     }

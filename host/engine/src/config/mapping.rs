@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::Errors;
-use crate::model::Value;
+use crate::model::{Key, Value};
 
 /// One mapping to a target SCIM path: from a source attribute (`source`, Entra's *Direct*) or a
 /// fixed value (`constant`, Entra's *Constant*). Expressions are what transform plugins are for.
@@ -14,7 +14,7 @@ use crate::model::Value;
 pub struct MappingConfig {
     /// The target attribute as a SCIM path: `userName`, `name.givenName`,
     /// `emails[type eq "work"].value`, `urn:...:enterprise:2.0:User:department`.
-    pub target: String,
+    pub target: Key,
     /// The source attribute, e.g. `userPrincipalName` (a *Direct* mapping).
     #[serde(default)]
     pub source: Option<String>,

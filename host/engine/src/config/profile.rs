@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{Errors, check_scim_path};
-use crate::model::Attributes;
+use crate::model::{Attributes, Key};
 
 /// A target profile, or (in the `[profile]` table) additions to the built-in one: entries here
 /// replace the built-in entries of the same name.
@@ -17,7 +17,7 @@ pub struct ProfileConfig {
     pub plans: BTreeMap<String, Attributes>,
     /// A SCIM path that receives the plan's name itself when `plans` has no entry for it.
     #[serde(default)]
-    pub plan_attribute: Option<String>,
+    pub plan_attribute: Option<Key>,
     /// Add-on name → the attributes that express holding it, and not holding it.
     #[serde(default)]
     pub add_ons: BTreeMap<String, AddOnAttributes>,

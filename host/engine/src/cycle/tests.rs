@@ -1,5 +1,3 @@
-use std::collections::BTreeMap;
-
 use super::*;
 use crate::config::{ApplyMode, DeletionThresholdConfig, ProfileName, ScopeConfig, ScopeMode};
 use crate::model::{Attributes, License};
@@ -28,11 +26,8 @@ fn pipeline(deprovisioning: DeprovisioningConfig, max: u32) -> Pipeline {
 }
 
 fn person(id: &str) -> Person {
-    let upn = Value::Text(format!("{id}@x.com"));
-    Person::new(
-        id,
-        Attributes::from([("userPrincipalName".to_string(), upn)]),
-    )
+    let upn = Value::Text(format!("{id}@x.com").into());
+    Person::new(id, Attributes::from([("userPrincipalName".into(), upn)]))
 }
 
 fn record(id: &str, disabled: bool) -> ProvisionedRecord {
@@ -41,11 +36,11 @@ fn record(id: &str, disabled: bool) -> ProvisionedRecord {
         target_id: format!("t-{id}"),
         matching_value: format!("{id}@x.com"),
         last_applied: Attributes::from([
-            ("active".to_string(), Value::Bool(!disabled)),
-            ("userName".to_string(), Value::Text(format!("{id}@x.com"))),
+            ("active".into(), Value::Bool(!disabled)),
+            ("userName".into(), Value::Text(format!("{id}@x.com").into())),
         ]),
         license: None::<License>,
-        plugin_versions: BTreeMap::new(),
+        plugin_versions: Default::default(),
         disabled,
     }
 }

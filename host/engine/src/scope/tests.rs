@@ -13,7 +13,7 @@ fn clause(attribute: &str, operator: Operator, value: Option<&str>) -> ClauseCon
 fn person(attrs: &[(&str, Value)]) -> Person {
     let attributes: Attributes = attrs
         .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
+        .map(|(k, v)| (crate::model::Key::from(*k), v.clone()))
         .collect();
     let mut p = Person::new("p1", attributes);
     p.assigned_directly = true;

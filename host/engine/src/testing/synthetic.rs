@@ -30,7 +30,7 @@ pub fn synthetic_directory(n: usize) -> Vec<Person> {
     for i in 0..n {
         let mut a = Attributes::new();
         let mut put = |k: &str, v: String| {
-            a.insert(k.to_string(), Value::Text(v));
+            a.insert(k.into(), Value::Text(v.into()));
         };
         put("userPrincipalName", format!("user{i}@example.com"));
         put("mail", format!("user{i}@example.com"));
@@ -69,9 +69,13 @@ pub fn native_plugins(config: &Config) -> PinnedPlugins {
     }
 }
 
-/// The records after every action of `plan` succeeded (creates get target id `t-{source id}`).
+/// The records after every action of `plan` succeeded (creates get target id `t-{source id}`),
+/// as the state store hands them to the next cycle: read back from JSON, so that they share no
+/// strings with this plan (shared strings compare equal by address, which would flatter the
+/// no-change benchmark).
 pub fn records_after(plan: &Plan) -> Vec<ProvisionedRecord> {
-    plan.actions
+    let records: Vec<ProvisionedRecord> = plan
+        .actions
         .iter()
         .filter_map(|a| {
             let mut r = a.record_after.clone()?;
@@ -80,5 +84,7 @@ pub fn records_after(plan: &Plan) -> Vec<ProvisionedRecord> {
             }
             Some(r)
         })
-        .collect()
+        .collect();
+    let json = serde_json::to_string(&records).expect("records serialize");
+    serde_json::from_str(&json).expect("records read back")
 }

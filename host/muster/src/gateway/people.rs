@@ -18,9 +18,9 @@ use store::GatewayResource;
 pub fn person(user: &GatewayResource, direct: &[GroupRef], transitive: &[GroupRef]) -> Person {
     let mut attributes: Attributes = scim::flat::flatten(&user.body)
         .into_iter()
-        .filter_map(|(path, v)| value(v).map(|v| (path, v)))
+        .filter_map(|(path, v)| value(v).map(|v| (path.into(), v)))
         .collect();
-    attributes.insert("id".into(), Value::Text(user.id.clone()));
+    attributes.insert("id".into(), Value::Text(user.id.as_str().into()));
     let active = user
         .body
         .as_object()
@@ -43,16 +43,16 @@ fn value(v: Json) -> Option<Value> {
         Json::Bool(b) => Some(Value::Bool(b)),
         Json::Number(n) => Some(match n.as_i64() {
             Some(i) => Value::Int(i),
-            None => Value::Text(n.to_string()),
+            None => Value::Text(n.to_string().into()),
         }),
-        Json::String(s) => Some(Value::Text(s)),
+        Json::String(s) => Some(Value::Text(s.into())),
         Json::Array(items) if items.iter().all(Json::is_string) => Some(Value::TextList(
             items
                 .into_iter()
                 .filter_map(|i| i.as_str().map(str::to_string))
                 .collect(),
         )),
-        other => Some(Value::Text(other.to_string())),
+        other => Some(Value::Text(other.to_string().into())),
     }
 }
 

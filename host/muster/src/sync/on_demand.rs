@@ -174,7 +174,7 @@ fn find<'a>(job: &Job, people: &'a [Person], who: &str) -> Option<&'a Person> {
     people.iter().find(|p| {
         sources.iter().any(|s| {
             p.attributes
-                .get(*s)
+                .get(s)
                 .and_then(|v| v.as_str())
                 .is_some_and(|v| v.eq_ignore_ascii_case(who))
         })

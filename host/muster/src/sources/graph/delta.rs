@@ -57,7 +57,7 @@ pub fn apply_user_page(
                 continue;
             }
             if let Some(v) = to_value(value) {
-                attributes.insert(name, v);
+                attributes.insert(name.into(), v);
             }
         }
         changes.insert(
@@ -149,7 +149,7 @@ fn to_value(value: Json) -> Option<Value> {
         Json::Null => None,
         Json::Bool(b) => Some(Value::Bool(b)),
         Json::Number(n) => n.as_i64().map(Value::Int),
-        Json::String(s) => Some(Value::Text(s)),
+        Json::String(s) => Some(Value::Text(s.into())),
         Json::Array(items) => items
             .into_iter()
             .map(|i| match i {
