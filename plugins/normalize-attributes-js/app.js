@@ -70,11 +70,15 @@ export function transform(person, config) {
     const lowered = cfg.loweredPrefix;
     // The first group with the prefix decides, even when nothing follows the prefix. ASCII
     // case-folding keeps lengths, so only the name's first `prefix.length` characters are folded.
+    // The first character is compared before anything is folded: most groups fail there.
+    const first = lowered.charCodeAt(0);
     const groups = person.directGroups;
     let group;
     for (let i = 0; i < groups.length && group === undefined; i++) {
       const name = groups[i].displayName;
-      if (name.length >= prefix.length && asciiLower(name.slice(0, prefix.length)) === lowered) group = groups[i];
+      const c = name.charCodeAt(0);
+      if ((c >= 65 && c <= 90 ? c + 32 : c) !== first || name.length < prefix.length) continue;
+      if (asciiLower(name.slice(0, prefix.length)) === lowered) group = groups[i];
     }
     if (group) {
       const department = group.displayName.slice(prefix.length).trim();
@@ -116,7 +120,13 @@ function isUsableEmail(s) {
 
 // Title-cases a name written all in one case; leaves mixed-case names alone.
 function tidyName(name) {
-  const collapsed = name.split(/\s+/u).filter((w) => w !== '').join(' ');
+  const collapsed = name.trim().split(/\s+/u).join(' ');
+  // Pure ASCII (the usual case) is decided by native regular expressions, without a callback
+  // per character; the result is the same as the general path's.
+  if (ASCII.test(collapsed)) {
+    if (/[A-Z]/.test(collapsed) && /[a-z]/.test(collapsed)) return collapsed;
+    return collapsed.toLowerCase().replace(/(^|[ '-])([a-z])/g, (m, sep, c) => sep + c.toUpperCase());
+  }
   const chars = Array.from(collapsed);
   // A character is upper (lower) case when lowering (uppering) changes it; the engine has no
   // Unicode property escapes (\p{...}) in regular expressions.

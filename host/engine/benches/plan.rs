@@ -5,9 +5,9 @@
 
 use std::hint::black_box;
 
-/// The allocator the `muster` binary runs with.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+/// The allocator and its settings as the `muster` binary runs them.
+#[path = "../../muster/src/allocator.rs"]
+mod allocator;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use engine::config::Config;
@@ -18,6 +18,7 @@ const PEOPLE: usize = 100_000;
 const CONFIG: &str = include_str!("../testdata/zoom.toml");
 
 fn bench(c: &mut Criterion) {
+    allocator::configure();
     let config = Config::from_toml_str(CONFIG).expect("config");
     let pipeline = Pipeline::build(&config).expect("pipeline");
     let plugins = native_plugins(&config);

@@ -10,9 +10,9 @@
 
 use std::time::Instant;
 
-/// The allocator the `muster` binary runs with.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+/// The allocator and its settings as the `muster` binary runs them.
+#[path = "../../muster/src/allocator.rs"]
+mod allocator;
 
 use engine::config::Config;
 use engine::cycle::{CycleInput, Pipeline, Plan, plan_cycle};
@@ -48,6 +48,7 @@ fn timed(input: &CycleInput) -> (Plan, f64, f64) {
 }
 
 fn main() {
+    allocator::configure();
     let mut args = std::env::args().skip(1);
     let people: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(3);
