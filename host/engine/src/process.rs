@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::config::{GroupInputs, PluginConfig, PluginInputs};
 use crate::log::{Decimal, Recent, Status, Step, StepType, Text};
-use crate::model::{Attributes, Key, License, Person, PluginVersions, Value};
+use crate::model::{Attributes, GroupRef, Key, License, Person, PluginVersions, Value};
 use crate::plugin::{
     LicenseDecision, LicenseRule, PluginError, PluginId, PluginInput, Transform, TransformOutcome,
 };
@@ -284,13 +284,50 @@ pub fn project(inputs: &PluginInputs, full: &PluginInput, shown: &mut PluginInpu
         GroupInputs::Transitive => (false, true),
         GroupInputs::None => (false, false),
     };
-    shown.direct_groups.clear();
-    if direct {
-        shown.direct_groups.clone_from(&full.direct_groups);
-    }
-    shown.transitive_groups.clear();
-    if transitive {
-        shown.transitive_groups.clone_from(&full.transitive_groups);
+    let prefixes = inputs.group_prefixes.as_deref();
+    select_groups(
+        &mut shown.direct_groups,
+        &full.direct_groups,
+        direct,
+        prefixes,
+    );
+    select_groups(
+        &mut shown.transitive_groups,
+        &full.transitive_groups,
+        transitive,
+        prefixes,
+    );
+}
+
+/// `dst` = the groups of `src` whose names start with one of `prefixes` (all for `None`), or
+/// none when the list is not `wanted`.
+fn select_groups(
+    dst: &mut Vec<GroupRef>,
+    src: &[GroupRef],
+    wanted: bool,
+    prefixes: Option<&[String]>,
+) {
+    match (wanted, prefixes) {
+        (false, _) => dst.clear(),
+        (true, None) => {
+            // As `Vec::clone_from`: the groups already there keep their string buffers.
+            dst.truncate(src.len());
+            let (reused, rest) = src.split_at(dst.len());
+            dst.clone_from_slice(reused);
+            dst.extend_from_slice(rest);
+        }
+        (true, Some(prefixes)) => {
+            dst.clear();
+            let shown = src.iter().filter(|g| {
+                prefixes.iter().any(|p| {
+                    g.display_name
+                        .as_bytes()
+                        .get(..p.len())
+                        .is_some_and(|head| head.eq_ignore_ascii_case(p.as_bytes()))
+                })
+            });
+            dst.extend(shown.cloned());
+        }
     }
 }
 
@@ -513,6 +550,7 @@ mod tests {
         let inputs = PluginInputs {
             attributes: Some(vec!["DEPARTMENT".into(), "absent".into()]),
             groups: GroupInputs::Transitive,
+            group_prefixes: None,
             target: Some(vec!["username".into()]),
         };
         let processed = run(&pinned(&spy, inputs));
@@ -538,6 +576,36 @@ mod tests {
                 ("userName".into(), Value::Text("p1@x.example".into())),
             ])
         );
+    }
+
+    #[test]
+    fn group_prefixes_keep_only_the_groups_a_rule_reads() {
+        let full = PluginInput {
+            id: "p1".into(),
+            transitive_groups: vec![group("Team"), group("zoom-Phone"), group("Zoom-Licensed")],
+            direct_groups: vec![group("Team"), group("zoom-Phone")],
+            ..PluginInput::default()
+        };
+        let inputs = PluginInputs {
+            groups: GroupInputs::Transitive,
+            group_prefixes: Some(vec!["ZOOM-".into(), "Zoom-Licensed-but-longer".into()]),
+            ..PluginInputs::default()
+        };
+        let mut shown = PluginInput::default();
+        project(&inputs, &full, &mut shown);
+        assert!(shown.direct_groups.is_empty());
+        assert_eq!(
+            shown.transitive_groups,
+            [group("zoom-Phone"), group("Zoom-Licensed")],
+            "case-insensitive prefixes, in the source's order"
+        );
+        // A multi-byte character where a prefix would end is no match, not a panic.
+        let full = PluginInput {
+            transitive_groups: vec![group("Zoo\u{e9}-x")],
+            ..full
+        };
+        project(&inputs, &full, &mut shown);
+        assert!(shown.transitive_groups.is_empty());
     }
 
     #[test]

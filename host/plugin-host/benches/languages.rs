@@ -90,11 +90,12 @@ struct Row {
     small: Percentiles,
 }
 
-/// What the example configurations show the rule: its transitive groups, nothing else.
+/// What the example configurations show the rule: its transitive `Zoom-` groups, nothing else.
 fn declared_inputs() -> PluginInputs {
     PluginInputs {
         attributes: Some(vec![]),
         groups: GroupInputs::Transitive,
+        group_prefixes: Some(vec!["Zoom-".into()]),
         target: Some(vec![]),
     }
 }
@@ -280,6 +281,7 @@ fn measure_transform(
     let declared = PluginInputs {
         attributes: Some(vec![]),
         groups: GroupInputs::Direct,
+        group_prefixes: Some(vec!["Dept-".into()]),
         target: None,
     };
     let samples = [PluginInputs::default(), declared].map(|inputs| {
@@ -345,7 +347,7 @@ fn main() {
         "\nlicense-by-group, {PEOPLE} people per cycle (a pinned handle, as a sync cycle calls it); \
          large: 30 attributes and 20 groups (sent as direct and transitive), small: 5 attributes \
          and 3 groups; declared inputs: the large person as the example configurations show it \
-         to the rule (`inputs = {{ attributes = [], groups = \"transitive\", target = [] }}`)\n"
+         to the rule (`inputs = {{ attributes = [], groups = \"transitive\", group_prefixes = [\"Zoom-\"], target = [] }}`)\n"
     );
     println!(
         "| guest | component | compile | load from cache | fresh instance + call, p50 (large) | people per instance |"
@@ -402,7 +404,7 @@ fn main() {
     println!(
         "\nnormalize-attributes, {PEOPLE} people per cycle: the large person with 8 mapped target \
          attributes; declared inputs as in the example configurations \
-         (`inputs = {{ attributes = [], groups = \"direct\" }}`)\n"
+         (`inputs = {{ attributes = [], groups = \"direct\", group_prefixes = [\"Dept-\"] }}`)\n"
     );
     println!(
         "| guest, per person in a cycle | p50 | p99 | p99.9 | mean | declared inputs p50 | p99 | p99.9 | mean |"

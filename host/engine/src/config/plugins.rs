@@ -44,6 +44,11 @@ pub struct PluginInputs {
     /// Which of the person's group lists it receives; the other arrives empty.
     #[serde(default)]
     pub groups: GroupInputs,
+    /// Only the groups whose display name starts with one of these (ASCII case-insensitive, as
+    /// Entra compares group names), e.g. `["Zoom-"]`; all groups when left out. People are in
+    /// dozens to hundreds of groups, of which a rule usually reads a handful.
+    #[serde(default)]
+    pub group_prefixes: Option<Vec<String>>,
     /// The target attributes computed so far (SCIM paths, case-insensitive) it receives; all
     /// when left out. A transform's changes still apply to the whole target.
     #[serde(default)]
@@ -53,7 +58,10 @@ pub struct PluginInputs {
 impl PluginInputs {
     /// True when the plugin is shown the whole person.
     pub fn is_everything(&self) -> bool {
-        self.attributes.is_none() && self.groups == GroupInputs::All && self.target.is_none()
+        self.attributes.is_none()
+            && self.groups == GroupInputs::All
+            && self.group_prefixes.is_none()
+            && self.target.is_none()
     }
 }
 
@@ -110,6 +118,7 @@ impl PluginConfig {
         }
         let names = [
             ("attributes", &self.inputs.attributes),
+            ("group_prefixes", &self.inputs.group_prefixes),
             ("target", &self.inputs.target),
         ];
         for (field, list) in names {
