@@ -33,8 +33,9 @@ export function transform(person, config) {
   }
   const text = (path) => {
     const value = target.get(path);
-    if (value !== undefined && value.tag === 'text' && value.val.trim() !== '') return value.val.trim();
-    return null;
+    if (value === undefined || value.tag !== 'text') return null;
+    const trimmed = value.val.trim();
+    return trimmed !== '' ? trimmed : null;
   };
 
   const email = text(WORK_EMAIL) ?? text(USER_NAME);
@@ -51,10 +52,11 @@ export function transform(person, config) {
   if (given !== null) set.push(textAttr(GIVEN, given));
   if (family !== null) set.push(textAttr(FAMILY, family));
   if (text(DISPLAY) === null) {
-    const derived = [given, family].filter((n) => n !== null);
-    if (derived.length > 0) set.push(textAttr(DISPLAY, derived.join(' ')));
+    const derived = given !== null && family !== null ? `${given} ${family}` : (given ?? family);
+    if (derived !== null) set.push(textAttr(DISPLAY, derived));
   }
-  for (const attr of person.target) {
+  for (let i = 0; i < person.target.length; i++) {
+    const attr = person.target[i];
     if (!attr.name.startsWith('phoneNumbers[') || attr.value.tag !== 'text') continue;
     const raw = attr.value.val;
     const e164 = toE164(raw, cfg.default_country_code);
