@@ -107,6 +107,22 @@ struct Percentiles {
     mean: Duration,
 }
 
+/// Microseconds, rounded, for the tables.
+fn us(d: Duration) -> String {
+    format!("{:.0} µs", d.as_secs_f64() * 1e6)
+}
+
+/// p50, p99, p99.9 and mean as table cells.
+fn cells(x: &Percentiles) -> String {
+    format!(
+        "{} | {} | {} | {}",
+        us(x.p50),
+        us(x.p99),
+        us(x.p999),
+        us(x.mean)
+    )
+}
+
 fn percentiles(mut samples: Vec<Duration>) -> Percentiles {
     samples.sort();
     let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
@@ -342,7 +358,6 @@ fn main() {
         }
     }
     let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
-    let us = |d: Duration| format!("{:.0} µs", d.as_secs_f64() * 1e6);
     println!(
         "\nlicense-by-group, {PEOPLE} people per cycle (a pinned handle, as a sync cycle calls it); \
          large: 30 attributes and 20 groups (sent as direct and transitive), small: 5 attributes \
@@ -374,20 +389,11 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
-        let p = |x: &Percentiles| {
-            format!(
-                "{} | {} | {} | {}",
-                us(x.p50),
-                us(x.p99),
-                us(x.p999),
-                us(x.mean)
-            )
-        };
         println!(
             "| {} | {} | {} | {} | {} |",
             r.language,
-            p(&r.cycle),
-            p(&r.declared),
+            cells(&r.cycle),
+            cells(&r.declared),
             us(r.small.p50),
             us(r.small.p99),
         );
@@ -426,21 +432,12 @@ fn main() {
     ] {
         transforms.push((language, component(language, env, default)));
     }
-    let p = |x: &Percentiles| {
-        format!(
-            "{} | {} | {} | {}",
-            us(x.p50),
-            us(x.p99),
-            us(x.p999),
-            us(x.mean)
-        )
-    };
     let mut reference = None;
     for (language, bytes) in transforms {
         if let Some(bytes) = bytes {
             let ([all, declared], plugin) =
                 measure_transform(language, &bytes, &mapped, reference.as_ref());
-            println!("| {language} | {} | {} |", p(&all), p(&declared));
+            println!("| {language} | {} | {} |", cells(&all), cells(&declared));
             reference.get_or_insert(plugin);
         }
     }

@@ -52,9 +52,11 @@ impl IntoResponse for ApiError {
             StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = scim_json(status, &self.0.to_body());
         if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            let headers = response.headers_mut();
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            // Refused before its body was read: the connection cannot carry another request
+            // (see the admin API's `authorize`).
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }

@@ -118,6 +118,13 @@ async fn authorize(State(state): State<AppState>, request: Request, next: Next) 
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Bearer realm=\"muster admin\""),
             );
+            // The request's body (an upload, say) is refused unread, so the connection cannot
+            // carry another request: say so, or a keep-alive client sends its next request
+            // into a socket the server is closing.
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
             response
         }
     }
