@@ -126,30 +126,38 @@ struct Prepared {
     id: PluginId,
     step: Arc<str>,
     version: Arc<str>,
+    /// What the plugin was shown, when not the whole person: whoever reads the log sees why a
+    /// rule did not see a group.
+    inputs: Option<Arc<str>>,
     /// The last outcome text (a transform's counts, a license), shared while it repeats.
     recent: Recent,
 }
 
 impl Prepared {
-    fn new(id: PluginId, kind: &str) -> Prepared {
+    fn new(id: PluginId, kind: &str, inputs: &PluginInputs) -> Prepared {
         let step = Arc::from(format!("{kind}:{}", id.name));
         let version = Arc::from(id.version.as_str());
         Prepared {
             id,
             step,
             version,
+            inputs: inputs.describe().map(Arc::from),
             recent: Recent::default(),
         }
     }
 
     fn step(&self, status: Status, description: impl Into<Text>) -> Step {
-        Step::new(
+        let step = Step::new(
             StepType::Processing,
             Arc::clone(&self.step),
             status,
             description,
         )
-        .with("version", Arc::clone(&self.version))
+        .with("version", Arc::clone(&self.version));
+        match &self.inputs {
+            Some(inputs) => step.with("inputs", Arc::clone(inputs)),
+            None => step,
+        }
     }
 }
 
@@ -161,12 +169,12 @@ impl<'a> Processor<'a> {
             transforms: plugins
                 .transforms
                 .iter()
-                .map(|p| Prepared::new(p.plugin.id(), "transform"))
+                .map(|p| Prepared::new(p.plugin.id(), "transform", &p.inputs))
                 .collect(),
             license: plugins
                 .license
                 .as_ref()
-                .map(|p| Prepared::new(p.plugin.id(), "license")),
+                .map(|p| Prepared::new(p.plugin.id(), "license", &p.inputs)),
             versions: plugins.versions().into(),
             input: PluginInput::default(),
             shown: PluginInput::default(),
@@ -524,18 +532,24 @@ mod tests {
     }
 
     fn run(plugins: &PinnedPlugins) -> Processed {
+        run_with_steps(plugins).0
+    }
+
+    fn run_with_steps(plugins: &PinnedPlugins) -> (Processed, Vec<Step>) {
         let profile = TargetProfile::new(ProfileName::Generic, None);
         let mut steps = Vec::new();
         let mut processor = Processor::new(plugins);
-        processor
+        let processed = processor
             .run(&person(), mapped(), &profile, None, &mut steps)
-            .expect("processes")
+            .expect("processes");
+        (processed, steps)
     }
 
     #[test]
     fn a_plugin_sees_everything_by_default() {
         let spy = Arc::new(Spy::default());
-        run(&pinned(&spy, PluginInputs::default()));
+        let (_, steps) = run_with_steps(&pinned(&spy, PluginInputs::default()));
+        assert!(steps[0].details.get("inputs").is_none());
         let seen = spy.seen();
         assert_eq!(seen.len(), 1);
         assert_eq!(seen[0].attributes, person().attributes);
@@ -553,7 +567,12 @@ mod tests {
             group_prefixes: None,
             target: Some(vec!["username".into()]),
         };
-        let processed = run(&pinned(&spy, inputs));
+        let (processed, steps) = run_with_steps(&pinned(&spy, inputs));
+        assert_eq!(
+            steps[0].details.get("inputs").map(|t| t.to_string()),
+            Some("attributes DEPARTMENT, absent; transitive groups; target username".into()),
+            "the log says what the plugin was shown"
+        );
         let seen = spy.seen();
         assert_eq!(seen[0].id, "p1");
         assert_eq!(

@@ -56,6 +56,39 @@ pub struct PluginInputs {
 }
 
 impl PluginInputs {
+    /// What the plugin is shown, for the provisioning log (`None`: the whole person).
+    pub fn describe(&self) -> Option<String> {
+        if self.is_everything() {
+            return None;
+        }
+        let list = |names: &[String]| match names {
+            [] => "none".to_string(),
+            names => names.join(", "),
+        };
+        let mut parts = Vec::new();
+        if let Some(names) = &self.attributes {
+            parts.push(format!("attributes {}", list(names)));
+        }
+        let groups = match self.groups {
+            GroupInputs::All => "direct and transitive groups",
+            GroupInputs::Direct => "direct groups",
+            GroupInputs::Transitive => "transitive groups",
+            GroupInputs::None => "no groups",
+        };
+        match self.group_prefixes.as_deref() {
+            Some([]) => parts.push("no groups".to_string()),
+            Some(prefixes) if self.groups != GroupInputs::None => {
+                let named: Vec<String> = prefixes.iter().map(|p| format!("{p}*")).collect();
+                parts.push(format!("{groups} named {}", named.join(", ")))
+            }
+            _ => parts.push(groups.to_string()),
+        }
+        if let Some(paths) = &self.target {
+            parts.push(format!("target {}", list(paths)));
+        }
+        Some(parts.join("; "))
+    }
+
     /// True when the plugin is shown the whole person.
     pub fn is_everything(&self) -> bool {
         self.attributes.is_none()

@@ -308,6 +308,20 @@ fn plugin_inputs_default_to_everything_and_validate() {
     assert_eq!(inputs.groups, GroupInputs::Transitive);
     assert_eq!(inputs.target.as_deref(), Some(&[][..]));
     assert!(!inputs.is_everything());
+    assert_eq!(
+        inputs.describe().as_deref(),
+        Some("attributes Department; transitive groups; target none")
+    );
+    let prefixed = PluginInputs {
+        groups: GroupInputs::Direct,
+        group_prefixes: Some(vec!["Zoom-".into(), "Dept-".into()]),
+        ..PluginInputs::default()
+    };
+    assert_eq!(
+        prefixed.describe().as_deref(),
+        Some("direct groups named Zoom-*, Dept-*")
+    );
+    assert_eq!(PluginInputs::default().describe(), None);
 
     let empty = example_with(
         "name = \"license-by-group\"",
