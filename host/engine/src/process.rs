@@ -531,10 +531,6 @@ mod tests {
         }
     }
 
-    fn run(plugins: &PinnedPlugins) -> Processed {
-        run_with_steps(plugins).0
-    }
-
     fn run_with_steps(plugins: &PinnedPlugins) -> (Processed, Vec<Step>) {
         let profile = TargetProfile::new(ProfileName::Generic, None);
         let mut steps = Vec::new();
