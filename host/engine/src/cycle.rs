@@ -340,7 +340,13 @@ impl<'a> Planner<'a> {
         Ok((matched, key))
     }
 
-    fn provision(&mut self, person: &Person, matched: Matched, desired: Desired, mut entry: Entry) {
+    fn provision(
+        &mut self,
+        person: &Person,
+        matched: Matched,
+        mut desired: Desired,
+        mut entry: Entry,
+    ) {
         let record = match matched {
             Matched::New => {
                 let after = desired.record(&person.id, None, self.processor.versions());
@@ -564,20 +570,23 @@ struct Desired {
 
 impl Desired {
     fn record(
-        &self,
+        &mut self,
         source_id: &str,
         before: Option<&ProvisionedRecord>,
         versions: &crate::model::PluginVersions,
     ) -> ProvisionedRecord {
         let last_applied = match before {
             Some(r) => applied(&r.last_applied, &self.target, &self.create_only),
-            // Cloning the tree copies its nodes as they are (no re-sorting of collected pairs).
+            // A create's record after is its target, kept once by the plan (shared), unless
+            // some values are empty (they are not provisioned).
             None => {
-                let mut applied = self.target.clone();
-                if applied.values().any(Value::is_empty) {
+                if self.target.values().any(Value::is_empty) {
+                    let mut applied = self.target.clone();
                     applied.retain(|_, v| !v.is_empty());
+                    applied
+                } else {
+                    self.target.share()
                 }
-                applied
             }
         };
         ProvisionedRecord {
