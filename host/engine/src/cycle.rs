@@ -200,14 +200,16 @@ struct Entry {
     steps: Vec<Step>,
 }
 
-/// Steps of a person planned through every stage: import, scoping, matching, mapping, two
-/// plugins, export, and room for a profile warning.
-const STEPS: usize = 8;
+/// Steps of a person planned through every stage besides the plugins' (one each): import,
+/// scoping, matching, mapping, export. A profile warning, rare, grows the list.
+const FIXED_STEPS: usize = 5;
 
 impl<'a> Planner<'a> {
     fn person(&mut self, person: &Person) {
         let display = display_name(person);
-        let mut steps = Vec::with_capacity(STEPS);
+        let plugins = self.input.plugins;
+        let plugin_steps = plugins.transforms.len() + usize::from(plugins.license.is_some());
+        let mut steps = Vec::with_capacity(FIXED_STEPS + plugin_steps);
         steps.push(Step::new(
             StepType::Import,
             "import",

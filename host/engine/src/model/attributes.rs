@@ -71,6 +71,7 @@ impl Attributes {
         self.clone()
     }
 
+    #[inline]
     fn pairs(&self) -> &[(Key, Value)] {
         match &self.0 {
             Repr::Owned(pairs) => pairs,
@@ -89,6 +90,7 @@ impl Attributes {
         }
     }
 
+    #[inline]
     fn find(&self, name: &str) -> Result<usize, usize> {
         let name_head = head(name);
         self.pairs().binary_search_by(|(k, _)| k.cmp_str(name_head, name))
@@ -122,14 +124,16 @@ impl Attributes {
     /// present keeps its key.
     pub fn insert(&mut self, name: Key, value: Value) -> Option<Value> {
         // Maps are mostly built in name order (mappings sorted by target, copies): append.
-        if self.pairs_mut().last().is_none_or(|(last, _)| *last < name) {
-            self.pairs_mut().push((name, value));
+        let pairs = self.pairs_mut();
+        if pairs.last().is_none_or(|(last, _)| *last < name) {
+            pairs.push((name, value));
             return None;
         }
-        match self.find(&name) {
-            Ok(i) => Some(std::mem::replace(&mut self.pairs_mut()[i].1, value)),
+        let name_head = head(&name);
+        match pairs.binary_search_by(|(k, _)| k.cmp_str(name_head, &name)) {
+            Ok(i) => Some(std::mem::replace(&mut pairs[i].1, value)),
             Err(i) => {
-                self.pairs_mut().insert(i, (name, value));
+                pairs.insert(i, (name, value));
                 None
             }
         }
