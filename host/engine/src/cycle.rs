@@ -103,6 +103,11 @@ pub fn plan_cycle(input: &CycleInput) -> Plan {
     let index = RecordIndex::new(input.records, input.people.iter().map(|p| p.id.as_str()));
     let mut plan = Plan::empty(input.cycle_id);
     plan.log.reserve(input.people.len());
+    // People without a record are mostly creates (all of them in a first cycle): sized once,
+    // the actions are not copied into a twice larger block, and fresh pages faulted in, each
+    // time they outgrow one.
+    plan.actions
+        .reserve(input.people.len().saturating_sub(input.records.len()));
     let mut planner = Planner {
         input,
         index,
