@@ -93,7 +93,8 @@ impl Attributes {
     #[inline]
     fn find(&self, name: &str) -> Result<usize, usize> {
         let name_head = head(name);
-        self.pairs().binary_search_by(|(k, _)| k.cmp_str(name_head, name))
+        self.pairs()
+            .binary_search_by(|(k, _)| k.cmp_str(name_head, name))
     }
 
     pub fn len(&self) -> usize {
@@ -252,7 +253,7 @@ impl IntoIterator for Attributes {
     fn into_iter(self) -> Self::IntoIter {
         match self.0 {
             Repr::Owned(pairs) => pairs.into_iter(),
-            Repr::Shared(pairs) => pairs.to_vec().into_iter(),
+            Repr::Shared(pairs) => Vec::from(&pairs[..]).into_iter(),
         }
     }
 }
