@@ -263,6 +263,26 @@ impl Details {
     }
 }
 
+/// The pairs in one allocation (a step with two facts); of equal keys the last one wins, as
+/// with inserting them in order.
+impl<const N: usize> From<[(Text, Text); N]> for Details {
+    fn from(pairs: [(Text, Text); N]) -> Details {
+        let mut details = Details(Box::new([]));
+        let mut pairs = Vec::from(pairs);
+        // Stable: equal keys stay in their given order, so the last one is kept below.
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        pairs.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(later, kept);
+            }
+            same
+        });
+        details.0 = pairs.into_boxed_slice();
+        details
+    }
+}
+
 impl Serialize for Details {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_map(self.iter())
@@ -420,5 +440,11 @@ mod tests {
         );
         let back: Step = serde_json::from_value(json).expect("parse");
         assert_eq!(back, step);
+        let at_once = Details::from([
+            ("version".into(), "v1".into()),
+            ("error".into(), "trap".into()),
+            ("version".into(), "v2".into()),
+        ]);
+        assert_eq!(at_once, step.details);
     }
 }
