@@ -103,6 +103,11 @@ pub fn plan_cycle(input: &CycleInput) -> Plan {
     let index = RecordIndex::new(input.records, input.people.iter().map(|p| p.id.as_str()));
     let mut plan = Plan::empty(input.cycle_id);
     plan.log.reserve(input.people.len());
+    // People without a record are mostly creates (all of them in a first cycle): sized once,
+    // the actions are not copied into a twice larger block, and fresh pages faulted in, each
+    // time they outgrow one.
+    plan.actions
+        .reserve(input.people.len().saturating_sub(input.records.len()));
     let mut planner = Planner {
         input,
         index,
@@ -200,14 +205,16 @@ struct Entry {
     steps: Vec<Step>,
 }
 
-/// Steps of a person planned through every stage: import, scoping, matching, mapping, two
-/// plugins, export, and room for a profile warning.
-const STEPS: usize = 8;
+/// Steps of a person planned through every stage besides the plugins' (one each): import,
+/// scoping, matching, mapping, export. A profile warning, rare, grows the list.
+const FIXED_STEPS: usize = 5;
 
 impl<'a> Planner<'a> {
     fn person(&mut self, person: &Person) {
         let display = display_name(person);
-        let mut steps = Vec::with_capacity(STEPS);
+        let plugins = self.input.plugins;
+        let plugin_steps = plugins.transforms.len() + usize::from(plugins.license.is_some());
+        let mut steps = Vec::with_capacity(FIXED_STEPS + plugin_steps);
         steps.push(Step::new(
             StepType::Import,
             "import",
@@ -340,7 +347,13 @@ impl<'a> Planner<'a> {
         Ok((matched, key))
     }
 
-    fn provision(&mut self, person: &Person, matched: Matched, desired: Desired, mut entry: Entry) {
+    fn provision(
+        &mut self,
+        person: &Person,
+        matched: Matched,
+        mut desired: Desired,
+        mut entry: Entry,
+    ) {
         let record = match matched {
             Matched::New => {
                 let after = desired.record(&person.id, None, self.processor.versions());
@@ -564,20 +577,23 @@ struct Desired {
 
 impl Desired {
     fn record(
-        &self,
+        &mut self,
         source_id: &str,
         before: Option<&ProvisionedRecord>,
         versions: &crate::model::PluginVersions,
     ) -> ProvisionedRecord {
         let last_applied = match before {
             Some(r) => applied(&r.last_applied, &self.target, &self.create_only),
-            // Cloning the tree copies its nodes as they are (no re-sorting of collected pairs).
+            // A create's record after is its target, kept once by the plan (shared), unless
+            // some values are empty (they are not provisioned).
             None => {
-                let mut applied = self.target.clone();
-                if applied.values().any(Value::is_empty) {
+                if self.target.values().any(Value::is_empty) {
+                    let mut applied = self.target.clone();
                     applied.retain(|_, v| !v.is_empty());
+                    applied
+                } else {
+                    self.target.share()
                 }
-                applied
             }
         };
         ProvisionedRecord {

@@ -71,7 +71,7 @@ pub fn matching_key(
 ) -> Result<MatchKey, MatchError> {
     for mapping in matching {
         let value = match target.get(&mapping.target) {
-            Some(Value::Text(s)) if !s.is_empty() => s.clone(),
+            Some(Value::Text(s)) if !s.is_empty() => SharedStr::from(s.clone()),
             Some(Value::Int(i)) => i.to_string().into(),
             _ => continue,
         };

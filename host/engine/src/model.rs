@@ -13,8 +13,9 @@ pub enum Value {
     Null,
     Bool(bool),
     Int(i64),
-    Text(SharedStr),
-    TextList(Vec<String>),
+    Text(SharedText),
+    /// A boxed slice, not a `Vec`: with [`SharedText`] it keeps a value at 24 bytes.
+    TextList(Box<[String]>),
 }
 
 impl Value {
@@ -41,7 +42,7 @@ mod attributes;
 mod shared;
 
 pub use attributes::{Attributes, Iter};
-pub use shared::SharedStr;
+pub use shared::{SharedStr, SharedText};
 
 /// An attribute name or SCIM path ([`Key`]).
 pub type Key = SharedStr;

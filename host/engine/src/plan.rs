@@ -67,7 +67,7 @@ pub fn to_json(value: &Value) -> serde_json::Value {
         Value::Bool(b) => serde_json::Value::Bool(*b),
         Value::Int(i) => serde_json::Value::from(*i),
         Value::Text(s) => serde_json::Value::String(s.to_string()),
-        Value::TextList(l) => serde_json::Value::from(l.clone()),
+        Value::TextList(l) => serde_json::Value::from(&l[..]),
     }
 }
 
@@ -287,7 +287,7 @@ mod tests {
             any::<bool>().prop_map(Value::Bool),
             (0i64..3).prop_map(Value::Int),
             "[ab]{0,2}".prop_map(|s| Value::Text(s.into())),
-            proptest::collection::vec("[ab]{1}", 0..2).prop_map(Value::TextList),
+            proptest::collection::vec("[ab]{1}", 0..2).prop_map(|l| Value::TextList(l.into())),
         ];
         proptest::collection::btree_map("[a-e]{1,2}".prop_map(Key::from), value, 0..8)
             .prop_map(|m| m.into_iter().collect())
@@ -354,7 +354,7 @@ mod tests {
                 attrs(&[
                     ("active", Value::Bool(true)),
                     ("userName", t("")),
-                    ("x", Value::TextList(vec!["a".into()])),
+                    ("x", Value::TextList(vec!["a".into()].into())),
                 ]),
                 json!([
                     {"op": "remove", "path": "userName"},

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::config::{GroupInputs, PluginConfig, PluginInputs};
-use crate::log::{Decimal, Recent, Status, Step, StepType, Text};
+use crate::log::{Decimal, Details, Recent, Status, Step, StepType, Text};
 use crate::model::{Attributes, GroupRef, Key, License, Person, PluginVersions, Value};
 use crate::plugin::{
     LicenseDecision, LicenseRule, PluginError, PluginId, PluginInput, Transform, TransformOutcome,
@@ -158,6 +158,27 @@ impl Prepared {
             Some(inputs) => step.with("inputs", Arc::clone(inputs)),
             None => step,
         }
+    }
+
+    /// [`Prepared::step`] with one more fact, both in one allocation.
+    fn step_with(
+        &self,
+        status: Status,
+        description: impl Into<Text>,
+        key: &'static str,
+        value: impl Into<Text>,
+    ) -> Step {
+        let mut step = Step::new(
+            StepType::Processing,
+            Arc::clone(&self.step),
+            status,
+            description,
+        );
+        step.details = Details::from([
+            (Text::from("version"), Text::from(Arc::clone(&self.version))),
+            (Text::from(key), value.into()),
+        ]);
+        step
     }
 }
 
@@ -392,11 +413,7 @@ fn apply_transform(
             })
         }
         Err(e) => {
-            steps.push(
-                prepared
-                    .step(Status::Failure, e.to_string())
-                    .with("error", e.kind()),
-            );
+            steps.push(prepared.step_with(Status::Failure, e.to_string(), "error", e.kind()));
             Err(Halt::Failed(e))
         }
     }
@@ -412,27 +429,15 @@ fn run_license(
     match rule.plugin.decide(input, current, &rule.config) {
         Ok(LicenseDecision::Assign { license, reason }) => {
             let described = prepared.recent.text(|out| write_license(&license, out));
-            steps.push(
-                prepared
-                    .step(Status::Success, reason)
-                    .with("license", described),
-            );
+            steps.push(prepared.step_with(Status::Success, reason, "license", described));
             Ok(Some(license))
         }
         Ok(LicenseDecision::NoChange { reason }) => {
-            steps.push(
-                prepared
-                    .step(Status::Success, reason)
-                    .with("license", "unchanged"),
-            );
+            steps.push(prepared.step_with(Status::Success, reason, "license", "unchanged"));
             Ok(current.cloned())
         }
         Err(e) => {
-            steps.push(
-                prepared
-                    .step(Status::Failure, e.to_string())
-                    .with("error", e.kind()),
-            );
+            steps.push(prepared.step_with(Status::Failure, e.to_string(), "error", e.kind()));
             Err(Halt::Failed(e))
         }
     }

@@ -46,7 +46,7 @@ fn value_to_wit(v: &Value) -> wit::Value {
         Value::Bool(b) => wit::Value::Boolean(*b),
         Value::Int(i) => wit::Value::Integer(*i),
         Value::Text(s) => wit::Value::Text(s.to_string()),
-        Value::TextList(l) => wit::Value::TextList(l.clone()),
+        Value::TextList(l) => wit::Value::TextList(l.to_vec()),
     }
 }
 
@@ -56,7 +56,7 @@ fn value_from_wit(v: wit::Value) -> Value {
         wit::Value::Boolean(b) => Value::Bool(b),
         wit::Value::Integer(i) => Value::Int(i),
         wit::Value::Text(s) => Value::Text(s.into()),
-        wit::Value::TextList(l) => Value::TextList(l),
+        wit::Value::TextList(l) => Value::TextList(l.into()),
     }
 }
 

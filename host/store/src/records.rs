@@ -168,7 +168,7 @@ pub(crate) mod tests {
                 ("x:seats".into(), Value::Int(3)),
                 (
                     "x:tags".into(),
-                    Value::TextList(vec!["a".into(), "b".into()]),
+                    Value::TextList(vec!["a".into(), "b".into()].into()),
                 ),
             ]),
             license: Some(License::new("licensed", ["webinar", "large_meeting"])),

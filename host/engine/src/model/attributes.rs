@@ -8,6 +8,7 @@
 //! copies and diffs several of these per person, so this is where much of its time went.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -17,8 +18,29 @@ use super::{Key, Value};
 
 /// Attributes by name: source attribute names, or SCIM paths for target attributes. Iterates
 /// in name order, like the `BTreeMap` it replaces.
-#[derive(Default, PartialEq)]
-pub struct Attributes(Vec<(Key, Value)>);
+///
+/// A map is either owned (while it is built or changed) or shared ([`Attributes::share`]): a
+/// create's target and the record after it are the same dozen pairs, so the plan keeps them
+/// once (a few hundred bytes per create) and a copy is a reference count. Changing a shared
+/// map copies it first.
+pub struct Attributes(Repr);
+
+enum Repr {
+    Owned(Vec<(Key, Value)>),
+    Shared(Arc<[(Key, Value)]>),
+}
+
+impl Default for Attributes {
+    fn default() -> Attributes {
+        Attributes::new()
+    }
+}
+
+impl PartialEq for Attributes {
+    fn eq(&self, other: &Attributes) -> bool {
+        self.pairs() == other.pairs()
+    }
+}
 
 /// Iterator over `(&name, &value)` in name order.
 pub type Iter<'a> = std::iter::Map<
@@ -32,37 +54,67 @@ fn pair(entry: &(Key, Value)) -> (&Key, &Value) {
 
 impl Attributes {
     pub fn new() -> Attributes {
-        Attributes(Vec::new())
+        Attributes(Repr::Owned(Vec::new()))
     }
 
     /// Room for `n` attributes without reallocating.
     pub fn with_capacity(n: usize) -> Attributes {
-        Attributes(Vec::with_capacity(n))
+        Attributes(Repr::Owned(Vec::with_capacity(n)))
     }
 
+    /// A copy that shares this map's pairs, which become shared too (moved once into one
+    /// allocation of their exact size): for maps the plan keeps twice.
+    pub fn share(&mut self) -> Attributes {
+        if let Repr::Owned(pairs) = &mut self.0 {
+            self.0 = Repr::Shared(Arc::from(std::mem::take(pairs)));
+        }
+        self.clone()
+    }
+
+    #[inline]
+    fn pairs(&self) -> &[(Key, Value)] {
+        match &self.0 {
+            Repr::Owned(pairs) => pairs,
+            Repr::Shared(pairs) => pairs,
+        }
+    }
+
+    /// The pairs to change, copied first when they are shared.
+    fn pairs_mut(&mut self) -> &mut Vec<(Key, Value)> {
+        if let Repr::Shared(pairs) = &self.0 {
+            self.0 = Repr::Owned(pairs.to_vec());
+        }
+        match &mut self.0 {
+            Repr::Owned(pairs) => pairs,
+            Repr::Shared(_) => unreachable!("made owned above"),
+        }
+    }
+
+    #[inline]
     fn find(&self, name: &str) -> Result<usize, usize> {
         let name_head = head(name);
-        self.0.binary_search_by(|(k, _)| k.cmp_str(name_head, name))
+        self.pairs()
+            .binary_search_by(|(k, _)| k.cmp_str(name_head, name))
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.pairs().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.pairs().is_empty()
     }
 
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.find(name).ok().map(|i| &self.0[i].1)
+        self.find(name).ok().map(|i| &self.pairs()[i].1)
     }
 
     pub fn get_mut(&mut self, name: &str) -> Option<&mut Value> {
-        self.find(name).ok().map(|i| &mut self.0[i].1)
+        self.find(name).ok().map(|i| &mut self.pairs_mut()[i].1)
     }
 
     pub fn get_key_value(&self, name: &str) -> Option<(&Key, &Value)> {
-        self.find(name).ok().map(|i| pair(&self.0[i]))
+        self.find(name).ok().map(|i| pair(&self.pairs()[i]))
     }
 
     pub fn contains_key(&self, name: &str) -> bool {
@@ -73,48 +125,50 @@ impl Attributes {
     /// present keeps its key.
     pub fn insert(&mut self, name: Key, value: Value) -> Option<Value> {
         // Maps are mostly built in name order (mappings sorted by target, copies): append.
-        if self.0.last().is_none_or(|(last, _)| *last < name) {
-            self.0.push((name, value));
+        let pairs = self.pairs_mut();
+        if pairs.last().is_none_or(|(last, _)| *last < name) {
+            pairs.push((name, value));
             return None;
         }
-        match self.find(&name) {
-            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+        let name_head = head(&name);
+        match pairs.binary_search_by(|(k, _)| k.cmp_str(name_head, &name)) {
+            Ok(i) => Some(std::mem::replace(&mut pairs[i].1, value)),
             Err(i) => {
-                self.0.insert(i, (name, value));
+                pairs.insert(i, (name, value));
                 None
             }
         }
     }
 
     pub fn remove(&mut self, name: &str) -> Option<Value> {
-        self.find(name).ok().map(|i| self.0.remove(i).1)
+        self.find(name).ok().map(|i| self.pairs_mut().remove(i).1)
     }
 
     pub fn clear(&mut self) {
-        self.0.clear()
+        self.pairs_mut().clear()
     }
 
     /// Keeps the attributes for which `keep` is true.
     pub fn retain(&mut self, mut keep: impl FnMut(&Key, &mut Value) -> bool) {
-        self.0.retain_mut(|(k, v)| keep(k, v))
+        self.pairs_mut().retain_mut(|(k, v)| keep(k, v))
     }
 
     pub fn iter(&self) -> Iter<'_> {
-        self.0.iter().map(pair)
+        self.pairs().iter().map(pair)
     }
 
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = &Key> + ExactSizeIterator {
-        self.0.iter().map(|(k, _)| k)
+        self.pairs().iter().map(|(k, _)| k)
     }
 
     pub fn values(&self) -> impl DoubleEndedIterator<Item = &Value> + ExactSizeIterator {
-        self.0.iter().map(|(_, v)| v)
+        self.pairs().iter().map(|(_, v)| v)
     }
 
     pub fn values_mut(
         &mut self,
     ) -> impl DoubleEndedIterator<Item = &mut Value> + ExactSizeIterator {
-        self.0.iter_mut().map(|(_, v)| v)
+        self.pairs_mut().iter_mut().map(|(_, v)| v)
     }
 
     /// Sorts pairs given in any order; of pairs with the same name the last one wins, as with
@@ -132,18 +186,25 @@ impl Attributes {
                 same
             });
         }
-        Attributes(pairs)
+        Attributes(Repr::Owned(pairs))
     }
 }
 
 impl Clone for Attributes {
+    /// Copies an owned map; shares a shared one.
     fn clone(&self) -> Self {
-        Attributes(self.0.clone())
+        Attributes(match &self.0 {
+            Repr::Owned(pairs) => Repr::Owned(pairs.clone()),
+            Repr::Shared(pairs) => Repr::Shared(Arc::clone(pairs)),
+        })
     }
 
-    /// Reuses the vector (and, through `Vec::clone_from`, each slot).
+    /// Reuses the vector (and, through `Vec::clone_from`, each slot) when both are owned.
     fn clone_from(&mut self, source: &Self) {
-        self.0.clone_from(&source.0)
+        match (&mut self.0, &source.0) {
+            (Repr::Owned(pairs), Repr::Owned(from)) => pairs.clone_from(from),
+            _ => *self = source.clone(),
+        }
     }
 }
 
@@ -190,7 +251,10 @@ impl IntoIterator for Attributes {
     type IntoIter = std::vec::IntoIter<(Key, Value)>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.into_iter()
+        match self.0 {
+            Repr::Owned(pairs) => pairs.into_iter(),
+            Repr::Shared(pairs) => Vec::from(&pairs[..]).into_iter(),
+        }
     }
 }
 

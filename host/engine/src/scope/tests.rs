@@ -58,7 +58,7 @@ fn every_operator() {
         (IsFalse, None, Value::Null, false),
         (IsNull, None, Value::Null, true),
         (IsNull, None, text(""), true),
-        (IsNull, None, Value::TextList(vec![]), true),
+        (IsNull, None, Value::TextList(Box::default()), true),
         (IsNull, None, text("x"), false),
         (IsNotNull, None, text("x"), true),
         (IsNotNull, None, text(""), false),
@@ -70,7 +70,12 @@ fn every_operator() {
         (NotRegexMatch, Some("^S"), Value::Null, false),
         (NotRegexMatch, Some("^S"), text(""), false),
         // multi-valued attributes are not supported in scoping
-        (Equals, Some("a"), Value::TextList(vec!["a".into()]), false),
+        (
+            Equals,
+            Some("a"),
+            Value::TextList(vec!["a".into()].into()),
+            false,
+        ),
         (Equals, Some("True"), Value::Bool(true), true),
         (Equals, Some("42"), Value::Int(42), true),
     ];

@@ -156,7 +156,7 @@ fn to_value(value: Json) -> Option<Value> {
                 Json::String(s) => Some(s),
                 _ => None,
             })
-            .collect::<Option<Vec<_>>>()
+            .collect::<Option<Box<[_]>>>()
             .map(Value::TextList),
         Json::Object(_) => None,
     }
