@@ -269,15 +269,7 @@ impl<const N: usize> From<[(Text, Text); N]> for Details {
     fn from(pairs: [(Text, Text); N]) -> Details {
         let mut details = Details(Box::new([]));
         let mut pairs = Vec::from(pairs);
-        // Stable: equal keys stay in their given order, so the last one is kept below.
-        pairs.sort_by(|a, b| a.0.cmp(&b.0));
-        pairs.dedup_by(|later, kept| {
-            let same = later.0 == kept.0;
-            if same {
-                std::mem::swap(later, kept);
-            }
-            same
-        });
+        crate::model::sort_last_wins(&mut pairs);
         details.0 = pairs.into_boxed_slice();
         details
     }

@@ -41,6 +41,7 @@ impl Value {
 mod attributes;
 mod shared;
 
+pub(crate) use attributes::sort_last_wins;
 pub use attributes::{Attributes, Iter};
 pub use shared::{SharedStr, SharedText};
 

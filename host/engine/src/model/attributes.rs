@@ -176,15 +176,7 @@ impl Attributes {
     fn from_pairs(mut pairs: Vec<(Key, Value)>) -> Attributes {
         let sorted = pairs.windows(2).all(|w| w[0].0 < w[1].0);
         if !sorted {
-            // Stable: equal names stay in their given order, so the last one is kept below.
-            pairs.sort_by(|a, b| a.0.cmp(&b.0));
-            pairs.dedup_by(|later, kept| {
-                let same = later.0 == kept.0;
-                if same {
-                    std::mem::swap(later, kept);
-                }
-                same
-            });
+            sort_last_wins(&mut pairs);
         }
         Attributes(Repr::Owned(pairs))
     }
@@ -295,6 +287,20 @@ impl<'de> Deserialize<'de> for Attributes {
 
         d.deserialize_map(Pairs)
     }
+}
+
+/// Sorts pairs by key and keeps, of equal keys, the pair given last (as inserting them one by
+/// one into a map would).
+pub(crate) fn sort_last_wins<K: Ord, V>(pairs: &mut Vec<(K, V)>) {
+    // Stable: equal keys stay in their given order, so the last one is kept below.
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    pairs.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            std::mem::swap(later, kept);
+        }
+        same
+    });
 }
 
 #[cfg(test)]
