@@ -267,11 +267,15 @@ impl Details {
 /// with inserting them in order.
 impl<const N: usize> From<[(Text, Text); N]> for Details {
     fn from(pairs: [(Text, Text); N]) -> Details {
-        let mut details = Details(Box::new([]));
-        let mut pairs = Vec::from(pairs);
+        Details::from(Vec::from(pairs))
+    }
+}
+
+/// As the array form, for a number of pairs known only at run time.
+impl From<Vec<(Text, Text)>> for Details {
+    fn from(mut pairs: Vec<(Text, Text)>) -> Details {
         crate::model::sort_last_wins(&mut pairs);
-        details.0 = pairs.into_boxed_slice();
-        details
+        Details(pairs.into_boxed_slice())
     }
 }
 

@@ -146,21 +146,37 @@ impl Prepared {
         }
     }
 
-    fn step(&self, status: Status, description: impl Into<Text>) -> Step {
-        let step = Step::new(
+    /// The plugin's log step: its version, what it was shown (when declared) and `extra`, in
+    /// one allocation.
+    fn step_detailed(
+        &self,
+        status: Status,
+        description: impl Into<Text>,
+        extra: Option<(&'static str, Text)>,
+    ) -> Step {
+        let mut pairs = Vec::with_capacity(3);
+        pairs.push((Text::from("version"), Text::from(Arc::clone(&self.version))));
+        if let Some(inputs) = &self.inputs {
+            pairs.push((Text::from("inputs"), Text::from(Arc::clone(inputs))));
+        }
+        if let Some((key, value)) = extra {
+            pairs.push((Text::from(key), value));
+        }
+        let mut step = Step::new(
             StepType::Processing,
             Arc::clone(&self.step),
             status,
             description,
-        )
-        .with("version", Arc::clone(&self.version));
-        match &self.inputs {
-            Some(inputs) => step.with("inputs", Arc::clone(inputs)),
-            None => step,
-        }
+        );
+        step.details = Details::from(pairs);
+        step
     }
 
-    /// [`Prepared::step`] with one more fact, both in one allocation.
+    fn step(&self, status: Status, description: impl Into<Text>) -> Step {
+        self.step_detailed(status, description, None)
+    }
+
+    /// [`Prepared::step`] with one more fact.
     fn step_with(
         &self,
         status: Status,
@@ -168,17 +184,7 @@ impl Prepared {
         key: &'static str,
         value: impl Into<Text>,
     ) -> Step {
-        let mut step = Step::new(
-            StepType::Processing,
-            Arc::clone(&self.step),
-            status,
-            description,
-        );
-        step.details = Details::from([
-            (Text::from("version"), Text::from(Arc::clone(&self.version))),
-            (Text::from(key), value.into()),
-        ]);
-        step
+        self.step_detailed(status, description, Some((key, value.into())))
     }
 }
 
@@ -626,6 +632,52 @@ mod tests {
         };
         project(&inputs, &full, &mut shown);
         assert!(shown.transitive_groups.is_empty());
+    }
+
+    /// Assigns `basic` to everyone.
+    struct Basic;
+
+    impl LicenseRule for Basic {
+        fn id(&self) -> PluginId {
+            PluginId {
+                name: "basic".into(),
+                version: "1".into(),
+            }
+        }
+        fn decide(
+            &self,
+            _: &PluginInput,
+            _: Option<&License>,
+            _: &str,
+        ) -> Result<LicenseDecision, PluginError> {
+            Ok(LicenseDecision::Assign {
+                license: License {
+                    plan: "basic".into(),
+                    add_ons: vec![],
+                },
+                reason: "everyone".into(),
+            })
+        }
+    }
+
+    #[test]
+    fn a_license_step_says_what_the_rule_was_shown_beside_the_license() {
+        let plugins = PinnedPlugins {
+            transforms: vec![],
+            license: Some(Pinned {
+                plugin: Arc::new(Basic) as Arc<dyn LicenseRule>,
+                config: "{}".into(),
+                inputs: PluginInputs {
+                    groups: GroupInputs::None,
+                    ..PluginInputs::default()
+                },
+            }),
+        };
+        let (_, steps) = run_with_steps(&plugins);
+        let detail = |key: &str| steps[0].details.get(key).map(|t| t.to_string());
+        assert_eq!(detail("inputs").as_deref(), Some("no groups"));
+        assert_eq!(detail("license").as_deref(), Some("basic"));
+        assert_eq!(detail("version").as_deref(), Some("1"));
     }
 
     #[test]
