@@ -154,7 +154,9 @@ impl Prepared {
         description: impl Into<Text>,
         extra: Option<(&'static str, Text)>,
     ) -> Step {
-        let mut pairs = Vec::with_capacity(3);
+        // Exactly sized: `Details` keeps a boxed slice, and a spare slot would cost a realloc.
+        let len = 1 + usize::from(self.inputs.is_some()) + usize::from(extra.is_some());
+        let mut pairs = Vec::with_capacity(len);
         pairs.push((Text::from("version"), Text::from(Arc::clone(&self.version))));
         if let Some(inputs) = &self.inputs {
             pairs.push((Text::from("inputs"), Text::from(Arc::clone(inputs))));
