@@ -19,6 +19,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("EXTRA_IMPORT", "tests/guests/extra-import"),
     ("COUNTER", "tests/guests/counter"),
     ("SELECTIVE_TRAP", "tests/guests/selective-trap"),
+    ("ECHO", "tests/guests/echo"),
 ];
 
 fn main() {
@@ -29,6 +30,11 @@ fn main() {
     let target_dir = out_dir.join("guests");
 
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
+    // The example plugins' allocator, a path dependency of theirs.
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("plugins/one-shot-alloc/src").display()
+    );
     let mut constants = String::new();
     for (constant, folder) in GUESTS {
         let dir = root.join(folder);

@@ -1,54 +1,10 @@
-//! Between `engine`'s types and the generated WIT types, with the output-size check on the way
-//! back (a guest's answer is untrusted input).
+//! From the generated WIT types of a guest's answer to `engine`'s types, with the output-size
+//! check (a guest's answer is untrusted input). The way in is `lower.rs`.
 
-use engine::model::{Attributes, GroupRef, License, Value};
-use engine::plugin::{LicenseDecision, PluginError, PluginId, PluginInput, TransformOutcome};
+use engine::model::{License, Value};
+use engine::plugin::{LicenseDecision, PluginError, PluginId, TransformOutcome};
 
 use crate::bindings::wit;
-
-pub(crate) fn person_to_wit(p: &PluginInput) -> wit::Person {
-    wit::Person {
-        id: p.id.clone(),
-        attributes: attributes_to_wit(&p.attributes),
-        direct_groups: p.direct_groups.iter().map(group_to_wit).collect(),
-        transitive_groups: p.transitive_groups.iter().map(group_to_wit).collect(),
-        target: attributes_to_wit(&p.target),
-    }
-}
-
-pub(crate) fn license_to_wit(l: &License) -> wit::License {
-    wit::License {
-        plan: l.plan.clone(),
-        add_ons: l.add_ons.clone(),
-    }
-}
-
-fn group_to_wit(g: &GroupRef) -> wit::Group {
-    wit::Group {
-        id: g.id.clone(),
-        display_name: g.display_name.clone(),
-    }
-}
-
-fn attributes_to_wit(attrs: &Attributes) -> Vec<wit::Attribute> {
-    attrs
-        .iter()
-        .map(|(name, value)| wit::Attribute {
-            name: name.to_string(),
-            value: value_to_wit(value),
-        })
-        .collect()
-}
-
-fn value_to_wit(v: &Value) -> wit::Value {
-    match v {
-        Value::Null => wit::Value::Null,
-        Value::Bool(b) => wit::Value::Boolean(*b),
-        Value::Int(i) => wit::Value::Integer(*i),
-        Value::Text(s) => wit::Value::Text(s.to_string()),
-        Value::TextList(l) => wit::Value::TextList(l.to_vec()),
-    }
-}
 
 fn value_from_wit(v: wit::Value) -> Value {
     match v {

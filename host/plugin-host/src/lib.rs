@@ -14,6 +14,7 @@ mod bindings;
 pub mod cache;
 mod convert;
 pub mod limits;
+mod lower;
 pub mod plugin;
 pub mod runtime;
 mod state;

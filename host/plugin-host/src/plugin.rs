@@ -2,6 +2,7 @@
 //! a fresh instance per person, or on a cycle's pinned handle an instance reused for a bounded
 //! number of people when instantiating is costly.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -10,12 +11,16 @@ use engine::plugin::{
     LicenseDecision, LicenseRule, PluginError, PluginId, PluginInput, Transform, TransformOutcome,
 };
 use sha2::{Digest, Sha256};
+use wasmtime::component::{ComponentExportIndex, Func, InstancePre, TypedFunc};
 use wasmtime::{Store, Trap};
 
-use crate::bindings::{self, license_rule::LicenseRulePre, transformer::TransformerPre};
+use crate::bindings::{license_rule::LicenseRulePre, transformer::TransformerPre};
 use crate::cache::Origin;
 use crate::convert;
 use crate::limits::{DEFAULT_PEOPLE_PER_INSTANCE, Limits, REUSE_FROM_BYTES};
+use crate::lower::{
+    DecideParams, DecideResults, LicenseView, PersonView, TransformParams, TransformResults,
+};
 use crate::runtime::{Runtime, ticks};
 use crate::state::CallState;
 
@@ -32,6 +37,16 @@ pub const INTERFACE: &str = "muster:plugin@0.1.0";
 pub enum World {
     LicenseRule,
     Transformer,
+}
+
+impl World {
+    /// The function a component of this world exports.
+    fn export(self) -> &'static str {
+        match self {
+            World::LicenseRule => "decide",
+            World::Transformer => "transform",
+        }
+    }
 }
 
 impl std::fmt::Display for World {
@@ -51,21 +66,21 @@ pub struct CallStats {
     pub wall_time: Duration,
 }
 
-enum Pre {
-    LicenseRule(LicenseRulePre<CallState>),
-    Transformer(TransformerPre<CallState>),
-}
-
-/// An instantiated guest, bound to its world's export.
-enum Bound {
-    LicenseRule(bindings::license_rule::LicenseRule),
-    Transformer(bindings::transformer::Transformer),
+/// What a fresh instance is made from: the linked component and where its world's export is.
+struct Pre {
+    instance: InstancePre<CallState>,
+    export: ComponentExportIndex,
+    /// Whether the export's signature has been checked against the borrowed views in
+    /// `lower.rs`. The check needs an instance and its answer never changes for a component,
+    /// so it is made once (a generated binding would make it on every instantiation).
+    typechecked: AtomicBool,
 }
 
 /// An instance kept between people by a cycle's pinned handle (see [`Plugin::pinned`]).
 struct Warm {
     store: Store<CallState>,
-    bound: Bound,
+    /// The world's export (`decide` or `transform`) in this instance.
+    export: Func,
     /// People this instance has answered for.
     uses: u32,
 }
@@ -165,15 +180,24 @@ impl Plugin {
             .linker()
             .instantiate_pre(&component)
             .map_err(|e| invalid(format!("cannot be linked: {e:#}")))?;
-        let pre = match world {
-            World::LicenseRule => LicenseRulePre::new(instance_pre).map(Pre::LicenseRule),
-            World::Transformer => TransformerPre::new(instance_pre).map(Pre::Transformer),
-        }
-        .map_err(|e| {
+        let mismatch = |e: wasmtime::Error| {
             invalid(format!(
                 "does not match the {world} world of {INTERFACE}: {e:#}"
             ))
-        })?;
+        };
+        match world {
+            World::LicenseRule => LicenseRulePre::new(instance_pre.clone()).map(drop),
+            World::Transformer => TransformerPre::new(instance_pre.clone()).map(drop),
+        }
+        .map_err(mismatch)?;
+        let export = component
+            .get_export_index(None, world.export())
+            .ok_or_else(|| mismatch(wasmtime::format_err!("no `{}` export", world.export())))?;
+        let pre = Pre {
+            instance: instance_pre,
+            export,
+            typechecked: AtomicBool::new(false),
+        };
         tracing::debug!(
             plugin = name,
             ?origin,
@@ -263,15 +287,18 @@ impl Plugin {
                 CallStats::default(),
             );
         }
-        let wit_person = convert::person_to_wit(person);
-        let wit_current = current.map(convert::license_to_wit);
+        let person_view = PersonView::new(person);
+        let current = current.map(LicenseView::new);
         self.call(
             &person.id,
-            |bound, store| match bound {
-                Bound::LicenseRule(rule) => {
-                    rule.call_decide(&mut *store, &wit_person, wit_current.as_ref(), config)
-                }
-                Bound::Transformer(_) => Err(wasmtime::format_err!("not a license rule")),
+            |export, store| {
+                // SAFETY: `instantiate` checked the export against these types once for this
+                // component, and the world check above makes it `decide`.
+                let decide =
+                    unsafe { TypedFunc::<DecideParams<'_>, DecideResults>::new_unchecked(*export) };
+                decide
+                    .call(&mut *store, (&person_view, current.as_ref(), config))
+                    .map(|(result,)| result)
             },
             |result| {
                 convert::decision_from_wit(&self.loaded.id, result, self.loaded.limits.output_bytes)
@@ -291,12 +318,17 @@ impl Plugin {
                 CallStats::default(),
             );
         }
-        let wit_person = convert::person_to_wit(person);
+        let person_view = PersonView::new(person);
         self.call(
             &person.id,
-            |bound, store| match bound {
-                Bound::Transformer(t) => t.call_transform(&mut *store, &wit_person, config),
-                Bound::LicenseRule(_) => Err(wasmtime::format_err!("not a transformer")),
+            |export, store| {
+                // SAFETY: as in `decide_with_stats`, for `transform`.
+                let transform = unsafe {
+                    TypedFunc::<TransformParams<'_>, TransformResults>::new_unchecked(*export)
+                };
+                transform
+                    .call(&mut *store, (&person_view, config))
+                    .map(|(result,)| result)
             },
             |result| {
                 convert::outcome_from_wit(&self.loaded.id, result, self.loaded.limits.output_bytes)
@@ -312,7 +344,7 @@ impl Plugin {
     fn call<W, T>(
         &self,
         person_id: &str,
-        run: impl Fn(&Bound, &mut Store<CallState>) -> wasmtime::Result<W> + Send + Sync,
+        run: impl Fn(&Func, &mut Store<CallState>) -> wasmtime::Result<W> + Send + Sync,
         finish: impl FnOnce(W) -> Result<T, PluginError> + Send,
     ) -> (Result<T, PluginError>, CallStats)
     where
@@ -341,7 +373,7 @@ impl Plugin {
     fn call_blocking<W, T>(
         &self,
         person_id: &str,
-        run: impl Fn(&Bound, &mut Store<CallState>) -> wasmtime::Result<W>,
+        run: impl Fn(&Func, &mut Store<CallState>) -> wasmtime::Result<W>,
         finish: impl FnOnce(W) -> Result<T, PluginError>,
     ) -> (Result<T, PluginError>, CallStats) {
         let limits = &self.loaded.limits;
@@ -397,7 +429,7 @@ impl Plugin {
         &self,
         person_id: &str,
         warm: Option<Warm>,
-        run: &impl Fn(&Bound, &mut Store<CallState>) -> wasmtime::Result<W>,
+        run: &impl Fn(&Func, &mut Store<CallState>) -> wasmtime::Result<W>,
     ) -> (Result<W, PluginError>, CallStats, Option<Warm>) {
         let limits = &self.loaded.limits;
         let started = Instant::now();
@@ -414,7 +446,7 @@ impl Plugin {
         let (outcome, mut instance) = match instance {
             Ok(mut w) => {
                 w.store.set_epoch_deadline(ticks(limits.deadline));
-                (run(&w.bound, &mut w.store), Ok(w))
+                (run(&w.export, &mut w.store), Ok(w))
             }
             Err((e, store)) => (Err(e), Err(store)),
         };
@@ -456,18 +488,40 @@ impl Plugin {
         if let Err(e) = store.set_fuel(limits.fuel) {
             return Err((e, store));
         }
-        let bound = match &self.loaded.pre {
-            Pre::LicenseRule(pre) => pre.instantiate(&mut store).map(Bound::LicenseRule),
-            Pre::Transformer(pre) => pre.instantiate(&mut store).map(Bound::Transformer),
-        };
-        match bound {
-            Ok(bound) => Ok(Warm {
+        match self.instantiate_export(&mut store) {
+            Ok(export) => Ok(Warm {
                 store,
-                bound,
+                export,
                 uses: 0,
             }),
             Err(e) => Err((e, store)),
         }
+    }
+
+    fn instantiate_export(&self, store: &mut Store<CallState>) -> wasmtime::Result<Func> {
+        let pre = &self.loaded.pre;
+        let instance = pre.instance.instantiate(&mut *store)?;
+        let export = instance.get_func(&mut *store, pre.export).ok_or_else(|| {
+            wasmtime::format_err!("`{}` is not a function", self.loaded.world.export())
+        })?;
+        if !pre.typechecked.load(Ordering::Acquire) {
+            match self.loaded.world {
+                World::LicenseRule => export
+                    .typed::<DecideParams<'static>, DecideResults>(&*store)
+                    .map(drop),
+                World::Transformer => export
+                    .typed::<TransformParams<'static>, TransformResults>(&*store)
+                    .map(drop),
+            }
+            .map_err(|e| {
+                wasmtime::format_err!(
+                    "does not match the {} world of {INTERFACE}: {e:#}",
+                    self.loaded.world
+                )
+            })?;
+            pre.typechecked.store(true, Ordering::Release);
+        }
+        Ok(export)
     }
 
     /// Tells apart the ways a call can fail, because the admin's next step differs for each.

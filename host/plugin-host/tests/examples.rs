@@ -141,3 +141,64 @@ fn normalize_attributes_skips_people_without_a_usable_email() {
         "{outcome:?}"
     );
 }
+
+/// The host lowers a person from borrowed views of its own types (`lower.rs`); a guest must
+/// receive exactly what the engine holds, every value kind included.
+#[test]
+fn a_person_reaches_the_guest_exactly() {
+    use engine::model::{Attributes, GroupRef};
+    use engine::plugin::PluginInput;
+
+    let echo = load("echo", guests::ECHO);
+    let attributes = Attributes::from([
+        ("none".into(), Value::Null),
+        ("yes".into(), Value::Bool(true)),
+        ("no".into(), Value::Bool(false)),
+        ("count".into(), Value::Int(-42)),
+        ("big".into(), Value::Int(i64::MAX)),
+        ("name".into(), Value::Text("Zoë Ñúñez 東京".into())),
+        ("empty".into(), Value::Text("".into())),
+        (
+            "list".into(),
+            Value::TextList(vec!["a".to_string(), String::new(), "ü".to_string()].into()),
+        ),
+        ("no-items".into(), Value::TextList(Vec::new().into())),
+    ]);
+    let group = |id: &str, name: &str| GroupRef {
+        id: id.into(),
+        display_name: name.into(),
+    };
+    let person = PluginInput {
+        id: "u-ü1".into(),
+        attributes: attributes.clone(),
+        direct_groups: vec![group("g-1", "Zoom-Licensed"), group("g-2", "")],
+        transitive_groups: vec![group("g-3", "Everyone")],
+        target: Attributes::from([("userName".into(), Value::Text("a@x.example".into()))]),
+    };
+    let TransformOutcome::Changes { set, remove } =
+        echo.transform(&person, r#"{"k":"v"}"#).expect("echoes")
+    else {
+        panic!("echo never skips");
+    };
+    assert!(remove.is_empty());
+    let list = |items: &[&str]| Value::TextList(items.iter().map(|s| s.to_string()).collect());
+    let mut expected = vec![
+        ("id".to_string(), Value::Text("u-ü1".into())),
+        ("config".to_string(), Value::Text(r#"{"k":"v"}"#.into())),
+        (
+            "direct-groups".to_string(),
+            list(&["g-1=Zoom-Licensed", "g-2="]),
+        ),
+        ("transitive-groups".to_string(), list(&["g-3=Everyone"])),
+    ];
+    expected.extend(
+        attributes
+            .iter()
+            .map(|(name, value)| (format!("attributes.{name}"), value.clone())),
+    );
+    expected.push((
+        "target.userName".to_string(),
+        Value::Text("a@x.example".into()),
+    ));
+    assert_eq!(set, expected);
+}
