@@ -16,6 +16,10 @@
 //! `$MUSTER_BENCH_NORMALIZE_PY` / `$MUSTER_BENCH_NORMALIZE_JS`). A missing one is reported and its
 //! row left out. Prints a markdown table for `plugins/README.md`.
 
+// The allocator `muster` runs with, so the host side of a call costs what it does there.
+#[path = "../../muster/src/allocator.rs"]
+mod allocator;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -325,6 +329,7 @@ fn measure_transform(
 }
 
 fn main() {
+    allocator::configure();
     let people: Vec<PluginInput> = (0..PEOPLE).map(|i| person(i, 30, 18)).collect();
     let small: Vec<PluginInput> = (0..PEOPLE).map(|i| person(i, 5, 1)).collect();
     let native = NativeLicenseByGroup::default();
