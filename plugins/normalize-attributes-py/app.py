@@ -7,6 +7,8 @@
 - `department` (enterprise extension): from the first group named `<prefix><Department>`.
 - A person without a usable email (work email, else userName) is skipped.
 
+Only attributes whose value changes are returned.
+
 Config (JSON, every field optional):
 `{"default_country_code": "1", "department_group_prefix": "Dept-", "require_email": true}`
 
@@ -48,23 +50,29 @@ class WitWorld(wit_world.WitWorld):
             return types.Outcome_Skip("no usable email (work email or userName)")
 
         set_, remove = [], []
+
+        def set_text(path, value):
+            current = target.get(path)
+            if not (isinstance(current, types.Value_Text) and current.value == value):
+                set_.append(text_attr(path, value))
+
         given_text, family_text = text(GIVEN), text(FAMILY)
         given = tidy_name(given_text) if given_text else None
         family = tidy_name(family_text) if family_text else None
         for path, value in ((GIVEN, given), (FAMILY, family)):
             if value is not None:
-                set_.append(text_attr(path, value))
+                set_text(path, value)
         if text(DISPLAY) is None:
             derived = [n for n in (given, family) if n is not None]
             if derived:
-                set_.append(text_attr(DISPLAY, " ".join(derived)))
+                set_text(DISPLAY, " ".join(derived))
         for attr in person.target:
             if not attr.name.startswith("phoneNumbers[") or not isinstance(attr.value, types.Value_Text):
                 continue
             raw = attr.value.value
             e164 = to_e164(raw, cfg["default_country_code"])
             if e164 is not None:
-                set_.append(text_attr(attr.name, e164))
+                set_text(attr.name, e164)
             else:
                 host.log(host.Level.WARN, f"{person.id}: dropping unusable phone number {json.dumps(raw)}")
                 remove.append(attr.name)
@@ -76,7 +84,7 @@ class WitWorld(wit_world.WitWorld):
                 if group.display_name.translate(_ASCII_LOWER).startswith(lowered):
                     department = group.display_name[len(prefix):].strip()
                     if department:
-                        set_.append(text_attr(DEPARTMENT, department))
+                        set_text(DEPARTMENT, department)
                     break
         return types.Outcome_Changes(types.Changes(set=set_, remove=remove))
 

@@ -10,6 +10,9 @@
 //! - A person without a usable email (work email, else userName) is skipped: Zoom keys users by
 //!   email.
 //!
+//! Only attributes whose value changes are returned: the provisioning log then lists what the
+//! transform did, and a value already tidy costs nothing to send back.
+//!
 //! Config (JSON, every field optional):
 //! `{"default_country_code": "1", "department_group_prefix": "Dept-", "require_email": true}`
 
@@ -65,23 +68,32 @@ impl Guest for Normalize {
 
         let mut set = Vec::new();
         let mut remove = Vec::new();
+        // The first attribute of a path is its value, as `text` reads it.
+        let unchanged = |path: &str, value: &str| {
+            person.target.iter().find(|a| a.name == path).is_some_and(|a| matches!(&a.value, Value::Text(s) if s == value))
+        };
+        let mut set_text = |path: &str, value: &str| {
+            if !unchanged(path, value) {
+                set.push(text_attr(path, value));
+            }
+        };
         let given = text(GIVEN).map(|g| tidy_name(&g));
         let family = text(FAMILY).map(|f| tidy_name(&f));
         for (path, value) in [(GIVEN, &given), (FAMILY, &family)] {
             if let Some(v) = value {
-                set.push(text_attr(path, v));
+                set_text(path, v);
             }
         }
         if text(DISPLAY).is_none() {
             let derived: Vec<&str> = [&given, &family].into_iter().flatten().map(String::as_str).collect();
             if !derived.is_empty() {
-                set.push(text_attr(DISPLAY, &derived.join(" ")));
+                set_text(DISPLAY, &derived.join(" "));
             }
         }
         for attr in person.target.iter().filter(|a| a.name.starts_with("phoneNumbers[")) {
             let Value::Text(raw) = &attr.value else { continue };
             match to_e164(raw, &config.default_country_code) {
-                Some(e164) => set.push(text_attr(&attr.name, &e164)),
+                Some(e164) => set_text(&attr.name, &e164),
                 None => {
                     log(Level::Warn, &format!("{}: dropping unusable phone number {raw:?}", person.id));
                     remove.push(attr.name.clone());
@@ -95,7 +107,7 @@ impl Guest for Normalize {
                 lower.starts_with(&prefix).then(|| g.display_name[prefix.len()..].trim().to_string())
             });
             if let Some(d) = department.filter(|d| !d.is_empty()) {
-                set.push(text_attr(DEPARTMENT, &d));
+                set_text(DEPARTMENT, &d);
             }
         }
         Ok(Outcome::Changes(Changes { set, remove }))
