@@ -30,18 +30,32 @@ struct Served {
 
 impl Served {
     async fn start(directory: &Directory) -> Served {
-        let harness = Harness::start(&zoom_config(None, SERVER), &[]).await;
+        Served::start_with(directory, SERVER).await
+    }
+
+    /// With `server` as the `[server]` table.
+    async fn start_with(directory: &Directory, server: &str) -> Served {
+        let harness = Harness::start(&zoom_config(None, server), &[]).await;
         harness.write(directory);
         let Harness { dir, sim, job } = harness;
+        Served::serve(job, dir, sim).await
+    }
+
+    async fn serve(job: muster::job::Job, dir: tempfile::TempDir, sim: Sim) -> Served {
         let state = AppState::new(Arc::new(job), Some(TOKEN.into())).expect("app state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(serve::run(listener, state.clone(), async move {
+        let run = serve::run(listener, state.clone(), async move {
             let _ = stopped.await;
-        }));
+        });
+        tokio::spawn(async move {
+            if let Err(e) = run.await {
+                panic!("muster serve stopped: {e:#}");
+            }
+        });
         Served {
             base,
             http: reqwest::Client::new(),
@@ -50,6 +64,21 @@ impl Served {
             _dir: dir,
             stop: Some(stop),
         }
+    }
+
+    /// Stops this server and starts another on the same configuration, folder and state, as
+    /// a restart of the process would.
+    async fn restart(mut self) -> Served {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let config = self.state.job.config.clone();
+        let sim = self.sim.take().expect("simulator running");
+        let dir = tempfile::TempDir::new().expect("placeholder");
+        let dir = std::mem::replace(&mut self._dir, dir);
+        let job = muster::job::Job::build_with_token(config, dir.path(), sim.token.clone())
+            .expect("the job builds again");
+        Served::serve(job, dir, sim).await
     }
 
     fn sim(&self) -> &Sim {
@@ -483,4 +512,86 @@ fn the_service_example_is_valid() {
     let config = muster_tests::harness::config_from(&text, &[]);
     assert_eq!(config.server.listen, "0.0.0.0:8080");
     assert_eq!(config.admin.token_env, "MUSTER_ADMIN_TOKEN");
+}
+
+/// With `[server] plugins_dir`, what an upload or a rollback makes active is what a restart
+/// serves: uploads are saved there (a copy kept for rollbacks), and rolling back to the
+/// configured version hands the decision back to the configuration.
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_and_rollbacks_survive_a_restart_with_a_plugin_folder() {
+    let s = Served::start_with(
+        &two_people(),
+        &format!("{SERVER}plugins_dir = \"plugins\"\n"),
+    )
+    .await;
+    let folder = s._dir.path().join("plugins");
+    let saved = folder.join(format!("{LICENSE}.wasm"));
+    let configured = s.plugin(LICENSE).await["active"]
+        .as_str()
+        .expect("version")
+        .to_string();
+
+    let (v2_bytes, v3_bytes) = (
+        variant(&license_bytes(), "v2"),
+        variant(&license_bytes(), "v3"),
+    );
+    let (status, body) = s.upload(LICENSE, v2_bytes.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let v2 = body["active"].as_str().expect("version").to_string();
+    assert_eq!(std::fs::read(&saved).expect("saved"), v2_bytes);
+    let (status, body) = s.upload(LICENSE, v3_bytes.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let v3 = body["active"].as_str().expect("version").to_string();
+    assert_eq!(std::fs::read(&saved).expect("saved"), v3_bytes);
+
+    // A restart serves the last upload.
+    let s = s.restart().await;
+    assert_eq!(s.plugin(LICENSE).await["active"], v3);
+
+    // A rollback is saved too: back to v2 (from its kept copy), then to the configured version,
+    // which removes the file so that the configuration decides again.
+    let rollback = format!("/admin/plugins/{LICENSE}/rollback");
+    let (status, body) = s.post(&rollback, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["active"], configured,
+        "after the restart, the history is [v3, configured]"
+    );
+    assert!(!saved.exists(), "the configured version needs no file");
+    let s = s.restart().await;
+    assert_eq!(s.plugin(LICENSE).await["active"], configured);
+
+    let (status, body) = s.upload(LICENSE, v2_bytes.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = s.upload(LICENSE, v3_bytes).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = s.post(&rollback, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["active"], v2);
+    assert_eq!(std::fs::read(&saved).expect("restored"), v2_bytes);
+    let s = s.restart().await;
+    assert_eq!(s.plugin(LICENSE).await["active"], v2);
+
+    // A rollback that could not be kept changes nothing: with v2's copy gone (deleted by hand),
+    // rolling back from a fresh upload to v2 is refused.
+    let (status, body) = s.upload(LICENSE, variant(&license_bytes(), "v4")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let v4 = body["active"].as_str().expect("version").to_string();
+    std::fs::remove_file(
+        folder
+            .join(".versions")
+            .join(LICENSE)
+            .join(format!("{v2}.wasm")),
+    )
+    .expect("delete the kept copy");
+    let (status, body) = s.post(&rollback, json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .expect("error")
+            .contains(&format!("no copy of version {v2}")),
+        "{body}"
+    );
+    assert_eq!(s.plugin(LICENSE).await["active"], v4, "nothing changed");
 }

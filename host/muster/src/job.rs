@@ -12,6 +12,8 @@ use engine::cycle::Pipeline;
 use engine::plugin::{LicenseRule, Transform};
 use engine::process::{Pinned, PinnedPlugins};
 use plugin_host::{Limits, PluginRegistry, Runtime, Snapshot};
+
+use crate::plugin_folder::PluginFolder;
 use scim_client::{BearerToken, ClientConfig, ScimClient};
 use store::Store;
 
@@ -165,26 +167,38 @@ impl Job {
 
     fn load_plugins(&self) -> anyhow::Result<()> {
         for entry in self.plugin_entries() {
-            let path = resolve(&self.config_dir, &entry.path);
-            let bytes = match entry
-                .path
-                .to_str()
-                .and_then(|p| p.strip_prefix(BUILTIN_PREFIX))
-            {
-                Some(name) => muster_artifacts::builtin(name)
-                    .with_context(|| {
-                        format!("plugin {}: no built-in plugin named {name:?}", entry.name)
-                    })?
-                    .to_vec(),
-                None => std::fs::read(&path).with_context(|| {
-                    format!("plugin {}: reading {}", entry.name, path.display())
-                })?,
-            };
+            let bytes = self.configured_bytes(entry)?;
             self.registry
                 .load(&entry.name, &bytes, limits_of(entry))
-                .with_context(|| format!("plugin {} ({})", entry.name, path.display()))?;
+                .with_context(|| format!("plugin {} ({})", entry.name, entry.path.display()))?;
         }
         Ok(())
+    }
+
+    /// The component a plugin entry's `path` names (a file, or `builtin:<name>`).
+    pub fn configured_bytes(&self, entry: &PluginConfig) -> anyhow::Result<Vec<u8>> {
+        match entry
+            .path
+            .to_str()
+            .and_then(|p| p.strip_prefix(BUILTIN_PREFIX))
+        {
+            Some(name) => Ok(muster_artifacts::builtin(name)
+                .with_context(|| {
+                    format!("plugin {}: no built-in plugin named {name:?}", entry.name)
+                })?
+                .to_vec()),
+            None => {
+                let path = resolve(&self.config_dir, &entry.path);
+                std::fs::read(&path)
+                    .with_context(|| format!("plugin {}: reading {}", entry.name, path.display()))
+            }
+        }
+    }
+
+    /// `[server] plugins_dir`, where uploaded versions are kept, if configured.
+    pub fn plugin_folder(&self) -> Option<PluginFolder> {
+        let dir = self.config.server.plugins_dir.as_ref()?;
+        Some(PluginFolder::new(self.source_path(dir)))
     }
 
     /// Pins the active plugin versions for one cycle, with their configurations.

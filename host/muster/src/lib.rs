@@ -7,12 +7,14 @@
 //! - [`sync`]: one sync cycle: read, plan with pinned plugins, apply, record; and its reports.
 //! - [`commands`]: the CLI commands; [`telemetry`]: logging.
 //! - [`http`]: `muster serve`'s listener: health, metrics, the admin API; [`meters`]: metrics.
+//! - [`plugin_folder`]: uploaded plugin versions kept in `plugins_dir` across restarts.
 
 pub mod commands;
 pub mod gateway;
 pub mod http;
 pub mod job;
 pub mod meters;
+pub mod plugin_folder;
 pub mod sources;
 pub mod sync;
 pub mod telemetry;

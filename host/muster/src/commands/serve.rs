@@ -163,6 +163,9 @@ fn watch_plugin_folder(job: &Job) -> anyhow::Result<Option<plugin_host::watch::F
         return Ok(None);
     };
     let dir = job.source_path(dir);
+    // Uploads are saved there, so a folder that does not exist yet is made, not an error.
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("creating the plugin folder {}", dir.display()))?;
     let limits: Vec<(String, plugin_host::Limits)> = job
         .plugin_entries()
         .map(|e| (e.name.clone(), limits_of(e)))

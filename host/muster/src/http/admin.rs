@@ -22,6 +22,7 @@ use super::ops::{Readiness, readiness};
 use super::probe::ProbeResult;
 use super::runner::{OnDemandRefused, Running, Trigger, kind_name, status_name};
 use crate::job::limits_of;
+use crate::plugin_folder::NotKept;
 use crate::sync::{CycleOptions, OnDemandError};
 
 /// The admin token, kept as its SHA-256 so every comparison takes the same time whatever the
@@ -177,8 +178,9 @@ fn plugin_view(state: &AppState, name: &str) -> Option<PluginView> {
     request_body(content = String, content_type = "application/wasm",
         description = "The component (.wasm) bytes"),
     responses(
-        (status = 201, description = "Loaded and active", body = PluginView),
+        (status = 201, description = "Loaded and active; with `[server] plugins_dir`, also saved there, so a restart serves it", body = PluginView),
         (status = 400, description = "Not a valid plugin component; the active version keeps serving", body = ErrorBody),
+        (status = 500, description = "Valid, but it could not be saved to `plugins_dir`; the active version keeps serving", body = ErrorBody),
         (status = 404, description = "No plugin of that name is configured", body = ErrorBody),
         (status = 413, description = "Over the component size limit")),
     security(("bearer" = [])))]
@@ -194,19 +196,62 @@ async fn upload_version(
         .cloned()
         .ok_or_else(|| unknown_plugin(&name))?;
     let registry = state.job.registry.clone();
+    let folder = state.job.plugin_folder();
     let limits = limits_of(&entry);
-    let loaded = tokio::task::spawn_blocking(move || registry.load(&entry.name, &body, limits))
-        .await
-        .map_err(|e| anyhow::anyhow!("loading the component: {e}"))?;
+    let loaded = tokio::task::spawn_blocking(move || {
+        let before = registry.active(&entry.name).map(|p| p.id().clone());
+        let plugin = registry
+            .load(&entry.name, &body, limits)
+            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
+        let Some(folder) = folder else {
+            return Ok((plugin, None));
+        };
+        let version = &plugin.id().version;
+        match folder.save(&entry.name, version, &body) {
+            Ok(file) => {
+                let history: Vec<String> = registry
+                    .history(&entry.name)
+                    .into_iter()
+                    .map(|id| id.version)
+                    .collect();
+                folder.prune(&entry.name, &history);
+                Ok((plugin, Some(file)))
+            }
+            Err(e) => {
+                // Active but not kept would serve until the next restart and then vanish: undo
+                // the swap, so the version a restart loads is the one that serves.
+                if before.as_ref().is_some_and(|b| &b.version != version) {
+                    let _ = registry.rollback(&entry.name);
+                }
+                Err(ApiError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!(
+                        "plugin {}: version {version} could not be saved to the plugin folder \
+                         ({e}); the version that served before keeps serving",
+                        entry.name
+                    ),
+                ))
+            }
+        }
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("loading the component: {e}"))?;
     match loaded {
-        Ok(plugin) => {
-            tracing::info!(plugin = %name, version = %plugin.id().version, "plugin version uploaded");
+        Ok((plugin, saved)) => {
+            match saved {
+                Some(file) => {
+                    tracing::info!(plugin = %name, version = %plugin.id().version, file = %file.display(), "plugin version uploaded and saved")
+                }
+                None => {
+                    tracing::warn!(plugin = %name, version = %plugin.id().version, "plugin version uploaded; it lives in memory only until a restart (set [server] plugins_dir to keep uploads)")
+                }
+            }
             let view = plugin_view(&state, &name).ok_or_else(|| unknown_plugin(&name))?;
             Ok((StatusCode::CREATED, Json(view)))
         }
         Err(e) => {
-            tracing::warn!(plugin = %name, error = %e, "uploaded plugin version rejected");
-            Err(ApiError(StatusCode::BAD_REQUEST, e.to_string()))
+            tracing::warn!(plugin = %name, error = %e.1, "uploaded plugin version rejected");
+            Err(e)
         }
     }
 }
@@ -221,18 +266,61 @@ fn unknown_plugin(name: &str) -> ApiError {
 #[utoipa::path(post, path = "/admin/plugins/{name}/rollback", tag = "plugins",
     params(("name" = String, Path, description = "The plugin's name in the configuration")),
     responses(
-        (status = 200, description = "The previous version is active again", body = PluginView),
+        (status = 200, description = "The previous version is active again (and, with `[server] plugins_dir`, what a restart loads)", body = PluginView),
         (status = 404, description = "No plugin of that name", body = ErrorBody),
-        (status = 409, description = "No previous version to roll back to", body = ErrorBody)),
+        (status = 409, description = "No previous version to roll back to, or (with `plugins_dir`) no copy of it is kept there; nothing changed", body = ErrorBody),
+        (status = 500, description = "Rolled back, but the plugin folder could not be updated", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn rollback(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<PluginView>, ApiError> {
-    match state.job.registry.rollback(&name) {
-        Ok(_) => plugin_view(&state, &name)
-            .map(Json)
-            .ok_or_else(|| unknown_plugin(&name)),
+    let registry = &state.job.registry;
+    // With a plugin folder, a rollback must be kept there too, or a restart would bring back
+    // the version rolled back from: check that it can be before changing anything.
+    let kept = match (state.job.plugin_folder(), registry.history(&name).get(1)) {
+        (Some(folder), Some(target)) => {
+            let configured = state
+                .job
+                .plugin_entries()
+                .find(|e| e.name == name)
+                .and_then(|e| state.job.configured_bytes(e).ok())
+                .map(|bytes| plugin_host::plugin::version_of(&bytes));
+            if !folder.can_restore(&name, &target.version, configured.as_deref()) {
+                let e = NotKept {
+                    name: name.clone(),
+                    version: target.version.clone(),
+                    dir: folder.dir().to_path_buf(),
+                };
+                return Err(ApiError(StatusCode::CONFLICT, e.to_string()));
+            }
+            Some((folder, configured))
+        }
+        _ => None,
+    };
+    match registry.rollback(&name) {
+        Ok(restored) => {
+            if let Some((folder, configured)) = kept {
+                let version = &restored.id().version;
+                folder
+                    .restore(&name, version, configured.as_deref())
+                    .map_err(|e| {
+                        ApiError(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            format!("plugin {name}: rolled back to {version}, but {e}"),
+                        )
+                    })?;
+                let history: Vec<String> = registry
+                    .history(&name)
+                    .into_iter()
+                    .map(|id| id.version)
+                    .collect();
+                folder.prune(&name, &history);
+            }
+            plugin_view(&state, &name)
+                .map(Json)
+                .ok_or_else(|| unknown_plugin(&name))
+        }
         Err(RegistryError::Unknown(_)) => Err(unknown_plugin(&name)),
         Err(e @ RegistryError::NoPreviousVersion(_)) => {
             Err(ApiError(StatusCode::CONFLICT, e.to_string()))
