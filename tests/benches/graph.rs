@@ -76,7 +76,7 @@ async fn main() -> anyhow::Result<()> {
     let scratch = store::Store::open_in_memory()?;
     fake.clear_requests();
     let started = Instant::now();
-    let read = read_only.read(&scratch).await?;
+    let read = read_only.read(&scratch, false).await?;
     let read_alone = Measured {
         elapsed: started.elapsed(),
         graph_requests: graph_requests(&fake),
@@ -100,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
     scratch.commit_graph_mirror(&read.changes)?;
     fake.clear_requests();
     let started = Instant::now();
-    let delta = read_only.read(&scratch).await?;
+    let delta = read_only.read(&scratch, false).await?;
     let delta_alone = Measured {
         elapsed: started.elapsed(),
         graph_requests: graph_requests(&fake),

@@ -335,6 +335,52 @@ async fn an_expired_delta_token_means_a_full_cycle_without_duplicate_or_lost_cha
     }
 }
 
+/// `sync --full-read` (or `full_read=true` on the admin API) reads the whole directory even
+/// though the delta links are good, and changes only what changed: the mirror is rebuilt, not
+/// added to.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_read_on_request_rebuilds_the_mirror_without_duplicate_or_lost_changes() {
+    let fake = FakeGraph::start().await;
+    seed(&fake);
+    let h = nested_harness(&fake).await;
+    h.cycle().await;
+    let users = h.sim.state.users().len();
+    fake.update_user("u-a", serde_json::json!({"jobTitle": "Lead"}));
+    fake.hard_delete_user("u-d");
+
+    let full = muster::sync::CycleOptions {
+        full_read: true,
+        ..Default::default()
+    };
+    let report = h.cycle_with(&full).await;
+    assert_eq!(
+        report.kind,
+        CycleKind::Initial,
+        "a full read is an initial cycle"
+    );
+    assert!(
+        report
+            .source_warnings
+            .first()
+            .is_some_and(|w| w.contains("a full read was asked for")),
+        "{:?}",
+        report.source_warnings
+    );
+    assert_eq!(
+        changes(&h, &report),
+        expected(&[("u-a", "update/success"), ("u-d", "delete/success")])
+    );
+    assert_eq!(
+        h.sim.state.users().len(),
+        users - 1,
+        "no duplicate, no leftover"
+    );
+    // The mirror is current again: the next cycle is incremental, with nothing to do.
+    let after = h.cycle().await;
+    assert_eq!(after.kind, CycleKind::Incremental);
+    assert_eq!(changes(&h, &after), expected(&[]));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn graph_429_and_503_bursts_are_waited_out_as_retry_after_says() {
     let fake = FakeGraph::start().await;

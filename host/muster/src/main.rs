@@ -52,6 +52,10 @@ enum Command {
         /// Release disables and deletes held back by the deletion threshold.
         #[arg(long)]
         allow_deletes: bool,
+        /// Read the whole source, even where an incremental read is possible (Graph: ignore
+        /// the saved delta links and rebuild the mirror).
+        #[arg(long)]
+        full_read: bool,
     },
     /// Run as a service until SIGTERM / Ctrl-C: health, metrics and the admin API on
     /// `[server] listen`, with sync cycles on the configured interval or, for a gateway job
@@ -184,10 +188,12 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             once,
             dry_run,
             allow_deletes,
+            full_read,
         } => {
             let options = CycleOptions {
                 dry_run,
                 allow_deletes,
+                full_read,
                 progress: true,
                 ..CycleOptions::default()
             };

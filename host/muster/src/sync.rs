@@ -40,6 +40,10 @@ pub struct CycleOptions {
     pub respect_quarantine: bool,
     /// Draw a progress bar on the terminal.
     pub progress: bool,
+    /// Read the whole source even where an incremental read is possible: for Graph, ignore the
+    /// saved delta links and rebuild the mirror from what is read (after a restore from backup,
+    /// or when the mirror is suspected to have drifted).
+    pub full_read: bool,
     /// Counts the actions applied so far, for the admin API's status.
     pub counter: Option<std::sync::Arc<Progress>>,
 }
@@ -76,7 +80,7 @@ pub async fn run_cycle(job: &Job, options: &CycleOptions) -> anyhow::Result<Opti
         tracing::warn!(reason = %q.reason, next_attempt = q.next_attempt, "job quarantined; cycle skipped");
         return Ok(None);
     }
-    let (directory, graph_changes, full_read) = read_source(job).await?;
+    let (directory, graph_changes, full_read) = read_source(job, options.full_read).await?;
     let kind = if full_read || store.watermark(SOURCE_KEY)?.is_none() {
         CycleKind::Initial
     } else {
@@ -141,7 +145,10 @@ pub async fn run_cycle(job: &Job, options: &CycleOptions) -> anyhow::Result<Opti
 
 /// The directory, and for Graph the mirror changes to commit after the cycle and whether the
 /// read was a full one (first cycle, or a refused delta token).
-async fn read_source(job: &Job) -> anyhow::Result<(Directory, Option<store::MirrorChanges>, bool)> {
+async fn read_source(
+    job: &Job,
+    full_read: bool,
+) -> anyhow::Result<(Directory, Option<store::MirrorChanges>, bool)> {
     match &job.config.source {
         SourceConfig::File { path } => {
             let directory =
@@ -157,7 +164,7 @@ async fn read_source(job: &Job) -> anyhow::Result<(Directory, Option<store::Mirr
                 bail!("the job was built without its Graph source")
             };
             let mut read = graph
-                .read(&job.store)
+                .read(&job.store, full_read)
                 .await
                 .context("reading Microsoft Graph")?;
             let full = read.full_reason.is_some();

@@ -338,6 +338,10 @@ pub struct SyncParams {
     /// Release disables and deletes held back by the deletion threshold.
     #[serde(default)]
     pub allow_deletes: bool,
+    /// Read the whole source, even where an incremental read is possible (Graph: ignore the
+    /// saved delta links and rebuild the mirror).
+    #[serde(default)]
+    pub full_read: bool,
 }
 
 /// A finished cycle, or one just started.
@@ -373,6 +377,7 @@ async fn start_sync(
         .map_err(|e| ApiError(StatusCode::CONFLICT, e.to_string()))?;
     let options = CycleOptions {
         allow_deletes: params.allow_deletes,
+        full_read: params.full_read,
         ..CycleOptions::default()
     };
     let run = {

@@ -107,16 +107,17 @@ impl GraphSource {
         &self.base_url
     }
 
-    /// Reads what changed since the mirror's delta links (or everything) and the assignments,
-    /// and returns the whole directory as it stands now.
-    pub async fn read(&self, store: &Store) -> anyhow::Result<GraphRead> {
+    /// Reads what changed since the mirror's delta links (or everything, always when
+    /// `full_read`) and the assignments, and returns the whole directory as it stands now.
+    pub async fn read(&self, store: &Store, full_read: bool) -> anyhow::Result<GraphRead> {
         let started = std::time::Instant::now();
         let mirror = tokio::task::block_in_place(|| store.graph_mirror())?;
         let mut timings = ReadTimings {
             mirror: started.elapsed(),
             ..ReadTimings::default()
         };
-        let (rounds, assignments) = tokio::join!(self.rounds(&mirror), self.assignments());
+        let (rounds, assignments) =
+            tokio::join!(self.rounds(&mirror, full_read), self.assignments());
         timings.fetch = started.elapsed() - timings.mirror;
         let (full_reason, (users, users_link, groups, groups_link, mut warnings)) = rounds?;
         let (assignments, assignment_warnings) = assignments?;
@@ -168,11 +169,22 @@ impl GraphSource {
         })
     }
 
-    /// Incremental rounds from the mirror's links, or full ones when there are none or Graph
-    /// refuses them.
-    async fn rounds(&self, mirror: &GraphMirror) -> Result<(Option<String>, Rounds), GraphError> {
+    /// Incremental rounds from the mirror's links, or full ones when there are none, Graph
+    /// refuses them, or a full read was asked for.
+    async fn rounds(
+        &self,
+        mirror: &GraphMirror,
+        full_read: bool,
+    ) -> Result<(Option<String>, Rounds), GraphError> {
         let empty_users = BTreeMap::new();
         let empty_groups = BTreeMap::new();
+        if full_read {
+            let reason =
+                "a full read was asked for: this cycle reads the whole directory".to_string();
+            tracing::info!("{reason}");
+            let rounds = self.full_rounds(&empty_users, &empty_groups).await?;
+            return Ok((Some(reason), rounds));
+        }
         if let (Some(users_link), Some(groups_link)) =
             (&mirror.users_delta_link, &mirror.groups_delta_link)
         {

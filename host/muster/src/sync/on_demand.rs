@@ -52,7 +52,7 @@ pub async fn provision_one(job: &Job, who: &str) -> Result<OnDemand, OnDemandErr
     } else {
         // A Graph source's delta changes are not committed here: the next cycle reads them
         // again.
-        let (directory, _changes, _full) = read_source(job).await?;
+        let (directory, _changes, _full) = read_source(job, false).await?;
         find(job, &directory.people, who).cloned()
     }
     .ok_or_else(|| OnDemandError::NotFound(who.to_string()))?;
