@@ -381,6 +381,45 @@ async fn a_full_read_on_request_rebuilds_the_mirror_without_duplicate_or_lost_ch
     assert_eq!(changes(&h, &after), expected(&[]));
 }
 
+/// Graph traffic shows in `/metrics`: requests, tokens, reads by kind, read duration.
+#[tokio::test(flavor = "multi_thread")]
+async fn graph_reads_are_metered() {
+    let metrics = muster::meters::install().expect("recorder");
+    let fake = FakeGraph::start().await;
+    seed(&fake);
+    let h = nested_harness(&fake).await;
+    h.cycle().await;
+    fake.update_user("u-a", serde_json::json!({"jobTitle": "Metered"}));
+    h.cycle().await;
+    let text = metrics.render();
+    // The recorder is the process's, shared with the other tests here: counts only grow.
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{series} missing from:\n{text}"))
+    };
+    assert!(value("muster_graph_requests_total") >= 4.0, "{text}");
+    assert!(value("muster_graph_tokens_total") >= 1.0, "{text}");
+    assert!(
+        value("muster_graph_reads_total{kind=\"full\"}") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        value("muster_graph_reads_total{kind=\"incremental\"}") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        value("muster_graph_read_duration_seconds_count{kind=\"full\"}") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        text.contains("# HELP muster_graph_requests_total"),
+        "{text}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn graph_429_and_503_bursts_are_waited_out_as_retry_after_says() {
     let fake = FakeGraph::start().await;

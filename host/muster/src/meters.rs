@@ -26,6 +26,11 @@ pub const TARGET_DURATION: &str = "muster_target_request_duration_seconds";
 pub const CYCLES: &str = "muster_cycles_total";
 pub const CYCLE_DURATION: &str = "muster_cycle_duration_seconds";
 pub const CYCLE_RUNNING: &str = "muster_cycle_running";
+pub const GRAPH_REQUESTS: &str = "muster_graph_requests_total";
+pub const GRAPH_THROTTLED: &str = "muster_graph_throttled_total";
+pub const GRAPH_TOKENS: &str = "muster_graph_tokens_total";
+pub const GRAPH_READS: &str = "muster_graph_reads_total";
+pub const GRAPH_READ_DURATION: &str = "muster_graph_read_duration_seconds";
 
 /// Latency buckets from 50 µs (a warm Rust plugin call) to 10 minutes (a large initial cycle).
 const BUCKETS: &[f64] = &[
@@ -80,6 +85,24 @@ fn describe() {
     describe_gauge!(
         CYCLE_RUNNING,
         "1 while a cycle or an on-demand provisioning runs"
+    );
+    describe_counter!(
+        GRAPH_REQUESTS,
+        "Requests to Microsoft Graph (pages of delta rounds and assignments), retries included"
+    );
+    describe_counter!(
+        GRAPH_THROTTLED,
+        "Graph answers that were waited out (429, 503, 504) by status"
+    );
+    describe_counter!(GRAPH_TOKENS, "Access tokens fetched from Entra ID");
+    describe_counter!(
+        GRAPH_READS,
+        "Reads of the Graph source by kind (`full` or `incremental`)"
+    );
+    describe_histogram!(
+        GRAPH_READ_DURATION,
+        Unit::Seconds,
+        "Time to read the Graph source (mirror, delta rounds, assignments, directory)"
     );
 }
 

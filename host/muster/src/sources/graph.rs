@@ -31,6 +31,7 @@ pub use client::{Credentials, GraphClient, GraphError, GraphStats, RetryPolicy};
 
 use super::Directory;
 use super::file::{Assignment, assign};
+use crate::meters;
 
 /// The app role id Graph uses for "Default Access" (an assignment without a role).
 const DEFAULT_ACCESS: &str = "00000000-0000-0000-0000-000000000000";
@@ -141,6 +142,10 @@ impl GraphSource {
             )
         });
         timings.build = started.elapsed() - timings.mirror - timings.fetch;
+        let kind = if full { "full" } else { "incremental" };
+        metrics::counter!(meters::GRAPH_READS, "kind" => kind).increment(1);
+        metrics::histogram!(meters::GRAPH_READ_DURATION, "kind" => kind)
+            .record(started.elapsed().as_secs_f64());
         tracing::info!(
             people = directory.people.len(),
             full,

@@ -10,6 +10,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::{Mutex, Semaphore};
 
+use crate::meters;
+
 /// What can go wrong talking to Graph or its token endpoint, kept apart because the operator
 /// acts differently on each (fix the tenant, the secret, a permission; wait; resync).
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +126,24 @@ pub struct GraphStats {
     pub tokens: AtomicU64,
 }
 
+/// Each count also goes to the process's metrics (`muster_graph_*`, see `meters.rs`).
+impl GraphStats {
+    fn count_request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(meters::GRAPH_REQUESTS).increment(1);
+    }
+
+    fn count_throttled(&self, status: u16) {
+        self.throttled.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(meters::GRAPH_THROTTLED, "status" => status.to_string()).increment(1);
+    }
+
+    fn count_token(&self) {
+        self.tokens.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(meters::GRAPH_TOKENS).increment(1);
+    }
+}
+
 pub struct GraphClient {
     http: reqwest::Client,
     credentials: Credentials,
@@ -175,7 +195,7 @@ impl GraphClient {
         let c = &self.credentials;
         let url = c.token_url.clone();
         let sent = Instant::now();
-        self.stats.tokens.fetch_add(1, Ordering::Relaxed);
+        self.stats.count_token();
         let response = self
             .http
             .post(&url)
@@ -243,7 +263,7 @@ impl GraphClient {
                         url: url.to_string(),
                         detail: "the client is shutting down".into(),
                     })?;
-                self.stats.requests.fetch_add(1, Ordering::Relaxed);
+                self.stats.count_request();
                 let response = match self.http.get(url).bearer_auth(&token).send().await {
                     Ok(response) => response,
                     // A dropped connection or a timeout is retried like a 503: GETs are safe.
@@ -289,7 +309,7 @@ impl GraphClient {
                 continue;
             }
             if matches!(status.as_u16(), 429 | 503 | 504) {
-                self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                self.stats.count_throttled(status.as_u16());
                 if attempts >= self.retry.max_attempts {
                     return Err(GraphError::Throttled {
                         url: url.to_string(),
