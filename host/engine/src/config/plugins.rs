@@ -136,8 +136,24 @@ impl PluginConfig {
     }
 
     fn validate(&self, at: &str, errors: &mut Errors) {
+        // The name names files too (`<plugins_dir>/<name>.wasm`, uploads kept there), and
+        // appears in URLs (`/admin/plugins/<name>`): keep it to what is safe in both.
         if self.name.trim().is_empty() {
             errors.push(format!("{at}.name"), "must not be empty");
+        } else if self.name.starts_with('.')
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            errors.push(
+                format!("{at}.name"),
+                format!(
+                    "`{}` may hold only ASCII letters, digits, `-`, `_` and `.`, and must not \
+                     start with `.`",
+                    self.name
+                ),
+            );
         }
         let builtin = self
             .path

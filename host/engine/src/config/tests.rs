@@ -132,6 +132,11 @@ fn each_mistake_is_reported_with_its_location() {
             "license.name: plugin name",
         ),
         (
+            "name = \"license-by-group\"",
+            "name = \"../license\"",
+            "license.name: `../license` may hold only ASCII letters",
+        ),
+        (
             "timeout_ms = 50",
             "timeout_ms = 0",
             "transforms[0].limits.timeout_ms: must be greater than 0",
