@@ -29,6 +29,23 @@ fn changes(h: &Harness, report: &muster::sync::CycleReport) -> BTreeMap<String, 
 }
 
 /// Records without their target ids (two simulators hand out different ones).
+/// A full read is an initial cycle whose report says first why it was one.
+fn assert_full_read(report: &muster::sync::CycleReport, why: &str) {
+    assert_eq!(
+        report.kind,
+        CycleKind::Initial,
+        "a full read ({why}) is an initial cycle"
+    );
+    assert!(
+        report
+            .source_warnings
+            .first()
+            .is_some_and(|w| w.contains(why)),
+        "{:?}",
+        report.source_warnings
+    );
+}
+
 fn comparable(records: BTreeMap<String, ProvisionedRecord>) -> BTreeMap<String, ProvisionedRecord> {
     records
         .into_iter()
@@ -291,19 +308,7 @@ async fn an_expired_delta_token_means_a_full_cycle_without_duplicate_or_lost_cha
         }
         fake.expire_delta_tokens(how);
         let report = h.cycle().await;
-        assert_eq!(
-            report.kind,
-            CycleKind::Initial,
-            "{how:?}: a full read is an initial cycle"
-        );
-        assert!(
-            report
-                .source_warnings
-                .first()
-                .is_some_and(|w| w.contains("refused the saved delta token")),
-            "{:?}",
-            report.source_warnings
-        );
+        assert_full_read(&report, "refused the saved delta token");
         let want = if round == 0 {
             vec![
                 ("u-a", "update/success"),
@@ -353,19 +358,7 @@ async fn a_full_read_on_request_rebuilds_the_mirror_without_duplicate_or_lost_ch
         ..Default::default()
     };
     let report = h.cycle_with(&full).await;
-    assert_eq!(
-        report.kind,
-        CycleKind::Initial,
-        "a full read is an initial cycle"
-    );
-    assert!(
-        report
-            .source_warnings
-            .first()
-            .is_some_and(|w| w.contains("a full read was asked for")),
-        "{:?}",
-        report.source_warnings
-    );
+    assert_full_read(&report, "a full read was asked for");
     assert_eq!(
         changes(&h, &report),
         expected(&[("u-a", "update/success"), ("u-d", "delete/success")])
