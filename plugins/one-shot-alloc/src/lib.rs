@@ -28,8 +28,9 @@ const ARENA_BYTES: usize = 256 << 10;
 #[repr(C, align(16))]
 struct Arena(UnsafeCell<[u8; ARENA_BYTES]>);
 
-// SAFETY: bytes of the arena are handed out once each (`USED` only grows), so no two owners
-// share any; the atomics keep it sound even where a guest has threads.
+// SAFETY: a byte of the arena has one owner at a time: `USED` moves back only when the latest
+// allocation shrinks in place, giving back its own tail; the atomics keep it sound even where a
+// guest has threads.
 unsafe impl Sync for Arena {}
 
 static ARENA: Arena = Arena(UnsafeCell::new([0; ARENA_BYTES]));
