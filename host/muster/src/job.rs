@@ -12,12 +12,11 @@ use engine::cycle::Pipeline;
 use engine::plugin::{LicenseRule, Transform};
 use engine::process::{Pinned, PinnedPlugins};
 use plugin_host::{Limits, PluginRegistry, Runtime, Snapshot};
-
-use crate::plugin_folder::PluginFolder;
 use scim_client::{BearerToken, ClientConfig, ScimClient};
 use store::Store;
 
 use crate::meters::Metered;
+use crate::plugin_folder::PluginFolder;
 use crate::sources::graph::GraphSource;
 
 pub struct Job {

@@ -11,6 +11,8 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use engine::plugin::PluginId;
+
 /// Where kept copies live, inside the folder. The watcher reads only `*.wasm` directly in the
 /// folder, so nothing in here is loaded by itself.
 const KEPT: &str = ".versions";
@@ -140,7 +142,7 @@ impl PluginFolder {
 
     /// Deletes kept copies of `name` whose version is not in `history` (the registry's: the
     /// active version and those a rollback can still reach).
-    pub fn prune(&self, name: &str, history: &[String]) {
+    pub fn prune(&self, name: &str, history: &[PluginId]) {
         let dir = self.dir.join(KEPT).join(name);
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return;
@@ -151,7 +153,7 @@ impl PluginFolder {
                 .file_stem()
                 .and_then(|s| s.to_str())
                 .unwrap_or_default();
-            if !history.iter().any(|v| v == version)
+            if !history.iter().any(|id| id.version == version)
                 && let Err(e) = std::fs::remove_file(&path)
             {
                 tracing::warn!(file = %path.display(), error = %e, "could not delete a plugin copy no longer in the history");
@@ -197,8 +199,14 @@ fn write_whole(path: &Path, bytes: &[u8]) -> io::Result<()> {
 mod tests {
     use super::*;
 
-    fn history(versions: &[&str]) -> Vec<String> {
-        versions.iter().map(|v| v.to_string()).collect()
+    fn history(versions: &[&str]) -> Vec<PluginId> {
+        versions
+            .iter()
+            .map(|v| PluginId {
+                name: "rule".into(),
+                version: v.to_string(),
+            })
+            .collect()
     }
 
     #[test]

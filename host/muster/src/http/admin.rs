@@ -209,12 +209,7 @@ async fn upload_version(
         let version = &plugin.id().version;
         match folder.save(&entry.name, version, &body) {
             Ok(file) => {
-                let history: Vec<String> = registry
-                    .history(&entry.name)
-                    .into_iter()
-                    .map(|id| id.version)
-                    .collect();
-                folder.prune(&entry.name, &history);
+                folder.prune(&entry.name, &registry.history(&entry.name));
                 Ok((plugin, Some(file)))
             }
             Err(e) => {
@@ -278,7 +273,11 @@ async fn rollback(
     let registry = &state.job.registry;
     // With a plugin folder, a rollback must be kept there too, or a restart would bring back
     // the version rolled back from: check that it can be before changing anything.
-    let kept = match (state.job.plugin_folder(), registry.history(&name).get(1)) {
+    let folder = state.job.plugin_folder();
+    let target = folder
+        .as_ref()
+        .and_then(|_| registry.history(&name).into_iter().nth(1));
+    let kept = match (folder, target) {
         (Some(folder), Some(target)) => {
             let configured = state
                 .job
@@ -310,12 +309,7 @@ async fn rollback(
                             format!("plugin {name}: rolled back to {version}, but {e}"),
                         )
                     })?;
-                let history: Vec<String> = registry
-                    .history(&name)
-                    .into_iter()
-                    .map(|id| id.version)
-                    .collect();
-                folder.prune(&name, &history);
+                folder.prune(&name, &registry.history(&name));
             }
             plugin_view(&state, &name)
                 .map(Json)
