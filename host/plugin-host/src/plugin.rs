@@ -408,9 +408,14 @@ impl Plugin {
         }
     }
 
+    /// An instance that may serve this person. One that has served its quota was kept only so
+    /// that dropping it (resetting a language runtime's memory: about a millisecond) falls to
+    /// the person who pays for instantiating its successor anyway, not to its last person.
+    /// Dropping it first also frees its pool slot, which still holds this component's image.
     fn take_warm(&self) -> Option<Warm> {
         let warm = self.warm.as_ref()?;
-        warm.lock().unwrap_or_else(|e| e.into_inner()).pop()
+        let instance = warm.lock().unwrap_or_else(|e| e.into_inner()).pop()?;
+        (instance.uses < self.loaded.people_per_instance).then_some(instance)
     }
 
     fn put_warm(&self, instance: Warm) {
@@ -422,9 +427,9 @@ impl Plugin {
         }
     }
 
-    /// One try. Returns the instance when it may serve another person: it answered, this
-    /// handle reuses, and it has not served its quota. An instance that trapped or hit a limit
-    /// is dropped here, whatever state it was left in.
+    /// One try. Returns the instance when it answered and this handle reuses instances (one
+    /// that has served its quota too, for `take_warm` to drop). An instance that trapped
+    /// or hit a limit is dropped here, whatever state it was left in.
     fn attempt<W>(
         &self,
         person_id: &str,
@@ -464,7 +469,7 @@ impl Plugin {
                 let kept = match (&mut instance, &self.warm) {
                     (Ok(w), Some(_)) => {
                         w.uses += 1;
-                        w.uses < self.loaded.people_per_instance
+                        true
                     }
                     _ => false,
                 };
