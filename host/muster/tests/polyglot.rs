@@ -1,10 +1,12 @@
-//! Plugins in Rust, Python and JavaScript pass the same cases files (`plugins/cases/`) through
+//! Plugins in Rust, Python, JavaScript and C pass the same cases files (`plugins/cases/`) through
 //! `muster plugin test`, and `muster plugin new` scaffolds build and pass their own cases in each
 //! language.
 //!
 //! Python and JavaScript guests are built here with the pinned toolchains that `.ci/test`
 //! installs (componentize-py in `.venv`, componentize-js in `plugins/node_modules`). A missing
-//! toolchain fails the test with what to install: these tests are never skipped. A build takes
+//! toolchain fails the test with what to install: these tests are never skipped. The C guest is
+//! built with `muster-c-build` (`plugins/c-build`) and Debian's clang for wasm32-wasi, which
+//! `.ci/test` installs too. A build takes
 //! 10-60 s, so its output is cached in the target folder under a hash of everything the build
 //! reads (sources, WIT, toolchain version), and compiled components are cached the same way
 //! (`MUSTER_PLUGIN_CACHE`): a second run costs seconds.
@@ -42,6 +44,7 @@ fn muster(args: &[&str]) -> (bool, String, String) {
 enum Lang {
     Python,
     Js,
+    C,
     Rust,
 }
 
@@ -194,6 +197,39 @@ fn build_example(lang: Lang, folder: &str, world: &str) -> PathBuf {
                 run(c, &format!("componentize-js for {folder}"));
             })
         }
+        Lang::C => {
+            let clang = muster_c_build::find_clang().unwrap_or_else(|| {
+                panic!(
+                    "clang is missing: the C plugin test needs Debian's {}. Run .ci/test, which \
+                     installs them",
+                    muster_c_build::PACKAGES
+                )
+            });
+            let version = Command::new(&clang)
+                .arg("--version")
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            let key = key(&[&dir, &wit], &format!("{version} {world}"));
+            cached(folder, &key, |out| {
+                let mut sources: Vec<PathBuf> = std::fs::read_dir(&dir)
+                    .expect("the plugin folder")
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "c"))
+                    .collect();
+                sources.sort();
+                muster_c_build::build(&muster_c_build::Build {
+                    world: world.into(),
+                    wit: wit.clone(),
+                    sources,
+                    out: out.to_path_buf(),
+                    clang: Some(clang),
+                    emit_bindings: None,
+                })
+                .unwrap_or_else(|e| panic!("building {folder}: {e}"));
+            })
+        }
         Lang::Rust => unreachable!("the Rust examples are built by plugins/artifacts"),
     }
 }
@@ -248,6 +284,15 @@ fn javascript_license_rule_passes_the_shared_cases() {
         !stdout.contains("wasi:http"),
         "--disable http keeps wasi:http out: {stdout}"
     );
+}
+
+#[test]
+fn c_license_rule_passes_the_shared_cases() {
+    let wasm = build_example(Lang::C, "license-by-group-c", "license-rule");
+    passes(&wasm, "license-by-group.json");
+    let (ok, stdout, stderr) = muster(&["plugin", "check", wasm.to_str().expect("utf-8")]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("world:     license-rule"), "{stdout}");
 }
 
 #[test]
@@ -337,6 +382,7 @@ fn scaffold_builds_and_passes(lang: Lang, flag: &str) {
             (tool.parent().map(Path::to_path_buf), version)
         }
         Lang::Rust => (None, String::new()),
+        Lang::C => unreachable!("`muster plugin new` has no C template"),
     };
     let key = key(&[&dir], &format!("{flag} {version}"));
     let wasm = cached(&name, &key, |out| {

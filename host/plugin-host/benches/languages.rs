@@ -1,20 +1,20 @@
-//! Per-language costs of the same license rule (`license-by-group`) in Rust, Python and
-//! JavaScript: component size, compile time, load time from the on-disk cache, and the cost per
-//! person inside a cycle (a pinned handle, as `sync` calls it), against the same rule compiled
-//! natively in the same run; then the per-person cost of the `normalize-attributes` transform in
-//! each language. Both with the whole person and with the inputs the example configurations
+//! Per-language costs of the same license rule (`license-by-group`) in Rust, Python,
+//! JavaScript and C: component size, compile time, load time from the on-disk cache, and the
+//! cost per person inside a cycle (a pinned handle, as `sync` calls it), against the same rule
+//! compiled natively in the same run; then the per-person cost of the `normalize-attributes`
+//! transform in each language. Both with the whole person and with the inputs the example configurations
 //! declare (`plugins/README.md`, "Inputs").
 //!
 //! ```sh
-//! # build the Python and JavaScript components first (commands in their READMEs), then:
+//! # build the Python, JavaScript and C components first (commands in their READMEs), then:
 //! cargo bench -p plugin-host --bench languages
 //! ```
 //!
-//! The Python and JavaScript components are read from
-//! `plugins/license-by-group-{py,js}/license-by-group-{py,js}.wasm` (where their build commands
-//! put them), or from `$MUSTER_BENCH_PY` / `$MUSTER_BENCH_JS` (the transform's:
-//! `$MUSTER_BENCH_NORMALIZE_PY` / `$MUSTER_BENCH_NORMALIZE_JS`). A missing one is reported and its
-//! row left out. Prints a markdown table for `plugins/README.md`.
+//! The Python, JavaScript and C components are read from
+//! `plugins/license-by-group-{py,js,c}/license-by-group-{py,js,c}.wasm` (where their build
+//! commands put them), or from `$MUSTER_BENCH_PY` / `$MUSTER_BENCH_JS` / `$MUSTER_BENCH_C`
+//! (the transform's: `$MUSTER_BENCH_NORMALIZE_PY` / `$MUSTER_BENCH_NORMALIZE_JS`). A missing one
+//! is reported and its row left out. Prints a markdown table for `plugins/README.md`.
 
 // The allocator `muster` runs with, so the host side of a call costs what it does there.
 #[path = "../../muster/src/allocator.rs"]
@@ -356,6 +356,11 @@ fn main() {
             "JavaScript",
             "MUSTER_BENCH_JS",
             "plugins/license-by-group-js/license-by-group-js.wasm",
+        ),
+        (
+            "C",
+            "MUSTER_BENCH_C",
+            "plugins/license-by-group-c/license-by-group-c.wasm",
         ),
     ] {
         if let Some(bytes) = component(language, env, default) {
