@@ -4,7 +4,10 @@
 //! - `POST /{tenant}/oauth2/v2.0/token`: client credentials in the form body; the AADSTS errors
 //!   for an unknown tenant (90002), an unknown client (700016), a wrong secret (7000215) and a
 //!   scope that is not `…/.default` (70011); tokens expire after `expires_in` seconds and are
-//!   then refused with 401 `InvalidAuthenticationToken`.
+//!   then refused with 401 `InvalidAuthenticationToken`. Or, for an app with a registered
+//!   certificate, a client assertion (RFC 7523): `PS256`, checked against the certificate whose
+//!   `x5t#S256` it names, with `aud`, `iss`, `sub`, `nbf` and `exp` checked (AADSTS700027,
+//!   700021, 700023, 700024).
 //! - `GET /v1.0/users`, `/groups`, `/groups/{id}/members`, `/groups/{id}/transitiveMembers`,
 //!   `/servicePrincipals/{id}`, `/servicePrincipals/{id}/appRoleAssignedTo`: `$select`
 //!   projection (Graph's default property set without it), `$top` 1–999 (default 100, more is a
@@ -24,8 +27,8 @@
 //! injected); replication lag; `Prefer: return=minimal`; `$filter`, `$count`, `$search`,
 //! `$expand`, `$orderby` and `ConsistencyLevel`; OData casts; soft-deleted groups (a group
 //! deletion is permanent) and the membership loss of a soft-deleted user (memberships stay
-//! until a hard delete); the deletedItems endpoints; certificate credentials and JWT contents
-//! (tokens are opaque strings); national clouds beyond the configurable base URL; paging sizes
+//! until a hard delete); the deletedItems endpoints; JWT access tokens (tokens are opaque
+//! strings); replayed assertion ids (`jti`) and RS256 assertions; national clouds beyond the configurable base URL; paging sizes
 //! of the real delta API (the fake pages delta rounds by `delta_page_size`, 200 by default).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -144,6 +147,8 @@ struct State {
     tenant: String,
     client_id: String,
     secret: String,
+    /// Certificates uploaded to the app: (`x5t#S256`, the RSA public key as PKCS#1 DER).
+    certificates: Vec<(String, Vec<u8>)>,
     sp_id: String,
     app_id: String,
     permissions: BTreeSet<String>,
@@ -192,6 +197,7 @@ impl FakeGraph {
             tenant: "contoso-tenant".into(),
             client_id: "11111111-2222-3333-4444-555555555555".into(),
             secret: "fake-graph-secret".into(),
+            certificates: Vec::new(),
             sp_id: "sp-muster".into(),
             app_id: "11111111-2222-3333-4444-555555555555".into(),
             permissions: ALL_PERMISSIONS.iter().map(|p| p.to_string()).collect(),
@@ -239,6 +245,27 @@ impl FakeGraph {
 
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Uploads a certificate to the app, as an admin does under "Certificates & secrets". The
+    /// fake takes the RSA public key from the matching private key rather than parsing the
+    /// certificate's SubjectPublicKeyInfo.
+    pub fn register_certificate(&self, certificate_pem: &[u8], private_key_pem: &[u8]) {
+        use base64::Engine as _;
+        use rustls_pki_types::pem::PemObject;
+        use sha2::Digest as _;
+        let der = rustls_pki_types::CertificateDer::from_pem_slice(certificate_pem)
+            .expect("a PEM certificate");
+        let key = rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(private_key_pem)
+            .expect("a PKCS#8 PEM key");
+        let pair =
+            ring::signature::RsaKeyPair::from_pkcs8(key.secret_pkcs8_der()).expect("an RSA key");
+        use ring::signature::KeyPair as _;
+        let thumbprint =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&der));
+        self.state()
+            .certificates
+            .push((thumbprint, pair.public_key().as_ref().to_vec()));
     }
 
     /// The `[source]` table of a job reading this fake (secret in `MUSTER_GRAPH_SECRET`).

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use engine::model::ProvisionedRecord;
 use muster::job::Job;
-use muster::sources::graph::{GraphSource, check};
+use muster::sources::graph::{ClientAuth, ClientCertificate, GraphSource, check};
 use muster_tests::fake_graph::{Expiry, FakeGraph};
 use muster_tests::harness::{config_from, expected, workspace_root};
 use muster_tests::{Harness, Sim, zoom_config};
@@ -580,6 +580,71 @@ async fn test_connection_says_what_to_fix_on_the_graph_side() {
     assert!(
         failure(&run(good.clone(), &fake.secret).await, "service principal")
             .contains("Application.Read.All")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_certificate_signs_in_instead_of_a_secret() {
+    let testdata = workspace_root().join("tests/testdata");
+    let (cert, key) = (
+        testdata.join("graph-client.crt"),
+        testdata.join("graph-client.key"),
+    );
+    let read = |p: &std::path::Path| std::fs::read(p).expect("test certificate");
+    let fake = FakeGraph::start().await;
+    seed(&fake);
+    fake.register_certificate(&read(&cert), &read(&key));
+    let with_certificate = |fake: &FakeGraph| {
+        graph_config(fake, "").replace(
+            "client_secret_env = \"MUSTER_GRAPH_SECRET\"",
+            &format!(
+                "certificate_path = {:?}\nprivate_key_path = {:?}",
+                cert.display().to_string(),
+                key.display().to_string()
+            ),
+        )
+    };
+
+    // A whole cycle signs in with the certificate: no secret is given or sent.
+    let sim = Sim::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = config_from(&with_certificate(&fake), &[("MUSTER_TARGET_URL", &sim.url)]);
+    let job = Job::build_with_secrets(config, dir.path(), sim.token.clone(), None)
+        .expect("a job signing in with the certificate");
+    let h = Harness { dir, sim, job };
+    let first = h.cycle().await;
+    assert_eq!(first.status, CycleStatus::Succeeded, "{first:?}");
+    assert_eq!(h.sim.user("ann.adams@contoso.example")["userType"], "Basic");
+
+    // One PEM holding both the certificate and the key is enough on its own.
+    let both = h.dir.path().join("muster.pem");
+    std::fs::write(&both, [read(&cert), read(&key)].concat()).expect("combined PEM");
+    let combined = ClientCertificate::load(&both, &both).expect("certificate and key in one file");
+    let separate = ClientCertificate::load(&cert, &key).expect("separate files");
+    assert_eq!(combined.thumbprint(), separate.thumbprint());
+    let err = ClientCertificate::load(&cert, &cert).expect_err("no key in the certificate file");
+    assert!(err.to_string().contains("no PEM private key"), "{err}");
+
+    // A certificate Entra does not know is refused, and test-connection says what to do.
+    let stranger = FakeGraph::start().await;
+    seed(&stranger);
+    let config = config_from(
+        &with_certificate(&stranger),
+        &[("MUSTER_TARGET_URL", "http://127.0.0.1:9/scim2")],
+    );
+    let engine::config::SourceConfig::Graph(settings) = config.source.clone() else {
+        panic!("graph config")
+    };
+    let source =
+        GraphSource::new(&config, ClientAuth::Certificate(separate.into())).expect("source");
+    let checks = check::run(&source, &settings).await;
+    let token = checks[0]
+        .outcome
+        .clone()
+        .expect_err("an unknown certificate");
+    assert!(
+        token.contains("upload") && token.contains("graph-client.crt") && token.contains("700027"),
+        "{token}"
     );
 }
 

@@ -17,7 +17,7 @@ use store::Store;
 
 use crate::meters::Metered;
 use crate::plugin_folder::PluginFolder;
-use crate::sources::graph::GraphSource;
+use crate::sources::graph::{ClientAuth, ClientCertificate, GraphSource};
 
 pub struct Job {
     pub config: Config,
@@ -104,7 +104,8 @@ impl Job {
     }
 
     /// As [`Job::build_with_token`], with the Graph client secret given too (tests); `None`
-    /// reads it from the variable `[source] client_secret_env` names.
+    /// signs in as `[source]` says: with its certificate, or with the secret in the variable
+    /// `client_secret_env` names.
     pub fn build_with_secrets(
         config: Config,
         config_dir: &Path,
@@ -113,17 +114,36 @@ impl Job {
     ) -> anyhow::Result<Job> {
         let graph = match &config.source {
             SourceConfig::Graph(graph) => {
-                let secret = match graph_secret {
-                    Some(secret) => secret,
-                    None => std::env::var(&graph.client_secret_env).with_context(|| {
-                        format!(
-                            "the Graph client secret: environment variable {} is not set",
-                            graph.client_secret_env
-                        )
-                    })?,
+                let auth = match (
+                    graph_secret,
+                    &graph.certificate_path,
+                    &graph.client_secret_env,
+                ) {
+                    (Some(secret), _, _) => ClientAuth::Secret(secret),
+                    (None, Some(certificate), _) => {
+                        let certificate = config_dir.join(certificate);
+                        let key = graph
+                            .private_key_path
+                            .as_ref()
+                            .map_or_else(|| certificate.clone(), |key| config_dir.join(key));
+                        ClientAuth::Certificate(Arc::new(
+                            ClientCertificate::load(&certificate, &key)
+                                .context("the Graph client certificate")?,
+                        ))
+                    }
+                    (None, None, Some(env)) => {
+                        ClientAuth::Secret(std::env::var(env).with_context(|| {
+                            format!(
+                                "the Graph client secret: environment variable {env} is not set"
+                            )
+                        })?)
+                    }
+                    (None, None, None) => anyhow::bail!(
+                        "[source] needs client_secret_env or certificate_path to sign in to Graph"
+                    ),
                 };
                 Some(Arc::new(
-                    GraphSource::new(&config, secret).context("the Graph source")?,
+                    GraphSource::new(&config, auth).context("the Graph source")?,
                 ))
             }
             SourceConfig::File { .. } | SourceConfig::Gateway => None,

@@ -162,7 +162,22 @@ fn token(s: &mut State, tenant: &str, body: &[u8]) -> Response {
             ),
         );
     }
-    if field("client_secret") != s.secret {
+    if let Some(assertion) = form.get("client_assertion") {
+        if field("client_assertion_type")
+            != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+        {
+            return token_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                700025,
+                "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.",
+            );
+        }
+        let audience = format!("{}/{tenant}/oauth2/v2.0/token", s.base);
+        if let Err((code, text)) = check_assertion(s, assertion, &audience) {
+            return token_error(StatusCode::UNAUTHORIZED, "invalid_client", code, &text);
+        }
+    } else if field("client_secret") != s.secret {
         return token_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
@@ -185,6 +200,85 @@ fn token(s: &mut State, tenant: &str, body: &[u8]) -> Response {
         Instant::now() + Duration::from_secs(lifetime),
     );
     axum::Json(json!({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token})).into_response()
+}
+
+/// Checks a client assertion as Entra does: a certificate of the app by its `x5t#S256`, a PSS
+/// signature, the token endpoint as `aud`, the client as `iss` and `sub`, and `nbf`..`exp`
+/// around now (5 minutes of skew allowed).
+fn check_assertion(s: &State, assertion: &str, audience: &str) -> Result<(), (u64, String)> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let malformed = || {
+        (
+            700027,
+            "Client assertion is not a well-formed JWT.".to_string(),
+        )
+    };
+    let parts: Vec<&str> = assertion.split('.').collect();
+    let [header, claims, signature] = parts[..] else {
+        return Err(malformed());
+    };
+    let json =
+        |part: &str| -> Option<Value> { serde_json::from_slice(&b64.decode(part).ok()?).ok() };
+    let (Some(header_json), Some(claims_json), Ok(signature)) =
+        (json(header), json(claims), b64.decode(signature))
+    else {
+        return Err(malformed());
+    };
+    if header_json["alg"] != "PS256" {
+        return Err((
+            700027,
+            format!("Unsupported signing algorithm {}.", header_json["alg"]),
+        ));
+    }
+    let thumbprint = header_json["x5t#S256"].as_str().unwrap_or_default();
+    let Some((_, public_key)) = s.certificates.iter().find(|(t, _)| t == thumbprint) else {
+        return Err((
+            700027,
+            format!(
+                "Client assertion failed signature validation. Reason - The key was not found., Thumbprint of key used by client: '{thumbprint}'"
+            ),
+        ));
+    };
+    let key = ring::signature::UnparsedPublicKey::new(
+        &ring::signature::RSA_PSS_2048_8192_SHA256,
+        public_key,
+    );
+    if key
+        .verify(format!("{header}.{claims}").as_bytes(), &signature)
+        .is_err()
+    {
+        return Err((
+            700027,
+            "Client assertion failed signature validation.".into(),
+        ));
+    }
+    if claims_json["aud"] != audience {
+        return Err((
+            700021,
+            format!(
+                "Client assertion audience claim does not match Realm issuer. Expected {audience}."
+            ),
+        ));
+    }
+    if claims_json["iss"] != s.client_id.as_str() || claims_json["sub"] != s.client_id.as_str() {
+        return Err((
+            700023,
+            "Client assertion contains an invalid issuer or subject.".into(),
+        ));
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let (nbf, exp) = (claims_json["nbf"].as_u64(), claims_json["exp"].as_u64());
+    match (nbf, exp) {
+        (Some(nbf), Some(exp)) if nbf <= now + 300 && now < exp + 300 => Ok(()),
+        _ => Err((
+            700024,
+            "Client assertion is not within its valid time range.".into(),
+        )),
+    }
 }
 
 fn authenticate(s: &State, headers: &HeaderMap) -> Option<Response> {

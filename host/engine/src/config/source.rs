@@ -31,8 +31,19 @@ pub struct GraphSourceConfig {
     pub tenant_id: String,
     /// The application (client) id of the app registration muster signs in as.
     pub client_id: String,
-    /// Name of the environment variable holding the client secret.
-    pub client_secret_env: String,
+    /// Name of the environment variable holding the client secret. Give this or
+    /// `certificate_path`.
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    /// A PEM file with the certificate uploaded to the app registration (Certificates &
+    /// secrets); muster signs each token request with its private key instead of sending a
+    /// secret. Relative to the configuration file.
+    #[serde(default)]
+    pub certificate_path: Option<PathBuf>,
+    /// The PEM file with the certificate's RSA private key (PKCS#8 or PKCS#1), if it is not in
+    /// `certificate_path` too. Relative to the configuration file.
+    #[serde(default)]
+    pub private_key_path: Option<PathBuf>,
     /// Graph's base URL; changed for national clouds or a fake Graph server in tests.
     #[serde(default = "default_graph_url")]
     pub graph_base_url: String,
@@ -90,11 +101,29 @@ impl SourceConfig {
                         errors.push(format!("{at}.{field}"), "must not be empty");
                     }
                 }
-                check_env_name(
-                    &graph.client_secret_env,
-                    &format!("{at}.client_secret_env"),
-                    errors,
-                );
+                match (&graph.client_secret_env, &graph.certificate_path) {
+                    (Some(env), None) => {
+                        check_env_name(env, &format!("{at}.client_secret_env"), errors)
+                    }
+                    (None, Some(path)) if path.as_os_str().is_empty() => {
+                        errors.push(format!("{at}.certificate_path"), "must not be empty");
+                    }
+                    (None, Some(_)) => {}
+                    (Some(_), Some(_)) => errors.push(
+                        format!("{at}.certificate_path"),
+                        "give either client_secret_env or certificate_path, not both",
+                    ),
+                    (None, None) => errors.push(
+                        format!("{at}.client_secret_env"),
+                        "is required (or certificate_path, to sign in with a certificate)",
+                    ),
+                }
+                if graph.private_key_path.is_some() && graph.certificate_path.is_none() {
+                    errors.push(
+                        format!("{at}.private_key_path"),
+                        "goes with certificate_path",
+                    );
+                }
                 check_url(
                     &graph.graph_base_url,
                     &format!("{at}.graph_base_url"),

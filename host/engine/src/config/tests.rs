@@ -63,6 +63,50 @@ fn minimal_config_gets_entra_defaults() {
 }
 
 #[test]
+fn graph_signs_in_with_a_secret_or_a_certificate_never_both_nor_neither() {
+    let graph = |auth: &str| {
+        format!(
+            "[source]\nkind = \"graph\"\ntenant_id = \"t\"\nclient_id = \"c\"\n{auth}\n\
+             [target]\nbase_url = \"http://127.0.0.1:8080/scim/v2\"\ntoken_env = \"TOKEN\"\n\
+             [[mappings]]\nsource = \"userPrincipalName\"\ntarget = \"userName\"\n\
+             matching_precedence = 1\n"
+        )
+    };
+    let config = Config::from_toml_str(&graph(
+        "certificate_path = \"muster.pem\"\nprivate_key_path = \"muster.key\"",
+    ))
+    .expect("a certificate alone is enough");
+    let SourceConfig::Graph(g) = &config.source else {
+        panic!("graph source")
+    };
+    assert_eq!(g.client_secret_env, None);
+    assert_eq!(
+        g.private_key_path.as_deref(),
+        Some(std::path::Path::new("muster.key"))
+    );
+    for (auth, error) in [
+        (
+            "",
+            "source.client_secret_env: is required (or certificate_path",
+        ),
+        (
+            "client_secret_env = \"S\"\ncertificate_path = \"muster.pem\"",
+            "source.certificate_path: give either client_secret_env or certificate_path",
+        ),
+        (
+            "client_secret_env = \"S\"\nprivate_key_path = \"k.pem\"",
+            "source.private_key_path: goes with certificate_path",
+        ),
+    ] {
+        let errors = errors_of(&graph(auth));
+        assert!(
+            errors.iter().any(|e| e.starts_with(error)),
+            "{auth:?}: {errors:?}"
+        );
+    }
+}
+
+#[test]
 fn each_mistake_is_reported_with_its_location() {
     // (replace, with, expected error prefix)
     let cases: &[(&str, &str, &str)] = &[

@@ -16,6 +16,7 @@
 //! applied its plan ([`GraphRead::changes`], `sync.rs`): a crash in between replays the same
 //! delta, which lands on the same mirror and finds the target already up to date.
 
+mod certificate;
 pub mod check;
 mod client;
 mod delta;
@@ -27,7 +28,8 @@ use engine::membership::resolve_memberships;
 use engine::model::{Group, Person};
 use store::{GraphMirror, MemberKind, MirrorChanges, MirrorGroup, MirrorUser, Store};
 
-pub use client::{Credentials, GraphClient, GraphError, GraphStats, RetryPolicy};
+pub use certificate::{CertificateError, ClientCertificate};
+pub use client::{ClientAuth, Credentials, GraphClient, GraphError, GraphStats, RetryPolicy};
 
 use super::Directory;
 use super::file::{Assignment, assign};
@@ -76,8 +78,9 @@ type Rounds = (
 );
 
 impl GraphSource {
-    /// The source for `config`, whose `[source]` must be Graph; `secret` is the client secret.
-    pub fn new(config: &Config, secret: String) -> Result<GraphSource, GraphError> {
+    /// The source for `config`, whose `[source]` must be Graph, signing in with `auth` (a
+    /// client secret's value converts into it).
+    pub fn new(config: &Config, auth: impl Into<ClientAuth>) -> Result<GraphSource, GraphError> {
         let engine::config::SourceConfig::Graph(graph) = &config.source else {
             return Err(GraphError::Decode {
                 url: String::new(),
@@ -91,7 +94,7 @@ impl GraphSource {
                 graph.tenant_id
             ),
             client_id: graph.client_id.clone(),
-            client_secret: secret,
+            auth: auth.into(),
             scope: format!("{}/.default", origin(&graph.graph_base_url)),
         };
         Ok(GraphSource {

@@ -94,12 +94,23 @@ fn token_advice(error: &GraphError, config: &GraphSourceConfig) -> String {
         Some(7000215) => format!(
             "the client secret is wrong: put the secret's Value (not its Secret ID) in the \
              environment variable {}",
-            config.client_secret_env
+            secret_env(config)
         ),
         Some(7000222) => format!(
             "the client secret has expired: create a new one and put it in {}",
-            config.client_secret_env
+            secret_env(config)
         ),
+        Some(700027 | 700021 | 700023) => format!(
+            "the certificate was refused: upload {} (its public part) under the app \
+             registration's Certificates & secrets, and check that the private key belongs to it",
+            config
+                .certificate_path
+                .as_deref()
+                .map_or_else(|| "the certificate".into(), |p| p.display().to_string())
+        ),
+        Some(700024) => "the client assertion is outside its valid time: check this \
+             machine's clock"
+            .to_string(),
         Some(70011) => format!(
             "the scope was refused: check [source] graph_base_url ({})",
             config.graph_base_url
@@ -107,6 +118,13 @@ fn token_advice(error: &GraphError, config: &GraphSourceConfig) -> String {
         _ => "see the AADSTS code at https://login.microsoftonline.com/error".to_string(),
     };
     format!("{fix} ({error})")
+}
+
+fn secret_env(config: &GraphSourceConfig) -> &str {
+    config
+        .client_secret_env
+        .as_deref()
+        .unwrap_or("[source] client_secret_env")
 }
 
 fn api_advice(error: &GraphError, permission: &str, service_principal: Option<&str>) -> String {

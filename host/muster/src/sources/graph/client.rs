@@ -2,6 +2,7 @@
 //! expires), GETs bounded in concurrency and retried on throttling, and `@odata.nextLink`
 //! paging.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -10,7 +11,11 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::{Mutex, Semaphore};
 
+use super::certificate::{CertificateError, ClientCertificate};
 use crate::meters;
+
+/// The `client_assertion_type` of a certificate-signed assertion (RFC 7523).
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// What can go wrong talking to Graph or its token endpoint, kept apart because the operator
 /// acts differently on each (fix the tenant, the secret, a permission; wait; resync).
@@ -47,6 +52,8 @@ pub enum GraphError {
     },
     #[error("{url}: the answer is not the JSON Graph sends: {detail}")]
     Decode { url: String, detail: String },
+    #[error("the client certificate: {0}")]
+    Certificate(#[from] CertificateError),
 }
 
 impl GraphError {
@@ -86,13 +93,28 @@ impl Default for RetryPolicy {
     }
 }
 
+/// How muster proves to Entra ID that it is the app.
+#[derive(Debug, Clone)]
+pub enum ClientAuth {
+    /// A client secret's value.
+    Secret(String),
+    /// A certificate registered on the app: each token request carries a signed assertion.
+    Certificate(Arc<ClientCertificate>),
+}
+
+impl From<String> for ClientAuth {
+    fn from(secret: String) -> Self {
+        ClientAuth::Secret(secret)
+    }
+}
+
 /// Where to sign in and as whom.
 #[derive(Debug, Clone)]
 pub struct Credentials {
     /// `{login_base_url}/{tenant}/oauth2/v2.0/token`.
     pub token_url: String,
     pub client_id: String,
-    pub client_secret: String,
+    pub auth: ClientAuth,
     /// `{graph origin}/.default`: every application permission granted to the app.
     pub scope: String,
 }
@@ -196,15 +218,26 @@ impl GraphClient {
         let url = c.token_url.clone();
         let sent = Instant::now();
         self.stats.count_token();
+        let proof = match &c.auth {
+            ClientAuth::Secret(secret) => vec![("client_secret", secret.clone())],
+            ClientAuth::Certificate(certificate) => vec![
+                ("client_assertion_type", JWT_BEARER.to_string()),
+                (
+                    "client_assertion",
+                    certificate.assertion(&c.token_url, &c.client_id, SystemTime::now())?,
+                ),
+            ],
+        };
+        let mut form = vec![
+            ("client_id", c.client_id.clone()),
+            ("scope", c.scope.clone()),
+            ("grant_type", "client_credentials".to_string()),
+        ];
+        form.extend(proof);
         let response = self
             .http
             .post(&url)
-            .form(&[
-                ("client_id", c.client_id.as_str()),
-                ("scope", c.scope.as_str()),
-                ("client_secret", c.client_secret.as_str()),
-                ("grant_type", "client_credentials"),
-            ])
+            .form(&form)
             .send()
             .await
             .map_err(|source| GraphError::Transport {
