@@ -646,6 +646,11 @@ async fn a_certificate_signs_in_instead_of_a_secret() {
         token.contains("upload") && token.contains("graph-client.crt") && token.contains("700027"),
         "{token}"
     );
+    // The thumbprint the portal lists (SHA-1, hex; `openssl x509 -fingerprint -sha1`).
+    assert!(
+        token.contains("certificate thumbprint 81C6FEB8966715B34644355A33C73D25C77BFFD6"),
+        "{token}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

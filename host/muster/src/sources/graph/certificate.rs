@@ -46,6 +46,8 @@ pub struct ClientCertificate {
     key: RsaKeyPair,
     /// base64url of the SHA-256 of the certificate's DER: Entra finds the key by it.
     thumbprint: String,
+    /// Upper-case hex of the SHA-1 of the DER: the thumbprint the Entra portal lists.
+    portal_thumbprint: String,
     random: SystemRandom,
 }
 
@@ -112,6 +114,14 @@ impl ClientCertificate {
         Ok(ClientCertificate {
             key: key_pair,
             thumbprint: URL_SAFE_NO_PAD.encode(Sha256::digest(der.as_ref())),
+            portal_thumbprint: ring::digest::digest(
+                &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+                der.as_ref(),
+            )
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect(),
             random: SystemRandom::new(),
         })
     }
@@ -119,6 +129,12 @@ impl ClientCertificate {
     /// The `x5t#S256` Entra matches against the certificates uploaded to the app.
     pub fn thumbprint(&self) -> &str {
         &self.thumbprint
+    }
+
+    /// The thumbprint as the Entra portal lists it under Certificates & secrets (SHA-1, hex),
+    /// so an operator can tell which uploaded certificate muster uses.
+    pub fn portal_thumbprint(&self) -> &str {
+        &self.portal_thumbprint
     }
 
     /// A signed client assertion for one token request to `token_url`.

@@ -3,7 +3,7 @@
 
 use engine::config::GraphSourceConfig;
 
-use super::{GraphError, GraphSource};
+use super::{ClientAuth, GraphError, GraphSource};
 
 /// One check and its outcome: `Ok(what was seen)` or `Err(what to fix)`.
 pub struct Check {
@@ -18,14 +18,19 @@ pub async fn run(source: &GraphSource, config: &GraphSourceConfig) -> Vec<Check>
         Ok(_) => checks.push(Check {
             name: "token",
             outcome: Ok(format!(
-                "client credentials accepted by tenant {}",
-                config.tenant_id
+                "client credentials accepted by tenant {}{}",
+                config.tenant_id,
+                certificate_note(source)
             )),
         }),
         Err(e) => {
             checks.push(Check {
                 name: "token",
-                outcome: Err(token_advice(&e, config)),
+                outcome: Err(format!(
+                    "{}{}",
+                    token_advice(&e, config),
+                    certificate_note(source)
+                )),
             });
             return checks;
         }
@@ -118,6 +123,16 @@ fn token_advice(error: &GraphError, config: &GraphSourceConfig) -> String {
         _ => "see the AADSTS code at https://login.microsoftonline.com/error".to_string(),
     };
     format!("{fix} ({error})")
+}
+
+/// Which certificate muster signs with, as the portal lists it; empty with a secret.
+fn certificate_note(source: &GraphSource) -> String {
+    match &source.client.credentials().auth {
+        ClientAuth::Certificate(c) => {
+            format!(" (certificate thumbprint {})", c.portal_thumbprint())
+        }
+        ClientAuth::Secret(_) => String::new(),
+    }
 }
 
 fn secret_env(config: &GraphSourceConfig) -> &str {

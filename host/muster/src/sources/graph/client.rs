@@ -196,6 +196,11 @@ impl GraphClient {
         })
     }
 
+    /// Where and as whom this client signs in.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
     /// A valid access token, from the cache unless it is within a quarter of its lifetime (at
     /// most 5 minutes) of expiring, so no request leaves with a token that dies in flight.
     pub async fn token(&self) -> Result<String, GraphError> {
