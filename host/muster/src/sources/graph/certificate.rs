@@ -59,6 +59,29 @@ impl std::fmt::Debug for ClientCertificate {
     }
 }
 
+/// A private key other accounts can read is a leaked credential: say so, and go on (refusing
+/// would stop provisioning over a file mode).
+fn warn_if_others_can_read(key: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Ok(meta) = std::fs::metadata(key)
+            && readable_by_others(meta.permissions().mode())
+        {
+            tracing::warn!(
+                path = %key.display(),
+                mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                "the Graph client certificate's private key is readable by other accounts; chmod 600 it"
+            );
+        }
+    }
+}
+
+/// Group or others may read (or write) the file.
+fn readable_by_others(mode: u32) -> bool {
+    mode & 0o077 != 0
+}
+
 impl ClientCertificate {
     /// Reads the first certificate of `certificate` and the private key of `key` (which may be
     /// the same file: a PEM holding both).
@@ -70,6 +93,7 @@ impl ClientCertificate {
             })
         };
         let certificate_pem = read(certificate)?;
+        warn_if_others_can_read(key);
         let key_pem = if key == certificate {
             certificate_pem.clone()
         } else {
@@ -174,5 +198,19 @@ impl ClientCertificate {
             )
             .map_err(|_| CertificateError::Sign)?;
         Ok(format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::readable_by_others;
+
+    #[test]
+    fn only_an_owner_only_key_passes_quietly() {
+        assert!(!readable_by_others(0o100600));
+        assert!(!readable_by_others(0o100400));
+        assert!(readable_by_others(0o100640));
+        assert!(readable_by_others(0o100644));
+        assert!(readable_by_others(0o100602));
     }
 }
