@@ -282,20 +282,12 @@ static bool decide(license_rule_person_t *person, license_rule_license_t *curren
     text_cat(&reason, ": no plan group matched (default)");
   }
   if (add_on_count > 0) {
-    // The groups are named in rule order, the add-ons sorted.
+    // The add-ons sorted; the groups in rule order (`add_on_rules` keeps it).
     text_cat(&reason, "; add-ons ");
-    string_t *sorted = malloc(add_on_count * sizeof(string_t));
-    if (sorted) {
-      memcpy(sorted, add_ons, add_on_count * sizeof(string_t));
-      qsort(sorted, add_on_count, sizeof(string_t), compare_strings);
-      for (size_t i = 0; i < add_on_count; i++) {
-        if (i) text_cat(&reason, ", ");
-        text_add(&reason, (const char *)sorted[i].ptr, sorted[i].len);
-      }
-      memcpy(add_ons, sorted, add_on_count * sizeof(string_t));
-      free(sorted);
-    } else {
-      reason.failed = true;
+    qsort(add_ons, add_on_count, sizeof(string_t), compare_strings);
+    for (size_t i = 0; i < add_on_count; i++) {
+      if (i) text_cat(&reason, ", ");
+      text_add(&reason, (const char *)add_ons[i].ptr, add_ons[i].len);
     }
     text_cat(&reason, ": member of ");
     for (size_t i = 0; i < add_on_count; i++) {

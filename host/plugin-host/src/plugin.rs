@@ -409,13 +409,25 @@ impl Plugin {
     }
 
     /// An instance that may serve this person. One that has served its quota was kept only so
-    /// that dropping it (resetting a language runtime's memory: about a millisecond) falls to
-    /// the person who pays for instantiating its successor anyway, not to its last person.
-    /// Dropping it first also frees its pool slot, which still holds this component's image.
+    /// that dropping it (resetting a language runtime's memory: about a millisecond) falls to a
+    /// later call, usually the one that instantiates its successor anyway, not to its last
+    /// person. Dropping it first also frees its pool slot, which still holds this component's
+    /// image. Spent instances are dropped outside the lock.
     fn take_warm(&self) -> Option<Warm> {
         let warm = self.warm.as_ref()?;
-        let instance = warm.lock().unwrap_or_else(|e| e.into_inner()).pop()?;
-        (instance.uses < self.loaded.people_per_instance).then_some(instance)
+        let mut spent = Vec::new();
+        let usable = {
+            let mut pool = warm.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                match pool.pop() {
+                    Some(w) if w.uses < self.loaded.people_per_instance => break Some(w),
+                    Some(w) => spent.push(w),
+                    None => break None,
+                }
+            }
+        };
+        drop(spent);
+        usable
     }
 
     fn put_warm(&self, instance: Warm) {

@@ -11,11 +11,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::digest::{SHA1_FOR_LEGACY_USE_ONLY, SHA256, digest};
 use ring::rand::SystemRandom;
 use ring::signature::{RSA_PSS_SHA256, RsaKeyPair};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use sha2::{Digest, Sha256};
 
 /// How long an assertion is good for: Entra asks for 5-10 minutes after `nbf`.
 const ASSERTION_LIFETIME: Duration = Duration::from_secs(10 * 60);
@@ -137,15 +137,12 @@ impl ClientCertificate {
         };
         Ok(ClientCertificate {
             key: key_pair,
-            thumbprint: URL_SAFE_NO_PAD.encode(Sha256::digest(der.as_ref())),
-            portal_thumbprint: ring::digest::digest(
-                &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
-                der.as_ref(),
-            )
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02X}"))
-            .collect(),
+            thumbprint: URL_SAFE_NO_PAD.encode(digest(&SHA256, der.as_ref())),
+            portal_thumbprint: digest(&SHA1_FOR_LEGACY_USE_ONLY, der.as_ref())
+                .as_ref()
+                .iter()
+                .map(|b| format!("{b:02X}"))
+                .collect(),
             random: SystemRandom::new(),
         })
     }
