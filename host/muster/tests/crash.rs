@@ -3,10 +3,13 @@
 //! followed by a restart, must end in exactly the target state a clean run produces: one user per
 //! person, no lost update, 0 failures, and a further cycle that writes nothing.
 //!
-//! The simulator runs in this process, so it outlives every killed child. Kills are placed by
-//! the simulator's request count (the cycle's progress), not by wall time, so they spread over
-//! the cycle however fast or loaded the machine is; a few land by delay, during start-up and
-//! planning. `MUSTER_CRASH_SEED` replays another seed.
+//! The simulator runs in this process, so it outlives every killed child. The first kill of each
+//! phase lands between a write and its answer by construction: the simulator stores a create (or,
+//! in phase 2, a PATCH) and withholds its answer until the child is dead, so the restarted cycle
+//! must find the lost create's user and adopt it, and replay the lost update. The other kills are
+//! placed by the simulator's request count (the cycle's progress), not by wall time, so they
+//! spread over the cycle however fast or loaded the machine is; a few land by delay, during
+//! start-up and planning. `MUSTER_CRASH_SEED` replays another seed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -14,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use axum::http::Method;
 use engine::config::Config;
 use engine::plan::{Action, to_flat};
 use muster::job::Job;
@@ -45,28 +49,39 @@ fn kill_9_at_random_moments_converges_without_duplicates_or_lost_updates() {
 
     // Phase 1: the initial cycle, ~2 requests per person (look-up, create).
     work.write_directory(1);
-    let kills = kill_plan(&mut rng, 2, 8, 2 * PEOPLE as u64);
-    let hits = kill_repeatedly(&work, &sim, &kills);
+    let (held, consumed) = held_kill(&mut rng, Method::POST, PEOPLE / 10, 2);
+    let kills = kill_plan(&mut rng, 2, 8, (2 * PEOPLE as u64).saturating_sub(consumed));
+    let hits = kill_repeatedly(&work, &sim, held, &kills);
     assert_spread(&hits, PEOPLE, 3);
-    stage("initial cycle killed 10 times");
+    stage("initial cycle killed 11 times");
     converge(&work, &sim);
     stage("initial cycle converged");
     assert_target_state(&sim, &work, &expected[0]);
-    // A kill with creates in flight loses answers of creates that landed: the restarted cycle
-    // must have found those users by look-up and adopted them (else they would be 409s).
+    // A kill with creates in flight loses answers of creates that landed (the held kill always
+    // does): the restarted cycle must have found those users by look-up and adopted them (else
+    // they would be 409s).
     let adopted = adopted_count(&work);
     eprintln!("  {adopted} users adopted after a lost create answer");
-    assert!(adopted > 0, "the kills never hit a create in flight");
+    assert!(
+        adopted > 0,
+        "a create whose answer was lost was not adopted"
+    );
 
     // Phase 2: ~500 people change (title; licence plan or phone add-on, both ways).
     work.write_directory(2);
-    let kills = kill_plan(&mut rng, 1, 3, changed_people() as u64);
-    let hits = kill_repeatedly(&work, &sim, &kills);
+    let (held, consumed) = held_kill(&mut rng, Method::PATCH, changed_people() / 10, 1);
+    let kills = kill_plan(
+        &mut rng,
+        1,
+        3,
+        (changed_people() as u64).saturating_sub(consumed),
+    );
+    let hits = kill_repeatedly(&work, &sim, held, &kills);
     assert!(
-        hits.iter().filter(|h| h.was_running).count() >= 3,
+        hits.iter().filter(|h| h.was_running).count() >= 4,
         "most kills must hit a running cycle: {hits:?}"
     );
-    stage("incremental cycle killed 4 times");
+    stage("incremental cycle killed 5 times");
     converge(&work, &sim);
     stage("incremental cycle converged");
     assert_target_state(&sim, &work, &expected[1]);
@@ -338,8 +353,11 @@ fn wait_with_deadline(child: &mut Child, what: &str) -> ExitStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Kill {
+    /// Once the simulator has stored the write of the `skip + 1`th successful `method` request
+    /// to `/Users` this child sends, while it withholds the answer.
+    HeldAnswer { method: Method, skip: usize },
     /// During start-up, planning, or the first requests.
     AfterDelay(Duration),
     /// Once the simulator has served this many requests since the phase began.
@@ -353,6 +371,17 @@ struct Hit {
     was_running: bool,
     users_at_kill: usize,
     requests_at_kill: u64,
+}
+
+/// A kill between a `method` write and its answer, after a random number (below `within`) of
+/// such writes have been answered; and an upper bound on the requests of the cycle it uses up
+/// (`per_write` requests per person, and as many again for the writes in flight beside it).
+fn held_kill(rng: &mut Rng, method: Method, within: usize, per_write: u64) -> (Kill, u64) {
+    /// Writes in flight at once: `[target] concurrency` (8) × 2, as the apply step buffers.
+    const IN_FLIGHT: u64 = 16;
+    let skip = rng.below(within as u64) as usize;
+    let consumed = (skip as u64 + 1 + IN_FLIGHT) * per_write;
+    (Kill::HeldAnswer { method, skip }, consumed)
 }
 
 /// `at_delay` kills at random delays up to 2 s and `at_requests` kills spread uniformly over
@@ -372,12 +401,15 @@ fn kill_plan(rng: &mut Rng, at_delay: usize, at_requests: usize, requests: u64) 
     plan
 }
 
-fn kill_repeatedly(work: &Workdir, sim: &Sim, plan: &[Kill]) -> Vec<Hit> {
+/// Kills a child at `held` first, so that it hits a cycle with writes still to do, then one
+/// child at each kill of `plan`, whose request counts start where `held` left the cycle.
+fn kill_repeatedly(work: &Workdir, sim: &Sim, held: Kill, plan: &[Kill]) -> Vec<Hit> {
+    let mut hits = vec![kill_once(work, sim, held, sim.requests())];
     let base = sim.requests();
-    let hits: Vec<Hit> = plan
-        .iter()
-        .map(|&kill| kill_once(work, sim, kill, base))
-        .collect();
+    hits.extend(
+        plan.iter()
+            .map(|kill| kill_once(work, sim, kill.clone(), base)),
+    );
     for hit in &hits {
         eprintln!(
             "  kill -9 at {:?}: {} requests in, {} users, {}",
@@ -395,18 +427,30 @@ fn kill_repeatedly(work: &Workdir, sim: &Sim, plan: &[Kill]) -> Vec<Hit> {
 }
 
 fn kill_once(work: &Workdir, sim: &Sim, kill: Kill, base: u64) -> Hit {
+    let mut held = match &kill {
+        Kill::HeldAnswer { method, skip } => {
+            Some(sim.state.hold_answer(method.clone(), "Users", *skip))
+        }
+        _ => None,
+    };
+    let holds_answer = held.is_some();
     let mut child = spawn_quiet(work);
     let started = Instant::now();
-    let due = |sim: &Sim| match kill {
-        Kill::AfterDelay(delay) => started.elapsed() >= delay,
+    let mut due = |sim: &Sim| match &kill {
+        Kill::HeldAnswer { .. } => held.as_mut().is_some_and(|h| h.has_landed()),
+        Kill::AfterDelay(delay) => started.elapsed() >= *delay,
         Kill::AtRequest(n) => sim.requests() >= base + n,
     };
     let was_running = loop {
-        if child.try_wait().expect("poll muster").is_some() {
-            break false;
-        }
         if due(sim) {
             break true;
+        }
+        if child.try_wait().expect("poll muster").is_some() {
+            assert!(
+                !holds_answer,
+                "the cycle ended without the write {kill:?} waits for"
+            );
+            break false;
         }
         assert!(
             started.elapsed() < CHILD_DEADLINE,
@@ -417,6 +461,10 @@ fn kill_once(work: &Workdir, sim: &Sim, kill: Kill, base: u64) -> Hit {
     // SIGKILL: no destructor, no flush, no signal handler runs.
     child.kill().expect("kill -9 muster");
     child.wait().expect("reap muster");
+    // The withheld answer goes to a dead client.
+    if let Some(held) = held {
+        held.release();
+    }
     Hit {
         kill,
         was_running,

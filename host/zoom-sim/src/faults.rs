@@ -1,12 +1,16 @@
 //! Fault injection: make the next N requests fail (or stall) the way a real target does, so that
-//! retry, back-off and quarantine logic can be tested against a server that misbehaves on cue.
+//! retry, back-off and quarantine logic can be tested against a server that misbehaves on cue;
+//! and hold the answer to a write that has landed, so a test can kill the client between the
+//! write and its answer by construction rather than by timing.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tokio::sync::oneshot;
 
 use crate::error::SimError;
 use crate::state::SimState;
@@ -70,9 +74,106 @@ impl FaultQueue {
     }
 }
 
-/// Middleware: fires the next pending fault, if any. Runs after authentication (a bad token still
-/// gets its 401) and before the rate limit (an injected failure spends no token).
+/// Which request a [`HeldAnswer`] waits for.
+#[derive(Debug)]
+pub(crate) struct Hold {
+    method: Method,
+    /// A path segment the request's path must contain, e.g. `Users`.
+    segment: String,
+    /// Matching successful requests still to let through before the one that is held.
+    skip: usize,
+    landed: oneshot::Sender<()>,
+    release: oneshot::Receiver<()>,
+}
+
+impl Hold {
+    fn matches(&self, method: &Method, path: &str) -> bool {
+        *method == self.method && path.split('/').any(|s| s == self.segment)
+    }
+}
+
+/// The test's end of a hold: tells when the held request has been served (its write is in the
+/// store) and lets its answer go. Dropping it lets the answer go too.
+#[derive(Debug)]
+pub struct HeldAnswer {
+    landed: oneshot::Receiver<()>,
+    release: Option<oneshot::Sender<()>>,
+}
+
+impl HeldAnswer {
+    pub(crate) fn new(method: Method, segment: &str, skip: usize) -> (Hold, HeldAnswer) {
+        let (landed_tx, landed_rx) = oneshot::channel();
+        let (release_tx, release_rx) = oneshot::channel();
+        let hold = Hold {
+            method,
+            segment: segment.to_string(),
+            skip,
+            landed: landed_tx,
+            release: release_rx,
+        };
+        let held = HeldAnswer {
+            landed: landed_rx,
+            release: Some(release_tx),
+        };
+        (hold, held)
+    }
+
+    /// True once the held request's write has landed and its answer is being withheld.
+    pub fn has_landed(&mut self) -> bool {
+        self.landed.try_recv().is_ok()
+    }
+
+    /// Sends the withheld answer (to a client that may no longer be there).
+    pub fn release(mut self) {
+        if let Some(release) = self.release.take() {
+            let _ = release.send(());
+        }
+    }
+}
+
+/// The holds waiting for their request, in the order they were armed.
+#[derive(Debug, Default)]
+pub(crate) struct Holds {
+    pending: Vec<Hold>,
+}
+
+impl Holds {
+    pub(crate) fn arm(&mut self, hold: Hold) {
+        self.pending.push(hold);
+    }
+
+    /// The hold this served request fires, counting it against the skips of the first hold
+    /// that matches it.
+    pub(crate) fn take(&mut self, method: &Method, path: &str) -> Option<Hold> {
+        let index = self.pending.iter().position(|h| h.matches(method, path))?;
+        let hold = &mut self.pending[index];
+        if hold.skip > 0 {
+            hold.skip -= 1;
+            return None;
+        }
+        Some(self.pending.remove(index))
+    }
+}
+
+/// Middleware: fires the next pending fault, if any, then withholds the answer of a successful
+/// request a hold waits for. Runs after authentication (a bad token still gets its 401) and before
+/// the rate limit (an injected failure spends no token).
 pub async fn layer(State(state): State<SimState>, request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let response = serve_or_fail(&state, request, next).await;
+    if !response.status().is_success() {
+        return response;
+    }
+    if let Some(hold) = state.take_hold(&method, &path) {
+        tracing::info!(%method, path, "answer withheld");
+        let _ = hold.landed.send(());
+        let _ = hold.release.await;
+    }
+    response
+}
+
+async fn serve_or_fail(state: &SimState, request: Request, next: Next) -> Response {
     match state.next_fault() {
         None => next.run(request).await,
         Some(Fault::Delay(wait)) => {

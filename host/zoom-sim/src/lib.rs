@@ -57,7 +57,7 @@ use tokio::net::TcpListener;
 
 pub use config::{ConfigError, SimConfig, parse_rate_limit};
 pub use error::SimError;
-pub use faults::Fault;
+pub use faults::{Fault, HeldAnswer};
 pub use requests::{Counters, RequestRecord};
 pub use routes::router;
 pub use state::SimState;

@@ -5,11 +5,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Instant;
 
+use axum::http::Method;
 use serde_json::Value;
 
 use crate::clock;
 use crate::config::SimConfig;
-use crate::faults::{Fault, FaultQueue};
+use crate::faults::{Fault, FaultQueue, HeldAnswer, Holds};
 use crate::ids::IdGen;
 use crate::rate::{Decision, TokenBucket};
 use crate::requests::{Counters, RequestLog, RequestRecord};
@@ -30,6 +31,7 @@ struct Inner {
     store: Mutex<Store>,
     limiter: Mutex<Option<TokenBucket>>,
     faults: Mutex<FaultQueue>,
+    holds: Mutex<Holds>,
     log: Mutex<RequestLog>,
 }
 
@@ -70,6 +72,7 @@ impl SimState {
                 store: Mutex::new(store),
                 limiter: Mutex::new(limiter),
                 faults: Mutex::new(FaultQueue::default()),
+                holds: Mutex::new(Holds::default()),
                 log: Mutex::new(RequestLog::default()),
             }),
         }
@@ -192,6 +195,20 @@ impl SimState {
 
     pub(crate) fn next_fault(&self) -> Option<Fault> {
         lock(&self.inner.faults).pop()
+    }
+
+    /// Withholds the answer to a successful `method` request whose path has the segment
+    /// `segment` (`"Users"`), after letting `skip` such requests through: the write lands, the
+    /// client hears nothing until the returned handle releases it. A test kills the client in
+    /// between, which places a crash between a write and its answer by construction.
+    pub fn hold_answer(&self, method: Method, segment: &str, skip: usize) -> HeldAnswer {
+        let (hold, held) = HeldAnswer::new(method, segment, skip);
+        lock(&self.inner.holds).arm(hold);
+        held
+    }
+
+    pub(crate) fn take_hold(&self, method: &Method, path: &str) -> Option<crate::faults::Hold> {
+        lock(&self.inner.holds).take(method, path)
     }
 
     /// Changes the rate limit while serving; `None` lifts it. The new bucket starts full.

@@ -507,6 +507,46 @@ async fn injected_faults_fire_exactly_count_times() {
 }
 
 #[tokio::test]
+async fn a_held_answer_lands_the_write_and_withholds_the_response() {
+    let sim = Sim::start().await;
+    // The second successful create is held; a failed one and a GET do not count.
+    let mut held = sim.state.hold_answer(axum::http::Method::POST, "Users", 1);
+    sim.create_user("first@example.com").await;
+    let duplicate = sim
+        .send(Method::POST, "/Users", Some(new_user("first@example.com")))
+        .await;
+    assert_eq!(duplicate.status(), StatusCode::CONFLICT);
+    let pending = {
+        let client = sim.client.clone();
+        let url = format!("{}/Users", sim.base);
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(TOKEN)
+                .header("content-type", "application/scim+json")
+                .body(new_user("second@example.com").to_string())
+                .send()
+                .await
+                .map(|r| r.status())
+        })
+    };
+    // Landed: the user is stored, and the client still waits for its answer.
+    let mut polls = 0;
+    while !held.has_landed() {
+        polls += 1;
+        assert!(polls < 3000, "the held create never landed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(sim.state.user_by_name("second@example.com").is_some());
+    assert!(!pending.is_finished(), "the answer went out before release");
+    held.release();
+    let status = pending.await.expect("task").expect("response");
+    assert_eq!(status, StatusCode::CREATED);
+    // Spent: the next create is answered at once.
+    sim.create_user("third@example.com").await;
+}
+
+#[tokio::test]
 async fn serve_refuses_an_invalid_config() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
