@@ -17,7 +17,8 @@ use muster_tests::{FakeGraph, Sim, zoom_config};
 use serde_json::json;
 
 /// Entra's published estimate for an initial cycle: 0.01–0.08 minutes per object (users,
-/// groups and group members in scope), DOMAIN §3.5.
+/// groups and group members in scope), from Microsoft Learn's "Check the status of user
+/// provisioning".
 const ENTRA_MIN_PER_OBJECT: (f64, f64) = (0.01, 0.08);
 /// Page sizes of the Graph model: listings up to `$top=999`; delta pages of at most 200
 /// objects and 500 directory links (group members), as Microsoft's Q&A moderators state it.

@@ -1,5 +1,6 @@
 //! A fake Microsoft Graph (and its token endpoint) on 127.0.0.1, faithful to what muster relies
-//! on (DOMAIN §5.6):
+//! on, as Microsoft Learn documents it (<https://learn.microsoft.com/graph/> and the identity
+//! platform's OAuth 2.0 client credentials flow):
 //!
 //! - `POST /{tenant}/oauth2/v2.0/token`: client credentials in the form body; the AADSTS errors
 //!   for an unknown tenant (90002), an unknown client (700016), a wrong secret (7000215) and a

@@ -1,9 +1,10 @@
 //! Target profiles: a license decision (plan + add-ons) turned into target attributes.
 //!
 //! Zoom is moving its licenses from the core `userType` to fields of the extension
-//! `urn:ietf:params:scim:schemas:extension:zoom:1.0:User` (DOMAIN §4.3), and the value formats
-//! of those fields are not confirmed. So a profile is data ([`ProfileConfig`]) that an admin can
-//! extend in the configuration, not code; the built-ins are starting points.
+//! `urn:ietf:params:scim:schemas:extension:zoom:1.0:User` (Zoom's SCIM2 API reference and
+//! changelog, <https://developers.zoom.us/docs/api/scim2/>), and the value formats of those fields
+//! are not confirmed. So a profile is data ([`ProfileConfig`]) that an admin can extend in the
+//! configuration, not code; the built-ins are starting points.
 //!
 //! - `zoom`: plans `basic`, `licensed`, `on-prem` → `userType` (`Basic`, `Licensed`, `On-Prem`);
 //!   the Zoom One / United bundles → `userType` `Licensed` plus their extension field set to

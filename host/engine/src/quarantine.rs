@@ -1,5 +1,6 @@
-//! Quarantine (DOMAIN §3.7): when a job fails too much, stop running it on the normal schedule
-//! and retry on a slowing one until it succeeds or four weeks pass.
+//! Quarantine (Microsoft Learn, "Application provisioning in quarantine status"): when a job
+//! fails too much, stop running it on the normal schedule and retry on a slowing one until it
+//! succeeds or four weeks pass.
 //!
 //! Entra's escrow logic: nothing is decided below 5,000 failures; then more than 40 % failed
 //! events, or more than 40,000 failures, quarantine (reference failures excluded from both);

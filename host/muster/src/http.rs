@@ -1,5 +1,5 @@
-//! `muster serve`'s HTTP side: one listener for health, metrics, the admin API and (merged in by
-//! the lead) the SCIM gateway.
+//! `muster serve`'s HTTP side: one listener for health, metrics, the admin API and, for a
+//! gateway job, the SCIM gateway.
 //!
 //! - [`AppState`]: what every router shares: the [`Job`], the [`CycleRunner`] that keeps cycles
 //!   one at a time, the target probe behind `/readyz`, the metrics handle, the admin token.

@@ -1,5 +1,5 @@
-//! Prometheus metrics: the recorder behind the `metrics` facade, the names the team agreed on,
-//! and the few recording helpers muster's own code calls.
+//! Prometheus metrics: the recorder behind the `metrics` facade, the metric names, and the few
+//! recording helpers muster's own code calls.
 //!
 //! Plugin calls are metered here, at the call site, by wrapping each pinned plugin in
 //! [`Metered`]: `plugin-host` already returns what a call cost (`*_with_stats`), so it needs no

@@ -1,6 +1,6 @@
 //! Borrowed views of `engine`'s types that lower straight into a guest's memory as the WIT
 //! `person` and `license`. The generated WIT types own their strings, so sending a person through
-//! them cloned every name, value and group once more on the host before copying it into the
+//! them would clone every name, value and group once more on the host before copying it into the
 //! guest; these views copy each string once, from where it already is.
 //!
 //! Each view must lower exactly as its WIT type does: the export is typechecked against them once

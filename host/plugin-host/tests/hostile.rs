@@ -183,7 +183,8 @@ fn every_call_gets_a_fresh_instance() {
 #[test]
 fn a_trap_inside_an_async_runtime_fails_the_call_not_the_host() {
     // The guest's panic message goes to WASI stderr, which wasmtime-wasi serves by blocking on
-    // tokio: from inside an async task that used to panic the host.
+    // tokio: from inside an async task that would panic the host, so the call leaves the async
+    // context first (`Plugin::call`).
     let runtimes = [
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()

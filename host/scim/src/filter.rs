@@ -1,9 +1,9 @@
 //! SCIM filters (RFC 7644 §3.4.2.2): parsing and evaluation against a JSON resource.
 //!
-//! Written by hand rather than taken from crates.io: the SCIM filter crates we looked at parse
-//! the grammar but either do not evaluate, or evaluate without `caseExact`, value filters on
-//! multi-valued attributes, URN-qualified extension attributes or dateTime ordering — and this
-//! parser faces the network, so its limits (length, depth) must be ours.
+//! Written by hand rather than taken from crates.io: the SCIM filter crates there parse the grammar
+//! but either do not evaluate, or evaluate without `caseExact`, value filters on multi-valued
+//! attributes, URN-qualified extension attributes or dateTime ordering — and this parser faces the
+//! network, so its limits (length, depth) must be ours.
 //!
 //! `and` binds tighter than `or`; `and`/`or` chains are kept n-ary so that a long chain does not
 //! become a deep tree. Semantics chosen where the RFC is loose:

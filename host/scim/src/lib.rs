@@ -38,9 +38,9 @@
 //! | `path`   | parse, canonical form re-parses equal                            | 4 min, 5.0 M execs |
 //! | `patch`  | parse, apply to a User, a Group and an input resource; a failed apply leaves the resource unchanged; flatten the result | 3 + 4 min, 3.3 M execs |
 //!
-//! The first runs of `filter` and `path` found one bug within 40 s: number literals with long
-//! mantissas did not survive the canonical form (serde_json's fast float parser is off by an ulp
-//! there); literals now parse with `str::parse::<f64>`.
+//! Number literals parse with `str::parse::<f64>`, not serde_json's fast float parser, which is
+//! off by an ulp on long mantissas: that keeps the canonical form of a filter or path equal to it
+//! when re-parsed.
 //!
 //! Run with `cd host/scim && cargo +nightly fuzz run filter -- -dict=fuzz/dict.txt fuzz/seeds/filter`.
 

@@ -303,7 +303,8 @@ impl ResourceKind {
     }
 
     /// Like [`resolve`](Self::resolve), but a bare name that only an extension defines resolves
-    /// there: Entra's manager PATCH says `manager`, not the enterprise URN (DOMAIN.md §2.3).
+    /// there: Entra's manager PATCH says `manager`, not the enterprise URN (Microsoft Learn,
+    /// "Tutorial: Develop and plan provisioning for a SCIM endpoint in Microsoft Entra ID").
     pub fn resolve_lenient(self, urn: Option<&str>, name: &str) -> Option<Resolved> {
         self.resolve(urn, name).or_else(|| {
             if urn.is_some() {

@@ -1,6 +1,6 @@
-//! Bearer-token check. Zoom takes OAuth access tokens (DOMAIN.md §4.1); the simulator takes the
-//! one fixed token it was started with, compared in constant time so the demo server does not
-//! teach bad habits.
+//! Bearer-token check. Zoom takes OAuth access tokens
+//! (<https://developers.zoom.us/docs/api/scim2/>); the simulator takes the one fixed token it was
+//! started with, compared in constant time so the demo server does not teach bad habits.
 
 use axum::extract::{Request, State};
 use axum::http::header;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Zoom's SCIM base path (DOMAIN.md §4.1).
+/// Zoom's SCIM base path (<https://developers.zoom.us/docs/api/scim2/>).
 pub const DEFAULT_BASE_PATH: &str = "/scim2";
 
 /// How the simulator is started (`muster simulate zoom --listen … --token … --rate-limit N/s`).
@@ -12,7 +12,8 @@ pub struct SimConfig {
     /// The one bearer token accepted; every other request gets Zoom's 401.
     pub token: String,
     /// Requests per second for the whole account; `None` for no limit. Zoom's real limit is
-    /// uncertain (1/s per endpoint in old docs, 30–80/s per label in new ones, DOMAIN.md §4.6).
+    /// uncertain: 1/s per endpoint in the old marketplace SCIM2 docs, 30–80/s per label in
+    /// <https://developers.zoom.us/docs/api/rate-limits/>.
     #[serde(default)]
     pub rate_limit_per_sec: Option<u32>,
     /// Where `/Users` and `/Groups` live; `"/scim2"` like Zoom, `""` for the root.

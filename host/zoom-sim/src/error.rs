@@ -1,16 +1,18 @@
 //! The simulator's HTTP error, which *is* the response (axum's `error-handling` example).
 //!
 //! Zoom's SCIM error bodies differ from RFC 7644 §3.12 in two ways that clients trip on
-//! (DOMAIN.md §4.5): `status` is a JSON **number**, and the documented bodies carry no
-//! `scimType`, so the reason lives only in `detail`. Throttling and authentication failures come
-//! from Zoom's API gateway, not its SCIM layer, and use the gateway's `{code, message}` shape.
+//! (<https://devforum.zoom.us/t/7646>): `status` is a JSON **number**, and the documented bodies
+//! carry no `scimType`, so the reason lives only in `detail`. Throttling and authentication
+//! failures come from Zoom's API gateway, not its SCIM layer, and use the gateway's
+//! `{code, message}` shape.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use scim::ScimError;
 use serde_json::{Value, json};
 
-/// Zoom's 429 message for the per-second limit (DOMAIN.md §4.6).
+/// Zoom's 429 message for the per-second limit
+/// (<https://developers.zoom.us/docs/api/rate-limits/>).
 pub const RATE_LIMIT_MESSAGE: &str =
     "You have reached the maximum per-second rate limit for this API. Try again later.";
 
@@ -67,7 +69,8 @@ pub fn json_response(status: StatusCode, content_type: &'static str, body: &Valu
     response
 }
 
-/// A SCIM response (`application/scim+json`, which [MS-SCIM] requires on every response).
+/// A SCIM response (`application/scim+json`, which Entra requires on every response: Microsoft
+/// Learn, "Tutorial: Develop and plan provisioning for a SCIM endpoint in Microsoft Entra ID").
 pub fn scim_response(status: StatusCode, body: &Value) -> Response {
     json_response(status, SCIM_JSON, body)
 }

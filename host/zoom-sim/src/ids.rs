@@ -1,7 +1,7 @@
 //! Zoom-shaped resource ids.
 //!
-//! Zoom ids are 22 characters (a base64url-encoded 128-bit value) and some contain `&`
-//! (DOMAIN.md §4.3: `k&KdKr6TLWuxdDtk0hjSzL`), which breaks clients that put ids into URLs
+//! Zoom ids are 22 characters (a base64url-encoded 128-bit value) and some contain `&` (Zoom's
+//! SCIM2 reference example: `k&KdKr6TLWuxdDtk0hjSzL`), which breaks clients that put ids into URLs
 //! without encoding them. Every other id here carries an `&`, starting with the first, so that a
 //! client meets one in its first test rather than in production.
 

@@ -1,7 +1,8 @@
 //! A Zoom-compatible SCIM 2.0 target simulator: `muster simulate zoom`, the target of demos and
 //! dry runs, and the fake that end-to-end tests provision into.
 //!
-//! It serves `/scim2/Users` and `/scim2/Groups` the way DOMAIN.md §4 says Zoom does: both Zoom
+//! It serves `/scim2/Users` and `/scim2/Groups` the way Zoom's SCIM2 API reference
+//! (<https://developers.zoom.us/docs/api/scim2/>) and developer forum describe Zoom: both Zoom
 //! User extensions, `userType` checks, licence and add-on fields, case-insensitive `userName`
 //! uniqueness (409), error bodies with a numeric `status`, 429 with Zoom's body and headers over
 //! the rate limit, 22-character ids of which every other one contains `&`, the list view that

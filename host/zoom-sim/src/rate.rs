@@ -4,7 +4,8 @@
 //! while the server runs ([`crate::SimState::set_rate_limit`]), report the tokens left for
 //! `X-RateLimit-Remaining`, and be driven by a caller-supplied clock in unit tests. The bucket
 //! holds one second's worth of tokens, so a client may burst `N` requests and then sustain `N/s`,
-//! which is how Zoom describes its per-second (QPS) limits (DOMAIN.md §4.6).
+//! which is how Zoom describes its per-second (QPS) limits
+//! (<https://developers.zoom.us/docs/api/rate-limits/>).
 //!
 //! One bucket serves the whole account: Zoom's limits are per account and per label
 //! (Light/Medium), and older docs say 1 request/s per endpoint; the simulator keeps one number,
@@ -75,7 +76,9 @@ impl TokenBucket {
     }
 }
 
-/// Zoom's label for an endpoint: list calls are Medium, the rest Light (DOMAIN.md §4.2).
+/// Zoom's label for an endpoint: list calls are Medium, the rest Light. Zoom's SCIM2 reference
+/// labels the list calls and the user calls by id; the other labels are not documented there
+/// and are assumed Light.
 fn category(method: &Method, path: &str) -> &'static str {
     let is_collection = path.ends_with("/Users") || path.ends_with("/Groups");
     if method == Method::GET && is_collection {

@@ -132,7 +132,8 @@ fn user_name_eq(filter: &Filter) -> Option<&str> {
     }
 }
 
-/// Zoom's wording for an unknown id (DOMAIN.md §4.5), with 404 as RFC 7644 wants.
+/// Zoom's wording for an unknown id (<https://devforum.zoom.us/t/7646>), with 404 as RFC 7644
+/// wants.
 fn not_found(kind: ResourceKind, id: &str) -> SimError {
     SimError::not_found(format!(
         "{} {id} not exist or not belong to this account.",
@@ -464,7 +465,7 @@ impl Store {
         let mut members = Vec::new();
         for member_id in group::member_ids(&attrs) {
             // 400, not 404: the group exists, the request is what is wrong. The wording is
-            // Zoom's (DOMAIN.md §4.5), whose example carries 400 too.
+            // Zoom's (https://devforum.zoom.us/t/7646), whose example carries 400 too.
             let row = self.users.rows.get(&member_id).ok_or_else(|| {
                 SimError::bad_request(format!(
                     "User {member_id} not exist or not belong to this account."

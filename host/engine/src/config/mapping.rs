@@ -1,4 +1,5 @@
-//! Attribute mappings (Entra's "Attribute Mapping" page, DOMAIN §3.2).
+//! Attribute mappings (Entra's "Attribute Mapping" page; Microsoft Learn, "Tutorial - Customize
+//! user provisioning attribute-mappings for SaaS applications").
 
 use std::collections::BTreeMap;
 

@@ -52,7 +52,8 @@ pub enum DeprovisionAction {
     Delete,
 }
 
-/// Accidental-deletion prevention (Entra's "deletion threshold", DOMAIN §3.8).
+/// Accidental-deletion prevention (Entra's "deletion threshold"; Microsoft Learn, "Enable
+/// accidental deletions prevention").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeletionThresholdConfig {
@@ -82,7 +83,8 @@ fn default_max() -> u32 {
     500
 }
 
-/// When a job is quarantined for failures (Entra's escrow logic, DOMAIN §3.7).
+/// When a job is quarantined for failures (Entra's escrow logic; Microsoft Learn, "Application
+/// provisioning in quarantine status").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuarantineConfig {

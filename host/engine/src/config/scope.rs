@@ -65,8 +65,9 @@ pub struct ClauseConfig {
     pub value: Option<String>,
 }
 
-/// Entra's scoping operators (DOMAIN §3.1). A null or empty attribute makes every clause false
-/// except `IS NULL` and `!&`.
+/// Entra's scoping operators (Microsoft Learn, "Scoping users or groups to be provisioned with
+/// scoping filters"). A null or empty attribute makes every clause false except `IS NULL` and
+/// `!&`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Operator {
     /// The attribute is present in the source object (with any non-null value).

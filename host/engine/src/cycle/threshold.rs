@@ -1,8 +1,8 @@
-//! Accidental-deletion prevention (DOMAIN §3.8): over the threshold, a cycle's disables and
-//! deletes are all held back as `StagedDelete`, not just the ones past the limit, because a
-//! mass deprovisioning is usually a mistake upstream (a broken filter, an emptied group) and
-//! half-applying it is the worst outcome. Entra also quarantines the job; the runtime does that
-//! from [`Plan::deletion_hold`](super::Plan::deletion_hold).
+//! Accidental-deletion prevention (Microsoft Learn, "Enable accidental deletions prevention"): over
+//! the threshold, a cycle's disables and deletes are all held back as `StagedDelete`, not just the
+//! ones past the limit, because a mass deprovisioning is usually a mistake upstream (a broken
+//! filter, an emptied group) and half-applying it is the worst outcome. Entra also quarantines the
+//! job; the runtime does that from [`Plan::deletion_hold`](super::Plan::deletion_hold).
 
 use serde::{Deserialize, Serialize};
 

@@ -1,11 +1,12 @@
 //! What a User or Group must look like before it is stored: a JSON object whose attributes the
 //! schemas know have the types the schemas say, with `userName` / `displayName` present.
 //!
-//! Liberal where Entra needs it (DOMAIN.md §2.5): booleans sent as the strings `"True"` /
-//! `"False"` become booleans; attribute names are matched ignoring case; attributes no schema
-//! describes (custom extensions) are kept as sent. Server-owned attributes (`id`, `meta`, a
-//! User's `groups`) are dropped, as RFC 7644 §3.3 says to ignore read-only input, and
-//! `password` is dropped because muster never forwards or checks one.
+//! Liberal where Entra needs it (Microsoft Learn, "Known issues and resolutions with SCIM 2.0
+//! protocol compliance of the Microsoft Entra user provisioning service"): booleans sent as the
+//! strings `"True"` / `"False"` become booleans; attribute names are matched ignoring case;
+//! attributes no schema describes (custom extensions) are kept as sent. Server-owned attributes
+//! (`id`, `meta`, a User's `groups`) are dropped, as RFC 7644 §3.3 says to ignore read-only input,
+//! and `password` is dropped because muster never forwards or checks one.
 
 use scim::ScimType;
 use scim::resource::{ResourceKind, find_key};

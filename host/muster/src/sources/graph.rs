@@ -1,4 +1,5 @@
-//! `[source] kind = "graph"`: Microsoft Entra ID through Microsoft Graph (DOMAIN §5).
+//! `[source] kind = "graph"`: Microsoft Entra ID through Microsoft Graph
+//! (<https://learn.microsoft.com/graph/>).
 //!
 //! **Design.** A cycle plans against the whole directory, but Graph's delta queries return only
 //! what changed. So the source keeps a mirror of users and groups (with their direct members)

@@ -213,7 +213,7 @@ impl Parser {
 
 /// A JSON number. Non-integers go through `str::parse::<f64>`, which rounds correctly, so the
 /// canonical form (shortest round-trip digits) parses back to the same value; serde_json's
-/// default float parser can be off by one ulp on long mantissas (found by the fuzzer).
+/// default float parser can be off by one ulp on long mantissas.
 fn number(word: &str) -> Option<serde_json::Number> {
     let n = serde_json::from_str::<serde_json::Number>(word).ok()?;
     if n.is_i64() || n.is_u64() {

@@ -1,11 +1,13 @@
 //! Parsing a PatchOp body, both dialects, into RFC-shaped operations.
 //!
-//! Entra's default dialect (DOMAIN.md §2.5) is normalised here so that [`super::apply`] sees
-//! one shape: `op` in any case; `"True"`/`"False"` strings for boolean attributes become
-//! booleans; a singular complex attribute sent as a one-element array (Entra's `manager` PATCH)
-//! is unwrapped; dotted and URN-qualified keys inside a path-less value are expanded into nested
-//! objects, and keys carrying a value filter become operations of their own. `remove` of a
-//! multi-valued attribute with a `value` list is kept as is: `apply` removes just those values.
+//! Entra's default dialect (Microsoft Learn, "Known issues and resolutions with SCIM 2.0 protocol
+//! compliance of the Microsoft Entra user provisioning service") is normalised here so that
+//! [`super::apply`] sees one shape: `op` in any case; `"True"`/`"False"` strings for boolean
+//! attributes become booleans; a singular complex attribute sent as a one-element array (Entra's
+//! `manager` PATCH) is unwrapped; dotted and URN-qualified keys inside a path-less value are
+//! expanded into nested objects, and keys carrying a value filter become operations of their own.
+//! `remove` of a multi-valued attribute with a `value` list is kept as is: `apply` removes just
+//! those values.
 
 use serde_json::{Map, Value};
 

@@ -1,5 +1,5 @@
-//! Zoom's two User extensions (DOMAIN.md §4.3). Value formats of the licence strings are not
-//! confirmed, so they are plain strings; add-ons are booleans.
+//! Zoom's two User extensions (<https://developers.zoom.us/docs/api/scim2/>). Value formats of
+//! the licence strings are not confirmed, so they are plain strings; add-ons are booleans.
 
 use super::{AttrType, Attribute, Schema};
 use crate::resource::{ZOOM_LOGIN_SCHEMA, ZOOM_USER_SCHEMA};

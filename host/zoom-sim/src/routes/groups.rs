@@ -38,9 +38,11 @@ pub async fn list(
     Ok(query.page(groups, |group| group))
 }
 
-/// Zoom caps a group PATCH body at 100,000 characters (DOMAIN.md §4.2); what it answers beyond
-/// that is not documented, so the simulator says 413, the RFC's "payload too large". Success is
-/// `204 No Content`, which Entra expects for groups ([MS-SCIM]).
+/// Zoom caps a group PATCH body at 100,000 characters
+/// (<https://developers.zoom.us/docs/api/scim2/>); what it answers beyond that is not documented,
+/// so the simulator says 413, the RFC's "payload too large". Success is `204 No Content`, which
+/// Entra expects for groups (Microsoft Learn, "Tutorial: Develop and plan provisioning for a
+/// SCIM endpoint in Microsoft Entra ID").
 pub async fn patch(
     State(state): State<SimState>,
     id: IdPath,

@@ -59,7 +59,8 @@ pub async fn put(
     Ok(resource_response(StatusCode::OK, &user))
 }
 
-/// `200` with the user, as Zoom answers a deactivation (DOMAIN.md §4.4).
+/// `200` with the user, as Zoom answers a deactivation
+/// (<https://developers.zoom.us/docs/api/scim2/>).
 pub async fn patch(
     State(state): State<SimState>,
     id: IdPath,

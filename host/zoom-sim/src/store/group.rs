@@ -6,7 +6,8 @@ use serde_json::{Map, Value};
 
 use crate::error::SimError;
 
-/// Zoom's limit on a group PATCH body, in characters (DOMAIN.md §4.2).
+/// Zoom's limit on a group PATCH body, in characters
+/// (<https://developers.zoom.us/docs/api/scim2/>).
 pub const MAX_PATCH_CHARS: usize = 100_000;
 
 const SERVER_OWNED: &[&str] = &["id", "meta", "schemas"];

@@ -8,8 +8,9 @@ use serde_json::{Map, Value};
 
 use crate::error::SimError;
 
-/// `userType` values Zoom accepts (DOMAIN.md §4.3): the current three and the legacy two the
-/// Entra gallery app still offers as roles. Compared case-insensitively.
+/// `userType` values Zoom accepts (<https://developers.zoom.us/docs/api/scim2/>): the current
+/// three and the legacy two the Entra gallery app still offers as roles
+/// (<https://devforum.zoom.us/t/125516>). Compared case-insensitively.
 pub const USER_TYPES: &[&str] = &["Basic", "Licensed", "On-Prem", "Pro", "Corp"];
 
 /// Zoom-extension attributes accepted on create but never returned (devforum #111286).
@@ -84,7 +85,7 @@ pub fn validate(user: &Map<String, Value>) -> Result<(), SimError> {
     if user_name.trim().is_empty() {
         return Err(SimError::bad_request("userName is required"));
     }
-    // Zoom's userName is the sign-in email (DOMAIN.md §4.3).
+    // Zoom's userName is the sign-in email (https://developers.zoom.us/docs/api/scim2/).
     if !is_email(user_name) {
         return Err(invalid("userName", "must be an email address"));
     }

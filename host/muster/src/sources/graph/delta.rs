@@ -1,11 +1,11 @@
 //! Delta pages applied to the mirror's state: pure functions of JSON, so replays, repeats and
 //! out-of-order entries are tested without a server.
 //!
-//! Graph's rules (DOMAIN §5.5): an object may come back several times in a round, in any
-//! order; without `Prefer: return=minimal` an entry carries every selected property (unset ones
-//! are omitted), so an entry replaces the user's attributes; `@removed` `changed` is a soft
-//! delete and `deleted` a hard one; a group's `members@delta` lists the members added (all of
-//! them in the first round) and, with `@removed`, the ones taken out.
+//! Graph's rules (<https://learn.microsoft.com/graph/delta-query-overview>): an object may come
+//! back several times in a round, in any order; without `Prefer: return=minimal` an entry carries
+//! every selected property (unset ones are omitted), so an entry replaces the user's attributes;
+//! `@removed` `changed` is a soft delete and `deleted` a hard one; a group's `members@delta` lists
+//! the members added (all of them in the first round) and, with `@removed`, the ones taken out.
 
 use std::collections::BTreeMap;
 
