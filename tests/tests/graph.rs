@@ -513,13 +513,15 @@ async fn a_crash_between_applying_and_saving_the_delta_link_replays_safely() {
 async fn the_token_is_cached_and_refreshed_before_it_expires() {
     let fake = FakeGraph::start().await;
     seed(&fake);
-    fake.set_token_lifetime(2);
+    // Long enough that two small cycles fit in 3/4 of it (6 s) on a loaded machine, and that a
+    // request checked just before the refresh point still arrives 2 s before expiry.
+    fake.set_token_lifetime(8);
     let h = nested_harness(&fake).await;
     h.cycle().await;
     h.cycle().await;
     assert_eq!(fake.token_requests(), 1, "one token for both cycles");
-    // Refreshed at 3/4 of its 2 s life, so no request ever carries an expired token.
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    // Refreshed at 3/4 of its 8 s life, so no request ever carries an expired token.
+    tokio::time::sleep(Duration::from_millis(6400)).await;
     h.cycle().await;
     assert_eq!(fake.token_requests(), 2);
     assert!(fake.requests().iter().all(|r| r.status != 401));

@@ -83,6 +83,8 @@ struct Shared {
     seen: Mutex<Vec<Seen>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    /// See [`Fake::hold_until_in_flight`].
+    hold: Mutex<Option<(usize, Duration)>>,
 }
 
 #[derive(Clone, Default)]
@@ -100,6 +102,17 @@ impl Fake {
         let app = Router::new().fallback(answer).with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         (fake, format!("http://{addr}/scim/v2"))
+    }
+
+    /// Queues another answer behind the script, for an answer that must be made after setup.
+    pub fn push(&self, canned: Canned) {
+        lock(&self.0.script).push_back(canned);
+    }
+
+    /// Holds every answer until `n` requests have been in flight at once (or `limit` passes),
+    /// then answers as scripted: an overlap of `n` that does not depend on scheduling.
+    pub fn hold_until_in_flight(&self, n: usize, limit: Duration) {
+        *lock(&self.0.hold) = Some((n, limit));
     }
 
     /// The answer once the script is spent (otherwise 500).
@@ -123,6 +136,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 async fn answer(State(fake): State<Fake>, request: Request) -> Response {
     let now = fake.0.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     fake.0.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let hold = *lock(&fake.0.hold);
+    if let Some((n, limit)) = hold {
+        let deadline = Instant::now() + limit;
+        while fake.0.max_in_flight.load(Ordering::SeqCst) < n && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
     // In a block: a `&Request` alive across an await would make the handler not `Send`.
     let mut seen = {
         let header = |name: &str| {
