@@ -13,6 +13,18 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "the state database {path} is in use by another muster process{}; only one process \
+         may own a state file (stop it, or give this job its own `state_path`)",
+        holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
+    )]
+    InUse { path: PathBuf, holder: Option<u32> },
+    #[error("cannot lock the state database with {path}")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("state database: cannot {op}")]
     Sqlite {
         op: &'static str,

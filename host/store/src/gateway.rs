@@ -66,12 +66,31 @@ pub struct GatewayWrite {
     pub at: i64,
 }
 
+/// A change the gateway gave up forwarding.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DroppedChange {
+    /// The outbox row's seq: what a replay names.
+    pub seq: i64,
+    pub person_id: String,
+    /// The change deleted the person.
+    pub deletes: bool,
+    /// Unix milliseconds.
+    pub enqueued_at: i64,
+    pub dropped_at: i64,
+    pub attempts: u32,
+    /// The last error: the target's code and message.
+    pub reason: String,
+}
+
 /// An outbox row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxEntry {
     pub seq: i64,
     pub person_id: String,
     pub person: Option<Value>,
+    /// Why the stored person does not decode (a hand edit, a downgrade): such a row holds up
+    /// its own person only, never the rows of others.
+    pub corrupt: Option<String>,
     pub enqueued_at: i64,
     /// Failed attempts so far.
     pub attempts: u32,
@@ -217,23 +236,29 @@ impl Store {
             .ctx("read the outbox")?
             .collect::<Result<_, _>>()
             .ctx("read the outbox")?;
-        rows.into_iter()
+        Ok(rows
+            .into_iter()
             .map(
                 |(seq, person_id, person, enqueued_at, attempts, rejections)| {
-                    let person = person
+                    let decoded = person
                         .map(|p| from_json(&p, || format!("outbox row {seq}")))
-                        .transpose()?;
-                    Ok(OutboxEntry {
+                        .transpose();
+                    let (person, corrupt) = match decoded {
+                        Ok(person) => (person, None),
+                        Err(e) => (None, Some(e.to_string())),
+                    };
+                    OutboxEntry {
                         seq,
                         person_id,
                         person,
+                        corrupt,
                         enqueued_at,
                         attempts,
                         rejections,
-                    })
+                    }
                 },
             )
-            .collect()
+            .collect())
     }
 
     /// When the earliest row not yet due becomes due (unix ms), if any row is waiting.
@@ -268,6 +293,96 @@ impl Store {
             }
             Ok(())
         })
+    }
+
+    /// Gives up on a row: moves it to the dropped changes, with why, for an operator to read
+    /// ([`Store::outbox_dropped`]) and replay. Later rows of the person are forwarded next.
+    pub fn outbox_drop(&self, seq: i64, reason: &str, at: i64) -> Result<(), StoreError> {
+        self.write("drop an outbox row", |tx| {
+            tx.execute(
+                "INSERT INTO gateway_dropped
+                    (seq, person_id, person, enqueued_at, dropped_at, attempts, reason)
+                 SELECT seq, person_id, person, enqueued_at, ?2, attempts + 1, ?3
+                 FROM gateway_outbox WHERE seq = ?1",
+                params![seq, at, reason],
+            )
+            .ctx("drop an outbox row")?;
+            tx.execute("DELETE FROM gateway_outbox WHERE seq = ?1", [seq])
+                .ctx("drop an outbox row")?;
+            Ok(())
+        })
+    }
+
+    /// Dropped changes, newest first, at most `limit`.
+    pub fn outbox_dropped(&self, limit: usize) -> Result<Vec<DroppedChange>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT seq, person_id, person IS NULL, enqueued_at, dropped_at, attempts, reason
+                 FROM gateway_dropped ORDER BY seq DESC LIMIT ?1",
+            )
+            .ctx("read the dropped changes")?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        stmt.query_map([limit], |r| {
+            Ok(DroppedChange {
+                seq: r.get(0)?,
+                person_id: r.get(1)?,
+                deletes: r.get(2)?,
+                enqueued_at: r.get(3)?,
+                dropped_at: r.get(4)?,
+                attempts: r.get(5)?,
+                reason: r.get(6)?,
+            })
+        })
+        .ctx("read the dropped changes")?
+        .collect::<Result<_, _>>()
+        .ctx("read the dropped changes")
+    }
+
+    /// Replays a dropped change: appends `person` (the person as the source view has them now,
+    /// None if deleted) to the outbox and forgets the dropped row, in one transaction. Returns
+    /// false, changing nothing, when no dropped change has that seq.
+    pub fn outbox_replay(
+        &self,
+        seq: i64,
+        person: Option<&Value>,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let person = person.map(|p| to_json("an outbox person", p)).transpose()?;
+        self.write("replay a dropped change", |tx| {
+            let person_id: Option<String> = tx
+                .query_row(
+                    "SELECT person_id FROM gateway_dropped WHERE seq = ?1",
+                    [seq],
+                    |r| r.get(0),
+                )
+                .optional()
+                .ctx("replay a dropped change")?;
+            let Some(person_id) = person_id else {
+                return Ok(false);
+            };
+            tx.execute(
+                "INSERT INTO gateway_outbox (person_id, person, enqueued_at, next_attempt)
+                 VALUES (?1, ?2, ?3, ?3)",
+                params![person_id, person, at],
+            )
+            .ctx("replay a dropped change")?;
+            tx.execute("DELETE FROM gateway_dropped WHERE seq = ?1", [seq])
+                .ctx("replay a dropped change")?;
+            Ok(true)
+        })
+    }
+
+    /// The person id of a dropped change.
+    pub fn dropped_person(&self, seq: i64) -> Result<Option<String>, StoreError> {
+        let conn = self.conn();
+        conn.query_row(
+            "SELECT person_id FROM gateway_dropped WHERE seq = ?1",
+            [seq],
+            |r| r.get(0),
+        )
+        .optional()
+        .ctx("read a dropped change")
     }
 
     /// Records a failed attempt and when to try again (unix ms).

@@ -52,7 +52,9 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 pub use cycles::{CycleCounts, CycleKind, CycleRecord, CycleStatus};
 pub use error::StoreError;
-pub use gateway::{GatewayKind, GatewayResource, GatewayUpsert, GatewayWrite, OutboxEntry};
+pub use gateway::{
+    DroppedChange, GatewayKind, GatewayResource, GatewayUpsert, GatewayWrite, OutboxEntry,
+};
 pub use graph_mirror::{GraphMirror, MemberKind, MirrorChanges, MirrorGroup, MirrorUser};
 pub use intents::Intent;
 pub use logs::{LogQuery, LogRecord, LogRow};
@@ -67,21 +69,60 @@ use error::Ctx;
 /// serialises; this only covers other processes, whose transactions are short.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Takes the exclusive lock on `<path>.lock`, or says which process holds it.
+fn own(path: &Path) -> Result<std::fs::File, StoreError> {
+    use std::io::{Read, Seek, Write};
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = std::path::PathBuf::from(lock_path);
+    let failed = |source| StoreError::Lock {
+        path: lock_path.clone(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(failed)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            return Err(StoreError::InUse {
+                path: path.to_path_buf(),
+                holder: text.trim().parse().ok(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(failed(e)),
+    }
+    file.set_len(0).map_err(failed)?;
+    file.rewind().map_err(failed)?;
+    write!(file, "{}", std::process::id()).map_err(failed)?;
+    Ok(file)
+}
+
 /// muster's state database. Cheap to share: wrap it in an `Arc`.
 ///
 /// One connection behind a mutex: every write is a short transaction and SQLite allows one
 /// writer at a time anyway, so a pool would add contention without throughput.
 pub struct Store {
     conn: Mutex<Connection>,
+    /// The open lock file of a store opened read-write from a path: the OS releases the lock
+    /// when the process ends, however it ends.
+    _owner: Option<std::fs::File>,
 }
 
 impl Store {
     /// Opens (creating the file and its directory if needed) and migrates the database, then
     /// marks the cycles a crash left `running` as `interrupted`.
     ///
-    /// Open a file with this from one process only, the one that runs cycles: any cycle
-    /// running elsewhere would be marked interrupted. Tools that only look use
-    /// [`Store::open_read_only`].
+    /// One process at a time owns a file: a second one would mark the first one's running cycle
+    /// interrupted and plan from the same records. The owner holds an exclusive lock on
+    /// `<path>.lock` (which records its pid, for the error the next one gets) until it exits.
+    /// Tools that only look use [`Store::open_read_only`].
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
@@ -89,8 +130,11 @@ impl Store {
                 source,
             })?;
         }
+        let owner = own(path)?;
         let conn = Connection::open(path).ctx("open the database file")?;
-        Self::init(conn, true)
+        let mut store = Self::init(conn, true)?;
+        store._owner = Some(owner);
+        Ok(store)
     }
 
     /// A private database in memory, for tests.
@@ -109,6 +153,7 @@ impl Store {
         migrate::check_current(&conn)?;
         Ok(Store {
             conn: Mutex::new(conn),
+            _owner: None,
         })
     }
 
@@ -118,6 +163,7 @@ impl Store {
         cycles::interrupt_running(&conn)?;
         Ok(Store {
             conn: Mutex::new(conn),
+            _owner: None,
         })
     }
 
@@ -180,6 +226,32 @@ mod tests {
     fn store_is_send_and_sync() {
         fn check<T: Send + Sync>() {}
         check::<Store>();
+    }
+
+    #[test]
+    fn one_owner_at_a_time_and_the_error_names_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("state.db");
+        let owner = Store::open(&path).expect("the first owner");
+        let Err(error) = Store::open(&path) else {
+            panic!("a second owner opened the same file")
+        };
+        match &error {
+            StoreError::InUse { path: p, holder } => {
+                assert_eq!(p, &path);
+                assert_eq!(*holder, Some(std::process::id()));
+            }
+            other => panic!("not InUse: {other}"),
+        }
+        let text = error.to_string();
+        assert!(
+            text.contains(&format!("pid {}", std::process::id())),
+            "{text}"
+        );
+        // Readers may look beside the owner.
+        Store::open_read_only(&path).expect("a reader beside the owner");
+        drop(owner);
+        Store::open(&path).expect("the next owner, once the first is gone");
     }
 
     #[test]

@@ -31,6 +31,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "gateway",
         sql: include_str!("../migrations/0002_gateway.sql"),
     },
+    Migration {
+        version: 3,
+        name: "outbox_dropped",
+        sql: include_str!("../migrations/0003_outbox_dropped.sql"),
+    },
 ];
 
 /// The schema version this binary writes.
