@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use muster::commands::serve;
 use muster::http::AppState;
-use muster_tests::{Directory, Harness, Sim, component_variant as variant, zoom_config};
+use muster_tests::{
+    Directory, Harness, Sim, component_variant as variant, wait_until, zoom_config,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -25,7 +27,8 @@ struct Served {
     state: AppState,
     sim: Option<Sim>,
     _dir: tempfile::TempDir,
-    stop: Option<oneshot::Sender<()>>,
+    /// Dropped (with the rest of `Served`), it stops the server.
+    stop: oneshot::Sender<()>,
 }
 
 impl Served {
@@ -62,20 +65,30 @@ impl Served {
             state,
             sim: Some(sim),
             _dir: dir,
-            stop: Some(stop),
+            stop,
         }
     }
 
     /// Stops this server and starts another on the same configuration, folder and state, as
-    /// a restart of the process would.
-    async fn restart(mut self) -> Served {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let config = self.state.job.config.clone();
-        let sim = self.sim.take().expect("simulator running");
-        let dir = tempfile::TempDir::new().expect("placeholder");
-        let dir = std::mem::replace(&mut self._dir, dir);
+    /// a restart of the process would: the old job (and with it the state file it owns) is
+    /// gone before the new one opens the file.
+    async fn restart(self) -> Served {
+        let Served {
+            state,
+            sim,
+            _dir: dir,
+            stop,
+            ..
+        } = self;
+        // Dropping the sender stops the server as sending on it would.
+        drop(stop);
+        let config = state.job.config.clone();
+        let job = state.job.clone();
+        drop(state);
+        let released = wait_until(Duration::from_secs(60), || Arc::strong_count(&job) == 1).await;
+        assert!(released, "the stopped server still holds its job");
+        drop(job);
+        let sim = sim.expect("simulator running");
         let job = muster::job::Job::build_with_token(config, dir.path(), sim.token.clone())
             .expect("the job builds again");
         Served::serve(job, dir, sim).await
@@ -127,14 +140,6 @@ impl Served {
             .expect("request");
         let status = response.status();
         (status, response.text().await.expect("body"))
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
     }
 }
 
@@ -337,11 +342,87 @@ async fn on_demand_provisioning_returns_the_steps_and_the_action() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 
-    // While a cycle holds the turn, on-demand provisioning waits, then answers 409.
+    // While a cycle holds the turn, another cycle is refused, and on-demand provisioning
+    // still answers: it needs no turn.
     let turn = s.state.runner.try_turn().expect("idle");
     let (status, body) = s.post("/admin/sync", json!({})).await;
     assert_eq!(status, StatusCode::CONFLICT, "one cycle at a time: {body}");
+    let (status, body) = s.post("/admin/provision", json!({"person": "u-bob"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["action"].as_str(), body["status"].as_str()),
+        (Some("create"), Some("success")),
+        "{body}"
+    );
     drop(turn);
+}
+
+/// On-demand provisioning in the middle of a cycle. The test holds the person locks of the
+/// first people the cycle applies (as many as it has in flight, `[target] concurrency` 4 × 2),
+/// so the cycle is running, by construction, when the last person is provisioned on demand;
+/// once let go, the cycle finds her written after its plan and does not send her again.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_demand_provisions_during_a_cycle_which_then_does_not_redo_the_person() {
+    const PEOPLE: usize = 12;
+    const IN_FLIGHT: usize = 8;
+    let mut d = Directory::new();
+    let ids: Vec<String> = (0..PEOPLE).map(|i| format!("u-{i:02}")).collect();
+    for id in &ids {
+        d.person(id, &format!("Given{}", &id[2..]), "Person");
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    d.join("Zoom-Users", &refs).assign("Zoom-Users");
+    let s = Arc::new(Served::start(&d).await);
+    let job = s.state.job.clone();
+    let mut held = Vec::new();
+    for id in &ids[..IN_FLIGHT] {
+        held.push(job.people.lock(id).await);
+    }
+    let cycle = {
+        let s = s.clone();
+        tokio::spawn(async move { s.post("/admin/sync?wait=true", json!({})).await })
+    };
+    let planned = wait_until(Duration::from_secs(60), || {
+        s.state.runner.current().is_some_and(|r| r.total > 0)
+    })
+    .await;
+    assert!(planned, "the cycle never planned");
+
+    let last = &ids[PEOPLE - 1];
+    let (status, body) = s.post("/admin/provision", json!({"person": last})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["action"].as_str(), body["status"].as_str()),
+        (Some("create"), Some("success")),
+        "{body}"
+    );
+    let running = s
+        .state
+        .runner
+        .current()
+        .expect("the cycle is still running");
+    assert_eq!(running.done, 0, "the cycle is held at its first people");
+    assert_eq!(
+        s.sim().state.users().len(),
+        1,
+        "only the on-demand person so far"
+    );
+
+    drop(held);
+    let (status, report) = cycle.await.expect("the cycle task");
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["counts"]["created"], PEOPLE as u64 - 1, "{report}");
+    assert_eq!(report["counts"]["skipped"], 1, "{report}");
+    assert_eq!(s.sim().state.users().len(), PEOPLE, "one user per person");
+    let cycle_id = report["cycle_id"].as_i64().expect("cycle id");
+    let (_, logs) = s
+        .get(&format!("/admin/logs?cycle={cycle_id}&person={last}"))
+        .await;
+    let text = logs.to_string();
+    assert!(
+        text.contains("provisioned by another run"),
+        "the cycle's entry says why it sent nothing: {logs}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -478,13 +559,21 @@ async fn hot_swap_under_continuous_traffic_fails_nothing() {
             .upload(LICENSE, variant(&license_bytes(), &format!("r{round}")))
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        // The swap happens under traffic: roll back only once a run has pinned this version.
+        let version = body["active"].as_str().expect("active version").to_string();
+        let served = wait_until(Duration::from_secs(60), || {
+            let cycles = s.state.job.store.cycles(1000).expect("cycles");
+            cycles
+                .iter()
+                .any(|c| c.plugin_versions.get(LICENSE) == Some(&version))
+        })
+        .await;
+        assert!(served, "no run pinned the uploaded version {version}");
         let (status, body) = s
             .post(&format!("/admin/plugins/{LICENSE}/rollback"), json!({}))
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["active"], v1);
-        tokio::time::sleep(Duration::from_millis(150)).await;
     }
     done.store(true, Ordering::Relaxed);
     let failures = traffic.await.expect("traffic task");

@@ -23,24 +23,12 @@ fn bench(c: &mut Criterion) {
     let pipeline = Pipeline::build(&config).expect("pipeline");
     let plugins = native_plugins(&config);
     let people = synthetic_directory(PEOPLE);
-    let initial = CycleInput {
-        cycle_id: "c1",
-        people: &people,
-        records: &[],
-        pipeline: &pipeline,
-        plugins: &plugins,
-    };
+    let initial = CycleInput::everyone("c1", &people, &[], &pipeline, &plugins);
     let first = plan_cycle(&initial);
     assert_eq!(first.summary.creates, PEOPLE, "{:?}", first.summary);
     let records = records_after(&first);
     drop(first);
-    let incremental = CycleInput {
-        cycle_id: "c2",
-        people: &people,
-        records: &records,
-        pipeline: &pipeline,
-        plugins: &plugins,
-    };
+    let incremental = CycleInput::everyone("c2", &people, &records, &pipeline, &plugins);
     assert_eq!(plan_cycle(&incremental).summary.unchanged, PEOPLE);
 
     let mut group = c.benchmark_group("plan_cycle_100k");

@@ -58,13 +58,7 @@ fn main() {
     let pipeline = Pipeline::build(&config).expect("pipeline");
     let plugins = native_plugins(&config);
     let directory = synthetic_directory(people);
-    let mut input = CycleInput {
-        cycle_id: "c1",
-        people: &directory,
-        records: &[],
-        pipeline: &pipeline,
-        plugins: &plugins,
-    };
+    let mut input = CycleInput::everyone("c1", &directory, &[], &pipeline, &plugins);
     let records = records_after(&plan_cycle(&input));
     for round in 1..=rounds {
         input.records = &[];

@@ -8,8 +8,6 @@
 // Seeded foldhash: the per-cycle indexes hash a source id or matching value per person.
 use foldhash::{HashMap, HashSet};
 
-use serde::{Deserialize, Serialize};
-
 use crate::config::{
     Config, DeletionThresholdConfig, DeprovisionAction, DeprovisioningConfig, MappingConfig,
 };
@@ -24,7 +22,8 @@ use crate::plan::{
     Action, PlannedAction, applied, created_properties, disable_operations, disabled_record,
     modified_properties, ops_from_plan,
 };
-use crate::process::{PinnedPlugins, Processor};
+pub use crate::plan::{Plan, Summary};
+use crate::plugin_stage::{PinnedPlugins, Processor};
 use crate::profile::TargetProfile;
 use crate::scope::{OutOfScopeCause, Scope};
 
@@ -70,32 +69,54 @@ pub struct CycleInput<'a> {
     pub records: &'a [ProvisionedRecord],
     pub pipeline: &'a Pipeline,
     pub plugins: &'a PinnedPlugins,
+    /// Whom to plan for.
+    pub population: Population<'a>,
+    /// Whether the pipeline's deletion threshold may hold this plan's deprovisioning back. A
+    /// run for a few people (on-demand, a gateway pass) is never the mass deletion the threshold
+    /// is for.
+    pub deletion_threshold: bool,
 }
 
-/// A cycle's plan: what to send, what is held back, and the log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Plan {
-    pub cycle_id: String,
-    pub actions: Vec<PlannedAction>,
-    /// Disables and deletes held back by the deletion threshold (Entra's `StagedDelete`).
-    pub staged: Vec<PlannedAction>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deletion_hold: Option<DeletionHold>,
-    pub summary: Summary,
-    pub log: Vec<LogEntry>,
+impl<'a> CycleInput<'a> {
+    /// A whole cycle: everyone in `people` is planned, every record without a person is gone,
+    /// and the deletion threshold applies.
+    pub fn everyone(
+        cycle_id: &'a str,
+        people: &'a [Person],
+        records: &'a [ProvisionedRecord],
+        pipeline: &'a Pipeline,
+        plugins: &'a PinnedPlugins,
+    ) -> Self {
+        CycleInput {
+            cycle_id,
+            people,
+            records,
+            pipeline,
+            plugins,
+            population: Population::Everyone,
+            deletion_threshold: true,
+        }
+    }
 }
 
-/// Counts by outcome.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Summary {
-    pub creates: usize,
-    pub updates: usize,
-    pub disables: usize,
-    pub deletes: usize,
-    pub staged: usize,
-    pub unchanged: usize,
-    pub skipped: usize,
-    pub failed: usize,
+/// Whom a plan is for.
+#[derive(Debug, Clone, Copy)]
+pub enum Population<'a> {
+    /// Everyone in the source: `people` is the whole source, so a record without a person is
+    /// gone from it.
+    Everyone,
+    /// Only these source ids. People outside the list are not planned, and only the records of
+    /// listed ids can be gone; every record still takes part in matching and adoption.
+    Only(&'a std::collections::HashSet<String>),
+}
+
+impl Population<'_> {
+    pub fn includes(&self, source_id: &str) -> bool {
+        match self {
+            Population::Everyone => true,
+            Population::Only(ids) => ids.contains(source_id),
+        }
+    }
 }
 
 /// Plans one cycle.
@@ -119,37 +140,30 @@ pub fn plan_cycle(input: &CycleInput) -> Plan {
         scoping: Recent::default(),
         mapped: Recent::default(),
     };
+    let population = input.population;
     for person in input.people {
-        planner.person(person);
+        if population.includes(&person.id) {
+            planner.person(person);
+        }
     }
     for record in input.records {
-        if !planner.index.is_present(&record.source_id)
+        if population.includes(&record.source_id)
+            && !planner.index.is_present(&record.source_id)
             && !planner.adopted.contains(&record.source_id)
         {
             planner.gone(record);
         }
     }
     let mut plan = planner.plan;
-    threshold::apply(&mut plan, &input.pipeline.deletion_threshold);
+    if input.deletion_threshold {
+        threshold::apply(&mut plan, &input.pipeline.deletion_threshold);
+    }
     plan.summary = Summary::of(&plan);
     plan
 }
 
-impl Plan {
-    fn empty(cycle_id: &str) -> Plan {
-        Plan {
-            cycle_id: cycle_id.to_string(),
-            actions: Vec::new(),
-            staged: Vec::new(),
-            deletion_hold: None,
-            summary: Summary::default(),
-            log: Vec::new(),
-        }
-    }
-}
-
 impl Summary {
-    fn of(plan: &Plan) -> Summary {
+    pub(crate) fn of(plan: &Plan) -> Summary {
         let mut s = Summary {
             staged: plan.staged.len(),
             ..Summary::default()
@@ -279,7 +293,7 @@ impl<'a> Planner<'a> {
         ) {
             Ok(p) => p,
             Err(halt) => {
-                let status = if matches!(halt, crate::process::Halt::Skipped { .. }) {
+                let status = if matches!(halt, crate::plugin_stage::Halt::Skipped { .. }) {
                     Status::Skipped
                 } else {
                     Status::Failure
@@ -371,6 +385,7 @@ impl<'a> Planner<'a> {
                     Status::Success,
                     lookup,
                 ));
+                let lookup_path = Some(desired.key.path.to_string());
                 let action = Action::Create {
                     attributes: desired.target,
                 };
@@ -379,6 +394,7 @@ impl<'a> Planner<'a> {
                     action,
                     record_after: Some(after),
                     adopts: None,
+                    lookup_path,
                 };
                 return self.finish(
                     entry,
@@ -423,6 +439,7 @@ impl<'a> Planner<'a> {
             action,
             record_after: Some(after),
             adopts,
+            lookup_path: None,
         };
         self.finish(
             entry,
@@ -493,6 +510,7 @@ impl<'a> Planner<'a> {
                     action,
                     record_after: Some(disabled_record(record)),
                     adopts: None,
+                    lookup_path: None,
                 };
                 self.finish(
                     entry,
@@ -514,6 +532,7 @@ impl<'a> Planner<'a> {
                     action: Action::Delete { target_id },
                     record_after: None,
                     adopts: None,
+                    lookup_path: None,
                 };
                 self.finish(
                     entry,

@@ -10,7 +10,8 @@
 //! - [`profile`]: target profiles (`zoom`, `generic`): license decisions to attributes.
 //! - [`plan`]: desired vs last applied → create / minimal PATCH / disable / delete.
 //! - [`log`]: the provisioning log, shaped after Entra's `provisioningObjectSummary`.
-//! - [`process`]: transform plugins in order, then the license rule and the profile.
+//! - [`plugin_stage`]: the plugin stage: transform plugins in order, then the license rule and
+//!   the profile.
 //! - [`cycle`]: `plan_cycle`, the whole cycle: people, deprovisioning, deletion threshold.
 //! - [`quarantine`]: when a failing job is quarantined, and its retry schedule.
 //! - [`testing`]: native stand-ins of the example plugins, for tests and benchmarks.
@@ -24,7 +25,7 @@ pub mod membership;
 pub mod model;
 pub mod plan;
 pub mod plugin;
-pub mod process;
+pub mod plugin_stage;
 pub mod profile;
 pub mod quarantine;
 pub mod scope;

@@ -1,6 +1,7 @@
-//! The provisioning log, shaped after Entra's `provisioningObjectSummary` (DOMAIN §3.10) so
-//! that admins who know Entra's logs can read muster's: one entry per person per cycle, with
-//! its steps, its action and status, and the modified properties (old → new).
+//! The provisioning log, shaped after Entra's `provisioningObjectSummary`
+//! (<https://learn.microsoft.com/graph/api/resources/provisioningobjectsummary>) so that admins
+//! who know Entra's logs can read muster's: one entry per person per cycle, with its steps, its
+//! action and status, and the modified properties (old → new).
 //!
 //! Entries carry no timestamps: the planner is a pure function and its output is compared with
 //! golden files; the runtime stamps entries when it stores them.
@@ -32,6 +33,78 @@ pub struct LogEntry {
     pub provisioning_steps: Vec<Step>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub modified_properties: Vec<ModifiedProperty>,
+}
+
+/// What the target answered to a person's planned action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportOutcome<'a> {
+    /// Sent and answered; `adopted` when an existing target user matched and was linked
+    /// instead of created.
+    Done {
+        target_id: &'a str,
+        adopted: bool,
+    },
+    Failed {
+        code: &'a str,
+        message: &'a str,
+    },
+    /// Not sent: another run wrote the person after this plan was made (an on-demand run during
+    /// a cycle), and its outcome stands.
+    Superseded,
+}
+
+impl LogEntry {
+    /// Completes the export step the plan wrote with what the target answered.
+    pub fn record_export(&mut self, outcome: ExportOutcome) {
+        match outcome {
+            ExportOutcome::Done { target_id, adopted } => {
+                let identity = self.target_identity.get_or_insert_with(|| Identity {
+                    id: String::new(),
+                    display_name: None,
+                });
+                identity.id = target_id.to_string();
+                if let Some(step) = self.export_step() {
+                    step.details.insert("targetId", target_id.to_string());
+                    if adopted {
+                        step.details.insert(
+                            "adopted",
+                            "an existing target user matched and was linked instead of created",
+                        );
+                    }
+                }
+            }
+            ExportOutcome::Superseded => {
+                let reason = "provisioned by another run (on demand) after this plan was made; \
+                              not sent again";
+                let info = &mut self.provisioning_status_info;
+                info.status = Status::Skipped;
+                info.error_code = Some("EntrySynchronizationSkipped".to_string());
+                info.reason = Some(reason.to_string());
+                self.provisioning_action = ProvisioningAction::Other;
+                if let Some(step) = self.export_step() {
+                    step.status = Status::Skipped;
+                    step.description = reason.into();
+                }
+            }
+            ExportOutcome::Failed { code, message } => {
+                let info = &mut self.provisioning_status_info;
+                info.status = Status::Failure;
+                info.error_code = Some(code.to_string());
+                info.reason = Some(message.to_string());
+                if let Some(step) = self.export_step() {
+                    step.status = Status::Failure;
+                    step.description = format!("{}: {message}", step.description).into();
+                }
+            }
+        }
+    }
+
+    fn export_step(&mut self) -> Option<&mut Step> {
+        self.provisioning_steps
+            .iter_mut()
+            .rev()
+            .find(|s| s.provisioning_step_type == StepType::Export)
+    }
 }
 
 /// A source or target object.

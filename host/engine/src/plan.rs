@@ -1,10 +1,9 @@
-//! The plan stage for one person: desired vs last applied → an action with minimal PATCH
-//! operations.
+//! The plan: what a cycle sends ([`Plan`], built by [`crate::cycle::plan_cycle`]), and for one
+//! person, desired vs last applied → an action with minimal PATCH operations.
 //!
-//! What muster sends is strict (DOMAIN, "read first"): one operation per changed path,
-//! `replace` for a set or changed value and `remove` for a dropped one, RFC-shaped, booleans as
-//! JSON booleans. `add` is never needed: `replace` on a missing path adds it (RFC 7644
-//! §3.5.2.3).
+//! What muster sends is strict: one operation per changed path, `replace` for a set or changed
+//! value and `remove` for a dropped one, RFC-shaped, booleans as JSON booleans. `add` is never
+//! needed: `replace` on a missing path adds it (RFC 7644 §3.5.2.3).
 
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
@@ -12,7 +11,8 @@ use std::collections::BTreeSet;
 use scim::patch::{PatchOp, PatchOperation};
 use serde::{Deserialize, Serialize};
 
-use crate::log::ModifiedProperty;
+use crate::cycle::DeletionHold;
+use crate::log::{LogEntry, ModifiedProperty};
 use crate::mapping::ACTIVE;
 use crate::model::{Attributes, Key, License, ProvisionedRecord, Value};
 
@@ -47,6 +47,45 @@ impl Action {
     }
 }
 
+/// A cycle's plan: what to send, what is held back, and the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub cycle_id: String,
+    pub actions: Vec<PlannedAction>,
+    /// Disables and deletes held back by the deletion threshold (Entra's `StagedDelete`).
+    pub staged: Vec<PlannedAction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_hold: Option<DeletionHold>,
+    pub summary: Summary,
+    pub log: Vec<LogEntry>,
+}
+
+/// Counts by outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub creates: usize,
+    pub updates: usize,
+    pub disables: usize,
+    pub deletes: usize,
+    pub staged: usize,
+    pub unchanged: usize,
+    pub skipped: usize,
+    pub failed: usize,
+}
+
+impl Plan {
+    pub(crate) fn empty(cycle_id: &str) -> Plan {
+        Plan {
+            cycle_id: cycle_id.to_string(),
+            actions: Vec::new(),
+            staged: Vec::new(),
+            deletion_hold: None,
+            summary: Summary::default(),
+            log: Vec::new(),
+        }
+    }
+}
+
 /// An action with what the state store records once it succeeds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlannedAction {
@@ -58,6 +97,11 @@ pub struct PlannedAction {
     /// The record this action supersedes when it adopts an orphaned one (its source id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adopts: Option<String>,
+    /// For a create: the SCIM path of the matching attribute that decided it, which the target
+    /// is searched by before the create (a user made by hand, or by a create whose answer was
+    /// lost, is adopted rather than duplicated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup_path: Option<String>,
 }
 
 /// A SCIM JSON value. Text lists become arrays of strings.

@@ -1,5 +1,5 @@
-//! The processing stage after the mappings: transform plugins in order, then the license rule
-//! and the target profile.
+//! The plugin stage, after the mappings: transform plugins in order, then the license rule and
+//! the target profile.
 //!
 //! Plugins are called through the [`Transform`] and [`LicenseRule`] traits with the versions
 //! pinned when the cycle started, so a hot swap mid-cycle never mixes versions within a cycle.
@@ -215,7 +215,7 @@ impl<'a> Processor<'a> {
         &self.versions
     }
 
-    /// [`process`] for one person.
+    /// [`process`] for one person, with the cycle's prepared plugins.
     pub fn run(
         &mut self,
         person: &Person,

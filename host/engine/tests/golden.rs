@@ -12,7 +12,7 @@ use engine::cycle::{CycleInput, Pipeline, Plan, plan_cycle};
 use engine::membership::resolve_memberships;
 use engine::model::{Attributes, Group, Person, ProvisionedRecord, Value};
 use engine::plan::Action;
-use engine::process::{Pinned, PinnedPlugins};
+use engine::plugin_stage::{Pinned, PinnedPlugins};
 use engine::testing::{LicenseByGroup, NormalizeAttributes};
 
 const CONFIG: &str = include_str!("../testdata/zoom.toml");
@@ -139,13 +139,9 @@ fn plan(
         transforms,
         license,
     };
-    plan_cycle(&CycleInput {
-        cycle_id,
-        people,
-        records,
-        pipeline: &pipeline,
-        plugins: &plugins,
-    })
+    plan_cycle(&CycleInput::everyone(
+        cycle_id, people, records, &pipeline, &plugins,
+    ))
 }
 
 /// What the state store would hold after every action succeeded.

@@ -2,7 +2,7 @@
 //! (its "Tenant URL" is `http(s)://HOST/scim/v2`, its "Secret Token" the value of the env var
 //! named by `[gateway] token_env`). What Entra sends is stored as the source view, every
 //! accepted change runs the pipeline for the people it touches, and the result is forwarded to
-//! the target through the same plan/apply code as sync mode.
+//! the target through the provisioning core that sync mode uses too ([`crate::provision`]).
 //!
 //! Layout:
 //! - here: [`GatewayState`], [`router`] and [`serve`].
@@ -37,7 +37,6 @@ use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use engine::config::GatewayConfig;
-use engine::cycle::Pipeline;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
@@ -58,9 +57,6 @@ pub struct GatewayState {
 struct Inner {
     job: Arc<Job>,
     config: GatewayConfig,
-    /// The job's pipeline without the deletion threshold: Entra decided each delete already,
-    /// and a pass of a few people would never reach a threshold meant for whole cycles.
-    pipeline: Pipeline,
     /// SHA-256 of the bearer token: compared in constant time, and the length of the token is
     /// not given away by the comparison either.
     token_digest: [u8; 32],
@@ -80,13 +76,10 @@ impl GatewayState {
             .clone()
             .context("the configuration has no [gateway] section")?;
         anyhow::ensure!(!token.is_empty(), "the gateway's bearer token is empty");
-        let mut pipeline = job.pipeline.clone();
-        pipeline.deletion_threshold.enabled = false;
         Ok(GatewayState {
             inner: Arc::new(Inner {
                 job,
                 config,
-                pipeline,
                 token_digest: http::digest(token.as_bytes()),
                 writes: tokio::sync::Mutex::new(()),
                 wake: Notify::new(),
@@ -179,6 +172,27 @@ pub async fn serve(
         tracing::error!(error = %e, "the outbox worker panicked");
     }
     served
+}
+
+impl GatewayState {
+    /// Replays the dropped change `seq`: the person goes into the outbox again as the source
+    /// view has them now (so a replay never sends an older state than a later change did), and
+    /// the dropped change is forgotten. `None` when no dropped change has that seq.
+    pub async fn replay_dropped(&self, seq: i64) -> anyhow::Result<Option<String>> {
+        let store = &self.job().store;
+        // Under the write lock, as an accepted change: the row is computed from a source view
+        // no other change moves meanwhile.
+        let _writing = self.inner.writes.lock().await;
+        let Some(person_id) = store.dropped_person(seq)? else {
+            return Ok(None);
+        };
+        let person = stored_person(store, &person_id)?
+            .map(serde_json::to_value)
+            .transpose()?;
+        let replayed = store.outbox_replay(seq, person.as_ref(), resources::now_ms())?;
+        self.inner.wake.notify_one();
+        Ok(replayed.then_some(person_id))
+    }
 }
 
 /// The person `who` names (a gateway user id, else a userName, ignoring case) as the pipeline

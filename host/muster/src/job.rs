@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use engine::config::{BUILTIN_PREFIX, Config, PluginConfig, SourceConfig};
 use engine::cycle::Pipeline;
 use engine::plugin::{LicenseRule, Transform};
-use engine::process::{Pinned, PinnedPlugins};
+use engine::plugin_stage::{Pinned, PinnedPlugins};
 use plugin_host::{Limits, PluginRegistry, Runtime, Snapshot};
 use scim_client::{BearerToken, ClientConfig, ScimClient};
 use store::Store;
@@ -31,6 +31,8 @@ pub struct Job {
     pub managed_paths: BTreeSet<String>,
     /// The Microsoft Graph source (and its cached token) when `[source] kind = "graph"`.
     pub graph: Option<Arc<GraphSource>>,
+    /// One writer per person across the runs in flight (a cycle, on-demand runs, the outbox).
+    pub people: crate::provision::PersonLocks,
 }
 
 /// Reads and validates a configuration file, reporting every problem at once. `${NAME}` and
@@ -171,6 +173,7 @@ impl Job {
             registry,
             managed_paths,
             graph,
+            people: Default::default(),
         };
         job.load_plugins()?;
         Ok(job)

@@ -4,7 +4,11 @@
 //! - [`job`]: a provisioning job built from one configuration (store, target client, plugins).
 //! - [`sources`]: where people come from (`file`).
 //! - [`gateway`]: gateway mode, the SCIM 2.0 server Entra ID provisions into, and its outbox.
-//! - [`sync`]: one sync cycle: read, plan with pinned plugins, apply, record; and its reports.
+//! - [`provision`]: the one path from people to the target (plan, apply with intents, record,
+//!   count, finish the cycle) that sync cycles, on-demand runs and the outbox all take.
+//! - [`sync`]: one sync cycle: read the source, provision everyone, move the watermark,
+//!   quarantine; and its reports.
+//! - [`on_demand`]: one person, now, as Entra's "Provision on demand".
 //! - [`commands`]: the CLI commands; [`telemetry`]: logging.
 //! - [`http`]: `muster serve`'s listener: health, metrics, the admin API; [`meters`]: metrics.
 //! - [`plugin_folder`]: uploaded plugin versions kept in `plugins_dir` across restarts.
@@ -14,7 +18,9 @@ pub mod gateway;
 pub mod http;
 pub mod job;
 pub mod meters;
+pub mod on_demand;
 pub mod plugin_folder;
+pub mod provision;
 pub mod sources;
 pub mod sync;
 pub mod telemetry;

@@ -6,16 +6,18 @@
 //! Unlike a cycle it leaves the source watermark, the staged deletes and the quarantine alone,
 //! and the deletion threshold does not apply (one person is never a mass deletion).
 
+use std::collections::HashSet;
 use std::time::Instant;
 
-use engine::cycle::{CycleInput, plan_cycle};
+use engine::cycle::Population;
 use engine::log::LogEntry;
-use engine::model::{Person, ProvisionedRecord};
+use engine::model::Person;
 use serde::Serialize;
-use store::{CycleKind, CycleStatus};
+use store::CycleKind;
 
-use super::{CycleReport, apply, log_row, matching_path, read_source, record_outcomes};
 use crate::job::Job;
+use crate::provision::{Applied, Records, Run, log_row, provision};
+use crate::sources;
 
 /// What on-demand provisioning did for one person.
 #[derive(Debug, Clone, Serialize)]
@@ -44,114 +46,63 @@ pub enum OnDemandError {
 /// usually the UPN) equals `who` ignoring case.
 pub async fn provision_one(job: &Job, who: &str) -> Result<OnDemand, OnDemandError> {
     let started = Instant::now();
-    let store = &job.store;
     let person = if job.config.is_gateway() {
         // What Entra last sent; the outbox worker may forward the same person at the same time,
         // which the look-up before create and minimal PATCHes make harmless.
-        crate::gateway::stored_person(store, who).map_err(anyhow::Error::from)?
+        crate::gateway::stored_person(&job.store, who).map_err(anyhow::Error::from)?
     } else {
         // A Graph source's delta changes are not committed here: the next cycle reads them
         // again.
-        let (directory, _changes, _full) = read_source(job, false).await?;
-        find(job, &directory.people, who).cloned()
+        let read = sources::read(job, false).await?;
+        find(job, &read.directory.people, who).cloned()
     }
     .ok_or_else(|| OnDemandError::NotFound(who.to_string()))?;
     let (pinned, _snapshot) = job.pin_plugins()?;
-    let versions = pinned.versions();
-    let records: Vec<ProvisionedRecord> = store
-        .records()
-        .map_err(anyhow::Error::from)?
-        .into_values()
-        .collect();
-    let mut pipeline = job.pipeline.clone();
-    pipeline.deletion_threshold.enabled = false;
-    let cycle_id = store
-        .start_cycle(CycleKind::OnDemand, &versions)
-        .map_err(anyhow::Error::from)?;
-    let label = cycle_id.to_string();
+    let id = person.id.clone();
+    let only = HashSet::from_iter([id.clone()]);
     let people = [person];
-    let mut plan = tokio::task::block_in_place(|| {
-        plan_cycle(&CycleInput {
-            cycle_id: &label,
-            people: &people,
-            records: &records,
-            pipeline: &pipeline,
-            plugins: &pinned,
-        })
-    });
-    // Everyone else is absent from this one-person input and so planned as gone; drop them.
-    let id = &people[0].id;
-    plan.actions.retain(|a| &a.source_id == id);
-    plan.staged.clear();
-    plan.log.retain(|e| &e.source_identity.id == id);
-    let mut report = CycleReport {
-        cycle_id: Some(cycle_id),
+    let run = || Run {
         kind: CycleKind::OnDemand,
-        counts: Default::default(),
-        status: CycleStatus::Succeeded,
-        elapsed: started.elapsed(),
-        source_warnings: Vec::new(),
-        quarantine: None,
-        plugin_versions: versions,
-        plan,
+        plugins: &pinned,
+        people: &people,
+        records: Records::All,
+        population: Population::Only(&only),
+        deletion_threshold: false,
+        release_staged: false,
+        supersede_pending_intents: false,
+        failure_fails_run: false,
+        dry_run: false,
+        progress: None,
+        progress_bar: false,
     };
-    let result = send_and_record(job, cycle_id, &mut report).await;
-    if let Err(e) = result {
-        let _ = store.finish_cycle(cycle_id, CycleStatus::Failed, &report.counts);
-        return Err(OnDemandError::Failed(e));
+    let mut provisioned = provision(job, run()).await?;
+    // A cycle wrote the person between this run's plan and its turn: plan again from the
+    // record it left (once; a second overtaking write would need a second running cycle).
+    if provisioned
+        .outcomes
+        .iter()
+        .any(|(_, o)| matches!(o, Applied::Superseded))
+    {
+        provisioned = provision(job, run()).await?;
     }
-    let entry = report
+    let cycle_id = provisioned
+        .cycle_id
+        .ok_or_else(|| anyhow::anyhow!("on-demand provisioning ran as a dry run"))?;
+    let entry = provisioned
         .plan
         .log
-        .pop()
+        .into_iter()
+        .next_back()
         .ok_or_else(|| anyhow::anyhow!("the plan has no log entry for {id}"))?;
     let row = log_row(&entry)?;
     Ok(OnDemand {
         cycle_id,
-        person_id: id.clone(),
+        person_id: id,
         action: row.action,
         status: row.status,
         elapsed_ms: started.elapsed().as_millis() as u64,
         entry,
     })
-}
-
-async fn send_and_record(job: &Job, cycle_id: i64, report: &mut CycleReport) -> anyhow::Result<()> {
-    let store = &job.store;
-    let mut outcomes = Vec::new();
-    for planned in report.plan.actions.clone() {
-        let path = matching_path(job, &planned);
-        let target = apply::TargetPaths {
-            matching: &path,
-            managed: &job.managed_paths,
-        };
-        let outcome = apply::apply(store, &job.client, cycle_id, &target, &planned).await;
-        outcomes.push((planned, outcome));
-    }
-    // The summary counted everyone planned as gone; this run's counts are the one entry's.
-    report.plan.summary = Default::default();
-    record_outcomes(report, &outcomes, false);
-    for entry in &report.plan.log {
-        use engine::log::Status;
-        let info = &entry.provisioning_status_info;
-        match info.status {
-            Status::Failure if outcomes.is_empty() => report.counts.failed += 1,
-            Status::Skipped if info.reason.as_deref() == Some(engine::cycle::NO_CHANGES) => {
-                report.counts.unchanged += 1
-            }
-            Status::Skipped => report.counts.skipped += 1,
-            _ => {}
-        }
-    }
-    let rows = report
-        .plan
-        .log
-        .iter()
-        .map(log_row)
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    store.append_logs(cycle_id, &rows)?;
-    store.finish_cycle(cycle_id, CycleStatus::Succeeded, &report.counts)?;
-    Ok(())
 }
 
 fn find<'a>(job: &Job, people: &'a [Person], who: &str) -> Option<&'a Person> {

@@ -14,7 +14,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use engine::config::{GroupInputs, PluginInputs};
 use engine::model::{Attributes, GroupRef, Value};
 use engine::plugin::{LicenseDecision, LicenseRule, PluginInput};
-use engine::process::project;
+use engine::plugin_stage::project;
 use engine::testing::LicenseByGroup as NativeLicenseByGroup;
 use plugin_host::{Limits, Plugin, Runtime};
 

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use engine::config::{GroupInputs, PluginInputs};
 use engine::model::{Attributes, GroupRef, Value};
 use engine::plugin::{LicenseDecision, LicenseRule, PluginInput, Transform};
-use engine::process::project;
+use engine::plugin_stage::project;
 use engine::testing::LicenseByGroup as NativeLicenseByGroup;
 use plugin_host::{Limits, Plugin, Runtime};
 

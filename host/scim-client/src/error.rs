@@ -9,8 +9,9 @@ use serde_json::Value;
 
 use crate::request::Method;
 
-/// Entra's provisioning-log error code names (DOMAIN.md §3.10), plus `ConnectionFailed`, which
-/// is muster's own: Entra's list has no name for a target that cannot be reached at all.
+/// Entra's provisioning-log error code names (Microsoft Learn, "How to analyze the Microsoft
+/// Entra provisioning logs"), plus `ConnectionFailed`, which is muster's own: Entra's list has
+/// no name for a target that cannot be reached at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     /// 409 without `scimType: uniqueness`, or 412 (version mismatch).
@@ -75,6 +76,34 @@ impl ErrorCode {
             500..=599 => ErrorCode::InternalServerError,
             _ => ErrorCode::WebExceptionProtocolError,
         }
+    }
+}
+
+impl ErrorCode {
+    /// The answer says the change itself is wrong, so sending it again cannot succeed, as
+    /// opposed to the target being unreachable, slow, throttling, failing or refusing the
+    /// credentials.
+    pub fn is_rejection(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::Conflict
+                | ErrorCode::EntryConflict
+                | ErrorCode::InvalidAnchor
+                | ErrorCode::MethodNotAllowed
+                | ErrorCode::UnprocessableEntity
+                | ErrorCode::NotImplemented
+                | ErrorCode::WebExceptionProtocolError
+                | ErrorCode::DuplicateTargetEntries
+                | ErrorCode::SystemForCrossDomainIdentityManagementServiceIncompatible
+        )
+    }
+
+    /// The target refused muster's credentials (Entra quarantines on these at once).
+    pub fn is_credential_failure(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::Unauthorized | ErrorCode::InsufficientRights
+        )
     }
 }
 

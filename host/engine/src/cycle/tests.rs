@@ -96,13 +96,7 @@ fn deprovisioning_policy() {
     for (i, (policy, expected)) in cases.into_iter().enumerate() {
         let pipeline = pipeline(policy.clone(), 100);
         let plugins = PinnedPlugins::default();
-        let input = CycleInput {
-            cycle_id: "c",
-            people: &people,
-            records: &records,
-            pipeline: &pipeline,
-            plugins: &plugins,
-        };
+        let input = CycleInput::everyone("c", &people, &records, &pipeline, &plugins);
         assert_eq!(kinds(&plan_cycle(&input)), expected, "case {i}");
     }
 }
@@ -134,13 +128,7 @@ fn out_of_scope_and_skip_out_of_scope_deletions() {
         );
         pipeline.scope = Scope::build(&scope).expect("scope");
         let plugins = PinnedPlugins::default();
-        let input = CycleInput {
-            cycle_id: "c",
-            people: &people,
-            records: &records,
-            pipeline: &pipeline,
-            plugins: &plugins,
-        };
+        let input = CycleInput::everyone("c", &people, &records, &pipeline, &plugins);
         assert_eq!(kinds(&plan_cycle(&input)), vec![expected], "skip = {skip}");
     }
 }
@@ -154,13 +142,7 @@ fn deletion_threshold_holds_back_every_deprovisioning() {
     // (threshold, actions sent, staged)
     for (max, sent, staged) in [(4, 5, 0), (3, 1, 4)] {
         let pipeline = pipeline(DeprovisioningConfig::default(), max);
-        let input = CycleInput {
-            cycle_id: "c",
-            people: &people,
-            records: &records,
-            pipeline: &pipeline,
-            plugins: &plugins,
-        };
+        let input = CycleInput::everyone("c", &people, &records, &pipeline, &plugins);
         let plan = plan_cycle(&input);
         assert_eq!(
             (plan.actions.len(), plan.staged.len()),
@@ -193,13 +175,7 @@ fn reenable_adopt_and_duplicates() {
     people.push(person("new"));
     let pipeline = pipeline(DeprovisioningConfig::default(), 10);
     let plugins = PinnedPlugins::default();
-    let input = CycleInput {
-        cycle_id: "c",
-        people: &people,
-        records: &records,
-        pipeline: &pipeline,
-        plugins: &plugins,
-    };
+    let input = CycleInput::everyone("c", &people, &records, &pipeline, &plugins);
     let plan = plan_cycle(&input);
     assert_eq!(
         kinds(&plan),
@@ -216,4 +192,75 @@ fn reenable_adopt_and_duplicates() {
         reenabled.record_after.as_ref().map(|r| r.disabled),
         Some(false)
     );
+}
+
+#[test]
+fn only_listed_people_are_planned_and_only_their_records_can_be_gone() {
+    // "a" is listed and present, "gone" is listed without a person (its delete), "e" is not
+    // listed and has no person: in a whole cycle it would be deleted, here it is left alone.
+    let people = vec![person("a"), person("b")];
+    let records = vec![record("gone", false), record("e", false)];
+    let pipeline = pipeline(DeprovisioningConfig::default(), 1);
+    let plugins = PinnedPlugins::default();
+    let only: std::collections::HashSet<String> =
+        ["a", "gone"].into_iter().map(String::from).collect();
+    let input = CycleInput {
+        population: Population::Only(&only),
+        ..CycleInput::everyone("c", &people, &records, &pipeline, &plugins)
+    };
+    let plan = plan_cycle(&input);
+    assert_eq!(kinds(&plan), vec!["a:create", "gone:delete"]);
+    assert_eq!(plan.summary.creates, 1);
+    assert_eq!(plan.summary.deletes, 1);
+    // The whole cycle plans "b" and deletes "e" too: two deletes, over the threshold of 1,
+    // which holds both back.
+    let everyone = plan_cycle(&CycleInput::everyone(
+        "c", &people, &records, &pipeline, &plugins,
+    ));
+    assert_eq!(everyone.summary.creates, 2);
+    assert_eq!(everyone.summary.staged, 2);
+}
+
+#[test]
+fn the_deletion_threshold_switch_turns_the_hold_off() {
+    let records = vec![record("x", false), record("y", false)];
+    let pipeline = pipeline(DeprovisioningConfig::default(), 1);
+    let plugins = PinnedPlugins::default();
+    let held = plan_cycle(&CycleInput::everyone(
+        "c",
+        &[],
+        &records,
+        &pipeline,
+        &plugins,
+    ));
+    assert_eq!((held.actions.len(), held.staged.len()), (0, 2));
+    let input = CycleInput {
+        deletion_threshold: false,
+        ..CycleInput::everyone("c", &[], &records, &pipeline, &plugins)
+    };
+    let sent = plan_cycle(&input);
+    assert_eq!((sent.actions.len(), sent.staged.len()), (2, 0));
+    assert!(sent.deletion_hold.is_none());
+}
+
+#[test]
+fn a_create_carries_the_path_it_was_matched_by() {
+    let people = vec![person("a")];
+    let pipeline = pipeline(DeprovisioningConfig::default(), 10);
+    let plugins = PinnedPlugins::default();
+    let plan = plan_cycle(&CycleInput::everyone(
+        "c",
+        &people,
+        &[],
+        &pipeline,
+        &plugins,
+    ));
+    assert_eq!(plan.actions[0].lookup_path.as_deref(), Some("userName"));
+    let records = vec![record("a", true)];
+    let again = plan_cycle(&CycleInput::everyone(
+        "c", &people, &records, &pipeline, &plugins,
+    ));
+    // Re-enabled: an update, which needs no look-up.
+    assert_eq!(kinds(&again), vec!["a:update"]);
+    assert!(again.actions.iter().all(|a| a.lookup_path.is_none()));
 }

@@ -8,7 +8,7 @@ use crate::cycle::Plan;
 use crate::membership::resolve_memberships;
 use crate::model::{Attributes, Group, Person, ProvisionedRecord, Value};
 use crate::plan::Action;
-use crate::process::{Pinned, PinnedPlugins};
+use crate::plugin_stage::{Pinned, PinnedPlugins};
 
 use super::{LicenseByGroup, NormalizeAttributes};
 

@@ -20,10 +20,11 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use super::AppState;
 use super::ops::{Readiness, readiness};
 use super::probe::ProbeResult;
-use super::runner::{OnDemandRefused, Running, Trigger, kind_name, status_name};
+use super::runner::{Running, Trigger, kind_name, status_name};
 use crate::job::limits_of;
+use crate::on_demand::OnDemandError;
 use crate::plugin_folder::NotKept;
-use crate::sync::{CycleOptions, OnDemandError};
+use crate::sync::CycleOptions;
 
 /// The admin token, kept as its SHA-256 so every comparison takes the same time whatever the
 /// length or content of what a client sends.
@@ -54,6 +55,8 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/logs", get(logs))
         .route("/admin/status", get(status))
         .route("/admin/test-connection", post(test_connection))
+        .route("/admin/outbox/dropped", get(dropped_changes))
+        .route("/admin/outbox/dropped/{seq}/replay", post(replay_dropped))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         .with_state(state);
     Router::new()
@@ -442,8 +445,7 @@ pub struct ProvisionAnswer {
 #[utoipa::path(post, path = "/admin/provision", tag = "sync", request_body = ProvisionRequest,
     responses(
         (status = 200, description = "Provisioned (or nothing to do); see `status`", body = ProvisionAnswer),
-        (status = 404, description = "No such person in the source", body = ErrorBody),
-        (status = 409, description = "A cycle is running", body = ErrorBody)),
+        (status = 404, description = "No such person in the source", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn provision(
     State(state): State<AppState>,
@@ -454,11 +456,8 @@ async fn provision(
         .on_demand(&state.job, request.person.trim())
         .await
         .map_err(|e| match e {
-            OnDemandRefused::Busy(b) => ApiError(StatusCode::CONFLICT, b.to_string()),
-            OnDemandRefused::Failed(e @ OnDemandError::NotFound(_)) => {
-                ApiError(StatusCode::NOT_FOUND, e.to_string())
-            }
-            OnDemandRefused::Failed(OnDemandError::Failed(e)) => e.into(),
+            e @ OnDemandError::NotFound(_) => ApiError(StatusCode::NOT_FOUND, e.to_string()),
+            OnDemandError::Failed(e) => e.into(),
         })?;
     let entry = serde_json::to_value(&done.entry).map_err(anyhow::Error::from)?;
     Ok(Json(ProvisionAnswer {
@@ -542,11 +541,63 @@ async fn test_connection(State(state): State<AppState>) -> Json<ProbeResult> {
     Json(state.probe.check(&state.job).await)
 }
 
+/// The gateway of a gateway job, or 404: sync jobs have no outbox.
+fn gateway_of(state: &AppState) -> Result<&crate::gateway::GatewayState, ApiError> {
+    state.gateway.as_ref().ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            "this job has no outbox: it is not a gateway job ([source] kind = \"gateway\")".into(),
+        )
+    })
+}
+
+#[utoipa::path(get, path = "/admin/outbox/dropped", tag = "gateway",
+    responses(
+        (status = 200, description = "Changes the gateway gave up forwarding, newest first (at most 1000)", body = [Object]),
+        (status = 404, description = "Not a gateway job", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn dropped_changes(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<store::DroppedChange>>, ApiError> {
+    gateway_of(&state)?;
+    Ok(Json(state.job.store.outbox_dropped(1000)?))
+}
+
+/// A dropped change sent again.
+#[derive(Serialize, ToSchema)]
+pub struct Replayed {
+    pub seq: i64,
+    pub person_id: String,
+}
+
+#[utoipa::path(post, path = "/admin/outbox/dropped/{seq}/replay", tag = "gateway",
+    params(("seq" = i64, Path, description = "The dropped change, as listed")),
+    responses(
+        (status = 200, description = "The person is in the outbox again, as the source view has them now", body = Replayed),
+        (status = 404, description = "No such dropped change, or not a gateway job", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn replay_dropped(
+    State(state): State<AppState>,
+    Path(seq): Path<i64>,
+) -> Result<Json<Replayed>, ApiError> {
+    let gateway = gateway_of(&state)?;
+    match gateway.replay_dropped(seq).await? {
+        Some(person_id) => {
+            tracing::info!(seq, person = %person_id, "dropped change replayed");
+            Ok(Json(Replayed { seq, person_id }))
+        }
+        None => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no dropped change {seq}"),
+        )),
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "muster admin API", description = "Operate a muster provisioning job"),
-    paths(list_plugins, upload_version, rollback, start_sync, provision, logs, status, test_connection),
-    components(schemas(PluginView, ErrorBody, SyncAnswer, ProvisionRequest, ProvisionAnswer, Status, Running, Trigger, Readiness, ProbeResult)),
+    paths(list_plugins, upload_version, rollback, start_sync, provision, logs, status, test_connection, dropped_changes, replay_dropped),
+    components(schemas(PluginView, ErrorBody, SyncAnswer, ProvisionRequest, ProvisionAnswer, Status, Running, Trigger, Readiness, ProbeResult, Replayed)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;

@@ -1,10 +1,11 @@
 //! Cycles one at a time. A scheduled cycle waits its turn; one an admin starts while another
-//! runs is refused (409), as is an on-demand provisioning that cannot get its turn quickly, so
-//! two runs never plan from the same records at once.
+//! runs is refused (409), so two cycles never plan from the same records at once. On-demand
+//! provisioning needs no turn: it is serialised per person with whatever else runs (see
+//! `provision::people`), so it answers while a cycle runs, as Entra's does.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -12,12 +13,9 @@ use utoipa::ToSchema;
 
 use crate::job::Job;
 use crate::meters;
-use crate::sync::{
-    CycleOptions, CycleReport, OnDemand, OnDemandError, Progress, provision_one, run_cycle,
-};
-
-/// How long on-demand provisioning waits for a running cycle before answering 409.
-pub const ON_DEMAND_WAIT: Duration = Duration::from_secs(5);
+use crate::on_demand::{OnDemand, OnDemandError, provision_one};
+use crate::provision::Progress;
+use crate::sync::{CycleOptions, CycleReport, run_cycle};
 
 /// Who started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -25,7 +23,6 @@ pub const ON_DEMAND_WAIT: Duration = Duration::from_secs(5);
 pub enum Trigger {
     Schedule,
     Admin,
-    OnDemand,
 }
 
 /// The run in progress, as the status endpoint shows it.
@@ -67,13 +64,6 @@ impl CycleRunner {
         Turn(self.turn.clone().lock_owned().await)
     }
 
-    /// Waits for the turn at most `wait`.
-    pub async fn turn_within(&self, wait: Duration) -> Result<Turn, Busy> {
-        tokio::time::timeout(wait, self.turn())
-            .await
-            .map_err(|_| Busy)
-    }
-
     pub fn current(&self) -> Option<Running> {
         let current = self.current.lock().unwrap_or_else(|e| e.into_inner());
         current.as_ref().map(|(trigger, started_at, p)| Running {
@@ -109,21 +99,18 @@ impl CycleRunner {
         result
     }
 
-    /// Provisions one person now (see [`provision_one`]), waiting at most [`ON_DEMAND_WAIT`]
-    /// for a running cycle.
-    pub async fn on_demand(&self, job: &Job, who: &str) -> Result<OnDemand, OnDemandRefused> {
-        let _turn = self.turn_within(ON_DEMAND_WAIT).await?;
-        self.begin(Trigger::OnDemand);
+    /// Provisions one person now (see [`provision_one`]), beside a running cycle if there is
+    /// one: it waits only for a write of the same person in flight.
+    pub async fn on_demand(&self, job: &Job, who: &str) -> Result<OnDemand, OnDemandError> {
         let started = Instant::now();
         let result = provision_one(job, who).await;
-        self.end();
         let status = match &result {
             Ok(_) => "succeeded",
             Err(OnDemandError::NotFound(_)) => "not_found",
             Err(_) => "failed",
         };
         meters::cycle("on_demand", status, started.elapsed());
-        Ok(result?)
+        result
     }
 
     fn begin(&self, trigger: Trigger) -> Arc<Progress> {
@@ -138,14 +125,6 @@ impl CycleRunner {
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = None;
         metrics::gauge!(meters::CYCLE_RUNNING).set(0.0);
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum OnDemandRefused {
-    #[error(transparent)]
-    Busy(#[from] Busy),
-    #[error(transparent)]
-    Failed(#[from] OnDemandError),
 }
 
 pub fn kind_name(kind: store::CycleKind) -> &'static str {

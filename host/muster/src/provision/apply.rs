@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 
+use engine::log::ExportOutcome;
 use engine::model::ProvisionedRecord;
 use engine::plan::{Action, PlannedAction, to_flat};
 use scim::patch::{PatchOp, PatchOperation};
@@ -19,8 +20,63 @@ use store::Store;
 /// What happened to one action.
 #[derive(Debug)]
 pub enum Applied {
-    Done { target_id: String, adopted: bool },
-    Failed { code: String, message: String },
+    Done {
+        target_id: String,
+        adopted: bool,
+    },
+    Failed(Failure),
+    /// Not sent: another run (on-demand, most often) wrote the person after this run planned,
+    /// so this run's action was computed from a record that is no longer the latest.
+    Superseded,
+}
+
+impl Applied {
+    /// The outcome as the provisioning log records it.
+    pub fn export(&self) -> ExportOutcome<'_> {
+        match self {
+            Applied::Done { target_id, adopted } => ExportOutcome::Done {
+                target_id,
+                adopted: *adopted,
+            },
+            Applied::Failed(failure) => ExportOutcome::Failed {
+                code: failure.code.as_str(),
+                message: &failure.message,
+            },
+            Applied::Superseded => ExportOutcome::Superseded,
+        }
+    }
+}
+
+/// Why an action failed.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub code: FailureCode,
+    pub message: String,
+}
+
+/// Who failed: the target (with Entra's code for its answer), or muster's own state store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureCode {
+    Target(ErrorCode),
+    StateStore,
+}
+
+impl FailureCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureCode::Target(code) => code.as_str(),
+            FailureCode::StateStore => "InternalError",
+        }
+    }
+
+    /// The target refused the change itself: sending it again cannot succeed.
+    pub fn is_rejection(self) -> bool {
+        matches!(self, FailureCode::Target(code) if code.is_rejection())
+    }
+
+    pub fn is_credential_failure(self) -> bool {
+        matches!(self, FailureCode::Target(code) if code.is_credential_failure())
+    }
 }
 
 /// Sends one planned action and records its outcome in the store.
@@ -45,7 +101,7 @@ pub async fn apply(
         &payload,
     ) {
         Ok(id) => id,
-        Err(e) => return failed("InternalError", format!("state store: {e}")),
+        Err(e) => return failed(FailureCode::StateStore, format!("state store: {e}")),
     };
     let outcome = send(client, target, planned).await;
     let commit = match (&outcome, &planned.record_after) {
@@ -75,18 +131,15 @@ pub async fn apply(
     match (outcome, commit) {
         (Ok((target_id, adopted)), Ok(())) => Applied::Done { target_id, adopted },
         (Ok(_), Err(e)) => failed(
-            "InternalError",
+            FailureCode::StateStore,
             format!("applied, but the state store failed: {e}"),
         ),
-        (Err(e), _) => failed(e.code().as_str(), e.to_string()),
+        (Err(e), _) => failed(FailureCode::Target(e.code()), e.to_string()),
     }
 }
 
-fn failed(code: &str, message: String) -> Applied {
-    Applied::Failed {
-        code: code.to_string(),
-        message,
-    }
+fn failed(code: FailureCode, message: String) -> Applied {
+    Applied::Failed(Failure { code, message })
 }
 
 fn kind_of(action: &Action) -> &'static str {
@@ -207,6 +260,24 @@ fn invalid_body(detail: String) -> ClientError {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn unreachable_or_failing_targets_are_not_rejections() {
+        for code in [
+            ErrorCode::ConnectionFailed,
+            ErrorCode::Timeout,
+            ErrorCode::TooManyRequests,
+            ErrorCode::InternalServerError,
+            ErrorCode::Unauthorized,
+        ] {
+            assert!(!FailureCode::Target(code).is_rejection(), "{code}");
+        }
+        assert!(!FailureCode::StateStore.is_rejection());
+        assert_eq!(FailureCode::StateStore.as_str(), "InternalError");
+        assert!(FailureCode::Target(ErrorCode::EntryConflict).is_rejection());
+        assert!(FailureCode::Target(ErrorCode::Unauthorized).is_credential_failure());
+        assert!(!FailureCode::StateStore.is_credential_failure());
+    }
 
     #[test]
     fn adoption_fixes_managed_paths_and_leaves_the_rest() {

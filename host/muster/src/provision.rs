@@ -1,0 +1,344 @@
+//! The one path from people to the target, shared by every caller: a scheduled or `--once`
+//! sync cycle (everyone), on-demand provisioning (one person) and a gateway outbox pass (the
+//! people with changes waiting). Given the pinned plugins, the people, the records and whom to
+//! plan for, a run:
+//!
+//! 1. starts a cycle in the store (its kind, the plugin versions it pinned);
+//! 2. plans with [`engine::cycle::plan_cycle`] (pure: scope, map, plugins, match, diff);
+//! 3. holds back or releases what the deletion threshold staged;
+//! 4. applies each action ([`apply`]: intent before the request, outcome after it);
+//! 5. completes each log entry's export step with the target's answer, counts the outcomes,
+//!    appends the provisioning log and finishes the cycle.
+//!
+//! What differs between callers is data ([`Run`]): the population, whether the deletion
+//! threshold applies, and whether a failed person fails the run. What comes before (reading the
+//! source, the quarantine check) and after (watermarks, quarantine, outbox rows) stays with
+//! the caller.
+
+pub mod apply;
+pub mod people;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Context;
+use engine::cycle::{CycleInput, Plan, Population, plan_cycle};
+use engine::log::LogEntry;
+use engine::model::{Person, ProvisionedRecord};
+use engine::plan::{Action, PlannedAction};
+use engine::plugin_stage::PinnedPlugins;
+use futures::StreamExt;
+use store::{CycleCounts, CycleKind, CycleStatus, LogRow, StagedAction, StagedDelete};
+
+pub use apply::{Applied, Failure, FailureCode};
+pub use people::PersonLocks;
+
+use crate::job::Job;
+
+/// What to provision, and how.
+pub struct Run<'a> {
+    /// How the run is recorded in the cycle history.
+    pub kind: CycleKind,
+    pub plugins: &'a PinnedPlugins,
+    /// The people to plan (for [`Population::Everyone`], the whole source).
+    pub people: &'a [Person],
+    /// Which records to plan against; every record read takes part in matching and adoption.
+    pub records: Records<'a>,
+    pub population: Population<'a>,
+    /// Whether the pipeline's deletion threshold may hold deprovisioning back.
+    pub deletion_threshold: bool,
+    /// Send the disables and deletes the threshold held back (`--allow-deletes`).
+    pub release_staged: bool,
+    /// Mark intents a killed process left pending as superseded before planning: what landed is
+    /// found again by this run's look-ups (see [`apply`]). Not for a run beside a running cycle.
+    pub supersede_pending_intents: bool,
+    /// A person whose action failed fails the whole run (a gateway pass, whose rows are
+    /// retried); otherwise failures are per person and the run succeeds.
+    pub failure_fails_run: bool,
+    /// Plan and report; send nothing, record nothing.
+    pub dry_run: bool,
+    pub progress: Option<&'a Progress>,
+    /// Draw a progress bar on the terminal.
+    pub progress_bar: bool,
+}
+
+/// The records a run reads from the store, after it has registered with the person locks (so
+/// that a write it cannot see yet is one it will notice).
+#[derive(Debug, Clone, Copy)]
+pub enum Records<'a> {
+    All,
+    Of(&'a std::collections::HashSet<String>),
+}
+
+impl Records<'_> {
+    fn read(self, store: &store::Store) -> Result<Vec<ProvisionedRecord>, store::StoreError> {
+        match self {
+            Records::All => Ok(store.records()?.into_values().collect()),
+            Records::Of(ids) => {
+                let mut records = Vec::with_capacity(ids.len());
+                for id in ids {
+                    records.extend(store.record(id)?);
+                }
+                // Stable plan order whatever the set's order.
+                records.sort_by(|a, b| a.source_id.cmp(&b.source_id));
+                Ok(records)
+            }
+        }
+    }
+}
+
+/// A running cycle's progress: actions applied of actions planned.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub done: AtomicU64,
+    pub total: AtomicU64,
+}
+
+/// What a run did.
+#[derive(Debug)]
+pub struct Provisioned {
+    /// None for a dry run.
+    pub cycle_id: Option<i64>,
+    /// The plan, its log entries completed with the target's answers.
+    pub plan: Plan,
+    pub counts: CycleCounts,
+    pub status: CycleStatus,
+    /// Each applied action's source id and outcome, in completion order.
+    pub outcomes: Vec<(String, Applied)>,
+}
+
+/// Runs `run` to the end. A failure of the store or of planning ends the cycle as failed and
+/// is returned; a failure of one person's request is in that person's outcome and log entry.
+pub async fn provision(job: &Job, run: Run<'_>) -> anyhow::Result<Provisioned> {
+    let store = &job.store;
+    let ticket = job.people.begin_run();
+    let records = run.records.read(store)?;
+    let cycle_id = if run.dry_run {
+        None
+    } else {
+        if run.supersede_pending_intents {
+            for intent in store.pending_intents()? {
+                store.fail_intent(
+                    intent.id,
+                    "interrupted before its outcome was recorded; superseded by the next plan",
+                )?;
+            }
+        }
+        Some(store.start_cycle(run.kind, &run.plugins.versions())?)
+    };
+    let label = cycle_id.unwrap_or(0).to_string();
+    let input = CycleInput {
+        population: run.population,
+        deletion_threshold: run.deletion_threshold,
+        ..CycleInput::everyone(&label, run.people, &records, &job.pipeline, run.plugins)
+    };
+    let plan = tokio::task::block_in_place(|| plan_cycle(&input));
+    tracing::info!(cycle = %label, kind = ?run.kind, summary = ?plan.summary, "planned");
+    let mut provisioned = Provisioned {
+        cycle_id,
+        counts: CycleCounts::default(),
+        status: CycleStatus::Succeeded,
+        outcomes: Vec::new(),
+        plan,
+    };
+    let Some(cycle_id) = cycle_id else {
+        return Ok(provisioned);
+    };
+    if let Err(e) = apply_and_record(job, cycle_id, &run, &ticket, &mut provisioned).await {
+        let _ = store.finish_cycle(cycle_id, CycleStatus::Failed, &provisioned.counts);
+        return Err(e.context(format!("cycle {cycle_id} failed")));
+    }
+    Ok(provisioned)
+}
+
+async fn apply_and_record(
+    job: &Job,
+    cycle_id: i64,
+    run: &Run<'_>,
+    ticket: &people::RunTicket<'_>,
+    provisioned: &mut Provisioned,
+) -> anyhow::Result<()> {
+    let store = &job.store;
+    let plan = &provisioned.plan;
+    let mut actions: Vec<PlannedAction> = plan.actions.clone();
+    let released = run.release_staged && !plan.staged.is_empty();
+    if run.release_staged {
+        actions.extend(plan.staged.iter().cloned());
+        store.clear_staged()?;
+    } else if !plan.staged.is_empty() {
+        store.clear_staged()?;
+        store.stage_deletes(cycle_id, &staged_rows(plan))?;
+    }
+    let writes_before = job.client.stats().snapshot().total();
+    let outcomes = apply_all(job, cycle_id, actions, run, ticket).await;
+
+    let plan = &mut provisioned.plan;
+    let mut counts = count(plan, &outcomes, released);
+    let index: HashMap<String, usize> = plan
+        .log
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.source_identity.id.clone(), i))
+        .collect();
+    for (planned, outcome) in &outcomes {
+        if let Some(entry) = index
+            .get(&planned.source_id)
+            .and_then(|&i| plan.log.get_mut(i))
+        {
+            entry.record_export(outcome.export());
+        }
+    }
+    counts.writes = job
+        .client
+        .stats()
+        .snapshot()
+        .total()
+        .saturating_sub(writes_before);
+    let rows: Vec<LogRow> = plan.log.iter().map(log_row).collect::<Result<_, _>>()?;
+    store.append_logs(cycle_id, &rows)?;
+    provisioned.status = if counts.staged > 0 {
+        CycleStatus::Staged
+    } else if run.failure_fails_run && counts.failed > 0 {
+        CycleStatus::Failed
+    } else {
+        CycleStatus::Succeeded
+    };
+    store.finish_cycle(cycle_id, provisioned.status, &counts)?;
+    provisioned.counts = counts;
+    provisioned.outcomes = outcomes
+        .into_iter()
+        .map(|(planned, outcome)| (planned.source_id, outcome))
+        .collect();
+    Ok(())
+}
+
+/// Sends every action, `[target] concurrency × 2` in flight (the client's own limit queues the
+/// rest, so its rate limit is kept busy), each while holding its person, and none for a person
+/// another run wrote after this one planned.
+async fn apply_all(
+    job: &Job,
+    cycle_id: i64,
+    actions: Vec<PlannedAction>,
+    run: &Run<'_>,
+    ticket: &people::RunTicket<'_>,
+) -> Vec<(PlannedAction, Applied)> {
+    let bar = progress_bar(run.progress_bar, actions.len());
+    if let Some(p) = run.progress {
+        p.total.store(actions.len() as u64, Ordering::Relaxed);
+    }
+    let concurrency = (job.config.target.concurrency.max(1) as usize) * 2;
+    let outcomes = futures::stream::iter(actions)
+        .map(|planned| {
+            let bar = bar.clone();
+            async move {
+                let target = apply::TargetPaths {
+                    matching: planned.lookup_path.as_deref().unwrap_or("userName"),
+                    managed: &job.managed_paths,
+                };
+                let person = job.people.lock(&planned.source_id).await;
+                let outcome = if ticket.written_since_plan(&planned.source_id) {
+                    Applied::Superseded
+                } else {
+                    let outcome =
+                        apply::apply(&job.store, &job.client, cycle_id, &target, &planned).await;
+                    job.people.mark_written(&person);
+                    outcome
+                };
+                drop(person);
+                if let Some(bar) = &bar {
+                    bar.inc(1);
+                }
+                if let Some(p) = run.progress {
+                    p.done.fetch_add(1, Ordering::Relaxed);
+                }
+                (planned, outcome)
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    outcomes
+}
+
+/// The run's counts: the plan's, plus what the target answered. Released staged actions
+/// count as what they did, not as staged.
+fn count(plan: &Plan, outcomes: &[(PlannedAction, Applied)], released: bool) -> CycleCounts {
+    let summary = &plan.summary;
+    let mut counts = CycleCounts {
+        unchanged: summary.unchanged as u64,
+        skipped: summary.skipped as u64,
+        failed: summary.failed as u64,
+        staged: if released { 0 } else { summary.staged as u64 },
+        ..CycleCounts::default()
+    };
+    for (planned, outcome) in outcomes {
+        match outcome {
+            Applied::Done { .. } => match planned.action {
+                Action::Create { .. } => counts.created += 1,
+                Action::Update { .. } => counts.updated += 1,
+                Action::Disable { .. } => counts.disabled += 1,
+                Action::Delete { .. } => counts.deleted += 1,
+            },
+            Applied::Failed(_) => counts.failed += 1,
+            Applied::Superseded => counts.skipped += 1,
+        }
+    }
+    counts
+}
+
+fn staged_rows(plan: &Plan) -> Vec<StagedDelete> {
+    plan.staged
+        .iter()
+        .filter_map(|s| {
+            let (target_id, action) = match &s.action {
+                Action::Disable { target_id, .. } => (target_id, StagedAction::Disable),
+                Action::Delete { target_id } => (target_id, StagedAction::Delete),
+                _ => return None,
+            };
+            let reason = plan
+                .log
+                .iter()
+                .find(|e| e.source_identity.id == s.source_id)
+                .and_then(|e| e.provisioning_status_info.reason.clone())
+                .unwrap_or_default();
+            Some(StagedDelete {
+                source_id: s.source_id.clone(),
+                target_id: target_id.clone(),
+                action,
+                reason,
+            })
+        })
+        .collect()
+}
+
+/// A log entry as the store keeps it.
+pub fn log_row(entry: &LogEntry) -> anyhow::Result<LogRow> {
+    let lower = |v: serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    Ok(LogRow {
+        person_id: entry.source_identity.id.clone(),
+        identity: entry
+            .source_identity
+            .display_name
+            .clone()
+            .unwrap_or_else(|| entry.source_identity.id.clone()),
+        action: lower(serde_json::to_value(entry.provisioning_action)?),
+        status: lower(serde_json::to_value(entry.provisioning_status_info.status)?),
+        detail: serde_json::to_value(entry).context("serialising a log entry")?,
+    })
+}
+
+fn progress_bar(enabled: bool, len: usize) -> Option<indicatif::ProgressBar> {
+    if !enabled || len < 50 {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(len as u64);
+    let style = indicatif::ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} people  {per_sec}  ETA {eta}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    Some(bar)
+}
