@@ -1,7 +1,9 @@
 //! Gateway mode end to end, on real HTTP over 127.0.0.1: Entra's documented request sequences
-//! (DOMAIN.md §2.3, §2.5) in both PATCH dialects → muster's SCIM gateway → the pipeline with
-//! the example plugins as real components → the Zoom simulator; plus the outbox across a
-//! target outage, the documented errors, and the scim2-tester conformance run.
+//! (Microsoft Learn, "Tutorial: Develop and plan provisioning for a SCIM endpoint", and "Known
+//! issues and resolutions with SCIM 2.0 protocol compliance") in both PATCH dialects → muster's
+//! SCIM gateway → the pipeline with the example plugins as real components → the Zoom
+//! simulator; plus the outbox across a target outage, the documented errors, and the
+//! scim2-tester conformance run.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -519,35 +521,148 @@ async fn group_membership_changes_the_license_in_both_dialects() {
     );
 }
 
+/// A broken rule is not a change the target refused: the change is retried, past
+/// `max_rejections`, and arrives once the plugin works again. Nothing is dropped.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_change_the_pipeline_keeps_failing_is_retried_then_dropped_and_logged() {
+async fn a_change_a_plugin_keeps_failing_waits_for_the_plugin_to_be_fixed() {
     let sim = Sim::start().await;
     let license = "path = \"builtin:license-by-group\"";
     assert!(CONFIG.contains(license));
     let config = CONFIG.replace(license, "path = \"${TRAP}\"");
-    let gw = Gateway::start_with(
+    let gw = Gateway::start_served(
         &config,
         &[("TRAP", muster_artifacts::TRAP)],
         &sim.url,
         &sim.token,
+        true,
     )
     .await;
     let id = gw.create_user("eve@contoso.example", "Eve", "Ek").await;
-    gw.drained().await;
+    let store = &gw.state.job().store;
+    let failures = || {
+        store
+            .logs(&LogQuery {
+                person: Some(id.clone()),
+                limit: 100,
+                ..LogQuery::default()
+            })
+            .expect("logs")
+            .iter()
+            .filter(|l| l.status == "failure")
+            .count()
+    };
+    // `max_rejections` is 3 by default: well past it, the change is still waiting.
+    let retried = wait_until(Duration::from_secs(60), || failures() >= 5).await;
+    assert!(
+        retried,
+        "the failing change was not retried: {} failures",
+        failures()
+    );
+    assert_eq!(store.outbox_len().expect("outbox"), 1, "the change waits");
+    assert!(store.outbox_dropped(10).expect("dropped").is_empty());
     assert!(!sim.has_user("eve@contoso.example"));
-    let logs = gw
-        .state
-        .job()
-        .store
-        .logs(&LogQuery {
-            person: Some(id),
-            limit: 10,
-            ..LogQuery::default()
-        })
-        .expect("logs");
-    // `max_rejections` (3 by default) attempts, each a failure in the log, then dropped.
-    assert_eq!(logs.len(), 3, "{logs:#?}");
-    assert!(logs.iter().all(|l| l.status == "failure"));
+
+    // An operator uploads a working version: the change goes through.
+    let original = muster_artifacts::builtin("license-by-group").expect("built-in plugin");
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/admin/plugins/license-by-group/versions",
+            gw.root
+        ))
+        .bearer_auth(ADMIN)
+        .header("content-type", "application/wasm")
+        .body(original.to_vec())
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    gw.drained().await;
+    assert!(sim.has_user("eve@contoso.example"));
+}
+
+/// A change the target refuses `max_rejections` times is dropped, but not lost: the admin API
+/// lists it, and a replay sends the person as the gateway has them now.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_the_target_rejects_is_dropped_listed_and_replayed() {
+    let sim = Sim::start().await;
+    // The readiness probe tests the target once at start, then not for an hour: the faults
+    // below meet the outbox's requests only.
+    let config = format!("{CONFIG}\n[server]\nprobe_interval_secs = 3600\n");
+    let gw = Gateway::start_served(&config, &[], &sim.url, &sim.token, true).await;
+    let probed = wait_until(Duration::from_secs(60), || {
+        sim.state.counters().requests >= 1
+    })
+    .await;
+    assert!(probed, "the readiness probe never reached the target");
+    let id = gw.create_user("rex@contoso.example", "Rex", "Roe").await;
+    gw.drained().await;
+    assert_eq!(sim.user("rex@contoso.example")["title"], Value::Null);
+
+    // The title change meets three 400s, one per attempt: three rejections, then dropped.
+    sim.state.inject_failures(zoom_sim::Fault::status(400), 3);
+    gw.patch(
+        &format!("/Users/{id}"),
+        json!([{"op": "replace", "path": "title", "value": "Captain"}]),
+    )
+    .await;
+    gw.drained().await;
+    assert_eq!(sim.state.pending_faults(), 0);
+    assert_eq!(sim.user("rex@contoso.example")["title"], Value::Null);
+
+    let admin = reqwest::Client::new();
+    let dropped: Value = admin
+        .get(format!("{}/admin/outbox/dropped", gw.root))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let list = dropped.as_array().expect("a list");
+    assert_eq!(list.len(), 1, "{dropped}");
+    assert_eq!(list[0]["person_id"], id.as_str());
+    assert_eq!(list[0]["attempts"], 3);
+    assert!(
+        list[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("WebExceptionProtocolError")),
+        "{dropped}"
+    );
+    let metrics = admin
+        .get(format!("{}/metrics", gw.root))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    assert!(metrics.contains("muster_outbox_dropped_total"), "{metrics}");
+
+    // The replay sends the person as the gateway has them now: with the new title.
+    let seq = list[0]["seq"].as_i64().expect("seq");
+    let response = admin
+        .post(format!("{}/admin/outbox/dropped/{seq}/replay", gw.root))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("replay");
+    assert_eq!(response.status(), StatusCode::OK);
+    gw.drained().await;
+    assert_eq!(sim.user("rex@contoso.example")["title"], "Captain");
+    let store = &gw.state.job().store;
+    assert!(store.outbox_dropped(10).expect("dropped").is_empty());
+    let again = admin
+        .post(format!("{}/admin/outbox/dropped/{seq}/replay", gw.root))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("replay");
+    assert_eq!(
+        again.status(),
+        StatusCode::NOT_FOUND,
+        "a replay is done once"
+    );
 }
 
 /// A simulator on a given address (to bring a target "back" where muster expects it).
@@ -649,6 +764,40 @@ async fn outbox_catches_up_in_order_after_the_target_was_down() {
 /// A request and the status and `scimType` it must get.
 type Check = (Method, String, Option<Value>, u16, Option<&'static str>);
 
+/// An unauthenticated client cannot mint metric series: a method outside HTTP's own is counted
+/// as `other`, never under its own name.
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_methods_do_not_become_metric_labels() {
+    let sim = Sim::start().await;
+    let gw = Gateway::start_service(&sim.url, &sim.token).await;
+    let http = reqwest::Client::new();
+    for i in 0..20 {
+        let method = Method::from_bytes(format!("XMETHOD{i}").as_bytes()).expect("a token");
+        let response = http
+            .request(method, format!("{}/Users", gw.base))
+            .send()
+            .await
+            .expect("request");
+        assert!(response.status().is_client_error(), "{}", response.status());
+    }
+    let metrics = http
+        .get(format!("{}/metrics", gw.root))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        !metrics.contains("XMETHOD"),
+        "a raw method became a label:\n{metrics}"
+    );
+    assert!(
+        metrics.contains("method=\"other\""),
+        "unknown methods are counted as other:\n{metrics}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn unauthenticated_and_malformed_requests_get_scim_errors() {
     let sim = Sim::start().await;
@@ -697,6 +846,17 @@ async fn unauthenticated_and_malformed_requests_get_scim_errors() {
             413,
             None,
         ),
+        // One attribute named twice in different cases: which one would be provisioned?
+        (
+            raw(
+                SCIM_JSON,
+                json!({"schemas": [scim::resource::USER_SCHEMA], "userName": "a@contoso.example",
+                       "USERNAME": "victim@contoso.example"})
+                .to_string(),
+            ),
+            400,
+            Some("invalidSyntax"),
+        ),
     ];
     for (request, status, scim_type) in cases {
         let response = request.send().await.expect("request");
@@ -708,6 +868,15 @@ async fn unauthenticated_and_malformed_requests_get_scim_errors() {
             assert_eq!(body["scimType"], t, "{body}");
         }
     }
+    assert!(
+        gw.state
+            .job()
+            .store
+            .gateway_resource_by_name(store::GatewayKind::User, "victim@contoso.example")
+            .expect("store")
+            .is_none(),
+        "nothing of the refused body was stored"
+    );
 
     // scimType by mistake.
     let user = format!("/Users/{id}");
@@ -954,7 +1123,20 @@ async fn hot_swap_through_the_admin_api_under_gateway_traffic_fails_nothing() {
             .await
             .expect("upload");
         assert_eq!(response.status(), StatusCode::CREATED);
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Roll back only once an outbox pass has pinned the uploaded version.
+        let uploaded: Value = response.json().await.expect("the plugin view");
+        let version = uploaded["active"].as_str().expect("active").to_string();
+        let served = muster_tests::wait_until(Duration::from_secs(60), || {
+            let cycles = gw.state.job().store.cycles(10_000).expect("cycles");
+            cycles
+                .iter()
+                .any(|c| c.plugin_versions.get("license-by-group") == Some(&version))
+        })
+        .await;
+        assert!(
+            served,
+            "no outbox pass pinned the uploaded version {version}"
+        );
         let response = admin
             .post(format!(
                 "{}/admin/plugins/license-by-group/rollback",
@@ -966,7 +1148,6 @@ async fn hot_swap_through_the_admin_api_under_gateway_traffic_fails_nothing() {
             .await
             .expect("rollback");
         assert_eq!(response.status(), StatusCode::OK);
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let (sent, failures, last) = traffic.await.expect("traffic task");

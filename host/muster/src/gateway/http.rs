@@ -68,7 +68,7 @@ pub async fn envelope(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let mut response = next.run(request).await;
     let is_scim = response
         .headers()
@@ -84,7 +84,7 @@ pub async fn envelope(request: Request, next: Next) -> Response {
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
     }
     if status.is_server_error() {
-        tracing::warn!(%method, %route, status = status.as_u16(), "SCIM gateway request failed");
+        tracing::warn!(method, %route, status = status.as_u16(), "SCIM gateway request failed");
     }
     metrics::counter!(
         "muster_gateway_requests_total",
@@ -98,12 +98,32 @@ pub async fn envelope(request: Request, next: Next) -> Response {
     response
 }
 
+/// The method as a metric label. Every label value is a new series kept for the life of the
+/// process, so an unauthenticated client must not be able to mint them: methods outside
+/// RFC 9110's and PATCH (RFC 5789) count as `other`.
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
 pub async fn unknown_endpoint() -> ApiError {
     ApiError::not_found("no such SCIM endpoint")
 }
 
 /// The request body as a JSON value: at most `limit` bytes (413 beyond), a JSON media type
-/// when one is declared (415 otherwise), and valid JSON (400 `invalidSyntax` otherwise).
+/// when one is declared (415 otherwise), valid JSON with no two member names in one object
+/// that differ only in case (400 `invalidSyntax` otherwise).
 pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<Value, ApiError> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         let media = ct
@@ -146,12 +166,42 @@ pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<
             "the request has no body",
         ));
     }
-    serde_json::from_slice(&bytes).map_err(|e| {
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad(
             ScimType::InvalidSyntax,
             format!("the body is not valid JSON: {e}"),
         )
-    })
+    })?;
+    match case_variant_names(&value) {
+        None => Ok(value),
+        Some((a, b)) => Err(ApiError::bad(
+            ScimType::InvalidSyntax,
+            format!(
+                "the body names one attribute twice, as {a:?} and {b:?}; SCIM attribute names \
+                 are case-insensitive (RFC 7643 §2.1)"
+            ),
+        )),
+    }
+}
+
+/// Two member names of one object, at any depth, that are equal ignoring case. SCIM names are
+/// case-insensitive, so `{"userName": "a", "USERNAME": "b"}` names one attribute twice: a
+/// uniqueness check could read one while provisioning reads the other.
+fn case_variant_names(value: &Value) -> Option<(String, String)> {
+    match value {
+        Value::Object(map) => {
+            let mut seen: std::collections::HashMap<String, &String> =
+                std::collections::HashMap::with_capacity(map.len());
+            for name in map.keys() {
+                if let Some(first) = seen.insert(name.to_lowercase(), name) {
+                    return Some((first.clone(), name.clone()));
+                }
+            }
+            map.values().find_map(case_variant_names)
+        }
+        Value::Array(items) => items.iter().find_map(case_variant_names),
+        _ => None,
+    }
 }
 
 /// `http(s)://host` as the client addressed us, for `meta.location` and `Location`.
@@ -166,4 +216,23 @@ pub fn origin(headers: &HeaderMap) -> String {
         .filter(|p| *p == "https" || *p == "http")
         .unwrap_or("http");
     format!("{scheme}://{host}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn names_that_differ_only_in_case_are_found_at_any_depth() {
+        let top = json!({"userName": "a@x", "USERNAME": "victim@x"});
+        assert_eq!(
+            case_variant_names(&top),
+            Some(("userName".into(), "USERNAME".into()))
+        );
+        let nested = json!({"Operations": [{"op": "add", "value": {"title": "a", "Title": "b"}}]});
+        assert!(case_variant_names(&nested).is_some());
+        let fine = json!({"userName": "a", "name": {"givenName": "A"}, "emails": [{"value": "v"}]});
+        assert_eq!(case_variant_names(&fine), None);
+    }
 }
