@@ -124,8 +124,10 @@ fn changes(report: &CycleReport) -> String {
         let action = format!("{:?}", entry.provisioning_action).to_lowercase();
         out.push_str(&format!("  {action:<8} {who}\n"));
         for p in &entry.modified_properties {
+            // As JSON, the way the target sees the value: "3000", true, ["a", "b"].
             let show = |v: &Option<engine::model::Value>| {
-                v.as_ref().map_or("(none)".into(), |v| format!("{v:?}"))
+                v.as_ref()
+                    .map_or("(none)".into(), |v| engine::plan::to_json(v).to_string())
             };
             out.push_str(&format!(
                 "             {}: {} -> {}\n",
