@@ -85,7 +85,11 @@ pub struct DroppedChange {
 /// An outbox row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxEntry {
+    /// The person's oldest waiting row: its attempts and backoff are the person's.
     pub seq: i64,
+    /// The person's newest row, whose state `person` is: settling the entry settles every row
+    /// of the person up to it.
+    pub through: i64,
     pub person_id: String,
     pub person: Option<Value>,
     /// Why the stored person does not decode (a hand edit, a downgrade): such a row holds up
@@ -207,22 +211,27 @@ impl Store {
         })
     }
 
-    /// The oldest row of each person whose next attempt is due at `now` (unix ms), oldest
-    /// first, at most `limit`.
+    /// The people whose oldest row is due at `now` (unix ms), oldest first, at most `limit`:
+    /// each with that row's attempts and backoff, and the person as the newest row has them.
+    /// Rows hold whole states, not deltas, so a backlog collapses to one change per person
+    /// ([`OutboxEntry::through`]), however many changes Entra sent during an outage.
     pub fn outbox_heads(&self, now: i64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(
-                "SELECT o.seq, o.person_id, o.person, o.enqueued_at, o.attempts, o.rejections
-                 FROM gateway_outbox o
-                 JOIN (SELECT person_id, MIN(seq) AS seq FROM gateway_outbox GROUP BY person_id) h
-                   ON o.seq = h.seq
-                 WHERE o.next_attempt <= ?1
-                 ORDER BY o.seq LIMIT ?2",
+                "SELECT h.seq, g.last, h.person_id, l.person, h.enqueued_at, h.attempts,
+                        h.rejections
+                 FROM (SELECT person_id, MIN(seq) AS first, MAX(seq) AS last
+                       FROM gateway_outbox GROUP BY person_id) g
+                 JOIN gateway_outbox h ON h.seq = g.first
+                 JOIN gateway_outbox l ON l.seq = g.last
+                 WHERE h.next_attempt <= ?1
+                 ORDER BY h.seq LIMIT ?2",
             )
             .ctx("read the outbox")?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows: Vec<(i64, String, Option<String>, i64, u32, u32)> = stmt
+        type Row = (i64, i64, String, Option<String>, i64, u32, u32);
+        let rows: Vec<Row> = stmt
             .query_map(params![now, limit], |r| {
                 Ok((
                     r.get(0)?,
@@ -231,6 +240,7 @@ impl Store {
                     r.get(3)?,
                     r.get(4)?,
                     r.get(5)?,
+                    r.get(6)?,
                 ))
             })
             .ctx("read the outbox")?
@@ -239,9 +249,9 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(
-                |(seq, person_id, person, enqueued_at, attempts, rejections)| {
+                |(seq, through, person_id, person, enqueued_at, attempts, rejections)| {
                     let decoded = person
-                        .map(|p| from_json(&p, || format!("outbox row {seq}")))
+                        .map(|p| from_json(&p, || format!("outbox row {through}")))
                         .transpose();
                     let (person, corrupt) = match decoded {
                         Ok(person) => (person, None),
@@ -249,6 +259,7 @@ impl Store {
                     };
                     OutboxEntry {
                         seq,
+                        through,
                         person_id,
                         person,
                         corrupt,
@@ -279,36 +290,53 @@ impl Store {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// Forgets rows that were forwarded (or given up on), in one transaction.
-    pub fn outbox_done(&self, seqs: &[i64]) -> Result<(), StoreError> {
-        if seqs.is_empty() {
+    /// Forgets the rows that were forwarded: for each `(person id, through)`, every row of the
+    /// person up to `through`, in one transaction. Rows that arrived meanwhile stay.
+    pub fn outbox_done(&self, settled: &[(&str, i64)]) -> Result<(), StoreError> {
+        if settled.is_empty() {
             return Ok(());
         }
         self.write("settle outbox rows", |tx| {
             let mut stmt = tx
-                .prepare_cached("DELETE FROM gateway_outbox WHERE seq = ?1")
+                .prepare_cached("DELETE FROM gateway_outbox WHERE person_id = ?1 AND seq <= ?2")
                 .ctx("settle outbox rows")?;
-            for seq in seqs {
-                stmt.execute([seq]).ctx("settle outbox rows")?;
+            for (person_id, through) in settled {
+                stmt.execute(params![person_id, through])
+                    .ctx("settle outbox rows")?;
             }
             Ok(())
         })
     }
 
-    /// Gives up on a row: moves it to the dropped changes, with why, for an operator to read
-    /// ([`Store::outbox_dropped`]) and replay. Later rows of the person are forwarded next.
-    pub fn outbox_drop(&self, seq: i64, reason: &str, at: i64) -> Result<(), StoreError> {
+    /// Gives up on an entry: its newest row (the state the target refused) moves to the dropped
+    /// changes, with why, for an operator to read ([`Store::outbox_dropped`]) and replay; the
+    /// older rows it stood for go. Rows that arrived meanwhile are forwarded next.
+    pub fn outbox_drop(
+        &self,
+        entry: &OutboxEntry,
+        reason: &str,
+        at: i64,
+    ) -> Result<(), StoreError> {
         self.write("drop an outbox row", |tx| {
             tx.execute(
                 "INSERT INTO gateway_dropped
                     (seq, person_id, person, enqueued_at, dropped_at, attempts, reason)
-                 SELECT seq, person_id, person, enqueued_at, ?2, attempts + 1, ?3
+                 SELECT seq, person_id, person, ?2, ?3, ?4, ?5
                  FROM gateway_outbox WHERE seq = ?1",
-                params![seq, at, reason],
+                params![
+                    entry.through,
+                    entry.enqueued_at,
+                    at,
+                    entry.attempts + 1,
+                    reason
+                ],
             )
             .ctx("drop an outbox row")?;
-            tx.execute("DELETE FROM gateway_outbox WHERE seq = ?1", [seq])
-                .ctx("drop an outbox row")?;
+            tx.execute(
+                "DELETE FROM gateway_outbox WHERE person_id = ?1 AND seq <= ?2",
+                params![entry.person_id, entry.through],
+            )
+            .ctx("drop an outbox row")?;
             Ok(())
         })
     }
@@ -561,26 +589,40 @@ mod tests {
         assert_eq!(groups.len(), 1);
         assert_eq!(store.outbox_len().expect("len"), 3);
 
-        // Only the oldest row of each person is offered.
+        // One entry per person, ordered by the oldest row, with the newest row's state: u1's
+        // two rows collapse to its last (deleted).
         let heads = store.outbox_heads(10, 10).expect("heads");
-        let seqs: Vec<(String, bool)> = heads
+        let seqs: Vec<(String, bool, i64, i64)> = heads
             .iter()
-            .map(|e| (e.person_id.clone(), e.person.is_some()))
+            .map(|e| (e.person_id.clone(), e.person.is_some(), e.seq, e.through))
             .collect();
-        assert_eq!(seqs, vec![("u1".into(), true), ("u2".into(), true)]);
+        assert_eq!(
+            seqs,
+            vec![("u1".into(), false, 1, 3), ("u2".into(), true, 2, 2)]
+        );
         store
             .outbox_retry(heads[0].seq, 1000, true, "refused")
             .expect("retry");
         let due = store.outbox_heads(10, 10).expect("heads");
         assert_eq!(due.len(), 1, "u1's head waits until 1000: {due:?}");
         assert_eq!(store.outbox_next_attempt().expect("next"), Some(10));
-        store.outbox_done(&[heads[0].seq]).expect("done");
-        let heads = store.outbox_heads(10, 10).expect("heads");
+        // A change that arrives while u1 is being forwarded stays for the next pass.
+        store
+            .gateway_write(&GatewayWrite {
+                outbox: vec![("u1".into(), Some(json!({"id": "u1", "v": 4})))],
+                at: 11,
+                ..GatewayWrite::default()
+            })
+            .expect("a later change");
+        store
+            .outbox_done(&[("u1", heads[0].through)])
+            .expect("done");
+        let heads = store.outbox_heads(2000, 10).expect("heads");
         assert_eq!(heads.len(), 2);
         assert!(
             heads
                 .iter()
-                .any(|e| e.person_id == "u1" && e.person.is_none())
+                .any(|e| e.person_id == "u1" && e.seq == 4 && e.person.is_some())
         );
 
         store
@@ -595,6 +637,65 @@ mod tests {
                 .gateway_resource(GatewayKind::User, "u2")
                 .expect("read")
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn a_row_that_does_not_decode_is_reported_and_the_others_still_come() {
+        let store = Store::open_in_memory().expect("open");
+        store
+            .gateway_write(&GatewayWrite {
+                outbox: vec![
+                    ("u1".into(), Some(json!({"id": "u1"}))),
+                    ("u2".into(), Some(json!({"id": "u2"}))),
+                ],
+                at: 1,
+                ..GatewayWrite::default()
+            })
+            .expect("write");
+        store
+            .conn()
+            .execute(
+                "UPDATE gateway_outbox SET person = '{not json' WHERE person_id = 'u1'",
+                [],
+            )
+            .expect("corrupt a row");
+        let heads = store
+            .outbox_heads(10, 10)
+            .expect("the pass still reads the outbox");
+        assert_eq!(heads.len(), 2);
+        assert!(heads[0].corrupt.is_some() && heads[0].person.is_none());
+        assert_eq!(heads[1].corrupt, None);
+        assert_eq!(heads[1].person, Some(json!({"id": "u2"})));
+
+        // Dropped, it is kept with the state it had, and can be replayed as a new row.
+        store
+            .outbox_drop(&heads[0], "InvalidOutboxRow: does not decode", 5)
+            .expect("drop");
+        let dropped = store.outbox_dropped(10).expect("dropped");
+        assert_eq!(dropped.len(), 1);
+        assert_eq!(
+            (dropped[0].person_id.as_str(), dropped[0].attempts),
+            ("u1", 1)
+        );
+        assert_eq!(store.outbox_len().expect("len"), 1);
+        let fresh = json!({"id": "u1", "fixed": true});
+        assert!(
+            store
+                .outbox_replay(dropped[0].seq, Some(&fresh), 6)
+                .expect("replay")
+        );
+        assert!(
+            !store
+                .outbox_replay(dropped[0].seq, Some(&fresh), 6)
+                .expect("once")
+        );
+        assert!(store.outbox_dropped(10).expect("dropped").is_empty());
+        let heads = store.outbox_heads(10, 10).expect("heads");
+        assert!(
+            heads
+                .iter()
+                .any(|e| e.person_id == "u1" && e.person == Some(fresh.clone()))
         );
     }
 

@@ -2,8 +2,9 @@
 //! ([`crate::provision`]), oldest first per person, and keeps a change until the target has
 //! taken it.
 //!
-//! Each pass takes the oldest waiting row of up to [`BATCH`] people, plans them together as
-//! one small cycle (recorded in the store's cycles, with the plugin versions it pinned, and
+//! Each pass takes up to [`BATCH`] people with a row due, each as their newest row has them
+//! (rows hold whole states, so a backlog after an outage is one change per person, not a replay
+//! of every intermediate state), plans them together as one small cycle (recorded in the store's cycles, with the plugin versions it pinned, and
 //! logged per person like any cycle), applies the actions concurrently, then settles each row:
 //! - sent, or nothing to send (no change, out of scope, a plugin skipped the person): the row
 //!   is deleted;
@@ -179,7 +180,7 @@ pub async fn forward_due(state: &GatewayState) -> anyhow::Result<OutboxPass> {
                 .cloned(),
         };
         match settle(state, head, failure)? {
-            Settled::Done => done.push(head.seq),
+            Settled::Done => done.push((head.person_id.as_str(), head.through)),
             Settled::Dropped => pass.settled += 1,
             Settled::Retrying => pass.retrying += 1,
         }
@@ -223,7 +224,7 @@ fn settle(
             "the target rejected a change {} times; dropped (GET /admin/outbox/dropped lists it, \
              POST /admin/outbox/dropped/{}/replay sends the person again)",
             config.max_rejections, head.seq);
-        store.outbox_drop(head.seq, &format!("{code}: {message}"), now_ms())?;
+        store.outbox_drop(head, &format!("{code}: {message}"), now_ms())?;
         metrics::counter!("muster_outbox_dropped_total").increment(1);
         return Ok(Settled::Dropped);
     }
