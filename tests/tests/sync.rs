@@ -390,3 +390,65 @@ async fn a_failing_plugin_fails_only_its_person() {
         assert_eq!(h.sim.user(person.user_name())["userType"], "Licensed");
     }
 }
+
+/// A truncated snapshot is not a mass departure: a source that lost more than half its people
+/// since the last cycle, or that is empty, is refused before anything is planned or sent,
+/// until an admin says the people really left.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_that_shrank_too_much_is_refused_until_deletes_are_allowed() {
+    let h = Harness::start(&zoom_config(None, ""), &[]).await;
+    let mut d = crowd(10);
+    h.write(&d);
+    let first = h.cycle().await;
+    assert_eq!(first.counts.created, 10, "{:?}", h.failures(&first));
+
+    for i in 1..=6 {
+        d.remove(&format!("p-{i}"));
+    }
+    h.write(&d);
+    let writes = h.sim.writes();
+    let cycles = h.job.store.cycles(100).expect("cycles").len();
+    let refused = muster::sync::run_cycle(&h.job, &CycleOptions::default())
+        .await
+        .expect_err("a source down from 10 to 4 people is refused");
+    let text = format!("{refused:#}");
+    assert!(text.contains("shrank from 10 to 4"), "{text}");
+    assert!(text.contains("--allow-deletes"), "{text}");
+    assert_eq!(h.sim.writes(), writes, "nothing was sent");
+    assert_eq!(
+        h.job.store.cycles(100).expect("cycles").len(),
+        cycles,
+        "no cycle was started"
+    );
+
+    // A dry run shows the plan, with the warning first.
+    let dry = h
+        .cycle_with(&CycleOptions {
+            dry_run: true,
+            ..CycleOptions::default()
+        })
+        .await;
+    assert!(
+        dry.source_warnings[0].contains("a real cycle would refuse"),
+        "{:?}",
+        dry.source_warnings
+    );
+
+    // An empty snapshot is refused however small the company.
+    h.write(&Directory::new());
+    let empty = muster::sync::run_cycle(&h.job, &CycleOptions::default())
+        .await
+        .expect_err("an empty source is refused");
+    assert!(format!("{empty:#}").contains("no people"), "{empty:#}");
+
+    // The admin confirms: the six are deprovisioned.
+    h.write(&d);
+    let allowed = h
+        .cycle_with(&CycleOptions {
+            allow_deletes: true,
+            ..CycleOptions::default()
+        })
+        .await;
+    assert_eq!(allowed.counts.deleted, 6, "{:?}", allowed.counts);
+    assert_eq!(h.sim.state.users().len(), 4);
+}

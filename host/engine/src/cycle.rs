@@ -156,7 +156,11 @@ pub fn plan_cycle(input: &CycleInput) -> Plan {
     }
     let mut plan = planner.plan;
     if input.deletion_threshold {
-        threshold::apply(&mut plan, &input.pipeline.deletion_threshold);
+        threshold::apply(
+            &mut plan,
+            &input.pipeline.deletion_threshold,
+            input.records.len(),
+        );
     }
     plan.summary = Summary::of(&plan);
     plan
@@ -178,7 +182,8 @@ impl Summary {
         }
         for entry in &plan.log {
             let info = &entry.provisioning_status_info;
-            let staged = entry.provisioning_action == ProvisioningAction::StagedDelete;
+            let staged = entry.provisioning_action == ProvisioningAction::StagedDelete
+                || info.error_code.as_deref() == Some(threshold::HELD);
             match info.status {
                 Status::Failure => s.failed += 1,
                 Status::Skipped if info.reason.as_deref() == Some(NO_CHANGES) => s.unchanged += 1,
@@ -395,6 +400,7 @@ impl<'a> Planner<'a> {
                     record_after: Some(after),
                     adopts: None,
                     lookup_path,
+                    downgrade: false,
                 };
                 return self.finish(
                     entry,
@@ -430,6 +436,11 @@ impl<'a> Planner<'a> {
         if let Some(orphan) = &adopts {
             self.adopted.insert(orphan.clone());
         }
+        let lesser = &self.input.pipeline.deletion_threshold.downgrade_plans;
+        let downgrade = match (&record.license, &after.license) {
+            (Some(before), Some(now)) => now.is_downgrade_from(before, lesser),
+            _ => false,
+        };
         let action = Action::Update {
             target_id: record.target_id.clone(),
             operations: ops,
@@ -440,6 +451,7 @@ impl<'a> Planner<'a> {
             record_after: Some(after),
             adopts,
             lookup_path: None,
+            downgrade,
         };
         self.finish(
             entry,
@@ -511,6 +523,7 @@ impl<'a> Planner<'a> {
                     record_after: Some(disabled_record(record)),
                     adopts: None,
                     lookup_path: None,
+                    downgrade: false,
                 };
                 self.finish(
                     entry,
@@ -533,6 +546,7 @@ impl<'a> Planner<'a> {
                     record_after: None,
                     adopts: None,
                     lookup_path: None,
+                    downgrade: false,
                 };
                 self.finish(
                     entry,

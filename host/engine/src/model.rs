@@ -134,6 +134,14 @@ pub struct License {
 }
 
 impl License {
+    /// Whether moving from `before` to this license takes something away: an add-on, or the
+    /// plan, for one of `lesser_plans`.
+    pub fn is_downgrade_from(&self, before: &License, lesser_plans: &[String]) -> bool {
+        let lost_add_on = before.add_ons.iter().any(|a| !self.add_ons.contains(a));
+        let lesser_plan = self.plan != before.plan && lesser_plans.contains(&self.plan);
+        lost_add_on || lesser_plan
+    }
+
     pub fn new(
         plan: impl Into<String>,
         add_ons: impl IntoIterator<Item = impl Into<String>>,

@@ -102,6 +102,11 @@ pub struct PlannedAction {
     /// lost, is adopted rather than duplicated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lookup_path: Option<String>,
+    /// An update that takes a license away (an add-on, or the plan for one of
+    /// `[deletion_threshold] downgrade_plans`): the deletion threshold counts it as
+    /// deprovisioning.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub downgrade: bool,
 }
 
 /// A SCIM JSON value. Text lists become arrays of strings.

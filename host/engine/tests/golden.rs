@@ -123,8 +123,18 @@ fn plan(
     groups: &[Group],
     records: &[ProvisionedRecord],
 ) -> Plan {
+    plan_with(CONFIG, cycle_id, people, groups, records)
+}
+
+fn plan_with(
+    config: &str,
+    cycle_id: &str,
+    people: &mut [Person],
+    groups: &[Group],
+    records: &[ProvisionedRecord],
+) -> Plan {
     resolve_memberships(people, groups);
-    let config = Config::from_toml_str(CONFIG).expect("valid config");
+    let config = Config::from_toml_str(config).expect("valid config");
     let pipeline = Pipeline::build(&config).expect("pipeline");
     let transforms = config
         .transforms
@@ -204,5 +214,78 @@ fn golden_plan() {
     assert!(
         expected.trim_end() == actual,
         "plan differs from {GOLDEN}; rerun with UPDATE_GOLDEN=1 and review the diff"
+    );
+}
+
+/// Losing a license is counted like losing the account: three people leave Zoom-Licensed (to
+/// the default `basic` plan) and one leaves Zoom-Phone (an add-on lost), four downgrades.
+#[test]
+fn license_downgrades_count_toward_the_deletion_threshold() {
+    let mut people = directory();
+    let initial = plan("c1", &mut people, &groups(), &[]);
+    let records = records_after(&[], &initial);
+    let mut groups = groups();
+    groups[1]
+        .member_people
+        .retain(|id| !["p01", "p02", "p03"].contains(&id.as_str()));
+    groups[2].member_people.retain(|id| id != "p14");
+    let downgraded = ["p01", "p02", "p03", "p14"];
+    let threshold = |settings: &str| {
+        let config = CONFIG.replace("[deletion_threshold]\nenabled = true\nmax = 5\n", settings);
+        assert_ne!(
+            config, CONFIG,
+            "the test's config has its threshold section"
+        );
+        plan_with(&config, "c2", &mut directory(), &groups, &records)
+    };
+
+    let sent = threshold("[deletion_threshold]\nmax = 10\n");
+    assert!(sent.deletion_hold.is_none());
+    let mut flagged: Vec<&str> = sent
+        .actions
+        .iter()
+        .filter(|a| a.downgrade)
+        .map(|a| a.source_id.as_str())
+        .collect();
+    flagged.sort_unstable();
+    assert_eq!(flagged, downgraded);
+
+    let held = threshold("[deletion_threshold]\nmax = 3\n");
+    let hold = held.deletion_hold.clone().expect("over the threshold of 3");
+    assert_eq!((hold.count, hold.percent), (4, None));
+    assert_eq!(held.summary.staged, 4);
+    assert_eq!(held.summary.skipped, sent.summary.skipped);
+    assert!(held.actions.iter().all(|a| !a.downgrade));
+    for entry in held
+        .log
+        .iter()
+        .filter(|e| downgraded.contains(&e.source_identity.id.as_str()))
+    {
+        let info = &entry.provisioning_status_info;
+        assert_eq!(
+            info.error_code.as_deref(),
+            Some("DeletionThresholdExceeded")
+        );
+        assert!(
+            info.reason
+                .as_deref()
+                .is_some_and(|r| r.contains("downgrades"))
+        );
+    }
+
+    // 4 of the 14 provisioned is 29 %: over a 10 % limit, within a 30 % one.
+    assert_eq!(records.len(), 14);
+    let by_share = threshold("[deletion_threshold]\nmax = 10\nmax_percent = 10\n");
+    let hold = by_share.deletion_hold.expect("over 10 %");
+    assert_eq!(
+        (hold.percent, hold.provisioned),
+        (Some(10.0), records.len())
+    );
+    let within = threshold("[deletion_threshold]\nmax = 10\nmax_percent = 30\n");
+    assert!(
+        within.deletion_hold.is_none(),
+        "{:?} of {}",
+        within.deletion_hold,
+        records.len()
     );
 }

@@ -17,6 +17,19 @@ use crate::sources;
 
 /// The watermark key of the job's source; a file source keeps the last cycle that completed.
 const SOURCE_KEY: &str = "source";
+/// The watermark key of the number of people the last completed cycle read from the source.
+const SOURCE_PEOPLE_KEY: &str = "source_people";
+
+/// A source read that must not be planned from: it lost more people than a real departure
+/// would (a truncated snapshot, a broken Graph read).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{reason}; refusing to plan from it, so nobody is deprovisioned by a bad read. If the \
+     people really left, run again with --allow-deletes (POST /admin/sync?allow_deletes=true)"
+)]
+pub struct SourceShrank {
+    pub reason: String,
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct CycleOptions {
@@ -63,7 +76,25 @@ pub async fn run_cycle(job: &Job, options: &CycleOptions) -> anyhow::Result<Opti
         tracing::warn!(reason = %q.reason, next_attempt = q.next_attempt, "job quarantined; cycle skipped");
         return Ok(None);
     }
-    let read = sources::read(job, options.full_read).await?;
+    let mut read = sources::read(job, options.full_read).await?;
+    if !options.allow_deletes {
+        let people = read.directory.people.len();
+        let before = store
+            .watermark(SOURCE_PEOPLE_KEY)?
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let provisioned = store.record_count()?;
+        let guard = &job.config.deletion_threshold;
+        if let Some(reason) = guard.source_shrink(before, people, provisioned) {
+            if !options.dry_run {
+                return Err(SourceShrank { reason }.into());
+            }
+            // A dry run sends nothing: show the plan, with the warning first.
+            read.directory
+                .warnings
+                .insert(0, format!("{reason}; a real cycle would refuse to run"));
+        }
+    }
     let kind = if read.full || store.watermark(SOURCE_KEY)?.is_none() {
         CycleKind::Initial
     } else {
@@ -102,8 +133,10 @@ pub async fn run_cycle(job: &Job, options: &CycleOptions) -> anyhow::Result<Opti
     let Some(cycle_id) = report.cycle_id else {
         return Ok(Some(report));
     };
+    let people = read.directory.people.len().to_string();
     let finished = store
         .set_watermark(SOURCE_KEY, &cycle_id.to_string())
+        .and_then(|()| store.set_watermark(SOURCE_PEOPLE_KEY, &people))
         .map_err(anyhow::Error::from)
         .and_then(|()| update_quarantine(job, &report, &provisioned.outcomes));
     match finished {

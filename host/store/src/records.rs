@@ -30,6 +30,15 @@ impl Store {
         Ok(out)
     }
 
+    /// How many people are provisioned.
+    pub fn record_count(&self) -> Result<usize, StoreError> {
+        let n: i64 = self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))
+            .ctx("count records")?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
     pub fn record(&self, source_id: &str) -> Result<Option<ProvisionedRecord>, StoreError> {
         self.record_where("source_id", source_id)
     }

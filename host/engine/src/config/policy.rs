@@ -54,16 +54,33 @@ pub enum DeprovisionAction {
 
 /// Accidental-deletion prevention (Entra's "deletion threshold"; Microsoft Learn, "Enable
 /// accidental deletions prevention").
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// A license downgrade counts as deprovisioning: losing a paid license to a bad source read is
+/// as costly to undo as losing the account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeletionThresholdConfig {
-    /// Hold back a cycle's disables and deletes when there are more than `max` of them.
+    /// Hold back a cycle's disables, deletes and license downgrades when there are more than
+    /// `max` of them, or more than `max_percent` of the people provisioned.
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// The most disables plus deletes one cycle may carry out. 500 is the commonly cited
-    /// Entra default.
+    /// The most disables, deletes and downgrades one cycle may carry out. 500 is the commonly
+    /// cited Entra default.
     #[serde(default = "default_max")]
     pub max: u32,
+    /// The same as a share of the people provisioned before the cycle (0–100); unset, only
+    /// `max` applies.
+    #[serde(default)]
+    pub max_percent: Option<f64>,
+    /// Plans that count as losing a license when a person moves to one from another plan
+    /// (Zoom's free `basic`). Losing an add-on always counts.
+    #[serde(default = "default_downgrade_plans")]
+    pub downgrade_plans: Vec<String>,
+    /// Refuse to plan from a source whose people shrank by more than this share (0–100) since
+    /// the last cycle, or that is empty while people are provisioned: a truncated snapshot or
+    /// a broken read, not a real departure. `--allow-deletes` plans anyway.
+    #[serde(default = "default_max_source_shrink")]
+    pub max_source_shrink_percent: f64,
 }
 
 impl Default for DeletionThresholdConfig {
@@ -71,8 +88,19 @@ impl Default for DeletionThresholdConfig {
         DeletionThresholdConfig {
             enabled: true,
             max: default_max(),
+            max_percent: None,
+            downgrade_plans: default_downgrade_plans(),
+            max_source_shrink_percent: default_max_source_shrink(),
         }
     }
+}
+
+fn default_downgrade_plans() -> Vec<String> {
+    vec!["basic".to_string()]
+}
+
+fn default_max_source_shrink() -> f64 {
+    50.0
 }
 
 fn yes() -> bool {
@@ -137,6 +165,45 @@ impl DeletionThresholdConfig {
                 "must be at least 1 (or set `enabled = false`)",
             );
         }
+        if let Some(p) = self.max_percent
+            && !(p > 0.0 && p <= 100.0)
+        {
+            errors.push(
+                format!("{at}.max_percent"),
+                "must be greater than 0 and at most 100",
+            );
+        }
+        let shrink = self.max_source_shrink_percent;
+        if !(shrink > 0.0 && shrink <= 100.0) {
+            errors.push(
+                format!("{at}.max_source_shrink_percent"),
+                "must be greater than 0 and at most 100 (100 turns the check off)",
+            );
+        }
+    }
+
+    /// Why a source of `now` people must not be planned from, after one of `before` (the last
+    /// cycle's) with `provisioned` people provisioned; `None` when it may.
+    pub fn source_shrink(&self, before: usize, now: usize, provisioned: usize) -> Option<String> {
+        if !self.enabled {
+            return None;
+        }
+        if now == 0 && provisioned > 0 {
+            return Some(format!(
+                "the source has no people while {provisioned} are provisioned"
+            ));
+        }
+        let limit = self.max_source_shrink_percent;
+        if before == 0 || limit >= 100.0 {
+            return None;
+        }
+        let shrunk = (before.saturating_sub(now)) as f64 * 100.0 / before as f64;
+        (shrunk > limit).then(|| {
+            format!(
+                "the source shrank from {before} to {now} people ({shrunk:.0} %, more than the \
+                 {limit} % of [deletion_threshold] max_source_shrink_percent)"
+            )
+        })
     }
 }
 

@@ -49,11 +49,9 @@ fn minimal_config_gets_entra_defaults() {
     assert_eq!(config.scope.mode, ScopeMode::Assigned);
     assert_eq!(
         config.deletion_threshold,
-        DeletionThresholdConfig {
-            enabled: true,
-            max: 500
-        }
+        DeletionThresholdConfig::default()
     );
+    assert_eq!(config.deletion_threshold.max, 500);
     assert_eq!(config.sync_interval_secs, 2400);
     assert_eq!(config.target.profile, ProfileName::Zoom);
     let SourceConfig::Graph(graph) = &config.source else {
@@ -389,5 +387,37 @@ fn plugin_inputs_default_to_everything_and_validate() {
     assert!(
         errors[0].contains("nested") && errors[0].contains("transitive"),
         "{errors:?}"
+    );
+}
+
+#[test]
+fn a_source_that_shrank_too_much_is_refused() {
+    let guard = DeletionThresholdConfig::default();
+    assert_eq!(
+        guard.source_shrink(100, 60, 90),
+        None,
+        "40 % is within 50 %"
+    );
+    let why = guard.source_shrink(100, 40, 90).expect("60 % is over 50 %");
+    assert!(why.contains("from 100 to 40"), "{why}");
+    let why = guard
+        .source_shrink(0, 0, 3)
+        .expect("empty while people are provisioned");
+    assert!(why.contains("no people"), "{why}");
+    assert_eq!(guard.source_shrink(0, 0, 0), None, "a first, empty read");
+    let off = DeletionThresholdConfig {
+        enabled: false,
+        ..DeletionThresholdConfig::default()
+    };
+    assert_eq!(off.source_shrink(100, 0, 100), None);
+    let errors = errors_of(&example_with(
+        "[deletion_threshold]\nenabled = true\nmax = 5\n",
+        "[deletion_threshold]\nmax_percent = 0\nmax_source_shrink_percent = 120\n",
+    ));
+    let text = errors.join("\n");
+    assert!(text.contains("deletion_threshold.max_percent"), "{text}");
+    assert!(
+        text.contains("deletion_threshold.max_source_shrink_percent"),
+        "{text}"
     );
 }

@@ -21,7 +21,10 @@ fn pipeline(deprovisioning: DeprovisioningConfig, max: u32) -> Pipeline {
         matching: vec![mapping],
         profile: TargetProfile::new(ProfileName::Generic, None),
         deprovisioning,
-        deletion_threshold: DeletionThresholdConfig { enabled: true, max },
+        deletion_threshold: DeletionThresholdConfig {
+            max,
+            ..DeletionThresholdConfig::default()
+        },
     }
 }
 
