@@ -422,6 +422,54 @@ async fn entra_user_changes_in_the_aad_opt_dialect() {
     );
 }
 
+/// A member id the gateway does not know does not fail the others of the same request (RFC
+/// 7644 §3.5.2 does not ask for referential integrity): the known members get the group, and
+/// the unknown one is kept, so it counts once someone has that id.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_naming_an_unknown_member_keeps_the_others() {
+    let sim = Sim::start().await;
+    let gw = Gateway::start(&sim.url, &sim.token).await;
+    let u1 = gw.create_user("k1@contoso.example", "Kim", "One").await;
+    let u2 = gw.create_user("k2@contoso.example", "Kai", "Two").await;
+    let (status, group) = gw
+        .post(
+            "/Groups",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                   "displayName": "Zoom-Licensed"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{group}");
+    let gid = group["id"].as_str().expect("id").to_string();
+    gw.patch(
+        &format!("/Groups/{gid}"),
+        json!([{"op": "Add", "path": "members",
+                "value": [{"value": u1}, {"value": "not-created-yet"}, {"value": u2}]}]),
+    )
+    .await;
+    gw.drained().await;
+    assert_eq!(gw.license(&u1), plan("licensed"));
+    assert_eq!(gw.license(&u2), plan("licensed"));
+    let (_, stored) = gw.get(&format!("/Groups/{gid}")).await;
+    let members: Vec<&str> = stored["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter_map(|m| m["value"].as_str())
+        .collect();
+    assert!(
+        members.contains(&"not-created-yet"),
+        "kept pending: {stored}"
+    );
+    // A group cannot contain itself.
+    let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                      "Operations": [{"op": "Add", "path": "members", "value": [{"value": gid}]}]});
+    let (status, error) = gw
+        .send(Method::PATCH, &format!("/Groups/{gid}"), Some(body))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["scimType"], "invalidValue");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn group_membership_changes_the_license_in_both_dialects() {
     let sim = Sim::start().await;
@@ -964,7 +1012,7 @@ async fn unauthenticated_and_malformed_requests_get_scim_errors() {
         (
             Method::POST,
             "/Groups".into(),
-            Some(json!({"displayName": "G", "members": [{"value": "ghost"}]})),
+            Some(json!({"displayName": "G", "members": [{"display": "no value"}]})),
             400,
             Some("invalidValue"),
         ),

@@ -329,7 +329,7 @@ async fn create(
     };
     {
         let _guard = state.inner.writes.lock().await;
-        check_write(&state, kind, None, &resource)?;
+        check_write(&state, kind, &resource)?;
         commit(&state, kind, None, Some(&resource), now)?;
     }
     let rendered = render(&state, &resource, &base(&headers))?;
@@ -407,7 +407,7 @@ async fn update(
                 last_modified: now.max(current.last_modified),
                 ..current.clone()
             };
-            check_write(state, kind, Some(&current), &after)?;
+            check_write(state, kind, &after)?;
             commit(state, kind, Some(&current), Some(&after), now)?;
             after
         }
@@ -433,12 +433,13 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Uniqueness of the name, and for groups that every member added exists (members already in
-/// `before` were checked when they were added; a big group's PATCH stays cheap).
+/// Uniqueness of the name, and for groups that every member has a `value` other than the
+/// group's own id. A member id the gateway does not know (yet) is accepted and kept: RFC 7644
+/// §3.5.2 does not require referential integrity, and refusing it would fail the membership of
+/// every other member of the same request. It counts for whoever has that id, once someone does.
 fn check_write(
     state: &GatewayState,
     kind: ResourceKind,
-    before: Option<&GatewayResource>,
     resource: &GatewayResource,
 ) -> Result<(), ApiError> {
     let store = &state.job().store;
@@ -454,30 +455,26 @@ fn check_write(
         )));
     }
     if kind == ResourceKind::Group {
-        let known_before: HashSet<String> = before
-            .map(|b| people::member_ids(&b.body).into_iter().collect())
-            .unwrap_or_default();
         let members = find_key(&obj, "members").and_then(|k| obj.get(k));
         for member in members.and_then(Value::as_array).into_iter().flatten() {
             let value = member
                 .as_object()
                 .and_then(|m| find_key(m, "value").and_then(|k| m.get(k)))
                 .and_then(Value::as_str);
-            let Some(value) = value else {
-                return Err(ApiError::bad(
-                    ScimType::InvalidValue,
-                    "every member needs a \"value\": the id of a user or group",
-                ));
-            };
-            let known = known_before.contains(value)
-                || store.gateway_resource(GatewayKind::User, value)?.is_some()
-                || (value != resource.id
-                    && store.gateway_resource(GatewayKind::Group, value)?.is_some());
-            if !known {
-                return Err(ApiError::bad(
-                    ScimType::InvalidValue,
-                    format!("member {value:?} is not the id of a user or another group here"),
-                ));
+            match value {
+                None => {
+                    return Err(ApiError::bad(
+                        ScimType::InvalidValue,
+                        "every member needs a \"value\": the id of a user or group",
+                    ));
+                }
+                Some(value) if value == resource.id => {
+                    return Err(ApiError::bad(
+                        ScimType::InvalidValue,
+                        format!("group {value:?} cannot be a member of itself"),
+                    ));
+                }
+                Some(_) => {}
             }
         }
     }
