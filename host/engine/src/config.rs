@@ -25,6 +25,7 @@ pub use mapping::{ApplyMode, MappingConfig, MappingKind};
 pub use plugins::{BUILTIN_PREFIX, GroupInputs, PluginConfig, PluginInputs, PluginLimits};
 pub use policy::{
     DeletionThresholdConfig, DeprovisionAction, DeprovisioningConfig, QuarantineConfig,
+    RetentionConfig,
 };
 pub use profile::{AddOnAttributes, ProfileConfig, UnmappedAddOns};
 pub use scope::{ClauseConfig, Operator, ScopeConfig, ScopeMode, ScopingFilterConfig};
@@ -83,6 +84,9 @@ pub struct Config {
     /// The admin API's token.
     #[serde(default)]
     pub admin: AdminConfig,
+    /// How long provisioning logs and history are kept, and how large the state may grow.
+    #[serde(default)]
+    pub retention: RetentionConfig,
 }
 
 fn default_sync_interval() -> u64 {
@@ -164,6 +168,7 @@ impl Config {
         }
         self.deletion_threshold
             .validate("deletion_threshold", errors);
+        self.retention.validate("retention", errors);
         self.quarantine.validate("quarantine", errors);
         if self.sync_interval_secs == 0 {
             errors.push("sync_interval_secs", "must be at least 1 second");

@@ -55,6 +55,8 @@ struct Unlimited {
     initial: Duration,
     initial_requests: u64,
     no_change: Duration,
+    /// What one no-change cycle adds to the state (its provisioning log and cycle row).
+    per_cycle_bytes: u64,
 }
 
 struct Limited {
@@ -85,7 +87,9 @@ async fn unlimited(people: usize) -> anyhow::Result<Unlimited> {
     );
     ensure!(sim.users().len() == people, "the simulator misses users");
     let initial_requests = sim.counters().requests;
+    let before_no_change = job.store.live_bytes()?;
     let no_change = timed_cycle(&job, &CycleOptions::default()).await?;
+    let per_cycle_bytes = job.store.live_bytes()?.saturating_sub(before_no_change);
     ensure!(
         no_change.counts.writes == 0 && no_change.counts.unchanged == people as u64,
         "no-change cycle: {:?}",
@@ -96,6 +100,7 @@ async fn unlimited(people: usize) -> anyhow::Result<Unlimited> {
         initial: initial.elapsed,
         initial_requests,
         no_change: no_change.elapsed,
+        per_cycle_bytes,
     })
 }
 
@@ -255,6 +260,14 @@ fn print_table(people: usize, u: &Unlimited, rate_people: usize, rate: u32, l: &
         100.0 * achieved / f64::from(rate),
         l.throttled,
         l.client_retries
+    );
+    // 30 days of a cycle every 40 minutes: 1,080 cycles.
+    let month = u.per_cycle_bytes as f64 * 1080.0 / 1e9;
+    println!(
+        "\nState: a no-change cycle of {people} adds {:.1} MB (its provisioning log); 30 days of \
+         40-minute cycles would add {month:.1} GB without [retention], which caps the live data at \
+         max_db_mb (default 1024 MiB) by pruning the oldest logs first",
+        u.per_cycle_bytes as f64 / 1e6
     );
     println!(
         "\nEntra's estimate for an initial cycle of {people} at {lo}–{hi} min per object: {:.0}–{:.0} min",

@@ -164,9 +164,8 @@ pub async fn serve(
     }));
     let addr = listener.local_addr()?;
     tracing::info!(%addr, base = BASE_PATH, "SCIM gateway listening");
-    let served = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let limits = crate::http::ListenerLimits::of(&state.job().config.server);
+    let served = crate::http::serve(listener, router(state), limits, shutdown).await;
     let _ = stop_tx.send(true);
     if let Err(e) = worker.await {
         tracing::error!(error = %e, "the outbox worker panicked");

@@ -87,14 +87,83 @@ pub fn router(state: AppState) -> Router {
     ops::router(state.clone()).merge(admin::router(state))
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then stops accepting and lets the
-/// requests in flight finish.
+/// What a listener allows a client.
+#[derive(Debug, Clone, Copy)]
+pub struct ListenerLimits {
+    /// To send a request's headers; also the longest an idle keep-alive connection is kept.
+    pub header_read_timeout: Duration,
+    /// Connections served at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+}
+
+impl ListenerLimits {
+    pub fn of(config: &engine::config::ServerConfig) -> ListenerLimits {
+        ListenerLimits {
+            header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
+            max_connections: config.max_connections,
+        }
+    }
+}
+
+/// Serves `app` over HTTP/1.1 on `listener` until `shutdown` completes, then stops accepting
+/// and lets the requests in flight finish. Written on hyper rather than with `axum::serve`,
+/// which sets no header-read timeout and no connection limit: a client trickling its headers
+/// or holding idle connections would keep them (and their memory) for ever.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
+    limits: ListenerLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    use tower::ServiceExt as _;
+
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true);
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, a connection reset before accept: the listener
+                    // itself is fine; wait a moment rather than spin.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service =
+            app.clone()
+                .map_request(|request: axum::http::Request<hyper::body::Incoming>| {
+                    request.map(axum::body::Body::new)
+                });
+        let connection =
+            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }

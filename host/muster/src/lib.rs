@@ -11,6 +11,7 @@
 //! - [`on_demand`]: one person, now, as Entra's "Provision on demand".
 //! - [`commands`]: the CLI commands; [`telemetry`]: logging.
 //! - [`http`]: `muster serve`'s listener: health, metrics, the admin API; [`meters`]: metrics.
+//! - [`retention`]: keeps the state file bounded (`[retention]`).
 //! - [`plugin_folder`]: uploaded plugin versions kept in `plugins_dir` across restarts.
 
 pub mod commands;
@@ -21,6 +22,7 @@ pub mod meters;
 pub mod on_demand;
 pub mod plugin_folder;
 pub mod provision;
+pub mod retention;
 pub mod sources;
 pub mod sync;
 pub mod telemetry;

@@ -31,6 +31,7 @@ pub const GRAPH_THROTTLED: &str = "muster_graph_throttled_total";
 pub const GRAPH_TOKENS: &str = "muster_graph_tokens_total";
 pub const GRAPH_READS: &str = "muster_graph_reads_total";
 pub const GRAPH_READ_DURATION: &str = "muster_graph_read_duration_seconds";
+pub const STATE_LIVE_BYTES: &str = "muster_state_live_bytes";
 
 /// Latency buckets from 50 µs (a warm Rust plugin call) to 10 minutes (a large initial cycle).
 const BUCKETS: &[f64] = &[
@@ -82,9 +83,11 @@ fn describe() {
     );
     describe_counter!(CYCLES, "Finished runs by kind and status");
     describe_histogram!(CYCLE_DURATION, Unit::Seconds, "Duration of a sync cycle");
+    describe_gauge!(CYCLE_RUNNING, "1 while a cycle runs");
     describe_gauge!(
-        CYCLE_RUNNING,
-        "1 while a cycle or an on-demand provisioning runs"
+        STATE_LIVE_BYTES,
+        Unit::Bytes,
+        "Bytes of live data in the state store after the last prune"
     );
     describe_counter!(
         GRAPH_REQUESTS,

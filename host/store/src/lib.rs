@@ -40,6 +40,7 @@ mod meta;
 mod migrate;
 mod quarantine;
 mod records;
+mod retention;
 mod staged;
 mod time;
 mod watermarks;
@@ -59,6 +60,7 @@ pub use graph_mirror::{GraphMirror, MemberKind, MirrorChanges, MirrorGroup, Mirr
 pub use intents::Intent;
 pub use logs::{LogQuery, LogRecord, LogRow};
 pub use quarantine::QuarantineState;
+pub use retention::Pruned;
 pub use staged::{StagedAction, StagedDelete, StagedRecord};
 pub use time::{now_unix, rfc3339};
 

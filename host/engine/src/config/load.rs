@@ -30,6 +30,7 @@ pub(super) fn load(text: &str, errors: &mut Errors) -> Option<Config> {
     let gateway = optional(&mut table, "gateway", errors);
     let server = optional(&mut table, "server", errors);
     let admin = optional(&mut table, "admin", errors);
+    let retention = optional(&mut table, "retention", errors);
     for key in table.keys() {
         errors.push(key.clone(), "unknown key");
     }
@@ -52,6 +53,7 @@ pub(super) fn load(text: &str, errors: &mut Errors) -> Option<Config> {
         gateway,
         server: server.unwrap_or_default(),
         admin: admin.unwrap_or_default(),
+        retention: retention.unwrap_or_default(),
     })
 }
 

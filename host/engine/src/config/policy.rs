@@ -223,3 +223,57 @@ impl QuarantineConfig {
         }
     }
 }
+
+/// How long the state keeps what only explains the past (provisioning logs, finished cycles,
+/// settled intents, dropped gateway changes), and how large it may grow. What the next cycle
+/// needs (records, pending intents and outbox rows, staged deletes) is never pruned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Days of provisioning logs and history to keep (Entra keeps 30).
+    #[serde(default = "default_logs_days")]
+    pub logs_days: u32,
+    /// The most the live data may take, in MiB; the oldest logs go first beyond it. Freed pages
+    /// are reused, so the file stops growing there (`VACUUM`, offline, gives them back).
+    #[serde(default = "default_max_db_mb")]
+    pub max_db_mb: u64,
+    /// Seconds between two prunes while `muster serve` runs.
+    #[serde(default = "default_prune_interval")]
+    pub interval_secs: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            logs_days: default_logs_days(),
+            max_db_mb: default_max_db_mb(),
+            interval_secs: default_prune_interval(),
+        }
+    }
+}
+
+fn default_logs_days() -> u32 {
+    30
+}
+
+fn default_max_db_mb() -> u64 {
+    1024
+}
+
+fn default_prune_interval() -> u64 {
+    3600
+}
+
+impl RetentionConfig {
+    pub(crate) fn validate(&self, at: &str, errors: &mut Errors) {
+        if self.logs_days == 0 {
+            errors.push(format!("{at}.logs_days"), "must be at least 1");
+        }
+        if self.max_db_mb < 16 {
+            errors.push(format!("{at}.max_db_mb"), "must be at least 16");
+        }
+        if self.interval_secs == 0 {
+            errors.push(format!("{at}.interval_secs"), "must be at least 1");
+        }
+    }
+}

@@ -30,6 +30,25 @@ pub struct ServerConfig {
     /// or to start cycles only through the admin API.
     #[serde(default = "yes")]
     pub scheduled_sync: bool,
+    /// A second listener for the admin API, health and metrics, so that only SCIM faces the
+    /// network Entra comes from; unset, everything is on `listen`.
+    #[serde(default)]
+    pub admin_listen: Option<String>,
+    /// Seconds a client has to send a request's headers, and the longest an idle keep-alive
+    /// connection is kept: a client that trickles bytes (slow loris) or idles is cut off.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_secs: u64,
+    /// Connections served at once, per listener; more wait in the kernel's accept queue.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+fn default_header_read_timeout() -> u64 {
+    10
+}
+
+fn default_max_connections() -> usize {
+    1024
 }
 
 fn yes() -> bool {
@@ -70,6 +89,9 @@ impl Default for ServerConfig {
             probe_interval_secs: default_probe_interval(),
             shutdown_grace_secs: default_shutdown_grace(),
             scheduled_sync: true,
+            admin_listen: None,
+            header_read_timeout_secs: default_header_read_timeout(),
+            max_connections: default_max_connections(),
         }
     }
 }
@@ -88,7 +110,41 @@ impl ServerConfig {
         self.listen.parse()
     }
 
+    /// The admin listener's address, if one is set (validation has checked it).
+    pub fn admin_listen_addr(&self) -> Option<Result<SocketAddr, std::net::AddrParseError>> {
+        self.admin_listen.as_deref().map(str::parse)
+    }
+
     pub(crate) fn validate(&self, at: &str, errors: &mut Errors) {
+        if let Some(Err(_)) = self.admin_listen_addr() {
+            errors.push(
+                format!("{at}.admin_listen"),
+                format!(
+                    "`{}` is not an address and port such as 127.0.0.1:9090",
+                    self.admin_listen.as_deref().unwrap_or_default()
+                ),
+            );
+        }
+        // Port 0 picks a free port for each listener, so the same text is two addresses then.
+        let same = match (self.admin_listen_addr(), self.listen_addr()) {
+            (Some(Ok(admin)), Ok(listen)) => admin == listen && admin.port() != 0,
+            _ => false,
+        };
+        if same {
+            errors.push(
+                format!("{at}.admin_listen"),
+                "must differ from `listen` (leave it unset to serve everything on `listen`)",
+            );
+        }
+        if self.header_read_timeout_secs == 0 {
+            errors.push(
+                format!("{at}.header_read_timeout_secs"),
+                "must be at least 1 second",
+            );
+        }
+        if self.max_connections == 0 {
+            errors.push(format!("{at}.max_connections"), "must be at least 1");
+        }
         if self.listen_addr().is_err() {
             errors.push(
                 format!("{at}.listen"),

@@ -1,5 +1,6 @@
 //! `muster serve`: the HTTP listener (health, metrics, admin API) beside the scheduled sync
-//! cycles, the target probe and the plugin folder watch, until SIGTERM / Ctrl-C. A gateway job
+//! cycles, the target probe, the plugin folder watch and the state's pruning, until SIGTERM /
+//! Ctrl-C. A gateway job
 //! (`[source] kind = "gateway"`) serves the SCIM gateway under /scim/v2 and runs its outbox
 //! worker instead of scheduled cycles: its people arrive as Entra sends them.
 //!
@@ -34,13 +35,25 @@ pub async fn serve(config: &Path) -> anyhow::Result<ExitCode> {
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("listening on {addr} ([server] listen)"))?;
-    run(listener, state, shutdown_signal()).await?;
+    let admin = match &job.config.server.admin_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr} ([server] admin_listen)"))?,
+        ),
+        None => None,
+    };
+    run_with(listener, admin, state, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Everything `muster serve` answers on its one listener.
 pub fn app(state: &AppState) -> Router {
-    let router = http::router(state.clone());
+    with_gateway(http::router(state.clone()), state)
+}
+
+/// `router`, with the SCIM gateway's routes for a gateway job.
+fn with_gateway(router: Router, state: &AppState) -> Router {
     match &state.gateway {
         Some(gateway) => router.merge(crate::gateway::router(gateway.clone())),
         None => router,
@@ -54,10 +67,22 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    run_with(listener, None, state, shutdown).await
+}
+
+/// [`run`], with the admin API and the metrics on `admin` when given: `listener` then serves
+/// SCIM (a gateway job's) and the health checks only.
+pub async fn run_with(
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
     let _folder = watch_plugin_folder(&state.job)?;
     tokio::spawn(upkeep(state.clone(), stopped.clone()));
     tokio::spawn(probe(state.clone(), stopped.clone()));
+    tokio::spawn(prune(state.clone(), stopped.clone()));
     let outbox = match &state.gateway {
         Some(gateway) => {
             let mut until = stopped.clone();
@@ -80,12 +105,33 @@ pub async fn run(
         tracing::info!("shutting down: no new connections");
         let _ = stop.send(true);
     });
-    let mut until = stopped.clone();
-    http::serve(listener, app(&state), async move {
-        let _ = until.wait_for(|s| *s).await;
-    })
-    .await
-    .context("serving HTTP")?;
+    let limits = http::ListenerLimits::of(&state.job.config.server);
+    let until = |mut stopped: watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    let (main_app, admin_served) = match admin {
+        None => (app(&state), None),
+        Some(admin) => {
+            tracing::info!(address = %admin.local_addr()?, "admin API and metrics listening");
+            let served = tokio::spawn(http::serve(
+                admin,
+                http::router(state.clone()),
+                limits,
+                until(stopped.clone()),
+            ));
+            let health = http::ops::health_router(state.clone());
+            (with_gateway(health, &state), Some(served))
+        }
+    };
+    http::serve(listener, main_app, limits, until(stopped.clone()))
+        .await
+        .context("serving HTTP")?;
+    if let Some(served) = admin_served {
+        served
+            .await
+            .context("the admin listener's task")?
+            .context("serving the admin listener")?;
+    }
     if let Some(outbox) = outbox {
         // The pass in flight finishes; rows not yet forwarded wait in the store.
         let _ = outbox.await;
@@ -141,6 +187,19 @@ async fn probe(state: AppState, mut stopped: watch::Receiver<bool>) {
         state.probe.check(&state.job).await;
         tokio::select! {
             _ = tokio::time::sleep(state.probe.interval()) => {}
+            _ = stopped.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// Applies `[retention]` at start and every `interval_secs`, off the async workers.
+async fn prune(state: AppState, mut stopped: watch::Receiver<bool>) {
+    let interval = Duration::from_secs(state.job.config.retention.interval_secs);
+    loop {
+        let job = state.job.clone();
+        let _ = tokio::task::spawn_blocking(move || crate::retention::prune_or_warn(&job)).await;
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
             _ = stopped.wait_for(|s| *s) => return,
         }
     }

@@ -34,6 +34,9 @@ pub async fn sync(config: &Path, once: bool, options: CycleOptions) -> anyhow::R
     let Some(report) = run_cycle(&job, &options).await? else {
         return Ok(ExitCode::SUCCESS);
     };
+    if !options.dry_run {
+        crate::retention::prune_or_warn(&job);
+    }
     if options.dry_run {
         print!("{}", report::dry_run(&report));
     } else {
@@ -59,7 +62,8 @@ pub async fn serve_loop(job: &Job, mut options: CycleOptions) -> anyhow::Result<
     loop {
         match run_cycle(job, &options).await {
             Ok(Some(report)) => {
-                tracing::info!(cycle = ?report.cycle_id, counts = ?report.counts, "cycle done")
+                tracing::info!(cycle = ?report.cycle_id, counts = ?report.counts, "cycle done");
+                crate::retention::prune_or_warn(job);
             }
             Ok(None) => {}
             Err(e) => tracing::error!(error = %format!("{e:#}"), "cycle failed"),

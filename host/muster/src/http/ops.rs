@@ -13,10 +13,19 @@ use utoipa::ToSchema;
 use super::AppState;
 
 pub fn router(state: AppState) -> Router {
+    health_router(state.clone()).merge(
+        Router::new()
+            .route("/metrics", get(metrics))
+            .with_state(state),
+    )
+}
+
+/// `/healthz` and `/readyz` alone: what the SCIM listener keeps when the admin API and the
+/// metrics have a listener of their own (`[server] admin_listen`), for the load balancer.
+pub fn health_router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
