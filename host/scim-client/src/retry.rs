@@ -12,7 +12,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use backon::ExponentialBuilder;
+use backon::{BackoffBuilder, ExponentialBuilder};
 
 use crate::config::ClientConfig;
 use crate::error::ClientError;
@@ -26,6 +26,21 @@ pub(crate) fn backoff(config: &ClientConfig) -> ExponentialBuilder {
         .with_max_delay(config.max_backoff)
         .with_max_times(config.max_attempts.saturating_sub(1) as usize)
         .with_jitter()
+}
+
+/// The delay before retry number `attempt` (0 for the first): exponential from `min` to `max`,
+/// plus up to 100 % jitter, so that callers that failed together do not all come back together.
+/// muster's one backoff: the SCIM client between its attempts (through [`backoff`]), the Graph
+/// source, and the gateway outbox, whose attempts are counted in the state store.
+pub fn backoff_delay(min: Duration, max: Duration, attempt: u32) -> Duration {
+    ExponentialBuilder::default()
+        .with_min_delay(min)
+        .with_max_delay(max)
+        .with_max_times(usize::MAX)
+        .with_jitter()
+        .build()
+        .nth(attempt.min(64) as usize)
+        .unwrap_or(max)
 }
 
 /// Whether `error` from a `method` request is worth another attempt.
@@ -82,79 +97,31 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// `YYYY-MM-DD[T ]HH:MM:SS[.fraction][Z|±HH:MM|±HHMM]`; no offset means UTC.
+/// An ISO 8601 timestamp: RFC 3339 (`2020-05-31T00:00:00Z`), with a space for the `T`, an
+/// offset without its colon (`-0500`), or no offset, which is taken as UTC as Zoom means it.
 fn parse_iso8601(value: &str) -> Option<SystemTime> {
-    let bytes = value.as_bytes();
-    let number = |range: std::ops::Range<usize>| -> Option<i64> {
-        let part = value.get(range)?;
-        part.bytes()
-            .all(|b| b.is_ascii_digit())
-            .then(|| part.parse().ok())?
+    use time::format_description::well_known::Rfc3339;
+    use time::macros::format_description;
+    let value = match value.get(10..11) {
+        Some(" ") => format!("{}T{}", &value[..10], &value[11..]),
+        _ => value.to_string(),
     };
-    if bytes.len() < 19
-        || bytes[4] != b'-'
-        || bytes[7] != b'-'
-        || !matches!(bytes[10], b'T' | b't' | b' ')
-        || bytes[13] != b':'
-        || bytes[16] != b':'
-    {
-        return None;
-    }
-    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
-    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let mut rest = &value[19..];
-    let mut nanos = 0u32;
-    if let Some(fraction) = rest.strip_prefix('.') {
-        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let padded = format!("{:0<9}", &fraction[..digits.min(9)]);
-        nanos = padded.parse().ok()?;
-        rest = &fraction[digits..];
-    }
-    let offset = parse_offset(rest)?;
-    let seconds =
-        days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset;
-    let seconds = u64::try_from(seconds).ok()?;
-    Some(UNIX_EPOCH + Duration::new(seconds, nanos))
-}
-
-/// A UTC offset in seconds: empty or `Z` is 0.
-fn parse_offset(text: &str) -> Option<i64> {
-    if text.is_empty() || text.eq_ignore_ascii_case("z") {
-        return Some(0);
-    }
-    let sign = match text.as_bytes().first()? {
-        b'+' => 1,
-        b'-' => -1,
-        _ => return None,
-    };
-    let digits: String = text[1..].chars().filter(|c| *c != ':').collect();
-    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let hours: i64 = digits[..2].parse().ok()?;
-    let minutes: i64 = digits[2..].parse().ok()?;
-    Some(sign * (hours * 3600 + minutes * 60))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
+    let compact_offset = format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]][offset_hour sign:mandatory][offset_minute]"
+    );
+    let no_offset = format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]"
+    );
+    let at = time::OffsetDateTime::parse(&value, &Rfc3339)
+        .or_else(|_| time::OffsetDateTime::parse(&value, compact_offset))
+        .ok()
+        .or_else(|| {
+            time::PrimitiveDateTime::parse(&value, no_offset)
+                .ok()
+                .map(time::PrimitiveDateTime::assume_utc)
+        })?;
+    let seconds = u64::try_from(at.unix_timestamp()).ok()?;
+    Some(UNIX_EPOCH + Duration::new(seconds, at.nanosecond()))
 }
 
 #[cfg(test)]
@@ -195,13 +162,6 @@ mod tests {
         assert_eq!(fraction, Some(Duration::from_millis(60_250)));
     }
 
-    #[test]
-    fn civil_days() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(days_from_civil(2024, 2, 29), 19_782);
-    }
-
     fn status(status: u16) -> ClientError {
         ClientError::Status {
             method: Method::Get,
@@ -220,6 +180,29 @@ mod tests {
             path: "/Users".into(),
             kind,
             message: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_backoff_doubles_to_its_cap_with_jitter_on_top() {
+        let (min, max) = (Duration::from_millis(500), Duration::from_millis(6_000));
+        for (attempt, base) in [
+            (0, 500),
+            (1, 1_000),
+            (2, 2_000),
+            (3, 4_000),
+            (4, 6_000),
+            (40, 6_000),
+        ] {
+            let base = Duration::from_millis(base);
+            for _ in 0..20 {
+                let delay = backoff_delay(min, max, attempt);
+                assert!(
+                    delay >= base && delay < base * 2,
+                    "attempt {attempt}: {delay:?} outside [{base:?}, {:?})",
+                    base * 2
+                );
+            }
         }
     }
 

@@ -26,7 +26,7 @@ use engine::model::Person;
 use store::{CycleKind, OutboxEntry};
 
 use super::GatewayState;
-use super::resources::now_ms;
+use super::time::now_ms;
 use crate::provision::{Applied, Records, Run, provision};
 
 /// People forwarded per pass.
@@ -245,9 +245,14 @@ struct RowFailure {
     rejected: bool,
 }
 
-/// `min · 2^attempts`, at most `max` (milliseconds).
+/// `min · 2^attempts`, at most `max`, plus jitter (milliseconds): the one backoff of muster.
 fn backoff(min: u64, max: u64, attempts: u32) -> u64 {
-    min.saturating_mul(1u64 << attempts.min(32)).min(max)
+    let delay = scim_client::retry::backoff_delay(
+        std::time::Duration::from_millis(min),
+        std::time::Duration::from_millis(max),
+        attempts,
+    );
+    u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -255,9 +260,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        let delays: Vec<u64> = (0..6).map(|a| backoff(500, 6000, a)).collect();
-        assert_eq!(delays, [500, 1000, 2000, 4000, 6000, 6000]);
-        assert_eq!(backoff(500, 60_000, 200), 60_000);
+    fn backoff_doubles_up_to_the_cap_with_jitter() {
+        for (attempt, base) in [500, 1000, 2000, 4000, 6000, 6000].into_iter().enumerate() {
+            let delay = backoff(500, 6000, attempt as u32);
+            assert!((base..2 * base).contains(&delay), "{attempt}: {delay}");
+        }
+        assert!((60_000..120_000).contains(&backoff(500, 60_000, 200)));
     }
 }

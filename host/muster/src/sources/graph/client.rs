@@ -371,9 +371,15 @@ impl GraphClient {
         }
     }
 
+    /// After the `attempts`th failure: the one backoff of muster, doubled from `min_backoff`
+    /// with jitter, at most `max_wait`.
     fn backoff(&self, attempts: u32) -> Duration {
-        (self.retry.min_backoff * 2u32.saturating_pow(attempts.saturating_sub(1).min(16)))
-            .min(self.retry.max_wait)
+        scim_client::retry::backoff_delay(
+            self.retry.min_backoff,
+            self.retry.max_wait,
+            attempts.saturating_sub(1),
+        )
+        .min(self.retry.max_wait)
     }
 
     /// Follows `@odata.nextLink` from `url`, handing each page's `value` to `each`; returns the
