@@ -5,9 +5,8 @@
 
 use std::hint::black_box;
 
-/// The allocator and its settings as the `muster` binary runs them.
-#[path = "../../muster/src/allocator.rs"]
-mod allocator;
+// The allocator and its settings as the `muster` binary runs them.
+use muster_allocator as allocator;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use engine::config::Config;

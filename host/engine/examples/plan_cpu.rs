@@ -10,9 +10,8 @@
 
 use std::time::Instant;
 
-/// The allocator and its settings as the `muster` binary runs them.
-#[path = "../../muster/src/allocator.rs"]
-mod allocator;
+// The allocator and its settings as the `muster` binary runs them.
+use muster_allocator as allocator;
 
 use engine::config::Config;
 use engine::cycle::{CycleInput, Pipeline, Plan, plan_cycle};

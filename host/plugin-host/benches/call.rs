@@ -4,9 +4,8 @@
 //! `cargo bench -p plugin-host --bench call` prints both and their ratio; the figures go into
 //! `plugins/README.md`.
 
-// The allocator `muster` runs with, so the host side of a call costs what it does there.
-#[path = "../../muster/src/allocator.rs"]
-mod allocator;
+// The allocator and its settings as the `muster` binary runs them.
+use muster_allocator as allocator;
 
 use std::time::{Duration, Instant};
 

@@ -16,9 +16,8 @@
 //! (the transform's: `$MUSTER_BENCH_NORMALIZE_PY` / `$MUSTER_BENCH_NORMALIZE_JS`). A missing one
 //! is reported and its row left out. Prints a markdown table for `plugins/README.md`.
 
-// The allocator `muster` runs with, so the host side of a call costs what it does there.
-#[path = "../../muster/src/allocator.rs"]
-mod allocator;
+// The allocator and its settings as the `muster` binary runs them.
+use muster_allocator as allocator;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
