@@ -7,6 +7,7 @@
 //! request count and the time Entra's documented model implies. Sizes:
 //! `MUSTER_BENCH_GRAPH_USERS` (50000), `MUSTER_BENCH_GRAPH_GROUPS` (500).
 
+use muster_test_support::env_or;
 use std::time::{Duration, Instant};
 
 use muster::job::Job;
@@ -26,13 +27,6 @@ const LIST_PAGE: usize = 999;
 const DELTA_OBJECTS: usize = 200;
 const DELTA_LINKS: usize = 500;
 
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 struct Measured {
     elapsed: Duration,
     graph_requests: usize,
@@ -41,8 +35,8 @@ struct Measured {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
-    let users = env_or("MUSTER_BENCH_GRAPH_USERS", 50_000);
-    let groups = env_or("MUSTER_BENCH_GRAPH_GROUPS", 500).max(3);
+    let users = env_or::<usize>("MUSTER_BENCH_GRAPH_USERS", 50_000);
+    let groups = env_or::<usize>("MUSTER_BENCH_GRAPH_GROUPS", 500).max(3);
     let departments = groups - 2;
     anyhow::ensure!(users >= 5_000, "the 100 changes need at least 5,000 users");
     println!(

@@ -12,15 +12,14 @@
 //! Cycles use `block_in_place`, so tests run on a multi-threaded runtime:
 //! `#[tokio::test(flavor = "multi_thread")]`.
 
-pub mod directory;
 pub mod fake_graph;
 pub mod harness;
 pub mod scim2_server;
 pub mod sim;
 
-pub use directory::Directory;
 pub use fake_graph::FakeGraph;
 pub use harness::{Harness, zoom_config};
+pub use muster_test_support::{Directory, directory, env_or, free_port};
 pub use scim2_server::Scim2Server;
 pub use sim::Sim;
 

@@ -4,7 +4,7 @@
 //! installing the pinned version into `.venv`. A missing server fails the test: an interop
 //! test that skips silently proves nothing.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,7 +30,7 @@ impl Scim2Server {
     /// accepts connections.
     pub fn start() -> Scim2Server {
         let program = executable();
-        let port = free_port();
+        let port = muster_test_support::free_port();
         let token = "scim2-e2e-token".to_string();
         let child = Command::new(&program)
             .args(["--hostname", "127.0.0.1", "--port", &port.to_string()])
@@ -116,10 +116,4 @@ fn executable() -> PathBuf {
         path.display()
     );
     path
-}
-
-/// A port that was free a moment ago (the OS picks it; the server binds it right after).
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
-    listener.local_addr().expect("local address").port()
 }

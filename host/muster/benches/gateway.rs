@@ -7,6 +7,7 @@
 //! the same PATCHes straight to the simulator. Sizes: `MUSTER_BENCH_USERS` (500 users),
 //! `MUSTER_BENCH_REQUESTS` (10,000 PATCHes), `MUSTER_BENCH_CLIENTS` (16 in flight).
 
+use muster_test_support::env_or;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -57,18 +58,11 @@ path = "builtin:license-by-group"
 config = { default_plan = "basic", rules = [{ group = "Zoom-Licensed", plan = "licensed" }] }
 "#;
 
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
-    let users = env_or("MUSTER_BENCH_USERS", 500);
-    let requests = env_or("MUSTER_BENCH_REQUESTS", 10_000);
-    let clients = env_or("MUSTER_BENCH_CLIENTS", 16);
+    let users = env_or::<usize>("MUSTER_BENCH_USERS", 500);
+    let requests = env_or::<usize>("MUSTER_BENCH_REQUESTS", 10_000);
+    let clients = env_or::<usize>("MUSTER_BENCH_CLIENTS", 16);
     println!(
         "muster gateway bench: {} cores, profile {}, {users} users, {requests} PATCHes, \
          {clients} in flight",

@@ -6,6 +6,7 @@
 //! unlimited initial and no-change cycles, `MUSTER_BENCH_RATE` (R = 100/s) and
 //! `MUSTER_BENCH_RATE_PEOPLE` (1,000) for the rate-limited one.
 
+use muster_test_support::env_or;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,18 +23,11 @@ const TOKEN: &str = "bench-token";
 /// Entra's documented time per object for an initial cycle: 0.01–0.08 minutes.
 const ENTRA_MIN_PER_OBJECT: (f64, f64) = (0.01, 0.08);
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
-    let people = env_or("MUSTER_BENCH_PEOPLE", 10_000) as usize;
-    let rate = env_or("MUSTER_BENCH_RATE", 100) as u32;
-    let rate_people = env_or("MUSTER_BENCH_RATE_PEOPLE", 1_000) as usize;
+    let people = env_or::<u64>("MUSTER_BENCH_PEOPLE", 10_000) as usize;
+    let rate = env_or::<u64>("MUSTER_BENCH_RATE", 100) as u32;
+    let rate_people = env_or::<u64>("MUSTER_BENCH_RATE_PEOPLE", 1_000) as usize;
     println!(
         "muster sync bench: {} cores, profile {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),

@@ -3,15 +3,7 @@
 use std::process::Command;
 
 fn muster(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_muster"))
-        .args(args)
-        .output()
-        .expect("runs muster");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    muster_test_support::output(Command::new(env!("CARGO_BIN_EXE_muster")).args(args))
 }
 
 #[test]

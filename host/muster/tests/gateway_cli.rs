@@ -2,27 +2,11 @@
 //! `muster serve --config examples/gateway.toml`, a user created through the gateway lands in
 //! the simulator, and SIGTERM stops the gateway with exit code 0.
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// Kills the child on drop, so a failed assertion leaves no process behind.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use muster_test_support::{KillOnDrop as Running, free_port};
 
 async fn eventually<F: std::future::Future<Output = bool>>(mut ready: impl FnMut() -> F) -> bool {
     let end = Instant::now() + Duration::from_secs(120);

@@ -28,15 +28,10 @@ fn cache_dir() -> PathBuf {
 
 /// `muster <args>` with the compiled-component cache in the target folder.
 fn muster(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_muster"))
-        .args(args)
-        .env("MUSTER_PLUGIN_CACHE", cache_dir().join("compiled"))
-        .output()
-        .expect("runs muster");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    muster_test_support::output(
+        Command::new(env!("CARGO_BIN_EXE_muster"))
+            .args(args)
+            .env("MUSTER_PLUGIN_CACHE", cache_dir().join("compiled")),
     )
 }
 

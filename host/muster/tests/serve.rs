@@ -44,14 +44,12 @@ limits = { timeout_ms = 2000 }
 
 /// 60 people at 20 requests a second: the first cycle takes a few seconds, long enough to be
 /// in flight when SIGTERM comes.
-fn directory() -> Value {
-    let people: Vec<Value> = (0..60)
-        .map(|i| {
-            serde_json::json!({"id": format!("u-{i}"), "accountEnabled": true,
-                "attributes": {"userPrincipalName": format!("p{i}@contoso.example")}})
-        })
-        .collect();
-    serde_json::json!({"people": people, "groups": [], "assignments": []})
+fn directory() -> muster_test_support::Directory {
+    let mut d = muster_test_support::Directory::new();
+    for i in 0..60 {
+        d.person(&format!("u-{i}"), &format!("P{i}"), "Person");
+    }
+    d
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -68,7 +66,7 @@ async fn serve_logs_json_and_exits_zero_on_sigterm() {
         std::future::pending(),
     ));
     let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(dir.path().join("directory.json"), directory().to_string()).expect("write");
+    directory().write(&dir.path().join("directory.json"));
     let config = dir.path().join("muster.toml");
     std::fs::write(&config, CONFIG).expect("write config");
 
