@@ -8,7 +8,8 @@
 //! - here: [`GatewayState`], [`router`] and [`serve`].
 //! - `http`: authentication, the response envelope (content type, SCIM error bodies,
 //!   metrics), request bodies (size limit, media type).
-//! - `resources`: the Users and Groups handlers; `validate`: what a resource must look like.
+//! - `resources`: the Users and Groups handlers; `validate`: what a resource must look like;
+//!   `writes`: a change committed with its outbox rows; `time`: `meta` timestamps.
 //! - `query`: list parameters, filtering, paging, `attributes`/`excludedAttributes`.
 //! - `discovery`: `/ServiceProviderConfig`, `/ResourceTypes`, `/Schemas`.
 //! - `people`: a stored user and its groups as the pipeline's `Person`.
@@ -27,7 +28,9 @@ mod outbox;
 mod people;
 mod query;
 mod resources;
+mod time;
 mod validate;
+mod writes;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -43,6 +46,7 @@ use tokio::sync::Notify;
 use crate::job::Job;
 
 pub use error::ApiError;
+pub use http::scim_json;
 pub use outbox::{OutboxPass, forward_due, run_outbox};
 
 /// Where the SCIM endpoint is mounted.
@@ -188,7 +192,7 @@ impl GatewayState {
         let person = stored_person(store, &person_id)?
             .map(serde_json::to_value)
             .transpose()?;
-        let replayed = store.outbox_replay(seq, person.as_ref(), resources::now_ms())?;
+        let replayed = store.outbox_replay(seq, person.as_ref(), time::now_ms())?;
         self.inner.wake.notify_one();
         Ok(replayed.then_some(person_id))
     }

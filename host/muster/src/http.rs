@@ -4,13 +4,16 @@
 //! - [`AppState`]: what every router shares: the [`Job`], the [`CycleRunner`] that keeps cycles
 //!   one at a time, the target probe behind `/readyz`, the metrics handle, the admin token.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`; [`admin`]: `/admin/...` and its OpenAPI document.
-//! - [`runner`]: cycles and on-demand provisioning, one at a time, with progress; [`probe`]: the
-//!   periodic test connection that `/readyz` reads.
+//! - [`runner`]: cycles one at a time, on-demand provisioning beside them, with progress;
+//!   [`probe`]: the periodic test connection that `/readyz` reads.
+//! - [`edge`]: request ids and the one policy for server errors; [`serve`]: the listener, with
+//!   its timeouts and connection limit.
 //!
 //! For a gateway job (`[source] kind = "gateway"`) the state also carries the
 //! [`GatewayState`], whose `/scim/v2` router `commands::serve::app` merges in.
 
 pub mod admin;
+pub mod edge;
 pub mod ops;
 pub mod probe;
 pub mod runner;
@@ -119,6 +122,7 @@ pub async fn serve(
     use hyper_util::service::TowerToHyperService;
     use tower::ServiceExt as _;
 
+    let app = app.layer(axum::middleware::from_fn(edge::layer));
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();

@@ -71,6 +71,9 @@ use error::Ctx;
 /// serialises; this only covers other processes, whose transactions are short.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long opening waits for the state file's lock before it says another process owns it.
+const LOCK_PATIENCE: Duration = Duration::from_secs(2);
+
 /// Takes the exclusive lock on `<path>.lock`, or says which process holds it.
 fn own(path: &Path) -> Result<std::fs::File, StoreError> {
     use std::io::{Read, Seek, Write};
@@ -88,17 +91,25 @@ fn own(path: &Path) -> Result<std::fs::File, StoreError> {
         .truncate(false)
         .open(&lock_path)
         .map_err(failed)?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let mut text = String::new();
-            let _ = file.read_to_string(&mut text);
-            return Err(StoreError::InUse {
-                path: path.to_path_buf(),
-                holder: text.trim().parse().ok(),
-            });
+    // A lock held for a moment is not an owner: a process forking a child (to exec it) shares
+    // the lock's open file with the child until the exec closes it. An owner holds it for good.
+    let patience = std::time::Instant::now() + LOCK_PATIENCE;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < patience => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                return Err(StoreError::InUse {
+                    path: path.to_path_buf(),
+                    holder: text.trim().parse().ok(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(failed(e)),
         }
-        Err(std::fs::TryLockError::Error(e)) => return Err(failed(e)),
     }
     file.set_len(0).map_err(failed)?;
     file.rewind().map_err(failed)?;

@@ -33,10 +33,10 @@ impl ApiError {
         Self::new(409, Some(ScimType::Uniqueness), detail)
     }
 
-    /// A server-side failure: logged here, once, and answered without internals.
+    /// A server-side failure. The edge (`http::edge`) logs its text, once, and answers the
+    /// client with a request id instead of it.
     pub fn internal(error: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %error, "SCIM gateway: internal error");
-        Self::new(500, None, "internal error; see the server's log")
+        Self::new(500, None, error.to_string())
     }
 }
 

@@ -68,7 +68,7 @@ pub async fn envelope(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let method = method_label(request.method());
+    let method = crate::http::edge::method_label(request.method());
     let mut response = next.run(request).await;
     let is_scim = response
         .headers()
@@ -83,9 +83,6 @@ pub async fn envelope(request: Request, next: Next) -> Response {
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
     }
-    if status.is_server_error() {
-        tracing::warn!(method, %route, status = status.as_u16(), "SCIM gateway request failed");
-    }
     metrics::counter!(
         "muster_gateway_requests_total",
         "route" => route.clone(),
@@ -96,25 +93,6 @@ pub async fn envelope(request: Request, next: Next) -> Response {
     metrics::histogram!("muster_gateway_request_duration_seconds", "route" => route)
         .record(started.elapsed().as_secs_f64());
     response
-}
-
-/// The method as a metric label. Every label value is a new series kept for the life of the
-/// process, so an unauthenticated client must not be able to mint them: methods outside
-/// RFC 9110's and PATCH (RFC 5789) count as `other`.
-pub fn method_label(method: &axum::http::Method) -> &'static str {
-    use axum::http::Method;
-    match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::PATCH => "PATCH",
-        Method::DELETE => "DELETE",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        Method::CONNECT => "CONNECT",
-        Method::TRACE => "TRACE",
-        _ => "other",
-    }
 }
 
 pub async fn unknown_endpoint() -> ApiError {

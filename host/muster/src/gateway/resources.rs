@@ -1,20 +1,22 @@
-//! The Users and Groups endpoints. Reads render from the store; writes go through one path:
-//! validate → (under the write lock) compare with what is stored → compute the outbox rows of
-//! every person the change touches → commit all of it at once → wake the outbox worker.
+//! The Users and Groups endpoints: HTTP in and out. Reads render from the store; writes
+//! validate the request, then (under the write lock) compare with what is stored and hand the
+//! change to [`super::writes`], which commits it with its outbox rows.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::HashMap;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use scim::resource::{ResourceKind, find_key};
-use scim::{ListResponse, ScimType};
+use scim::resource::ResourceKind;
+use scim::ListResponse;
 use serde_json::{Map, Value, json};
-use store::{GatewayKind, GatewayResource, GatewayUpsert, GatewayWrite};
+use store::{GatewayKind, GatewayResource};
 
 use super::http::{origin, read_json, scim_json};
 use super::query::{ListParams, Projection};
+use super::time::{now_ms, timestamp};
+use super::writes::{check_write, commit, store_kind};
 use super::{ApiError, BASE_PATH, GatewayState, people, validate};
 
 type Params = Query<HashMap<String, String>>;
@@ -104,33 +106,12 @@ pub async fn search_all(
     search(s, &[ResourceKind::User, ResourceKind::Group], h, b).await
 }
 
-fn store_kind(kind: ResourceKind) -> GatewayKind {
-    match kind {
-        ResourceKind::User => GatewayKind::User,
-        ResourceKind::Group => GatewayKind::Group,
-    }
-}
-
 fn etag(version: i64) -> String {
     format!("W/\"{version}\"")
 }
 
 fn not_found(kind: ResourceKind, id: &str) -> ApiError {
     ApiError::not_found(format!("{} {id} not found", kind.name()))
-}
-
-/// Unix milliseconds now.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// RFC 3339 with milliseconds, UTC.
-fn timestamp(ms: i64) -> String {
-    let secs = store::rfc3339(ms.div_euclid(1000));
-    let stem = secs.strip_suffix('Z').unwrap_or(&secs);
-    format!("{stem}.{:03}Z", ms.rem_euclid(1000))
 }
 
 /// A stored resource as the wire shows it: `id`, `meta`, and for users their `groups`.
@@ -431,187 +412,4 @@ async fn delete(
     check_if_match(&headers, &current)?;
     commit(&state, kind, Some(&current), None, now_ms())?;
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// Uniqueness of the name, and for groups that every member has a `value` other than the
-/// group's own id. A member id the gateway does not know (yet) is accepted and kept: RFC 7644
-/// §3.5.2 does not require referential integrity, and refusing it would fail the membership of
-/// every other member of the same request. It counts for whoever has that id, once someone does.
-fn check_write(
-    state: &GatewayState,
-    kind: ResourceKind,
-    resource: &GatewayResource,
-) -> Result<(), ApiError> {
-    let store = &state.job().store;
-    let obj = resource.body.as_object().cloned().unwrap_or_default();
-    let name = validate::name_of(kind, &obj);
-    if let Some(other) = store.gateway_resource_by_name(store_kind(kind), &name)?
-        && other.id != resource.id
-    {
-        return Err(ApiError::uniqueness(format!(
-            "{} {name:?} is already taken by {}",
-            validate::name_attribute(kind),
-            other.id
-        )));
-    }
-    if kind == ResourceKind::Group {
-        let members = find_key(&obj, "members").and_then(|k| obj.get(k));
-        for member in members.and_then(Value::as_array).into_iter().flatten() {
-            let value = member
-                .as_object()
-                .and_then(|m| find_key(m, "value").and_then(|k| m.get(k)))
-                .and_then(Value::as_str);
-            match value {
-                None => {
-                    return Err(ApiError::bad(
-                        ScimType::InvalidValue,
-                        "every member needs a \"value\": the id of a user or group",
-                    ));
-                }
-                Some(value) if value == resource.id => {
-                    return Err(ApiError::bad(
-                        ScimType::InvalidValue,
-                        format!("group {value:?} cannot be a member of itself"),
-                    ));
-                }
-                Some(_) => {}
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Writes `before` → `after` (None: absent) with the outbox rows of every person it touches,
-/// in one transaction, then wakes the outbox worker.
-fn commit(
-    state: &GatewayState,
-    kind: ResourceKind,
-    before: Option<&GatewayResource>,
-    after: Option<&GatewayResource>,
-    now: i64,
-) -> Result<(), ApiError> {
-    let store = &state.job().store;
-    let mut write = GatewayWrite {
-        at: now,
-        ..GatewayWrite::default()
-    };
-    let Some(subject) = after.or(before) else {
-        return Ok(());
-    };
-    if let Some(after) = after {
-        write.upserts.push(upsert(kind, after));
-    } else {
-        write.deletes.push((store_kind(kind), subject.id.clone()));
-    }
-    let mut overrides: HashMap<String, Option<GatewayResource>> = HashMap::new();
-    let affected: Vec<String> = match kind {
-        ResourceKind::User => {
-            if after.is_none() {
-                // Leaving the groups it was in, as the member index already does.
-                for group in store.gateway_groups_of(&subject.id)? {
-                    let mut group = group;
-                    drop_member(&mut group, &subject.id, now);
-                    write.upserts.push(upsert(ResourceKind::Group, &group));
-                }
-            }
-            vec![subject.id.clone()]
-        }
-        ResourceKind::Group => {
-            overrides.insert(subject.id.clone(), after.cloned());
-            affected_members(state, before, after)?
-        }
-    };
-    // Group memberships as they will be once this change is written.
-    let parents = |member: &str| -> Result<Vec<GatewayResource>, store::StoreError> {
-        let mut groups = store.gateway_groups_of(member)?;
-        groups.retain(|g| !overrides.contains_key(&g.id));
-        for group in overrides.values().flatten() {
-            if people::member_ids(&group.body).iter().any(|m| m == member) {
-                groups.push(group.clone());
-            }
-        }
-        Ok(groups)
-    };
-    for person_id in affected {
-        let user = if kind == ResourceKind::User {
-            after.cloned()
-        } else {
-            store.gateway_resource(GatewayKind::User, &person_id)?
-        };
-        let snapshot = match user {
-            Some(user) => {
-                let (direct, transitive) = people::groups_with_nesting(&user.id, &parents)?;
-                let person = people::person(&user, &direct, &transitive);
-                Some(serde_json::to_value(&person).map_err(ApiError::internal)?)
-            }
-            None if kind == ResourceKind::User => None,
-            None => continue, // a group member that is a group, or gone
-        };
-        write.outbox.push((person_id, snapshot));
-    }
-    store.gateway_write(&write)?;
-    state.inner.wake.notify_one();
-    Ok(())
-}
-
-fn upsert(kind: ResourceKind, r: &GatewayResource) -> GatewayUpsert {
-    let obj = r.body.as_object().cloned().unwrap_or_default();
-    let external_id = find_key(&obj, "externalId")
-        .and_then(|k| obj.get(k))
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    GatewayUpsert {
-        resource: r.clone(),
-        name: validate::name_of(kind, &obj),
-        external_id,
-        members: (kind == ResourceKind::Group).then(|| people::member_ids(&r.body)),
-    }
-}
-
-fn drop_member(group: &mut GatewayResource, member: &str, now: i64) {
-    if let Some(obj) = group.body.as_object_mut()
-        && let Some(key) = find_key(obj, "members").map(str::to_string)
-        && let Some(Value::Array(members)) = obj.get_mut(&key)
-    {
-        members.retain(|m| m.get("value").and_then(Value::as_str) != Some(member));
-    }
-    group.version += 1;
-    group.last_modified = now;
-}
-
-/// The users whose groups a group change alters: members added or removed, or every member
-/// when the group is created, deleted or renamed (license rules match on names). Members that
-/// are groups bring their own members, transitively.
-fn affected_members(
-    state: &GatewayState,
-    before: Option<&GatewayResource>,
-    after: Option<&GatewayResource>,
-) -> Result<Vec<String>, ApiError> {
-    let members = |r: Option<&GatewayResource>| -> BTreeSet<String> {
-        r.map(|r| people::member_ids(&r.body).into_iter().collect())
-            .unwrap_or_default()
-    };
-    let (old, new) = (members(before), members(after));
-    let name = |r: Option<&GatewayResource>| r.map(people::group_ref).map(|g| g.display_name);
-    let whole = before.is_none() || after.is_none() || name(before) != name(after);
-    let direct: Vec<String> = if whole {
-        old.union(&new).cloned().collect()
-    } else {
-        old.symmetric_difference(&new).cloned().collect()
-    };
-    let store = &state.job().store;
-    let mut out = Vec::new();
-    let mut seen = HashSet::new();
-    let mut queue = direct;
-    while let Some(id) = queue.pop() {
-        if !seen.insert(id.clone()) {
-            continue;
-        }
-        match store.gateway_resource(GatewayKind::Group, &id)? {
-            Some(group) => queue.extend(people::member_ids(&group.body)),
-            None => out.push(id),
-        }
-    }
-    out.sort();
-    Ok(out)
 }

@@ -73,11 +73,9 @@ pub struct ErrorBody {
     pub error: String,
 }
 
+/// A 500's text is logged by the edge (`http::edge`), which answers with a request id instead.
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.0.is_server_error() {
-            tracing::error!(status = self.0.as_u16(), error = %self.1, "admin request failed");
-        }
         (self.0, Json(ErrorBody { error: self.1 })).into_response()
     }
 }
