@@ -190,7 +190,8 @@ impl Store {
                     .transpose()
             })
             .collect::<Result<Vec<_>, _>>()?;
-        self.write("accept a gateway change", |tx| {
+        // Acknowledged to Entra once this returns: on disk, not only in the page cache.
+        self.write_durable("accept a gateway change", |tx| {
             for (upsert, body) in write.upserts.iter().zip(&bodies) {
                 upsert_resource(tx, upsert, body)?;
             }
@@ -411,6 +412,19 @@ impl Store {
         )
         .optional()
         .ctx("read a dropped change")
+    }
+
+    /// Makes every waiting row due at `now` (unix ms): after an admin action that lets held
+    /// rows through, they go at once rather than after their backoff.
+    pub fn outbox_due_now(&self, now: i64) -> Result<(), StoreError> {
+        self.write("make the outbox due", |tx| {
+            tx.execute(
+                "UPDATE gateway_outbox SET next_attempt = ?1 WHERE next_attempt > ?1",
+                [now],
+            )
+            .ctx("make the outbox due")?;
+            Ok(())
+        })
     }
 
     /// Records a failed attempt and when to try again (unix ms).

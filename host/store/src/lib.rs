@@ -126,6 +126,9 @@ pub struct Store {
     /// The open lock file of a store opened read-write from a path: the OS releases the lock
     /// when the process ends, however it ends.
     _owner: Option<std::fs::File>,
+    /// Whether [`Store::write_durable`] syncs its commits (on, but for benchmarks that measure
+    /// what the sync costs).
+    durable: std::sync::atomic::AtomicBool,
 }
 
 impl Store {
@@ -167,6 +170,7 @@ impl Store {
         Ok(Store {
             conn: Mutex::new(conn),
             _owner: None,
+            durable: std::sync::atomic::AtomicBool::new(true),
         })
     }
 
@@ -177,6 +181,7 @@ impl Store {
         Ok(Store {
             conn: Mutex::new(conn),
             _owner: None,
+            durable: std::sync::atomic::AtomicBool::new(true),
         })
     }
 
@@ -201,6 +206,39 @@ impl Store {
         let out = f(&tx)?;
         tx.commit().ctx(op)?;
         Ok(out)
+    }
+
+    /// Turns the sync of acknowledged writes off (or back on): only for a benchmark that
+    /// measures what it costs, alternating both in one run.
+    pub fn set_durable_commits(&self, on: bool) {
+        self.durable.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// [`Store::write`], committed with `synchronous=FULL`: the WAL is on disk (fsync) before
+    /// this returns, so what is acknowledged to a client survives a power cut, not only a
+    /// crash of the process. For what muster answers for (a gateway change Entra is told was
+    /// accepted); everything else keeps `NORMAL`, which a later cycle reconciles.
+    fn write_durable<T>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if !self.durable.load(std::sync::atomic::Ordering::Relaxed) {
+            return self.write(op, f);
+        }
+        let mut conn = self.conn();
+        conn.pragma_update(None, "synchronous", "FULL").ctx(op)?;
+        let result = (|| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .ctx(op)?;
+            let out = f(&tx)?;
+            tx.commit().ctx(op)?;
+            Ok(out)
+        })();
+        // Back to NORMAL whatever happened; failing that, later writes are merely slower.
+        let _ = conn.pragma_update(None, "synchronous", "NORMAL");
+        result
     }
 }
 
@@ -239,6 +277,33 @@ mod tests {
     fn store_is_send_and_sync() {
         fn check<T: Send + Sync>() {}
         check::<Store>();
+    }
+
+    #[test]
+    fn a_durable_write_commits_with_full_sync_and_the_others_do_not() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("state.db")).expect("open");
+        let mode = |tx: &Transaction<'_>| -> Result<i64, StoreError> {
+            tx.pragma_query_value(None, "synchronous", |r| r.get(0))
+                .ctx("read synchronous")
+        };
+        assert_eq!(
+            store.write_durable("durable", mode).expect("durable"),
+            2,
+            "FULL"
+        );
+        assert_eq!(store.write("plain", mode).expect("plain"), 1, "NORMAL");
+        let failed: Result<(), StoreError> = store.write_durable("failing", |_| {
+            Err(StoreError::Invalid {
+                what: "a failing write",
+            })
+        });
+        assert!(failed.is_err());
+        assert_eq!(
+            store.write("plain", mode).expect("plain"),
+            1,
+            "NORMAL again"
+        );
     }
 
     #[test]
