@@ -184,6 +184,7 @@ async fn schedule(state: AppState, mut stopped: watch::Receiver<bool>) {
 
 async fn probe(state: AppState, mut stopped: watch::Receiver<bool>) {
     loop {
+        state.probe.check_store(&state.job).await;
         state.probe.check(&state.job).await;
         tokio::select! {
             _ = tokio::time::sleep(state.probe.interval()) => {}
