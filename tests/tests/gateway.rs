@@ -713,6 +713,60 @@ async fn a_change_the_target_rejects_is_dropped_listed_and_replayed() {
     );
 }
 
+/// A wave of deletes beyond `[gateway] max_deprovisions` is held, whatever passes the outbox
+/// cut it into, until an admin releases it.
+#[tokio::test(flavor = "multi_thread")]
+async fn deletes_past_the_gateway_guard_are_held_until_released() {
+    let sim = Sim::start().await;
+    let config = CONFIG.replace(
+        "retry_max_ms = 300\n",
+        "retry_max_ms = 300\nmax_deprovisions = 2\n",
+    );
+    assert_ne!(config, CONFIG);
+    let gw = Gateway::start_served(&config, &[], &sim.url, &sim.token, true).await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(
+            gw.create_user(&format!("d{i}@contoso.example"), "Del", &format!("Ete{i}"))
+                .await,
+        );
+    }
+    gw.drained().await;
+    assert_eq!(sim.state.users().len(), 3);
+    for id in &ids {
+        let (status, body) = gw.send(Method::DELETE, &format!("/Users/{id}"), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    }
+    let store = &gw.state.job().store;
+    let held = wait_until(Duration::from_secs(60), || {
+        let logs = store
+            .logs(&LogQuery {
+                person: Some(ids[2].clone()),
+                limit: 10,
+                ..LogQuery::default()
+            })
+            .unwrap_or_default();
+        logs.iter()
+            .any(|l| l.detail["provisioningStatusInfo"]["errorCode"] == "DeletionThresholdExceeded")
+    })
+    .await;
+    assert!(held, "the third delete was not held");
+    assert!(sim.state.user_by_name("d0@contoso.example").is_none());
+    assert!(sim.state.user_by_name("d1@contoso.example").is_none());
+    assert!(sim.has_user("d2@contoso.example"), "held, not sent");
+    assert_eq!(store.outbox_len().expect("outbox"), 1, "kept in the outbox");
+
+    let response = reqwest::Client::new()
+        .post(format!("{}/admin/outbox/release-deprovisions", gw.root))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("release");
+    assert_eq!(response.status(), StatusCode::OK);
+    gw.drained().await;
+    assert!(!sim.has_user("d2@contoso.example"), "sent once released");
+}
+
 /// `state` served on `addr` (to bring a target "back" where muster expects it) until the
 /// sender is used or dropped; the handle ends once the port is free again.
 async fn serve_sim_on(

@@ -51,6 +51,8 @@ pub enum ExportOutcome<'a> {
     /// Not sent: another run wrote the person after this plan was made (an on-demand run during
     /// a cycle), and its outcome stands.
     Superseded,
+    /// Not sent: a disable or delete past the gateway's deprovision guard, held for an admin.
+    Held,
 }
 
 impl LogEntry {
@@ -81,6 +83,20 @@ impl LogEntry {
                 info.error_code = Some("EntrySynchronizationSkipped".to_string());
                 info.reason = Some(reason.to_string());
                 self.provisioning_action = ProvisioningAction::Other;
+                if let Some(step) = self.export_step() {
+                    step.status = Status::Skipped;
+                    step.description = reason.into();
+                }
+            }
+            ExportOutcome::Held => {
+                let reason = "held: more disables and deletes than [gateway] max_deprovisions \
+                              within deprovision_window_secs; POST \
+                              /admin/outbox/release-deprovisions sends them";
+                let info = &mut self.provisioning_status_info;
+                info.status = Status::Skipped;
+                info.error_code = Some("DeletionThresholdExceeded".to_string());
+                info.reason = Some(reason.to_string());
+                self.provisioning_action = ProvisioningAction::StagedDelete;
                 if let Some(step) = self.export_step() {
                     step.status = Status::Skipped;
                     step.description = reason.into();

@@ -123,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
     drain(&state).await?;
     let forwarded_before = target.state.counters().writes;
 
+    let (gw_base_for_rerun, ids_for_rerun) = (gw_base.clone(), ids.clone());
     let started = Instant::now();
     let gw = load(&http, clients, requests, SCIM_TOKEN, move |n| {
         format!("{gw_base}/Users/{}", ids[n % ids.len()])
@@ -131,6 +132,22 @@ async fn main() -> anyhow::Result<()> {
     drain(&state).await?;
     let end_to_end = started.elapsed();
     let forwarded = target.state.counters().writes - forwarded_before;
+
+    // What the fsync before each answer costs: the same load with it off, then on again, in
+    // this run (the VM's speed swings between runs).
+    let mut durability = Vec::new();
+    for durable in [false, true, false] {
+        state.job().store.set_durable_commits(durable);
+        let base = gw_base_for_rerun.clone();
+        let ids = ids_for_rerun.clone();
+        let run = load(&http, clients, requests, SCIM_TOKEN, move |n| {
+            format!("{base}/Users/{}", ids[n % ids.len()])
+        })
+        .await?;
+        drain(&state).await?;
+        durability.push((durable, run));
+    }
+    state.job().store.set_durable_commits(true);
     let _ = stop.send(());
     server.await??;
 
@@ -154,6 +171,24 @@ async fn main() -> anyhow::Result<()> {
         end_to_end.as_secs_f64(),
         requests as f64 / end_to_end.as_secs_f64()
     );
+    println!("\n| the same load, acknowledged changes | requests/s | p50 | p99 |");
+    println!("|---|---:|---:|---:|");
+    for (durable, r) in [(true, &gw)]
+        .into_iter()
+        .chain(durability.iter().map(|(d, r)| (*d, r)))
+    {
+        println!(
+            "| {} | {:.0} | {:.2} ms | {:.2} ms |",
+            if durable {
+                "synced to disk before the answer (synchronous=FULL)"
+            } else {
+                "not synced (synchronous=NORMAL)"
+            },
+            r.rate(),
+            ms(r.percentile(50.0)),
+            ms(r.percentile(99.0))
+        );
+    }
     Ok(())
 }
 

@@ -69,6 +69,16 @@ struct Inner {
     writes: tokio::sync::Mutex<()>,
     /// Wakes the outbox worker when a change is accepted.
     wake: Notify,
+    /// Disables and deletes sent lately, for `[gateway] max_deprovisions`.
+    deprovisions: std::sync::Mutex<DeprovisionGuard>,
+}
+
+/// The gateway's accidental-deletion guard: when disables and deletes were sent, and until when
+/// an admin lifted the limit. In memory: a restart starts a fresh window.
+#[derive(Debug, Default)]
+struct DeprovisionGuard {
+    sent: std::collections::VecDeque<std::time::Instant>,
+    released_until: Option<std::time::Instant>,
 }
 
 impl GatewayState {
@@ -87,6 +97,7 @@ impl GatewayState {
                 token_digest: http::digest(token.as_bytes()),
                 writes: tokio::sync::Mutex::new(()),
                 wake: Notify::new(),
+                deprovisions: std::sync::Mutex::new(DeprovisionGuard::default()),
             }),
         })
     }
@@ -178,6 +189,57 @@ pub async fn serve(
 }
 
 impl GatewayState {
+    fn guard(&self) -> std::sync::MutexGuard<'_, DeprovisionGuard> {
+        self.inner
+            .deprovisions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn deprovision_window(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.config().deprovision_window_secs)
+    }
+
+    /// How many disables and deletes the next pass may send: `max_deprovisions` less those
+    /// sent within the window; `None` while an admin's release lasts.
+    pub fn deprovision_budget(&self) -> Option<usize> {
+        let window = self.deprovision_window();
+        let max = self.config().max_deprovisions as usize;
+        let mut guard = self.guard();
+        let now = std::time::Instant::now();
+        if guard.released_until.is_some_and(|until| now < until) {
+            return None;
+        }
+        while guard
+            .sent
+            .front()
+            .is_some_and(|at| now.duration_since(*at) > window)
+        {
+            guard.sent.pop_front();
+        }
+        Some(max.saturating_sub(guard.sent.len()))
+    }
+
+    /// Counts `n` disables and deletes sent now.
+    pub fn record_deprovisions(&self, n: usize) {
+        let now = std::time::Instant::now();
+        self.guard().sent.extend(std::iter::repeat_n(now, n));
+    }
+
+    /// Lifts the guard for one window, and wakes the worker to send what it held. Returns how
+    /// long the release lasts.
+    pub fn release_deprovisions(&self) -> anyhow::Result<std::time::Duration> {
+        let window = self.deprovision_window();
+        self.guard().released_until = Some(std::time::Instant::now() + window);
+        self.job().store.outbox_due_now(time::now_ms())?;
+        tracing::warn!(
+            window_secs = window.as_secs(),
+            "the gateway's deprovision guard was released by an admin"
+        );
+        self.inner.wake.notify_one();
+        Ok(window)
+    }
+
     /// Replays the dropped change `seq`: the person goes into the outbox again as the source
     /// view has them now (so a replay never sends an older state than a later change did), and
     /// the dropped change is forgotten. `None` when no dropped change has that seq.

@@ -69,6 +69,7 @@ pub async fn provision_one(job: &Job, who: &str) -> Result<OnDemand, OnDemandErr
         population: Population::Only(&only),
         deletion_threshold: false,
         release_staged: false,
+        deprovision_budget: None,
         supersede_pending_intents: false,
         failure_fails_run: false,
         dry_run: false,

@@ -49,6 +49,9 @@ pub struct Run<'a> {
     pub deletion_threshold: bool,
     /// Send the disables and deletes the threshold held back (`--allow-deletes`).
     pub release_staged: bool,
+    /// The most disables and deletes this run may send (the gateway's guard); the rest, in
+    /// plan order, are held (`Applied::Held`). `None`: no limit.
+    pub deprovision_budget: Option<usize>,
     /// Mark intents a killed process left pending as superseded before planning: what landed is
     /// found again by this run's look-ups (see [`apply`]). Not for a run beside a running cycle.
     pub supersede_pending_intents: bool,
@@ -169,8 +172,10 @@ async fn apply_and_record(
         store.clear_staged()?;
         store.stage_deletes(cycle_id, &staged_rows(plan))?;
     }
+    let (actions, held) = hold_past_budget(actions, run.deprovision_budget);
     let writes_before = job.client.stats().snapshot().total();
-    let outcomes = apply_all(job, cycle_id, actions, run, ticket).await;
+    let mut outcomes = apply_all(job, cycle_id, actions, run, ticket).await;
+    outcomes.extend(held.into_iter().map(|planned| (planned, Applied::Held)));
 
     let plan = &mut provisioned.plan;
     let mut counts = count(plan, &outcomes, released);
@@ -210,6 +215,24 @@ async fn apply_and_record(
         .map(|(planned, outcome)| (planned.source_id, outcome))
         .collect();
     Ok(())
+}
+
+/// The actions to send, and the disables and deletes past `budget` (in plan order) to hold.
+fn hold_past_budget(
+    actions: Vec<PlannedAction>,
+    budget: Option<usize>,
+) -> (Vec<PlannedAction>, Vec<PlannedAction>) {
+    let Some(mut budget) = budget else {
+        return (actions, Vec::new());
+    };
+    actions.into_iter().partition(|a| {
+        if !a.action.is_deprovisioning() {
+            return true;
+        }
+        let send = budget > 0;
+        budget = budget.saturating_sub(1);
+        send
+    })
 }
 
 /// Sends every action, `[target] concurrency × 2` in flight (the client's own limit queues the
@@ -284,6 +307,7 @@ fn count(plan: &Plan, outcomes: &[(PlannedAction, Applied)], released: bool) -> 
             },
             Applied::Failed(_) => counts.failed += 1,
             Applied::Superseded => counts.skipped += 1,
+            Applied::Held => counts.staged += 1,
         }
     }
     counts

@@ -111,6 +111,7 @@ pub async fn run_cycle(job: &Job, options: &CycleOptions) -> anyhow::Result<Opti
             population: Population::Everyone,
             deletion_threshold: true,
             release_staged: options.allow_deletes,
+            deprovision_budget: None,
             supersede_pending_intents: true,
             failure_fails_run: false,
             dry_run: options.dry_run,
@@ -166,7 +167,7 @@ fn update_quarantine(
     let failures = || {
         outcomes.iter().filter_map(|(_, o)| match o {
             Applied::Failed(failure) => Some(failure),
-            Applied::Done { .. } | Applied::Superseded => None,
+            Applied::Done { .. } | Applied::Superseded | Applied::Held => None,
         })
     };
     let failed = failures().count() as u64;

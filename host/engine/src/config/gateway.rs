@@ -34,11 +34,27 @@ pub struct GatewayConfig {
     #[serde(default = "default_retry_max_ms")]
     pub retry_max_ms: u64,
     /// Attempts at a change the target *rejected* (a 4xx other than 408/429) before it is
-    /// dropped from the outbox and left in the provisioning log as a failure. Changes that
-    /// failed because the target was unreachable, slow or throttling are retried without limit:
-    /// that is what makes an outage lose nothing.
+    /// moved to the dropped changes (listed and replayed through the admin API). Changes that
+    /// failed because the target was unreachable, slow or throttling, or because a plugin
+    /// failed, are retried without limit: that is what makes an outage lose nothing.
     #[serde(default = "default_max_rejections")]
     pub max_rejections: u32,
+    /// Disables and deletes the outbox sends within `deprovision_window_secs`; beyond them the
+    /// rest are held (and reported) until an admin releases them
+    /// (`POST /admin/outbox/release-deprovisions`): the gateway's accidental-deletion guard,
+    /// for a wave of deletes from a broken scoping rule upstream.
+    #[serde(default = "default_max_deprovisions")]
+    pub max_deprovisions: u32,
+    #[serde(default = "default_deprovision_window")]
+    pub deprovision_window_secs: u64,
+}
+
+fn default_max_deprovisions() -> u32 {
+    100
+}
+
+fn default_deprovision_window() -> u64 {
+    600
 }
 
 impl Default for GatewayConfig {
@@ -50,6 +66,8 @@ impl Default for GatewayConfig {
             retry_min_ms: default_retry_min_ms(),
             retry_max_ms: default_retry_max_ms(),
             max_rejections: default_max_rejections(),
+            max_deprovisions: default_max_deprovisions(),
+            deprovision_window_secs: default_deprovision_window(),
         }
     }
 }
@@ -98,6 +116,12 @@ impl GatewayConfig {
         }
         if self.max_rejections == 0 {
             errors.push(format!("{at}.max_rejections"), "must be at least 1");
+        }
+        if self.deprovision_window_secs == 0 {
+            errors.push(
+                format!("{at}.deprovision_window_secs"),
+                "must be at least 1",
+            );
         }
     }
 }

@@ -131,6 +131,7 @@ pub async fn forward_due(state: &GatewayState) -> anyhow::Result<OutboxPass> {
             // a threshold meant for whole cycles.
             deletion_threshold: false,
             release_staged: false,
+            deprovision_budget: state.deprovision_budget(),
             supersede_pending_intents: true,
             failure_fails_run: true,
             dry_run: false,
@@ -139,6 +140,20 @@ pub async fn forward_due(state: &GatewayState) -> anyhow::Result<OutboxPass> {
         },
     )
     .await?;
+    let sent_deprovisions = provisioned
+        .plan
+        .actions
+        .iter()
+        .chain(&provisioned.plan.staged)
+        .filter(|a| a.action.is_deprovisioning())
+        .filter(|a| {
+            provisioned
+                .outcomes
+                .iter()
+                .any(|(id, o)| id == &a.source_id && matches!(o, Applied::Done { .. }))
+        })
+        .count();
+    state.record_deprovisions(sent_deprovisions);
     let outcomes: HashMap<String, Applied> = provisioned.outcomes.into_iter().collect();
 
     let mut pass = OutboxPass {
@@ -174,6 +189,15 @@ pub async fn forward_due(state: &GatewayState) -> anyhow::Result<OutboxPass> {
                 rejected: failure.code.is_rejection(),
             }),
             Some(Applied::Done { .. } | Applied::Superseded) => None,
+            // Kept, not counted as a rejection: it goes once an admin releases the guard.
+            Some(Applied::Held) => {
+                metrics::counter!("muster_outbox_held_total").increment(1);
+                Some(RowFailure {
+                    code: "DeletionThresholdExceeded".into(),
+                    message: "held by the gateway's deprovision guard".into(),
+                    rejected: false,
+                })
+            }
             None => undecodable
                 .get(&head.person_id)
                 .or_else(|| plan_failures.get(head.person_id.as_str()))

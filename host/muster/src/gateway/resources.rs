@@ -8,8 +8,8 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use scim::resource::ResourceKind;
 use scim::ListResponse;
+use scim::resource::ResourceKind;
 use serde_json::{Map, Value, json};
 use store::{GatewayKind, GatewayResource};
 

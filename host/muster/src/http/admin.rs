@@ -57,6 +57,10 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/test-connection", post(test_connection))
         .route("/admin/outbox/dropped", get(dropped_changes))
         .route("/admin/outbox/dropped/{seq}/replay", post(replay_dropped))
+        .route(
+            "/admin/outbox/release-deprovisions",
+            post(release_deprovisions),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         .with_state(state);
     Router::new()
@@ -591,11 +595,30 @@ async fn replay_dropped(
     }
 }
 
+/// The gateway's deprovision guard, lifted.
+#[derive(Serialize, ToSchema)]
+pub struct Released {
+    /// For how long disables and deletes go without limit.
+    pub window_secs: u64,
+}
+
+#[utoipa::path(post, path = "/admin/outbox/release-deprovisions", tag = "gateway",
+    responses(
+        (status = 200, description = "Held disables and deletes go now, and new ones go without limit for one window", body = Released),
+        (status = 404, description = "Not a gateway job", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn release_deprovisions(State(state): State<AppState>) -> Result<Json<Released>, ApiError> {
+    let window = gateway_of(&state)?.release_deprovisions()?;
+    Ok(Json(Released {
+        window_secs: window.as_secs(),
+    }))
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "muster admin API", description = "Operate a muster provisioning job"),
-    paths(list_plugins, upload_version, rollback, start_sync, provision, logs, status, test_connection, dropped_changes, replay_dropped),
-    components(schemas(PluginView, ErrorBody, SyncAnswer, ProvisionRequest, ProvisionAnswer, Status, Running, Trigger, Readiness, ProbeResult, Replayed)),
+    paths(list_plugins, upload_version, rollback, start_sync, provision, logs, status, test_connection, dropped_changes, replay_dropped, release_deprovisions),
+    components(schemas(PluginView, ErrorBody, SyncAnswer, ProvisionRequest, ProvisionAnswer, Status, Running, Trigger, Readiness, ProbeResult, Replayed, Released)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;

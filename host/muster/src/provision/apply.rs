@@ -28,6 +28,8 @@ pub enum Applied {
     /// Not sent: another run (on-demand, most often) wrote the person after this run planned,
     /// so this run's action was computed from a record that is no longer the latest.
     Superseded,
+    /// Not sent: a disable or delete past the gateway's deprovision guard, kept for an admin.
+    Held,
 }
 
 impl Applied {
@@ -43,6 +45,7 @@ impl Applied {
                 message: &failure.message,
             },
             Applied::Superseded => ExportOutcome::Superseded,
+            Applied::Held => ExportOutcome::Held,
         }
     }
 }
