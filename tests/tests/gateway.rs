@@ -254,6 +254,18 @@ impl Gateway {
         assert!(done, "the outbox did not drain: {:?}", store.outbox_len());
     }
 
+    /// `/metrics` as Prometheus text (a gateway started as a service).
+    async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.root))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("body")
+    }
+
     fn license(&self, person_id: &str) -> Option<(String, Vec<String>)> {
         let record = self.state.job().store.record(person_id).expect("record");
         record.and_then(|r| r.license).map(|l| (l.plan, l.add_ons))
@@ -677,14 +689,7 @@ async fn a_change_the_target_rejects_is_dropped_listed_and_replayed() {
             .is_some_and(|r| r.starts_with("WebExceptionProtocolError")),
         "{dropped}"
     );
-    let metrics = admin
-        .get(format!("{}/metrics", gw.root))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("body");
+    let metrics = gw.metrics().await;
     assert!(metrics.contains("muster_outbox_dropped_total"), "{metrics}");
 
     // The replay sends the person as the gateway has them now: with the new title.
@@ -898,14 +903,7 @@ async fn unknown_methods_do_not_become_metric_labels() {
             .expect("request");
         assert!(response.status().is_client_error(), "{}", response.status());
     }
-    let metrics = http
-        .get(format!("{}/metrics", gw.root))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("body");
+    let metrics = gw.metrics().await;
     assert!(
         !metrics.contains("XMETHOD"),
         "a raw method became a label:\n{metrics}"
@@ -1293,14 +1291,7 @@ async fn hot_swap_through_the_admin_api_under_gateway_traffic_fails_nothing() {
         .collect();
     assert!(versions.len() >= 2, "versions that served: {versions:?}");
 
-    let metrics = admin
-        .get(format!("{}/metrics", gw.root))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("body");
+    let metrics = gw.metrics().await;
     for series in [
         "muster_gateway_requests_total",
         "muster_gateway_request_duration_seconds",

@@ -197,15 +197,7 @@ impl Store {
         op: &'static str,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn();
-        // IMMEDIATE takes the write lock up front, so a transaction never fails half-way
-        // because another connection started writing after it read.
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .ctx(op)?;
-        let out = f(&tx)?;
-        tx.commit().ctx(op)?;
-        Ok(out)
+        transact(&mut self.conn(), op, f)
     }
 
     /// Turns the sync of acknowledged writes off (or back on): only for a benchmark that
@@ -228,18 +220,27 @@ impl Store {
         }
         let mut conn = self.conn();
         conn.pragma_update(None, "synchronous", "FULL").ctx(op)?;
-        let result = (|| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .ctx(op)?;
-            let out = f(&tx)?;
-            tx.commit().ctx(op)?;
-            Ok(out)
-        })();
+        let result = transact(&mut conn, op, f);
         // Back to NORMAL whatever happened; failing that, later writes are merely slower.
         let _ = conn.pragma_update(None, "synchronous", "NORMAL");
         result
     }
+}
+
+/// Runs `f` in one transaction on `conn`, committed only if `f` succeeds. IMMEDIATE takes the
+/// write lock up front, so a transaction never fails half-way because another connection
+/// started writing after it read.
+fn transact<T>(
+    conn: &mut Connection,
+    op: &'static str,
+    f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .ctx(op)?;
+    let out = f(&tx)?;
+    tx.commit().ctx(op)?;
+    Ok(out)
 }
 
 /// Connection settings, applied on every open (none of them persist in the file except WAL).
