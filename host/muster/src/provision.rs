@@ -70,7 +70,9 @@ pub struct Run<'a> {
 #[derive(Debug, Clone, Copy)]
 pub enum Records<'a> {
     All,
-    Of(&'a std::collections::HashSet<String>),
+    /// These people's, in this order: the plan lists their deletes in it, so a gateway pass
+    /// holds the deletes Entra sent last when its guard holds some.
+    Of(&'a [String]),
 }
 
 impl Records<'_> {
@@ -82,8 +84,6 @@ impl Records<'_> {
                 for id in ids {
                     records.extend(store.record(id)?);
                 }
-                // Stable plan order whatever the set's order.
-                records.sort_by(|a, b| a.source_id.cmp(&b.source_id));
                 Ok(records)
             }
         }

@@ -114,18 +114,20 @@ pub async fn forward_due(state: &GatewayState) -> anyhow::Result<OutboxPass> {
             }
         }
     }
-    let only: HashSet<String> = heads
+    // In the order Entra sent the changes.
+    let ordered: Vec<String> = heads
         .iter()
         .map(|h| h.person_id.clone())
         .filter(|id| !undecodable.contains_key(id))
         .collect();
+    let only: HashSet<String> = ordered.iter().cloned().collect();
     let provisioned = provision(
         job,
         Run {
             kind: CycleKind::Incremental,
             plugins: &pinned,
             people: &people,
-            records: Records::Of(&only),
+            records: Records::Of(&ordered),
             population: Population::Only(&only),
             // Entra decided each delete already, and a pass of a few people would never reach
             // a threshold meant for whole cycles.
