@@ -203,7 +203,7 @@ async fn admin_api_requires_its_token_and_describes_itself() {
         .expect("request");
     assert_eq!(upload.status(), StatusCode::UNAUTHORIZED);
     // Its body was refused unread, so the server closes the connection and says so: the next
-    // request must not be sent into it (it used to fail now and then with IncompleteMessage).
+    // request must not be sent into it (it would fail now and then with IncompleteMessage).
     assert_eq!(
         upload.headers().get("connection").map(|v| v.as_bytes()),
         Some(&b"close"[..])
