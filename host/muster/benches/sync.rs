@@ -20,6 +20,8 @@ use serde_json::{Value as Json, json};
 use zoom_sim::{SimConfig, SimState};
 
 const TOKEN: &str = "bench-token";
+/// On-demand runs measured during the rate-limited cycle.
+const ON_DEMAND: usize = 10;
 /// Entra's documented time per object for an initial cycle: 0.01–0.08 minutes.
 const ENTRA_MIN_PER_OBJECT: (f64, f64) = (0.01, 0.08);
 
@@ -54,6 +56,10 @@ struct Unlimited {
 }
 
 struct Limited {
+    /// On-demand provisioning latencies during the cycle, sorted.
+    on_demand: Vec<Duration>,
+    /// The cycle was still running when the last on-demand run answered.
+    cycle_running: bool,
     elapsed: Duration,
     requests: u64,
     /// From the first request to the last one.
@@ -103,14 +109,38 @@ async fn unlimited(people: usize) -> anyhow::Result<Unlimited> {
 async fn limited(people: usize, rate: u32) -> anyhow::Result<Limited> {
     let (sim, base_url, _stop) = start_sim(Some(rate)).await?;
     let dir = tempfile::tempdir()?;
-    let job = job(dir.path(), &base_url, f64::from(rate), 16, people)?;
+    let job = Arc::new(job(dir.path(), &base_url, f64::from(rate), 16, people)?);
     let watching = Arc::new(AtomicBool::new(true));
     let watcher = tokio::spawn(watch_requests(sim.clone(), Arc::clone(&watching)));
-    let report = timed_cycle(&job, &CycleOptions::default()).await?;
+    let cycle = {
+        let job = Arc::clone(&job);
+        tokio::spawn(async move { timed_cycle(&job, &CycleOptions::default()).await })
+    };
+    // On-demand provisioning of the last people while the cycle runs (they share its rate
+    // limit), one after the other, as an admin clicking "Provision on demand" would.
+    while sim.counters().requests == 0 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let mut on_demand = Vec::new();
+    for k in 0..ON_DEMAND.min(people) {
+        let who = format!("p-{:05}", people - 1 - k);
+        let started = Instant::now();
+        let done = muster::on_demand::provision_one(&job, &who)
+            .await
+            .map_err(|e| anyhow::anyhow!("on-demand {who}: {e}"))?;
+        ensure!(done.status != "failure", "on-demand {who}: {}", done.status);
+        on_demand.push(started.elapsed());
+    }
+    let cycle_running = !cycle.is_finished();
+    let report = cycle.await??;
     watching.store(false, Ordering::Relaxed);
     let span = watcher.await?;
+    on_demand.sort();
+    // The people provisioned on demand meanwhile are skipped by the cycle, not created twice.
     ensure!(
-        report.counts.created == people as u64 && report.counts.failed == 0,
+        report.counts.created + report.counts.skipped == people as u64
+            && report.counts.failed == 0
+            && sim.users().len() == people,
         "rate-limited cycle: {:?}",
         report.counts
     );
@@ -121,6 +151,8 @@ async fn limited(people: usize, rate: u32) -> anyhow::Result<Limited> {
         span,
         throttled: counters.throttled,
         client_retries: job.client.stats().snapshot().retries,
+        on_demand,
+        cycle_running,
     })
 }
 
@@ -255,6 +287,20 @@ fn print_table(people: usize, u: &Unlimited, rate_people: usize, rate: u32, l: &
         l.throttled,
         l.client_retries
     );
+    if let (Some(p50), Some(max)) = (l.on_demand.get(l.on_demand.len() / 2), l.on_demand.last()) {
+        println!(
+            "\nOn demand during the rate-limited cycle ({} runs, one after the other{}): p50 {:.0} ms, \
+             max {:.0} ms, each including its two requests under the cycle's shared rate limit",
+            l.on_demand.len(),
+            if l.cycle_running {
+                ", all while the cycle ran"
+            } else {
+                "; the cycle ended before the last"
+            },
+            ms(*p50),
+            ms(*max)
+        );
+    }
     // 30 days of a cycle every 40 minutes: 1,080 cycles.
     let month = u.per_cycle_bytes as f64 * 1080.0 / 1e9;
     println!(
@@ -268,4 +314,8 @@ fn print_table(people: usize, u: &Unlimited, rate_people: usize, rate: u32, l: &
         people as f64 * lo,
         people as f64 * hi
     );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
