@@ -61,9 +61,8 @@ pub struct GatewayState {
 struct Inner {
     job: Arc<Job>,
     config: GatewayConfig,
-    /// SHA-256 of the bearer token: compared in constant time, and the length of the token is
-    /// not given away by the comparison either.
-    token_digest: [u8; 32],
+    /// The token Entra must send.
+    token: crate::http::bearer::BearerToken,
     /// One accepted change at a time: the outbox rows of a change are computed from the source
     /// view as it is just before the change, which another writer must not move meanwhile.
     writes: tokio::sync::Mutex<()>,
@@ -94,7 +93,7 @@ impl GatewayState {
             inner: Arc::new(Inner {
                 job,
                 config,
-                token_digest: http::digest(token.as_bytes()),
+                token: crate::http::bearer::BearerToken::new(token),
                 writes: tokio::sync::Mutex::new(()),
                 wake: Notify::new(),
                 deprovisions: std::sync::Mutex::new(DeprovisionGuard::default()),

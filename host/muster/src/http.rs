@@ -13,6 +13,7 @@
 //! [`GatewayState`], whose `/scim/v2` router `commands::serve::app` merges in.
 
 pub mod admin;
+pub mod bearer;
 pub mod edge;
 pub mod ops;
 pub mod probe;
@@ -39,7 +40,7 @@ pub struct AppState {
     pub probe: Arc<TargetProbe>,
     pub metrics: PrometheusHandle,
     /// None: the admin API is disabled (its token variable is unset) and answers 503.
-    pub admin_token: Option<Arc<admin::AdminToken>>,
+    pub admin_token: Option<Arc<bearer::BearerToken>>,
     /// The SCIM gateway of a gateway job (its router and outbox worker); None otherwise.
     pub gateway: Option<GatewayState>,
 }
@@ -55,7 +56,7 @@ impl AppState {
             metrics: crate::meters::install()?,
             admin_token: admin_token
                 .filter(|t| !t.is_empty())
-                .map(|t| Arc::new(admin::AdminToken::new(&t))),
+                .map(|t| Arc::new(bearer::BearerToken::new(&t))),
             gateway: None,
             job,
         })

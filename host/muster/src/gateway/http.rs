@@ -10,16 +10,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use scim::ScimType;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use super::{ApiError, GatewayState};
 
 pub const SCIM_JSON: &str = "application/scim+json";
-
-pub fn digest(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
-}
 
 /// A JSON body with `Content-Type: application/scim+json`.
 pub fn scim_json(status: StatusCode, body: &Value) -> Response {
@@ -30,31 +24,20 @@ pub fn scim_json(status: StatusCode, body: &Value) -> Response {
     response
 }
 
-/// Middleware: `Authorization: Bearer <token>`, compared in constant time (over SHA-256
-/// digests, so the token's length does not leak either).
+/// Middleware: the gateway's bearer token (`crate::http::bearer`, shared with the admin API).
 pub async fn authenticate(
     State(state): State<GatewayState>,
     request: Request,
     next: Next,
 ) -> Response {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    match presented {
-        None => ApiError::unauthorized("a bearer token is required").into_response(),
-        Some(token) => {
-            let ok: bool = digest(token.as_bytes())
-                .ct_eq(&state.inner.token_digest)
-                .into();
-            if ok {
-                next.run(request).await
-            } else {
-                ApiError::unauthorized("the bearer token is not valid").into_response()
-            }
+    use crate::http::bearer::Refusal;
+    match state.inner.token.check(request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(Refusal::Missing) => {
+            ApiError::unauthorized("a bearer token is required").into_response()
+        }
+        Err(Refusal::Wrong) => {
+            ApiError::unauthorized("the bearer token is not valid").into_response()
         }
     }
 }

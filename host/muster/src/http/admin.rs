@@ -12,8 +12,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use plugin_host::RegistryError;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -25,21 +23,6 @@ use crate::job::limits_of;
 use crate::on_demand::OnDemandError;
 use crate::plugin_folder::NotKept;
 use crate::sync::CycleOptions;
-
-/// The admin token, kept as its SHA-256 so every comparison takes the same time whatever the
-/// length or content of what a client sends.
-pub struct AdminToken([u8; 32]);
-
-impl AdminToken {
-    pub fn new(token: &str) -> AdminToken {
-        AdminToken(Sha256::digest(token.as_bytes()).into())
-    }
-
-    fn matches(&self, given: &str) -> bool {
-        let given: [u8; 32] = Sha256::digest(given.as_bytes()).into();
-        self.0.ct_eq(&given).into()
-    }
-}
 
 pub fn router(state: AppState) -> Router {
     let max_component = plugin_host::Limits::default().component_bytes;
@@ -107,14 +90,9 @@ async fn authorize(State(state): State<AppState>, request: Request, next: Next) 
         )
         .into_response();
     };
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(given) if token.matches(given) => next.run(request).await,
-        _ => {
+    match token.check(request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(_) => {
             let mut response = ApiError(
                 StatusCode::UNAUTHORIZED,
                 "missing or wrong bearer token".into(),

@@ -1,0 +1,76 @@
+//! The one bearer-token check, for the gateway's token (what Entra sends) and the admin API's.
+//!
+//! A token is kept as its SHA-256 and compared in constant time over digests, so a comparison
+//! takes the same time whatever the length or content of what a client sends.
+
+use axum::http::{HeaderMap, header};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+#[derive(Clone)]
+pub struct BearerToken([u8; 32]);
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerToken(..)")
+    }
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No `Authorization: Bearer` header.
+    Missing,
+    /// A bearer token that is not this one.
+    Wrong,
+}
+
+impl BearerToken {
+    pub fn new(token: &str) -> BearerToken {
+        BearerToken(Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// Whether `headers` carry this token as `Authorization: Bearer <token>` (the scheme in any
+    /// case, RFC 6750 §2.1).
+    pub fn check(&self, headers: &HeaderMap) -> Result<(), Refusal> {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .ok_or(Refusal::Missing)?;
+        let given: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        if bool::from(self.0.ct_eq(&given)) {
+            Ok(())
+        } else {
+            Err(Refusal::Wrong)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn with(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(value).expect("a header value"),
+        );
+        headers
+    }
+
+    #[test]
+    fn the_token_in_any_scheme_case_and_nothing_else() {
+        let token = BearerToken::new("s3cret");
+        assert_eq!(token.check(&with("Bearer s3cret")), Ok(()));
+        assert_eq!(token.check(&with("bearer s3cret")), Ok(()));
+        assert_eq!(token.check(&with("Bearer s3cre")), Err(Refusal::Wrong));
+        assert_eq!(token.check(&with("Basic s3cret")), Err(Refusal::Missing));
+        assert_eq!(token.check(&HeaderMap::new()), Err(Refusal::Missing));
+        assert_eq!(format!("{token:?}"), "BearerToken(..)", "no digest in logs");
+    }
+}
