@@ -11,7 +11,11 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use engine::plugin::PluginId;
+use plugin_host::registry::PluginRegistry;
+use plugin_host::{Limits, Plugin, RegistryError};
 
 /// Where kept copies live, inside the folder. The watcher reads only `*.wasm` directly in the
 /// folder, so nothing in here is loaded by itself.
@@ -45,6 +49,43 @@ pub struct NotKept {
     pub dir: PathBuf,
 }
 
+/// An upload that does not serve.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    /// The component was refused by the loader (the active version keeps serving).
+    #[error(transparent)]
+    Load(RegistryError),
+    /// Loaded, but not kept: undone, so the version that served before serves on and a restart
+    /// loads the same.
+    #[error(
+        "plugin {name}: version {version} could not be saved to the plugin folder ({source}); \
+         the version that served before keeps serving"
+    )]
+    NotSaved {
+        name: String,
+        version: String,
+        source: io::Error,
+    },
+}
+
+/// A rollback that did not happen, or happened but could not be kept.
+#[derive(Debug, thiserror::Error)]
+pub enum RollbackError {
+    /// Refused before anything changed: the previous version could not be kept.
+    #[error(transparent)]
+    NotKept(NotKept),
+    #[error(transparent)]
+    Registry(RegistryError),
+    /// Rolled back, but the folder could not be written: a restart would serve the version
+    /// rolled back from.
+    #[error("plugin {name}: rolled back to {version}, but {source}")]
+    NotRestored {
+        name: String,
+        version: String,
+        source: RestoreError,
+    },
+}
+
 /// A rollback could not be written to the folder.
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
@@ -55,6 +96,68 @@ pub enum RestoreError {
 }
 
 impl PluginFolder {
+    /// Loads `bytes` as the active version of `name` and keeps it here, so a restart serves
+    /// it; a version that cannot be kept is undone, so what serves is what a restart loads.
+    pub fn install(
+        &self,
+        registry: &PluginRegistry,
+        name: &str,
+        bytes: &[u8],
+        limits: Limits,
+    ) -> Result<(Arc<Plugin>, PathBuf), InstallError> {
+        let before = registry.active(name).map(|p| p.id().clone());
+        let plugin = registry
+            .load(name, bytes, limits)
+            .map_err(InstallError::Load)?;
+        let version = plugin.id().version.clone();
+        match self.save(name, &version, bytes) {
+            Ok(file) => {
+                self.prune(name, &registry.history(name));
+                Ok((plugin, file))
+            }
+            Err(source) => {
+                if before.as_ref().is_some_and(|b| b.version != version) {
+                    let _ = registry.rollback(name);
+                }
+                Err(InstallError::NotSaved {
+                    name: name.to_string(),
+                    version,
+                    source,
+                })
+            }
+        }
+    }
+
+    /// Rolls `name` back to its previous version and keeps that here (`configured`: the
+    /// version of the configured `path`, which needs no copy). Refused, with nothing changed,
+    /// when the previous version could not be kept.
+    pub fn roll_back(
+        &self,
+        registry: &PluginRegistry,
+        name: &str,
+        configured: Option<&str>,
+    ) -> Result<Arc<Plugin>, RollbackError> {
+        if let Some(target) = registry.history(name).into_iter().nth(1)
+            && !self.can_restore(name, &target.version, configured)
+        {
+            return Err(RollbackError::NotKept(NotKept {
+                name: name.to_string(),
+                version: target.version,
+                dir: self.dir.clone(),
+            }));
+        }
+        let restored = registry.rollback(name).map_err(RollbackError::Registry)?;
+        let version = restored.id().version.clone();
+        self.restore(name, &version, configured)
+            .map_err(|source| RollbackError::NotRestored {
+                name: name.to_string(),
+                version,
+                source,
+            })?;
+        self.prune(name, &registry.history(name));
+        Ok(restored)
+    }
+
     pub fn new(dir: PathBuf) -> Self {
         PluginFolder { dir }
     }

@@ -21,7 +21,7 @@ use super::probe::ProbeResult;
 use super::runner::{Running, Trigger, kind_name, status_name};
 use crate::job::limits_of;
 use crate::on_demand::OnDemandError;
-use crate::plugin_folder::NotKept;
+use crate::plugin_folder::{InstallError, RollbackError};
 use crate::sync::CycleOptions;
 
 pub fn router(state: AppState) -> Router {
@@ -181,36 +181,14 @@ async fn upload_version(
     let registry = state.job.registry.clone();
     let folder = state.job.plugin_folder();
     let limits = limits_of(&entry);
-    let loaded = tokio::task::spawn_blocking(move || {
-        let before = registry.active(&entry.name).map(|p| p.id().clone());
-        let plugin = registry
+    let loaded = tokio::task::spawn_blocking(move || match folder {
+        Some(folder) => folder
+            .install(&registry, &entry.name, &body, limits)
+            .map(|(plugin, file)| (plugin, Some(file))),
+        None => registry
             .load(&entry.name, &body, limits)
-            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
-        let Some(folder) = folder else {
-            return Ok((plugin, None));
-        };
-        let version = &plugin.id().version;
-        match folder.save(&entry.name, version, &body) {
-            Ok(file) => {
-                folder.prune(&entry.name, &registry.history(&entry.name));
-                Ok((plugin, Some(file)))
-            }
-            Err(e) => {
-                // Active but not kept would serve until the next restart and then vanish: undo
-                // the swap, so the version a restart loads is the one that serves.
-                if before.as_ref().is_some_and(|b| &b.version != version) {
-                    let _ = registry.rollback(&entry.name);
-                }
-                Err(ApiError(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!(
-                        "plugin {}: version {version} could not be saved to the plugin folder \
-                         ({e}); the version that served before keeps serving",
-                        entry.name
-                    ),
-                ))
-            }
-        }
+            .map(|plugin| (plugin, None))
+            .map_err(InstallError::Load),
     })
     .await
     .map_err(|e| anyhow::anyhow!("loading the component: {e}"))?;
@@ -227,9 +205,12 @@ async fn upload_version(
             let view = plugin_view(&state, &name).ok_or_else(|| unknown_plugin(&name))?;
             Ok((StatusCode::CREATED, Json(view)))
         }
-        Err(e) => {
-            tracing::warn!(plugin = %name, error = %e.1, "uploaded plugin version rejected");
-            Err(e)
+        Err(e @ InstallError::Load(_)) => {
+            tracing::warn!(plugin = %name, error = %e, "uploaded plugin version rejected");
+            Err(ApiError(StatusCode::BAD_REQUEST, e.to_string()))
+        }
+        Err(e @ InstallError::NotSaved { .. }) => {
+            Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
         }
     }
 }
@@ -254,54 +235,26 @@ async fn rollback(
     Path(name): Path<String>,
 ) -> Result<Json<PluginView>, ApiError> {
     let registry = &state.job.registry;
-    // With a plugin folder, a rollback must be kept there too, or a restart would bring back
-    // the version rolled back from: check that it can be before changing anything.
-    let folder = state.job.plugin_folder();
-    let target = folder
-        .as_ref()
-        .and_then(|_| registry.history(&name).into_iter().nth(1));
-    let kept = match (folder, target) {
-        (Some(folder), Some(target)) => {
+    let restored = match state.job.plugin_folder() {
+        Some(folder) => {
+            // The configured version needs no copy: rolling back to it removes the file.
             let configured = state
                 .job
                 .plugin_entries()
                 .find(|e| e.name == name)
                 .and_then(|e| state.job.configured_bytes(e).ok())
                 .map(|bytes| plugin_host::plugin::version_of(&bytes));
-            if !folder.can_restore(&name, &target.version, configured.as_deref()) {
-                let e = NotKept {
-                    name: name.clone(),
-                    version: target.version.clone(),
-                    dir: folder.dir().to_path_buf(),
-                };
-                return Err(ApiError(StatusCode::CONFLICT, e.to_string()));
-            }
-            Some((folder, configured))
+            folder.roll_back(registry, &name, configured.as_deref())
         }
-        _ => None,
+        None => registry.rollback(&name).map_err(RollbackError::Registry),
     };
-    match registry.rollback(&name) {
-        Ok(restored) => {
-            if let Some((folder, configured)) = kept {
-                let version = &restored.id().version;
-                folder
-                    .restore(&name, version, configured.as_deref())
-                    .map_err(|e| {
-                        ApiError(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            format!("plugin {name}: rolled back to {version}, but {e}"),
-                        )
-                    })?;
-                folder.prune(&name, &registry.history(&name));
-            }
-            plugin_view(&state, &name)
-                .map(Json)
-                .ok_or_else(|| unknown_plugin(&name))
-        }
-        Err(RegistryError::Unknown(_)) => Err(unknown_plugin(&name)),
-        Err(e @ RegistryError::NoPreviousVersion(_)) => {
-            Err(ApiError(StatusCode::CONFLICT, e.to_string()))
-        }
+    match restored {
+        Ok(_) => plugin_view(&state, &name)
+            .map(Json)
+            .ok_or_else(|| unknown_plugin(&name)),
+        Err(RollbackError::Registry(RegistryError::Unknown(_))) => Err(unknown_plugin(&name)),
+        Err(e @ RollbackError::Registry(RegistryError::NoPreviousVersion(_)))
+        | Err(e @ RollbackError::NotKept(_)) => Err(ApiError(StatusCode::CONFLICT, e.to_string())),
         Err(e) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
     }
 }
