@@ -15,9 +15,12 @@ fn count(plugin: &Plugin, id: &str) -> String {
     }
 }
 
+/// A 5 s deadline: a call that overran the 50 ms default on a loaded machine would be retried in
+/// a fresh instance, and the counter would restart at "call 1" whatever the reuse did.
 fn counter(people_per_instance: Option<u32>) -> Plugin {
     let limits = Limits {
         people_per_instance,
+        deadline: std::time::Duration::from_secs(5),
         ..Limits::default()
     };
     Plugin::load(runtime(), "counter", &bytes(guests::COUNTER), limits).expect("loads")
@@ -69,6 +72,7 @@ fn snapshots_do_not_share_instances() {
     let registry = PluginRegistry::new(runtime().clone());
     let limits = Limits {
         people_per_instance: Some(100),
+        deadline: std::time::Duration::from_secs(5),
         ..Limits::default()
     };
     registry
