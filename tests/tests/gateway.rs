@@ -254,6 +254,17 @@ impl Gateway {
         assert!(done, "the outbox did not drain: {:?}", store.outbox_len());
     }
 
+    /// `POST` to the admin API (a gateway started as a service): the status.
+    async fn admin_post(&self, path: &str) -> StatusCode {
+        self.http
+            .post(format!("{}{path}", self.root))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .expect("an admin request")
+            .status()
+    }
+
     /// `/metrics` as Prometheus text (a gateway started as a service).
     async fn metrics(&self) -> String {
         self.http
@@ -694,25 +705,18 @@ async fn a_change_the_target_rejects_is_dropped_listed_and_replayed() {
 
     // The replay sends the person as the gateway has them now: with the new title.
     let seq = list[0]["seq"].as_i64().expect("seq");
-    let response = admin
-        .post(format!("{}/admin/outbox/dropped/{seq}/replay", gw.root))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .expect("replay");
-    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        gw.admin_post(&format!("/admin/outbox/dropped/{seq}/replay"))
+            .await,
+        StatusCode::OK
+    );
     gw.drained().await;
     assert_eq!(sim.user("rex@contoso.example")["title"], "Captain");
     let store = &gw.state.job().store;
     assert!(store.outbox_dropped(10).expect("dropped").is_empty());
-    let again = admin
-        .post(format!("{}/admin/outbox/dropped/{seq}/replay", gw.root))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .expect("replay");
     assert_eq!(
-        again.status(),
+        gw.admin_post(&format!("/admin/outbox/dropped/{seq}/replay"))
+            .await,
         StatusCode::NOT_FOUND,
         "a replay is done once"
     );
@@ -768,13 +772,10 @@ async fn deletes_past_the_gateway_guard_are_held_until_released() {
     assert!(sim.has_user("d2@contoso.example"), "held, not sent");
     assert_eq!(store.outbox_len().expect("outbox"), 1, "kept in the outbox");
 
-    let response = reqwest::Client::new()
-        .post(format!("{}/admin/outbox/release-deprovisions", gw.root))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .expect("release");
-    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        gw.admin_post("/admin/outbox/release-deprovisions").await,
+        StatusCode::OK
+    );
     gw.drained().await;
     assert!(!sim.has_user("d2@contoso.example"), "sent once released");
 }

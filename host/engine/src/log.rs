@@ -75,33 +75,17 @@ impl LogEntry {
                     }
                 }
             }
-            ExportOutcome::Superseded => {
-                let reason = "provisioned by another run (on demand) after this plan was made; \
-                              not sent again";
-                let info = &mut self.provisioning_status_info;
-                info.status = Status::Skipped;
-                info.error_code = Some("EntrySynchronizationSkipped".to_string());
-                info.reason = Some(reason.to_string());
-                self.provisioning_action = ProvisioningAction::Other;
-                if let Some(step) = self.export_step() {
-                    step.status = Status::Skipped;
-                    step.description = reason.into();
-                }
-            }
-            ExportOutcome::Held => {
-                let reason = "held: more disables and deletes than [gateway] max_deprovisions \
-                              within deprovision_window_secs; POST \
-                              /admin/outbox/release-deprovisions sends them";
-                let info = &mut self.provisioning_status_info;
-                info.status = Status::Skipped;
-                info.error_code = Some("DeletionThresholdExceeded".to_string());
-                info.reason = Some(reason.to_string());
-                self.provisioning_action = ProvisioningAction::StagedDelete;
-                if let Some(step) = self.export_step() {
-                    step.status = Status::Skipped;
-                    step.description = reason.into();
-                }
-            }
+            ExportOutcome::Superseded => self.skip_export(
+                ProvisioningAction::Other,
+                "EntrySynchronizationSkipped",
+                "provisioned by another run (on demand) after this plan was made; not sent again",
+            ),
+            ExportOutcome::Held => self.skip_export(
+                ProvisioningAction::StagedDelete,
+                "DeletionThresholdExceeded",
+                "held: more disables and deletes than [gateway] max_deprovisions within \
+                 deprovision_window_secs; POST /admin/outbox/release-deprovisions sends them",
+            ),
             ExportOutcome::Failed { code, message } => {
                 let info = &mut self.provisioning_status_info;
                 info.status = Status::Failure;
@@ -112,6 +96,19 @@ impl LogEntry {
                     step.description = format!("{}: {message}", step.description).into();
                 }
             }
+        }
+    }
+
+    /// The planned action was not sent: the entry says why, as a skip.
+    fn skip_export(&mut self, action: ProvisioningAction, code: &str, reason: &'static str) {
+        let info = &mut self.provisioning_status_info;
+        info.status = Status::Skipped;
+        info.error_code = Some(code.to_string());
+        info.reason = Some(reason.to_string());
+        self.provisioning_action = action;
+        if let Some(step) = self.export_step() {
+            step.status = Status::Skipped;
+            step.description = reason.into();
         }
     }
 

@@ -142,21 +142,15 @@ pub async fn forward_due(state: &GatewayState) -> anyhow::Result<OutboxPass> {
         },
     )
     .await?;
+    let outcomes: HashMap<String, Applied> = provisioned.outcomes.into_iter().collect();
     let sent_deprovisions = provisioned
         .plan
         .actions
         .iter()
-        .chain(&provisioned.plan.staged)
         .filter(|a| a.action.is_deprovisioning())
-        .filter(|a| {
-            provisioned
-                .outcomes
-                .iter()
-                .any(|(id, o)| id == &a.source_id && matches!(o, Applied::Done { .. }))
-        })
+        .filter(|a| matches!(outcomes.get(&a.source_id), Some(Applied::Done { .. })))
         .count();
     state.record_deprovisions(sent_deprovisions);
-    let outcomes: HashMap<String, Applied> = provisioned.outcomes.into_iter().collect();
 
     let mut pass = OutboxPass {
         taken: heads.len(),
