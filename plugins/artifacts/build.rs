@@ -20,6 +20,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("COUNTER", "tests/guests/counter"),
     ("SELECTIVE_TRAP", "tests/guests/selective-trap"),
     ("ECHO", "tests/guests/echo"),
+    ("SLEEP", "tests/guests/sleep"),
 ];
 
 fn main() {

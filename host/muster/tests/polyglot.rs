@@ -159,9 +159,10 @@ fn run(mut command: Command, what: &str) {
     );
 }
 
-/// Builds an example folder of `plugins/` with the command its README gives.
-fn build_example(lang: Lang, folder: &str, world: &str) -> PathBuf {
-    let dir = root().join("plugins").join(folder);
+/// Builds a guest folder (relative to the repository root) with the command its README gives.
+fn build_example(lang: Lang, path: &str, world: &str) -> PathBuf {
+    let dir = root().join(path);
+    let folder = path.rsplit('/').next().unwrap_or(path);
     let wit = root().join("wit");
     match lang {
         Lang::Python => {
@@ -230,7 +231,10 @@ fn build_example(lang: Lang, folder: &str, world: &str) -> PathBuf {
 }
 
 fn passes(wasm: &Path, cases: &str) {
-    let cases = root().join("plugins/cases").join(cases);
+    passes_file(wasm, &root().join("plugins/cases").join(cases));
+}
+
+fn passes_file(wasm: &Path, cases: &Path) {
     let wasm = wasm.to_str().expect("utf-8 path");
     let (ok, stdout, stderr) = muster(&[
         "plugin",
@@ -258,7 +262,7 @@ fn rust_builds_pass_the_shared_cases() {
 
 #[test]
 fn python_license_rule_passes_the_shared_cases() {
-    let wasm = build_example(Lang::Python, "license-by-group-py", "license-rule");
+    let wasm = build_example(Lang::Python, "plugins/license-by-group-py", "license-rule");
     passes(&wasm, "license-by-group.json");
     let (ok, stdout, stderr) = muster(&["plugin", "check", wasm.to_str().expect("utf-8")]);
     assert!(ok, "{stderr}");
@@ -271,7 +275,7 @@ fn python_license_rule_passes_the_shared_cases() {
 
 #[test]
 fn javascript_license_rule_passes_the_shared_cases() {
-    let wasm = build_example(Lang::Js, "license-by-group-js", "license-rule");
+    let wasm = build_example(Lang::Js, "plugins/license-by-group-js", "license-rule");
     passes(&wasm, "license-by-group.json");
     let (ok, stdout, stderr) = muster(&["plugin", "check", wasm.to_str().expect("utf-8")]);
     assert!(ok, "{stderr}");
@@ -283,22 +287,38 @@ fn javascript_license_rule_passes_the_shared_cases() {
 
 #[test]
 fn c_license_rule_passes_the_shared_cases() {
-    let wasm = build_example(Lang::C, "license-by-group-c", "license-rule");
+    let wasm = build_example(Lang::C, "plugins/license-by-group-c", "license-rule");
     passes(&wasm, "license-by-group.json");
     let (ok, stdout, stderr) = muster(&["plugin", "check", wasm.to_str().expect("utf-8")]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("world:     license-rule"), "{stdout}");
 }
 
+/// A sleep ends at once on the guest's virtual clock, which moves by the time slept; a spin on
+/// the clock hits the call's deadline, and the next case is served as usual.
+#[test]
+fn python_sleeping_guest_finishes_at_once_and_a_spinning_one_hits_the_deadline() {
+    let wasm = build_example(Lang::Python, "tests/guests/sleep-py", "license-rule");
+    passes_file(&wasm, &root().join("tests/guests/sleep-py/cases.json"));
+}
+
+/// JavaScript has no blocking sleep: an hour-long timer costs the call nothing, and a busy wait
+/// on `Date.now()` hits the call's deadline.
+#[test]
+fn javascript_timer_costs_nothing_and_a_busy_wait_hits_the_deadline() {
+    let wasm = build_example(Lang::Js, "tests/guests/sleep-js", "license-rule");
+    passes_file(&wasm, &root().join("tests/guests/sleep-js/cases.json"));
+}
+
 #[test]
 fn python_transform_passes_the_shared_cases() {
-    let wasm = build_example(Lang::Python, "normalize-attributes-py", "transformer");
+    let wasm = build_example(Lang::Python, "plugins/normalize-attributes-py", "transformer");
     passes(&wasm, "normalize-attributes.json");
 }
 
 #[test]
 fn javascript_transform_passes_the_shared_cases() {
-    let wasm = build_example(Lang::Js, "normalize-attributes-js", "transformer");
+    let wasm = build_example(Lang::Js, "plugins/normalize-attributes-js", "transformer");
     passes(&wasm, "normalize-attributes.json");
 }
 

@@ -12,6 +12,7 @@
 
 mod bindings;
 pub mod cache;
+mod clock;
 mod convert;
 pub mod limits;
 mod lower;

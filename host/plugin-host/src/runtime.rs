@@ -13,6 +13,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use crate::bindings::license_rule::LicenseRule;
 use crate::cache::{self, CompileCache, Origin};
+use crate::clock::VirtualMonotonicClock;
 use crate::state::CallState;
 
 /// One epoch tick: deadlines are counted in ticks, so this is their resolution.
@@ -93,6 +94,14 @@ impl Runtime {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        // Sleeps end at once on a virtual clock (crate::clock): a real wait in the host's poll
+        // is outside the call's deadline and fuel.
+        linker.allow_shadowing(true);
+        wasmtime_wasi::p2::bindings::clocks::monotonic_clock::add_to_linker::<
+            _,
+            VirtualMonotonicClock,
+        >(&mut linker, CallState::monotonic_clock)?;
+        linker.allow_shadowing(false);
         // Adds `muster:plugin/host` and `types`; the transformer world imports the same two.
         LicenseRule::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
 

@@ -1,17 +1,14 @@
 //! What one call's `Store` holds: a WASI context with no capabilities, the limiter, and what the
 //! `host` import needs to tag log lines.
 
-use std::time::Duration;
 
 use engine::plugin::PluginId;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{
-    Deterministic, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView,
-    WasiView,
-};
+use wasmtime_wasi::{Deterministic, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::{Level, license_rule::muster::plugin as wit_pkg};
+use crate::clock::{MonotonicClockView, VirtualClock};
 use crate::limits::{Limiter, Limits};
 
 /// Log lines a guest may write per call, and their length: a chatty or hostile guest must not
@@ -24,6 +21,7 @@ const STDERR_BYTES: usize = 4096;
 pub(crate) struct CallState {
     wasi: WasiCtx,
     table: ResourceTable,
+    clock: VirtualClock,
     pub(crate) limiter: Limiter,
     pub(crate) stderr: MemoryOutputPipe,
     plugin: PluginId,
@@ -35,11 +33,13 @@ impl CallState {
     pub(crate) fn new(plugin: &PluginId, person: &str, limits: &Limits) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_BYTES);
         // Guests' std needs WASI interfaces to exist, not to work: no preopens, env, args or
-        // network; frozen clocks and fixed "random" bytes keep plugins deterministic.
+        // network; virtual clocks (crate::clock) and fixed "random" bytes keep plugins
+        // deterministic.
+        let clock = VirtualClock::default();
         let wasi = WasiCtxBuilder::new()
             .stderr(stderr.clone())
-            .wall_clock(FrozenClock)
-            .monotonic_clock(FrozenClock)
+            .wall_clock(clock.clone())
+            .monotonic_clock(clock.clone())
             .secure_random(Deterministic::new(vec![0x6d, 0x75, 0x73, 0x74, 0x65, 0x72]))
             .insecure_random(Deterministic::new(vec![0x6d, 0x75, 0x73, 0x74, 0x65, 0x72]))
             .insecure_random_seed(0)
@@ -52,6 +52,7 @@ impl CallState {
         CallState {
             wasi,
             table: ResourceTable::new(),
+            clock,
             limiter: Limiter::new(limits),
             stderr,
             plugin: plugin.clone(),
@@ -68,6 +69,14 @@ impl CallState {
         self.limiter.peak_memory = self.limiter.memory_in_use;
         self.limiter.memory_refused = false;
         self.limiter.table_refused = false;
+    }
+
+    /// `wasi:clocks/monotonic-clock` on the instance's virtual clock.
+    pub(crate) fn monotonic_clock(&mut self) -> MonotonicClockView<'_> {
+        MonotonicClockView {
+            clock: &self.clock,
+            table: &mut self.table,
+        }
     }
 
     /// The last of what the guest wrote to stderr, for error messages.
@@ -111,26 +120,5 @@ impl wit_pkg::host::Host for CallState {
             Level::Warn => tracing::warn!(plugin, version, person, "{message}"),
             Level::Error => tracing::error!(plugin, version, person, "{message}"),
         }
-    }
-}
-
-/// A clock stopped at the epoch: guests get no time source.
-struct FrozenClock;
-
-impl HostWallClock for FrozenClock {
-    fn resolution(&self) -> Duration {
-        Duration::from_secs(1)
-    }
-    fn now(&self) -> Duration {
-        Duration::ZERO
-    }
-}
-
-impl HostMonotonicClock for FrozenClock {
-    fn resolution(&self) -> u64 {
-        1_000_000_000
-    }
-    fn now(&self) -> u64 {
-        0
     }
 }

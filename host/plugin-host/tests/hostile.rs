@@ -199,3 +199,53 @@ fn a_trap_inside_an_async_runtime_fails_the_call_not_the_host() {
         assert!(matches!(err, PluginError::Trap { .. }), "{err:?}");
     }
 }
+
+/// Runs `decide` on another thread; a call that blocks the host for real (a sleep outside the
+/// deadline) fails the test after a minute instead of hanging it for the hour the guest asks.
+fn decide_on_a_thread(
+    plugin: Plugin,
+    config: &'static str,
+) -> Result<LicenseDecision, PluginError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(plugin.decide(&person("p1", &[]), None, config));
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the call blocked the host: a guest's sleep must not wait in real time")
+}
+
+#[test]
+fn sleeping_guests_finish_at_once_on_a_virtual_clock() {
+    let plugin = load("sleep", guests::SLEEP);
+    for wait in [r#"{"wait":"sleep"}"#, r#"{"wait":"instant"}"#] {
+        let decision = decide_on_a_thread(plugin.pinned(), wait);
+        let Ok(LicenseDecision::NoChange { reason }) = &decision else {
+            panic!("{wait}: {decision:?}");
+        };
+        // The clock moved by the hour slept (or to the end of time), never backwards.
+        let moved: u64 = reason
+            .strip_prefix("monotonic +")
+            .and_then(|r| r.split('s').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{wait}: unexpected reason {reason:?}"));
+        assert!(moved >= 3600, "{wait}: {reason}");
+        assert!(reason.contains("wall +"), "{reason}");
+    }
+    host_still_serves();
+}
+
+#[test]
+fn a_guest_spinning_on_the_clock_hits_the_deadline() {
+    let limits = Limits {
+        fuel: u64::MAX / 2,
+        ..Limits::default()
+    };
+    let plugin =
+        Plugin::load(runtime(), "sleep", &support::bytes(guests::SLEEP), limits).expect("loads");
+    let err = decide_on_a_thread(plugin, r#"{"wait":"spin"}"#).expect_err("never ends");
+    assert!(
+        matches!(err, PluginError::Deadline { limit_ms: 50, .. }),
+        "{err:?}"
+    );
+    host_still_serves();
+}
