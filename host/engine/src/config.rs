@@ -24,8 +24,8 @@ pub use gateway::GatewayConfig;
 pub use mapping::{ApplyMode, MappingConfig, MappingKind};
 pub use plugins::{BUILTIN_PREFIX, GroupInputs, PluginConfig, PluginInputs, PluginLimits};
 pub use policy::{
-    DeletionThresholdConfig, DeprovisionAction, DeprovisioningConfig, QuarantineConfig,
-    RetentionConfig,
+    CompileConfig, DeletionThresholdConfig, DeprovisionAction, DeprovisioningConfig,
+    QuarantineConfig, RetentionConfig,
 };
 pub use profile::{AddOnAttributes, ProfileConfig, UnmappedAddOns};
 pub use scope::{ClauseConfig, Operator, ScopeConfig, ScopeMode, ScopingFilterConfig};
@@ -87,6 +87,10 @@ pub struct Config {
     /// How long provisioning logs and history are kept, and how large the state may grow.
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// How plugin components are compiled (in a bounded child process) and how much compiled
+    /// code is cached.
+    #[serde(default)]
+    pub compile: CompileConfig,
 }
 
 fn default_sync_interval() -> u64 {
@@ -169,6 +173,7 @@ impl Config {
         self.deletion_threshold
             .validate("deletion_threshold", errors);
         self.retention.validate("retention", errors);
+        self.compile.validate("compile", errors);
         self.quarantine.validate("quarantine", errors);
         if self.sync_interval_secs == 0 {
             errors.push("sync_interval_secs", "must be at least 1 second");

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use engine::config::{BUILTIN_PREFIX, Config, PluginConfig, SourceConfig};
+use engine::config::{BUILTIN_PREFIX, CompileConfig, Config, PluginConfig, SourceConfig};
 use engine::cycle::Pipeline;
 use engine::plugin::{LicenseRule, Transform};
 use engine::plugin_stage::{Pinned, PinnedPlugins};
-use plugin_host::{Limits, PluginRegistry, Runtime, Snapshot};
+use plugin_host::compile::{CompileLimits, Compiler};
+use plugin_host::{Limits, PluginRegistry, Runtime, RuntimeOptions, Snapshot};
 use scim_client::{BearerToken, ClientConfig, ScimClient};
 use store::Store;
 
@@ -162,7 +163,7 @@ impl Job {
             .then_some(config.target.rate_limit_per_second);
         client_config.concurrency = config.target.concurrency.max(1) as usize;
         let client = ScimClient::new(client_config).map_err(|e| anyhow::anyhow!("target: {e}"))?;
-        let registry = Arc::new(PluginRegistry::new(Runtime::new()?));
+        let registry = Arc::new(PluginRegistry::new(plugin_runtime(&config.compile)?));
         let managed_paths = managed_paths(&pipeline);
         let job = Job {
             config,
@@ -296,6 +297,45 @@ fn resolve(dir: &Path, path: &Path) -> PathBuf {
         path.to_path_buf()
     } else {
         dir.join(path)
+    }
+}
+
+/// The program that compiles components in a child process (`<program> plugin compile`); unset,
+/// components compile in this process. The muster binary sets it to itself at start; tests and
+/// benchmarks that build a [`Job`] in their own process compile in-process.
+static CHILD_COMPILER: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Makes every job of this process compile plugin components with `<program> plugin compile`.
+pub fn compile_plugins_in_child(program: PathBuf) {
+    let _ = CHILD_COMPILER.set(program);
+}
+
+/// The plugin runtime: compiled code cached in the default folder within `[compile]`'s budget,
+/// compiled within its bounds.
+pub fn plugin_runtime(config: &CompileConfig) -> anyhow::Result<Runtime> {
+    let compiler = match CHILD_COMPILER.get() {
+        Some(program) => child_compiler(program, config),
+        None => Compiler::InProcess,
+    };
+    Ok(Runtime::with_options(RuntimeOptions {
+        cache_dir: plugin_host::cache::default_dir(),
+        cache_max_bytes: Some(config.cache_max_mb.saturating_mul(1 << 20)),
+        compiler,
+    })?)
+}
+
+/// Compiling with `<program> plugin compile`, within `config`'s bounds.
+pub fn child_compiler(program: &Path, config: &CompileConfig) -> Compiler {
+    Compiler::Child {
+        program: program.to_path_buf(),
+        args: vec!["plugin".into(), "compile".into()],
+        // mimalloc reserves 1 GiB of address space up front, which would count against the
+        // child's limit before Cranelift allocates anything.
+        env: vec![("MIMALLOC_ARENA_RESERVE".into(), "16MiB".into())],
+        limits: CompileLimits {
+            timeout: Duration::from_secs(config.timeout_secs),
+            memory_bytes: config.memory_mb.saturating_mul(1 << 20),
+        },
     }
 }
 

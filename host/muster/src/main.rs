@@ -137,6 +137,17 @@ enum PluginCommand {
         #[arg(long)]
         cases: PathBuf,
     },
+    /// Compile a component ahead of time for this build of muster, within a memory limit. muster
+    /// runs this itself, as a child process, for every component it compiles ([compile]).
+    Compile {
+        /// The component (.wasm).
+        file: PathBuf,
+        /// Where to write the compiled artifact.
+        out: PathBuf,
+        /// Address space the compiler may use, in bytes.
+        #[arg(long, default_value_t = 4 << 30)]
+        memory_bytes: u64,
+    },
     /// Scaffold a working license rule (source, config, cases file, build script) in a new folder.
     New {
         /// The plugin's language.
@@ -159,6 +170,29 @@ fn main() -> ExitCode {
         "info"
     };
     telemetry::init(cli.log_format, level);
+    // The compiler child runs without the async runtime: its threads and their reservations
+    // would count against the child's memory limit.
+    if let Command::Plugin(PluginCommand::Compile {
+        file,
+        out,
+        memory_bytes,
+    }) = &cli.command
+    {
+        return match commands::plugin::compile(file, out, *memory_bytes) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    // Plugin components compile in a child process of this binary, within [compile]'s bounds.
+    match std::env::current_exe() {
+        Ok(program) => muster::job::compile_plugins_in_child(program),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot find the muster binary; plugins compile in-process, without [compile]'s bounds")
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -230,6 +264,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             config,
         }) => plugin::run(&file, &input, config.as_deref()),
         Command::Plugin(PluginCommand::Test { file, cases }) => plugin::test(&file, &cases),
+        Command::Plugin(PluginCommand::Compile {
+            file,
+            out,
+            memory_bytes,
+        }) => plugin::compile(&file, &out, memory_bytes),
         Command::Plugin(PluginCommand::New { lang, name, dir }) => {
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
             commands::scaffold::new(lang, &name, &dir)

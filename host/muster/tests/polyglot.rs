@@ -310,9 +310,61 @@ fn javascript_timer_costs_nothing_and_a_busy_wait_hits_the_deadline() {
     passes_file(&wasm, &root().join("tests/guests/sleep-js/cases.json"));
 }
 
+/// muster compiles components in a child process (`muster plugin compile`) under [compile]'s
+/// memory limit: a JavaScript component, whose compilation needs about 560 MB, fails to load
+/// within 300 MiB, naming the limit; within the default bounds it compiles and answers.
+#[test]
+fn compiling_within_too_little_memory_fails_naming_the_limit() {
+    use engine::config::CompileConfig;
+    use engine::plugin::LicenseRule;
+    use plugin_host::{Limits, Plugin, Runtime, RuntimeOptions};
+    let muster = Path::new(env!("CARGO_BIN_EXE_muster"));
+    let runtime = |config: &CompileConfig| {
+        Runtime::with_options(RuntimeOptions {
+            cache_dir: None,
+            cache_max_bytes: None,
+            compiler: muster::job::child_compiler(muster, config),
+        })
+        .expect("runtime")
+    };
+    let js = std::fs::read(build_example(
+        Lang::Js,
+        "plugins/license-by-group-js",
+        "license-rule",
+    ))
+    .expect("the component");
+    let tight = CompileConfig {
+        memory_mb: 300,
+        ..CompileConfig::default()
+    };
+    let err = Plugin::load(&runtime(&tight), "rule", &js, Limits::default())
+        .expect_err("too little memory to compile");
+    assert!(
+        err.to_string()
+            .contains("compiling needed more than the limit of 300 MiB of memory"),
+        "{err}"
+    );
+    let rule = std::fs::read(muster_artifacts::LICENSE_BY_GROUP).expect("the component");
+    let plugin = Plugin::load(
+        &runtime(&CompileConfig::default()),
+        "rule",
+        &rule,
+        Limits::default(),
+    )
+    .expect("compiles in a child process");
+    let person = engine::plugin::PluginInput::default();
+    plugin
+        .decide(&person, None, r#"{"rules": [], "default_plan": "basic"}"#)
+        .expect("answers");
+}
+
 #[test]
 fn python_transform_passes_the_shared_cases() {
-    let wasm = build_example(Lang::Python, "plugins/normalize-attributes-py", "transformer");
+    let wasm = build_example(
+        Lang::Python,
+        "plugins/normalize-attributes-py",
+        "transformer",
+    );
     passes(&wasm, "normalize-attributes.json");
 }
 

@@ -7,12 +7,15 @@
 //! - [`registry`]: hot swap: the active version per plugin name behind `arc-swap`, history,
 //!   rollback and pinned snapshots; [`watch`] loads `.wasm` files dropped into a folder.
 //! - [`cache`]: compiled components kept on disk, keyed by content and engine settings.
+//! - [`compile`]: a component's shape read before compiling, and compilation bounded in a child
+//!   process.
 //! - [`testkit`]: cases files (person + config → expected answer) run against any build.
 //! - [`limits`]: per-plugin limits and the limiter that enforces them.
 
 mod bindings;
 pub mod cache;
 mod clock;
+pub mod compile;
 mod convert;
 pub mod limits;
 mod lower;
@@ -22,7 +25,7 @@ mod state;
 
 pub use limits::Limits;
 pub use plugin::{CallStats, Plugin, World};
-pub use runtime::{Runtime, RuntimeError};
+pub use runtime::{Runtime, RuntimeError, RuntimeOptions};
 pub mod registry;
 pub mod testkit;
 pub mod watch;

@@ -16,6 +16,7 @@ use wasmtime::{Store, Trap};
 
 use crate::bindings::{license_rule::LicenseRulePre, transformer::TransformerPre};
 use crate::cache::Origin;
+use crate::compile;
 use crate::convert;
 use crate::limits::{DEFAULT_PEOPLE_PER_INSTANCE, Limits, REUSE_FROM_BYTES};
 use crate::lower::{
@@ -155,16 +156,12 @@ impl Plugin {
         }
         let engine = runtime.engine();
         let started = Instant::now();
-        let digest = Sha256::digest(bytes);
-        let hashed = started.elapsed();
-        let (component, origin) = runtime
-            .compile(bytes, &digest)
-            .map_err(|e| invalid(format!("not a valid component: {e:#}")))?;
-        let ty = component.component_type();
-        let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
-        let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_string()).collect();
-        let world = world_of(&exports).map_err(&invalid)?;
-        let foreign: Vec<&str> = imports
+        // The world and imports are read before anything is compiled: a component that could
+        // never load costs no compilation.
+        let shape = compile::shape(bytes).map_err(&invalid)?;
+        let world = world_of(&shape.exports).map_err(&invalid)?;
+        let foreign: Vec<&str> = shape
+            .imports
             .iter()
             .map(String::as_str)
             .filter(|i| !is_allowed_import(i))
@@ -176,6 +173,11 @@ impl Plugin {
                 foreign.join(", ")
             )));
         }
+        let digest = Sha256::digest(bytes);
+        let hashed = started.elapsed();
+        let (component, origin) = runtime.compile(bytes, &digest).map_err(&invalid)?;
+        let ty = component.component_type();
+        let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_string()).collect();
         let instance_pre = runtime
             .linker()
             .instantiate_pre(&component)

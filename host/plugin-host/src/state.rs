@@ -1,7 +1,6 @@
 //! What one call's `Store` holds: a WASI context with no capabilities, the limiter, and what the
 //! `host` import needs to tag log lines.
 
-
 use engine::plugin::PluginId;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;

@@ -31,6 +31,7 @@ pub(super) fn load(text: &str, errors: &mut Errors) -> Option<Config> {
     let server = optional(&mut table, "server", errors);
     let admin = optional(&mut table, "admin", errors);
     let retention = optional(&mut table, "retention", errors);
+    let compile = optional(&mut table, "compile", errors);
     for key in table.keys() {
         errors.push(key.clone(), "unknown key");
     }
@@ -54,6 +55,7 @@ pub(super) fn load(text: &str, errors: &mut Errors) -> Option<Config> {
         server: server.unwrap_or_default(),
         admin: admin.unwrap_or_default(),
         retention: retention.unwrap_or_default(),
+        compile: compile.unwrap_or_default(),
     })
 }
 

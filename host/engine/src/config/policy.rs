@@ -277,3 +277,56 @@ impl RetentionConfig {
         }
     }
 }
+
+/// Bounds on compiling a plugin component: a pathological component must not take the host's
+/// memory or hold a core for good. Compilation runs in a child process (`muster plugin compile`)
+/// with an address-space limit, killed at the timeout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompileConfig {
+    /// Seconds one compilation may take (a 15 MB JavaScript component takes 10-30 s).
+    #[serde(default = "default_compile_timeout")]
+    pub timeout_secs: u64,
+    /// MiB of address space the compiling process may use.
+    #[serde(default = "default_compile_memory")]
+    pub memory_mb: u64,
+    /// MiB of compiled code kept on disk; the least recently used entries go first beyond it.
+    #[serde(default = "default_cache_max_mb")]
+    pub cache_max_mb: u64,
+}
+
+impl Default for CompileConfig {
+    fn default() -> Self {
+        CompileConfig {
+            timeout_secs: default_compile_timeout(),
+            memory_mb: default_compile_memory(),
+            cache_max_mb: default_cache_max_mb(),
+        }
+    }
+}
+
+fn default_compile_timeout() -> u64 {
+    120
+}
+
+fn default_compile_memory() -> u64 {
+    4096
+}
+
+fn default_cache_max_mb() -> u64 {
+    1024
+}
+
+impl CompileConfig {
+    pub(crate) fn validate(&self, at: &str, errors: &mut Errors) {
+        if self.timeout_secs == 0 {
+            errors.push(format!("{at}.timeout_secs"), "must be at least 1");
+        }
+        if self.memory_mb < 512 {
+            errors.push(
+                format!("{at}.memory_mb"),
+                "must be at least 512 (the compiler's own threads and code need most of that)",
+            );
+        }
+    }
+}

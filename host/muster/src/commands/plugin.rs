@@ -20,6 +20,13 @@ fn load(file: &Path) -> anyhow::Result<Plugin> {
     Ok(Plugin::load(&runtime, name, &bytes, Limits::default())?)
 }
 
+/// `muster plugin compile`: the child side of a bounded compilation.
+pub fn compile(file: &Path, out: &Path, memory_bytes: u64) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    plugin_host::compile::compile_to_file(&bytes, out, memory_bytes).map_err(anyhow::Error::msg)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn check(file: &Path) -> anyhow::Result<ExitCode> {
     let plugin = load(file)?;
     println!("{}: valid muster plugin", file.display());
