@@ -12,6 +12,8 @@
 //! - [`flat`]: the flat view "SCIM path → value" and back, what the engine diffs.
 //! - [`patch`]: PATCH operations, parsing both dialects (`parse`: RFC and Entra's default),
 //!   atomic application (`apply`, with the value-level edits in `target`).
+//! - [`request`]: request bodies: JSON naming no attribute twice, and what a User or Group must
+//!   look like before it is stored.
 //!
 //! # The engine's round trip
 //! For flat maps `a`, `b` of the shape [`flat::flatten`] produces, applying to
@@ -49,6 +51,7 @@ pub mod filter;
 pub mod flat;
 pub mod patch;
 pub mod path;
+pub mod request;
 pub mod resource;
 pub mod schema;
 
