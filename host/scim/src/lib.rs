@@ -31,8 +31,9 @@
 //! [`filter::MAX_FILTER_DEPTH`] levels of nesting; `and`/`or` chains are n-ary, so a long chain
 //! is not deep. PATCH bodies carry at most [`patch::MAX_OPERATIONS`] operations; JSON nesting is
 //! bounded by serde_json's own recursion limit (128). Nothing panics on input: the `fuzz/` crate
-//! (cargo-fuzz, nightly; excluded from the workspace) has three targets, run on a 2-core
-//! machine shared with other builds:
+//! (a cargo-fuzz layout, excluded from the workspace) has three targets, which `.ci/fuzz` builds
+//! with libFuzzer's coverage instrumentation on stable Rust and runs for 30 s each in CI. Longer
+//! runs, on a 2-core machine shared with other builds:
 //!
 //! | target   | what it checks                                                   | ran clean |
 //! |----------|------------------------------------------------------------------|-----------|
@@ -44,7 +45,8 @@
 //! off by an ulp on long mantissas: that keeps the canonical form of a filter or path equal to it
 //! when re-parsed.
 //!
-//! Run with `cd host/scim && cargo +nightly fuzz run filter -- -dict=fuzz/dict.txt fuzz/seeds/filter`.
+//! Run one target longer, keeping its corpus between runs:
+//! `MUSTER_FUZZ_SECONDS=600 MUSTER_FUZZ_WORK=~/.cache/muster/fuzz .ci/fuzz filter`.
 
 pub mod error;
 pub mod filter;
