@@ -8,8 +8,9 @@
 //! - here: [`GatewayState`], [`router`] and [`serve`].
 //! - `http`: authentication, the response envelope (content type, SCIM error bodies,
 //!   metrics), request bodies (size limit, media type).
-//! - `resources`: the Users and Groups handlers; `validate`: what a resource must look like;
-//!   `writes`: a change committed with its outbox rows; `time`: `meta` timestamps.
+//! - `resources`: the Users and Groups handlers (what a resource must look like is
+//!   [`scim::request`]); `writes`: a change committed with its outbox rows; `time`: `meta`
+//!   timestamps.
 //! - `query`: list parameters, filtering, paging, `attributes`/`excludedAttributes`.
 //! - `discovery`: `/ServiceProviderConfig`, `/ResourceTypes`, `/Schemas`.
 //! - `people`: a stored user and its groups as the pipeline's `Person`.
@@ -29,7 +30,6 @@ mod people;
 mod query;
 mod resources;
 mod time;
-mod validate;
 mod writes;
 
 use std::future::Future;

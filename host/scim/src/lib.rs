@@ -12,6 +12,8 @@
 //! - [`flat`]: the flat view "SCIM path → value" and back, what the engine diffs.
 //! - [`patch`]: PATCH operations, parsing both dialects (`parse`: RFC and Entra's default),
 //!   atomic application (`apply`, with the value-level edits in `target`).
+//! - [`request`]: request bodies: JSON naming no attribute twice, and what a User or Group must
+//!   look like before it is stored.
 //!
 //! # The engine's round trip
 //! For flat maps `a`, `b` of the shape [`flat::flatten`] produces, applying to
@@ -29,26 +31,30 @@
 //! [`filter::MAX_FILTER_DEPTH`] levels of nesting; `and`/`or` chains are n-ary, so a long chain
 //! is not deep. PATCH bodies carry at most [`patch::MAX_OPERATIONS`] operations; JSON nesting is
 //! bounded by serde_json's own recursion limit (128). Nothing panics on input: the `fuzz/` crate
-//! (cargo-fuzz, nightly; excluded from the workspace) has three targets, run on a 2-core
-//! machine shared with other builds:
+//! (a cargo-fuzz layout, excluded from the workspace) has four targets, which `.ci/fuzz` builds
+//! with libFuzzer's coverage instrumentation on stable Rust and runs for 30 s each in CI. Longer
+//! runs, on a 2-core machine shared with other builds:
 //!
 //! | target   | what it checks                                                   | ran clean |
 //! |----------|------------------------------------------------------------------|-----------|
 //! | `filter` | parse, canonical form re-parses equal, evaluate on two resources | 4 min, 3.1 M execs |
 //! | `path`   | parse, canonical form re-parses equal                            | 4 min, 5.0 M execs |
 //! | `patch`  | parse, apply to a User, a Group and an input resource; a failed apply leaves the resource unchanged; flatten the result | 3 + 4 min, 3.3 M execs |
+//! | `request` | parse a body, validate it as a User and as a Group; what validates keeps no `id`, `meta`, `password` (or a User's `groups`) in any case, names no attribute twice, has its schema and name, validates again to itself, and keeps its name in the flat view | 5 min, 10.8 M execs |
 //!
 //! Number literals parse with `str::parse::<f64>`, not serde_json's fast float parser, which is
 //! off by an ulp on long mantissas: that keeps the canonical form of a filter or path equal to it
 //! when re-parsed.
 //!
-//! Run with `cd host/scim && cargo +nightly fuzz run filter -- -dict=fuzz/dict.txt fuzz/seeds/filter`.
+//! Run one target longer, keeping its corpus between runs:
+//! `MUSTER_FUZZ_SECONDS=600 MUSTER_FUZZ_WORK=~/.cache/muster/fuzz .ci/fuzz request`.
 
 pub mod error;
 pub mod filter;
 pub mod flat;
 pub mod patch;
 pub mod path;
+pub mod request;
 pub mod resource;
 pub mod schema;
 

@@ -8,7 +8,6 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use scim::ScimType;
 use serde_json::Value;
 
 use super::{ApiError, GatewayState};
@@ -83,8 +82,9 @@ pub async fn unknown_endpoint() -> ApiError {
 }
 
 /// The request body as a JSON value: at most `limit` bytes (413 beyond), a JSON media type
-/// when one is declared (415 otherwise), valid JSON with no two member names in one object
-/// that differ only in case (400 `invalidSyntax` otherwise).
+/// when one is declared (415 otherwise), then what [`scim::request::parse_body`] accepts: valid
+/// JSON with no two member names in one object that differ only in case (400 `invalidSyntax`
+/// otherwise).
 pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<Value, ApiError> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         let media = ct
@@ -121,48 +121,7 @@ pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<
     let bytes: Bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| too_large())?;
-    if bytes.is_empty() {
-        return Err(ApiError::bad(
-            ScimType::InvalidSyntax,
-            "the request has no body",
-        ));
-    }
-    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::bad(
-            ScimType::InvalidSyntax,
-            format!("the body is not valid JSON: {e}"),
-        )
-    })?;
-    match case_variant_names(&value) {
-        None => Ok(value),
-        Some((a, b)) => Err(ApiError::bad(
-            ScimType::InvalidSyntax,
-            format!(
-                "the body names one attribute twice, as {a:?} and {b:?}; SCIM attribute names \
-                 are case-insensitive (RFC 7643 §2.1)"
-            ),
-        )),
-    }
-}
-
-/// Two member names of one object, at any depth, that are equal ignoring case. SCIM names are
-/// case-insensitive, so `{"userName": "a", "USERNAME": "b"}` names one attribute twice: a
-/// uniqueness check could read one while provisioning reads the other.
-fn case_variant_names(value: &Value) -> Option<(String, String)> {
-    match value {
-        Value::Object(map) => {
-            let mut seen: std::collections::HashMap<String, &String> =
-                std::collections::HashMap::with_capacity(map.len());
-            for name in map.keys() {
-                if let Some(first) = seen.insert(name.to_lowercase(), name) {
-                    return Some((first.clone(), name.clone()));
-                }
-            }
-            map.values().find_map(case_variant_names)
-        }
-        Value::Array(items) => items.iter().find_map(case_variant_names),
-        _ => None,
-    }
+    Ok(scim::request::parse_body(&bytes)?)
 }
 
 /// `http(s)://host` as the client addressed us, for `meta.location` and `Location`.
@@ -177,23 +136,4 @@ pub fn origin(headers: &HeaderMap) -> String {
         .filter(|p| *p == "https" || *p == "http")
         .unwrap_or("http");
     format!("{scheme}://{host}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn names_that_differ_only_in_case_are_found_at_any_depth() {
-        let top = json!({"userName": "a@x", "USERNAME": "victim@x"});
-        assert_eq!(
-            case_variant_names(&top),
-            Some(("userName".into(), "USERNAME".into()))
-        );
-        let nested = json!({"Operations": [{"op": "add", "value": {"title": "a", "Title": "b"}}]});
-        assert!(case_variant_names(&nested).is_some());
-        let fine = json!({"userName": "a", "name": {"givenName": "A"}, "emails": [{"value": "v"}]});
-        assert_eq!(case_variant_names(&fine), None);
-    }
 }

@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use scim::ListResponse;
+use scim::request::{name_attribute, validate_resource};
 use scim::resource::ResourceKind;
 use serde_json::{Map, Value, json};
 use store::{GatewayKind, GatewayResource};
@@ -17,7 +18,7 @@ use super::http::{origin, read_json, scim_json};
 use super::query::{ListParams, Projection};
 use super::time::{now_ms, timestamp};
 use super::writes::{check_write, commit, store_kind};
-use super::{ApiError, BASE_PATH, GatewayState, people, validate};
+use super::{ApiError, BASE_PATH, GatewayState, people};
 
 type Params = Query<HashMap<String, String>>;
 
@@ -271,7 +272,7 @@ fn candidates(
     params: &ListParams,
 ) -> Result<Vec<GatewayResource>, ApiError> {
     let store = &state.job().store;
-    let name = validate::name_attribute(kind);
+    let name = name_attribute(kind);
     let pinned = params
         .filter
         .as_ref()
@@ -298,7 +299,7 @@ async fn create(
     body: Body,
 ) -> Result<Response, ApiError> {
     let json = read_json(&headers, body, state.config().max_body_bytes).await?;
-    let obj = validate::resource(kind, json)?;
+    let obj = validate_resource(kind, json)?;
     let now = now_ms();
     let resource = GatewayResource {
         kind: store_kind(kind),
@@ -330,7 +331,7 @@ async fn replace(
     body: Body,
 ) -> Result<Response, ApiError> {
     let json = read_json(&headers, body, state.config().max_body_bytes).await?;
-    let obj = validate::resource(kind, json)?;
+    let obj = validate_resource(kind, json)?;
     update(&state, kind, &headers, &id, |_| Ok(obj)).await
 }
 
@@ -347,7 +348,7 @@ async fn patch(
         // `id` and `meta` are there so that a PATCH aimed at them fails as `mutability`.
         let mut doc = render_plain(current, kind);
         scim::patch::apply_as(&mut doc, &ops, kind)?;
-        validate::resource(kind, doc)
+        Ok(validate_resource(kind, doc)?)
     })
     .await
 }

@@ -5,11 +5,12 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use scim::ScimType;
+use scim::request::{name_attribute, name_of};
 use scim::resource::{ResourceKind, find_key};
 use serde_json::Value;
 use store::{GatewayKind, GatewayResource, GatewayUpsert, GatewayWrite};
 
-use super::{ApiError, GatewayState, people, validate};
+use super::{ApiError, GatewayState, people};
 
 pub(super) fn store_kind(kind: ResourceKind) -> GatewayKind {
     match kind {
@@ -29,13 +30,13 @@ pub(super) fn check_write(
 ) -> Result<(), ApiError> {
     let store = &state.job().store;
     let obj = resource.body.as_object().cloned().unwrap_or_default();
-    let name = validate::name_of(kind, &obj);
+    let name = name_of(kind, &obj);
     if let Some(other) = store.gateway_resource_by_name(store_kind(kind), &name)?
         && other.id != resource.id
     {
         return Err(ApiError::uniqueness(format!(
             "{} {name:?} is already taken by {}",
-            validate::name_attribute(kind),
+            name_attribute(kind),
             other.id
         )));
     }
@@ -147,7 +148,7 @@ fn upsert(kind: ResourceKind, r: &GatewayResource) -> GatewayUpsert {
         .map(str::to_string);
     GatewayUpsert {
         resource: r.clone(),
-        name: validate::name_of(kind, &obj),
+        name: name_of(kind, &obj),
         external_id,
         members: (kind == ResourceKind::Group).then(|| people::member_ids(&r.body)),
     }

@@ -6,12 +6,20 @@ use scim::Filter;
 use serde_json::{Value, json};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let (filter, resource) = text.split_once('\n').unwrap_or((text, ""));
-    let Ok(parsed) = Filter::parse(filter) else { return };
+    let Ok(parsed) = Filter::parse(filter) else {
+        return;
+    };
     // The canonical form parses back to the same filter.
     let canonical = parsed.to_string();
-    assert_eq!(Filter::parse(&canonical).as_ref(), Ok(&parsed), "{filter:?} → {canonical:?}");
+    assert_eq!(
+        Filter::parse(&canonical).as_ref(),
+        Ok(&parsed),
+        "{filter:?} → {canonical:?}"
+    );
     let sample = json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
         "id": "1", "userName": "Bjensen", "active": true, "logins": 3,

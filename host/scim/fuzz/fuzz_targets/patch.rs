@@ -8,10 +8,16 @@ use scim::patch::{apply, parse_request};
 use serde_json::{Value, json};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let (body, resource) = text.split_once('\n').unwrap_or((text, ""));
-    let Ok(body) = serde_json::from_str::<Value>(body) else { return };
-    let Ok(ops) = parse_request(&body) else { return };
+    let Ok(body) = serde_json::from_str::<Value>(body) else {
+        return;
+    };
+    let Ok(ops) = parse_request(&body) else {
+        return;
+    };
     let mut targets = vec![
         json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": "1", "userName": "b",
                "emails": [{"type": "work", "value": "b@x"}], "name": {"givenName": "B"}}),

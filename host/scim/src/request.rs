@@ -1,5 +1,8 @@
-//! What a User or Group must look like before it is stored: a JSON object whose attributes the
-//! schemas know have the types the schemas say, with `userName` / `displayName` present.
+//! What a request body must be before it is acted on: JSON that names no attribute twice
+//! ([`parse_body`]), and for a User or Group a JSON object whose attributes the schemas know
+//! have the types the schemas say, with `userName` / `displayName` present
+//! ([`validate_resource`]). Failures are 400 [`ScimError`]s with the `scimType` that says what
+//! was wrong; the HTTP side (size limit, media type) stays with the server.
 //!
 //! Liberal where Entra needs it (Microsoft Learn, "Known issues and resolutions with SCIM 2.0
 //! protocol compliance of the Microsoft Entra user provisioning service"): booleans sent as the
@@ -8,17 +11,64 @@
 //! (`id`, `meta`, a User's `groups`) are dropped, as RFC 7644 §3.3 says to ignore read-only input,
 //! and `password` is dropped because muster never forwards or checks one.
 
-use scim::ScimType;
-use scim::resource::{ResourceKind, find_key};
-use scim::schema::{AttrType, Attribute};
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 
-use super::ApiError;
+use crate::error::{ScimError, ScimType};
+use crate::resource::{ResourceKind, find_key};
+use crate::schema::{AttrType, Attribute};
+
+/// A request body as a JSON value: not empty, valid JSON, and with no two member names in one
+/// object that differ only in case (all `invalidSyntax` otherwise).
+pub fn parse_body(bytes: &[u8]) -> Result<Value, ScimError> {
+    if bytes.is_empty() {
+        return Err(ScimError::bad_request(
+            ScimType::InvalidSyntax,
+            "the request has no body",
+        ));
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        ScimError::bad_request(
+            ScimType::InvalidSyntax,
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
+    match case_variant_names(&value) {
+        None => Ok(value),
+        Some((a, b)) => Err(ScimError::bad_request(
+            ScimType::InvalidSyntax,
+            format!(
+                "the body names one attribute twice, as {a:?} and {b:?}; SCIM attribute names \
+                 are case-insensitive (RFC 7643 §2.1)"
+            ),
+        )),
+    }
+}
+
+/// Two member names of one object, at any depth, that are equal ignoring case. SCIM names are
+/// case-insensitive, so `{"userName": "a", "USERNAME": "b"}` names one attribute twice: a
+/// uniqueness check could read one while provisioning reads the other.
+pub fn case_variant_names(value: &Value) -> Option<(String, String)> {
+    match value {
+        Value::Object(map) => {
+            let mut seen: HashMap<String, &String> = HashMap::with_capacity(map.len());
+            for name in map.keys() {
+                if let Some(first) = seen.insert(name.to_lowercase(), name) {
+                    return Some((first.clone(), name.clone()));
+                }
+            }
+            map.values().find_map(case_variant_names)
+        }
+        Value::Array(items) => items.iter().find_map(case_variant_names),
+        _ => None,
+    }
+}
 
 /// The normalised body, or an `invalidValue` / `invalidSyntax` error naming the attribute.
-pub fn resource(kind: ResourceKind, body: Value) -> Result<Map<String, Value>, ApiError> {
+pub fn validate_resource(kind: ResourceKind, body: Value) -> Result<Map<String, Value>, ScimError> {
     let Value::Object(mut obj) = body else {
-        return Err(ApiError::bad(
+        return Err(ScimError::bad_request(
             ScimType::InvalidSyntax,
             format!("a {} must be a JSON object", kind.name()),
         ));
@@ -53,7 +103,7 @@ pub fn resource(kind: ResourceKind, body: Value) -> Result<Map<String, Value>, A
     match find_key(&obj, required).and_then(|k| obj.get(k)) {
         Some(Value::String(s)) if !s.trim().is_empty() => {}
         _ => {
-            return Err(ApiError::bad(
+            return Err(ScimError::bad_request(
                 ScimType::InvalidValue,
                 format!("{required} is required and must be a non-empty string"),
             ));
@@ -84,7 +134,7 @@ fn is_urn(key: &str) -> bool {
 }
 
 /// `schemas` must be a list of strings naming the core schema; absent, it is filled in.
-fn schemas(kind: ResourceKind, obj: &mut Map<String, Value>) -> Result<(), ApiError> {
+fn schemas(kind: ResourceKind, obj: &mut Map<String, Value>) -> Result<(), ScimError> {
     let key = find_key(obj, "schemas").map(str::to_string);
     let Some(key) = key else {
         obj.insert("schemas".into(), Value::from(vec![kind.schema()]));
@@ -93,7 +143,7 @@ fn schemas(kind: ResourceKind, obj: &mut Map<String, Value>) -> Result<(), ApiEr
     let list = match obj.remove(&key) {
         Some(Value::Array(list)) if list.iter().all(Value::is_string) => list,
         _ => {
-            return Err(ApiError::bad(
+            return Err(ScimError::bad_request(
                 ScimType::InvalidSyntax,
                 "\"schemas\" must be a list of schema URNs",
             ));
@@ -104,7 +154,7 @@ fn schemas(kind: ResourceKind, obj: &mut Map<String, Value>) -> Result<(), ApiEr
         .filter_map(Value::as_str)
         .any(|s| s.eq_ignore_ascii_case(kind.schema()));
     if !names_core {
-        return Err(ApiError::bad(
+        return Err(ScimError::bad_request(
             ScimType::InvalidValue,
             format!("\"schemas\" must include {}", kind.schema()),
         ));
@@ -113,9 +163,9 @@ fn schemas(kind: ResourceKind, obj: &mut Map<String, Value>) -> Result<(), ApiEr
     Ok(())
 }
 
-fn extension(kind: ResourceKind, urn: &str, value: Value) -> Result<Value, ApiError> {
+fn extension(kind: ResourceKind, urn: &str, value: Value) -> Result<Value, ScimError> {
     let Value::Object(attrs) = value else {
-        return Err(ApiError::bad(
+        return Err(ScimError::bad_request(
             ScimType::InvalidSyntax,
             format!("the extension {urn} must be a JSON object"),
         ));
@@ -131,12 +181,12 @@ fn extension(kind: ResourceKind, urn: &str, value: Value) -> Result<Value, ApiEr
     Ok(Value::Object(out))
 }
 
-fn invalid(path: &str, expected: &str) -> ApiError {
-    ApiError::bad(ScimType::InvalidValue, format!("{path} must be {expected}"))
+fn invalid(path: &str, expected: &str) -> ScimError {
+    ScimError::bad_request(ScimType::InvalidValue, format!("{path} must be {expected}"))
 }
 
 /// Checks (and for Entra's string booleans, converts) one attribute value.
-fn typed(attr: &Attribute, path: &str, value: Value) -> Result<Value, ApiError> {
+fn typed(attr: &Attribute, path: &str, value: Value) -> Result<Value, ScimError> {
     if value.is_null() {
         return Ok(value);
     }
@@ -153,7 +203,7 @@ fn typed(attr: &Attribute, path: &str, value: Value) -> Result<Value, ApiError> 
     single(attr, path, value)
 }
 
-fn single(attr: &Attribute, path: &str, value: Value) -> Result<Value, ApiError> {
+fn single(attr: &Attribute, path: &str, value: Value) -> Result<Value, ScimError> {
     match (attr.ty, value) {
         (_, Value::Null) => Ok(Value::Null),
         (AttrType::Complex, Value::Object(o)) => {
@@ -194,6 +244,42 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn names_that_differ_only_in_case_are_found_at_any_depth() {
+        let top = json!({"userName": "a@x", "USERNAME": "victim@x"});
+        assert_eq!(
+            case_variant_names(&top),
+            Some(("userName".into(), "USERNAME".into()))
+        );
+        let nested = json!({"Operations": [{"op": "add", "value": {"title": "a", "Title": "b"}}]});
+        assert!(case_variant_names(&nested).is_some());
+        let fine = json!({"userName": "a", "name": {"givenName": "A"}, "emails": [{"value": "v"}]});
+        assert_eq!(case_variant_names(&fine), None);
+    }
+
+    #[test]
+    fn bodies_that_are_empty_not_json_or_name_an_attribute_twice_are_invalid_syntax() {
+        for (body, expected) in [
+            (&b""[..], "the request has no body"),
+            (b"{\"userName\": ", "the body is not valid JSON"),
+            (
+                b"{\"userName\": \"a\", \"USERNAME\": \"b\"}",
+                "names one attribute twice",
+            ),
+        ] {
+            let err = parse_body(body).expect_err("invalid");
+            assert_eq!(
+                (err.status, err.scim_type),
+                (400, Some(ScimType::InvalidSyntax))
+            );
+            assert!(err.detail.contains(expected), "{}", err.detail);
+        }
+        assert_eq!(
+            parse_body(b"{\"userName\": \"a\"}"),
+            Ok(json!({"userName": "a"}))
+        );
+    }
+
+    #[test]
     fn normalises_entra_input_and_drops_server_attributes() {
         let body = json!({
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
@@ -203,7 +289,7 @@ mod tests {
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Ops"},
             "urn:custom:ext": {"anything": [1, 2]},
         });
-        let obj = resource(ResourceKind::User, body).expect("valid");
+        let obj = validate_resource(ResourceKind::User, body).expect("valid");
         assert!(obj.get("id").is_none() && obj.get("meta").is_none());
         assert!(obj.get("password").is_none());
         assert_eq!(obj["active"], json!(false));
@@ -233,16 +319,11 @@ mod tests {
             ),
         ];
         for (body, expected) in cases {
-            let err = resource(ResourceKind::User, body.clone()).expect_err("invalid");
-            assert_eq!(err.0.scim_type, Some(ScimType::InvalidValue), "{body}");
-            assert!(
-                err.0.detail.contains(expected),
-                "{}: {}",
-                body,
-                err.0.detail
-            );
+            let err = validate_resource(ResourceKind::User, body.clone()).expect_err("invalid");
+            assert_eq!(err.scim_type, Some(ScimType::InvalidValue), "{body}");
+            assert!(err.detail.contains(expected), "{}: {}", body, err.detail);
         }
-        let err = resource(ResourceKind::Group, json!([])).expect_err("not an object");
-        assert_eq!(err.0.scim_type, Some(ScimType::InvalidSyntax));
+        let err = validate_resource(ResourceKind::Group, json!([])).expect_err("not an object");
+        assert_eq!(err.scim_type, Some(ScimType::InvalidSyntax));
     }
 }
