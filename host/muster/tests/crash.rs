@@ -24,7 +24,10 @@ use muster::job::Job;
 use muster::sync::{CycleOptions, run_cycle};
 use scim::flat::Flat;
 use serde_json::{Map, Value as Json, json};
-use zoom_sim::{SimConfig, SimState};
+
+#[path = "common/sim.rs"]
+mod sim;
+use sim::Sim;
 
 const PEOPLE: usize = 2000;
 const TOKEN: &str = "crash-test-token";
@@ -41,7 +44,7 @@ fn kill_9_at_random_moments_converges_without_duplicates_or_lost_updates() {
     let mut rng = Rng(seed | 1);
     let started = Instant::now();
     let stage = |what: &str| eprintln!("[{:>5.1} s] {what}", started.elapsed().as_secs_f64());
-    let sim = Sim::start();
+    let sim = Sim::start(TOKEN);
     let work = Workdir::new(&sim.base_url, "work");
     let clean = CleanRun::new(&sim.base_url);
     let expected = [clean.expected_state(1), clean.expected_state(2)];
@@ -170,64 +173,6 @@ fn job_config(base_url: &str, rate: &str, concurrency: &str) -> String {
 }
 
 // ---- the simulator and the working folders ------------------------------------------------
-
-struct Sim {
-    state: SimState,
-    base_url: String,
-    /// Serves the simulator until the test ends.
-    _runtime: tokio::runtime::Runtime,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Sim {
-    fn start() -> Sim {
-        let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("bind the simulator");
-        let base_url = format!("http://{}/scim2", listener.local_addr().expect("address"));
-        let state = SimState::new(&SimConfig::new(TOKEN));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        runtime.spawn(zoom_sim::serve_state(listener, state.clone(), async move {
-            let _ = stopped.await;
-        }));
-        Sim {
-            state,
-            base_url,
-            _runtime: runtime,
-            stop: Some(stop),
-        }
-    }
-
-    fn requests(&self) -> u64 {
-        self.state.counters().requests
-    }
-
-    /// Every user as stored, with the write-only licence fields a GET never shows.
-    fn raw_users(&self, dir: &Path) -> BTreeMap<String, Map<String, Json>> {
-        let path = dir.join("sim-state.json");
-        self.state.save(&path).expect("save the simulator's state");
-        let saved: Json = serde_json::from_str(&std::fs::read_to_string(&path).expect("read"))
-            .expect("the simulator's state as JSON");
-        let rows = saved["users"]["rows"]
-            .as_object()
-            .expect("users.rows in the simulator's state");
-        rows.iter()
-            .map(|(id, row)| {
-                let attrs = row["attrs"].as_object().cloned().expect("a row's attrs");
-                (id.clone(), attrs)
-            })
-            .collect()
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
 
 struct Workdir {
     dir: tempfile::TempDir,
