@@ -208,13 +208,20 @@ fn the_least_recently_used_entries_are_evicted_beyond_the_budget() {
     // Three components of about the same size (the hostile guests are as small as the counter).
     load(&runtime, guests::COUNTER).expect("loads");
     load(&runtime, guests::TRAP).expect("loads");
-    // The counter is used again, so the trap guest is now the least recently used.
-    std::thread::sleep(Duration::from_millis(20));
+    // Both entries look a day old; using the counter again makes it recent, so the trap guest
+    // is the least recently used by construction, not by the file clock's resolution.
+    let day_old = std::time::SystemTime::now() - Duration::from_secs(86_400);
+    for file in [entries(dir.path(), "sum"), entries(dir.path(), "cwasm")].concat() {
+        std::fs::File::options()
+            .append(true)
+            .open(&file)
+            .and_then(|f| f.set_modified(day_old))
+            .expect("age the entry");
+    }
     assert_eq!(
         load(&runtime, guests::COUNTER).expect("loads").origin(),
         Origin::Cached
     );
-    std::thread::sleep(Duration::from_millis(20));
     load(&runtime, guests::LOOP_FOREVER).expect("loads");
     assert!(size(dir.path()) <= one * 5 / 2, "within the budget");
     assert_eq!(entries(dir.path(), "cwasm").len(), 2);
