@@ -67,6 +67,79 @@ pub fn resolve_memberships(people: &mut [Person], groups: &[Group]) {
     }
 }
 
+/// The app assigned to a person or a group, with the role's name (Graph's
+/// `appRoleAssignedTo`, whose role ids a source resolves to names before they get here).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Assignment {
+    pub principal_id: String,
+    #[serde(default)]
+    pub app_role: Option<String>,
+}
+
+/// Marks who is assigned, directly or through a group (its direct members, or every member
+/// of its nested groups too when `nested_groups`: Entra reaches direct members only), and
+/// gives them the assignments' roles. Memberships must be resolved first. Returns a warning
+/// for each assignment to an id that is neither a person nor a group.
+pub fn resolve_assignments(
+    people: &mut [Person],
+    groups: &[Group],
+    assignments: &[Assignment],
+    nested_groups: bool,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let person_index: HashMap<&str, usize> = people
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id.as_str(), i))
+        .collect();
+    let group_ids: HashSet<&str> = groups.iter().map(|g| g.id.as_str()).collect();
+    // Group assignments by group id, in assignment order: each person then looks up their own
+    // few groups, instead of every group assignment scanning every person.
+    let mut by_group: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut direct: Vec<(usize, usize)> = Vec::new();
+    for (n, a) in assignments.iter().enumerate() {
+        if let Some(&i) = person_index.get(a.principal_id.as_str()) {
+            direct.push((i, n));
+        } else if group_ids.contains(a.principal_id.as_str()) {
+            by_group.entry(a.principal_id.as_str()).or_default().push(n);
+        } else {
+            warnings.push(format!(
+                "assignment to {:?}, which is neither a person nor a group",
+                a.principal_id
+            ));
+        }
+    }
+    for (i, n) in direct {
+        people[i].assigned_directly = true;
+        people[i].app_roles.extend(assignments[n].app_role.clone());
+    }
+    let mut hits = Vec::new();
+    for person in people.iter_mut() {
+        let groups = if nested_groups {
+            &person.transitive_groups
+        } else {
+            &person.direct_groups
+        };
+        hits.clear();
+        for g in groups {
+            hits.extend(by_group.get(g.id.as_str()).into_iter().flatten().copied());
+        }
+        hits.sort_unstable();
+        hits.dedup();
+        for &n in &hits {
+            let a = &assignments[n];
+            person.assigned_via_groups.push(a.principal_id.clone());
+            person.app_roles.extend(a.app_role.clone());
+        }
+    }
+    for person in people.iter_mut() {
+        person.app_roles.sort();
+        person.app_roles.dedup();
+    }
+    warnings
+}
+
 /// The group itself followed by every group that contains it, breadth first, each once.
 fn ancestors_of<'a>(start: &'a str, parents: &HashMap<&'a str, Vec<&'a str>>) -> Vec<&'a str> {
     let mut seen: HashSet<&str> = HashSet::from([start]);
@@ -188,5 +261,47 @@ mod tests {
         );
         assert_eq!(people[0].transitive_groups.len(), 2);
         assert!(people[1].direct_groups.is_empty());
+    }
+
+    #[test]
+    fn assignments_reach_people_directly_and_through_groups() {
+        let mut people: Vec<Person> = ["p", "q", "r"]
+            .iter()
+            .map(|id| Person::new(*id, Default::default()))
+            .collect();
+        let groups = [group("a", &["q"], &[]), group("b", &[], &["a"])];
+        let assignment = |id: &str, role: Option<&str>| Assignment {
+            principal_id: id.into(),
+            app_role: role.map(str::to_string),
+        };
+        let assignments = [
+            assignment("p", Some("Admin")),
+            assignment("b", Some("User")),
+            assignment("a", Some("User")),
+            assignment("ghost", None),
+        ];
+        resolve_memberships(&mut people, &groups);
+        let warnings = resolve_assignments(&mut people, &groups, &assignments, false);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("ghost"));
+        assert!(people[0].assigned_directly);
+        assert_eq!(people[0].app_roles, ["Admin"]);
+        assert_eq!(
+            people[1].assigned_via_groups,
+            ["a"],
+            "b reaches q only through nesting"
+        );
+        assert_eq!(people[1].app_roles, ["User"]);
+        assert!(!people[2].is_assigned());
+
+        let mut nested: Vec<Person> = vec![Person::new("q", Default::default())];
+        resolve_memberships(&mut nested, &groups);
+        resolve_assignments(&mut nested, &groups, &assignments, true);
+        assert_eq!(
+            nested[0].assigned_via_groups,
+            ["b", "a"],
+            "in assignment order"
+        );
+        assert_eq!(nested[0].app_roles, ["User"], "roles once");
     }
 }

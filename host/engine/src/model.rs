@@ -36,6 +36,54 @@ impl Value {
             _ => None,
         }
     }
+
+    /// A JSON value from a source as the pipeline's value: null is no value, lists of strings
+    /// stay lists. `other` says what becomes of JSON with no exact value here (objects, lists
+    /// that are not all strings, numbers that are not 64-bit integers).
+    pub fn from_json(json: serde_json::Value, other: OtherJson) -> Option<Value> {
+        use serde_json::Value as Json;
+        match json {
+            Json::Null => None,
+            Json::Bool(b) => Some(Value::Bool(b)),
+            Json::Number(n) if n.is_i64() => n.as_i64().map(Value::Int),
+            Json::String(s) => Some(Value::Text(s.into())),
+            Json::Array(items) if items.iter().all(Json::is_string) => Some(Value::TextList(
+                items
+                    .into_iter()
+                    .filter_map(|i| match i {
+                        Json::String(s) => Some(s),
+                        _ => None,
+                    })
+                    .collect(),
+            )),
+            json => match other {
+                OtherJson::Drop => None,
+                OtherJson::AsText => Some(Value::Text(json.to_string().into())),
+            },
+        }
+    }
+
+    /// The value as SCIM JSON. Text lists become arrays of strings.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::Int(i) => serde_json::Value::from(*i),
+            Value::Text(s) => serde_json::Value::String(s.to_string()),
+            Value::TextList(l) => serde_json::Value::from(&l[..]),
+        }
+    }
+}
+
+/// What [`Value::from_json`] makes of JSON that has no exact value in the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtherJson {
+    /// Left out: a Graph object such as `onPremisesExtensionAttributes` has no place in a flat
+    /// attribute.
+    Drop,
+    /// Kept as its JSON text: a SCIM resource's multi-valued complex attributes (`emails`,
+    /// `addresses`) reach plugins whole.
+    AsText,
 }
 
 mod attributes;
@@ -202,4 +250,49 @@ pub struct ProvisionedRecord {
     pub plugin_versions: PluginVersions,
     /// Disabled in the target by muster (`active` false).
     pub disabled: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_without_an_exact_value_is_dropped_or_kept_as_text() {
+        let text = |s: &str| Some(Value::Text(s.into()));
+        let cases = [
+            (json!(null), None, None),
+            (
+                json!(true),
+                Some(Value::Bool(true)),
+                Some(Value::Bool(true)),
+            ),
+            (json!(-7), Some(Value::Int(-7)), Some(Value::Int(-7))),
+            (json!("a"), text("a"), text("a")),
+            (
+                json!(["a", "b"]),
+                Some(Value::TextList(["a".into(), "b".into()].into())),
+                Some(Value::TextList(["a".into(), "b".into()].into())),
+            ),
+            (json!(1.5), None, text("1.5")),
+            (json!(u64::MAX), None, text("18446744073709551615")),
+            (json!({"k": 1}), None, text(r#"{"k":1}"#)),
+            (json!(["a", 1]), None, text(r#"["a",1]"#)),
+        ];
+        for (json, dropped, as_text) in cases {
+            assert_eq!(
+                Value::from_json(json.clone(), OtherJson::Drop),
+                dropped,
+                "{json}"
+            );
+            assert_eq!(
+                Value::from_json(json.clone(), OtherJson::AsText),
+                as_text,
+                "{json}"
+            );
+            if let Some(v) = dropped {
+                assert_eq!(v.to_json(), json, "round trip");
+            }
+        }
+    }
 }

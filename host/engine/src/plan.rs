@@ -109,23 +109,12 @@ pub struct PlannedAction {
     pub downgrade: bool,
 }
 
-/// A SCIM JSON value. Text lists become arrays of strings.
-pub fn to_json(value: &Value) -> serde_json::Value {
-    match value {
-        Value::Null => serde_json::Value::Null,
-        Value::Bool(b) => serde_json::Value::Bool(*b),
-        Value::Int(i) => serde_json::Value::from(*i),
-        Value::Text(s) => serde_json::Value::String(s.to_string()),
-        Value::TextList(l) => serde_json::Value::from(&l[..]),
-    }
-}
-
 /// Flat target attributes as SCIM JSON values, the shape `scim::flat::unflatten` builds a
 /// resource from.
 pub fn to_flat(attributes: &Attributes) -> scim::flat::Flat {
     attributes
         .iter()
-        .map(|(path, value)| (path.to_string(), to_json(value)))
+        .map(|(path, value)| (path.to_string(), value.to_json()))
         .collect()
 }
 
@@ -156,7 +145,7 @@ pub fn ops_from_plan(
         ops.push(PatchOperation {
             op: PatchOp::Replace,
             path: Some(path.to_string()),
-            value: Some(to_json(value)),
+            value: Some(value.to_json()),
         })
     };
     let mut old = old.iter().peekable();
@@ -310,7 +299,7 @@ mod tests {
                 ops.push(PatchOperation {
                     op: PatchOp::Replace,
                     path: Some(path.to_string()),
-                    value: Some(to_json(value)),
+                    value: Some(value.to_json()),
                 });
             }
         }

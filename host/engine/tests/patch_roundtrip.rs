@@ -4,10 +4,10 @@
 use std::collections::BTreeSet;
 
 use engine::model::{Attributes, Value};
-use engine::plan::{ops_from_plan, to_json};
+use engine::plan::{ops_from_plan, to_flat};
 use proptest::prelude::*;
 use scim::ResourceKind;
-use scim::flat::{Flat, flatten, unflatten};
+use scim::flat::{flatten, unflatten};
 
 /// `userName` is required by SCIM and is the matching attribute: always present.
 const TEXT_PATHS: [&str; 8] = [
@@ -35,10 +35,6 @@ fn flat_attributes() -> impl Strategy<Value = Attributes> {
         }
         a
     })
-}
-
-fn to_flat(a: &Attributes) -> Flat {
-    a.iter().map(|(k, v)| (k.to_string(), to_json(v))).collect()
 }
 
 proptest! {

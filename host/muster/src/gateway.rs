@@ -23,7 +23,6 @@
 //! loses nothing: the rows wait, and the worker catches up in order when it is back.
 
 mod discovery;
-mod error;
 mod http;
 mod outbox;
 mod people;
@@ -45,7 +44,8 @@ use tokio::sync::Notify;
 
 use crate::job::Job;
 
-pub use error::ApiError;
+/// The gateway's errors: RFC 7644 §3.12 bodies.
+pub type ApiError = crate::http::error::ApiError<crate::http::error::Scim>;
 pub use http::scim_json;
 pub use outbox::{OutboxPass, forward_due, run_outbox};
 

@@ -6,7 +6,8 @@
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`; [`admin`]: `/admin/...` and its OpenAPI document.
 //! - [`runner`]: cycles one at a time, on-demand provisioning beside them, with progress;
 //!   [`probe`]: the periodic test connection that `/readyz` reads.
-//! - [`edge`]: request ids and the one policy for server errors; [`serve`]: the listener, with
+//! - [`error`]: the one error type, written as each surface writes errors; [`edge`]: request
+//!   ids and the one policy for server errors; [`serve`]: the listener, with
 //!   its timeouts and connection limit.
 //!
 //! For a gateway job (`[source] kind = "gateway"`) the state also carries the
@@ -15,6 +16,7 @@
 pub mod admin;
 pub mod bearer;
 pub mod edge;
+pub mod error;
 pub mod ops;
 pub mod probe;
 pub mod runner;

@@ -127,7 +127,7 @@ fn changes(report: &CycleReport) -> String {
             // As JSON, the way the target sees the value: "3000", true, ["a", "b"].
             let show = |v: &Option<engine::model::Value>| {
                 v.as_ref()
-                    .map_or("(none)".into(), |v| engine::plan::to_json(v).to_string())
+                    .map_or("(none)".into(), |v| v.to_json().to_string())
             };
             out.push_str(&format!(
                 "             {}: {} -> {}\n",

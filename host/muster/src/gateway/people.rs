@@ -9,7 +9,7 @@
 
 use std::collections::HashSet;
 
-use engine::model::{Attributes, GroupRef, Person, Value};
+use engine::model::{Attributes, GroupRef, OtherJson, Person, Value};
 use scim::resource::get_ci;
 use serde_json::Value as Json;
 use store::GatewayResource;
@@ -18,7 +18,7 @@ use store::GatewayResource;
 pub fn person(user: &GatewayResource, direct: &[GroupRef], transitive: &[GroupRef]) -> Person {
     let mut attributes: Attributes = scim::flat::flatten(&user.body)
         .into_iter()
-        .filter_map(|(path, v)| value(v).map(|v| (path.into(), v)))
+        .filter_map(|(path, v)| Value::from_json(v, OtherJson::AsText).map(|v| (path.into(), v)))
         .collect();
     attributes.insert("id".into(), Value::Text(user.id.as_str().into()));
     let active = user
@@ -33,27 +33,6 @@ pub fn person(user: &GatewayResource, direct: &[GroupRef], transitive: &[GroupRe
     person.direct_groups = direct.to_vec();
     person.transitive_groups = transitive.to_vec();
     person
-}
-
-/// A flat SCIM value as the pipeline's value: lists of strings stay lists, other structures
-/// (lists of objects kept whole) become their JSON text.
-fn value(v: Json) -> Option<Value> {
-    match v {
-        Json::Null => None,
-        Json::Bool(b) => Some(Value::Bool(b)),
-        Json::Number(n) => Some(match n.as_i64() {
-            Some(i) => Value::Int(i),
-            None => Value::Text(n.to_string().into()),
-        }),
-        Json::String(s) => Some(Value::Text(s.into())),
-        Json::Array(items) if items.iter().all(Json::is_string) => Some(Value::TextList(
-            items
-                .into_iter()
-                .filter_map(|i| i.as_str().map(str::to_string))
-                .collect(),
-        )),
-        other => Some(Value::Text(other.to_string().into())),
-    }
 }
 
 /// A group's reference for the pipeline.

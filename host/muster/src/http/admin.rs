@@ -5,7 +5,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -16,6 +16,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::AppState;
+use super::error::ErrorBody;
 use super::ops::{Readiness, readiness};
 use super::probe::ProbeResult;
 use super::runner::{Running, Trigger, kind_name, status_name};
@@ -51,66 +52,20 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
 }
 
-/// An error as the admin API answers it: a status and `{"error": message}`.
-#[derive(Debug)]
-pub struct ApiError(StatusCode, String);
-
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: String,
-}
-
-/// A 500's text is logged by the edge (`http::edge`), which answers with a request id instead.
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.0, Json(ErrorBody { error: self.1 })).into_response()
-    }
-}
-
-impl From<anyhow::Error> for ApiError {
-    fn from(e: anyhow::Error) -> Self {
-        ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
-    }
-}
-
-impl From<store::StoreError> for ApiError {
-    fn from(e: store::StoreError) -> Self {
-        ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-    }
-}
+/// The admin API's errors: `{"error": detail}` bodies.
+type ApiError = super::error::ApiError<super::error::Json>;
 
 async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let Some(token) = &state.admin_token else {
-        return ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "the admin API is disabled: set the environment variable {} to its token",
-                state.job.config.admin.token_env
-            ),
-        )
+        return ApiError::unavailable(format!(
+            "the admin API is disabled: set the environment variable {} to its token",
+            state.job.config.admin.token_env
+        ))
         .into_response();
     };
     match token.check(request.headers()) {
         Ok(()) => next.run(request).await,
-        Err(_) => {
-            let mut response = ApiError(
-                StatusCode::UNAUTHORIZED,
-                "missing or wrong bearer token".into(),
-            )
-            .into_response();
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer realm=\"muster admin\""),
-            );
-            // The request's body (an upload, say) is refused unread, so the connection cannot
-            // carry another request: say so, or a keep-alive client sends its next request
-            // into a socket the server is closing.
-            response.headers_mut().insert(
-                header::CONNECTION,
-                header::HeaderValue::from_static("close"),
-            );
-            response
-        }
+        Err(_) => ApiError::unauthorized("missing or wrong bearer token").into_response(),
     }
 }
 
@@ -207,19 +162,14 @@ async fn upload_version(
         }
         Err(e @ InstallError::Load(_)) => {
             tracing::warn!(plugin = %name, error = %e, "uploaded plugin version rejected");
-            Err(ApiError(StatusCode::BAD_REQUEST, e.to_string()))
+            Err(ApiError::new(400, None, e.to_string()))
         }
-        Err(e @ InstallError::NotSaved { .. }) => {
-            Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
-        }
+        Err(e @ InstallError::NotSaved { .. }) => Err(ApiError::internal(e.to_string())),
     }
 }
 
 fn unknown_plugin(name: &str) -> ApiError {
-    ApiError(
-        StatusCode::NOT_FOUND,
-        format!("no plugin named {name:?} is configured"),
-    )
+    ApiError::not_found(format!("no plugin named {name:?} is configured"))
 }
 
 #[utoipa::path(post, path = "/admin/plugins/{name}/rollback", tag = "plugins",
@@ -254,8 +204,8 @@ async fn rollback(
             .ok_or_else(|| unknown_plugin(&name)),
         Err(RollbackError::Registry(RegistryError::Unknown(_))) => Err(unknown_plugin(&name)),
         Err(e @ RollbackError::Registry(RegistryError::NoPreviousVersion(_)))
-        | Err(e @ RollbackError::NotKept(_)) => Err(ApiError(StatusCode::CONFLICT, e.to_string())),
-        Err(e) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+        | Err(e @ RollbackError::NotKept(_)) => Err(ApiError::conflict(e.to_string())),
+        Err(e) => Err(ApiError::internal(e.to_string())),
     }
 }
 
@@ -304,7 +254,7 @@ async fn start_sync(
     let turn = state
         .runner
         .try_turn()
-        .map_err(|e| ApiError(StatusCode::CONFLICT, e.to_string()))?;
+        .map_err(|e| ApiError::conflict(e.to_string()))?;
     let options = CycleOptions {
         allow_deletes: params.allow_deletes,
         full_read: params.full_read,
@@ -389,7 +339,7 @@ async fn provision(
         .on_demand(&state.job, request.person.trim())
         .await
         .map_err(|e| match e {
-            e @ OnDemandError::NotFound(_) => ApiError(StatusCode::NOT_FOUND, e.to_string()),
+            e @ OnDemandError::NotFound(_) => ApiError::not_found(e.to_string()),
             OnDemandError::Failed(e) => e.into(),
         })?;
     let entry = serde_json::to_value(&done.entry).map_err(anyhow::Error::from)?;
@@ -477,9 +427,8 @@ async fn test_connection(State(state): State<AppState>) -> Json<ProbeResult> {
 /// The gateway of a gateway job, or 404: sync jobs have no outbox.
 fn gateway_of(state: &AppState) -> Result<&crate::gateway::GatewayState, ApiError> {
     state.gateway.as_ref().ok_or_else(|| {
-        ApiError(
-            StatusCode::NOT_FOUND,
-            "this job has no outbox: it is not a gateway job ([source] kind = \"gateway\")".into(),
+        ApiError::not_found(
+            "this job has no outbox: it is not a gateway job ([source] kind = \"gateway\")",
         )
     })
 }
@@ -519,10 +468,7 @@ async fn replay_dropped(
             tracing::info!(seq, person = %person_id, "dropped change replayed");
             Ok(Json(Replayed { seq, person_id }))
         }
-        None => Err(ApiError(
-            StatusCode::NOT_FOUND,
-            format!("no dropped change {seq}"),
-        )),
+        None => Err(ApiError::not_found(format!("no dropped change {seq}"))),
     }
 }
 

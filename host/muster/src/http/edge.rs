@@ -11,8 +11,10 @@ use axum::body::to_bytes;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use tracing::Instrument;
+
+use super::error::{ErrorFormat, Json, Scim};
 
 pub const REQUEST_ID: &str = "x-request-id";
 
@@ -72,12 +74,11 @@ async fn server_error(response: Response, id: &str, span: tracing::Span) -> Resp
     };
     tracing::error!(status = status.as_u16(), detail, "request failed");
     let message = format!("internal error; the server's log has it under request id {id}");
+    let error = scim::ScimError::new(500, None, message);
     let mut replaced = if is_scim {
-        let body = scim::ScimError::new(500, None, message).to_body();
-        crate::gateway::scim_json(StatusCode::INTERNAL_SERVER_ERROR, &body)
+        <Scim as ErrorFormat>::body(&error)
     } else {
-        let body = serde_json::json!({ "error": message });
-        (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
+        <Json as ErrorFormat>::body(&error)
     };
     // Keep what the handler set besides the body (e.g. `Connection: close`).
     for (name, value) in &parts.headers {

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use anyhow::Context;
-use engine::membership::resolve_memberships;
+use engine::membership::{Assignment, resolve_assignments, resolve_memberships};
 use engine::model::{Attributes, Group, Person};
 use serde::Deserialize;
 
@@ -40,16 +40,6 @@ struct SnapshotGroup {
     display_name: String,
     #[serde(default)]
     members: Vec<String>,
-}
-
-/// The app assigned to a person or a group, with the role's name (Graph sources resolve role
-/// ids to names before they get here).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct Assignment {
-    pub(crate) principal_id: String,
-    #[serde(default)]
-    pub(crate) app_role: Option<String>,
 }
 
 fn yes() -> bool {
@@ -111,71 +101,17 @@ pub fn parse(text: &str, nested_groups: bool) -> anyhow::Result<Directory> {
         });
     }
     resolve_memberships(&mut people, &groups);
-    assign(
+    warnings.extend(resolve_assignments(
         &mut people,
         &groups,
         &snapshot.assignments,
-        &person_index,
         nested_groups,
-        &mut warnings,
-    );
+    ));
     Ok(Directory {
         people,
         groups,
         warnings,
     })
-}
-
-/// Marks who is assigned, directly or through a group (its direct members, or every member
-/// of its nested groups too when `nested_groups`), and gives them the assignments' roles.
-pub(crate) fn assign(
-    people: &mut [Person],
-    groups: &[Group],
-    assignments: &[Assignment],
-    person_index: &HashMap<String, usize>,
-    nested_groups: bool,
-    warnings: &mut Vec<String>,
-) {
-    let group_ids: HashSet<&str> = groups.iter().map(|g| g.id.as_str()).collect();
-    // Group assignments by group id, in assignment order: each person then looks up their own
-    // few groups, instead of every group assignment scanning every person.
-    let mut by_group: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (n, a) in assignments.iter().enumerate() {
-        if let Some(&i) = person_index.get(&a.principal_id) {
-            people[i].assigned_directly = true;
-            people[i].app_roles.extend(a.app_role.clone());
-        } else if group_ids.contains(a.principal_id.as_str()) {
-            by_group.entry(a.principal_id.as_str()).or_default().push(n);
-        } else {
-            warnings.push(format!(
-                "assignment to {:?}, which is neither a person nor a group",
-                a.principal_id
-            ));
-        }
-    }
-    let mut hits = Vec::new();
-    for person in people.iter_mut() {
-        let groups = if nested_groups {
-            &person.transitive_groups
-        } else {
-            &person.direct_groups
-        };
-        hits.clear();
-        for g in groups {
-            hits.extend(by_group.get(g.id.as_str()).into_iter().flatten().copied());
-        }
-        hits.sort_unstable();
-        hits.dedup();
-        for &n in &hits {
-            let a = &assignments[n];
-            person.assigned_via_groups.push(a.principal_id.clone());
-            person.app_roles.extend(a.app_role.clone());
-        }
-    }
-    for person in people.iter_mut() {
-        person.app_roles.sort();
-        person.app_roles.dedup();
-    }
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ mod delta;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use engine::config::{Config, GraphSourceConfig};
-use engine::membership::resolve_memberships;
+use engine::membership::{Assignment, resolve_assignments, resolve_memberships};
 use engine::model::{Group, Person};
 use store::{GraphMirror, MemberKind, MirrorChanges, MirrorGroup, MirrorUser, Store};
 
@@ -33,7 +33,6 @@ pub use certificate::{CertificateError, ClientCertificate};
 pub use client::{ClientAuth, Credentials, GraphClient, GraphError, GraphStats, RetryPolicy};
 
 use super::Directory;
-use super::file::{Assignment, assign};
 use crate::meters;
 
 /// The app role id Graph uses for "Default Access" (an assignment without a role).
@@ -438,14 +437,12 @@ fn build_directory(
         ));
     }
     resolve_memberships(&mut people, &groups);
-    assign(
+    warnings.extend(resolve_assignments(
         &mut people,
         &groups,
         assignments,
-        &index,
         nested_groups,
-        &mut warnings,
-    );
+    ));
     Directory {
         people,
         groups,

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use engine::model::{Attributes, Value};
+use engine::model::{Attributes, OtherJson, Value};
 use serde_json::Value as Json;
 use store::{MemberKind, MirrorGroup, MirrorUser};
 
@@ -56,7 +56,7 @@ pub fn apply_user_page(
                 enabled = value.as_bool().unwrap_or(true);
                 continue;
             }
-            if let Some(v) = to_value(value) {
+            if let Some(v) = Value::from_json(value, OtherJson::Drop) {
                 attributes.insert(name.into(), v);
             }
         }
@@ -139,26 +139,6 @@ fn member_kind(member: &Json) -> MemberKind {
         Some("#microsoft.graph.user") => MemberKind::User,
         Some("#microsoft.graph.group") => MemberKind::Group,
         _ => MemberKind::Other,
-    }
-}
-
-/// Graph JSON to the pipeline's values; objects (e.g. `onPremisesExtensionAttributes`) and
-/// mixed lists have no place in a flat attribute and are left out.
-fn to_value(value: Json) -> Option<Value> {
-    match value {
-        Json::Null => None,
-        Json::Bool(b) => Some(Value::Bool(b)),
-        Json::Number(n) => n.as_i64().map(Value::Int),
-        Json::String(s) => Some(Value::Text(s.into())),
-        Json::Array(items) => items
-            .into_iter()
-            .map(|i| match i {
-                Json::String(s) => Some(s),
-                _ => None,
-            })
-            .collect::<Option<Box<[_]>>>()
-            .map(Value::TextList),
-        Json::Object(_) => None,
     }
 }
 
