@@ -127,3 +127,33 @@ fn a_renamed_key_is_caught() {
     let error = check_json(file, 1, snapshot).expect_err("unknown field");
     assert!(error.contains("enabled"), "{error}");
 }
+
+#[test]
+fn every_example_job_is_valid() {
+    let mut checked = 0;
+    let mut problems = Vec::new();
+    let dir = workspace_root().join("examples");
+    for entry in std::fs::read_dir(&dir).expect("examples/").flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        checked += 1;
+        let text = std::fs::read_to_string(&path).expect("read an example");
+        let text = muster::job::expand_env(&text, |name| {
+            Some(if name.contains("LISTEN") {
+                "127.0.0.1:8080".to_string()
+            } else if name.contains("URL") {
+                "http://127.0.0.1:9/scim2".to_string()
+            } else {
+                "placeholder".to_string()
+            })
+        })
+        .expect("placeholders expand");
+        if let Err(e) = Config::from_toml_str(&text) {
+            problems.push(format!("{}: {e}", path.display()));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(checked >= 5, "only {checked} examples found");
+}

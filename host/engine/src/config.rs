@@ -31,7 +31,7 @@ pub use profile::{AddOnAttributes, ProfileConfig, UnmappedAddOns};
 pub use scope::{ClauseConfig, Operator, ScopeConfig, ScopeMode, ScopingFilterConfig};
 pub use server::{AdminConfig, ServerConfig};
 pub use source::{GraphSourceConfig, SourceConfig};
-pub use target::{ProfileName, TargetConfig};
+pub use target::{OAuthStyleName, ProfileName, TargetAuthConfig, TargetConfig};
 
 /// The whole configuration of one provisioning job (one source, one target).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

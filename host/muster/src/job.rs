@@ -7,13 +7,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use engine::config::{BUILTIN_PREFIX, CompileConfig, Config, PluginConfig, SourceConfig};
+use engine::config::{
+    BUILTIN_PREFIX, CompileConfig, Config, OAuthStyleName, PluginConfig, SourceConfig,
+    TargetAuthConfig, TargetConfig,
+};
 use engine::cycle::Pipeline;
 use engine::plugin::{LicenseRule, Transform};
 use engine::plugin_stage::{Pinned, PinnedPlugins};
 use plugin_host::compile::{CompileLimits, Compiler};
 use plugin_host::{Limits, PluginRegistry, Runtime, RuntimeOptions, Snapshot};
-use scim_client::{BearerToken, ClientConfig, ScimClient};
+use scim_client::{ClientConfig, OAuthClient, OAuthStyle, ScimClient, Secret, TargetAuth};
 use store::Store;
 
 use crate::meters::Metered;
@@ -83,21 +86,101 @@ pub fn expand_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result
     }
 }
 
+/// How the job signs in to the target, its secrets read now (environment variables through
+/// `env`, files relative to `config_dir`), so a missing one stops the job before anything is
+/// sent.
+pub fn target_auth(
+    target: &TargetConfig,
+    config_dir: &Path,
+    env: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<TargetAuth> {
+    let from_env = |name: &str, what: &str| {
+        env(name)
+            .filter(|v| !v.trim().is_empty())
+            .map(Secret::new)
+            .with_context(|| format!("{what}: environment variable {name} is not set"))
+    };
+    let from_file = |path: &Path, what: &str| {
+        let path = config_dir.join(path);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("{what}: cannot read {}", path.display()))?;
+        anyhow::ensure!(
+            !text.trim().is_empty(),
+            "{what}: {} is empty",
+            path.display()
+        );
+        Ok(Secret::new(text.trim()))
+    };
+    Ok(match (&target.token_env, &target.auth) {
+        (Some(env), _) => TargetAuth::Bearer(from_env(env, "the target's bearer token")?),
+        (
+            None,
+            Some(TargetAuthConfig::Bearer {
+                token_env,
+                token_file,
+            }),
+        ) => {
+            match (token_env, token_file) {
+                (Some(env), _) => TargetAuth::Bearer(from_env(env, "the target's bearer token")?),
+                (None, Some(file)) => {
+                    // Read once now so a missing file stops the job at start, not at the first
+                    // request; the client reads it again whenever it changes.
+                    from_file(file, "the target's bearer token")?;
+                    TargetAuth::BearerFile(config_dir.join(file))
+                }
+                (None, None) => anyhow::bail!("[target.auth] needs token_env or token_file"),
+            }
+        }
+        (
+            None,
+            Some(TargetAuthConfig::OauthClientCredentials {
+                token_url,
+                client_id,
+                client_secret_env,
+                client_secret_file,
+                scope,
+                style,
+                account_id,
+            }),
+        ) => {
+            let what = "the target's OAuth client secret";
+            let client_secret = match (client_secret_env, client_secret_file) {
+                (Some(env), _) => from_env(env, what)?,
+                (None, Some(file)) => from_file(file, what)?,
+                (None, None) => {
+                    anyhow::bail!("[target.auth] needs client_secret_env or client_secret_file")
+                }
+            };
+            let style = match (style, account_id) {
+                (OAuthStyleName::Zoom, Some(account_id)) => OAuthStyle::Zoom {
+                    account_id: account_id.clone(),
+                },
+                (OAuthStyleName::Zoom, None) => {
+                    anyhow::bail!("[target.auth] style = \"zoom\" needs account_id")
+                }
+                (OAuthStyleName::Rfc6749, _) => OAuthStyle::Rfc6749,
+            };
+            TargetAuth::OAuth(OAuthClient {
+                token_url: token_url.clone(),
+                client_id: client_id.clone(),
+                client_secret,
+                scope: scope.clone(),
+                style,
+            })
+        }
+        (None, None) => anyhow::bail!("[target] needs token_env or a [target.auth] table"),
+    })
+}
+
 impl Job {
-    /// Everything a cycle needs, checked before anything is sent: the token is present, the
-    /// plugins load, the store opens.
+    /// Everything a cycle needs, checked before anything is sent: the target's credentials are
+    /// present, the plugins load, the store opens.
     pub fn build(config: Config, config_dir: &Path) -> anyhow::Result<Job> {
-        let token = std::env::var(&config.target.token_env).with_context(|| {
-            format!(
-                "the target's bearer token: environment variable {} is not set",
-                config.target.token_env
-            )
-        })?;
-        Job::build_with_token(config, config_dir, token)
+        let auth = target_auth(&config.target, config_dir, |name| std::env::var(name).ok())?;
+        Job::build_with_auth(config, config_dir, auth, None)
     }
 
-    /// As [`Job::build`], with the token given rather than read from the environment (the demo
-    /// makes one up for its in-process simulator).
+    /// As [`Job::build`], with a bearer token given rather than read from the environment.
     pub fn build_with_token(
         config: Config,
         config_dir: &Path,
@@ -113,6 +196,18 @@ impl Job {
         config: Config,
         config_dir: &Path,
         token: String,
+        graph_secret: Option<String>,
+    ) -> anyhow::Result<Job> {
+        let auth = TargetAuth::Bearer(Secret::new(token));
+        Job::build_with_auth(config, config_dir, auth, graph_secret)
+    }
+
+    /// As [`Job::build`], signing in to the target with `auth` (the demo signs in to its
+    /// in-process simulator with credentials it made up).
+    pub fn build_with_auth(
+        config: Config,
+        config_dir: &Path,
+        auth: TargetAuth,
         graph_secret: Option<String>,
     ) -> anyhow::Result<Job> {
         let graph = match &config.source {
@@ -157,8 +252,7 @@ impl Job {
             Store::open(&store_path)
                 .with_context(|| format!("opening the state store {}", store_path.display()))?,
         );
-        let mut client_config =
-            ClientConfig::new(config.target.base_url.clone(), BearerToken::new(token));
+        let mut client_config = ClientConfig::new(config.target.base_url.clone(), auth);
         client_config.rate_limit_per_sec = (config.target.rate_limit_per_second > 0.0)
             .then_some(config.target.rate_limit_per_second);
         client_config.concurrency = config.target.concurrency.max(1) as usize;

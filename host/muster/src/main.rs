@@ -100,12 +100,19 @@ enum SimulateCommand {
     Zoom {
         #[arg(long, default_value = "127.0.0.1:9090")]
         listen: String,
-        /// The bearer token clients must send.
-        #[arg(long, env = "MUSTER_SIM_TOKEN")]
-        token: String,
+        /// The bearer token clients must send (not accepted with --oauth).
+        #[arg(long, env = "MUSTER_SIM_TOKEN", required_unless_present = "oauth")]
+        token: Option<String>,
         /// Requests per second before it answers 429, e.g. `10/s`.
         #[arg(long)]
         rate_limit: Option<String>,
+        /// Serve Zoom's Server-to-Server OAuth token endpoint at /oauth/token for this app
+        /// (`CLIENT_ID:SECRET:ACCOUNT_ID`), and accept only the tokens it issues.
+        #[arg(long, env = "MUSTER_SIM_OAUTH")]
+        oauth: Option<String>,
+        /// How long an issued token lives, in seconds.
+        #[arg(long, default_value_t = 3600, requires = "oauth")]
+        token_ttl: u64,
     },
 }
 
@@ -256,7 +263,16 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             listen,
             token,
             rate_limit,
-        }) => simulate::zoom(&listen, token, rate_limit.as_deref()).await,
+            oauth,
+            token_ttl,
+        }) => {
+            let sign_in = simulate::SignIn {
+                token,
+                oauth,
+                token_ttl,
+            };
+            simulate::zoom(&listen, sign_in, rate_limit.as_deref()).await
+        }
         Command::Plugin(PluginCommand::Check { file }) => plugin::check(&file),
         Command::Plugin(PluginCommand::Run {
             file,

@@ -110,6 +110,40 @@ target = "emails[type eq"
     }
 }
 
+#[test]
+fn validate_names_a_missing_secret_of_a_valid_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("job.toml");
+    std::fs::write(
+        &config,
+        r#"
+[source]
+kind = "file"
+path = "d.json"
+[target]
+base_url = "https://api.zoom.us/scim2"
+[target.auth]
+kind = "oauth_client_credentials"
+style = "zoom"
+token_url = "https://zoom.us/oauth/token"
+client_id = "c"
+account_id = "a"
+client_secret_env = "MUSTER_TEST_UNSET_ZOOM_SECRET"
+[[mappings]]
+source = "userPrincipalName"
+target = "userName"
+matching_precedence = 1
+"#,
+    )
+    .expect("write");
+    let (ok, _, stderr) = muster(&["validate", "--config", config.to_str().expect("utf-8")]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("MUSTER_TEST_UNSET_ZOOM_SECRET is not set"),
+        "{stderr}"
+    );
+}
+
 /// The README's main command, then the log commands it points at.
 #[test]
 fn demo_runs_both_cycles_and_its_logs_can_be_read() {

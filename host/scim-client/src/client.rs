@@ -9,6 +9,7 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use serde_json::Value;
 use tracing::Instrument;
 
+use crate::auth::{Authenticator, Credential};
 use crate::config::ClientConfig;
 use crate::error::{ClientError, ErrorCode, parse_error_body};
 use crate::limits::Limits;
@@ -26,6 +27,7 @@ pub struct ScimClient {
 
 struct Inner {
     http: reqwest::Client,
+    auth: Authenticator,
     /// `base_url` without its trailing slashes.
     base: String,
     config: ClientConfig,
@@ -85,19 +87,7 @@ impl ScimClient {
         if !problems.is_empty() {
             return Err(ClientError::InvalidConfig(problems));
         }
-        let mut headers = HeaderMap::new();
-        headers.insert(header::ACCEPT, HeaderValue::from_static(SCIM_MEDIA_TYPE));
-        let mut auth = HeaderValue::from_str(&format!("Bearer {}", config.token.expose()))
-            .map_err(|_| {
-                ClientError::InvalidConfig(vec![
-                    "the bearer token contains characters not allowed in a header".into(),
-                ])
-            })?;
-        // Keeps the value out of hyper's and reqwest's own debug output.
-        auth.set_sensitive(true);
-        headers.insert(header::AUTHORIZATION, auth);
         let http = reqwest::Client::builder()
-            .default_headers(headers)
             .user_agent(config.user_agent.clone())
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
@@ -109,6 +99,7 @@ impl ScimClient {
                 ClientError::InvalidConfig(vec![format!("cannot build the HTTP client: {e}")])
             })?;
         let inner = Inner {
+            auth: Authenticator::new(config.auth.clone(), http.clone()),
             http,
             base: config.base_url.trim_end_matches('/').to_string(),
             limits: Limits::new(config.rate_limit_per_sec, config.concurrency),
@@ -153,14 +144,54 @@ impl ScimClient {
             .await
     }
 
-    /// One attempt: a slot, a token, the request, the whole body.
+    /// One attempt. A 401 to a credential that can be renewed (OAuth, a token file) renews it
+    /// and sends once more, within the same attempt.
     async fn attempt(&self, call: &Call<'_>, attempt: u32) -> Result<Reply, ClientError> {
+        let mut used = None;
+        match self.send(call, attempt, &mut used).await {
+            Err(ClientError::Status { status: 401, .. })
+                if let Some(credential) = &used
+                    && self.inner.auth.refused(credential).await =>
+            {
+                tracing::info!(method = %call.method, path = %call.path, "the target refused the token; signing in again");
+                self.send(call, attempt, &mut used).await
+            }
+            answer => answer,
+        }
+    }
+
+    /// Token requests sent, or token file reads, so far.
+    pub fn sign_ins(&self) -> u64 {
+        self.inner.auth.fetches()
+    }
+
+    /// Signs in (OAuth: asks the token endpoint unless a token is cached) without sending a
+    /// request to the target.
+    pub async fn sign_in(&self) -> Result<(), ClientError> {
+        self.inner.auth.credential().await.map(drop)
+    }
+
+    /// One request: a slot, then the credential (taken after waiting for the slot, so it is
+    /// not stale by the time it is sent), the request, the whole body. `used` is set to the
+    /// credential sent.
+    async fn send(
+        &self,
+        call: &Call<'_>,
+        attempt: u32,
+        used: &mut Option<Credential>,
+    ) -> Result<Reply, ClientError> {
         let span = tracing::info_span!("scim_request", method = %call.method, path = %call.path, attempt, status = tracing::field::Empty);
         async {
             let _permit = self.inner.limits.acquire().await;
+            let credential = used.insert(self.inner.auth.credential().await?);
             let sent = Instant::now();
             let url = format!("{}{}{}", self.inner.base, call.path, call.query);
-            let mut request = self.inner.http.request(call.method.to_reqwest(), url);
+            let mut request = self
+                .inner
+                .http
+                .request(call.method.to_reqwest(), url)
+                .header(header::ACCEPT, HeaderValue::from_static(SCIM_MEDIA_TYPE))
+                .header(header::AUTHORIZATION, credential.header.clone());
             if let Some(body) = call.body {
                 let bytes = serde_json::to_vec(body).map_err(|e| {
                     ClientError::InvalidConfig(vec![format!("unserialisable body: {e}")])

@@ -1,19 +1,24 @@
 //! What a [`ScimClient`](crate::ScimClient) is built from.
 //!
 //! This is runtime configuration, not the TOML file: the binary reads the file (which names the
-//! environment variable holding the token) and the environment, then fills this in.
+//! environment variables and files holding secrets) and the environment, then fills this in.
 
 use std::fmt;
 use std::time::Duration;
 
-/// A bearer token. It never prints: `Debug` redacts it and there is no `Display`, so a token
-/// cannot reach a log line through `{:?}` of a config or an error.
-#[derive(Clone, PartialEq, Eq)]
-pub struct BearerToken(String);
+use crate::auth::{OAuthStyle, TargetAuth};
 
-impl BearerToken {
-    pub fn new(token: impl Into<String>) -> Self {
-        BearerToken(token.into())
+/// A token or a client secret. It never prints: `Debug` redacts it and there is no
+/// `Display`, so a secret cannot reach a log line through `{:?}` of a config or an error.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+/// A bearer token is a [`Secret`].
+pub type BearerToken = Secret;
+
+impl Secret {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Secret(secret.into())
     }
 
     /// The secret itself, for the one place that builds the `Authorization` header.
@@ -22,9 +27,15 @@ impl BearerToken {
     }
 }
 
-impl fmt::Debug for BearerToken {
+impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("BearerToken(<redacted>)")
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl From<Secret> for TargetAuth {
+    fn from(token: Secret) -> Self {
+        TargetAuth::Bearer(token)
     }
 }
 
@@ -33,7 +44,8 @@ impl fmt::Debug for BearerToken {
 pub struct ClientConfig {
     /// The SCIM base URL, up to but excluding `/Users` (`https://api.zoom.us/scim2`).
     pub base_url: String,
-    pub token: BearerToken,
+    /// How requests are signed in.
+    pub auth: TargetAuth,
     /// Requests per second across all callers of this client; `None` for no limit. Zoom's limits
     /// are uncertain (1/s per endpoint in old docs, 30–80/s per account in new ones), so this is
     /// configured rather than guessed. Fractional values (0.5 = one every two seconds) work.
@@ -59,10 +71,11 @@ pub struct ClientConfig {
 impl ClientConfig {
     /// A configuration with conservative defaults: 5 requests/s, 4 in flight, 30 s per
     /// attempt, 5 attempts, backoff 500 ms → 30 s, `Retry-After` obeyed up to 2 minutes.
-    pub fn new(base_url: impl Into<String>, token: BearerToken) -> Self {
+    /// `auth` is a [`TargetAuth`] or a [`BearerToken`].
+    pub fn new(base_url: impl Into<String>, auth: impl Into<TargetAuth>) -> Self {
         ClientConfig {
             base_url: base_url.into(),
-            token,
+            auth: auth.into(),
             rate_limit_per_sec: Some(5.0),
             concurrency: 4,
             timeout: Duration::from_secs(30),
@@ -89,8 +102,32 @@ impl ClientConfig {
                 self.base_url
             ));
         }
-        if self.token.expose().trim().is_empty() {
-            problems.push("the bearer token is empty".to_string());
+        match &self.auth {
+            TargetAuth::Bearer(token) if token.expose().trim().is_empty() => {
+                problems.push("the bearer token is empty".to_string());
+            }
+            TargetAuth::OAuth(oauth) => {
+                if !(oauth.token_url.starts_with("https://")
+                    || oauth.token_url.starts_with("http://"))
+                {
+                    problems.push(format!(
+                        "token_url {:?} must start with https:// or http://",
+                        oauth.token_url
+                    ));
+                }
+                if oauth.client_id.trim().is_empty() {
+                    problems.push("client_id is empty".to_string());
+                }
+                if oauth.client_secret.expose().trim().is_empty() {
+                    problems.push("the client secret is empty".to_string());
+                }
+                if let OAuthStyle::Zoom { account_id } = &oauth.style
+                    && account_id.trim().is_empty()
+                {
+                    problems.push("account_id is empty".to_string());
+                }
+            }
+            _ => {}
         }
         if let Some(rate) = self.rate_limit_per_sec
             && !(rate.is_finite() && rate > 0.0)

@@ -7,6 +7,7 @@ use std::hash::BuildHasher;
 
 use scim::ResourceKind;
 
+use crate::auth::TargetAuth;
 use crate::client::{Call, ScimClient};
 use crate::error::{ClientError, TransportKind};
 use crate::request::{Method, eq_filter, query_string};
@@ -19,6 +20,8 @@ pub enum Problem {
     ConnectionRefused,
     Timeout,
     Network,
+    /// The token endpoint refused or could not be reached.
+    SignIn,
     Unauthorized,
     Forbidden,
     /// 404: the base URL's path is wrong.
@@ -52,6 +55,10 @@ impl ScimClient {
         let mut call = Call::new(Method::Get, ResourceKind::User.endpoint().to_string());
         call.query = query_string(&[("filter", &filter)]);
         call.max_attempts = Some(1);
+        // Signing in first: a refusal there names the credential to fix, not the target.
+        if let Err(error) = self.sign_in().await {
+            return Err(self.diagnose(error));
+        }
         match self.find_with(&call).await {
             Ok(found) if found.total == 0 && found.resources.is_empty() => Ok(()),
             Ok(found) => {
@@ -120,10 +127,21 @@ impl ScimClient {
             } => match status {
                 401 => (
                     Problem::Unauthorized,
-                    format!(
-                        "{host} rejected the bearer token (401): check the environment variable that holds it and that the token \
-                         has not expired ({detail})"
-                    ),
+                    match &self.config().auth {
+                        TargetAuth::OAuth(oauth) => format!(
+                            "{host} rejected the access token that {} issued (401): the OAuth app may belong to another account or \
+                             be deactivated ({detail})",
+                            oauth.token_url
+                        ),
+                        TargetAuth::BearerFile(path) => format!(
+                            "{host} rejected the bearer token in {} (401): check that the file holds the current token ({detail})",
+                            path.display()
+                        ),
+                        TargetAuth::Bearer(_) => format!(
+                            "{host} rejected the bearer token (401): check the environment variable that holds it and that the \
+                             token has not expired ({detail})"
+                        ),
+                    },
                 ),
                 403 => (
                     Problem::Forbidden,
@@ -168,6 +186,7 @@ impl ScimClient {
                     path_hint(base)
                 ),
             ),
+            ClientError::SignIn { .. } => (Problem::SignIn, error.to_string()),
             other => (Problem::Rejected, other.to_string()),
         };
         ConnectionFailure {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use scim::ScimType;
 use serde_json::Value;
 
+use crate::auth::SignInFailure;
 use crate::request::Method;
 
 /// Entra's provisioning-log error code names (Microsoft Learn, "How to analyze the Microsoft
@@ -188,6 +189,14 @@ pub enum ClientError {
         status: u16,
         detail: String,
     },
+    /// No token from the target's token endpoint, so the request was not sent.
+    #[error("signing in at {url} failed: {reason}")]
+    SignIn {
+        /// The token endpoint, without its query.
+        url: String,
+        kind: SignInFailure,
+        reason: String,
+    },
     /// A look-up by a matching attribute found more than one resource.
     #[error("{count} target entries match {attribute} eq {value:?}")]
     DuplicateTargetEntries {
@@ -217,6 +226,11 @@ impl ClientError {
                 ErrorCode::SystemForCrossDomainIdentityManagementServiceIncompatible
             }
             ClientError::DuplicateTargetEntries { .. } => ErrorCode::DuplicateTargetEntries,
+            ClientError::SignIn { kind, .. } => match kind {
+                SignInFailure::Refused => ErrorCode::Unauthorized,
+                SignInFailure::Unavailable => ErrorCode::InternalServerError,
+                SignInFailure::Unreachable => ErrorCode::ConnectionFailed,
+            },
         }
     }
 

@@ -7,7 +7,8 @@
 //! could create a duplicate.
 //!
 //! Layout:
-//! - [`config`]: [`ClientConfig`] and the self-redacting [`BearerToken`].
+//! - [`config`]: [`ClientConfig`] and the self-redacting [`Secret`].
+//! - [`auth`]: signing in: a fixed token, a token file, or OAuth 2.0 client credentials.
 //! - [`client`]: [`ScimClient`] and the one path every request takes (limits, send, retry).
 //! - `resources`: the SCIM operations (look up, get, create, patch, replace, delete).
 //! - `connection`: test connection and its per-failure advice.
@@ -16,6 +17,7 @@
 //! - [`request`]: methods, path-segment encoding, filter escaping.
 //! - `limits` (governor + semaphore), `transport` (naming connection failures), [`stats`].
 
+pub mod auth;
 pub mod client;
 pub mod config;
 mod connection;
@@ -30,8 +32,9 @@ mod transport;
 #[cfg(test)]
 mod tests;
 
+pub use auth::{OAuthClient, OAuthStyle, SignInFailure, TargetAuth};
 pub use client::ScimClient;
-pub use config::{BearerToken, ClientConfig};
+pub use config::{BearerToken, ClientConfig, Secret};
 pub use connection::{ConnectionFailure, Problem};
 pub use error::{ClientError, ErrorCode, TransportKind};
 pub use request::Method;

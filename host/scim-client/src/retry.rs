@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 
+use crate::auth::SignInFailure;
 use crate::config::ClientConfig;
 use crate::error::ClientError;
 use crate::request::Method;
@@ -50,6 +51,8 @@ pub(crate) fn retryable(error: &ClientError, method: Method, retry_post: bool) -
             matches!(status, 408 | 429) || (*status >= 500 && !matches!(status, 501 | 505))
         }
         ClientError::Transport { .. } => true,
+        // The request itself was not sent, so even a POST may go again.
+        ClientError::SignIn { kind, .. } => return *kind != SignInFailure::Refused,
         _ => false,
     };
     if !transient || method != Method::Post || retry_post {

@@ -71,7 +71,7 @@ pub(crate) fn classify(error: reqwest::Error, method: Method, path: &str) -> Cli
 
 /// The messages of the error and its sources, joined (skipping repeats, which hyper and
 /// reqwest produce), and the first io::Error kind found.
-fn describe(error: &reqwest::Error) -> (String, Option<io::ErrorKind>) {
+pub(crate) fn describe(error: &reqwest::Error) -> (String, Option<io::ErrorKind>) {
     let mut parts: Vec<String> = Vec::new();
     let mut io_kind = None;
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);

@@ -19,6 +19,58 @@ pub struct SimConfig {
     /// Where `/Users` and `/Groups` live; `"/scim2"` like Zoom, `""` for the root.
     #[serde(default = "default_base_path")]
     pub base_path: String,
+    /// A Server-to-Server OAuth app: `/oauth/token` issues tokens to it, and only those are
+    /// accepted (the fixed `token` then is not), as Zoom accepts OAuth access tokens only.
+    #[serde(default)]
+    pub oauth: Option<OAuthApp>,
+}
+
+/// A Server-to-Server OAuth app (<https://developers.zoom.us/docs/internal-apps/s2s-oauth/>).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthApp {
+    pub client_id: String,
+    pub client_secret: String,
+    pub account_id: String,
+    /// How long an issued token lives; Zoom's live an hour.
+    #[serde(default = "default_token_ttl")]
+    pub token_ttl_secs: u64,
+}
+
+impl std::fmt::Debug for OAuthApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthApp")
+            .field("client_id", &self.client_id)
+            .field("account_id", &self.account_id)
+            .field("token_ttl_secs", &self.token_ttl_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+fn default_token_ttl() -> u64 {
+    3600
+}
+
+impl OAuthApp {
+    /// From the CLI's `--oauth CLIENT_ID:SECRET:ACCOUNT_ID`.
+    pub fn parse(text: &str, token_ttl_secs: u64) -> Result<OAuthApp, ConfigError> {
+        let parts: Vec<&str> = text.split(':').collect();
+        match parts[..] {
+            [client_id, client_secret, account_id]
+                if [client_id, client_secret, account_id]
+                    .iter()
+                    .all(|p| !p.trim().is_empty()) =>
+            {
+                Ok(OAuthApp {
+                    client_id: client_id.to_string(),
+                    client_secret: client_secret.to_string(),
+                    account_id: account_id.to_string(),
+                    token_ttl_secs,
+                })
+            }
+            _ => Err(ConfigError::OAuth),
+        }
+    }
 }
 
 fn default_base_path() -> String {
@@ -34,6 +86,10 @@ pub enum ConfigError {
     BasePath(String),
     #[error("rate limit {0:?} is not of the form N/s with N ≥ 1 (leave it out for no limit)")]
     RateLimit(String),
+    #[error("--oauth must be CLIENT_ID:SECRET:ACCOUNT_ID, none of them empty")]
+    OAuth,
+    #[error("the token lifetime must be at least 1 second")]
+    TokenTtl,
 }
 
 impl SimConfig {
@@ -43,6 +99,7 @@ impl SimConfig {
             token: token.into(),
             rate_limit_per_sec: None,
             base_path: default_base_path(),
+            oauth: None,
         }
     }
 
@@ -55,6 +112,9 @@ impl SimConfig {
         let p = &self.base_path;
         if !p.is_empty() && (!p.starts_with('/') || p.ends_with('/')) {
             errors.push(ConfigError::BasePath(p.clone()));
+        }
+        if self.oauth.as_ref().is_some_and(|o| o.token_ttl_secs == 0) {
+            errors.push(ConfigError::TokenTtl);
         }
         if errors.is_empty() {
             Ok(())
@@ -92,8 +152,29 @@ mod tests {
             token: " ".into(),
             rate_limit_per_sec: None,
             base_path: "scim2/".into(),
+            oauth: None,
         };
         assert_eq!(config.validate().map_err(|e| e.len()), Err(2));
         assert!(SimConfig::new("t").validate().is_ok());
+    }
+
+    #[test]
+    fn oauth_apps() {
+        let app = OAuthApp::parse("id:secret:acct", 2).expect("valid");
+        assert_eq!(
+            (
+                app.client_id.as_str(),
+                app.account_id.as_str(),
+                app.token_ttl_secs
+            ),
+            ("id", "acct", 2)
+        );
+        assert!(
+            !format!("{app:?}").contains("secret"),
+            "the secret never prints"
+        );
+        for bad in ["id:secret", "id::acct", "a:b:c:d", ""] {
+            assert_eq!(OAuthApp::parse(bad, 2), Err(ConfigError::OAuth), "{bad}");
+        }
     }
 }

@@ -52,9 +52,16 @@ pub fn router(state: SimState) -> Router {
         .layer(from_fn_with_state(state.clone(), auth::layer))
         .layer(from_fn_with_state(state.clone(), requests::layer))
         .with_state(state.clone());
+    // Zoom's token endpoint is on zoom.us, the API on api.zoom.us; here both share a listener.
+    let token = Router::new()
+        .route("/oauth/token", axum::routing::post(auth::token))
+        .with_state(state.clone());
     match state.base_path() {
-        "" => scim,
-        base => Router::new().nest(base, scim).fallback(unknown_path),
+        "" => scim.merge(token),
+        base => Router::new()
+            .nest(base, scim)
+            .merge(token)
+            .fallback(unknown_path),
     }
 }
 

@@ -1,15 +1,18 @@
 //! The shared state behind every request, and the handle tests use to look inside and to make
 //! the simulator misbehave.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::http::Method;
 use serde_json::Value;
 
+use crate::auth::constant_time_eq;
 use crate::clock;
-use crate::config::SimConfig;
+use crate::config::{OAuthApp, SimConfig};
 use crate::faults::{Fault, FaultQueue, HeldAnswer, Holds};
 use crate::ids::IdGen;
 use crate::rate::{Decision, TokenBucket};
@@ -24,6 +27,11 @@ pub struct SimState {
 
 struct Inner {
     token: String,
+    /// The OAuth app whose tokens are the only ones accepted, when there is one.
+    oauth: Option<OAuthApp>,
+    /// Tokens issued to the OAuth app, with when each expires.
+    issued: Mutex<HashMap<String, Instant>>,
+    tokens_issued: AtomicU64,
     base_path: String,
     /// `http://host:port`, for `meta.location` and `Location`; [`crate::serve`] sets it from the
     /// listener's address.
@@ -67,6 +75,9 @@ impl SimState {
         SimState {
             inner: Arc::new(Inner {
                 token: config.token.clone(),
+                oauth: config.oauth.clone(),
+                issued: Mutex::new(HashMap::new()),
+                tokens_issued: AtomicU64::new(0),
                 base_path: config.base_path.clone(),
                 base_url: RwLock::new("http://localhost".to_string()),
                 store: Mutex::new(store),
@@ -95,8 +106,45 @@ impl SimState {
         std::fs::rename(tmp, path)
     }
 
-    pub(crate) fn token(&self) -> &str {
-        &self.inner.token
+    /// Whether a request with this bearer token is let in: with an OAuth app, a token it was
+    /// issued that has not expired; without one, the fixed token.
+    pub(crate) fn accepts(&self, token: &str) -> bool {
+        match &self.inner.oauth {
+            None => constant_time_eq(token.as_bytes(), self.inner.token.as_bytes()),
+            Some(_) => lock(&self.inner.issued)
+                .get(token)
+                .is_some_and(|expires| Instant::now() < *expires),
+        }
+    }
+
+    pub(crate) fn oauth(&self) -> Option<&OAuthApp> {
+        self.inner.oauth.as_ref()
+    }
+
+    /// A new access token for the OAuth app and its lifetime in seconds; expired ones are
+    /// forgotten meanwhile.
+    pub(crate) fn issue_token(&self, ttl_secs: u64) -> String {
+        let token = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let now = Instant::now();
+        let mut issued = lock(&self.inner.issued);
+        issued.retain(|_, expires| now < *expires);
+        issued.insert(token.clone(), now + Duration::from_secs(ttl_secs));
+        self.inner.tokens_issued.fetch_add(1, Ordering::Relaxed);
+        token
+    }
+
+    /// Access tokens issued so far.
+    pub fn tokens_issued(&self) -> u64 {
+        self.inner.tokens_issued.load(Ordering::Relaxed)
+    }
+
+    /// Ends every issued token now, as a revoked app or a clock past expiry would.
+    pub fn expire_tokens(&self) {
+        lock(&self.inner.issued).clear();
     }
 
     pub fn base_path(&self) -> &str {

@@ -1,17 +1,25 @@
 //! The SCIM target muster provisions into.
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 use super::{Errors, check_env_name, check_url};
 
-/// The SCIM 2.0 endpoint. The bearer token is read from the environment.
+/// The SCIM 2.0 endpoint and how muster signs in to it: `token_env` (a bearer token in an
+/// environment variable) or `[target.auth]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
     /// The SCIM base URL, e.g. `https://api.zoom.us/scim2`.
     pub base_url: String,
-    /// Name of the environment variable holding the bearer token.
-    pub token_env: String,
+    /// Name of the environment variable holding the bearer token; the short form of
+    /// `[target.auth] kind = "bearer"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_env: Option<String>,
+    /// How muster signs in, when not with `token_env`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<TargetAuthConfig>,
     /// Requests per second muster allows itself. Zoom's documents disagree (1/s per endpoint in
     /// the old ones, 30–80/s per account in the new), so it is the admin's call; 429 and
     /// `Retry-After` are obeyed whatever this says.
@@ -24,6 +32,48 @@ pub struct TargetConfig {
     /// the top-level `[profile]` table adds to it.
     #[serde(default)]
     pub profile: ProfileName,
+}
+
+/// `[target.auth]`: how muster signs in to the target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TargetAuthConfig {
+    /// A static bearer token, from an environment variable or from a file that is read again
+    /// when it changes (a mounted Kubernetes Secret rotates without a restart).
+    Bearer {
+        #[serde(default)]
+        token_env: Option<String>,
+        /// Relative to the configuration file.
+        #[serde(default)]
+        token_file: Option<PathBuf>,
+    },
+    /// OAuth 2.0 client credentials: a token from `token_url`, renewed before it expires and
+    /// after a 401.
+    OauthClientCredentials {
+        token_url: String,
+        client_id: String,
+        #[serde(default)]
+        client_secret_env: Option<String>,
+        /// Relative to the configuration file.
+        #[serde(default)]
+        client_secret_file: Option<PathBuf>,
+        #[serde(default)]
+        scope: Option<String>,
+        style: OAuthStyleName,
+        /// Zoom's account id (`style = "zoom"` only).
+        #[serde(default)]
+        account_id: Option<String>,
+    },
+}
+
+/// Which token request the endpoint takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OAuthStyleName {
+    /// Zoom's Server-to-Server OAuth: the account-credentials grant with `account_id`.
+    Zoom,
+    /// RFC 6749 §4.4's client-credentials grant, for other SCIM apps.
+    Rfc6749,
 }
 
 fn default_rate_limit() -> f64 {
@@ -48,7 +98,18 @@ pub enum ProfileName {
 impl TargetConfig {
     pub(crate) fn validate(&self, at: &str, errors: &mut Errors) {
         check_url(&self.base_url, &format!("{at}.base_url"), errors);
-        check_env_name(&self.token_env, &format!("{at}.token_env"), errors);
+        match (&self.token_env, &self.auth) {
+            (Some(env), None) => check_env_name(env, &format!("{at}.token_env"), errors),
+            (None, Some(auth)) => auth.validate(&format!("{at}.auth"), errors),
+            (Some(_), Some(_)) => errors.push(
+                format!("{at}.token_env"),
+                "set either token_env or [target.auth], not both",
+            ),
+            (None, None) => errors.push(
+                at.to_string(),
+                "says nothing about signing in: set token_env or a [target.auth] table",
+            ),
+        }
         if !(self.rate_limit_per_second.is_finite() && self.rate_limit_per_second > 0.0) {
             errors.push(
                 format!("{at}.rate_limit_per_second"),
@@ -57,6 +118,61 @@ impl TargetConfig {
         }
         if self.concurrency == 0 {
             errors.push(format!("{at}.concurrency"), "must be at least 1");
+        }
+    }
+}
+
+impl TargetAuthConfig {
+    fn validate(&self, at: &str, errors: &mut Errors) {
+        match self {
+            TargetAuthConfig::Bearer {
+                token_env,
+                token_file,
+            } => match (token_env, token_file) {
+                (Some(env), None) => check_env_name(env, &format!("{at}.token_env"), errors),
+                (None, Some(_)) => {}
+                _ => errors.push(
+                    at.to_string(),
+                    "a bearer token comes from exactly one of token_env and token_file",
+                ),
+            },
+            TargetAuthConfig::OauthClientCredentials {
+                token_url,
+                client_id,
+                client_secret_env,
+                client_secret_file,
+                style,
+                account_id,
+                ..
+            } => {
+                check_url(token_url, &format!("{at}.token_url"), errors);
+                if client_id.trim().is_empty() {
+                    errors.push(format!("{at}.client_id"), "must not be empty");
+                }
+                match (client_secret_env, client_secret_file) {
+                    (Some(env), None) => {
+                        check_env_name(env, &format!("{at}.client_secret_env"), errors)
+                    }
+                    (None, Some(_)) => {}
+                    _ => errors.push(
+                        at.to_string(),
+                        "the client secret comes from exactly one of client_secret_env and \
+                         client_secret_file",
+                    ),
+                }
+                match (style, account_id) {
+                    (OAuthStyleName::Zoom, Some(id)) if !id.trim().is_empty() => {}
+                    (OAuthStyleName::Zoom, _) => errors.push(
+                        format!("{at}.account_id"),
+                        "style = \"zoom\" needs the Account ID of the Server-to-Server OAuth app",
+                    ),
+                    (OAuthStyleName::Rfc6749, Some(_)) => errors.push(
+                        format!("{at}.account_id"),
+                        "is Zoom's: with style = \"rfc6749\" leave it out (or use style = \"zoom\")",
+                    ),
+                    (OAuthStyleName::Rfc6749, None) => {}
+                }
+            }
         }
     }
 }

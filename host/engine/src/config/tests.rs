@@ -105,6 +105,88 @@ fn graph_signs_in_with_a_secret_or_a_certificate_never_both_nor_neither() {
 }
 
 #[test]
+fn the_target_signs_in_one_way_each_named_when_wrong() {
+    let target = |auth: &str| {
+        format!(
+            "[source]\nkind = \"file\"\npath = \"d.json\"\n\
+             [target]\nbase_url = \"https://api.zoom.us/scim2\"\n{auth}\n\
+             [[mappings]]\nsource = \"userPrincipalName\"\ntarget = \"userName\"\n\
+             matching_precedence = 1\n"
+        )
+    };
+    let zoom = "[target.auth]\nkind = \"oauth_client_credentials\"\nstyle = \"zoom\"\n\
+                token_url = \"https://zoom.us/oauth/token\"\nclient_id = \"c\"\n\
+                client_secret_env = \"ZOOM_CLIENT_SECRET\"\naccount_id = \"a\"";
+    let config = Config::from_toml_str(&target(zoom)).expect("Zoom's Server-to-Server OAuth");
+    assert_eq!(config.target.token_env, None);
+    assert!(matches!(
+        config.target.auth,
+        Some(TargetAuthConfig::OauthClientCredentials {
+            style: OAuthStyleName::Zoom,
+            ..
+        })
+    ));
+    for valid in [
+        "token_env = \"TOKEN\"",
+        "[target.auth]\nkind = \"bearer\"\ntoken_file = \"/run/secrets/zoom\"",
+        "[target.auth]\nkind = \"oauth_client_credentials\"\nstyle = \"rfc6749\"\n\
+         token_url = \"https://idp.example/token\"\nclient_id = \"c\"\n\
+         client_secret_file = \"secret\"\nscope = \"scim\"",
+    ] {
+        assert_eq!(errors_of(&target(valid)), Vec::<String>::new(), "{valid}");
+    }
+    for (auth, error) in [
+        ("", "target: says nothing about signing in"),
+        (
+            "token_env = \"T\"\n[target.auth]\nkind = \"bearer\"\ntoken_env = \"T\"",
+            "target.token_env: set either token_env or [target.auth]",
+        ),
+        (
+            "[target.auth]\nkind = \"bearer\"",
+            "target.auth: a bearer token comes from exactly one",
+        ),
+        (
+            "[target.auth]\nkind = \"bearer\"\ntoken_env = \"T\"\ntoken_file = \"f\"",
+            "target.auth: a bearer token comes from exactly one",
+        ),
+        (
+            &zoom.replace("account_id = \"a\"", ""),
+            "target.auth.account_id: style = \"zoom\" needs",
+        ),
+        (
+            &zoom.replace("style = \"zoom\"", "style = \"rfc6749\""),
+            "target.auth.account_id: is Zoom's",
+        ),
+        (
+            &zoom.replace("client_secret_env = \"ZOOM_CLIENT_SECRET\"", ""),
+            "target.auth: the client secret comes from exactly one",
+        ),
+        (
+            &zoom.replace("\"ZOOM_CLIENT_SECRET\"", "\"the secret\""),
+            "target.auth.client_secret_env: must be the name",
+        ),
+        (
+            &zoom.replace("https://zoom.us/oauth/token", "zoom.us/oauth/token"),
+            "target.auth.token_url:",
+        ),
+        (
+            &zoom.replace("kind = \"oauth_client_credentials\"", "kind = \"jwt\""),
+            "target.auth.kind: unknown variant `jwt`",
+        ),
+        (
+            &format!("{zoom}\nclient_secret = \"inline\""),
+            "target.auth: unknown field `client_secret`",
+        ),
+    ] {
+        let errors = errors_of(&target(auth));
+        assert!(
+            errors.iter().any(|e| e.starts_with(error)),
+            "{auth:?}: {errors:?}"
+        );
+    }
+}
+
+#[test]
 fn each_mistake_is_reported_with_its_location() {
     // (replace, with, expected error prefix)
     let cases: &[(&str, &str, &str)] = &[

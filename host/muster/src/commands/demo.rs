@@ -8,31 +8,49 @@ use std::process::ExitCode;
 use anyhow::Context;
 use engine::config::{Config, SourceConfig};
 use engine::log::{LogEntry, ProvisioningAction, Status};
-use zoom_sim::{SimConfig, SimState};
+use zoom_sim::{OAuthApp, SimConfig, SimState};
 
-use crate::job::{Job, expand_env};
+use crate::job::{Job, expand_env, target_auth};
 use crate::sync::{CycleOptions, CycleReport, report, run_cycle};
 
 const DEMO_CONFIG: &str = include_str!("../../../../examples/demo.toml");
 const DIRECTORY: &str = include_str!("../../../../examples/directory.json");
 const DIRECTORY_V2: &str = include_str!("../../../../examples/directory-v2.json");
+/// The OAuth app `examples/demo.toml` names.
+const DEMO_CLIENT_ID: &str = "demo-client";
+const DEMO_ACCOUNT_ID: &str = "demo-account";
+const DEMO_SECRET_ENV: &str = "MUSTER_CLIENT_SECRET";
 
 pub async fn run(dir: &Path) -> anyhow::Result<ExitCode> {
     prepare(dir)?;
-    let token = format!("demo-{:x}", std::process::id());
+    // The simulator signs the demo in as Zoom does: a Server-to-Server OAuth app, whose secret
+    // is made up for this run.
+    let secret = uuid::Uuid::new_v4().simple().to_string();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("starting the simulator")?;
-    let base_url = format!("http://{}/scim2", listener.local_addr()?);
-    let sim = SimState::new(&SimConfig::new(token.clone()));
+    let origin = format!("http://{}", listener.local_addr()?);
+    let base_url = format!("{origin}/scim2");
+    let sim = SimState::new(&SimConfig {
+        oauth: Some(OAuthApp {
+            client_id: DEMO_CLIENT_ID.into(),
+            client_secret: secret.clone(),
+            account_id: DEMO_ACCOUNT_ID.into(),
+            token_ttl_secs: 3600,
+        }),
+        ..SimConfig::new(secret.clone())
+    });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(zoom_sim::serve_state(listener, sim.clone(), async move {
         let _ = stopped.await;
     }));
     println!("Zoom simulator listening at {base_url}");
 
-    let config = demo_config(&base_url)?;
-    let job = Job::build_with_token(config, dir, token)?;
+    let config = demo_config(&base_url, &format!("{origin}/oauth/token"))?;
+    let auth = target_auth(&config.target, dir, |name| {
+        (name == DEMO_SECRET_ENV).then(|| secret.clone())
+    })?;
+    let job = Job::build_with_auth(config, dir, auth, None)?;
     let options = CycleOptions {
         progress: true,
         ..CycleOptions::default()
@@ -97,9 +115,11 @@ fn prepare(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn demo_config(base_url: &str) -> anyhow::Result<Config> {
-    let text = expand_env(DEMO_CONFIG, |name| {
-        (name == "MUSTER_TARGET_URL").then(|| base_url.to_string())
+fn demo_config(base_url: &str, token_url: &str) -> anyhow::Result<Config> {
+    let text = expand_env(DEMO_CONFIG, |name| match name {
+        "MUSTER_TARGET_URL" => Some(base_url.to_string()),
+        "MUSTER_TOKEN_URL" => Some(token_url.to_string()),
+        _ => None,
     })
     .map_err(|e| anyhow::anyhow!("examples/demo.toml: {e}"))?;
     let config =

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::job::{Job, read_config};
+use crate::job::{Job, read_config, target_auth};
 use crate::sync::{CycleOptions, report, run_cycle};
 
 fn config_dir(config: &Path) -> &Path {
@@ -16,8 +16,14 @@ fn config_dir(config: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
+/// The file first, every problem with its location; then whether the target's secrets are
+/// there (an unset variable, a missing file), which the file alone cannot say.
 pub fn validate(config: &Path) -> anyhow::Result<ExitCode> {
-    read_config(config)?;
+    let parsed = read_config(config)?;
+    target_auth(&parsed.target, config_dir(config), |name| {
+        std::env::var(name).ok()
+    })
+    .with_context(|| format!("{}: [target] cannot sign in", config.display()))?;
     println!("{}: valid", config.display());
     Ok(ExitCode::SUCCESS)
 }
