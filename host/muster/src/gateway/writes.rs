@@ -69,6 +69,9 @@ pub(super) fn check_write(
     Ok(())
 }
 
+/// A group as a change leaves it: its reference and its member ids.
+type GroupAfter = (GroupRef, HashSet<String>);
+
 /// Writes `before` → `after` (None: absent) with the outbox rows of every person it touches,
 /// in one transaction, then wakes the outbox worker.
 pub(super) fn commit(
@@ -100,11 +103,10 @@ pub(super) fn commit(
     }
     // The changed group as it will be once this change is written: its reference and members
     // (None: deleted).
-    let changed: Option<(String, Option<(GroupRef, HashSet<String>)>)> =
-        (kind == ResourceKind::Group).then(|| {
-            let after = after.map(|a| (people::group_ref(a), new.iter().cloned().collect()));
-            (subject.id.clone(), after)
-        });
+    let changed: Option<(String, Option<GroupAfter>)> = (kind == ResourceKind::Group).then(|| {
+        let after = after.map(|a| (people::group_ref(a), new.iter().cloned().collect()));
+        (subject.id.clone(), after)
+    });
     let affected: Vec<String> = match kind {
         ResourceKind::User => {
             if after.is_none() {
