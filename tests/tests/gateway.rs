@@ -592,6 +592,181 @@ async fn group_membership_changes_the_license_in_both_dialects() {
     );
 }
 
+/// Lists and searches (RFC 7644 §3.4.2): one order (oldest first) for every way of reading,
+/// `totalResults` counting every match, and the page cut from `startIndex` (1-based) and
+/// `count`, whether the filter is absent, pins an indexed attribute (`id`, `userName`,
+/// `externalId`, `displayName`), or has to be evaluated on every resource (here on the
+/// `groups` a user is in); `/.search` runs on, from the users into the groups.
+#[tokio::test(flavor = "multi_thread")]
+async fn lists_page_and_filter_in_one_order() {
+    let sim = Sim::start().await;
+    let gw = Gateway::start(&sim.url, &sim.token).await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(
+            gw.create_user(&format!("p{i}@contoso.example"), "Pat", &format!("P{i}"))
+                .await,
+        );
+    }
+    let mut groups = Vec::new();
+    for (name, members) in [("Team-A", vec![1, 3, 4]), ("Team-B", vec![3])] {
+        let members: Vec<Value> = members.iter().map(|&i| json!({"value": ids[i]})).collect();
+        let (status, group) = gw
+            .post(
+                "/Groups",
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                       "displayName": name, "externalId": format!("ext-{name}"),
+                       "members": members}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{group}");
+        groups.push(group["id"].as_str().expect("id").to_string());
+    }
+    let list = |json: &Value| -> (u64, Vec<String>) {
+        assert_eq!(
+            json["schemas"],
+            json!(["urn:ietf:params:scim:api:messages:2.0:ListResponse"])
+        );
+        let resources = json["Resources"].as_array().cloned().unwrap_or_default();
+        let ids = resources
+            .iter()
+            .map(|r| r["id"].as_str().expect("id").to_string())
+            .collect();
+        (json["totalResults"].as_u64().expect("totalResults"), ids)
+    };
+    let (_, all) = gw.get("/Users").await;
+    let (total, order) = list(&all);
+    assert_eq!(total, 6);
+    let mut sorted = ids.clone();
+    sorted.sort();
+    let mut seen = order.clone();
+    seen.sort();
+    assert_eq!(seen, sorted, "every user once");
+    let member_of_a: Vec<String> = all["Resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .filter(|u| {
+            u["groups"]
+                .as_array()
+                .is_some_and(|g| g.iter().any(|g| g["value"] == groups[0].as_str()))
+        })
+        .map(|u| u["id"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(member_of_a.len(), 3);
+    let user3 = all["Resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|u| u["id"] == ids[3].as_str())
+        .expect("user 3");
+    assert_eq!(
+        user3["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .map(|g| g["display"].clone())
+            .collect::<Vec<_>>(),
+        [json!("Team-A"), json!("Team-B")],
+        "{user3}"
+    );
+    let slice = |from: usize, n: usize| -> Vec<String> {
+        order.iter().skip(from).take(n).cloned().collect()
+    };
+
+    // Without a filter.
+    for (query, want) in [
+        ("startIndex=2&count=3", slice(1, 3)),
+        ("startIndex=5&count=10", slice(4, 10)),
+        ("startIndex=9", vec![]),
+        ("count=0", vec![]),
+        ("startIndex=0&count=2", slice(0, 2)),
+    ] {
+        let (status, page) = gw.get(&format!("/Users?{query}")).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {page}");
+        assert_eq!(list(&page), (6, want), "{query}");
+    }
+
+    // A filter on an indexed attribute.
+    let q = |f: &str| f.replace(' ', "%20").replace('"', "%22");
+    for (filter, want) in [
+        (format!("id eq \"{}\"", ids[2]), vec![ids[2].clone()]),
+        (
+            "userName eq \"P4@CONTOSO.example\"".to_string(),
+            vec![ids[4].clone()],
+        ),
+        (
+            "externalId eq \"ext-p5@contoso.example\"".to_string(),
+            vec![ids[5].clone()],
+        ),
+        (
+            "externalId eq \"EXT-p5@contoso.example\"".to_string(),
+            vec![],
+        ),
+        (
+            format!(
+                "externalId eq \"ext-p1@contoso.example\" and id eq \"{}\"",
+                ids[1]
+            ),
+            vec![ids[1].clone()],
+        ),
+        (
+            format!(
+                "externalId eq \"ext-p1@contoso.example\" and id eq \"{}\"",
+                ids[2]
+            ),
+            vec![],
+        ),
+    ] {
+        let (status, page) = gw.get(&format!("/Users?filter={}", q(&filter))).await;
+        assert_eq!(status, StatusCode::OK, "{filter}: {page}");
+        assert_eq!(list(&page), (want.len() as u64, want), "{filter}");
+    }
+    let (_, found) = gw
+        .get(&format!(
+            "/Groups?excludedAttributes=members&filter={}",
+            q("displayName eq \"team-b\"")
+        ))
+        .await;
+    assert_eq!(list(&found), (1, vec![groups[1].clone()]));
+    assert!(found["Resources"][0].get("members").is_none());
+
+    // A filter evaluated on every user: on their groups, with paging.
+    let filter = q(&format!("groups.value eq \"{}\"", groups[0]));
+    let (_, page) = gw
+        .get(&format!("/Users?filter={filter}&startIndex=2&count=1"))
+        .await;
+    assert_eq!(list(&page), (3, member_of_a[1..2].to_vec()));
+    let (_, page) = gw
+        .get(&format!(
+            "/Users?filter={}&startIndex=3",
+            q("name.familyName sw \"P\"")
+        ))
+        .await;
+    assert_eq!(list(&page), (6, slice(2, 10)));
+
+    // `/.search` over users, then groups; and a filter matching in both kinds.
+    let (status, page) = gw
+        .post(
+            "/.search",
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                   "startIndex": 5, "count": 3}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let mut want = slice(4, 2);
+    want.push(groups[0].clone());
+    assert_eq!(list(&page), (8, want));
+    let (_, page) = gw
+        .post(
+            "/.search",
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                   "filter": "externalId sw \"ext-\"", "startIndex": 6, "count": 2}),
+        )
+        .await;
+    assert_eq!(list(&page), (8, vec![order[5].clone(), groups[0].clone()]));
+}
+
 /// A broken rule is not a change the target refused: the change is retried, past
 /// `max_rejections`, and arrives once the plugin works again. Nothing is dropped.
 #[tokio::test(flavor = "multi_thread")]

@@ -1,11 +1,24 @@
-//! Gateway throughput: Entra-shaped PATCH requests (a user attribute change) at muster's SCIM
-//! gateway on loopback, each forwarded through the pipeline (the example plugins) to the Zoom
-//! simulator: `cargo bench -p muster --bench gateway`.
+//! Gateway throughput and scale: `cargo bench -p muster --bench gateway`.
+//!
+//! **Throughput** (`MUSTER_BENCH_PART=throughput`): Entra-shaped PATCH requests (a user
+//! attribute change) at muster's SCIM gateway on loopback, each forwarded through the pipeline
+//! (the example plugins) to the Zoom simulator. Baseline in the same run: the same load
+//! generator sending the same PATCHes straight to the simulator. Sizes: `MUSTER_BENCH_USERS`
+//! (500 users), `MUSTER_BENCH_REQUESTS` (10,000 PATCHes), `MUSTER_BENCH_CLIENTS` (16 in flight).
+//!
+//! **Scale** (`MUSTER_BENCH_PART=scale`): the latency of Entra's requests with few and with many
+//! users stored, to show that the work on the request path does not grow with the directory.
+//! For each size of `MUSTER_BENCH_SIZES` (`1000,100000`) a gateway is seeded directly through
+//! the store (users, and one group of `MUSTER_BENCH_GROUP_MEMBERS` (500) of them), then, in
+//! `MUSTER_BENCH_ROUNDS` (2) rounds alternating between the sizes (the VM's speed swings
+//! between runs), `MUSTER_BENCH_SCALE_REQUESTS` (300) of each from `MUSTER_BENCH_SCALE_CLIENTS`
+//! (1) clients: `GET /Users?filter=userName eq "…"` (a random stored user), `POST /Users`, a
+//! `PATCH /Groups/{id}` adding one member, and `GET /Users?startIndex=…&count=100` (a page from
+//! the middle). The outbox is drained after each kind of request, so each is measured alone.
+//! Without `MUSTER_BENCH_PART`, both parts run.
 //!
 //! A small load generator rather than criterion: the figures wanted are a rate and latency
-//! percentiles under concurrent load. Baseline in the same run: the same load generator sending
-//! the same PATCHes straight to the simulator. Sizes: `MUSTER_BENCH_USERS` (500 users),
-//! `MUSTER_BENCH_REQUESTS` (10,000 PATCHes), `MUSTER_BENCH_CLIENTS` (16 in flight).
+//! percentiles under concurrent load.
 
 use muster_test_support::env_or;
 use std::sync::Arc;
@@ -60,6 +73,17 @@ config = { default_plan = "basic", rules = [{ group = "Zoom-Licensed", plan = "l
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
+    let part = std::env::var("MUSTER_BENCH_PART").unwrap_or_default();
+    if part.is_empty() || part == "throughput" {
+        throughput().await?;
+    }
+    if part.is_empty() || part == "scale" {
+        scale().await?;
+    }
+    Ok(())
+}
+
+async fn throughput() -> anyhow::Result<()> {
     let users = env_or::<usize>("MUSTER_BENCH_USERS", 500);
     let requests = env_or::<usize>("MUSTER_BENCH_REQUESTS", 10_000);
     let clients = env_or::<usize>("MUSTER_BENCH_CLIENTS", 16);
@@ -94,19 +118,8 @@ async fn main() -> anyhow::Result<()> {
     .await?;
 
     // The gateway, forwarding to a fresh simulator.
-    let target = start_sim().await?;
-    let dir = tempfile::tempdir()?;
-    let text = expand_env(CONFIG, |n| (n == "URL").then(|| target.url.clone()))
-        .map_err(|e| anyhow::anyhow!(e))?;
-    let config = Config::from_toml_str(&text)?;
-    let job = Job::build_with_token(config, dir.path(), TARGET_TOKEN.into())?;
-    let state = GatewayState::new(Arc::new(job), SCIM_TOKEN)?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let gw_base = format!("http://{}/scim/v2", listener.local_addr()?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(gateway::serve(listener, state.clone(), async move {
-        let _ = stopped.await;
-    }));
+    let gw = start_gateway().await?;
+    let (target, state, gw_base) = (&gw.target, gw.state.clone(), gw.base.clone());
     let mut ids = Vec::new();
     for i in 0..users {
         let response = http
@@ -125,7 +138,7 @@ async fn main() -> anyhow::Result<()> {
 
     let (gw_base_for_rerun, ids_for_rerun) = (gw_base.clone(), ids.clone());
     let started = Instant::now();
-    let gw = load(&http, clients, requests, SCIM_TOKEN, move |n| {
+    let accepted = load(&http, clients, requests, SCIM_TOKEN, move |n| {
         format!("{gw_base}/Users/{}", ids[n % ids.len()])
     })
     .await?;
@@ -148,15 +161,14 @@ async fn main() -> anyhow::Result<()> {
         durability.push((durable, run));
     }
     state.job().store.set_durable_commits(true);
-    let _ = stop.send(());
-    server.await??;
+    gw.stop().await?;
 
     println!();
     println!("| PATCH /Users/{{id}} over loopback | requests/s | p50 | p99 |");
     println!("|---|---:|---:|---:|");
     for (name, r) in [
         ("Zoom simulator alone (baseline)", &baseline),
-        ("muster gateway (accepted: stored + queued)", &gw),
+        ("muster gateway (accepted: stored + queued)", &accepted),
     ] {
         println!(
             "| {name} | {:.0} | {:.2} ms | {:.2} ms |",
@@ -173,7 +185,7 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("\n| the same load, acknowledged changes | requests/s | p50 | p99 |");
     println!("|---|---:|---:|---:|");
-    for (durable, r) in [(true, &gw)]
+    for (durable, r) in [(true, &accepted)]
         .into_iter()
         .chain(durability.iter().map(|(d, r)| (*d, r)))
     {
@@ -304,4 +316,295 @@ async fn start_sim() -> anyhow::Result<Sim> {
         state,
         _stop: stop,
     })
+}
+
+/// A gateway on loopback, forwarding to its own simulator.
+struct Gateway {
+    target: Sim,
+    state: GatewayState,
+    base: String,
+    _dir: tempfile::TempDir,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Gateway {
+    async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.server.await??;
+        Ok(())
+    }
+}
+
+async fn start_gateway() -> anyhow::Result<Gateway> {
+    let target = start_sim().await?;
+    let dir = tempfile::tempdir()?;
+    let text = expand_env(CONFIG, |n| (n == "URL").then(|| target.url.clone()))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let config = Config::from_toml_str(&text)?;
+    let job = Job::build_with_token(config, dir.path(), TARGET_TOKEN.into())?;
+    let state = GatewayState::new(Arc::new(job), SCIM_TOKEN)?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}/scim/v2", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(gateway::serve(listener, state.clone(), async move {
+        let _ = stopped.await;
+    }));
+    Ok(Gateway {
+        target,
+        state,
+        base,
+        _dir: dir,
+        stop,
+        server,
+    })
+}
+
+/// A gateway holding `users` users (`user{i}@…`, created in that order) and one group,
+/// `Zoom-Licensed`, of the first `members` of them, written straight into the store as the
+/// gateway would have accepted them (nothing to forward). Returns the user ids and the group's.
+fn seed(
+    state: &GatewayState,
+    users: usize,
+    members: usize,
+) -> anyhow::Result<(Vec<String>, String)> {
+    use scim::resource::ResourceKind;
+    let store = &state.job().store;
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
+    let ids: Vec<String> = (0..users).map(|i| format!("seeded-{i:07}")).collect();
+    for chunk in (0..users).collect::<Vec<_>>().chunks(10_000) {
+        let mut write = store::GatewayWrite::default();
+        for &i in chunk {
+            let body = scim::request::validate_resource(ResourceKind::User, user_body(i))?;
+            let name = scim::request::name_of(ResourceKind::User, &body);
+            write.upserts.push(seed_upsert(
+                store::GatewayKind::User,
+                &ids[i],
+                Value::Object(body),
+                name,
+                start + i as i64,
+                Vec::new(),
+            ));
+        }
+        store.gateway_write(&write)?;
+    }
+    let group_id = "seeded-group".to_string();
+    let members: Vec<String> = ids.iter().take(members).cloned().collect();
+    let body = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "Zoom-Licensed",
+        "members": members.iter().map(|id| json!({"value": id})).collect::<Vec<_>>(),
+    });
+    let body = scim::request::validate_resource(ResourceKind::Group, body)?;
+    store.gateway_write(&store::GatewayWrite {
+        upserts: vec![seed_upsert(
+            store::GatewayKind::Group,
+            &group_id,
+            Value::Object(body),
+            "Zoom-Licensed".into(),
+            start + users as i64,
+            members,
+        )],
+        ..store::GatewayWrite::default()
+    })?;
+    Ok((ids, group_id))
+}
+
+/// One resource as the gateway stores it, with the given member index.
+fn seed_upsert(
+    kind: store::GatewayKind,
+    id: &str,
+    body: Value,
+    name: String,
+    created: i64,
+    members: Vec<String>,
+) -> store::GatewayUpsert {
+    store::GatewayUpsert {
+        resource: store::GatewayResource {
+            kind,
+            id: id.to_string(),
+            body,
+            version: 1,
+            created,
+            last_modified: created,
+        },
+        name,
+        external_id: None,
+        members_added: members,
+        members_removed: Vec::new(),
+    }
+}
+
+/// `requests` requests from `clients` concurrent loops; request `n` is `request(n)`, and must
+/// answer `status`.
+async fn timed(
+    clients: usize,
+    requests: usize,
+    status: u16,
+    request: impl Fn(usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
+) -> anyhow::Result<Run> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let request = Arc::new(request);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (next, request) = (next.clone(), request.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= requests {
+                    return anyhow::Ok(latencies);
+                }
+                let builder = request(n);
+                let t = Instant::now();
+                let response = builder.send().await?;
+                let got = response.status();
+                let _ = response.bytes().await?;
+                latencies.push(t.elapsed());
+                ensure!(got.as_u16() == status, "answered {got}, not {status}");
+            }
+        }));
+    }
+    let mut latencies = Vec::with_capacity(requests);
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    Ok(Run { elapsed, latencies })
+}
+
+/// One seeded gateway of the scale part, and what its requests have used up so far.
+struct Seeded {
+    users: usize,
+    gw: Gateway,
+    ids: Arc<Vec<String>>,
+    group: String,
+    /// Users created by the POSTs so far.
+    created: usize,
+    /// Users added to the group so far (they follow the seeded members).
+    joined: usize,
+    runs: Vec<(&'static str, Run)>,
+}
+
+async fn scale() -> anyhow::Result<()> {
+    let sizes: Vec<usize> = std::env::var("MUSTER_BENCH_SIZES")
+        .unwrap_or_else(|_| "1000,100000".into())
+        .split(',')
+        .map(|s| s.trim().parse())
+        .collect::<Result<_, _>>()
+        .context("MUSTER_BENCH_SIZES: comma-separated numbers of users")?;
+    let members = env_or::<usize>("MUSTER_BENCH_GROUP_MEMBERS", 500);
+    let rounds = env_or::<usize>("MUSTER_BENCH_ROUNDS", 2);
+    let requests = env_or::<usize>("MUSTER_BENCH_SCALE_REQUESTS", 300);
+    let clients = env_or::<usize>("MUSTER_BENCH_SCALE_CLIENTS", 1);
+    println!(
+        "\nmuster gateway scale bench: {} cores, sizes {sizes:?}, a group of {members}, \
+         {rounds} rounds of {requests} requests of each kind, {clients} client(s)",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+    );
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()?;
+    let mut gateways = Vec::new();
+    for &users in &sizes {
+        ensure!(
+            members + rounds * requests <= users,
+            "{users} users cannot supply a group of {members} and {} joins",
+            rounds * requests
+        );
+        let gw = start_gateway().await?;
+        let t = Instant::now();
+        let (ids, group) = seed(&gw.state, users, members)?;
+        println!(
+            "seeded {users} users and a group of {members} in {:.2} s",
+            t.elapsed().as_secs_f64()
+        );
+        gateways.push(Seeded {
+            users,
+            gw,
+            ids: Arc::new(ids),
+            group,
+            created: 0,
+            joined: 0,
+            runs: Vec::new(),
+        });
+    }
+    for round in 0..rounds {
+        for g in &mut gateways {
+            let base = g.gw.base.clone();
+            let (h, b, ids) = (http.clone(), base.clone(), g.ids.clone());
+            let salt = round as u64 * 7919 + 17;
+            let filter = timed(clients, requests, 200, move |n| {
+                // A stored user picked at random (a fixed sequence per round).
+                let i = (salt.wrapping_mul(n as u64 + 1).wrapping_mul(2_654_435_761) as usize)
+                    % ids.len();
+                h.get(format!(
+                    "{b}/Users?filter=userName%20eq%20%22user{i}@contoso.example%22"
+                ))
+                .bearer_auth(SCIM_TOKEN)
+            })
+            .await?;
+            g.runs.push(("GET /Users?filter=userName eq", filter));
+
+            let (h, b, first) = (http.clone(), base.clone(), g.users + g.created);
+            let post = timed(clients, requests, 201, move |n| {
+                h.post(format!("{b}/Users"))
+                    .bearer_auth(SCIM_TOKEN)
+                    .header("content-type", "application/scim+json")
+                    .body(user_body(first + n).to_string())
+            })
+            .await?;
+            g.created += requests;
+            drain(&g.gw.state).await?;
+            g.runs.push(("POST /Users", post));
+
+            let (h, b, ids) = (http.clone(), base.clone(), g.ids.clone());
+            let (group, first) = (g.group.clone(), members + g.joined);
+            let patch = timed(clients, requests, 200, move |n| {
+                let body = json!({
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "Add", "path": "members",
+                                    "value": [{"value": ids[first + n]}]}],
+                });
+                h.patch(format!("{b}/Groups/{group}"))
+                    .bearer_auth(SCIM_TOKEN)
+                    .header("content-type", "application/scim+json")
+                    .body(body.to_string())
+            })
+            .await?;
+            g.joined += requests;
+            drain(&g.gw.state).await?;
+            g.runs.push(("PATCH /Groups/{id} (add one member)", patch));
+
+            let (h, b, middle) = (http.clone(), base.clone(), g.users / 2);
+            let page = timed(clients, requests, 200, move |_| {
+                h.get(format!("{b}/Users?startIndex={middle}&count=100"))
+                    .bearer_auth(SCIM_TOKEN)
+            })
+            .await?;
+            g.runs.push(("GET /Users?startIndex=…&count=100", page));
+        }
+    }
+
+    println!("\n| request | users stored | round | p50 | p99 |");
+    println!("|---|---:|---:|---:|---:|");
+    for g in &gateways {
+        for (i, (name, r)) in g.runs.iter().enumerate() {
+            println!(
+                "| {name} | {} | {} | {:.2} ms | {:.2} ms |",
+                g.users,
+                i / 4 + 1,
+                ms(r.percentile(50.0)),
+                ms(r.percentile(99.0))
+            );
+        }
+    }
+    for g in gateways {
+        g.gw.stop().await?;
+    }
+    Ok(())
 }

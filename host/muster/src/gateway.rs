@@ -123,6 +123,18 @@ impl GatewayState {
     fn config(&self) -> &GatewayConfig {
         &self.inner.config
     }
+
+    /// Runs `f` (store work: SQLite calls block) on tokio's blocking pool, so that a request
+    /// waiting for the store, or for a commit's fsync, holds no async worker thread.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&GatewayState) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || f(&state))
+            .await
+            .map_err(ApiError::internal)?
+    }
 }
 
 /// The SCIM 2.0 routes under [`BASE_PATH`], authenticated by the gateway's bearer token.
@@ -243,19 +255,26 @@ impl GatewayState {
     /// view has them now (so a replay never sends an older state than a later change did), and
     /// the dropped change is forgotten. `None` when no dropped change has that seq.
     pub async fn replay_dropped(&self, seq: i64) -> anyhow::Result<Option<String>> {
-        let store = &self.job().store;
         // Under the write lock, as an accepted change: the row is computed from a source view
         // no other change moves meanwhile.
         let _writing = self.inner.writes.lock().await;
-        let Some(person_id) = store.dropped_person(seq)? else {
-            return Ok(None);
-        };
-        let person = stored_person(store, &person_id)?
-            .map(serde_json::to_value)
-            .transpose()?;
-        let replayed = store.outbox_replay(seq, person.as_ref(), time::now_ms())?;
-        self.inner.wake.notify_one();
-        Ok(replayed.then_some(person_id))
+        let state = self.clone();
+        let replayed = tokio::task::spawn_blocking(move || -> anyhow::Result<Option<String>> {
+            let store = &state.job().store;
+            let Some(person_id) = store.dropped_person(seq)? else {
+                return Ok(None);
+            };
+            let person = stored_person(store, &person_id)?
+                .map(serde_json::to_value)
+                .transpose()?;
+            let replayed = store.outbox_replay(seq, person.as_ref(), time::now_ms())?;
+            Ok(replayed.then_some(person_id))
+        })
+        .await??;
+        if replayed.is_some() {
+            self.inner.wake.notify_one();
+        }
+        Ok(replayed)
     }
 }
 
@@ -273,6 +292,6 @@ pub fn stored_person(
         return Ok(None);
     };
     let (direct, transitive) =
-        people::groups_with_nesting(&user.id, |member| store.gateway_groups_of(member))?;
+        people::groups_with_nesting(&user.id, |member| people::group_refs_of(store, member))?;
     Ok(Some(people::person(&user, &direct, &transitive)))
 }

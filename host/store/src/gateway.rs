@@ -8,6 +8,9 @@
 //! changes reach the target in the order Entra sent them, and one person's failures hold up no
 //! one else.
 
+use std::collections::HashMap;
+
+use engine::model::GroupRef;
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 use serde_json::Value;
 
@@ -50,8 +53,10 @@ pub struct GatewayUpsert {
     /// `userName` or `displayName`: unique per kind, ignoring case.
     pub name: String,
     pub external_id: Option<String>,
-    /// For groups, the member ids (users or groups), replacing the stored ones.
-    pub members: Option<Vec<String>>,
+    /// For groups, the member ids (users or groups) this write adds to the member index and
+    /// removes from it: a change of k members writes k rows, however many the group has.
+    pub members_added: Vec<String>,
+    pub members_removed: Vec<String>,
 }
 
 /// Everything one accepted request changes, written in one transaction.
@@ -104,6 +109,40 @@ pub struct OutboxEntry {
 
 const RESOURCE_COLUMNS: &str = "kind, id, body, version, created, last_modified";
 
+// The list and look-up queries, each answered from an index (the `query_plans` test checks
+// that none scans a table). A join from the members starts from the member index explicitly
+// (CROSS JOIN fixes SQLite's join order): started from the groups' creation-order index, which
+// yields the order wanted, it would walk every group.
+const COUNT_SQL: &str = "SELECT COUNT(*) FROM gateway_resources WHERE kind = ?1";
+const PAGE_SQL: &str = "SELECT kind, id, body, version, created, last_modified \
+     FROM gateway_resources WHERE kind = ?1 ORDER BY created, id LIMIT ?2 OFFSET ?3";
+const AFTER_SQL: &str = "SELECT kind, id, body, version, created, last_modified \
+     FROM gateway_resources WHERE kind = ?1 AND (created, id) > (?2, ?3) \
+     ORDER BY created, id LIMIT ?4";
+const BY_EXTERNAL_ID_SQL: &str = "SELECT kind, id, body, version, created, last_modified \
+     FROM gateway_resources WHERE kind = ?1 AND external_id = ?2 ORDER BY created, id";
+const GROUPS_OF_SQL: &str = "SELECT g.kind, g.id, g.body, g.version, g.created, \
+     g.last_modified FROM gateway_members m CROSS JOIN gateway_resources g \
+     ON g.kind = 'Group' AND g.id = m.group_id WHERE m.member_id = ?1 ORDER BY g.created, g.id";
+
+/// The group references of `n` members (`IN` with `n` parameters).
+fn group_refs_sql(n: usize) -> String {
+    let marks = vec!["?"; n].join(", ");
+    format!(
+        "SELECT m.member_id, g.id, g.name FROM gateway_members m CROSS JOIN gateway_resources g \
+         ON g.kind = 'Group' AND g.id = m.group_id WHERE m.member_id IN ({marks}) \
+         ORDER BY g.created, g.id"
+    )
+}
+
+/// Most ids bound into one `IN (…)` list (SQLite allows 32,766 parameters).
+const IN_BATCH: usize = 500;
+
+/// A count as SQLite's integer, saturating.
+fn sql_int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 impl Store {
     pub fn gateway_resource(
         &self,
@@ -140,33 +179,126 @@ impl Store {
         .transpose()
     }
 
-    /// Every resource of a kind, oldest first.
-    pub fn gateway_resources(&self, kind: GatewayKind) -> Result<Vec<GatewayResource>, StoreError> {
-        self.gateway_query(
-            &format!(
-                "SELECT {RESOURCE_COLUMNS} FROM gateway_resources WHERE kind = ?1 \
-                 ORDER BY created, id"
-            ),
-            kind.as_str(),
-        )
-    }
-
-    /// The groups that list `member_id` among their members.
-    pub fn gateway_groups_of(&self, member_id: &str) -> Result<Vec<GatewayResource>, StoreError> {
-        self.gateway_query(
-            &format!(
-                "SELECT {RESOURCE_COLUMNS} FROM gateway_resources WHERE kind = 'Group' AND id IN \
-                 (SELECT group_id FROM gateway_members WHERE member_id = ?1) ORDER BY created, id"
-            ),
-            member_id,
-        )
-    }
-
-    fn gateway_query(&self, sql: &str, arg: &str) -> Result<Vec<GatewayResource>, StoreError> {
+    /// The resources whose `externalId` is `external_id` (exactly: it is case-exact), oldest
+    /// first.
+    pub fn gateway_resources_by_external_id(
+        &self,
+        kind: GatewayKind,
+        external_id: &str,
+    ) -> Result<Vec<GatewayResource>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(sql).ctx("read gateway resources")?;
+        let mut stmt = conn
+            .prepare_cached(BY_EXTERNAL_ID_SQL)
+            .ctx("find gateway resources by externalId")?;
         let raw: Vec<RawResource> = stmt
-            .query_map([arg], decode_raw)
+            .query_map(params![kind.as_str(), external_id], decode_raw)
+            .ctx("find gateway resources by externalId")?
+            .collect::<Result<_, _>>()
+            .ctx("find gateway resources by externalId")?;
+        raw.into_iter().map(RawResource::decode).collect()
+    }
+
+    /// How many resources of a kind there are.
+    pub fn gateway_count(&self, kind: GatewayKind) -> Result<u64, StoreError> {
+        let conn = self.conn();
+        let n: i64 = conn
+            .prepare_cached(COUNT_SQL)
+            .ctx("count gateway resources")?
+            .query_row([kind.as_str()], |r| r.get(0))
+            .ctx("count gateway resources")?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// One page of the resources of a kind, oldest first (`created`, then `id`): `limit` of
+    /// them after skipping `offset`.
+    pub fn gateway_page(
+        &self,
+        kind: GatewayKind,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<GatewayResource>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(PAGE_SQL)
+            .ctx("read a page of gateway resources")?;
+        let (limit, offset) = (sql_int(limit), sql_int(offset));
+        let raw: Vec<RawResource> = stmt
+            .query_map(params![kind.as_str(), limit, offset], decode_raw)
+            .ctx("read a page of gateway resources")?
+            .collect::<Result<_, _>>()
+            .ctx("read a page of gateway resources")?;
+        raw.into_iter().map(RawResource::decode).collect()
+    }
+
+    /// Up to `limit` resources of a kind that come after `after` (`(created, id)` of the last
+    /// one of the previous batch; None: from the first) in the order of
+    /// [`Store::gateway_page`]: for walking every resource in batches without holding them all.
+    pub fn gateway_batch_after(
+        &self,
+        kind: GatewayKind,
+        after: Option<(i64, &str)>,
+        limit: u64,
+    ) -> Result<Vec<GatewayResource>, StoreError> {
+        let conn = self.conn();
+        let op = "read a batch of gateway resources";
+        let raw: Vec<RawResource> = match after {
+            None => conn
+                .prepare_cached(PAGE_SQL)
+                .ctx(op)?
+                .query_map(params![kind.as_str(), sql_int(limit), 0], decode_raw)
+                .ctx(op)?
+                .collect::<Result<_, _>>(),
+            Some((created, id)) => conn
+                .prepare_cached(AFTER_SQL)
+                .ctx(op)?
+                .query_map(
+                    params![kind.as_str(), created, id, sql_int(limit)],
+                    decode_raw,
+                )
+                .ctx(op)?
+                .collect::<Result<_, _>>(),
+        }
+        .ctx(op)?;
+        raw.into_iter().map(RawResource::decode).collect()
+    }
+
+    /// The groups each of `member_ids` is directly in, oldest group first, as references (id
+    /// and `displayName`, from the columns: no group body is read, however many members it
+    /// lists). One query per [`IN_BATCH`] members, not one per member. Members in no group
+    /// are absent from the map.
+    pub fn gateway_group_refs_of(
+        &self,
+        member_ids: &[&str],
+    ) -> Result<HashMap<String, Vec<GroupRef>>, StoreError> {
+        let mut out: HashMap<String, Vec<GroupRef>> = HashMap::new();
+        let conn = self.conn();
+        for chunk in member_ids.chunks(IN_BATCH) {
+            let mut stmt = conn
+                .prepare_cached(&group_refs_sql(chunk.len()))
+                .ctx("read group memberships")?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(chunk.iter()), |r| {
+                    Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
+                })
+                .ctx("read group memberships")?;
+            for row in rows {
+                let (member, id, display_name) = row.ctx("read group memberships")?;
+                out.entry(member)
+                    .or_default()
+                    .push(GroupRef { id, display_name });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The groups that list `member_id` among their members, oldest first.
+    pub fn gateway_groups_of(&self, member_id: &str) -> Result<Vec<GatewayResource>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(GROUPS_OF_SQL)
+            .ctx("read gateway resources")?;
+        let raw: Vec<RawResource> = stmt
+            .query_map([member_id], decode_raw)
             .ctx("read gateway resources")?
             .collect::<Result<_, _>>()
             .ctx("read gateway resources")?;
@@ -474,17 +606,22 @@ fn upsert_resource(
         r.last_modified
     ])
     .ctx("write a gateway resource")?;
-    if let Some(members) = &upsert.members {
-        tx.prepare_cached("DELETE FROM gateway_members WHERE group_id = ?1")
-            .ctx("write group members")?
-            .execute([&r.id])
+    if !upsert.members_removed.is_empty() {
+        let mut stmt = tx
+            .prepare_cached("DELETE FROM gateway_members WHERE group_id = ?1 AND member_id = ?2")
             .ctx("write group members")?;
+        for member in &upsert.members_removed {
+            stmt.execute(params![r.id, member])
+                .ctx("write group members")?;
+        }
+    }
+    if !upsert.members_added.is_empty() {
         let mut stmt = tx
             .prepare_cached(
                 "INSERT OR IGNORE INTO gateway_members (group_id, member_id) VALUES (?1, ?2)",
             )
             .ctx("write group members")?;
-        for member in members {
+        for member in &upsert.members_added {
             stmt.execute(params![r.id, member])
                 .ctx("write group members")?;
         }
@@ -561,6 +698,7 @@ mod tests {
     use serde_json::json;
 
     fn upsert(kind: GatewayKind, id: &str, name: &str, members: Option<&[&str]>) -> GatewayUpsert {
+        let ids = |m: &[&str]| m.iter().map(|s| s.to_string()).collect();
         GatewayUpsert {
             resource: GatewayResource {
                 kind,
@@ -572,7 +710,8 @@ mod tests {
             },
             name: name.into(),
             external_id: None,
-            members: members.map(|m| m.iter().map(|s| s.to_string()).collect()),
+            members_added: members.map(ids).unwrap_or_default(),
+            members_removed: Vec::new(),
         }
     }
 
@@ -652,6 +791,188 @@ mod tests {
                 .expect("read")
                 .is_none()
         );
+    }
+
+    /// Every list and look-up query is answered from an index: no plan step scans a table,
+    /// and no list sorts what an index already orders.
+    #[test]
+    fn query_plans_use_indexes() {
+        let store = Store::open_in_memory().expect("open");
+        let conn = store.conn();
+        let queries = [
+            (COUNT_SQL, 1, "COVERING INDEX"),
+            (PAGE_SQL, 3, "gateway_resources_created (kind=?)"),
+            (
+                AFTER_SQL,
+                4,
+                "gateway_resources_created (kind=? AND (created,id)>(?,?))",
+            ),
+            (
+                BY_EXTERNAL_ID_SQL,
+                2,
+                "gateway_resources_external_id (kind=? AND external_id=?)",
+            ),
+            (GROUPS_OF_SQL, 1, "gateway_members_member (member_id=?)"),
+            (
+                &group_refs_sql(3),
+                3,
+                "gateway_members_member (member_id=?)",
+            ),
+        ];
+        for (sql, n, wanted) in queries {
+            let mut stmt = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .expect("explain");
+            let args = vec![rusqlite::types::Value::Integer(1); n];
+            let plan: Vec<String> = stmt
+                .query_map(rusqlite::params_from_iter(args), |r| r.get(3))
+                .expect("plan")
+                .collect::<Result<_, _>>()
+                .expect("plan rows");
+            let text = plan.join("\n");
+            assert!(
+                plan.iter().all(|step| !step.starts_with("SCAN")),
+                "{sql}:\n{text}"
+            );
+            assert!(text.contains(wanted), "{sql}:\n{text}");
+            // Sorting the few groups of a member is fine; sorting a kind's resources is not.
+            if !sql.contains("gateway_members") {
+                assert!(!text.contains("TEMP B-TREE"), "{sql}:\n{text}");
+            }
+        }
+    }
+
+    /// Pages, batches and the externalId look-up keep the list order (`created`, then `id`);
+    /// group references come for many members at once.
+    #[test]
+    fn pages_batches_and_lookups_keep_the_list_order() {
+        let store = Store::open_in_memory().expect("open");
+        let mut upserts = Vec::new();
+        for i in 0..7 {
+            let mut u = upsert(
+                GatewayKind::User,
+                &format!("u{}", 9 - i),
+                &format!("n{i}"),
+                None,
+            );
+            // Two created in the same millisecond: the id breaks the tie.
+            u.resource.created = i / 2;
+            u.external_id = Some(if i % 2 == 0 { "even" } else { "odd" }.into());
+            upserts.push(u);
+        }
+        let mut g2 = upsert(GatewayKind::Group, "g2", "Second", Some(&["u9", "u8"]));
+        g2.resource.created = 5;
+        let g1 = upsert(GatewayKind::Group, "g1", "First", Some(&["u9", "g2"]));
+        upserts.extend([g2, g1]);
+        store
+            .gateway_write(&GatewayWrite {
+                upserts,
+                ..GatewayWrite::default()
+            })
+            .expect("write");
+        let ids =
+            |r: Vec<GatewayResource>| -> Vec<String> { r.into_iter().map(|r| r.id).collect() };
+        let order = ["u8", "u9", "u6", "u7", "u4", "u5", "u3"];
+        assert_eq!(store.gateway_count(GatewayKind::User).expect("count"), 7);
+        assert_eq!(store.gateway_count(GatewayKind::Group).expect("count"), 2);
+        assert_eq!(
+            ids(store.gateway_page(GatewayKind::User, 0, 100).expect("page")),
+            order
+        );
+        assert_eq!(
+            ids(store.gateway_page(GatewayKind::User, 2, 3).expect("page")),
+            order[2..5]
+        );
+        assert!(
+            store
+                .gateway_page(GatewayKind::User, 7, 3)
+                .expect("page")
+                .is_empty()
+        );
+        let mut walked = Vec::new();
+        let mut after: Option<(i64, String)> = None;
+        loop {
+            let key = after.as_ref().map(|(c, id)| (*c, id.as_str()));
+            let batch = store
+                .gateway_batch_after(GatewayKind::User, key, 2)
+                .expect("batch");
+            let Some(last) = batch.last() else { break };
+            after = Some((last.created, last.id.clone()));
+            walked.extend(ids(batch));
+        }
+        assert_eq!(walked, order);
+        assert_eq!(
+            ids(store
+                .gateway_resources_by_external_id(GatewayKind::User, "odd")
+                .expect("by externalId")),
+            ["u8", "u6", "u4"]
+        );
+        assert!(
+            store
+                .gateway_resources_by_external_id(GatewayKind::User, "ODD")
+                .expect("by externalId")
+                .is_empty(),
+            "externalId is case-exact"
+        );
+        let refs = store
+            .gateway_group_refs_of(&["u9", "u8", "u3", "g2"])
+            .expect("refs");
+        let names = |id: &str| -> Vec<String> {
+            refs.get(id)
+                .map(|g| g.iter().map(|g| g.display_name.clone()).collect())
+                .unwrap_or_default()
+        };
+        // g1 (created 1) comes before g2 (created 5).
+        assert_eq!(names("u9"), ["First", "Second"]);
+        assert_eq!(names("u8"), ["Second"]);
+        assert_eq!(names("g2"), ["First"]);
+        assert!(!refs.contains_key("u3"));
+        assert_eq!(
+            store
+                .gateway_groups_of("u9")
+                .expect("groups")
+                .iter()
+                .map(|g| g.id.as_str())
+                .collect::<Vec<_>>(),
+            ["g1", "g2"]
+        );
+    }
+
+    /// A member change writes the member rows it changes, not one per member of the group.
+    #[test]
+    fn a_member_change_writes_only_the_rows_it_changes() {
+        let store = Store::open_in_memory().expect("open");
+        let many: Vec<String> = (0..1000).map(|i| format!("u{i}")).collect();
+        let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+        let group = upsert(GatewayKind::Group, "g", "Big", Some(&refs));
+        store
+            .gateway_write(&GatewayWrite {
+                upserts: vec![group.clone()],
+                ..GatewayWrite::default()
+            })
+            .expect("create");
+        let changes = |store: &Store| -> i64 {
+            store
+                .conn()
+                .query_row("SELECT total_changes()", [], |r| r.get(0))
+                .expect("changes")
+        };
+        let before = changes(&store);
+        let mut change = group;
+        change.members_added = vec!["u1000".into()];
+        change.members_removed = vec!["u0".into()];
+        store
+            .gateway_write(&GatewayWrite {
+                upserts: vec![change],
+                outbox: vec![("u1000".into(), None), ("u0".into(), None)],
+                ..GatewayWrite::default()
+            })
+            .expect("change");
+        // The group's row, one member row in, one out, two outbox rows.
+        assert_eq!(changes(&store) - before, 5);
+        assert!(store.gateway_groups_of("u0").expect("groups").is_empty());
+        assert_eq!(store.gateway_groups_of("u1000").expect("groups").len(), 1);
+        assert_eq!(store.gateway_groups_of("u999").expect("groups").len(), 1);
     }
 
     #[test]

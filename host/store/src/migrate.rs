@@ -36,6 +36,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "outbox_dropped",
         sql: include_str!("../migrations/0003_outbox_dropped.sql"),
     },
+    Migration {
+        version: 4,
+        name: "gateway_lists",
+        sql: include_str!("../migrations/0004_gateway_lists.sql"),
+    },
 ];
 
 /// The schema version this binary writes.

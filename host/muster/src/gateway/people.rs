@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use engine::model::{Attributes, GroupRef, OtherJson, Person, Value};
 use scim::resource::get_ci;
 use serde_json::Value as Json;
-use store::GatewayResource;
+use store::{GatewayResource, StoreError};
 
 /// The person for `user`, in `direct` groups and, through nesting, `transitive` ones.
 pub fn person(user: &GatewayResource, direct: &[GroupRef], transitive: &[GroupRef]) -> Person {
@@ -66,26 +66,35 @@ pub fn member_ids(body: &Json) -> Vec<String> {
         .collect()
 }
 
+/// The groups `member_id` is directly in, as the store has them (references only: no group
+/// body is read, so this costs the same whatever the size of the groups).
+pub fn group_refs_of(store: &store::Store, member_id: &str) -> Result<Vec<GroupRef>, StoreError> {
+    Ok(store
+        .gateway_group_refs_of(&[member_id])?
+        .remove(member_id)
+        .unwrap_or_default())
+}
+
 /// Direct groups, then every group reached by walking up through groups that contain groups
 /// (each once), given a function from a member id to the groups listing it.
 pub fn groups_with_nesting<E>(
     member_id: &str,
-    mut parents: impl FnMut(&str) -> Result<Vec<GatewayResource>, E>,
+    mut parents: impl FnMut(&str) -> Result<Vec<GroupRef>, E>,
 ) -> Result<(Vec<GroupRef>, Vec<GroupRef>), E> {
-    let direct: Vec<GatewayResource> = parents(member_id)?;
+    let direct: Vec<GroupRef> = parents(member_id)?;
     let mut seen: HashSet<String> = HashSet::new();
     let mut transitive = Vec::new();
-    let mut queue: Vec<GatewayResource> = direct.clone();
+    let mut queue: Vec<GroupRef> = direct.clone();
     let mut next = 0;
     while let Some(group) = queue.get(next).cloned() {
         next += 1;
         if !seen.insert(group.id.clone()) {
             continue;
         }
-        transitive.push(group_ref(&group));
         queue.extend(parents(&group.id)?);
+        transitive.push(group);
     }
-    Ok((direct.iter().map(group_ref).collect(), transitive))
+    Ok((direct, transitive))
 }
 
 #[cfg(test)]
@@ -127,10 +136,12 @@ mod tests {
 
     #[test]
     fn nesting_is_walked_once_per_group() {
-        let g =
-            |id: &str, name: &str| resource(GatewayKind::Group, id, json!({"displayName": name}));
+        let g = |id: &str, name: &str| GroupRef {
+            id: id.into(),
+            display_name: name.into(),
+        };
         // u ∈ a; a ∈ b; b ∈ a (a cycle Entra forbids but nothing here must loop on).
-        let parents = |id: &str| -> Result<Vec<GatewayResource>, ()> {
+        let parents = |id: &str| -> Result<Vec<GroupRef>, ()> {
             Ok(match id {
                 "u" => vec![g("a", "A")],
                 "a" => vec![g("b", "B")],

@@ -8,9 +8,10 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use scim::ListResponse;
+use engine::model::GroupRef;
 use scim::request::{name_attribute, validate_resource};
 use scim::resource::ResourceKind;
+use scim::{Filter, ListResponse};
 use serde_json::{Map, Value, json};
 use store::{GatewayKind, GatewayResource};
 
@@ -18,7 +19,7 @@ use super::http::{origin, read_json, scim_json};
 use super::query::{ListParams, Projection};
 use super::time::{now_ms, timestamp};
 use super::writes::{check_write, commit, store_kind};
-use super::{ApiError, BASE_PATH, GatewayState, people};
+use super::{ApiError, BASE_PATH, GatewayState};
 
 type Params = Query<HashMap<String, String>>;
 
@@ -115,29 +116,24 @@ fn not_found(kind: ResourceKind, id: &str) -> ApiError {
     ApiError::not_found(format!("{} {id} not found", kind.name()))
 }
 
-/// A stored resource as the wire shows it: `id`, `meta`, and for users their `groups`.
-fn render(state: &GatewayState, r: &GatewayResource, base: &str) -> Result<Value, ApiError> {
+/// A stored resource as the wire shows it: `id`, `meta`, and for users their `groups` (the
+/// groups that list them, as [`group_refs`] reads them).
+fn render(r: &GatewayResource, groups: &[GroupRef], base: &str) -> Value {
     let kind = match r.kind {
         GatewayKind::User => ResourceKind::User,
         GatewayKind::Group => ResourceKind::Group,
     };
     let mut obj = r.body.as_object().cloned().unwrap_or_default();
     obj.insert("id".into(), json!(r.id));
-    if kind == ResourceKind::User {
-        let groups: Vec<Value> = state
-            .job()
-            .store
-            .gateway_groups_of(&r.id)?
+    if kind == ResourceKind::User && !groups.is_empty() {
+        let groups: Vec<Value> = groups
             .iter()
             .map(|g| {
-                let group = people::group_ref(g);
-                json!({"value": group.id, "display": group.display_name, "type": "direct",
-                       "$ref": format!("{base}/Groups/{}", group.id)})
+                json!({"value": g.id, "display": g.display_name, "type": "direct",
+                       "$ref": format!("{base}/Groups/{}", g.id)})
             })
             .collect();
-        if !groups.is_empty() {
-            obj.insert("groups".into(), Value::Array(groups));
-        }
+        obj.insert("groups".into(), Value::Array(groups));
     }
     obj.insert(
         "meta".into(),
@@ -149,7 +145,45 @@ fn render(state: &GatewayState, r: &GatewayResource, base: &str) -> Result<Value
             "version": etag(r.version),
         }),
     );
-    Ok(Value::Object(obj))
+    Value::Object(obj)
+}
+
+/// The groups of each user among `resources`, in one query for all of them (groups have
+/// none: their members are in their body).
+fn group_refs(
+    state: &GatewayState,
+    resources: &[GatewayResource],
+) -> Result<HashMap<String, Vec<GroupRef>>, ApiError> {
+    let users: Vec<&str> = resources
+        .iter()
+        .filter(|r| r.kind == GatewayKind::User)
+        .map(|r| r.id.as_str())
+        .collect();
+    if users.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(state.job().store.gateway_group_refs_of(&users)?)
+}
+
+/// [`render`] for each of `resources`, their groups read at once.
+fn render_all(
+    state: &GatewayState,
+    resources: &[GatewayResource],
+    base: &str,
+) -> Result<Vec<Value>, ApiError> {
+    let groups = group_refs(state, resources)?;
+    Ok(resources
+        .iter()
+        .map(|r| render(r, groups.get(&r.id).map_or(&[], Vec::as_slice), base))
+        .collect())
+}
+
+/// [`render`] for one resource, its groups read from the store.
+fn render_one(state: &GatewayState, r: &GatewayResource, base: &str) -> Result<Value, ApiError> {
+    let mut rendered = render_all(state, std::slice::from_ref(r), base)?;
+    rendered
+        .pop()
+        .ok_or_else(|| ApiError::internal("a resource rendered to nothing"))
 }
 
 fn base(headers: &HeaderMap) -> String {
@@ -166,9 +200,17 @@ fn resource_response(status: StatusCode, resource: &Value) -> Response {
     response
 }
 
+/// The `If-Match` header, if any (RFC 7644 §3.14).
+fn if_match(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
 /// RFC 7644 §3.14: `If-Match` on a write must name the current version (or `*`).
-fn check_if_match(headers: &HeaderMap, current: &GatewayResource) -> Result<(), ApiError> {
-    let Some(wanted) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) else {
+fn check_if_match(wanted: Option<&str>, current: &GatewayResource) -> Result<(), ApiError> {
+    let Some(wanted) = wanted else {
         return Ok(());
     };
     let tag = etag(current.version);
@@ -194,18 +236,25 @@ async fn get(
     Query(query): Params,
 ) -> Result<Response, ApiError> {
     let projection = Projection::from_query(&query)?;
-    let stored = state
-        .job()
-        .store
-        .gateway_resource(store_kind(kind), &id)?
-        .ok_or_else(|| not_found(kind, &id))?;
+    let (stored, groups) = state
+        .blocking(move |state| {
+            let stored = state
+                .job()
+                .store
+                .gateway_resource(store_kind(kind), &id)?
+                .ok_or_else(|| not_found(kind, &id))?;
+            let mut groups = group_refs(state, std::slice::from_ref(&stored))?;
+            let groups = groups.remove(&stored.id).unwrap_or_default();
+            Ok((stored, groups))
+        })
+        .await?;
     let none_match = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok());
     if none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == etag(stored.version))) {
         return Ok(StatusCode::NOT_MODIFIED.into_response());
     }
-    let rendered = render(&state, &stored, &base(&headers))?;
+    let rendered = render(&stored, &groups, &base(&headers));
     Ok(resource_response(
         StatusCode::OK,
         &projection.apply(kind, rendered),
@@ -219,77 +268,137 @@ async fn list(
     Query(query): Params,
 ) -> Result<Response, ApiError> {
     let params = ListParams::from_query(&query, state.config().max_results)?;
-    run_list(&state, &[kind], &params, &base(&headers))
+    let base = base(&headers);
+    state
+        .blocking(move |state| run_list(state, &[kind], &params, &base))
+        .await
 }
 
 async fn search(
     State(state): State<GatewayState>,
-    kinds: &[ResourceKind],
+    kinds: &'static [ResourceKind],
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let json = read_json(&headers, body, state.config().max_body_bytes).await?;
     let params = ListParams::from_search(&json, state.config().max_results)?;
-    run_list(&state, kinds, &params, &base(&headers))
+    let base = base(&headers);
+    state
+        .blocking(move |state| run_list(state, kinds, &params, &base))
+        .await
 }
 
+/// Resources read per batch when a filter has to look at every resource of a kind.
+const SCAN_BATCH: u64 = 500;
+
+/// A list or search (RFC 7644 §3.4.2): the resources of `kinds`, in that order, each kind
+/// oldest first (`created`, then `id`); `totalResults` counts every match, the page holds
+/// `count` of them from `startIndex` (1-based, §3.4.2.4).
+///
+/// Without a filter, the page is read with LIMIT/OFFSET after a count. A filter that pins an
+/// indexed attribute with `eq` ([`pinned`]) reads only the resources holding that value; any
+/// other filter is evaluated on every resource, read and rendered in batches (the groups of a
+/// batch's users in one query), keeping only the page. Either way the filter is evaluated on
+/// the rendered resource, so an index only narrows what is looked at.
 fn run_list(
     state: &GatewayState,
     kinds: &[ResourceKind],
     params: &ListParams,
     base: &str,
 ) -> Result<Response, ApiError> {
-    let mut matched: Vec<(ResourceKind, Value)> = Vec::new();
+    let store = &state.job().store;
+    let skip = u64::try_from(params.start_index - 1).unwrap_or(u64::MAX);
+    let take = params.count;
+    let mut total: u64 = 0;
+    let mut page: Vec<Value> = Vec::new();
     for &kind in kinds {
-        for stored in candidates(state, kind, params)? {
-            let rendered = render(state, &stored, base)?;
-            if params
-                .filter
-                .as_ref()
-                .is_none_or(|f| f.matches_with(&rendered, &kind))
-            {
-                matched.push((kind, rendered));
+        let Some(filter) = &params.filter else {
+            let n = store.gateway_count(store_kind(kind))?;
+            let offset = skip.saturating_sub(total);
+            let room = take.saturating_sub(page.len());
+            if room > 0 && offset < n {
+                let rows = store.gateway_page(store_kind(kind), offset, room as u64)?;
+                for r in render_all(state, &rows, base)? {
+                    page.push(params.projection.apply(kind, r));
+                }
+            }
+            total += n;
+            continue;
+        };
+        let mut keep = |resources: &[GatewayResource]| -> Result<(), ApiError> {
+            for r in render_all(state, resources, base)? {
+                if filter.matches_with(&r, &kind) {
+                    if total >= skip && page.len() < take {
+                        page.push(params.projection.apply(kind, r));
+                    }
+                    total += 1;
+                }
+            }
+            Ok(())
+        };
+        match pinned(state, kind, filter)? {
+            Some(few) => keep(&few)?,
+            None => {
+                let mut after: Option<(i64, String)> = None;
+                loop {
+                    let key = after.as_ref().map(|(c, id)| (*c, id.as_str()));
+                    let batch = store.gateway_batch_after(store_kind(kind), key, SCAN_BATCH)?;
+                    let Some(last) = batch.last() else {
+                        break;
+                    };
+                    after = Some((last.created, last.id.clone()));
+                    keep(&batch)?;
+                }
             }
         }
     }
-    let total = matched.len() as u64;
-    let page: Vec<Value> = matched
-        .into_iter()
-        .skip(params.start_index - 1)
-        .take(params.count)
-        .map(|(kind, r)| params.projection.apply(kind, r))
-        .collect();
     let list = ListResponse::new(page, total, params.start_index as u64);
     let body = serde_json::to_value(&list).map_err(ApiError::internal)?;
     Ok(scim_json(StatusCode::OK, &body))
 }
 
-/// The resources a filter can match: one by name when the filter pins `userName` /
-/// `displayName` with `eq` (what Entra sends), else all of them.
-fn candidates(
+/// The only resources a filter can match when it is a conjunction of `eq` terms one of which
+/// names an indexed attribute with a string: `id`, the name (`userName` / `displayName`,
+/// ignoring case), or `externalId` (Entra's look-ups are `userName eq`, `externalId eq` and
+/// `displayName eq`). None: the filter has to be evaluated on every resource.
+fn pinned(
     state: &GatewayState,
     kind: ResourceKind,
-    params: &ListParams,
-) -> Result<Vec<GatewayResource>, ApiError> {
+    filter: &Filter,
+) -> Result<Option<Vec<GatewayResource>>, ApiError> {
+    let Some(terms) = filter.equality_template() else {
+        return Ok(None);
+    };
     let store = &state.job().store;
-    let name = name_attribute(kind);
-    let pinned = params
-        .filter
-        .as_ref()
-        .and_then(|f| f.equality_template())
-        .and_then(|terms| {
-            terms
+    let value_of = |name: &str| {
+        terms
+            .iter()
+            .find(|(attr, _)| attr.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.as_str())
+    };
+    if let Some(id) = value_of("id") {
+        return Ok(Some(
+            store
+                .gateway_resource(store_kind(kind), id)?
                 .into_iter()
-                .find(|(attr, _)| attr.eq_ignore_ascii_case(name))
-                .and_then(|(_, v)| v.as_str().map(str::to_string))
-        });
-    Ok(match pinned {
-        Some(value) => store
-            .gateway_resource_by_name(store_kind(kind), &value)?
-            .into_iter()
-            .collect(),
-        None => store.gateway_resources(store_kind(kind))?,
-    })
+                .collect(),
+        ));
+    }
+    if let Some(name) = value_of(name_attribute(kind)) {
+        return Ok(Some(
+            store
+                .gateway_resource_by_name(store_kind(kind), name)?
+                .into_iter()
+                .collect(),
+        ));
+    }
+    if let Some(external_id) = value_of("externalId") {
+        return Ok(Some(store.gateway_resources_by_external_id(
+            store_kind(kind),
+            external_id,
+        )?));
+    }
+    Ok(None)
 }
 
 async fn create(
@@ -309,12 +418,17 @@ async fn create(
         created: now,
         last_modified: now,
     };
-    {
+    let base = base(&headers);
+    let rendered = {
         let _guard = state.inner.writes.lock().await;
-        check_write(&state, kind, &resource)?;
-        commit(&state, kind, None, Some(&resource), now)?;
-    }
-    let rendered = render(&state, &resource, &base(&headers))?;
+        state
+            .blocking(move |state| {
+                check_write(state, kind, &resource)?;
+                commit(state, kind, None, Some(&resource), now)?;
+                render_one(state, &resource, &base)
+            })
+            .await?
+    };
     let mut response = resource_response(StatusCode::CREATED, &rendered);
     let location = rendered.pointer("/meta/location").and_then(Value::as_str);
     if let Some(l) = location.and_then(|l| HeaderValue::from_str(l).ok()) {
@@ -332,7 +446,7 @@ async fn replace(
 ) -> Result<Response, ApiError> {
     let json = read_json(&headers, body, state.config().max_body_bytes).await?;
     let obj = validate_resource(kind, json)?;
-    update(&state, kind, &headers, &id, |_| Ok(obj)).await
+    update(&state, kind, &headers, id, |_| Ok(obj)).await
 }
 
 async fn patch(
@@ -344,7 +458,7 @@ async fn patch(
 ) -> Result<Response, ApiError> {
     let json = read_json(&headers, body, state.config().max_body_bytes).await?;
     let ops = scim::patch::parse_request(&json)?;
-    update(&state, kind, &headers, &id, |current| {
+    update(&state, kind, &headers, id, move |current| {
         // `id` and `meta` are there so that a PATCH aimed at them fails as `mutability`.
         let mut doc = render_plain(current, kind);
         scim::patch::apply_as(&mut doc, &ops, kind)?;
@@ -367,34 +481,40 @@ async fn update(
     state: &GatewayState,
     kind: ResourceKind,
     headers: &HeaderMap,
-    id: &str,
-    change: impl FnOnce(&GatewayResource) -> Result<Map<String, Value>, ApiError>,
+    id: String,
+    change: impl FnOnce(&GatewayResource) -> Result<Map<String, Value>, ApiError> + Send + 'static,
 ) -> Result<Response, ApiError> {
-    let after = {
+    let wanted = if_match(headers);
+    let base = base(headers);
+    let rendered = {
         let _guard = state.inner.writes.lock().await;
-        let current = state
-            .job()
-            .store
-            .gateway_resource(store_kind(kind), id)?
-            .ok_or_else(|| not_found(kind, id))?;
-        check_if_match(headers, &current)?;
-        let body = Value::Object(change(&current)?);
-        if body == current.body {
-            current
-        } else {
-            let now = now_ms();
-            let after = GatewayResource {
-                body,
-                version: current.version + 1,
-                last_modified: now.max(current.last_modified),
-                ..current.clone()
-            };
-            check_write(state, kind, &after)?;
-            commit(state, kind, Some(&current), Some(&after), now)?;
-            after
-        }
+        state
+            .blocking(move |state| {
+                let current = state
+                    .job()
+                    .store
+                    .gateway_resource(store_kind(kind), &id)?
+                    .ok_or_else(|| not_found(kind, &id))?;
+                check_if_match(wanted.as_deref(), &current)?;
+                let body = Value::Object(change(&current)?);
+                let after = if body == current.body {
+                    current
+                } else {
+                    let now = now_ms();
+                    let after = GatewayResource {
+                        body,
+                        version: current.version + 1,
+                        last_modified: now.max(current.last_modified),
+                        ..current.clone()
+                    };
+                    check_write(state, kind, &after)?;
+                    commit(state, kind, Some(&current), Some(&after), now)?;
+                    after
+                };
+                render_one(state, &after, &base)
+            })
+            .await?
     };
-    let rendered = render(state, &after, &base(headers))?;
     Ok(resource_response(StatusCode::OK, &rendered))
 }
 
@@ -404,13 +524,18 @@ async fn delete(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    let wanted = if_match(&headers);
     let _guard = state.inner.writes.lock().await;
-    let current = state
-        .job()
-        .store
-        .gateway_resource(store_kind(kind), &id)?
-        .ok_or_else(|| not_found(kind, &id))?;
-    check_if_match(&headers, &current)?;
-    commit(&state, kind, Some(&current), None, now_ms())?;
+    state
+        .blocking(move |state| {
+            let current = state
+                .job()
+                .store
+                .gateway_resource(store_kind(kind), &id)?
+                .ok_or_else(|| not_found(kind, &id))?;
+            check_if_match(wanted.as_deref(), &current)?;
+            commit(state, kind, Some(&current), None, now_ms())
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

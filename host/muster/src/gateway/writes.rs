@@ -2,7 +2,9 @@
 //! and the outbox row of every person the change touches commit together, then the outbox
 //! worker is woken. Handlers (`resources`) call these under the gateway's write lock.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
+
+use engine::model::GroupRef;
 
 use scim::ScimType;
 use scim::request::{name_attribute, name_of};
@@ -67,6 +69,9 @@ pub(super) fn check_write(
     Ok(())
 }
 
+/// A group as a change leaves it: its reference and its member ids.
+type GroupAfter = (GroupRef, HashSet<String>);
+
 /// Writes `before` → `after` (None: absent) with the outbox rows of every person it touches,
 /// in one transaction, then wakes the outbox worker.
 pub(super) fn commit(
@@ -84,35 +89,50 @@ pub(super) fn commit(
     let Some(subject) = after.or(before) else {
         return Ok(());
     };
+    let members = |r: Option<&GatewayResource>| -> Vec<String> {
+        match kind {
+            ResourceKind::Group => r.map(|r| people::member_ids(&r.body)).unwrap_or_default(),
+            ResourceKind::User => Vec::new(),
+        }
+    };
+    let (old, new) = (members(before), members(after));
     if let Some(after) = after {
-        write.upserts.push(upsert(kind, after));
+        write.upserts.push(upsert(kind, after, &old, &new));
     } else {
         write.deletes.push((store_kind(kind), subject.id.clone()));
     }
-    let mut overrides: HashMap<String, Option<GatewayResource>> = HashMap::new();
+    // The changed group as it will be once this change is written: its reference and members
+    // (None: deleted).
+    let changed: Option<(String, Option<GroupAfter>)> = (kind == ResourceKind::Group).then(|| {
+        let after = after.map(|a| (people::group_ref(a), new.iter().cloned().collect()));
+        (subject.id.clone(), after)
+    });
     let affected: Vec<String> = match kind {
         ResourceKind::User => {
             if after.is_none() {
                 // Leaving the groups it was in, as the member index already does.
                 for group in store.gateway_groups_of(&subject.id)? {
                     let mut group = group;
+                    let before = people::member_ids(&group.body);
                     drop_member(&mut group, &subject.id, now);
-                    write.upserts.push(upsert(ResourceKind::Group, &group));
+                    let after = people::member_ids(&group.body);
+                    write
+                        .upserts
+                        .push(upsert(ResourceKind::Group, &group, &before, &after));
                 }
             }
             vec![subject.id.clone()]
         }
-        ResourceKind::Group => {
-            overrides.insert(subject.id.clone(), after.cloned());
-            affected_members(state, before, after)?
-        }
+        ResourceKind::Group => affected_members(state, before, after, &old, &new)?,
     };
     // Group memberships as they will be once this change is written.
-    let parents = |member: &str| -> Result<Vec<GatewayResource>, store::StoreError> {
-        let mut groups = store.gateway_groups_of(member)?;
-        groups.retain(|g| !overrides.contains_key(&g.id));
-        for group in overrides.values().flatten() {
-            if people::member_ids(&group.body).iter().any(|m| m == member) {
+    let parents = |member: &str| -> Result<Vec<GroupRef>, store::StoreError> {
+        let mut groups = people::group_refs_of(store, member)?;
+        if let Some((id, after)) = &changed {
+            groups.retain(|g| g.id != *id);
+            if let Some((group, members)) = after
+                && members.contains(member)
+            {
                 groups.push(group.clone());
             }
         }
@@ -140,17 +160,35 @@ pub(super) fn commit(
     Ok(())
 }
 
-fn upsert(kind: ResourceKind, r: &GatewayResource) -> GatewayUpsert {
+/// The row of `r`, with the member index change from `old` to `new` member ids (groups): only
+/// the members that joined or left are written.
+fn upsert(
+    kind: ResourceKind,
+    r: &GatewayResource,
+    old: &[String],
+    new: &[String],
+) -> GatewayUpsert {
     let obj = r.body.as_object().cloned().unwrap_or_default();
     let external_id = find_key(&obj, "externalId")
         .and_then(|k| obj.get(k))
         .and_then(Value::as_str)
         .map(str::to_string);
+    let (old_set, new_set): (HashSet<&String>, HashSet<&String>) =
+        (old.iter().collect(), new.iter().collect());
     GatewayUpsert {
         resource: r.clone(),
         name: name_of(kind, &obj),
         external_id,
-        members: (kind == ResourceKind::Group).then(|| people::member_ids(&r.body)),
+        members_added: new
+            .iter()
+            .filter(|m| !old_set.contains(m))
+            .cloned()
+            .collect(),
+        members_removed: old
+            .iter()
+            .filter(|m| !new_set.contains(m))
+            .cloned()
+            .collect(),
     }
 }
 
@@ -172,12 +210,11 @@ fn affected_members(
     state: &GatewayState,
     before: Option<&GatewayResource>,
     after: Option<&GatewayResource>,
+    old: &[String],
+    new: &[String],
 ) -> Result<Vec<String>, ApiError> {
-    let members = |r: Option<&GatewayResource>| -> BTreeSet<String> {
-        r.map(|r| people::member_ids(&r.body).into_iter().collect())
-            .unwrap_or_default()
-    };
-    let (old, new) = (members(before), members(after));
+    let old: BTreeSet<String> = old.iter().cloned().collect();
+    let new: BTreeSet<String> = new.iter().cloned().collect();
     let name = |r: Option<&GatewayResource>| r.map(people::group_ref).map(|g| g.display_name);
     let whole = before.is_none() || after.is_none() || name(before) != name(after);
     let direct: Vec<String> = if whole {

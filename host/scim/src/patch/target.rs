@@ -1,6 +1,8 @@
 //! The value-level edits PATCH makes once the attribute is located: on a whole attribute, on a
 //! sub-attribute, and on the values a value filter matched.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 
 use super::PatchOp;
@@ -77,8 +79,20 @@ pub(super) fn whole(
 fn remove_whole(container: &mut Map<String, Value>, key: &str, value: Option<&Value>) {
     match (container.get_mut(key), value) {
         (Some(Value::Array(items)), Some(v)) if v.is_array() || v.is_object() => {
-            let drop = one_or_many(v);
-            items.retain(|e| !drop.iter().any(|d| subset(d, e)));
+            let index = ValueIndex::of(items);
+            let mut dead = vec![false; items.len()];
+            for d in one_or_many(v) {
+                for i in index.candidates(d) {
+                    if let (Some(flag), Some(e)) = (dead.get_mut(i), items.get(i))
+                        && !*flag
+                        && subset(d, e)
+                    {
+                        *flag = true;
+                    }
+                }
+            }
+            let mut flags = dead.into_iter();
+            items.retain(|_| !flags.next().unwrap_or(false));
             if items.is_empty() {
                 container.remove(key);
             }
@@ -90,10 +104,95 @@ fn remove_whole(container: &mut Map<String, Value>, key: &str, value: Option<&Va
 }
 
 fn add_values(items: &mut Vec<Value>, value: &Value) {
+    let mut index = ValueIndex::of(items);
     for v in one_or_many(value) {
-        if !items.iter().any(|e| subset(v, e)) {
+        let present = index
+            .candidates(v)
+            .any(|i| items.get(i).is_some_and(|e| subset(v, e)));
+        if !present {
+            index.insert(items.len(), v);
             items.push(v.clone());
         }
+    }
+}
+
+/// The values of a multi-valued attribute by their `value` sub-attribute (or by themselves,
+/// for simple values), so that finding the ones a new value can be a [`subset`] of does not
+/// scan them all: adding or removing n values among m is O(n + m), not O(n·m).
+///
+/// A new value whose `value` is a scalar can only be a subset of values with the same `value`;
+/// any other new value (no `value`, or a structured one) is compared with every value, as are
+/// the values that cannot be keyed (no scalar `value`, or `value` under two spellings).
+struct ValueIndex {
+    by_key: HashMap<String, Vec<usize>>,
+    unkeyed: Vec<usize>,
+    len: usize,
+}
+
+impl ValueIndex {
+    fn of(items: &[Value]) -> ValueIndex {
+        let mut index = ValueIndex {
+            by_key: HashMap::new(),
+            unkeyed: Vec::new(),
+            len: 0,
+        };
+        for (i, item) in items.iter().enumerate() {
+            index.insert(i, item);
+        }
+        index
+    }
+
+    fn insert(&mut self, i: usize, item: &Value) {
+        match existing_key(item) {
+            Some(key) => self.by_key.entry(key).or_default().push(i),
+            None => self.unkeyed.push(i),
+        }
+        self.len = self.len.max(i + 1);
+    }
+
+    /// The indices of the values `new` may be a subset of, each once.
+    fn candidates(&self, new: &Value) -> Box<dyn Iterator<Item = usize> + '_> {
+        match new_key(new) {
+            Some(key) => {
+                let keyed = self.by_key.get(&key).into_iter().flatten().copied();
+                Box::new(keyed.chain(self.unkeyed.iter().copied()))
+            }
+            None => Box::new(0..self.len),
+        }
+    }
+}
+
+/// The key of a scalar, as JSON text (`"a"` and `1` differ, as they do for [`subset`]).
+fn scalar_key(v: &Value) -> Option<String> {
+    match v {
+        Value::String(_) | Value::Number(_) | Value::Bool(_) => Some(v.to_string()),
+        _ => None,
+    }
+}
+
+/// The key of a stored value: a scalar itself, or an object's scalar `value` when it is
+/// spelled one way only (with two spellings, which one [`subset`] reads depends on the new
+/// value's spelling).
+fn existing_key(v: &Value) -> Option<String> {
+    match v {
+        Value::Object(o) => {
+            let mut spellings = o.keys().filter(|k| k.eq_ignore_ascii_case("value"));
+            let key = spellings.next()?;
+            if spellings.next().is_some() {
+                return None;
+            }
+            o.get(key).and_then(scalar_key)
+        }
+        other => scalar_key(other),
+    }
+}
+
+/// The key a new value's matches must have: a scalar itself, or an object's non-null scalar
+/// `value` (a null field is not compared by [`subset`]).
+fn new_key(v: &Value) -> Option<String> {
+    match v {
+        Value::Object(o) => get_ci(o, "value").and_then(scalar_key),
+        other => scalar_key(other),
     }
 }
 

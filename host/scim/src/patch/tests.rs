@@ -416,6 +416,71 @@ fn group_membership() {
     }
 }
 
+/// Adding and removing many values among many: what is already there is skipped (also among
+/// the values added), a value with a field the stored one lacks is new, and a remove list
+/// removes every value it is a subset of, in order. Large enough that a scan per value would
+/// show, but asserting only the outcome.
+#[test]
+fn many_members_added_and_removed_keep_the_dedup_rules() {
+    let existing: Vec<Value> = (0..20_000)
+        .map(|i| match i % 1000 {
+            0 => json!({"value": format!("u{i}"), "display": format!("D{i}")}),
+            _ => json!({"value": format!("u{i}")}),
+        })
+        .collect();
+    let group = json!({"schemas": [GROUP_SCHEMA], "id": "g", "displayName": "All",
+                       "members": existing});
+    let mut added: Vec<Value> = (10_000..30_000)
+        .map(|j| json!({"$ref": null, "value": format!("u{j}")}))
+        .collect();
+    added.push(json!({"value": "u25000"}));
+    added.push(json!({"value": "u1000", "display": "D1000"}));
+    added.push(json!({"value": "u5", "display": "other"}));
+    let grown = run(
+        &group,
+        json!([{"op": "Add", "path": "members", "value": added}]),
+    )
+    .expect("add");
+    let members = grown["members"].as_array().expect("members");
+    assert_eq!(members.len(), 30_001);
+    assert_eq!(
+        members[..20_000],
+        group["members"].as_array().expect("m")[..]
+    );
+    assert_eq!(members[20_000], json!({"$ref": null, "value": "u20000"}));
+    assert_eq!(members[29_999], json!({"$ref": null, "value": "u29999"}));
+    assert_eq!(members[30_000], json!({"value": "u5", "display": "other"}));
+
+    let removed: Vec<Value> = (0..10_000)
+        .map(|i| json!({"value": format!("u{i}")}))
+        .collect();
+    let shrunk = run(
+        &grown,
+        json!([{"op": "Remove", "path": "members", "value": removed}]),
+    )
+    .expect("remove");
+    let values: Vec<&str> = shrunk["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter_map(|m| m["value"].as_str())
+        .collect();
+    let want: Vec<String> = (10_000..30_000).map(|i| format!("u{i}")).collect();
+    assert_eq!(values, want, "u5 went with both of its values");
+}
+
+/// Simple values (a list of strings) are deduplicated the same way.
+#[test]
+fn simple_values_are_added_once() {
+    let user = json!({"schemas": [USER_SCHEMA], "userName": "a", "x-tags": ["a", "b", 1]});
+    let got = run(
+        &user,
+        json!([{"op": "add", "path": "x-tags", "value": ["b", "c", "c", 1, "1", true]}]),
+    )
+    .expect("add");
+    assert_eq!(got["x-tags"], json!(["a", "b", 1, "c", "1", true]));
+}
+
 #[test]
 fn request_body_round_trips() {
     let ops = vec![
