@@ -167,10 +167,14 @@ pub fn router(state: GatewayState) -> Router {
         .route("/ResourceTypes", get(discovery::resource_types))
         .route("/ResourceTypes/{id}", get(discovery::resource_type))
         .route("/Schemas", get(discovery::schemas))
-        .route("/Schemas/{id}", get(discovery::schema))
-        .fallback(http::unknown_endpoint)
-        .layer(from_fn_with_state(state.clone(), http::authenticate))
-        .with_state(state);
+        .route("/Schemas/{id}", get(discovery::schema));
+    let scim = crate::http::with_request_timeout::<crate::http::error::Scim, _>(
+        scim,
+        &state.inner.job.config.server,
+    )
+    .fallback(http::unknown_endpoint)
+    .layer(from_fn_with_state(state.clone(), http::authenticate))
+    .with_state(state);
     Router::new()
         .nest(BASE_PATH, scim)
         .layer(from_fn(http::envelope))

@@ -7,8 +7,9 @@
 //! - [`runner`]: cycles one at a time, on-demand provisioning beside them, with progress;
 //!   [`probe`]: the periodic test connection that `/readyz` reads.
 //! - [`error`]: the one error type, written as each surface writes errors; [`edge`]: request
-//!   ids and the one policy for server errors; [`serve`]: the listener, with
-//!   its timeouts and connection limit.
+//!   ids and the one policy for server errors; [`serve`]: the listener, with its timeouts and
+//!   connection limit; [`with_request_timeout`]: the per-request timeout each router puts on
+//!   its routes.
 //!
 //! For a gateway job (`[source] kind = "gateway"`) the state also carries the
 //! [`GatewayState`], whose `/scim/v2` router `commands::serve::app` merges in.
@@ -109,6 +110,60 @@ impl ListenerLimits {
             max_connections: config.max_connections,
         }
     }
+}
+
+/// `[server] request_timeout_secs` on every route of `router` (not its fallback): tower-http's
+/// timeout, from the request's headers to its answer, body included, so a client trickling its
+/// body or a stalled handler holds a connection and a task for at most that long. The request
+/// is answered 503 (the edge logs it, once), with `Connection: close` since its body may be
+/// unread. Routers leave the calls that legitimately run long outside it.
+/// The answer is written in the surface's format `F`.
+pub fn with_request_timeout<F, S>(
+    router: Router<S>,
+    config: &engine::config::ServerConfig,
+) -> Router<S>
+where
+    F: error::ErrorFormat + 'static,
+    S: Clone + Send + Sync + 'static,
+{
+    let timeout = Duration::from_secs(config.request_timeout_secs);
+    router
+        .route_layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .route_layer(axum::middleware::map_response(
+            move |response: axum::response::Response| async move {
+                timed_out::<F>(response, timeout)
+            },
+        ))
+}
+
+/// The timeout layer's own 503 (the only one without a content type: every handler's answer
+/// has one) with a body that says what happened.
+fn timed_out<F: error::ErrorFormat>(
+    response: axum::response::Response,
+    timeout: Duration,
+) -> axum::response::Response {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse as _;
+
+    let bare = response.status() == StatusCode::SERVICE_UNAVAILABLE
+        && !response.headers().contains_key(header::CONTENT_TYPE);
+    if !bare {
+        return response;
+    }
+    let message = format!(
+        "the request was not completed within {} s ([server] request_timeout_secs); send it again",
+        timeout.as_secs()
+    );
+    // The request's body may be unread, so the connection cannot carry another request.
+    let mut answer = error::ApiError::<F>::unavailable(message).into_response();
+    answer.headers_mut().insert(
+        header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    answer
 }
 
 /// Serves `app` over HTTP/1.1 on `listener` until `shutdown` completes, then stops accepting

@@ -1,14 +1,21 @@
 //! Keeps the state file bounded: `[retention]` applied to the store, after every `sync --once`
 //! and `sync` cycle and every `[retention] interval_secs` while `muster serve` runs.
 
+use engine::config::RetentionConfig;
+use store::Store;
+
 use crate::job::Job;
 
 /// Prunes what `[retention]` no longer keeps (see `store::Store::prune`).
 pub fn prune(job: &Job) -> anyhow::Result<store::Pruned> {
-    let retention = &job.config.retention;
+    prune_store(&job.store, &job.config.retention)
+}
+
+/// [`prune`] of any store (the state-size benchmark prunes the one it fills).
+pub fn prune_store(store: &Store, retention: &RetentionConfig) -> anyhow::Result<store::Pruned> {
     let cutoff = store::now_unix() - i64::from(retention.logs_days) * 86_400;
     let max_bytes = retention.max_db_mb.saturating_mul(1024 * 1024);
-    let pruned = job.store.prune(cutoff, max_bytes)?;
+    let pruned = store.prune(cutoff, max_bytes)?;
     metrics::gauge!(crate::meters::STATE_LIVE_BYTES).set(pruned.live_bytes as f64);
     if pruned.logs + pruned.cycles + pruned.intents + pruned.dropped_changes > 0 {
         tracing::info!(

@@ -1,7 +1,8 @@
 //! `muster serve` under abuse, as the binary over loopback: a client that trickles its headers
-//! (slow loris) is cut off after `[server] header_read_timeout_secs`, 1,000 idle connections
-//! neither stop it answering nor grow its memory beyond what `max_connections` allows, and with
-//! `admin_listen` the admin API and the metrics are not on the SCIM listener.
+//! (slow loris) is cut off after `[server] header_read_timeout_secs`, one that trickles its body
+//! is answered 503 after `request_timeout_secs`, 1,000 idle connections neither stop it
+//! answering nor grow its memory beyond what `max_connections` allows, and with `admin_listen`
+//! the admin API and the metrics are not on the SCIM listener.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -36,6 +37,34 @@ target = "userName"
 matching_precedence = 1
 "#;
 
+/// A gateway job (SCIM on the main listener) whose requests must be done within 2 s.
+const GATEWAY: &str = r#"
+state_path = "muster.db"
+
+[source]
+kind = "gateway"
+
+[gateway]
+token_env = "MUSTER_SCIM_TOKEN"
+
+[server]
+listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+request_timeout_secs = 2
+
+[target]
+base_url = "http://127.0.0.1:9/scim2"
+token_env = "MUSTER_TARGET_TOKEN"
+profile = "zoom"
+
+[[mappings]]
+source = "userName"
+target = "userName"
+matching_precedence = 1
+"#;
+
+const SCIM_TOKEN: &str = "entra";
+
 /// How long any one step may take before the test gives up: far above what each needs.
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -43,6 +72,8 @@ struct Served {
     child: Child,
     main: String,
     admin: String,
+    /// The rest of its log, one JSON object a line.
+    logs: mpsc::Receiver<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -54,6 +85,10 @@ impl Drop for Served {
 }
 
 fn start() -> Served {
+    start_with(CONFIG)
+}
+
+fn start_with(config_text: &str) -> Served {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(
         dir.path().join("directory.json"),
@@ -61,12 +96,13 @@ fn start() -> Served {
     )
     .expect("write the snapshot");
     let config = dir.path().join("muster.toml");
-    std::fs::write(&config, CONFIG).expect("write the config");
+    std::fs::write(&config, config_text).expect("write the config");
     let mut child = Command::new(env!("CARGO_BIN_EXE_muster"))
         .args(["--log-format", "json", "serve", "--config"])
         .arg(&config)
         .env("MUSTER_TARGET_TOKEN", "t")
         .env("MUSTER_ADMIN_TOKEN", "admin")
+        .env("MUSTER_SCIM_TOKEN", SCIM_TOKEN)
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()
@@ -95,6 +131,7 @@ fn start() -> Served {
         child,
         main: main.expect("main address"),
         admin: admin.expect("admin address"),
+        logs: lines,
         _dir: dir,
     }
 }
@@ -228,5 +265,84 @@ fn the_admin_api_and_metrics_have_their_own_listener() {
         get(&served.admin, "/admin/status"),
         401,
         "the admin API, behind its token"
+    );
+}
+
+#[test]
+fn a_client_trickling_its_body_is_answered_503_within_the_request_timeout() {
+    let served = start_with(GATEWAY);
+    let mut stream = TcpStream::connect(&served.main).expect("connect");
+    // Headers at once, then a body announced at 100 kB that comes one byte every 100 ms: it
+    // would take hours, and the gateway is reading it.
+    write!(
+        stream,
+        "POST /scim/v2/Users HTTP/1.1\r\nHost: muster\r\nAuthorization: Bearer {SCIM_TOKEN}\r\n\
+         Content-Type: application/scim+json\r\nContent-Length: 100000\r\n\r\n{{"
+    )
+    .expect("the headers");
+    let mut trickle = stream.try_clone().expect("a second handle");
+    let trickling = std::thread::spawn(move || {
+        let started = Instant::now();
+        while started.elapsed() < DEADLINE && trickle.write_all(b" ").is_ok() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    // Meanwhile other clients are served, on both listeners.
+    assert_eq!(get(&served.main, "/healthz"), 200);
+    assert_eq!(get(&served.admin, "/healthz"), 200);
+
+    // The answer comes (a trickle of 100 kB would take hours), then the connection closes: an
+    // end of file, or a reset when trickled bytes reach the closed socket.
+    stream
+        .set_read_timeout(Some(DEADLINE))
+        .expect("read timeout");
+    let mut answer = Vec::new();
+    let ended = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let closed = match &ended {
+        Ok(_) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    };
+    assert!(
+        closed,
+        "the server neither answered nor closed the connection: {ended:?}, {answer:?}"
+    );
+    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+    assert!(head.starts_with("HTTP/1.1 503"), "{answer}");
+    let head = head.to_ascii_lowercase();
+    assert!(
+        head.contains("content-type: application/scim+json"),
+        "{head}"
+    );
+    let error: Value = serde_json::from_str(body).expect("a JSON body");
+    assert_eq!(
+        error["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error",
+        "an RFC 7644 error body: {error}"
+    );
+    assert_eq!(error["status"], "503", "{error}");
+    let id = head
+        .lines()
+        .find_map(|l| l.strip_prefix("x-request-id: "))
+        .expect("a request id")
+        .trim()
+        .to_string();
+    trickling.join().expect("the trickling thread");
+
+    // The edge logged it, under the request's id.
+    let until = Instant::now() + DEADLINE;
+    let logged = loop {
+        let line = served
+            .logs
+            .recv_timeout(until.saturating_duration_since(Instant::now()))
+            .expect("the 503 is logged");
+        if line.contains(&id) && line.contains("request failed") {
+            break line;
+        }
+    };
+    assert!(logged.contains("503"), "{logged}");
+    assert_eq!(
+        get(&served.main, "/healthz"),
+        200,
+        "and muster still answers"
     );
 }

@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 use axum::http::Method;
 use serde_json::{Value as Json, json};
 
-#[path = "common/sim.rs"]
-mod sim;
-use sim::Sim;
+mod common;
+use common::kills::{Rng, clock_seed, seed};
+use common::sim::Sim;
 
 const TARGET_TOKEN: &str = "serve-crash-target";
 const ENTRA_TOKEN: &str = "serve-crash-entra";
@@ -31,16 +31,8 @@ const RANDOM_KILLS: usize = 3;
 
 #[test]
 fn gateway_killed_while_acknowledging_and_forwarding_delivers_every_acknowledged_change_once() {
-    let seed = std::env::var("MUSTER_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        });
-    println!("seed {seed} (MUSTER_CRASH_SEED={seed} replays it)");
-    let mut rng = Rng(seed.max(1));
+    let seed = seed(clock_seed);
+    let mut rng = Rng::new(seed);
     let sim = Sim::start(TARGET_TOKEN);
     let work = tempfile::Builder::new()
         .prefix("muster-serve-crash-")
@@ -431,17 +423,5 @@ async fn send(
         }
         (Change::Title(..), 200 | 204) => Ok(id.unwrap_or_default()),
         (_, status) => Err(format!("{change:?}: {status} {body}")),
-    }
-}
-
-/// xorshift64: small, seedable, replayable.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
     }
 }

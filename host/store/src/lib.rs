@@ -62,6 +62,8 @@ pub use logs::{LogQuery, LogRecord, LogRow};
 pub use quarantine::QuarantineState;
 pub use retention::Pruned;
 pub use staged::{StagedAction, StagedDelete, StagedRecord};
+#[cfg(feature = "simulated-clock")]
+pub use time::simulate_now;
 pub use time::{now_unix, rfc3339};
 
 use error::Ctx;

@@ -3,10 +3,40 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Seconds since the unix epoch; a clock set before 1970 reads as negative, not as a panic.
+/// With the `simulated-clock` feature, the time [`simulate_now`] set, if it set one.
 pub fn now_unix() -> i64 {
+    #[cfg(feature = "simulated-clock")]
+    if let Some(now) = simulated::now() {
+        return now;
+    }
     match SystemTime::now().duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
+    }
+}
+
+/// Makes [`now_unix`] read `unix` (`None`: the system clock again), for the whole process:
+/// what a benchmark needs to simulate weeks of cycles, with their timestamps and the pruning by
+/// age, in minutes. Only with the `simulated-clock` feature; nothing in muster calls it.
+#[cfg(feature = "simulated-clock")]
+pub fn simulate_now(unix: Option<i64>) {
+    simulated::set(unix);
+}
+
+#[cfg(feature = "simulated-clock")]
+mod simulated {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    /// The simulated time; `i64::MIN` when none is set.
+    static NOW: AtomicI64 = AtomicI64::new(i64::MIN);
+
+    pub(super) fn now() -> Option<i64> {
+        let now = NOW.load(Ordering::Relaxed);
+        (now != i64::MIN).then_some(now)
+    }
+
+    pub(super) fn set(unix: Option<i64>) {
+        NOW.store(unix.unwrap_or(i64::MIN), Ordering::Relaxed);
     }
 }
 

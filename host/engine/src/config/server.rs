@@ -41,6 +41,16 @@ pub struct ServerConfig {
     /// Connections served at once, per listener; more wait in the kernel's accept queue.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Seconds a request may take from its headers to its answer, body included: a client
+    /// that trickles its body, or a handler that stalls, is answered 503 after this. The
+    /// admin calls that run a cycle, provision a person or compile a plugin are exempt (they
+    /// are bounded by their own limits and need the admin token).
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_secs: u64,
+}
+
+fn default_request_timeout() -> u64 {
+    60
 }
 
 fn default_header_read_timeout() -> u64 {
@@ -92,6 +102,7 @@ impl Default for ServerConfig {
             admin_listen: None,
             header_read_timeout_secs: default_header_read_timeout(),
             max_connections: default_max_connections(),
+            request_timeout_secs: default_request_timeout(),
         }
     }
 }
@@ -139,6 +150,12 @@ impl ServerConfig {
         if self.header_read_timeout_secs == 0 {
             errors.push(
                 format!("{at}.header_read_timeout_secs"),
+                "must be at least 1 second",
+            );
+        }
+        if self.request_timeout_secs == 0 {
+            errors.push(
+                format!("{at}.request_timeout_secs"),
                 "must be at least 1 second",
             );
         }

@@ -395,6 +395,7 @@ fn server_and_admin_sections_default_and_validate() {
     assert_eq!(config.server.listen, "127.0.0.1:8080");
     assert_eq!(config.server.plugins_dir, None);
     assert_eq!(config.admin.token_env, "MUSTER_ADMIN_TOKEN");
+    assert_eq!(config.server.request_timeout_secs, 60);
     let text = format!(
         "{EXAMPLE}\n[server]\nlisten = \"0.0.0.0:9000\"\nplugins_dir = \"plugins\"\n\
          probe_interval_secs = 5\n[admin]\ntoken_env = \"OPS_TOKEN\"\n"
@@ -403,12 +404,14 @@ fn server_and_admin_sections_default_and_validate() {
     assert_eq!(config.server.listen_addr().map(|a| a.port()), Ok(9000));
     assert_eq!(config.admin.token_env, "OPS_TOKEN");
     let text = format!(
-        "{EXAMPLE}\n[server]\nlisten = \"localhost\"\nprobe_interval_secs = 0\n[admin]\ntoken_env = \"s3cr3t-value!\"\n"
+        "{EXAMPLE}\n[server]\nlisten = \"localhost\"\nprobe_interval_secs = 0\n\
+         request_timeout_secs = 0\n[admin]\ntoken_env = \"s3cr3t-value!\"\n"
     );
     let errors = errors_of(&text);
     for expected in [
         "server.listen",
         "server.probe_interval_secs",
+        "server.request_timeout_secs",
         "admin.token_env",
     ] {
         assert!(

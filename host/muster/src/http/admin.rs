@@ -15,11 +15,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use super::AppState;
 use super::error::ErrorBody;
 use super::ops::{Readiness, readiness};
 use super::probe::ProbeResult;
 use super::runner::{Running, Trigger, kind_name, status_name};
+use super::{AppState, with_request_timeout};
 use crate::job::limits_of;
 use crate::on_demand::OnDemandError;
 use crate::plugin_folder::{InstallError, RollbackError};
@@ -27,15 +27,9 @@ use crate::sync::CycleOptions;
 
 pub fn router(state: AppState) -> Router {
     let max_component = plugin_host::Limits::default().component_bytes;
-    let api = Router::new()
+    let server = &state.job.config.server;
+    let quick = Router::new()
         .route("/admin/plugins", get(list_plugins))
-        .route(
-            "/admin/plugins/{name}/versions",
-            post(upload_version).layer(DefaultBodyLimit::max(max_component + 1)),
-        )
-        .route("/admin/plugins/{name}/rollback", post(rollback))
-        .route("/admin/sync", post(start_sync))
-        .route("/admin/provision", post(provision))
         .route("/admin/logs", get(logs))
         .route("/admin/status", get(status))
         .route("/admin/test-connection", post(test_connection))
@@ -44,12 +38,24 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/admin/outbox/release-deprovisions",
             post(release_deprovisions),
+        );
+    // Outside the request timeout: a cycle (`?wait=true`), an on-demand run, and a plugin
+    // version to compile (bounded by `[compile] timeout_secs`, longer than a request's) run
+    // as long as they need; only an admin with the token can start them.
+    let long = Router::new()
+        .route(
+            "/admin/plugins/{name}/versions",
+            post(upload_version).layer(DefaultBodyLimit::max(max_component + 1)),
         )
+        .route("/admin/plugins/{name}/rollback", post(rollback))
+        .route("/admin/sync", post(start_sync))
+        .route("/admin/provision", post(provision));
+    let api = with_request_timeout::<super::error::Json, _>(quick, server)
+        .merge(long)
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
-        .with_state(state);
-    Router::new()
-        .route("/admin/openapi.json", get(openapi))
-        .merge(api)
+        .with_state(state.clone());
+    let openapi = Router::new().route("/admin/openapi.json", get(openapi));
+    with_request_timeout::<super::error::Json, _>(openapi, server).merge(api)
 }
 
 /// The admin API's errors: `{"error": detail}` bodies.

@@ -10,23 +10,22 @@ use axum::{Json, Router};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::AppState;
+use super::error::Json as JsonErrors;
+use super::{AppState, with_request_timeout};
 
 pub fn router(state: AppState) -> Router {
-    health_router(state.clone()).merge(
-        Router::new()
-            .route("/metrics", get(metrics))
-            .with_state(state),
-    )
+    let metrics = Router::new().route("/metrics", get(metrics));
+    let metrics = with_request_timeout::<JsonErrors, _>(metrics, &state.job.config.server);
+    health_router(state.clone()).merge(metrics.with_state(state))
 }
 
 /// `/healthz` and `/readyz` alone: what the SCIM listener keeps when the admin API and the
 /// metrics have a listener of their own (`[server] admin_listen`), for the load balancer.
 pub fn health_router(state: AppState) -> Router {
-    Router::new()
+    let health = Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .with_state(state)
+        .route("/readyz", get(readyz));
+    with_request_timeout::<JsonErrors, _>(health, &state.job.config.server).with_state(state)
 }
 
 async fn healthz() -> &'static str {

@@ -1,8 +1,6 @@
 //! The Zoom simulator in the test's own process, so that it outlives every muster child a test
 //! kills.
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
