@@ -27,8 +27,9 @@ use engine::model::ProvisionedRecord;
 use engine::plan::{Action, PlannedAction};
 use muster::job::Job;
 use muster::sync::{CycleOptions, CycleReport, run_cycle};
-use muster_test_support::env_or;
-use serde_json::{Value as Json, json};
+use muster_test_support::directory::population_id;
+use muster_test_support::{Directory, env_or};
+use serde_json::Value as Json;
 use store::{CycleCounts, CycleKind, CycleStatus, LogRow, Store};
 use zoom_sim::{SimConfig, SimState};
 
@@ -385,41 +386,19 @@ fn job(dir: &Path, base_url: &str) -> anyhow::Result<Job> {
 /// With `changed_percent`, that share of the people (spread evenly) has a new title.
 fn write_directory(dir: &Path, people: usize, changed_percent: Option<f64>) -> anyhow::Result<()> {
     let stride = changed_percent.map(|p| ((100.0 / p).round() as usize).max(1));
-    let id = |i: usize| format!("p-{i:05}");
-    let members = |f: &dyn Fn(usize) -> bool| -> Vec<String> {
-        (0..people).filter(|&i| f(i)).map(id).collect()
-    };
-    let persons: Vec<Json> = (0..people)
-        .map(|i| {
-            let upn = format!("person{i}@bench.example");
-            let title = match stride {
-                Some(s) if i.is_multiple_of(s) => "Senior Engineer",
-                _ => "Engineer",
-            };
-            json!({"id": id(i), "attributes": {
-                "userPrincipalName": upn, "mail": upn,
-                "givenName": format!("Given{i}"), "surname": format!("Family{i}"),
-                "displayName": format!("Given{i} Family{i}"), "jobTitle": title,
-                "employeeId": format!("E{i:05}"),
-                "mobilePhone": format!("(555) 01{:02}-{:04}", i % 100, i % 10_000),
-            }})
-        })
-        .collect();
-    let mut groups = vec![
-        json!({"id": "g-licensed", "displayName": "Zoom-Licensed", "members": members(&|i| i.is_multiple_of(3))}),
-        json!({"id": "g-phone", "displayName": "Zoom-Phone", "members": members(&|i| i.is_multiple_of(5))}),
-    ];
-    for (d, name) in ["Engineering", "Sales", "Support"].iter().enumerate() {
-        groups.push(
-            json!({"id": format!("g-dept-{d}"), "displayName": format!("Dept-{name}"),
-            "members": members(&|i| i % 3 == d)}),
-        );
+    let mut directory = Directory::population(
+        people,
+        "bench.example",
+        |i| i.is_multiple_of(3),
+        |i| i.is_multiple_of(5),
+    );
+    if let Some(stride) = stride {
+        for i in (0..people).step_by(stride) {
+            directory
+                .get(&population_id(i))
+                .set("jobTitle", "Senior Engineer");
+        }
     }
-    let assignments: Vec<Json> = (0..people).map(|i| json!({"principalId": id(i)})).collect();
-    let directory = json!({"people": persons, "groups": groups, "assignments": assignments});
-    std::fs::write(
-        dir.join("directory.json"),
-        serde_json::to_string(&directory)?,
-    )?;
+    directory.write(&dir.join("directory.json"));
     Ok(())
 }

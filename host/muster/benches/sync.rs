@@ -6,7 +6,7 @@
 //! unlimited initial and no-change cycles, `MUSTER_BENCH_RATE` (R = 100/s) and
 //! `MUSTER_BENCH_RATE_PEOPLE` (1,000) for the rate-limited one.
 
-use muster_test_support::env_or;
+use muster_test_support::{Directory, env_or};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +16,6 @@ use anyhow::{Context, ensure};
 use engine::config::Config;
 use muster::job::Job;
 use muster::sync::{CycleOptions, CycleReport, run_cycle};
-use serde_json::{Value as Json, json};
 use zoom_sim::{SimConfig, SimState};
 
 const TOKEN: &str = "bench-token";
@@ -200,45 +199,17 @@ fn job(
     concurrency: u32,
     people: usize,
 ) -> anyhow::Result<Job> {
-    std::fs::write(
-        dir.join("directory.json"),
-        serde_json::to_string(&directory(people))?,
-    )?;
+    // Everyone assigned directly; a third licensed, a fifth with Zoom Phone, three departments.
+    Directory::population(
+        people,
+        "bench.example",
+        |i| i.is_multiple_of(3),
+        |i| i.is_multiple_of(5),
+    )
+    .write(&dir.join("directory.json"));
     let text = config_text(base_url, rate, concurrency);
     let config = Config::from_toml_str(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
     Job::build_with_token(config, dir, TOKEN.into())
-}
-
-/// Everyone assigned directly; a third licensed, a fifth with Zoom Phone, three departments.
-fn directory(people: usize) -> Json {
-    let id = |i: usize| format!("p-{i:05}");
-    let members = |f: &dyn Fn(usize) -> bool| -> Vec<String> {
-        (0..people).filter(|&i| f(i)).map(id).collect()
-    };
-    let persons: Vec<Json> = (0..people)
-        .map(|i| {
-            let upn = format!("person{i}@bench.example");
-            json!({"id": id(i), "attributes": {
-                "userPrincipalName": upn, "mail": upn,
-                "givenName": format!("Given{i}"), "surname": format!("Family{i}"),
-                "displayName": format!("Given{i} Family{i}"), "jobTitle": "Engineer",
-                "employeeId": format!("E{i:05}"),
-                "mobilePhone": format!("(555) 01{:02}-{:04}", i % 100, i % 10_000),
-            }})
-        })
-        .collect();
-    let mut groups = vec![
-        json!({"id": "g-licensed", "displayName": "Zoom-Licensed", "members": members(&|i| i.is_multiple_of(3))}),
-        json!({"id": "g-phone", "displayName": "Zoom-Phone", "members": members(&|i| i.is_multiple_of(5))}),
-    ];
-    for (d, name) in ["Engineering", "Sales", "Support"].iter().enumerate() {
-        groups.push(
-            json!({"id": format!("g-dept-{d}"), "displayName": format!("Dept-{name}"),
-            "members": members(&|i| i % 3 == d)}),
-        );
-    }
-    let assignments: Vec<Json> = (0..people).map(|i| json!({"principalId": id(i)})).collect();
-    json!({"people": persons, "groups": groups, "assignments": assignments})
 }
 
 fn config_text(base_url: &str, rate: f64, concurrency: u32) -> String {

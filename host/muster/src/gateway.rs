@@ -6,7 +6,7 @@
 //!
 //! Layout:
 //! - here: [`GatewayState`], [`router`] and [`serve`].
-//! - `http`: authentication, the response envelope (content type, SCIM error bodies,
+//! - `envelope`: authentication, the response envelope (content type, SCIM error bodies,
 //!   metrics), request bodies (size limit, media type).
 //! - `resources`: the Users and Groups handlers (what a resource must look like is
 //!   [`scim::request`]); `writes`: a change committed with its outbox rows; `time`: `meta`
@@ -23,7 +23,7 @@
 //! loses nothing: the rows wait, and the worker catches up in order when it is back.
 
 mod discovery;
-mod http;
+mod envelope;
 mod outbox;
 mod people;
 mod query;
@@ -46,7 +46,7 @@ use crate::job::Job;
 
 /// The gateway's errors: RFC 7644 §3.12 bodies.
 pub type ApiError = crate::http::error::ApiError<crate::http::error::Scim>;
-pub use http::scim_json;
+pub use envelope::scim_json;
 pub use outbox::{OutboxPass, forward_due, run_outbox};
 
 /// Where the SCIM endpoint is mounted.
@@ -172,12 +172,12 @@ pub fn router(state: GatewayState) -> Router {
         scim,
         &state.inner.job.config.server,
     )
-    .fallback(http::unknown_endpoint)
-    .layer(from_fn_with_state(state.clone(), http::authenticate))
+    .fallback(envelope::unknown_endpoint)
+    .layer(from_fn_with_state(state.clone(), envelope::authenticate))
     .with_state(state);
     Router::new()
         .nest(BASE_PATH, scim)
-        .layer(from_fn(http::envelope))
+        .layer(from_fn(envelope::envelope))
 }
 
 /// Serves the gateway on `listener` and runs its outbox worker until `shutdown` completes; the

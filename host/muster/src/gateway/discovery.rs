@@ -9,7 +9,7 @@ use scim::resource::{ENTERPRISE_USER_SCHEMA, ResourceKind};
 use scim::schema::{ENTERPRISE_USER, GROUP, Schema, USER};
 use serde_json::{Value, json};
 
-use super::http::{origin, scim_json};
+use super::envelope::{origin, scim_json};
 use super::{ApiError, BASE_PATH, GatewayState};
 
 const SPC_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";

@@ -15,7 +15,7 @@ use scim::{Filter, ListResponse};
 use serde_json::{Map, Value, json};
 use store::{GatewayKind, GatewayResource};
 
-use super::http::{origin, read_json, scim_json};
+use super::envelope::{origin, read_json, scim_json};
 use super::query::{ListParams, Projection};
 use super::time::{now_ms, timestamp};
 use super::writes::{check_write, commit, store_kind};

@@ -8,14 +8,15 @@ use engine::config::Config;
 use engine::plan::{Action, to_flat};
 use muster::job::Job;
 use muster::sync::{CycleOptions, run_cycle};
+use muster_test_support::Directory;
+use muster_test_support::directory::population_id;
 use scim::flat::Flat;
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 
 /// The target's bearer token.
 pub const TOKEN: &str = "crash-test-token";
 
 const TITLES: [&str; 4] = ["Engineer", "Analyst", "Designer", "Account Manager"];
-const DEPARTMENTS: [&str; 3] = ["Engineering", "Sales", "Support"];
 
 /// Version 2 changes every person with `i % 4 == 1`.
 pub fn changed(i: usize) -> bool {
@@ -26,55 +27,25 @@ pub fn changed_people(people: usize) -> usize {
     (0..people).filter(|&i| changed(i)).count()
 }
 
-/// The snapshot: everyone assigned directly; a third licensed, a fifth with Zoom Phone. Version
-/// 2 gives the changed people a new title and flips their licence (`i % 8 == 1`) or their phone
-/// add-on (`i % 8 == 5`), so plans go up and down and add-ons are granted and removed.
-pub fn directory(people: usize, version: u32) -> Json {
+/// The snapshot: the shared test population (a third licensed, a fifth with Zoom Phone) with
+/// four titles. Version 2 gives the changed people a new title and flips their licence
+/// (`i % 8 == 1`) or their phone add-on (`i % 8 == 5`), so plans go up and down and add-ons are
+/// granted and removed.
+pub fn directory(people: usize, version: u32) -> Directory {
     let v2 = |i: usize| version >= 2 && changed(i);
     let licensed = |i: usize| i.is_multiple_of(3) != (v2(i) && i % 8 == 1);
     let phone = |i: usize| i.is_multiple_of(5) != (v2(i) && i % 8 == 5);
-    let id = |i: usize| format!("p-{i:05}");
-    let persons: Vec<Json> = (0..people).map(|i| person(i, v2(i))).collect();
-    let members = |f: &dyn Fn(usize) -> bool| -> Vec<String> {
-        (0..people).filter(|&i| f(i)).map(id).collect()
-    };
-    let mut groups = vec![
-        json!({"id": "g-licensed", "displayName": "Zoom-Licensed", "members": members(&licensed)}),
-        json!({"id": "g-phone", "displayName": "Zoom-Phone", "members": members(&phone)}),
-    ];
-    for (d, name) in DEPARTMENTS.iter().enumerate() {
-        groups.push(json!({
-            "id": format!("g-dept-{d}"),
-            "displayName": format!("Dept-{name}"),
-            "members": members(&|i| i % DEPARTMENTS.len() == d),
-        }));
+    let mut d = Directory::population(people, "crash.example", licensed, phone);
+    for i in 0..people {
+        let title = TITLES[i % TITLES.len()];
+        let title = if v2(i) {
+            format!("Senior {title}")
+        } else {
+            title.to_string()
+        };
+        d.get(&population_id(i)).set("jobTitle", title);
     }
-    let assignments: Vec<Json> = (0..people)
-        .map(|i| json!({"principalId": id(i), "appRole": "User"}))
-        .collect();
-    json!({"people": persons, "groups": groups, "assignments": assignments})
-}
-
-fn person(i: usize, changed: bool) -> Json {
-    let upn = format!("person{i}@crash.example");
-    let title = if changed {
-        format!("Senior {}", TITLES[i % TITLES.len()])
-    } else {
-        TITLES[i % TITLES.len()].to_string()
-    };
-    let mut attributes = json!({
-        "userPrincipalName": upn,
-        "mail": upn,
-        "givenName": format!("Given{i}"),
-        "surname": format!("Family{i}"),
-        "displayName": format!("Given{i} Family{i}"),
-        "jobTitle": title,
-        "employeeId": format!("E{:05}", 10_000 + i),
-    });
-    if i.is_multiple_of(2) {
-        attributes["mobilePhone"] = json!(format!("(555) 01{:02}-{:04}", i % 100, i));
-    }
-    json!({"id": format!("p-{i:05}"), "accountEnabled": true, "attributes": attributes})
+    d
 }
 
 /// The job template shared with the sync benchmark (`tests/data/job.toml`), unthrottled,
@@ -125,8 +96,7 @@ impl Workdir {
     }
 
     pub fn write_directory(&self, version: u32) {
-        let text = serde_json::to_string(&directory(self.people, version)).expect("snapshot JSON");
-        std::fs::write(self.path().join("directory.json"), text).expect("write the snapshot");
+        directory(self.people, version).write(&self.path().join("directory.json"));
     }
 }
 
