@@ -24,6 +24,11 @@ pub struct ProfileConfig {
     /// What to do with an add-on that `add_ons` does not know.
     #[serde(default)]
     pub unmapped_add_ons: Option<UnmappedAddOns>,
+    /// SCIM paths the target accepts but never returns (Zoom's `zoomPhoneNumber` and
+    /// `zoomPhoneCallingPlan`): sent when a user is created, never rewritten by the diff, and
+    /// not compared when reconciling against what the target returns.
+    #[serde(default)]
+    pub write_only: std::collections::BTreeSet<Key>,
 }
 
 /// The attributes of one add-on.
@@ -65,6 +70,9 @@ impl ProfileConfig {
         if let Some(path) = &self.plan_attribute {
             check(format!("{at}.plan_attribute"), path);
         }
+        for path in &self.write_only {
+            check(format!("{at}.write_only.\"{path}\""), path);
+        }
         for (name, add_on) in &self.add_ons {
             for (kind, attributes) in [("held", &add_on.held), ("not_held", &add_on.not_held)] {
                 for path in attributes.keys() {
@@ -86,6 +94,7 @@ impl ProfileConfig {
         if other.unmapped_add_ons.is_some() {
             self.unmapped_add_ons = other.unmapped_add_ons;
         }
+        self.write_only.extend(other.write_only.iter().cloned());
         self
     }
 }
