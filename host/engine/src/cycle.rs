@@ -17,15 +17,16 @@ use crate::log::{
 };
 use crate::mapping::{ACTIVE, map};
 use crate::matching::{MatchError, MatchKey, Matched, RecordIndex, matching_key};
-use crate::model::{Person, ProvisionedRecord, SharedStr, Value};
+use crate::model::{License, Person, ProvisionedRecord, SharedStr, Value};
 use crate::plan::{
     Action, PlannedAction, applied, created_properties, disable_operations, disabled_record,
     modified_properties, ops_from_plan,
 };
 pub use crate::plan::{Plan, Summary};
-use crate::plugin_stage::{PinnedPlugins, Processor};
+use crate::plugin_stage::{Granted, PinnedPlugins, Processor, describe};
 use crate::profile::TargetProfile;
 use crate::scope::{OutOfScopeCause, Scope};
+use crate::seats::{self, Claim, Grant, SeatBudgets};
 
 mod threshold;
 
@@ -42,6 +43,8 @@ pub struct Pipeline {
     pub profile: TargetProfile,
     pub deprovisioning: DeprovisioningConfig,
     pub deletion_threshold: DeletionThresholdConfig,
+    /// `[license] seats`: empty when the account's seats are not limited.
+    pub seats: SeatBudgets,
 }
 
 impl Pipeline {
@@ -56,6 +59,11 @@ impl Pipeline {
             profile: TargetProfile::new(config.target.profile, config.profile.as_ref()),
             deprovisioning: config.deprovisioning.clone(),
             deletion_threshold: config.deletion_threshold.clone(),
+            seats: config
+                .license
+                .as_ref()
+                .map(|l| l.seats.clone())
+                .unwrap_or_default(),
         })
     }
 }
@@ -139,6 +147,10 @@ pub fn plan_cycle(input: &CycleInput) -> Plan {
         cycle_id: SharedStr::from(input.cycle_id),
         scoping: Recent::default(),
         mapped: Recent::default(),
+        claims: Vec::new(),
+        claim: None,
+        replan: None,
+        removed_actions: Vec::new(),
     };
     let population = input.population;
     for person in input.people {
@@ -154,15 +166,26 @@ pub fn plan_cycle(input: &CycleInput) -> Plan {
             planner.gone(record);
         }
     }
+    let hold = input
+        .deletion_threshold
+        .then(|| {
+            threshold::assess(
+                &planner.plan,
+                &input.pipeline.deletion_threshold,
+                input.records.len(),
+            )
+        })
+        .flatten();
+    // Before the threshold moves actions: the claims point at them by index. Planning people
+    // again with fewer seats neither adds nor removes a disable, delete or downgrade, so the
+    // threshold's verdict stands.
+    let seats = planner.enforce_seats(hold.is_some());
     let mut plan = planner.plan;
-    if input.deletion_threshold {
-        threshold::apply(
-            &mut plan,
-            &input.pipeline.deletion_threshold,
-            input.records.len(),
-        );
+    if let Some(hold) = hold {
+        threshold::hold_back(&mut plan, hold);
     }
     plan.summary = Summary::of(&plan);
+    plan.summary.seats = seats;
     plan
 }
 
@@ -215,7 +238,34 @@ struct Planner<'a> {
     /// The last scoping reason and mapping description, shared while they repeat.
     scoping: Recent,
     mapped: Recent,
+    /// Whom the plan licenses, when there are seat budgets to allocate.
+    claims: Vec<PlannedClaim<'a>>,
+    /// The claim of the person being planned, filed when their entry is finished.
+    claim: Option<PlannedClaim<'a>>,
+    /// Set while a person is planned again with the seats left for them.
+    replan: Option<Replan>,
+    /// Indexes of actions that planning again made unnecessary.
+    removed_actions: Vec<usize>,
 }
+
+/// A person the plan licenses, and where their entry and action are.
+struct PlannedClaim<'a> {
+    person: &'a Person,
+    record: Option<&'a ProvisionedRecord>,
+    wanted: Option<License>,
+    log: usize,
+    action: Option<usize>,
+}
+
+/// The entry and action a person planned again replaces, and why.
+struct Replan {
+    log: usize,
+    action: Option<usize>,
+    reason: String,
+}
+
+/// The code of an entry whose person got less than the license rule decided.
+pub const SEAT_BUDGET_EXHAUSTED: &str = "SeatBudgetExhausted";
 
 /// A log entry being built.
 struct Entry {
@@ -229,7 +279,108 @@ struct Entry {
 const FIXED_STEPS: usize = 5;
 
 impl<'a> Planner<'a> {
-    fn person(&mut self, person: &Person) {
+    /// Gives out the seats ([`seats::allocate`]) and plans again, with the license they were
+    /// granted, the people who got less than they asked for. `frozen_downgrades`: the deletion
+    /// threshold holds this plan's downgrades back, so their seats are not freed.
+    fn enforce_seats(
+        &mut self,
+        frozen_downgrades: bool,
+    ) -> std::collections::BTreeMap<String, seats::SeatUse> {
+        let budgets = &self.input.pipeline.seats;
+        if budgets.is_empty() {
+            return Default::default();
+        }
+        let claims = std::mem::take(&mut self.claims);
+        let claimed: HashSet<&str> = claims
+            .iter()
+            .filter_map(|c| c.record.map(|r| r.source_id.as_str()))
+            .collect();
+        let elsewhere = self
+            .input
+            .records
+            .iter()
+            .filter(|r| !r.disabled && !claimed.contains(r.source_id.as_str()))
+            .filter_map(|r| r.license.as_ref());
+        let actions = &self.plan.actions;
+        let seat_claims: Vec<Claim> = claims
+            .iter()
+            .map(|c| Claim {
+                id: &c.person.id,
+                created: c
+                    .person
+                    .attributes
+                    .get(seats::CREATED)
+                    .and_then(Value::as_str),
+                wanted: c.wanted.as_ref(),
+                held: c
+                    .record
+                    .filter(|r| !r.disabled)
+                    .and_then(|r| r.license.as_ref()),
+                frozen: frozen_downgrades
+                    && c.action
+                        .and_then(|i| actions.get(i))
+                        .is_some_and(|a| a.downgrade),
+            })
+            .collect();
+        let default_plan = self.input.pipeline.profile.data.default_plan.as_deref();
+        let allocation = seats::allocate(budgets, elsewhere, &seat_claims, default_plan);
+        drop(seat_claims);
+        for (claim, grant) in claims.iter().zip(allocation.grants) {
+            let Grant::Limited { license, exhausted } = grant else {
+                continue;
+            };
+            let budgets: Vec<String> = exhausted.iter().map(ToString::to_string).collect();
+            let given = match &license {
+                Some(l) => format!("provisioned with {}", describe(l)),
+                None => "provisioned without license attributes".to_string(),
+            };
+            let reason = format!("seat budget exhausted: {}; {given}", budgets.join(", "));
+            // The rule's step stays in the log: what it decided, then what the seats allowed.
+            let rule_step = self.plan.log.get(claim.log).and_then(|entry| {
+                entry
+                    .provisioning_steps
+                    .iter()
+                    .find(|s| s.name.starts_with("license:"))
+                    .cloned()
+            });
+            let mut steps: Vec<Step> = rule_step.into_iter().collect();
+            steps.push(Step::new(
+                StepType::Processing,
+                "seats",
+                Status::Warning,
+                reason.clone(),
+            ));
+            self.processor.grant(Some(Granted { license, steps }));
+            self.replan = Some(Replan {
+                log: claim.log,
+                action: claim.action,
+                reason,
+            });
+            self.person(claim.person);
+            self.processor.grant(None);
+            if let Some(replaced) = self.replan.take() {
+                // Not finished (cannot happen: every path finishes): keep the first plan.
+                debug_assert!(
+                    false,
+                    "a replanned person was not finished: {}",
+                    replaced.log
+                );
+            }
+        }
+        let mut removed = std::mem::take(&mut self.removed_actions);
+        if !removed.is_empty() {
+            removed.sort_unstable();
+            let mut index = 0;
+            self.plan.actions.retain(|_| {
+                let keep = removed.binary_search(&index).is_err();
+                index += 1;
+                keep
+            });
+        }
+        allocation.seats
+    }
+
+    fn person(&mut self, person: &'a Person) {
         let display = display_name(person);
         let plugins = self.input.plugins;
         let plugin_steps = plugins.transforms.len() + usize::from(plugins.license.is_some());
@@ -277,7 +428,12 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn in_scope(&mut self, person: &Person, record: Option<&ProvisionedRecord>, mut entry: Entry) {
+    fn in_scope(
+        &mut self,
+        person: &'a Person,
+        record: Option<&'a ProvisionedRecord>,
+        mut entry: Entry,
+    ) {
         let pipeline = self.input.pipeline;
         let mapped = map(person, &pipeline.mappings);
         let count = Decimal::new(mapped.attributes.len());
@@ -368,11 +524,24 @@ impl<'a> Planner<'a> {
 
     fn provision(
         &mut self,
-        person: &Person,
-        matched: Matched,
+        person: &'a Person,
+        matched: Matched<'a>,
         mut desired: Desired,
         mut entry: Entry,
     ) {
+        if !self.input.pipeline.seats.is_empty() {
+            let record = match matched {
+                Matched::New => None,
+                Matched::BySourceId(r) | Matched::Adopted(r) => Some(r),
+            };
+            self.claim = Some(PlannedClaim {
+                person,
+                record,
+                wanted: desired.license.clone(),
+                log: 0,
+                action: None,
+            });
+        }
         let record = match matched {
             Matched::New => {
                 let after = desired.record(&person.id, None, self.processor.versions());
@@ -586,6 +755,15 @@ impl<'a> Planner<'a> {
         info: StatusInfo,
         modified: Vec<crate::log::ModifiedProperty>,
     ) {
+        if let Some(replan) = self.replan.take() {
+            self.claim = None;
+            return self.replace(replan, entry, planned, action, info, modified);
+        }
+        if let Some(mut claim) = self.claim.take() {
+            claim.log = self.plan.log.len();
+            claim.action = planned.as_ref().map(|_| self.plan.actions.len());
+            self.claims.push(claim);
+        }
         self.plan.log.push(LogEntry {
             change_id: change_id(&self.cycle_id, self.plan.log.len() + 1),
             cycle_id: self.cycle_id.clone(),
@@ -597,6 +775,46 @@ impl<'a> Planner<'a> {
             modified_properties: modified,
         });
         self.plan.actions.extend(planned);
+    }
+
+    /// [`Planner::finish`] for a person planned again: their entry keeps its place and change
+    /// id, their action is replaced (or dropped, or added).
+    fn replace(
+        &mut self,
+        replan: Replan,
+        entry: Entry,
+        planned: Option<PlannedAction>,
+        action: ProvisioningAction,
+        mut info: StatusInfo,
+        modified: Vec<crate::log::ModifiedProperty>,
+    ) {
+        if info.reason.as_deref() == Some(NO_CHANGES) {
+            info = skipped(SEAT_BUDGET_EXHAUSTED, replan.reason);
+        }
+        let Some(slot) = self.plan.log.get_mut(replan.log) else {
+            return;
+        };
+        let change_id = std::mem::take(&mut slot.change_id);
+        *slot = LogEntry {
+            change_id,
+            cycle_id: self.cycle_id.clone(),
+            source_identity: entry.source,
+            target_identity: entry.target,
+            provisioning_action: action,
+            provisioning_status_info: info,
+            provisioning_steps: entry.steps,
+            modified_properties: modified,
+        };
+        match (replan.action, planned) {
+            (Some(i), Some(planned)) => {
+                if let Some(slot) = self.plan.actions.get_mut(i) {
+                    *slot = planned;
+                }
+            }
+            (Some(i), None) => self.removed_actions.push(i),
+            (None, Some(planned)) => self.plan.actions.push(planned),
+            (None, None) => {}
+        }
     }
 }
 

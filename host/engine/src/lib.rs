@@ -8,6 +8,8 @@
 //! - [`matching`]: which target resource a person is (records, matching attributes).
 //! - [`mapping`]: source attributes to flat target attributes keyed by SCIM path.
 //! - [`profile`]: target profiles (`zoom`, `generic`): license decisions to attributes.
+//! - [`seats`]: seat budgets: who gets a plan or add-on when there are more candidates than
+//!   seats.
 //! - [`plan`]: desired vs last applied → create / minimal PATCH / disable / delete.
 //! - [`log`]: the provisioning log, shaped after Entra's `provisioningObjectSummary`.
 //! - [`plugin_stage`]: the plugin stage: transform plugins in order, then the license rule and
@@ -29,4 +31,5 @@ pub mod plugin_stage;
 pub mod profile;
 pub mod quarantine;
 pub mod scope;
+pub mod seats;
 pub mod testing;

@@ -71,6 +71,10 @@ pub struct Summary {
     pub unchanged: usize,
     pub skipped: usize,
     pub failed: usize,
+    /// Seats used and bought per plan or add-on after this plan, where `[license] seats` sets
+    /// a budget.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub seats: std::collections::BTreeMap<String, crate::seats::SeatUse>,
 }
 
 impl Plan {

@@ -118,6 +118,17 @@ pub struct Processor<'a> {
     input: PluginInput,
     /// What a plugin with restricted [`PluginInputs`] is shown of `input`.
     shown: PluginInput,
+    /// While set, the license instead of the rule's decision ([`Processor::grant`]).
+    granted: Option<Granted>,
+}
+
+/// A license decided outside the rule (what the seat budgets allow), with the steps that say
+/// why, logged in place of the rule's call.
+#[derive(Debug, Clone)]
+pub struct Granted {
+    /// `None`: no license attributes.
+    pub license: Option<License>,
+    pub steps: Vec<Step>,
 }
 
 /// A pinned plugin's id and the name of its log step (`transform:…`, `license:…`); the name
@@ -207,7 +218,15 @@ impl<'a> Processor<'a> {
             versions: plugins.versions().into(),
             input: PluginInput::default(),
             shown: PluginInput::default(),
+            granted: None,
         }
+    }
+
+    /// Makes [`Processor::run`] use `granted` instead of calling the license rule, until
+    /// called again with `None`. The transforms still run: their output is not kept between
+    /// people.
+    pub fn grant(&mut self, granted: Option<Granted>) {
+        self.granted = granted;
     }
 
     /// Plugin name → version ([`PinnedPlugins::versions`]).
@@ -239,6 +258,11 @@ impl<'a> Processor<'a> {
             apply_transform(outcome, prepared, &mut input.target, steps)?;
         }
         let license = match (&self.plugins.license, &mut self.license) {
+            _ if self.granted.is_some() => {
+                let granted = self.granted.as_ref();
+                steps.extend(granted.iter().flat_map(|g| g.steps.iter().cloned()));
+                granted.and_then(|g| g.license.clone())
+            }
             (Some(rule), Some(prepared)) => {
                 let shown = view(&rule.inputs, input, shown);
                 run_license(rule, prepared, shown, current, steps)?

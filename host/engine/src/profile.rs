@@ -222,6 +222,7 @@ fn zoom() -> ProfileConfig {
         plan_attribute: None,
         add_ons,
         unmapped_add_ons: Some(UnmappedAddOns::Warn),
+        default_plan: Some("basic".into()),
         // Never returned in any response (Zoom devforum #111286).
         write_only: [ext("zoomPhoneNumber"), ext("zoomPhoneCallingPlan")]
             .into_iter()

@@ -29,6 +29,11 @@ pub struct PluginConfig {
     /// What the plugin is shown of each person; everything when left out.
     #[serde(default)]
     pub inputs: PluginInputs,
+    /// `[license]` only: the seats the target account has per plan or add-on name
+    /// (`seats = { licensed = 500, phone = 100 }`). The planner never plans past them; names
+    /// left out have no limit.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub seats: crate::seats::SeatBudgets,
 }
 
 /// The parts of a person a plugin receives. A plugin sees only what it needs (a license rule
@@ -210,6 +215,19 @@ pub(crate) fn validate_all(
                 format!("{at}.name"),
                 format!("plugin name `{}` is used twice", plugin.name),
             );
+        }
+    }
+    for (i, transform) in transforms.iter().enumerate() {
+        if !transform.seats.is_empty() {
+            errors.push(
+                format!("transforms[{i}].seats"),
+                "seat budgets belong to the license rule: move them to [license]",
+            );
+        }
+    }
+    for name in license.iter().flat_map(|l| l.seats.keys()) {
+        if name.trim().is_empty() {
+            errors.push("license.seats", "a plan or add-on name must not be empty");
         }
     }
 }

@@ -24,6 +24,11 @@ pub struct ProfileConfig {
     /// What to do with an add-on that `add_ons` does not know.
     #[serde(default)]
     pub unmapped_add_ons: Option<UnmappedAddOns>,
+    /// The plan a new person gets when the plan the license rule chose has no seat left
+    /// (`[license] seats`); without one, such a person is provisioned with no license
+    /// attributes and the target's own default applies.
+    #[serde(default)]
+    pub default_plan: Option<String>,
     /// SCIM paths the target accepts but never returns (Zoom's `zoomPhoneNumber` and
     /// `zoomPhoneCallingPlan`): sent when a user is created, never rewritten by the diff, and
     /// not compared when reconciling against what the target returns.
@@ -93,6 +98,9 @@ impl ProfileConfig {
         }
         if other.unmapped_add_ons.is_some() {
             self.unmapped_add_ons = other.unmapped_add_ons;
+        }
+        if other.default_plan.is_some() {
+            self.default_plan.clone_from(&other.default_plan);
         }
         self.write_only.extend(other.write_only.iter().cloned());
         self

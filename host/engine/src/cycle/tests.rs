@@ -25,6 +25,7 @@ fn pipeline(deprovisioning: DeprovisioningConfig, max: u32) -> Pipeline {
             max,
             ..DeletionThresholdConfig::default()
         },
+        seats: Default::default(),
     }
 }
 
@@ -266,4 +267,173 @@ fn a_create_carries_the_path_it_was_matched_by() {
     // Re-enabled: an update, which needs no look-up.
     assert_eq!(kinds(&again), vec!["a:update"]);
     assert!(again.actions.iter().all(|a| a.lookup_path.is_none()));
+}
+
+/// `licensed` for Zoom-Licensed, `+phone` for Zoom-Phone, else basic; Zoom's profile.
+fn seats_pipeline(seats: &[(&str, u32)], max: u32) -> (Pipeline, PinnedPlugins) {
+    let mut pipeline = pipeline(DeprovisioningConfig::default(), max);
+    pipeline.profile = TargetProfile::new(ProfileName::Zoom, None);
+    pipeline.seats = seats.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    let config = r#"{"rules":[{"group":"Zoom-Licensed","plan":"licensed"},
+        {"group":"Zoom-Phone","add_on":"phone"}],"default_plan":"basic"}"#;
+    let plugins = PinnedPlugins {
+        transforms: vec![],
+        license: Some(crate::plugin_stage::Pinned {
+            plugin: std::sync::Arc::new(crate::testing::LicenseByGroup::default()),
+            config: config.into(),
+            inputs: Default::default(),
+        }),
+    };
+    (pipeline, plugins)
+}
+
+fn member(id: &str, created: Option<&str>, groups: &[&str]) -> Person {
+    let mut p = person(id);
+    if let Some(created) = created {
+        p.attributes
+            .insert(crate::seats::CREATED.into(), Value::Text(created.into()));
+    }
+    p.transitive_groups = groups
+        .iter()
+        .map(|g| crate::model::GroupRef {
+            id: g.to_lowercase(),
+            display_name: g.to_string(),
+        })
+        .collect();
+    p
+}
+
+fn licensed_record(id: &str, license: License) -> ProvisionedRecord {
+    let mut r = record(id, false);
+    r.last_applied
+        .insert("userType".into(), Value::Text("Licensed".into()));
+    r.license = Some(license);
+    r
+}
+
+/// The license each planned person ends with: the action's record, or the record kept.
+fn licenses(plan: &Plan) -> Vec<(String, String)> {
+    plan.actions
+        .iter()
+        .map(|a| {
+            let license = a.record_after.as_ref().and_then(|r| r.license.as_ref());
+            let described = license.map(crate::plugin_stage::describe);
+            (a.source_id.clone(), described.unwrap_or_default())
+        })
+        .collect()
+}
+
+#[test]
+fn seat_budgets_go_to_holders_then_first_askers() {
+    let (pipeline, plugins) = seats_pipeline(&[("licensed", 2), ("phone", 1)], 500);
+    let both = ["Zoom-Licensed", "Zoom-Phone"];
+    let people = vec![
+        member("holder", None, &["Zoom-Licensed"]),
+        member("n3", None, &both),
+        member("n2", Some("2021-05-01T00:00:00Z"), &both),
+        member("n1", Some("2020-05-01T00:00:00Z"), &both),
+        member("leaver", None, &[]),
+    ];
+    let records = vec![
+        licensed_record("holder", License::new("licensed", [] as [&str; 0])),
+        licensed_record("leaver", License::new("licensed", [] as [&str; 0])),
+    ];
+    let plan = plan_cycle(&CycleInput::everyone(
+        "c", &people, &records, &pipeline, &plugins,
+    ));
+    let got = licenses(&plan);
+    let want = [
+        ("n3", "basic"),
+        ("n2", "basic"),
+        ("n1", "licensed+phone"),
+        ("leaver", "basic"),
+    ];
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(got, want, "the leaver's seat goes to the first asker");
+    // The log keeps its order and change ids; the limited people say why.
+    let ids: Vec<&str> = plan.log.iter().map(|e| e.change_id.as_str()).collect();
+    assert_eq!(ids, ["c-1", "c-2", "c-3", "c-4", "c-5"]);
+    let n2 = &plan.log[2];
+    assert_eq!(n2.source_identity.id, "n2");
+    let seats = n2
+        .provisioning_steps
+        .iter()
+        .find(|s| s.name.as_str() == "seats")
+        .expect("a seats step");
+    assert_eq!(
+        seats.description.as_str(),
+        "seat budget exhausted: licensed 2/2, phone 1/1; provisioned with basic"
+    );
+    assert!(
+        n2.provisioning_steps
+            .iter()
+            .any(|s| s.name.starts_with("license:")),
+        "the rule's decision stays in the log"
+    );
+    let Some(Action::Create { attributes }) = plan.actions.get(1).map(|a| &a.action) else {
+        panic!("n2 is created");
+    };
+    assert_eq!(
+        attributes.get("userType"),
+        Some(&Value::Text("Basic".into()))
+    );
+    assert_eq!(
+        plan.summary.seats["licensed"],
+        crate::seats::SeatUse { used: 2, budget: 2 }
+    );
+    assert_eq!(
+        plan.summary.seats["phone"],
+        crate::seats::SeatUse { used: 1, budget: 1 }
+    );
+}
+
+#[test]
+fn a_person_kept_off_a_seat_with_nothing_else_to_change_is_skipped_with_the_reason() {
+    let (pipeline, plugins) = seats_pipeline(&[("licensed", 1)], 500);
+    let basic = License::new("basic", [] as [&str; 0]);
+    let mut asker = licensed_record("asker", basic);
+    asker
+        .last_applied
+        .insert("userType".into(), Value::Text("Basic".into()));
+    let records = vec![
+        licensed_record("holder", License::new("licensed", [] as [&str; 0])),
+        asker,
+    ];
+    let people = vec![
+        member("holder", None, &["Zoom-Licensed"]),
+        member("asker", None, &["Zoom-Licensed"]),
+    ];
+    let plan = plan_cycle(&CycleInput::everyone(
+        "c", &people, &records, &pipeline, &plugins,
+    ));
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    let info = &plan.log[1].provisioning_status_info;
+    assert_eq!(info.status, Status::Skipped);
+    assert_eq!(info.error_code.as_deref(), Some(SEAT_BUDGET_EXHAUSTED));
+    assert_eq!(plan.summary.skipped, 1);
+}
+
+#[test]
+fn a_downgrade_held_by_the_deletion_threshold_frees_no_seat() {
+    let (pipeline, plugins) = seats_pipeline(&[("licensed", 1)], 0);
+    let people = vec![
+        member("newcomer", None, &["Zoom-Licensed"]),
+        member("leaver", None, &[]),
+    ];
+    let records = vec![licensed_record(
+        "leaver",
+        License::new("licensed", [] as [&str; 0]),
+    )];
+    let plan = plan_cycle(&CycleInput::everyone(
+        "c", &people, &records, &pipeline, &plugins,
+    ));
+    assert!(plan.deletion_hold.is_some());
+    assert_eq!(
+        licenses(&plan),
+        [("newcomer".to_string(), "basic".to_string())]
+    );
+    assert_eq!(plan.staged.len(), 1, "the leaver's downgrade is held back");
 }

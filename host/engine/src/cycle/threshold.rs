@@ -53,11 +53,16 @@ fn held_back(action: &crate::plan::PlannedAction) -> bool {
     action.action.is_deprovisioning() || action.downgrade
 }
 
-/// `provisioned`: the records the plan started from.
-pub(super) fn apply(plan: &mut Plan, config: &DeletionThresholdConfig, provisioned: usize) {
+/// Whether `plan` crosses the threshold, and why. `provisioned`: the records the plan started
+/// from.
+pub(super) fn assess(
+    plan: &Plan,
+    config: &DeletionThresholdConfig,
+    provisioned: usize,
+) -> Option<DeletionHold> {
     let count = plan.actions.iter().filter(|a| held_back(a)).count();
     if !config.enabled {
-        return;
+        return None;
     }
     let over_max = count > config.max as usize;
     let over_percent = config
@@ -65,14 +70,18 @@ pub(super) fn apply(plan: &mut Plan, config: &DeletionThresholdConfig, provision
         .filter(|_| provisioned > 0)
         .filter(|p| count as f64 * 100.0 > p * provisioned as f64);
     if !over_max && over_percent.is_none() {
-        return;
+        return None;
     }
-    let hold = DeletionHold {
+    Some(DeletionHold {
         count,
         threshold: config.max,
         percent: if over_max { None } else { over_percent },
         provisioned,
-    };
+    })
+}
+
+/// Moves the plan's disables, deletes and downgrades to `staged`, and says so in their entries.
+pub(super) fn hold_back(plan: &mut Plan, hold: DeletionHold) {
     let (staged, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut plan.actions)
         .into_iter()
         .partition(held_back);

@@ -349,6 +349,10 @@ fn user_properties(config: &Config, graph: &GraphSourceConfig) -> Vec<String> {
             .flat_map(|f| f.clauses.iter().map(|c| c.attribute.clone())),
     );
     names.extend(graph.extra_attributes.iter().cloned());
+    // Seats go to who asked first where there are more candidates than seats.
+    if config.license.as_ref().is_some_and(|l| !l.seats.is_empty()) {
+        names.insert(engine::seats::CREATED.to_string());
+    }
     names.remove("id");
     names.into_iter().collect()
 }
