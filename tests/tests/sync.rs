@@ -452,3 +452,93 @@ async fn a_source_that_shrank_too_much_is_refused_until_deletes_are_allowed() {
     assert_eq!(allowed.counts.deleted, 6, "{:?}", allowed.counts);
     assert_eq!(h.sim.state.users().len(), 4);
 }
+
+/// The license-by-group rule with seat budgets.
+const LICENSE_WITH_SEATS: &str = r#"
+[license]
+name = "license-by-group"
+path = "builtin:license-by-group"
+seats = { licensed = 2, phone = 1 }
+config = { default_plan = "basic", rules = [
+    { group = "Zoom-Licensed", plan = "licensed" },
+    { group = "Zoom-Phone", add_on = "phone" },
+] }
+"#;
+
+/// The seats step of a stored log entry, if it has one.
+fn seats_step(h: &Harness, report: &muster::sync::CycleReport, id: &str) -> Option<String> {
+    let logs = h.logs(report);
+    let steps = logs.get(id)?.detail["provisioningSteps"].as_array()?.clone();
+    steps
+        .iter()
+        .find(|s| s["name"] == "seats")
+        .and_then(|s| s["description"].as_str().map(str::to_string))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seat_budgets_license_the_first_askers_and_the_target_refuses_nothing() {
+    let h = Harness::start(&zoom_config(Some(LICENSE_WITH_SEATS), ""), &[]).await;
+    // The simulator enforces the same seats, as a Zoom account does.
+    h.sim
+        .state
+        .set_seats([("licensed".to_string(), 2), ("phone".to_string(), 1)].into());
+    let mut d = team();
+    d.join("Zoom-Licensed", &["u-1", "u-3", "u-4"])
+        .join("Zoom-Phone", &["u-2", "u-4"]);
+    d.get("u-3").set("createdDateTime", "2019-01-01T00:00:00Z");
+    d.get("u-1").set("createdDateTime", "2020-01-01T00:00:00Z");
+    d.get("u-4").set("createdDateTime", "2021-01-01T00:00:00Z");
+    // u-2 has no creation time: after everyone who has one.
+    h.write(&d);
+
+    let first = h.cycle().await;
+    assert_eq!(first.status, CycleStatus::Succeeded, "{:?}", h.failures(&first));
+    let rejected: Vec<_> = h
+        .sim
+        .state
+        .request_log()
+        .into_iter()
+        .filter(|r| r.status >= 400 && r.status != 404)
+        .collect();
+    assert!(rejected.is_empty(), "the target refused {rejected:?}");
+    let user_type = |id: &str| h.sim.user(&format!("{}@contoso.example", name_of(id)))["userType"].clone();
+    let plans: Vec<_> = ["u-1", "u-2", "u-3", "u-4", "u-5"].iter().map(|id| user_type(id)).collect();
+    assert_eq!(plans, ["Licensed", "Basic", "Licensed", "Basic", "Basic"]);
+    assert_eq!(
+        phone_plan(&h, "dan.diaz@contoso.example"),
+        Some("3000".into()),
+        "the earlier asker gets the one phone seat"
+    );
+    assert_eq!(phone_plan(&h, "ben.brown@contoso.example"), None);
+    assert_eq!(
+        seats_step(&h, &first, "u-2").as_deref(),
+        Some("seat budget exhausted: licensed 2/2, phone 1/1; provisioned with basic")
+    );
+    assert_eq!(
+        seats_step(&h, &first, "u-4").as_deref(),
+        Some("seat budget exhausted: licensed 2/2; provisioned with basic+phone")
+    );
+    assert_eq!(seats_step(&h, &first, "u-1"), None);
+    let seats = &first.counts.seats;
+    assert_eq!((seats["licensed"].used, seats["licensed"].budget), (2, 2));
+    assert_eq!((seats["phone"].used, seats["phone"].budget), (1, 1));
+
+    // Cara leaves Zoom-Licensed: her seat goes to Dan in the same cycle, given back first.
+    d.leave("Zoom-Licensed", "u-3");
+    h.write(&d);
+    h.sim.state.clear_log();
+    let second = h.cycle().await;
+    assert_eq!(second.status, CycleStatus::Succeeded, "{:?}", h.failures(&second));
+    assert_eq!(
+        h.actions(&second),
+        expected(&[
+            ("u-2", "other/skipped"), // still no seat: nothing else to change
+            ("u-3", "update/success"),
+            ("u-4", "update/success"),
+        ])
+    );
+    assert_eq!(user_type("u-3"), "Basic");
+    assert_eq!(user_type("u-4"), "Licensed");
+    let refused = h.sim.state.request_log().iter().filter(|r| r.status == 400).count();
+    assert_eq!(refused, 0);
+}

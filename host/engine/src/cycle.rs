@@ -326,7 +326,18 @@ impl<'a> Planner<'a> {
         let allocation = seats::allocate(budgets, elsewhere, &seat_claims, default_plan);
         drop(seat_claims);
         for (claim, grant) in claims.iter().zip(allocation.grants) {
+            let held = claim.record.filter(|r| !r.disabled).and_then(|r| r.license.as_ref());
+            let given = match &grant {
+                Grant::Wanted => claim.wanted.as_ref(),
+                Grant::Limited { license, .. } => license.as_ref(),
+            };
+            let frees = held.is_some_and(|held| {
+                seats::items(held).any(|name| {
+                    budgets.contains_key(name) && !given.is_some_and(|l| seats::holds(l, name))
+                })
+            });
             let Grant::Limited { license, exhausted } = grant else {
+                self.mark_freeing(claim.action, frees);
                 continue;
             };
             let budgets: Vec<String> = exhausted.iter().map(ToString::to_string).collect();
@@ -366,6 +377,7 @@ impl<'a> Planner<'a> {
                     replaced.log
                 );
             }
+            self.mark_freeing(claim.action, frees);
         }
         let mut removed = std::mem::take(&mut self.removed_actions);
         if !removed.is_empty() {
@@ -378,6 +390,13 @@ impl<'a> Planner<'a> {
             });
         }
         allocation.seats
+    }
+
+    /// Marks the action at `index` as one that gives a seat back ([`PlannedAction::frees_seats`]).
+    fn mark_freeing(&mut self, index: Option<usize>, frees: bool) {
+        if let Some(action) = index.and_then(|i| self.plan.actions.get_mut(i)) {
+            action.frees_seats = frees;
+        }
     }
 
     fn person(&mut self, person: &'a Person) {
@@ -570,6 +589,7 @@ impl<'a> Planner<'a> {
                     adopts: None,
                     lookup_path,
                     downgrade: false,
+                    frees_seats: false,
                 };
                 return self.finish(
                     entry,
@@ -621,6 +641,7 @@ impl<'a> Planner<'a> {
             adopts,
             lookup_path: None,
             downgrade,
+            frees_seats: false,
         };
         self.finish(
             entry,
@@ -693,6 +714,7 @@ impl<'a> Planner<'a> {
                     adopts: None,
                     lookup_path: None,
                     downgrade: false,
+                    frees_seats: false,
                 };
                 self.finish(
                     entry,
@@ -716,6 +738,7 @@ impl<'a> Planner<'a> {
                     adopts: None,
                     lookup_path: None,
                     downgrade: false,
+                    frees_seats: false,
                 };
                 self.finish(
                     entry,

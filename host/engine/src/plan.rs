@@ -111,6 +111,10 @@ pub struct PlannedAction {
     /// deprovisioning.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub downgrade: bool,
+    /// Gives back a seat of a plan or add-on with a budget (`[license] seats`), which another
+    /// person of the same plan may take: sent before the plan's other actions.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub frees_seats: bool,
 }
 
 /// Flat target attributes as SCIM JSON values, the shape `scim::flat::unflatten` builds a

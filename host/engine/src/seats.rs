@@ -231,11 +231,12 @@ fn take(used: &mut BTreeMap<&str, u32>, name: &str) {
 }
 
 /// The plan and add-ons of a license: each takes a seat of its name.
-fn items(license: &License) -> impl Iterator<Item = &str> {
+pub fn items(license: &License) -> impl Iterator<Item = &str> {
     std::iter::once(license.plan.as_str()).chain(license.add_ons.iter().map(String::as_str))
 }
 
-fn holds(license: &License, name: &str) -> bool {
+/// Whether `license` takes a seat of `name`.
+pub fn holds(license: &License, name: &str) -> bool {
     license.plan == name || license.add_ons.iter().any(|a| a == name)
 }
 

@@ -113,6 +113,10 @@ enum SimulateCommand {
         /// How long an issued token lives, in seconds.
         #[arg(long, default_value_t = 3600, requires = "oauth")]
         token_ttl: u64,
+        /// Seats the account has bought, e.g. `licensed=5,phone=2`: an assignment past them is
+        /// refused with a 400, as Zoom refuses a license it has no seat left of.
+        #[arg(long)]
+        seats: Option<String>,
     },
 }
 
@@ -265,13 +269,14 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             rate_limit,
             oauth,
             token_ttl,
+            seats,
         }) => {
             let sign_in = simulate::SignIn {
                 token,
                 oauth,
                 token_ttl,
             };
-            simulate::zoom(&listen, sign_in, rate_limit.as_deref()).await
+            simulate::zoom(&listen, sign_in, rate_limit.as_deref(), seats.as_deref()).await
         }
         Command::Plugin(PluginCommand::Check { file }) => plugin::check(&file),
         Command::Plugin(PluginCommand::Run {

@@ -32,6 +32,18 @@ pub const GRAPH_TOKENS: &str = "muster_graph_tokens_total";
 pub const GRAPH_READS: &str = "muster_graph_reads_total";
 pub const GRAPH_READ_DURATION: &str = "muster_graph_read_duration_seconds";
 pub const STATE_LIVE_BYTES: &str = "muster_state_live_bytes";
+pub const LICENSE_SEATS: &str = "muster_license_seats";
+
+/// The seats of the last cycle's plan (`[license] seats`).
+pub fn seats(seats: &std::collections::BTreeMap<String, engine::seats::SeatUse>) {
+    for (license, seat) in seats {
+        let gauge = |state: &'static str| {
+            metrics::gauge!(LICENSE_SEATS, "license" => license.clone(), "state" => state)
+        };
+        gauge("used").set(f64::from(seat.used));
+        gauge("budget").set(f64::from(seat.budget));
+    }
+}
 
 /// Latency buckets from 50 µs (a warm Rust plugin call) to 10 minutes (a large initial cycle).
 const BUCKETS: &[f64] = &[
@@ -84,6 +96,10 @@ fn describe() {
     describe_counter!(CYCLES, "Finished runs by kind and status");
     describe_histogram!(CYCLE_DURATION, Unit::Seconds, "Duration of a sync cycle");
     describe_gauge!(CYCLE_RUNNING, "1 while a cycle runs");
+    describe_gauge!(
+        LICENSE_SEATS,
+        "Seats per plan or add-on with a budget: used after the last cycle's plan, and bought"
+    );
     describe_gauge!(
         STATE_LIVE_BYTES,
         Unit::Bytes,

@@ -250,7 +250,13 @@ async fn apply_all(
         p.total.store(actions.len() as u64, Ordering::Relaxed);
     }
     let concurrency = (job.config.target.concurrency.max(1) as usize) * 2;
-    let outcomes = futures::stream::iter(actions)
+    // The actions that free a seat go first, all of them, so that the target has the seat back
+    // before the action that takes it arrives (a Zoom account refuses a license it has no seat
+    // left of).
+    let (freeing, rest): (Vec<_>, Vec<_>) = actions.into_iter().partition(|a| a.frees_seats);
+    let mut outcomes = Vec::with_capacity(freeing.len() + rest.len());
+    for wave in [freeing, rest] {
+    let done: Vec<_> = futures::stream::iter(wave)
         .map(|planned| {
             let bar = bar.clone();
             async move {
@@ -280,6 +286,8 @@ async fn apply_all(
         .buffer_unordered(concurrency)
         .collect()
         .await;
+    outcomes.extend(done);
+    }
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
@@ -295,6 +303,7 @@ fn count(plan: &Plan, outcomes: &[(PlannedAction, Applied)], released: bool) -> 
         skipped: summary.skipped as u64,
         failed: summary.failed as u64,
         staged: if released { 0 } else { summary.staged as u64 },
+        seats: summary.seats.clone(),
         ..CycleCounts::default()
     };
     for (planned, outcome) in outcomes {

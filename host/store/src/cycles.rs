@@ -46,6 +46,10 @@ pub struct CycleCounts {
     pub unchanged: u64,
     /// Requests sent to the target (retries included).
     pub writes: u64,
+    /// Seats used and bought per plan or add-on, as planned, where `[license] seats` sets a
+    /// budget.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub seats: std::collections::BTreeMap<String, engine::seats::SeatUse>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -23,6 +23,10 @@ pub struct SimConfig {
     /// accepted (the fixed `token` then is not), as Zoom accepts OAuth access tokens only.
     #[serde(default)]
     pub oauth: Option<OAuthApp>,
+    /// Seats the account has bought, by name (see [`crate::store::seats`]); an assignment past
+    /// one is refused. None: no limit.
+    #[serde(default)]
+    pub seats: std::collections::BTreeMap<String, u32>,
 }
 
 /// A Server-to-Server OAuth app (<https://developers.zoom.us/docs/internal-apps/s2s-oauth/>).
@@ -90,6 +94,8 @@ pub enum ConfigError {
     OAuth,
     #[error("the token lifetime must be at least 1 second")]
     TokenTtl,
+    #[error("seats {0:?} are not of the form NAME=N[,NAME=N...] (e.g. licensed=5,phone=2)")]
+    Seats(String),
 }
 
 impl SimConfig {
@@ -100,6 +106,7 @@ impl SimConfig {
             rate_limit_per_sec: None,
             base_path: default_base_path(),
             oauth: None,
+            seats: Default::default(),
         }
     }
 
@@ -122,6 +129,22 @@ impl SimConfig {
             Err(errors)
         }
     }
+}
+
+/// Parses the CLI's `--seats licensed=5,phone=2`.
+pub fn parse_seats(text: &str) -> Result<std::collections::BTreeMap<String, u32>, ConfigError> {
+    let bad = || ConfigError::Seats(text.to_string());
+    text.split(',')
+        .map(|pair| {
+            let (name, n) = pair.split_once('=').ok_or_else(bad)?;
+            let name = name.trim();
+            if name.is_empty() {
+                return Err(bad());
+            }
+            let n = n.trim().parse::<u32>().map_err(|_| bad())?;
+            Ok((name.to_string(), n))
+        })
+        .collect()
 }
 
 /// Parses the CLI's `--rate-limit`: `N/s` or a bare `N`.

@@ -56,7 +56,7 @@ use std::future::Future;
 
 use tokio::net::TcpListener;
 
-pub use config::{ConfigError, OAuthApp, SimConfig, parse_rate_limit};
+pub use config::{ConfigError, OAuthApp, SimConfig, parse_rate_limit, parse_seats};
 pub use error::SimError;
 pub use faults::{Fault, HeldAnswer};
 pub use requests::{Counters, RequestRecord};

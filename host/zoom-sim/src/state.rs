@@ -68,7 +68,8 @@ impl SimState {
         Self::with_store(config, Store::with_ids(IdGen::seeded(seed)))
     }
 
-    fn with_store(config: &SimConfig, store: Store) -> Self {
+    fn with_store(config: &SimConfig, mut store: Store) -> Self {
+        store.set_seats(config.seats.clone());
         let limiter = config
             .rate_limit_per_sec
             .map(|n| TokenBucket::new(n, Instant::now()));
@@ -87,6 +88,11 @@ impl SimState {
                 log: Mutex::new(RequestLog::default()),
             }),
         }
+    }
+
+    /// Limits the seats per name from now on ([`crate::store::seats`]).
+    pub fn set_seats(&self, seats: std::collections::BTreeMap<String, u32>) {
+        lock(&self.inner.store).set_seats(seats);
     }
 
     /// An account restored from a file written by [`save`](Self::save).

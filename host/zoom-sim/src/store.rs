@@ -6,6 +6,7 @@
 //! omissions are worked out when a resource is rendered.
 
 pub mod group;
+pub mod seats;
 pub mod user;
 
 use std::collections::HashMap;
@@ -156,6 +157,9 @@ pub struct Store {
     /// Entra and muster do), so without it an initial sync of n people costs n² renders.
     #[serde(skip)]
     by_name: HashMap<String, String>,
+    /// Seats bought, by name ([`seats`]); configuration, not data.
+    #[serde(skip)]
+    seats: std::collections::BTreeMap<String, u32>,
 }
 
 impl Default for Store {
@@ -165,6 +169,7 @@ impl Default for Store {
             groups: Table::default(),
             ids: IdGen::from_clock(),
             by_name: HashMap::new(),
+            seats: Default::default(),
         }
     }
 }
@@ -176,6 +181,36 @@ impl Store {
             ids,
             ..Store::default()
         }
+    }
+
+    /// Limits the users holding each seat name ([`seats`]).
+    pub fn set_seats(&mut self, seats: std::collections::BTreeMap<String, u32>) {
+        self.seats = seats;
+    }
+
+    /// Refuses `attrs` for user `id` (None: a new user) if it takes a seat none is left of.
+    fn check_seats(&self, attrs: &Map<String, Value>, id: Option<&str>) -> Result<(), SimError> {
+        if self.seats.is_empty() {
+            return Ok(());
+        }
+        let before = id.and_then(|id| self.users.rows.get(id));
+        for (name, &bought) in &self.seats {
+            let wanted = seats::holds(attrs, name);
+            let held = before.is_some_and(|row| seats::holds(&row.attrs, name));
+            if !wanted || held {
+                continue;
+            }
+            let used = self
+                .users
+                .rows
+                .values()
+                .filter(|row| seats::holds(&row.attrs, name))
+                .count();
+            if used >= bought as usize {
+                return Err(seats::exhausted(name, used, bought));
+            }
+        }
+        Ok(())
     }
 
     /// Rebuilds the `userName` index (after loading from a file, which does not carry it).
@@ -205,6 +240,7 @@ impl Store {
         user::strip_nulls(&mut attrs);
         user::validate(&attrs)?;
         self.check_user_name(&attrs, None)?;
+        self.check_seats(&attrs, None)?;
         let id = self.new_id();
         let meta = Meta::new(ResourceKind::User, &id, ctx);
         tracing::debug!(%id, "user created");
@@ -334,6 +370,7 @@ impl Store {
         user::strip_nulls(&mut attrs);
         user::validate(&attrs)?;
         self.check_user_name(&attrs, Some(id))?;
+        self.check_seats(&attrs, Some(id))?;
         let row = self
             .users
             .rows

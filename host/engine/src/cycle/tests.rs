@@ -353,6 +353,13 @@ fn seat_budgets_go_to_holders_then_first_askers() {
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
     assert_eq!(got, want, "the leaver's seat goes to the first asker");
+    let freeing: Vec<&str> = plan
+        .actions
+        .iter()
+        .filter(|a| a.frees_seats)
+        .map(|a| a.source_id.as_str())
+        .collect();
+    assert_eq!(freeing, ["leaver"], "the seat is given back first");
     // The log keeps its order and change ids; the limited people say why.
     let ids: Vec<&str> = plan.log.iter().map(|e| e.change_id.as_str()).collect();
     assert_eq!(ids, ["c-1", "c-2", "c-3", "c-4", "c-5"]);

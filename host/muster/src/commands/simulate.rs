@@ -18,6 +18,7 @@ pub async fn zoom(
     listen: &str,
     sign_in: SignIn,
     rate_limit: Option<&str>,
+    seats: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let oauth = sign_in
         .oauth
@@ -38,6 +39,9 @@ pub async fn zoom(
         config.rate_limit_per_sec = Some(
             zoom_sim::parse_rate_limit(limit).map_err(|e| anyhow::anyhow!("--rate-limit: {e}"))?,
         );
+    }
+    if let Some(seats) = seats {
+        config.seats = zoom_sim::parse_seats(seats).map_err(|e| anyhow::anyhow!("--seats: {e}"))?;
     }
     let listener = tokio::net::TcpListener::bind(listen)
         .await

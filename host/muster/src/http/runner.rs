@@ -88,11 +88,14 @@ impl CycleRunner {
         let result = run_cycle(job, &options).await;
         self.end();
         match &result {
-            Ok(Some(report)) => meters::cycle(
-                kind_name(report.kind),
-                status_name(report.status),
-                started.elapsed(),
-            ),
+            Ok(Some(report)) => {
+                meters::cycle(
+                    kind_name(report.kind),
+                    status_name(report.status),
+                    started.elapsed(),
+                );
+                meters::seats(&report.plan.summary.seats);
+            }
             Ok(None) => {}
             Err(_) => meters::cycle("cycle", "failed", started.elapsed()),
         }
