@@ -170,12 +170,23 @@ mod tests {
     }
 
     #[test]
+    fn seats() {
+        let parsed = parse_seats("licensed=5, phone = 2").expect("valid");
+        assert_eq!(parsed.get("licensed"), Some(&5));
+        assert_eq!(parsed.get("phone"), Some(&2));
+        for bad in ["licensed", "=5", "licensed=x", "licensed=-1", ""] {
+            assert!(parse_seats(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn validation_reports_everything() {
         let config = SimConfig {
             token: " ".into(),
             rate_limit_per_sec: None,
             base_path: "scim2/".into(),
             oauth: None,
+            seats: Default::default(),
         };
         assert_eq!(config.validate().map_err(|e| e.len()), Err(2));
         assert!(SimConfig::new("t").validate().is_ok());
