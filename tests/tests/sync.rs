@@ -468,7 +468,9 @@ config = { default_plan = "basic", rules = [
 /// The seats step of a stored log entry, if it has one.
 fn seats_step(h: &Harness, report: &muster::sync::CycleReport, id: &str) -> Option<String> {
     let logs = h.logs(report);
-    let steps = logs.get(id)?.detail["provisioningSteps"].as_array()?.clone();
+    let steps = logs.get(id)?.detail["provisioningSteps"]
+        .as_array()?
+        .clone();
     steps
         .iter()
         .find(|s| s["name"] == "seats")
@@ -492,7 +494,12 @@ async fn seat_budgets_license_the_first_askers_and_the_target_refuses_nothing() 
     h.write(&d);
 
     let first = h.cycle().await;
-    assert_eq!(first.status, CycleStatus::Succeeded, "{:?}", h.failures(&first));
+    assert_eq!(
+        first.status,
+        CycleStatus::Succeeded,
+        "{:?}",
+        h.failures(&first)
+    );
     let rejected: Vec<_> = h
         .sim
         .state
@@ -501,8 +508,12 @@ async fn seat_budgets_license_the_first_askers_and_the_target_refuses_nothing() 
         .filter(|r| r.status >= 400 && r.status != 404)
         .collect();
     assert!(rejected.is_empty(), "the target refused {rejected:?}");
-    let user_type = |id: &str| h.sim.user(&format!("{}@contoso.example", name_of(id)))["userType"].clone();
-    let plans: Vec<_> = ["u-1", "u-2", "u-3", "u-4", "u-5"].iter().map(|id| user_type(id)).collect();
+    let user_type =
+        |id: &str| h.sim.user(&format!("{}@contoso.example", name_of(id)))["userType"].clone();
+    let plans: Vec<_> = ["u-1", "u-2", "u-3", "u-4", "u-5"]
+        .iter()
+        .map(|id| user_type(id))
+        .collect();
     assert_eq!(plans, ["Licensed", "Basic", "Licensed", "Basic", "Basic"]);
     assert_eq!(
         phone_plan(&h, "dan.diaz@contoso.example"),
@@ -528,7 +539,12 @@ async fn seat_budgets_license_the_first_askers_and_the_target_refuses_nothing() 
     h.write(&d);
     h.sim.state.clear_log();
     let second = h.cycle().await;
-    assert_eq!(second.status, CycleStatus::Succeeded, "{:?}", h.failures(&second));
+    assert_eq!(
+        second.status,
+        CycleStatus::Succeeded,
+        "{:?}",
+        h.failures(&second)
+    );
     assert_eq!(
         h.actions(&second),
         expected(&[
@@ -539,6 +555,12 @@ async fn seat_budgets_license_the_first_askers_and_the_target_refuses_nothing() 
     );
     assert_eq!(user_type("u-3"), "Basic");
     assert_eq!(user_type("u-4"), "Licensed");
-    let refused = h.sim.state.request_log().iter().filter(|r| r.status == 400).count();
+    let refused = h
+        .sim
+        .state
+        .request_log()
+        .iter()
+        .filter(|r| r.status == 400)
+        .count();
     assert_eq!(refused, 0);
 }

@@ -326,7 +326,10 @@ impl<'a> Planner<'a> {
         let allocation = seats::allocate(budgets, elsewhere, &seat_claims, default_plan);
         drop(seat_claims);
         for (claim, grant) in claims.iter().zip(allocation.grants) {
-            let held = claim.record.filter(|r| !r.disabled).and_then(|r| r.license.as_ref());
+            let held = claim
+                .record
+                .filter(|r| !r.disabled)
+                .and_then(|r| r.license.as_ref());
             let given = match &grant {
                 Grant::Wanted => claim.wanted.as_ref(),
                 Grant::Limited { license, .. } => license.as_ref(),

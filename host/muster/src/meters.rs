@@ -37,9 +37,7 @@ pub const LICENSE_SEATS: &str = "muster_license_seats";
 /// The seats of the last cycle's plan (`[license] seats`).
 pub fn seats(seats: &std::collections::BTreeMap<String, engine::seats::SeatUse>) {
     for (license, seat) in seats {
-        let gauge = |state: &'static str| {
-            metrics::gauge!(LICENSE_SEATS, "license" => license.clone(), "state" => state)
-        };
+        let gauge = |state: &'static str| metrics::gauge!(LICENSE_SEATS, "license" => license.clone(), "state" => state);
         gauge("used").set(f64::from(seat.used));
         gauge("budget").set(f64::from(seat.budget));
     }

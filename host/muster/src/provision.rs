@@ -256,37 +256,38 @@ async fn apply_all(
     let (freeing, rest): (Vec<_>, Vec<_>) = actions.into_iter().partition(|a| a.frees_seats);
     let mut outcomes = Vec::with_capacity(freeing.len() + rest.len());
     for wave in [freeing, rest] {
-    let done: Vec<_> = futures::stream::iter(wave)
-        .map(|planned| {
-            let bar = bar.clone();
-            async move {
-                let target = apply::TargetPaths {
-                    matching: planned.lookup_path.as_deref().unwrap_or("userName"),
-                    managed: &job.managed_paths,
-                };
-                let person = job.people.lock(&planned.source_id).await;
-                let outcome = if ticket.written_since_plan(&planned.source_id) {
-                    Applied::Superseded
-                } else {
-                    let outcome =
-                        apply::apply(&job.store, &job.client, cycle_id, &target, &planned).await;
-                    job.people.mark_written(&person);
-                    outcome
-                };
-                drop(person);
-                if let Some(bar) = &bar {
-                    bar.inc(1);
+        let done: Vec<_> = futures::stream::iter(wave)
+            .map(|planned| {
+                let bar = bar.clone();
+                async move {
+                    let target = apply::TargetPaths {
+                        matching: planned.lookup_path.as_deref().unwrap_or("userName"),
+                        managed: &job.managed_paths,
+                    };
+                    let person = job.people.lock(&planned.source_id).await;
+                    let outcome = if ticket.written_since_plan(&planned.source_id) {
+                        Applied::Superseded
+                    } else {
+                        let outcome =
+                            apply::apply(&job.store, &job.client, cycle_id, &target, &planned)
+                                .await;
+                        job.people.mark_written(&person);
+                        outcome
+                    };
+                    drop(person);
+                    if let Some(bar) = &bar {
+                        bar.inc(1);
+                    }
+                    if let Some(p) = run.progress {
+                        p.done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    (planned, outcome)
                 }
-                if let Some(p) = run.progress {
-                    p.done.fetch_add(1, Ordering::Relaxed);
-                }
-                (planned, outcome)
-            }
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
-    outcomes.extend(done);
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        outcomes.extend(done);
     }
     if let Some(bar) = &bar {
         bar.finish_and_clear();

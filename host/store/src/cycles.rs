@@ -243,6 +243,14 @@ mod tests {
             staged: 7,
             unchanged: 8,
             writes: 9,
+            seats: [(
+                "licensed".to_string(),
+                engine::seats::SeatUse {
+                    used: 10,
+                    budget: 11,
+                },
+            )]
+            .into(),
         };
         store
             .finish_cycle(id, CycleStatus::Staged, &counts)

@@ -111,8 +111,16 @@ pub fn summary(report: &CycleReport) -> String {
     if !s.seats.is_empty() {
         let _ = writeln!(out, "\n  Seats (used / bought, as planned):");
         for (name, seat) in &s.seats {
-            let full = if seat.used >= seat.budget { "  (full)" } else { "" };
-            let _ = writeln!(out, "    {name:<24} {:>6} / {}{full}", seat.used, seat.budget);
+            let full = if seat.used >= seat.budget {
+                "  (full)"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "    {name:<24} {:>6} / {}{full}",
+                seat.used, seat.budget
+            );
         }
     }
     if let Some(hold) = &report.plan.deletion_hold {

@@ -32,7 +32,8 @@ pub fn holds(attrs: &Map<String, Value>, name: &str) -> bool {
     if name == "phone" {
         return field("zoomPhoneCallingPlan").is_some_and(|v| !v.is_null());
     }
-    matches!(field(name), Some(Value::Bool(true))) || field(name).and_then(Value::as_str) == Some("true")
+    matches!(field(name), Some(Value::Bool(true)))
+        || field(name).and_then(Value::as_str) == Some("true")
 }
 
 /// The refusal of an assignment past the seats bought.
@@ -53,8 +54,10 @@ mod tests {
     fn who_holds_what() {
         let user = |v: Value| v.as_object().cloned().unwrap_or_default();
         let licensed = user(json!({"userType": "Licensed"}));
-        let phone = user(json!({"userType": "Basic", ZOOM_USER_SCHEMA: {"zoomPhoneCallingPlan": "3000"}}));
-        let united = user(json!({"userType": "Licensed", ZOOM_USER_SCHEMA: {"zoomUnited": "true"}}));
+        let phone =
+            user(json!({"userType": "Basic", ZOOM_USER_SCHEMA: {"zoomPhoneCallingPlan": "3000"}}));
+        let united =
+            user(json!({"userType": "Licensed", ZOOM_USER_SCHEMA: {"zoomUnited": "true"}}));
         let off = user(json!({"userType": "Licensed", "active": false}));
         assert!(holds(&licensed, "licensed"));
         assert!(!holds(&licensed, "phone"));
