@@ -564,3 +564,49 @@ async fn seat_budgets_license_the_first_askers_and_the_target_refuses_nothing() 
         .count();
     assert_eq!(refused, 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_phone_example_provisions_phone_users_from_groups() {
+    let root = muster_tests::harness::workspace_root();
+    let text = std::fs::read_to_string(root.join("examples/sync-phone.toml")).expect("example");
+    let snapshot = root.join("examples/directory-phone.json");
+    let snapshot = snapshot.to_str().expect("a UTF-8 path");
+    let h = Harness::start(&text, &[("MUSTER_DIRECTORY", snapshot)]).await;
+    let report = h.cycle().await;
+    let sent = |user: &str, field: &str| {
+        h.sim
+            .zoom_field_sent(&format!("{user}@contoso.example"), field)
+    };
+    let text = |s: &str| Some(Value::from(s));
+    // San Jose: an extension and a number from the directory; Ben asks Zoom to assign one.
+    assert_eq!(sent("ava.ng", "zoomPhoneCallingPlan"), text("3000"));
+    assert_eq!(sent("ava.ng", "zoomPhoneSite"), text("San Jose"));
+    assert_eq!(sent("ava.ng", "zoomPhoneExtNumber"), text("1001"));
+    assert_eq!(sent("ava.ng", "zoomPhoneNumber"), text("+14085550101"));
+    assert_eq!(sent("ben.okafor", "zoomPhoneExtNumber"), text("0"));
+    assert_eq!(sent("ben.okafor", "zoomPhoneNumber"), None);
+    assert_eq!(sent("chloe.marsh", "zoomPhoneSite"), text("New York"));
+    // No phone group: no phone attributes.
+    for user in ["dev.iyer", "emil.berg"] {
+        assert_eq!(sent(user, "zoomPhoneCallingPlan"), None, "{user}");
+        assert_eq!(sent(user, "zoomPhoneSite"), None, "{user}");
+    }
+    // Fay's number is not in E.164 form: not sent, and the log says which value and why.
+    assert!(!h.sim.has_user("fay.quinn@contoso.example"));
+    let failures = h.failures(&report);
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let fay = &failures["p-6"];
+    assert!(
+        fay.contains("ProfileCheckFailed") && fay.contains("212-555-0106"),
+        "{fay}"
+    );
+    // The phone attributes Zoom never returns are not rewritten by the next cycle.
+    h.sim.state.clear_log();
+    let again = h.cycle().await;
+    assert_eq!(
+        again.counts.updated + again.counts.created,
+        0,
+        "{:?}",
+        again.counts
+    );
+}

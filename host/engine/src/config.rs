@@ -27,7 +27,7 @@ pub use policy::{
     CompileConfig, DeletionThresholdConfig, DeprovisionAction, DeprovisioningConfig,
     QuarantineConfig, RetentionConfig,
 };
-pub use profile::{AddOnAttributes, ProfileConfig, UnmappedAddOns};
+pub use profile::{AddOnAttributes, ProfileConfig, UnmappedAddOns, ValueCheck};
 pub use scope::{ClauseConfig, Operator, ScopeConfig, ScopeMode, ScopingFilterConfig};
 pub use server::{AdminConfig, ServerConfig};
 pub use source::{GraphSourceConfig, SourceConfig};

@@ -48,15 +48,26 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Compiles a validated configuration (regexes; the profile with its additions).
+    /// Compiles a validated configuration (regexes; the built-in profile with the
+    /// configuration's additions). A job with `[target] profile_file` builds with
+    /// [`Pipeline::build_with_profile`].
     pub fn build(config: &Config) -> Result<Pipeline, regex::Error> {
+        let profile = TargetProfile::new(config.target.profile_name(), config.profile.as_ref());
+        Self::build_with_profile(config, profile)
+    }
+
+    /// [`Pipeline::build`] with a resolved target profile.
+    pub fn build_with_profile(
+        config: &Config,
+        profile: TargetProfile,
+    ) -> Result<Pipeline, regex::Error> {
         let mut mappings = config.mappings.clone();
         mappings.sort_by(|a, b| a.target.cmp(&b.target));
         Ok(Pipeline {
             scope: Scope::build(&config.scope)?,
             mappings,
             matching: config.matching_mappings().into_iter().cloned().collect(),
-            profile: TargetProfile::new(config.target.profile, config.profile.as_ref()),
+            profile,
             deprovisioning: config.deprovisioning.clone(),
             deletion_threshold: config.deletion_threshold.clone(),
             seats: config
@@ -264,6 +275,9 @@ struct Replan {
     reason: String,
 }
 
+/// The code of an entry whose target value fails one of the profile's checks.
+pub const PROFILE_CHECK_FAILED: &str = "ProfileCheckFailed";
+
 /// The code of an entry whose person got less than the license rule decided.
 pub const SEAT_BUDGET_EXHAUSTED: &str = "SeatBudgetExhausted";
 
@@ -467,7 +481,7 @@ impl<'a> Planner<'a> {
             described,
         ));
         let current = record.and_then(|r| r.license.as_ref());
-        let processed = match self.processor.run(
+        let mut processed = match self.processor.run(
             person,
             mapped.attributes,
             &pipeline.profile,
@@ -489,6 +503,28 @@ impl<'a> Planner<'a> {
                 return self.finish(entry, None, ProvisioningAction::Other, info, vec![]);
             }
         };
+        let mut create_only = mapped.create_only;
+        for (path, value) in &pipeline.profile.data.create_defaults {
+            if !processed.target.contains_key(path.as_str()) {
+                processed.target.insert(path.clone(), value.clone());
+                create_only.insert(path.clone());
+            }
+        }
+        if let Err(failed) = pipeline.profile.check(&processed.target) {
+            let reason = failed.to_string();
+            entry.steps.push(Step::new(
+                StepType::Processing,
+                "profile",
+                Status::Failure,
+                reason.clone(),
+            ));
+            let info = StatusInfo {
+                status: Status::Failure,
+                error_code: Some(PROFILE_CHECK_FAILED.into()),
+                reason: Some(reason),
+            };
+            return self.finish(entry, None, ProvisioningAction::Other, info, vec![]);
+        }
         let (matched, key) = match self.match_person(person, &processed.target) {
             Ok(m) => m,
             Err(e) => {
@@ -514,7 +550,7 @@ impl<'a> Planner<'a> {
             key,
             target: processed.target,
             license: processed.license,
-            create_only: mapped.create_only,
+            create_only,
         };
         self.provision(person, matched, desired, entry);
     }

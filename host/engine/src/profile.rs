@@ -3,30 +3,40 @@
 //! Zoom is moving its licenses from the core `userType` to fields of the extension
 //! `urn:ietf:params:scim:schemas:extension:zoom:1.0:User` (Zoom's SCIM2 API reference and
 //! changelog, <https://developers.zoom.us/docs/api/scim2/>), and the value formats of those fields
-//! are not confirmed. So a profile is data ([`ProfileConfig`]) that an admin can extend in the
-//! configuration, not code; the built-ins are starting points.
-//!
-//! - `zoom`: plans `basic`, `licensed`, `on-prem` → `userType` (`Basic`, `Licensed`, `On-Prem`);
-//!   the Zoom One / United bundles → `userType` `Licensed` plus their extension field set to
-//!   `"true"` (format UNCONFIRMED); add-on `phone` → `zoomPhoneCallingPlan` `"3000"` (Zoom Phone
-//!   Pro) and feature add-ons → their extension booleans (`true`; removed when dropped). Unknown add-ons
-//!   are warned about (Zoom documents no SCIM field for webinar or large meeting).
-//! - `generic`: the plan's name → `userType`; add-ons are not provisioned (a generic SCIM server
-//!   has no standard place for them; `entitlements`/`roles` mean different things per server).
+//! are not confirmed. So a profile is data ([`ProfileConfig`]), a TOML file an admin can change
+//! without a rebuild: the built-in `zoom` and `generic` profiles are `profiles/zoom.toml` and
+//! `profiles/generic.toml`, compiled in, and a job can name its own file
+//! (`[target] profile_file`); its `[profile]` table adds to either.
 
-use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
-use crate::config::{AddOnAttributes, ProfileConfig, ProfileName, UnmappedAddOns};
+use regex::Regex;
+
+use crate::config::{ConfigErrors, ProfileConfig, ProfileName, UnmappedAddOns};
 use crate::model::{Attributes, Key, License, Value};
 
 /// The Zoom license extension.
 pub const ZOOM_EXT: &str = "urn:ietf:params:scim:schemas:extension:zoom:1.0:User";
 
-/// A resolved profile: a built-in with the configuration's additions.
-#[derive(Debug, Clone, PartialEq)]
+/// The built-in profiles' files, as shipped in `profiles/`.
+pub const ZOOM_FILE: &str = include_str!("../../../profiles/zoom.toml");
+pub const GENERIC_FILE: &str = include_str!("../../../profiles/generic.toml");
+
+/// A resolved profile: a built-in or a profile file, with the configuration's additions, and
+/// its value checks compiled.
+#[derive(Debug, Clone)]
 pub struct TargetProfile {
-    pub name: ProfileName,
+    /// `zoom`, `generic`, or the profile file's name: what errors call it.
+    pub label: String,
     pub data: ProfileConfig,
+    checks: Vec<Check>,
+}
+
+#[derive(Debug, Clone)]
+struct Check {
+    path: Key,
+    pattern: Regex,
+    message: String,
 }
 
 /// A plan the profile cannot express.
@@ -39,6 +49,16 @@ pub struct UnknownPlan {
     pub profile: String,
 }
 
+/// A target value that fails one of the profile's checks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path} = `{value}` {message} (the `{profile}` target profile's check)")]
+pub struct FailedCheck {
+    pub path: String,
+    pub value: String,
+    pub message: String,
+    pub profile: String,
+}
+
 /// The attributes for a license, and what could not be expressed.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LicenseAttributes {
@@ -48,50 +68,71 @@ pub struct LicenseAttributes {
 }
 
 impl TargetProfile {
+    /// A built-in profile with the configuration's additions. The additions' patterns were
+    /// validated with the configuration; one that does not compile is left out.
     pub fn new(name: ProfileName, overrides: Option<&ProfileConfig>) -> TargetProfile {
-        let base = builtin(name);
+        let label = match name {
+            ProfileName::Zoom => "zoom",
+            ProfileName::Generic => "generic",
+        };
+        Self::from_data(label, builtin(name), overrides)
+    }
+
+    /// `base` (a profile file's data) with the configuration's additions.
+    pub fn from_data(
+        label: &str,
+        base: ProfileConfig,
+        overrides: Option<&ProfileConfig>,
+    ) -> TargetProfile {
         let data = match overrides {
             Some(o) => base.merged_with(o),
             None => base,
         };
-        TargetProfile { name, data }
+        let checks = data
+            .checks
+            .iter()
+            .filter_map(|c| {
+                Some(Check {
+                    path: c.path.clone(),
+                    pattern: Regex::new(&c.pattern).ok()?,
+                    message: c.message.clone(),
+                })
+            })
+            .collect();
+        TargetProfile {
+            label: label.to_string(),
+            data,
+            checks,
+        }
+    }
+
+    /// The first of the profile's checks that a value of `target` fails.
+    pub fn check(&self, target: &Attributes) -> Result<(), FailedCheck> {
+        for check in &self.checks {
+            let Some(value) = target.get(check.path.as_str()) else {
+                continue;
+            };
+            let text = match value {
+                Value::Text(t) => t.to_string(),
+                other => other.to_json().to_string(),
+            };
+            if value.is_empty() || check.pattern.is_match(&text) {
+                continue;
+            }
+            return Err(FailedCheck {
+                path: check.path.to_string(),
+                value: text,
+                message: check.message.clone(),
+                profile: self.label.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// The target attributes that express `license`.
     pub fn attributes(&self, license: &License) -> Result<LicenseAttributes, UnknownPlan> {
         let mut out = LicenseAttributes::default();
-        match (
-            self.data.plans.get(&license.plan),
-            &self.data.plan_attribute,
-        ) {
-            (Some(attributes), _) => out
-                .attributes
-                .extend(attributes.iter().map(|(k, v)| (k.clone(), v.clone()))),
-            (None, Some(path)) => {
-                out.attributes
-                    .insert(path.clone(), Value::Text(license.plan.as_str().into()));
-            }
-            (None, None) => {
-                return Err(UnknownPlan {
-                    plan: license.plan.clone(),
-                    profile: self.label(),
-                });
-            }
-        }
-        for (name, add_on) in &self.data.add_ons {
-            let held = license.add_ons.binary_search(name).is_ok();
-            let attributes = if held { &add_on.held } else { &add_on.not_held };
-            out.attributes
-                .extend(attributes.iter().map(|(k, v)| (k.clone(), v.clone())));
-        }
-        if self.data.unmapped_add_ons.unwrap_or_default() == UnmappedAddOns::Warn {
-            out.unmapped_add_ons = license
-                .add_ons
-                .iter()
-                .filter(|a| !self.data.add_ons.contains_key(*a))
-                .cloned()
-                .collect();
-        }
+        out.unmapped_add_ons = self.express_into(license, &mut out.attributes)?;
         Ok(out)
     }
 
@@ -112,7 +153,7 @@ impl TargetProfile {
             (None, None) => {
                 return Err(UnknownPlan {
                     plan: license.plan.clone(),
-                    profile: self.label(),
+                    profile: self.label.clone(),
                 });
             }
         }
@@ -130,13 +171,6 @@ impl TargetProfile {
             .cloned()
             .collect())
     }
-
-    fn label(&self) -> String {
-        match self.name {
-            ProfileName::Zoom => "zoom".into(),
-            ProfileName::Generic => "generic".into(),
-        }
-    }
 }
 
 fn set_all(target: &mut Attributes, attributes: &Attributes) {
@@ -150,89 +184,83 @@ fn set(target: &mut Attributes, path: &Key, value: &Value) {
     target.insert(path.clone(), value.clone());
 }
 
-/// The built-in profile data.
+/// The built-in profile data, from the files in `profiles/`.
 pub fn builtin(name: ProfileName) -> ProfileConfig {
-    match name {
-        ProfileName::Generic => ProfileConfig {
-            plan_attribute: Some("userType".into()),
-            unmapped_add_ons: Some(UnmappedAddOns::Ignore),
-            ..ProfileConfig::default()
-        },
-        ProfileName::Zoom => zoom(),
-    }
-}
-
-fn zoom() -> ProfileConfig {
-    let ext = |field: &str| Key::from(format!("{ZOOM_EXT}:{field}"));
-    let user_type = |t: &str| (Key::from("userType"), Value::Text(t.into()));
-    let mut plans: BTreeMap<String, Attributes> = BTreeMap::new();
-    for (plan, user_type_value) in [
-        ("basic", "Basic"),
-        ("licensed", "Licensed"),
-        ("on-prem", "On-Prem"),
-    ] {
-        plans.insert(plan.into(), Attributes::from([user_type(user_type_value)]));
-    }
-    let bundles = [
-        ("zoom-one-business-plus", "zoomOneBizPlus"),
-        ("zoom-one-enterprise-premier", "zoomOneEntPremier"),
-        ("zoom-united", "zoomUnited"),
-    ];
-    for (plan, field) in bundles {
-        plans.insert(
-            plan.into(),
-            Attributes::from([
-                user_type("Licensed"),
-                (ext(field), Value::Text("true".into())),
-            ]),
-        );
-    }
-    let mut add_ons = BTreeMap::new();
-    add_ons.insert(
-        "phone".to_string(),
-        AddOnAttributes {
-            held: Attributes::from([(ext("zoomPhoneCallingPlan"), Value::Text("3000".into()))]),
-            not_held: Attributes::new(),
-        },
-    );
-    let features = [
-        ("ai-companion", "zoomAICompanionSubscription"),
-        ("iq", "zoomIQ"),
-        ("whiteboard", "zoomWhiteboard"),
-        ("whiteboard-plus", "zoomWhiteboardPlus"),
-        ("translated-captions", "zoomTranslatedCaptions"),
-        ("huddles", "zoomHuddles"),
-        ("scheduler", "zoomScheduler"),
-        ("clips-plus", "zoomClipsPlus"),
-        ("docs", "zoomDocs"),
-    ];
-    for (name, field) in features {
-        add_ons.insert(
-            name.to_string(),
-            AddOnAttributes {
-                held: Attributes::from([(ext(field), Value::Bool(true))]),
-                // Not `false`: that would write every feature field on every user, including
-                // products the account never bought. A dropped add-on's field is removed.
-                not_held: Attributes::new(),
-            },
-        );
-    }
-    ProfileConfig {
-        plans,
-        plan_attribute: None,
-        add_ons,
-        unmapped_add_ons: Some(UnmappedAddOns::Warn),
-        default_plan: Some("basic".into()),
-        // Never returned in any response (Zoom devforum #111286).
-        write_only: [ext("zoomPhoneNumber"), ext("zoomPhoneCallingPlan")]
-            .into_iter()
-            .collect(),
-    }
+    static ZOOM: LazyLock<Result<ProfileConfig, ConfigErrors>> =
+        LazyLock::new(|| ProfileConfig::from_file_text("profiles/zoom.toml", ZOOM_FILE));
+    static GENERIC: LazyLock<Result<ProfileConfig, ConfigErrors>> =
+        LazyLock::new(|| ProfileConfig::from_file_text("profiles/generic.toml", GENERIC_FILE));
+    let parsed = match name {
+        ProfileName::Zoom => &*ZOOM,
+        ProfileName::Generic => &*GENERIC,
+    };
+    // The files are compiled in and a test parses both, so this is never an error at run time;
+    // if it were, an empty profile fails every plan by name rather than stopping the process.
+    parsed.clone().unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
+    use crate::config::AddOnAttributes;
+
+    #[test]
+    fn the_built_in_profile_files_parse() {
+        for (file, text) in [("zoom", ZOOM_FILE), ("generic", GENERIC_FILE)] {
+            let parsed = ProfileConfig::from_file_text(file, text);
+            assert!(parsed.is_ok(), "{file}: {parsed:?}");
+        }
+        let zoom = builtin(ProfileName::Zoom);
+        assert_eq!(zoom.default_plan.as_deref(), Some("basic"));
+        assert_eq!(zoom.plans.len(), 6);
+        assert_eq!(zoom.add_ons.len(), 10);
+        assert_eq!(zoom.checks.len(), 4);
+        assert_eq!(zoom.write_only.len(), 2);
+        let generic = builtin(ProfileName::Generic);
+        assert_eq!(generic.plan_attribute.as_deref(), Some("userType"));
+    }
+
+    #[test]
+    fn profile_file_errors_name_the_file_and_the_line() {
+        let text = "default_plan = \"basic\"\n\n[plans.licensed]\n\"emails[type eq\" = \"x\"\n\n[[checks]]\npath = \"title\"\npattern = \"(\"\nmessage = \"m\"\n";
+        let errors = ProfileConfig::from_file_text("my.toml", text).expect_err("two problems");
+        let locations: Vec<&str> = errors.0.iter().map(|e| e.location.as_str()).collect();
+        assert_eq!(
+            locations,
+            [
+                "my.toml, line 4 (plans.licensed.\"emails[type eq\")",
+                "my.toml, line 8 (checks[0].pattern)",
+            ]
+        );
+        let errors = ProfileConfig::from_file_text("my.toml", "plans = 3\nunknown = 1\n")
+            .expect_err("a shape error");
+        assert!(
+            errors.0[0].location.starts_with("my.toml, line "),
+            "{errors}"
+        );
+    }
+
+    #[test]
+    fn checks_refuse_values_in_the_wrong_form() {
+        let zoom = TargetProfile::new(ProfileName::Zoom, None);
+        let ext = |f: &str| Key::from(format!("{ZOOM_EXT}:{f}"));
+        let t = |s: &str| Value::Text(s.into());
+        let good = Attributes::from([
+            (ext("zoomPhoneExtNumber"), t("0")),
+            (ext("zoomPhoneNumber"), t("+14155550100")),
+            (ext("zoomPhoneSite"), t("San Jose")),
+            (ext("zoomPhoneCallingPlan"), t("3000")),
+        ]);
+        assert_eq!(zoom.check(&good), Ok(()));
+        let mut bad = good.clone();
+        bad.insert(ext("zoomPhoneNumber"), t("415-555-0100"));
+        let failed = zoom.check(&bad).expect_err("not E.164");
+        assert_eq!(failed.path, format!("{ZOOM_EXT}:zoomPhoneNumber"));
+        assert_eq!(failed.value, "415-555-0100");
+        assert_eq!(zoom.check(&Attributes::new()), Ok(()));
+    }
 
     #[test]
     fn licenses_to_attributes() {

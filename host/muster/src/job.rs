@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use engine::config::{
-    BUILTIN_PREFIX, CompileConfig, Config, OAuthStyleName, PluginConfig, SourceConfig,
-    TargetAuthConfig, TargetConfig,
+    BUILTIN_PREFIX, CompileConfig, Config, OAuthStyleName, PluginConfig, ProfileConfig,
+    SourceConfig, TargetAuthConfig, TargetConfig,
 };
 use engine::cycle::Pipeline;
 use engine::plugin::{LicenseRule, Transform};
 use engine::plugin_stage::{Pinned, PinnedPlugins};
+use engine::profile::TargetProfile;
 use plugin_host::compile::{CompileLimits, Compiler};
 use plugin_host::{Limits, PluginRegistry, Runtime, RuntimeOptions, Snapshot};
 use scim_client::{ClientConfig, OAuthClient, OAuthStyle, ScimClient, Secret, TargetAuth};
@@ -48,6 +49,29 @@ pub fn read_config(path: &Path) -> anyhow::Result<Config> {
     let text = expand_env(&text, |name| std::env::var(name).ok())
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Config::from_toml_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// The job's target profile: the built-in one `[target] profile` names, or the file
+/// `[target] profile_file` names (relative to the configuration's folder), with the job's
+/// `[profile]` additions. A file's problems are reported with its name and line.
+pub fn target_profile(config: &Config, config_dir: &Path) -> anyhow::Result<TargetProfile> {
+    let Some(file) = &config.target.profile_file else {
+        return Ok(TargetProfile::new(
+            config.target.profile_name(),
+            config.profile.as_ref(),
+        ));
+    };
+    let path = config_dir.join(file);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("[target] profile_file: reading {}", path.display()))?;
+    let label = path.display().to_string();
+    let data = ProfileConfig::from_file_text(&label, &text)
+        .map_err(|e| anyhow::anyhow!("[target] profile_file: {e}"))?;
+    Ok(TargetProfile::from_data(
+        &label,
+        data,
+        config.profile.as_ref(),
+    ))
 }
 
 /// Replaces `${NAME}` and `${NAME:-default}`; an unset variable without a default is an error
@@ -246,7 +270,9 @@ impl Job {
             }
             SourceConfig::File { .. } | SourceConfig::Gateway => None,
         };
-        let pipeline = Pipeline::build(&config).context("compiling the scoping filters")?;
+        let profile = target_profile(&config, config_dir)?;
+        let pipeline = Pipeline::build_with_profile(&config, profile)
+            .context("compiling the scoping filters")?;
         let store_path = resolve(config_dir, &config.state_path);
         let store = Arc::new(
             Store::open(&store_path)

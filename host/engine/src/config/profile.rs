@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Errors, check_scim_path};
+use super::{ConfigError, ConfigErrors, Errors, check_scim_path};
 use crate::model::{Attributes, Key};
 
 /// A target profile, or (in the `[profile]` table) additions to the built-in one: entries here
@@ -34,6 +34,26 @@ pub struct ProfileConfig {
     /// not compared when reconciling against what the target returns.
     #[serde(default)]
     pub write_only: std::collections::BTreeSet<Key>,
+    /// Values checked before anything is sent (e.g. Zoom Phone's extension number): a person
+    /// with a value that does not match is not provisioned, and the log says why.
+    #[serde(default)]
+    pub checks: Vec<ValueCheck>,
+    /// Sent when a user is created, where the mappings, transforms and license leave the path
+    /// unset (Zoom's `loginType`); never rewritten afterwards.
+    #[serde(default)]
+    pub create_defaults: Attributes,
+}
+
+/// A pattern the text of a target value must match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValueCheck {
+    /// The SCIM path checked, when a person's target has it.
+    pub path: Key,
+    /// A regular expression (Rust `regex` syntax) the value's text must match.
+    pub pattern: String,
+    /// What the value must be, for the log.
+    pub message: String,
 }
 
 /// The attributes of one add-on.
@@ -78,11 +98,22 @@ impl ProfileConfig {
         for path in &self.write_only {
             check(format!("{at}.write_only.\"{path}\""), path);
         }
+        for path in self.create_defaults.keys() {
+            check(format!("{at}.create_defaults.\"{path}\""), path);
+        }
+        for (i, value_check) in self.checks.iter().enumerate() {
+            check(format!("{at}.checks[{i}].path"), &value_check.path);
+        }
         for (name, add_on) in &self.add_ons {
             for (kind, attributes) in [("held", &add_on.held), ("not_held", &add_on.not_held)] {
                 for path in attributes.keys() {
                     check(format!("{at}.add_ons.{name}.{kind}.\"{path}\""), path);
                 }
+            }
+        }
+        for (i, value_check) in self.checks.iter().enumerate() {
+            if let Err(e) = regex::Regex::new(&value_check.pattern) {
+                errors.push(format!("{at}.checks[{i}].pattern"), e.to_string());
             }
         }
     }
@@ -103,6 +134,113 @@ impl ProfileConfig {
             self.default_plan.clone_from(&other.default_plan);
         }
         self.write_only.extend(other.write_only.iter().cloned());
+        self.checks.extend(other.checks.iter().cloned());
+        self.create_defaults.extend(
+            other
+                .create_defaults
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
         self
     }
+}
+
+impl ProfileConfig {
+    /// Reads a profile file (`profiles/zoom.toml`, or an admin's own), reporting every problem
+    /// with the file's name and line: `my-zoom.toml, line 12 (plans.licensed): …`.
+    pub fn from_file_text(file: &str, text: &str) -> Result<ProfileConfig, ConfigErrors> {
+        let at = |span: Option<std::ops::Range<usize>>, key: &str| {
+            let line = span.map(|s| line_of_offset(text, s.start));
+            let mut location = file.to_string();
+            if let Some(line) = line {
+                location.push_str(&format!(", line {line}"));
+            }
+            if !key.is_empty() {
+                location.push_str(&format!(" ({key})"));
+            }
+            location
+        };
+        let profile: ProfileConfig = match toml::from_str(text) {
+            Ok(p) => p,
+            Err(e) => {
+                let message = e.message().lines().next().unwrap_or_default().to_string();
+                return Err(ConfigErrors(vec![ConfigError {
+                    location: at(e.span(), ""),
+                    message,
+                }]));
+            }
+        };
+        let mut errors = Errors::default();
+        profile.validate("", &mut errors);
+        if errors.0.is_empty() {
+            return Ok(profile);
+        }
+        let spans = toml::de::DeTable::parse(text).ok();
+        let located = errors
+            .0
+            .into_iter()
+            .map(|e| {
+                let key = e.location.trim_start_matches('.').to_string();
+                let span = spans.as_ref().and_then(|t| span_of(t, &key));
+                ConfigError {
+                    location: at(span, &key),
+                    message: e.message,
+                }
+            })
+            .collect();
+        Err(ConfigErrors(located))
+    }
+}
+
+/// 1-based.
+fn line_of_offset(text: &str, offset: usize) -> usize {
+    text.get(..offset).unwrap_or(text).matches('\n').count() + 1
+}
+
+/// Where the deepest part of `key` (`plans.licensed."userType"`, `checks[1].pattern`) that the
+/// document has is written.
+fn span_of(
+    root: &toml::Spanned<toml::de::DeTable<'_>>,
+    key: &str,
+) -> Option<std::ops::Range<usize>> {
+    let mut segments = key_segments(key).into_iter();
+    let first = segments.next()?;
+    let (_, mut value) = root.get_ref().iter().find(|(k, _)| k.get_ref() == &first)?;
+    let mut span = value.span();
+    for segment in segments {
+        let next = match segment.parse::<usize>() {
+            Ok(i) if value.get_ref().is_array() => value.get_ref().get(i),
+            _ => value.get_ref().get(segment.as_str()),
+        };
+        match next {
+            Some(v) => {
+                value = v;
+                span = v.span();
+            }
+            None => break,
+        }
+    }
+    Some(span)
+}
+
+/// `a.b."c.d"[2].e` → `a`, `b`, `c.d`, `2`, `e`.
+fn key_segments(key: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    for c in key.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '.' | '[' | ']' if !quoted => {
+                if !current.is_empty() {
+                    out.push(std::mem::take(&mut current));
+                }
+            }
+            c => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
 }

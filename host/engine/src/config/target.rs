@@ -28,10 +28,14 @@ pub struct TargetConfig {
     /// Requests in flight at once.
     #[serde(default = "default_concurrency")]
     pub concurrency: u32,
-    /// The built-in profile that turns license decisions into attributes (`zoom` or `generic`);
-    /// the top-level `[profile]` table adds to it.
-    #[serde(default)]
-    pub profile: ProfileName,
+    /// The built-in profile that turns license decisions into attributes (`zoom`, the
+    /// default, or `generic`); the top-level `[profile]` table adds to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileName>,
+    /// A profile file instead of a built-in one (relative to the configuration file): a copy of
+    /// `profiles/zoom.toml` changed without a rebuild.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_file: Option<PathBuf>,
 }
 
 /// `[target.auth]`: how muster signs in to the target.
@@ -96,6 +100,11 @@ pub enum ProfileName {
 }
 
 impl TargetConfig {
+    /// The built-in profile named, `zoom` when none is.
+    pub fn profile_name(&self) -> ProfileName {
+        self.profile.unwrap_or_default()
+    }
+
     pub(crate) fn validate(&self, at: &str, errors: &mut Errors) {
         check_url(&self.base_url, &format!("{at}.base_url"), errors);
         match (&self.token_env, &self.auth) {
@@ -118,6 +127,12 @@ impl TargetConfig {
         }
         if self.concurrency == 0 {
             errors.push(format!("{at}.concurrency"), "must be at least 1");
+        }
+        if self.profile.is_some() && self.profile_file.is_some() {
+            errors.push(
+                format!("{at}.profile_file"),
+                "set either profile (a built-in) or profile_file, not both",
+            );
         }
     }
 }

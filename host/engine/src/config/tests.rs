@@ -53,7 +53,7 @@ fn minimal_config_gets_entra_defaults() {
     );
     assert_eq!(config.deletion_threshold.max, 500);
     assert_eq!(config.sync_interval_secs, 2400);
-    assert_eq!(config.target.profile, ProfileName::Zoom);
+    assert_eq!(config.target.profile_name(), ProfileName::Zoom);
     let SourceConfig::Graph(graph) = &config.source else {
         panic!("graph source")
     };

@@ -444,3 +444,45 @@ fn a_downgrade_held_by_the_deletion_threshold_frees_no_seat() {
     );
     assert_eq!(plan.staged.len(), 1, "the leaver's downgrade is held back");
 }
+
+#[test]
+fn create_defaults_are_sent_once_and_checks_fail_the_person() {
+    let mut pipeline = pipeline(DeprovisioningConfig::default(), 500);
+    let login = "urn:us:zoom:scim:schemas:extension:1.0:ZoomUser:loginType.sso";
+    let overrides = crate::config::ProfileConfig {
+        create_defaults: Attributes::from([(login.into(), Value::Bool(true))]),
+        checks: vec![crate::config::ValueCheck {
+            path: "userName".into(),
+            pattern: "^[a-z0-9]+@x\\.com$".into(),
+            message: "must be a lower-case address at x.com".into(),
+        }],
+        ..Default::default()
+    };
+    pipeline.profile = TargetProfile::new(ProfileName::Generic, Some(&overrides));
+    let plugins = PinnedPlugins::default();
+    let mut bad = person("b");
+    bad.attributes.insert(
+        "userPrincipalName".into(),
+        Value::Text("Bad Name@x.com".into()),
+    );
+    let people = vec![person("new"), person("old"), bad];
+    let records = vec![record("old", false)];
+    let plan = plan_cycle(&CycleInput::everyone(
+        "c", &people, &records, &pipeline, &plugins,
+    ));
+    let Some(Action::Create { attributes }) = plan.actions.first().map(|a| &a.action) else {
+        panic!("a create first: {:?}", plan.actions);
+    };
+    assert_eq!(attributes.get(login), Some(&Value::Bool(true)));
+    // The existing user is not rewritten with the default.
+    assert_eq!(plan.actions.len(), 1, "{:?}", plan.actions);
+    let failed = &plan.log[2].provisioning_status_info;
+    assert_eq!(failed.error_code.as_deref(), Some(PROFILE_CHECK_FAILED));
+    assert!(
+        failed
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("userName = `Bad Name@x.com` must be")),
+        "{failed:?}"
+    );
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::job::{Job, read_config, target_auth};
+use crate::job::{Job, read_config, target_auth, target_profile};
 use crate::sync::{CycleOptions, report, run_cycle};
 
 fn config_dir(config: &Path) -> &Path {
@@ -24,6 +24,8 @@ pub fn validate(config: &Path) -> anyhow::Result<ExitCode> {
         std::env::var(name).ok()
     })
     .with_context(|| format!("{}: [target] cannot sign in", config.display()))?;
+    target_profile(&parsed, config_dir(config))
+        .with_context(|| format!("{}: the target profile", config.display()))?;
     println!("{}: valid", config.display());
     Ok(ExitCode::SUCCESS)
 }
