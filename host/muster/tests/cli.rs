@@ -144,6 +144,50 @@ matching_precedence = 1
     );
 }
 
+#[test]
+fn validate_names_the_line_of_a_bad_profile_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("job.toml");
+    std::fs::write(
+        &config,
+        r#"
+[source]
+kind = "file"
+path = "d.json"
+[target]
+base_url = "https://api.zoom.us/scim2"
+token_env = "PATH"
+profile_file = "my-zoom.toml"
+[[mappings]]
+source = "userPrincipalName"
+target = "userName"
+matching_precedence = 1
+"#,
+    )
+    .expect("write");
+    let path = config.to_str().expect("utf-8");
+    let (ok, _, stderr) = muster(&["validate", "--config", path]);
+    assert!(!ok);
+    assert!(stderr.contains("my-zoom.toml"), "names the missing file: {stderr}");
+    // A copy of the built-in profile with a broken check on line 3.
+    let profile = "default_plan = \"basic\"\n[[checks]]\npattern = \"([0-9\"\npath = \"title\"\nmessage = \"m\"\n";
+    std::fs::write(dir.path().join("my-zoom.toml"), profile).expect("write");
+    let (ok, _, stderr) = muster(&["validate", "--config", path]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("my-zoom.toml, line 3 (checks[0].pattern)"),
+        "{stderr}"
+    );
+    std::fs::write(
+        dir.path().join("my-zoom.toml"),
+        engine::profile::ZOOM_FILE,
+    )
+    .expect("write");
+    let (ok, stdout, stderr) = muster(&["validate", "--config", path]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("valid"), "{stdout}");
+}
+
 /// The README's main command, then the log commands it points at.
 #[test]
 fn demo_runs_both_cycles_and_its_logs_can_be_read() {
