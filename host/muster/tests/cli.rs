@@ -168,7 +168,10 @@ matching_precedence = 1
     let path = config.to_str().expect("utf-8");
     let (ok, _, stderr) = muster(&["validate", "--config", path]);
     assert!(!ok);
-    assert!(stderr.contains("my-zoom.toml"), "names the missing file: {stderr}");
+    assert!(
+        stderr.contains("my-zoom.toml"),
+        "names the missing file: {stderr}"
+    );
     // A copy of the built-in profile with a broken check on line 3.
     let profile = "default_plan = \"basic\"\n[[checks]]\npattern = \"([0-9\"\npath = \"title\"\nmessage = \"m\"\n";
     std::fs::write(dir.path().join("my-zoom.toml"), profile).expect("write");
@@ -178,11 +181,7 @@ matching_precedence = 1
         stderr.contains("my-zoom.toml, line 3 (checks[0].pattern)"),
         "{stderr}"
     );
-    std::fs::write(
-        dir.path().join("my-zoom.toml"),
-        engine::profile::ZOOM_FILE,
-    )
-    .expect("write");
+    std::fs::write(dir.path().join("my-zoom.toml"), engine::profile::ZOOM_FILE).expect("write");
     let (ok, stdout, stderr) = muster(&["validate", "--config", path]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("valid"), "{stdout}");
