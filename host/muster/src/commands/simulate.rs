@@ -35,9 +35,9 @@ pub async fn zoom(
         ..SimConfig::new(token)
     };
     if let Some(limit) = rate_limit {
-        config.rate_limit_per_sec = Some(
-            zoom_sim::parse_rate_limit(limit).map_err(|e| anyhow::anyhow!("--rate-limit: {e}"))?,
-        );
+        zoom_sim::RateLimits::parse(limit)
+            .map_err(|e| anyhow::anyhow!("--rate-limit: {e}"))?
+            .apply(&mut config);
     }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
