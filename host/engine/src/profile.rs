@@ -10,13 +10,16 @@
 //!   the Zoom One / United bundles → `userType` `Licensed` plus their extension field set to
 //!   `"true"` (format UNCONFIRMED); add-on `phone` → `zoomPhoneCallingPlan` `"3000"` (Zoom Phone
 //!   Pro) and feature add-ons → their extension booleans (`true`; removed when dropped). Unknown add-ons
-//!   are warned about (Zoom documents no SCIM field for webinar or large meeting).
+//!   are warned about (Zoom documents no SCIM field for webinar or large meeting). Rate classes
+//!   `light` (30/s: get, create, replace, patch, delete) and `medium` (20/s: list).
 //! - `generic`: the plan's name → `userType`; add-ons are not provisioned (a generic SCIM server
 //!   has no standard place for them; `entitlements`/`roles` mean different things per server).
 
 use std::collections::BTreeMap;
 
-use crate::config::{AddOnAttributes, ProfileConfig, ProfileName, UnmappedAddOns};
+use crate::config::{
+    AddOnAttributes, ProfileConfig, ProfileName, RateClassConfig, RequestKind, UnmappedAddOns,
+};
 use crate::model::{Attributes, Key, License, Value};
 
 /// The Zoom license extension.
@@ -226,7 +229,34 @@ fn zoom() -> ProfileConfig {
         write_only: [ext("zoomPhoneNumber"), ext("zoomPhoneCallingPlan")]
             .into_iter()
             .collect(),
+        rate_classes: zoom_rate_classes(),
     }
+}
+
+/// Zoom's rate-limit labels for the SCIM endpoints: listing users is Medium; get, update,
+/// deactivate and delete are Light (<https://developers.zoom.us/docs/api/scim2/>); create is
+/// taken as Light too, as Zoom labels it nowhere. The rates are the Pro plan's
+/// (<https://developers.zoom.us/docs/api/rate-limits/>): Business and up (which SCIM needs)
+/// allow 80/s and 60/s, but every app of the account shares them, so the lower figures leave
+/// room for the others; an admin raises them under `[profile.rate_classes]`.
+fn zoom_rate_classes() -> BTreeMap<String, RateClassConfig> {
+    use RequestKind::*;
+    BTreeMap::from([
+        (
+            "light".to_string(),
+            RateClassConfig {
+                per_second: 30.0,
+                requests: vec![Get, Create, Replace, Patch, Delete],
+            },
+        ),
+        (
+            "medium".to_string(),
+            RateClassConfig {
+                per_second: 20.0,
+                requests: vec![List],
+            },
+        ),
+    ])
 }
 
 #[cfg(test)]

@@ -29,6 +29,56 @@ pub struct ProfileConfig {
     /// not compared when reconciling against what the target returns.
     #[serde(default)]
     pub write_only: std::collections::BTreeSet<Key>,
+    /// Request kinds the target limits together, by class name (`[profile.rate_classes.light]`),
+    /// each with the rate muster starts at and never exceeds. A 429 lowers a class's rate and
+    /// pauses it, quiet periods raise it again; requests in no class use
+    /// `[target] rate_limit_per_second`. In a job's `[profile]`, a class without `requests`
+    /// changes the rate of the built-in class of that name, and a request kind named here leaves
+    /// the built-in class that had it.
+    #[serde(default)]
+    pub rate_classes: BTreeMap<String, RateClassConfig>,
+}
+
+/// One class of requests and its rate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateClassConfig {
+    /// Requests per second; fractions work (0.5 = one every two seconds).
+    pub per_second: f64,
+    /// The requests of the class.
+    #[serde(default)]
+    pub requests: Vec<RequestKind>,
+}
+
+/// What a request to the target does, as rate limits tell requests apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestKind {
+    /// `GET /Users` (and `/Groups`), filtered or not: the look-up before a create is one.
+    List,
+    /// `GET /Users/{id}`.
+    Get,
+    /// `POST /Users`.
+    Create,
+    /// `PUT /Users/{id}`.
+    Replace,
+    /// `PATCH /Users/{id}`.
+    Patch,
+    /// `DELETE /Users/{id}`.
+    Delete,
+}
+
+impl RequestKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::List => "list",
+            RequestKind::Get => "get",
+            RequestKind::Create => "create",
+            RequestKind::Replace => "replace",
+            RequestKind::Patch => "patch",
+            RequestKind::Delete => "delete",
+        }
+    }
 }
 
 /// The attributes of one add-on.
@@ -56,7 +106,10 @@ pub enum UnmappedAddOns {
 }
 
 impl ProfileConfig {
-    pub(crate) fn validate(&self, at: &str, errors: &mut Errors) {
+    /// `builtin`: the profile this one is laid over, whose classes a class without `requests`
+    /// takes its requests from.
+    pub(crate) fn validate(&self, at: &str, builtin: &ProfileConfig, errors: &mut Errors) {
+        self.validate_rate_classes(at, builtin, errors);
         let mut check = |location: String, path: &str| {
             if let Err(message) = check_scim_path(path) {
                 errors.push(location, message);
@@ -82,6 +135,38 @@ impl ProfileConfig {
         }
     }
 
+    fn validate_rate_classes(&self, at: &str, builtin: &ProfileConfig, errors: &mut Errors) {
+        let mut owners: BTreeMap<RequestKind, &str> = BTreeMap::new();
+        for (name, class) in &self.rate_classes {
+            let at = format!("{at}.rate_classes.{name}");
+            if !(class.per_second.is_finite() && class.per_second > 0.0) {
+                errors.push(format!("{at}.per_second"), "must be a positive number");
+            }
+            if class.requests.is_empty() && !builtin.rate_classes.contains_key(name) {
+                errors.push(
+                    format!("{at}.requests"),
+                    "missing: the built-in profile has no class of this name to take them from",
+                );
+            }
+            for kind in &class.requests {
+                match owners.insert(*kind, name) {
+                    Some(other) if other == name => errors.push(
+                        format!("{at}.requests"),
+                        format!("names `{}` twice", kind.as_str()),
+                    ),
+                    Some(other) => errors.push(
+                        format!("{at}.requests"),
+                        format!(
+                            "`{}` is also in class `{other}`: a request has one rate",
+                            kind.as_str()
+                        ),
+                    ),
+                    None => {}
+                }
+            }
+        }
+    }
+
     /// This profile with `other`'s entries laid over it.
     pub fn merged_with(mut self, other: &ProfileConfig) -> ProfileConfig {
         self.plans
@@ -95,6 +180,19 @@ impl ProfileConfig {
             self.unmapped_add_ons = other.unmapped_add_ons;
         }
         self.write_only.extend(other.write_only.iter().cloned());
+        for (name, class) in &other.rate_classes {
+            let mut class = class.clone();
+            if class.requests.is_empty()
+                && let Some(base) = self.rate_classes.get(name)
+            {
+                class.requests.clone_from(&base.requests);
+            }
+            for base in self.rate_classes.values_mut() {
+                base.requests.retain(|kind| !class.requests.contains(kind));
+            }
+            self.rate_classes.insert(name.clone(), class);
+        }
+        self.rate_classes.retain(|_, class| !class.requests.is_empty());
         self
     }
 }
