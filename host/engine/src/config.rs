@@ -32,9 +32,7 @@ pub use profile::{AddOnAttributes, ProfileConfig, RateClassConfig, RequestKind, 
 pub use scope::{ClauseConfig, Operator, ScopeConfig, ScopeMode, ScopingFilterConfig};
 pub use server::{AdminConfig, ServerConfig};
 pub use source::{GraphSourceConfig, SourceConfig};
-pub use target::{
-    DEFAULT_RATE_LIMIT, OAuthStyleName, ProfileName, TargetAuthConfig, TargetConfig,
-};
+pub use target::{DEFAULT_RATE_LIMIT, OAuthStyleName, ProfileName, TargetAuthConfig, TargetConfig};
 
 /// The whole configuration of one provisioning job (one source, one target).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -266,8 +266,11 @@ fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> 
 /// `X-RateLimit-Type` says the daily limit was reached
 /// (<https://developers.zoom.us/docs/api/rate-limits/>).
 fn rate_limit_headers(headers: &HeaderMap) -> (Option<f64>, bool) {
-    let limit = header_text(headers, header::HeaderName::from_static("x-ratelimit-limit"))
-        .and_then(|v| v.trim().parse::<f64>().ok());
+    let limit = header_text(
+        headers,
+        header::HeaderName::from_static("x-ratelimit-limit"),
+    )
+    .and_then(|v| v.trim().parse::<f64>().ok());
     let daily = header_text(headers, header::HeaderName::from_static("x-ratelimit-type"))
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("daily-limit"));
     (limit, daily)

@@ -262,7 +262,10 @@ mod tests {
             "rate class \"light\" names no requests",
             "rate class \"default\": the name must not be empty or \"default\"",
         ] {
-            assert!(problems.iter().any(|p| p == expected), "{expected} in {problems:#?}");
+            assert!(
+                problems.iter().any(|p| p == expected),
+                "{expected} in {problems:#?}"
+            );
         }
         assert_eq!(problems.len(), 6, "{problems:#?}");
     }

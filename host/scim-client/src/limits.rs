@@ -199,7 +199,11 @@ mod tests {
         let get = limits.acquire(Get).await;
         limits.throttled(&list, Some(Duration::ZERO), Some(12.0), false);
         let expected = [("light".into(), 30.0, 30.0), ("medium".into(), 20.0, 12.0)];
-        assert_eq!(rates(&limits), expected, "every kind is in a class: no default");
+        assert_eq!(
+            rates(&limits),
+            expected,
+            "every kind is in a class: no default"
+        );
         // A daily limit, or a wait beyond max_retry_after, is not a rate.
         limits.throttled(&get, Some(Duration::from_secs(3600)), None, false);
         limits.throttled(&get, Some(Duration::ZERO), None, true);

@@ -309,7 +309,10 @@ async fn a_429_lowers_its_class_to_the_announced_limit() {
     config.rate_limit_per_sec = Some(1000.0);
     config.rate_classes = vec![RateClass::new("medium", 1000.0, &[RequestKind::List])];
     let client = ScimClient::new(config).expect("client");
-    assert_eq!(client.find_users("userName", "a@x.com").await.ok(), Some(vec![]));
+    assert_eq!(
+        client.find_users("userName", "a@x.com").await.ok(),
+        Some(vec![])
+    );
     let rates: Vec<(String, f64, u64)> = client
         .rate_classes()
         .into_iter()
@@ -317,7 +320,10 @@ async fn a_429_lowers_its_class_to_the_announced_limit() {
         .collect();
     assert_eq!(
         rates,
-        [("medium".into(), 12.0, 1), (DEFAULT_CLASS.into(), 1000.0, 0)]
+        [
+            ("medium".into(), 12.0, 1),
+            (DEFAULT_CLASS.into(), 1000.0, 0)
+        ]
     );
     assert_eq!(fake.seen().len(), 2);
 }

@@ -211,9 +211,19 @@ mod tests {
         );
         assert_eq!(
             RateLimits::parse("medium=2/s"),
-            Ok(RateLimits::PerCategory(BTreeMap::from([(Category::Medium, 2)])))
+            Ok(RateLimits::PerCategory(BTreeMap::from([(
+                Category::Medium,
+                2
+            )])))
         );
-        for bad in ["light=0/s", "heavy=10/s", "light=1,light=2", "light=", "=3", "light=1,"] {
+        for bad in [
+            "light=0/s",
+            "heavy=10/s",
+            "light=1,light=2",
+            "light=",
+            "=3",
+            "light=1,",
+        ] {
             assert!(RateLimits::parse(bad).is_err(), "{bad}");
         }
     }

@@ -59,9 +59,9 @@ use std::future::Future;
 use tokio::net::TcpListener;
 
 pub use config::{ConfigError, OAuthApp, RateLimits, SimConfig, parse_rate_limit};
-pub use rate::Category;
 pub use error::SimError;
 pub use faults::{Fault, HeldAnswer};
+pub use rate::Category;
 pub use requests::{CategoryCounters, Counters, RequestRecord};
 pub use routes::router;
 pub use state::SimState;

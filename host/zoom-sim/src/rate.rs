@@ -194,7 +194,9 @@ pub async fn layer(State(state): State<SimState>, request: Request, next: Next) 
         }
     };
     if !state.announces_limits() {
-        response.headers_mut().remove(axum::http::header::RETRY_AFTER);
+        response
+            .headers_mut()
+            .remove(axum::http::header::RETRY_AFTER);
         return response;
     }
     let (limit, remaining) = match decision {
@@ -304,6 +306,9 @@ mod tests {
         let mut account = Buckets::account(Some(1), t0);
         assert!(allowed(account.try_acquire(Category::Light, t0)));
         assert!(!allowed(account.try_acquire(Category::Medium, t0)));
-        assert_eq!(Buckets::account(None, t0).try_acquire(Category::Light, t0), None);
+        assert_eq!(
+            Buckets::account(None, t0).try_acquire(Category::Light, t0),
+            None
+        );
     }
 }

@@ -288,7 +288,9 @@ impl SimState {
     /// With `false`, responses leave out `Retry-After` and the `X-RateLimit-*` headers, as Zoom
     /// has been seen to (Zoom devforum #18928), so a client must find the limit itself.
     pub fn set_announce_limits(&self, announce: bool) {
-        self.inner.announce_limits.store(announce, Ordering::Relaxed);
+        self.inner
+            .announce_limits
+            .store(announce, Ordering::Relaxed);
     }
 
     pub(crate) fn announces_limits(&self) -> bool {

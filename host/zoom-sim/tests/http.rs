@@ -453,7 +453,11 @@ async fn categories_are_limited_separately() {
     }
     while let Some(response) = reads.join_next().await {
         let response = response.expect("task");
-        assert_eq!(response.status(), StatusCode::NOT_FOUND, "Light is not held back");
+        assert_eq!(
+            response.status(),
+            StatusCode::NOT_FOUND,
+            "Light is not held back"
+        );
         assert_eq!(response.headers()["x-ratelimit-category"], "Light");
         assert_eq!(response.headers()["x-ratelimit-limit"], "1000");
     }
@@ -466,7 +470,10 @@ async fn categories_are_limited_separately() {
     let counters = sim.state.counters();
     let medium = counters.by_category[&Category::Medium];
     let light = counters.by_category[&Category::Light];
-    assert_eq!((medium.requests, light.requests), (BURST as u64, BURST as u64));
+    assert_eq!(
+        (medium.requests, light.requests),
+        (BURST as u64, BURST as u64)
+    );
     assert!(medium.throttled >= 1);
     assert_eq!(light.throttled, 0);
 

@@ -192,7 +192,8 @@ impl ProfileConfig {
             }
             self.rate_classes.insert(name.clone(), class);
         }
-        self.rate_classes.retain(|_, class| !class.requests.is_empty());
+        self.rate_classes
+            .retain(|_, class| !class.requests.is_empty());
         self
     }
 }

@@ -512,7 +512,8 @@ fn rate_classes_validate_with_their_locations_and_resolve() {
     use RequestKind::*;
     let resolve = |text: &str| {
         let config = Config::from_toml_str(text).expect("valid");
-        let profile = crate::profile::TargetProfile::new(config.target.profile, config.profile.as_ref());
+        let profile =
+            crate::profile::TargetProfile::new(config.target.profile, config.profile.as_ref());
         let classes: Vec<(String, f64, Vec<RequestKind>)> = config
             .rate_classes(&profile.data)
             .into_iter()
@@ -549,7 +550,10 @@ fn rate_classes_validate_with_their_locations_and_resolve() {
     );
     // With one rate set, only the classes the job names.
     let named = format!("{EXAMPLE}\n[profile.rate_classes.medium]\nper_second = 60\n");
-    assert_eq!(resolve(&named), (vec![class("medium", 60.0, &[List])], 10.0));
+    assert_eq!(
+        resolve(&named),
+        (vec![class("medium", 60.0, &[List])], 10.0)
+    );
 
     let wrong = format!(
         "{EXAMPLE}\n[profile.rate_classes]\nlight = {{ per_second = 0 }}\nheavy = {{ per_second = 1 }}\n\
@@ -569,7 +573,8 @@ fn rate_classes_validate_with_their_locations_and_resolve() {
         );
     }
     assert_eq!(errors.len(), 4, "{errors:#?}");
-    let unknown = format!("{EXAMPLE}\n[profile.rate_classes.x]\nper_second = 1\nrequests = [\"search\"]\n");
+    let unknown =
+        format!("{EXAMPLE}\n[profile.rate_classes.x]\nper_second = 1\nrequests = [\"search\"]\n");
     assert!(
         errors_of(&unknown)
             .iter()
@@ -578,8 +583,11 @@ fn rate_classes_validate_with_their_locations_and_resolve() {
         errors_of(&unknown)
     );
     assert!(
-        errors_of(&example_with("rate_limit_per_second = 10", "rate_limit_per_second = -1"))
-            .iter()
-            .any(|e| e.starts_with("target.rate_limit_per_second: must be a positive number"))
+        errors_of(&example_with(
+            "rate_limit_per_second = 10",
+            "rate_limit_per_second = -1"
+        ))
+        .iter()
+        .any(|e| e.starts_with("target.rate_limit_per_second: must be a positive number"))
     );
 }

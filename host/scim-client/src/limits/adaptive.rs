@@ -105,6 +105,7 @@ impl Adaptive {
         self.throttled
     }
 
+    #[cfg(test)]
     pub(crate) fn paused_until(&self) -> Instant {
         self.paused_until
     }
@@ -228,7 +229,10 @@ mod tests {
         let old = limiter.reserve(t0);
         limiter.throttle(t0 + ms(100), t0, Some(2 * S), None);
         assert!((limiter.rate() - 7.0).abs() < 1e-9, "{}", limiter.rate());
-        assert!(!limiter.holds(old), "slots handed out before the 429 are void");
+        assert!(
+            !limiter.holds(old),
+            "slots handed out before the 429 are void"
+        );
         assert_eq!(limiter.paused_until(), t0 + ms(2100));
         let next = limiter.reserve(t0 + ms(200));
         assert_eq!(next.at, t0 + ms(2100), "nothing leaves before Retry-After");
