@@ -30,6 +30,8 @@ use zoom_sim::{Category, SimConfig, SimState};
 const TOKEN: &str = "bench-token";
 const TASKS_PER_CLASS: usize = 8;
 const USERS: usize = 50;
+/// Use after convergence is measured over the run's last seconds.
+const LAST: usize = 10;
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -49,7 +51,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "rate classes bench: {} cores, profile {}, simulator light={light}/s medium={medium}/s",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        if cfg!(debug_assertions) { "dev" } else { "release" }
+        if cfg!(debug_assertions) {
+            "dev"
+        } else {
+            "release"
+        }
     );
 
     let right = run(&limits, 1.0, right_secs, true).await?;
@@ -97,21 +103,22 @@ fn print_convergence(title: &str, limits: &BTreeMap<Category, u32>, run: &Run) {
             .collect();
         println!("{}: {}", category.as_str(), line.join(" "));
     }
-    println!("| class | limit | configured | 429s | last 429 in second | use after it | rate at the end |");
+    println!(
+        "| class | limit | configured | 429s | last 429 in second | use over the last {LAST} s | rate at the end |"
+    );
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for (category, limit) in limits {
         let seconds = &run.seconds[category];
         let last_429 = seconds.iter().rposition(|s| s.throttled > 0);
-        let settled_from = last_429.map_or(0, |i| i + 1);
-        let after: u64 = seconds[settled_from..].iter().map(|s| s.answered).sum();
-        let span = (seconds.len() - settled_from) as f64;
+        let tail = &seconds[seconds.len().saturating_sub(LAST)..];
+        let answered: u64 = tail.iter().map(|s| s.answered).sum();
         let throttled: u64 = seconds.iter().map(|s| s.throttled).sum();
         println!(
-            "| {} | {limit}/s | {}/s | {throttled} | {} | {:.1} % over {span:.0} s | {:.1}/s |",
+            "| {} | {limit}/s | {}/s | {throttled} | {} | {:.1} % | {:.1}/s |",
             category.as_str(),
             2 * limit,
             last_429.map_or("none".to_string(), |i| (i + 1).to_string()),
-            100.0 * after as f64 / span.max(1.0) / f64::from(*limit),
+            100.0 * answered as f64 / tail.len().max(1) as f64 / f64::from(*limit),
             seconds.last().map_or(0.0, |s| s.rate),
         );
     }
@@ -222,13 +229,21 @@ async fn run(
         let counters = sim.counters();
         let rates = client.rate_classes();
         for category in limits.keys() {
-            let now = counters.by_category.get(category).copied().unwrap_or_default();
-            let before: zoom_sim::CategoryCounters = last.get(category).copied().unwrap_or_default();
+            let now = counters
+                .by_category
+                .get(category)
+                .copied()
+                .unwrap_or_default();
+            let before: zoom_sim::CategoryCounters =
+                last.get(category).copied().unwrap_or_default();
             let name = category.as_str().to_lowercase();
             seconds.entry(*category).or_default().push(Tally {
                 answered: (now.requests - now.throttled) - (before.requests - before.throttled),
                 throttled: now.throttled - before.throttled,
-                rate: rates.iter().find(|r| r.name == name).map_or(0.0, |r| r.current),
+                rate: rates
+                    .iter()
+                    .find(|r| r.name == name)
+                    .map_or(0.0, |r| r.current),
             });
             last.insert(*category, now);
         }
@@ -246,8 +261,5 @@ async fn run(
             (*c, total)
         })
         .collect();
-    Ok(Run {
-        per_class,
-        seconds,
-    })
+    Ok(Run { per_class, seconds })
 }
