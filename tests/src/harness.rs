@@ -128,7 +128,7 @@ impl Harness {
             target.base_url.clone(),
             BearerToken::new(self.sim.token.clone()),
         );
-        config.rate_limit_per_sec = Some(target.rate_limit_per_second);
+        config.rate_limit_per_sec = Some(target.default_rate());
         config.concurrency = target.concurrency as usize;
         config.min_backoff = Duration::from_millis(10);
         config.max_backoff = Duration::from_millis(100);

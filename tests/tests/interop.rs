@@ -29,7 +29,7 @@ async fn the_demo_directory_lands_in_scim2_server() {
         ],
     );
     // The example's 20 requests/s would make this test take 20 s; the server keeps up.
-    config.target.rate_limit_per_second = 1000.0;
+    config.target.rate_limit_per_second = Some(1000.0);
     let job = Job::build_with_token(config, dir.path(), server.token.clone()).unwrap();
 
     let report = run_cycle(&job, &CycleOptions::default())

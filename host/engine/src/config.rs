@@ -16,6 +16,7 @@ mod server;
 mod source;
 mod target;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -27,11 +28,13 @@ pub use policy::{
     CompileConfig, DeletionThresholdConfig, DeprovisionAction, DeprovisioningConfig,
     QuarantineConfig, RetentionConfig,
 };
-pub use profile::{AddOnAttributes, ProfileConfig, UnmappedAddOns, ValueCheck};
+pub use profile::{
+    AddOnAttributes, ProfileConfig, RateClassConfig, RequestKind, UnmappedAddOns, ValueCheck,
+};
 pub use scope::{ClauseConfig, Operator, ScopeConfig, ScopeMode, ScopingFilterConfig};
 pub use server::{AdminConfig, ServerConfig};
 pub use source::{GraphSourceConfig, SourceConfig};
-pub use target::{OAuthStyleName, ProfileName, TargetAuthConfig, TargetConfig};
+pub use target::{DEFAULT_RATE_LIMIT, OAuthStyleName, ProfileName, TargetAuthConfig, TargetConfig};
 
 /// The whole configuration of one provisioning job (one source, one target).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -168,7 +171,10 @@ impl Config {
         mapping::validate_all(&self.mappings, errors);
         plugins::validate_all(&self.transforms, self.license.as_ref(), errors);
         if let Some(profile) = &self.profile {
-            profile.validate("profile", errors);
+            // With a profile file, its classes are known only when it is read: the built-in
+            // profile's stand in.
+            let builtin = crate::profile::builtin(self.target.profile_name());
+            profile.validate("profile", &builtin, errors);
         }
         self.deletion_threshold
             .validate("deletion_threshold", errors);
@@ -207,6 +213,24 @@ impl Config {
     /// Whether people come from the SCIM gateway rather than a source read on a schedule.
     pub fn is_gateway(&self) -> bool {
         matches!(self.source, SourceConfig::Gateway)
+    }
+
+    /// The rate classes requests to the target go by, from `profile`, the resolved target
+    /// profile (the built-in one with `[profile]` laid over it): all of its classes, or, when
+    /// `[target] rate_limit_per_second` is set, only those the job's `[profile.rate_classes]`
+    /// names. Requests in none go at [`TargetConfig::default_rate`].
+    pub fn rate_classes(&self, profile: &ProfileConfig) -> BTreeMap<String, RateClassConfig> {
+        let named = |name: &String| {
+            self.profile
+                .as_ref()
+                .is_some_and(|p| p.rate_classes.contains_key(name))
+        };
+        profile
+            .rate_classes
+            .iter()
+            .filter(|(name, _)| self.target.rate_limit_per_second.is_none() || named(name))
+            .map(|(name, class)| (name.clone(), class.clone()))
+            .collect()
     }
 
     /// The mappings that are matching attributes, by precedence (lowest number first).

@@ -17,7 +17,9 @@ use engine::plugin_stage::{Pinned, PinnedPlugins};
 use engine::profile::TargetProfile;
 use plugin_host::compile::{CompileLimits, Compiler};
 use plugin_host::{Limits, PluginRegistry, Runtime, RuntimeOptions, Snapshot};
-use scim_client::{ClientConfig, OAuthClient, OAuthStyle, ScimClient, Secret, TargetAuth};
+use scim_client::{
+    ClientConfig, OAuthClient, OAuthStyle, RateClass, RequestKind, ScimClient, Secret, TargetAuth,
+};
 use store::Store;
 
 use crate::meters::Metered;
@@ -279,8 +281,8 @@ impl Job {
                 .with_context(|| format!("opening the state store {}", store_path.display()))?,
         );
         let mut client_config = ClientConfig::new(config.target.base_url.clone(), auth);
-        client_config.rate_limit_per_sec = (config.target.rate_limit_per_second > 0.0)
-            .then_some(config.target.rate_limit_per_second);
+        client_config.rate_limit_per_sec = Some(config.target.default_rate());
+        client_config.rate_classes = rate_classes(&config, &pipeline);
         client_config.concurrency = config.target.concurrency.max(1) as usize;
         let client = ScimClient::new(client_config).map_err(|e| anyhow::anyhow!("target: {e}"))?;
         let registry = Arc::new(PluginRegistry::new(plugin_runtime(&config.compile)?));
@@ -391,6 +393,28 @@ impl Job {
     pub fn source_path(&self, path: &Path) -> PathBuf {
         resolve(&self.config_dir, path)
     }
+}
+
+/// The profile's rate classes as the client takes them.
+fn rate_classes(config: &Config, pipeline: &Pipeline) -> Vec<RateClass> {
+    use engine::config::RequestKind as Kind;
+    let kind = |kind: &Kind| match kind {
+        Kind::List => RequestKind::List,
+        Kind::Get => RequestKind::Get,
+        Kind::Create => RequestKind::Create,
+        Kind::Replace => RequestKind::Replace,
+        Kind::Patch => RequestKind::Patch,
+        Kind::Delete => RequestKind::Delete,
+    };
+    config
+        .rate_classes(&pipeline.profile.data)
+        .into_iter()
+        .map(|(name, class)| RateClass {
+            name,
+            per_second: class.per_second,
+            requests: class.requests.iter().map(kind).collect(),
+        })
+        .collect()
 }
 
 fn managed_paths(pipeline: &Pipeline) -> BTreeSet<String> {

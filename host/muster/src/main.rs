@@ -103,7 +103,9 @@ enum SimulateCommand {
         /// The bearer token clients must send (not accepted with --oauth).
         #[arg(long, env = "MUSTER_SIM_TOKEN", required_unless_present = "oauth")]
         token: Option<String>,
-        /// Requests per second before it answers 429, e.g. `10/s`.
+        /// Requests per second before it answers 429: per Zoom category
+        /// (`light=30/s,medium=20/s`; one left out is not limited), or `10/s` for all requests
+        /// together.
         #[arg(long)]
         rate_limit: Option<String>,
         /// Serve Zoom's Server-to-Server OAuth token endpoint at /oauth/token for this app

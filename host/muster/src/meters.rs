@@ -13,7 +13,9 @@ use engine::model::License;
 use engine::plugin::{
     LicenseDecision, LicenseRule, PluginError, PluginId, PluginInput, Transform, TransformOutcome,
 };
-use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, histogram};
+use metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use plugin_host::{CallStats, Plugin};
 
@@ -23,6 +25,7 @@ pub const PLUGIN_FUEL: &str = "muster_plugin_fuel_consumed_total";
 pub const TARGET_REQUESTS: &str = "muster_target_requests_total";
 pub const TARGET_THROTTLED: &str = "muster_target_throttled_total";
 pub const TARGET_DURATION: &str = "muster_target_request_duration_seconds";
+pub const TARGET_RATE: &str = "muster_target_rate";
 pub const CYCLES: &str = "muster_cycles_total";
 pub const CYCLE_DURATION: &str = "muster_cycle_duration_seconds";
 pub const CYCLE_RUNNING: &str = "muster_cycle_running";
@@ -91,6 +94,10 @@ fn describe() {
         Unit::Seconds,
         "Time to a target's whole response"
     );
+    describe_gauge!(
+        TARGET_RATE,
+        "Requests per second muster allows itself now, by rate class (lowered by 429s)"
+    );
     describe_counter!(CYCLES, "Finished runs by kind and status");
     describe_histogram!(CYCLE_DURATION, Unit::Seconds, "Duration of a sync cycle");
     describe_gauge!(CYCLE_RUNNING, "1 while a cycle runs");
@@ -133,6 +140,14 @@ pub fn plugin_call<T>(id: &PluginId, result: &Result<T, PluginError>, stats: &Ca
         .increment(1);
     histogram!(PLUGIN_DURATION, "plugin" => id.name.clone()).record(stats.wall_time.as_secs_f64());
     counter!(PLUGIN_FUEL, "plugin" => id.name.clone()).increment(stats.fuel_used);
+}
+
+/// Sets `muster_target_rate{class}` to each class's rate now (read at every scrape, so the
+/// series needs no hook in the client).
+pub fn target_rates(rates: &[scim_client::ClassRate]) {
+    for class in rates {
+        gauge!(TARGET_RATE, "class" => class.name.clone()).set(class.current);
+    }
 }
 
 /// Records a finished cycle; `status` is the store's status name or `failed`.

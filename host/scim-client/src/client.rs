@@ -13,8 +13,8 @@ use crate::auth::{Authenticator, Credential};
 use crate::config::ClientConfig;
 use crate::error::{ClientError, ErrorCode, parse_error_body};
 use crate::limits::Limits;
-use crate::request::Method;
-use crate::stats::{self, Stats};
+use crate::request::{Method, RequestKind};
+use crate::stats::{self, ClassRate, Stats};
 use crate::{retry, transport};
 
 pub(crate) const SCIM_MEDIA_TYPE: &str = "application/scim+json";
@@ -47,6 +47,8 @@ impl std::fmt::Debug for Inner {
 /// One logical call, retried as a whole.
 pub(crate) struct Call<'a> {
     pub method: Method,
+    /// What the request does, for its rate class.
+    pub kind: RequestKind,
     /// The path below the base URL, ids already encoded (`/Users/k%26Kd`); logged.
     pub path: String,
     /// `?filter=…` or empty; not logged, as filters carry people's e-mail addresses.
@@ -64,6 +66,7 @@ impl<'a> Call<'a> {
     pub(crate) fn new(method: Method, path: String) -> Self {
         Call {
             method,
+            kind: RequestKind::of(method, &path),
             path,
             query: String::new(),
             body: None,
@@ -102,7 +105,7 @@ impl ScimClient {
             auth: Authenticator::new(config.auth.clone(), http.clone()),
             http,
             base: config.base_url.trim_end_matches('/').to_string(),
-            limits: Limits::new(config.rate_limit_per_sec, config.concurrency),
+            limits: Limits::new(&config),
             stats: Arc::default(),
             config,
         };
@@ -114,6 +117,11 @@ impl ScimClient {
     /// The live counters of this client (and its clones).
     pub fn stats(&self) -> Arc<Stats> {
         Arc::clone(&self.inner.stats)
+    }
+
+    /// The rate of each request class now (see [`ClientConfig::rate_classes`]).
+    pub fn rate_classes(&self) -> Vec<ClassRate> {
+        self.inner.limits.rates()
     }
 
     pub fn base_url(&self) -> &str {
@@ -182,7 +190,7 @@ impl ScimClient {
     ) -> Result<Reply, ClientError> {
         let span = tracing::info_span!("scim_request", method = %call.method, path = %call.path, attempt, status = tracing::field::Empty);
         async {
-            let _permit = self.inner.limits.acquire().await;
+            let admission = self.inner.limits.acquire(call.kind).await;
             let credential = used.insert(self.inner.auth.credential().await?);
             let sent = Instant::now();
             let url = format!("{}{}{}", self.inner.base, call.path, call.query);
@@ -209,6 +217,12 @@ impl ScimClient {
             self.inner.stats.record(call.method, Some(status));
             let retry_after = header_text(response.headers(), header::RETRY_AFTER)
                 .and_then(|v| retry::parse_retry_after(&v, SystemTime::now()));
+            if status == 429 {
+                let (announced, daily) = rate_limit_headers(response.headers());
+                self.inner
+                    .limits
+                    .throttled(&admission, retry_after, announced, daily);
+            }
             let location = header_text(response.headers(), header::LOCATION);
             let body = match response.bytes().await {
                 Ok(body) => body.to_vec(),
@@ -246,6 +260,20 @@ fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> 
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
+}
+
+/// Zoom's `X-RateLimit-Limit` (the category's requests per second) and whether
+/// `X-RateLimit-Type` says the daily limit was reached
+/// (<https://developers.zoom.us/docs/api/rate-limits/>).
+fn rate_limit_headers(headers: &HeaderMap) -> (Option<f64>, bool) {
+    let limit = header_text(
+        headers,
+        header::HeaderName::from_static("x-ratelimit-limit"),
+    )
+    .and_then(|v| v.trim().parse::<f64>().ok());
+    let daily = header_text(headers, header::HeaderName::from_static("x-ratelimit-type"))
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("daily-limit"));
+    (limit, daily)
 }
 
 fn status_error(

@@ -7,6 +7,8 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::auth::{OAuthStyle, TargetAuth};
+use crate::limits::DEFAULT_CLASS;
+use crate::request::RequestKind;
 
 /// A token or a client secret. It never prints: `Debug` redacts it and there is no
 /// `Display`, so a secret cannot reach a log line through `{:?}` of a config or an error.
@@ -39,6 +41,24 @@ impl From<Secret> for TargetAuth {
     }
 }
 
+/// Request kinds limited together, at `per_second`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateClass {
+    pub name: String,
+    pub per_second: f64,
+    pub requests: Vec<RequestKind>,
+}
+
+impl RateClass {
+    pub fn new(name: impl Into<String>, per_second: f64, requests: &[RequestKind]) -> Self {
+        RateClass {
+            name: name.into(),
+            per_second,
+            requests: requests.to_vec(),
+        }
+    }
+}
+
 /// How a [`ScimClient`](crate::ScimClient) talks to one SCIM target.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -46,10 +66,15 @@ pub struct ClientConfig {
     pub base_url: String,
     /// How requests are signed in.
     pub auth: TargetAuth,
-    /// Requests per second across all callers of this client; `None` for no limit. Zoom's limits
-    /// are uncertain (1/s per endpoint in old docs, 30–80/s per account in new ones), so this is
-    /// configured rather than guessed. Fractional values (0.5 = one every two seconds) work.
+    /// Requests per second, across all callers of this client, of the request kinds that no
+    /// class of `rate_classes` names; `None` for no limit. Fractional values (0.5 = one every
+    /// two seconds) work.
     pub rate_limit_per_sec: Option<f64>,
+    /// Request kinds the target limits together, each class at its own rate. Every rate is
+    /// where the class starts and the most it reaches: a 429 lowers it (to the target's
+    /// `X-RateLimit-Limit` when it sends one) and pauses the class for `Retry-After`, and quiet
+    /// periods raise it again (see `limits/adaptive.rs`).
+    pub rate_classes: Vec<RateClass>,
     /// Requests in flight at once.
     pub concurrency: usize,
     /// The limit for one attempt, connection included.
@@ -77,6 +102,7 @@ impl ClientConfig {
             base_url: base_url.into(),
             auth: auth.into(),
             rate_limit_per_sec: Some(5.0),
+            rate_classes: Vec::new(),
             concurrency: 4,
             timeout: Duration::from_secs(30),
             max_attempts: 5,
@@ -136,6 +162,7 @@ impl ClientConfig {
                 "rate_limit_per_sec must be a positive number, not {rate}"
             ));
         }
+        self.rate_class_problems(&mut problems);
         if self.concurrency == 0 {
             problems.push("concurrency must be at least 1".to_string());
         }
@@ -149,6 +176,43 @@ impl ClientConfig {
             problems.push("min_backoff must not exceed max_backoff".to_string());
         }
         problems
+    }
+}
+
+impl ClientConfig {
+    fn rate_class_problems(&self, problems: &mut Vec<String>) {
+        let mut owner: [Option<&str>; RequestKind::ALL.len()] = [None; RequestKind::ALL.len()];
+        for (i, class) in self.rate_classes.iter().enumerate() {
+            let name = class.name.as_str();
+            if name.trim().is_empty() || name == DEFAULT_CLASS {
+                problems.push(format!(
+                    "rate class {name:?}: the name must not be empty or {DEFAULT_CLASS:?}"
+                ));
+            }
+            if self.rate_classes[..i].iter().any(|c| c.name == name) {
+                problems.push(format!("rate class {name:?} is given twice"));
+            }
+            if !(class.per_second.is_finite() && class.per_second > 0.0) {
+                problems.push(format!(
+                    "rate class {name:?}: per_second must be a positive number, not {}",
+                    class.per_second
+                ));
+            }
+            if class.requests.is_empty() {
+                problems.push(format!("rate class {name:?} names no requests"));
+            }
+            for kind in &class.requests {
+                match owner[kind.index()].replace(name) {
+                    Some(other) if other == name => {
+                        problems.push(format!("rate class {name:?} names {kind} twice"));
+                    }
+                    Some(other) => problems.push(format!(
+                        "{kind} requests are in two rate classes, {other:?} and {name:?}"
+                    )),
+                    None => {}
+                }
+            }
+        }
     }
 }
 
@@ -172,5 +236,37 @@ mod tests {
         assert_eq!(config.problems().len(), 5, "{:?}", config.problems());
         let good = ClientConfig::new("https://x.example/scim2", BearerToken::new("t"));
         assert!(good.problems().is_empty());
+    }
+
+    #[test]
+    fn rate_class_problems() {
+        use RequestKind::*;
+        let mut config = ClientConfig::new("https://x.example/scim2", BearerToken::new("t"));
+        config.rate_classes = vec![
+            RateClass::new("light", 30.0, &[Get, Create, Patch]),
+            RateClass::new("medium", 20.0, &[List]),
+        ];
+        assert!(config.problems().is_empty(), "{:?}", config.problems());
+        config.rate_classes = vec![
+            RateClass::new("light", 0.0, &[Get, Patch]),
+            RateClass::new("heavy", f64::NAN, &[Patch]),
+            RateClass::new("light", 5.0, &[]),
+            RateClass::new("default", 5.0, &[List]),
+        ];
+        let problems = config.problems();
+        for expected in [
+            "rate class \"light\": per_second must be a positive number, not 0",
+            "rate class \"heavy\": per_second must be a positive number, not NaN",
+            "patch requests are in two rate classes, \"light\" and \"heavy\"",
+            "rate class \"light\" is given twice",
+            "rate class \"light\" names no requests",
+            "rate class \"default\": the name must not be empty or \"default\"",
+        ] {
+            assert!(
+                problems.iter().any(|p| p == expected),
+                "{expected} in {problems:#?}"
+            );
+        }
+        assert_eq!(problems.len(), 6, "{problems:#?}");
     }
 }

@@ -3,7 +3,8 @@
 //! Strict in what it sends (RFC-shaped PATCH, `eq` filters with JSON-escaped literals, ids
 //! percent-encoded as one path segment), liberal in what it reads (Zoom's numeric `status`, its
 //! `{"code", "message"}` throttling body, ListResponse keys in any case), and careful with the
-//! target: a rate limit, a concurrency bound, `Retry-After` obeyed, and no POST retried where it
+//! target: rate limits per request class that back off on 429s, a concurrency bound,
+//! `Retry-After` obeyed, and no POST retried where it
 //! could create a duplicate.
 //!
 //! Layout:
@@ -15,7 +16,8 @@
 //! - [`error`]: [`ClientError`] with Entra's [`ErrorCode`] names; error body parsing.
 //! - [`retry`]: what is retried, the backoff, `Retry-After` parsing.
 //! - [`request`]: methods, path-segment encoding, filter escaping.
-//! - `limits` (governor + semaphore), `transport` (naming connection failures), [`stats`].
+//! - `limits`: the concurrency bound and the adaptive rate of each request class
+//!   (`limits/adaptive.rs`); `transport` (naming connection failures); [`stats`].
 
 pub mod auth;
 pub mod client;
@@ -34,9 +36,10 @@ mod tests;
 
 pub use auth::{OAuthClient, OAuthStyle, SignInFailure, TargetAuth};
 pub use client::ScimClient;
-pub use config::{BearerToken, ClientConfig, Secret};
+pub use config::{BearerToken, ClientConfig, RateClass, Secret};
 pub use connection::{ConnectionFailure, Problem};
 pub use error::{ClientError, ErrorCode, TransportKind};
-pub use request::Method;
+pub use limits::DEFAULT_CLASS;
+pub use request::{Method, RequestKind};
 pub use resources::{Deleted, Found, PostRetry};
-pub use stats::{Stats, StatsSnapshot};
+pub use stats::{ClassRate, Stats, StatsSnapshot};

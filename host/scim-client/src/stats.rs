@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::request::Method;
+use crate::request::{Method, RequestKind};
 
 /// Status codes are counted exactly from 100 to 599; slot 0 counts requests that got no response.
 const STATUS_SLOTS: usize = 600;
@@ -90,6 +90,21 @@ impl StatsSnapshot {
     pub fn total(&self) -> u64 {
         self.requests.values().sum()
     }
+}
+
+/// One request class's rate ([`ScimClient::rate_classes`](crate::ScimClient::rate_classes)).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassRate {
+    /// The class's name in the configuration, or `default` for the requests no class names.
+    pub name: String,
+    pub requests: Vec<RequestKind>,
+    /// Requests per second it started at, and the most it goes to.
+    pub configured: f64,
+    /// Requests per second now: lower than `configured` after 429s, rising again after quiet
+    /// periods.
+    pub current: f64,
+    /// 429s its requests met.
+    pub throttled: u64,
 }
 
 /// Reports one attempt through the `metrics` facade (a no-op unless the binary installed a

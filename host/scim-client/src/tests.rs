@@ -295,6 +295,39 @@ async fn retry_after_in_seconds_is_obeyed() {
     assert_eq!(stats.count(Method::Get, Some(200)), 1);
 }
 
+#[tokio::test]
+async fn a_429_lowers_its_class_to_the_announced_limit() {
+    let (fake, base) = Fake::start(vec![
+        Canned::json(429, json!({"code": 429, "message": "slow down"}))
+            .header("retry-after", "0")
+            .header("x-ratelimit-category", "Medium")
+            .header("x-ratelimit-limit", "12"),
+        Canned::list(vec![]),
+    ])
+    .await;
+    let mut config = config(&base);
+    config.rate_limit_per_sec = Some(1000.0);
+    config.rate_classes = vec![RateClass::new("medium", 1000.0, &[RequestKind::List])];
+    let client = ScimClient::new(config).expect("client");
+    assert_eq!(
+        client.find_users("userName", "a@x.com").await.ok(),
+        Some(vec![])
+    );
+    let rates: Vec<(String, f64, u64)> = client
+        .rate_classes()
+        .into_iter()
+        .map(|c| (c.name, c.current, c.throttled))
+        .collect();
+    assert_eq!(
+        rates,
+        [
+            ("medium".into(), 12.0, 1),
+            (DEFAULT_CLASS.into(), 1000.0, 0)
+        ]
+    );
+    assert_eq!(fake.seen().len(), 2);
+}
+
 /// Answers `throttled(at)` for a time `at` about three seconds ahead, then an empty list, and
 /// checks the call did not return before `at`. `at` is chosen once the fake and the client are
 /// up, so however slow setup is, it lies 2–3 s (whole seconds in the header) after the call

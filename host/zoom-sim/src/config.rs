@@ -1,11 +1,15 @@
 //! The simulator's configuration, validated before anything listens.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+
+use crate::rate::Category;
 
 /// Zoom's SCIM base path (<https://developers.zoom.us/docs/api/scim2/>).
 pub const DEFAULT_BASE_PATH: &str = "/scim2";
 
-/// How the simulator is started (`muster simulate zoom --listen … --token … --rate-limit N/s`).
+/// How the simulator is started (`muster simulate zoom --listen … --token … --rate-limit …`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SimConfig {
@@ -16,6 +20,10 @@ pub struct SimConfig {
     /// <https://developers.zoom.us/docs/api/rate-limits/>.
     #[serde(default)]
     pub rate_limit_per_sec: Option<u32>,
+    /// Requests per second per Zoom category instead (a bucket each), as Zoom limits them; a
+    /// category left out is not limited. Not together with `rate_limit_per_sec`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub category_limits: BTreeMap<Category, u32>,
     /// Where `/Users` and `/Groups` live; `"/scim2"` like Zoom, `""` for the root.
     #[serde(default = "default_base_path")]
     pub base_path: String,
@@ -88,8 +96,13 @@ pub enum ConfigError {
     EmptyToken,
     #[error("base path {0:?} must be empty or start with '/' and not end with '/'")]
     BasePath(String),
-    #[error("rate limit {0:?} is not of the form N/s with N ≥ 1 (leave it out for no limit)")]
+    #[error(
+        "rate limit {0:?} is not of the form N/s, or light=N/s,medium=N/s, with N ≥ 1 (leave it \
+         out for no limit)"
+    )]
     RateLimit(String),
+    #[error("give one rate limit for the account or limits per category, not both")]
+    BothRateLimits,
     #[error("--oauth must be CLIENT_ID:SECRET:ACCOUNT_ID, none of them empty")]
     OAuth,
     #[error("the token lifetime must be at least 1 second")]
@@ -104,6 +117,7 @@ impl SimConfig {
         SimConfig {
             token: token.into(),
             rate_limit_per_sec: None,
+            category_limits: BTreeMap::new(),
             base_path: default_base_path(),
             oauth: None,
             seats: Default::default(),
@@ -119,6 +133,12 @@ impl SimConfig {
         let p = &self.base_path;
         if !p.is_empty() && (!p.starts_with('/') || p.ends_with('/')) {
             errors.push(ConfigError::BasePath(p.clone()));
+        }
+        if self.rate_limit_per_sec.is_some() && !self.category_limits.is_empty() {
+            errors.push(ConfigError::BothRateLimits);
+        }
+        if self.category_limits.values().any(|n| *n == 0) {
+            errors.push(ConfigError::RateLimit("0/s".into()));
         }
         if self.oauth.as_ref().is_some_and(|o| o.token_ttl_secs == 0) {
             errors.push(ConfigError::TokenTtl);
@@ -147,12 +167,49 @@ pub fn parse_seats(text: &str) -> Result<std::collections::BTreeMap<String, u32>
         .collect()
 }
 
-/// Parses the CLI's `--rate-limit`: `N/s` or a bare `N`.
+/// Parses the CLI's `--rate-limit` for the whole account: `N/s` or a bare `N`.
 pub fn parse_rate_limit(text: &str) -> Result<u32, ConfigError> {
     let number = text.trim().strip_suffix("/s").unwrap_or(text.trim());
     match number.trim().parse::<u32>() {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err(ConfigError::RateLimit(text.to_string())),
+    }
+}
+
+/// What `--rate-limit` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateLimits {
+    /// `N/s`: one bucket for the whole account.
+    Account(u32),
+    /// `light=N/s,medium=N/s`: a bucket per category (either may be left out).
+    PerCategory(BTreeMap<Category, u32>),
+}
+
+impl RateLimits {
+    /// Parses either form.
+    pub fn parse(text: &str) -> Result<RateLimits, ConfigError> {
+        if !text.contains('=') {
+            return parse_rate_limit(text).map(RateLimits::Account);
+        }
+        let bad = || ConfigError::RateLimit(text.to_string());
+        let mut limits = BTreeMap::new();
+        for part in text.split(',') {
+            let (name, rate) = part.split_once('=').ok_or_else(bad)?;
+            let category = Category::parse(name).ok_or_else(bad)?;
+            let rate = parse_rate_limit(rate).map_err(|_| bad())?;
+            if limits.insert(category, rate).is_some() {
+                return Err(bad());
+            }
+        }
+        Ok(RateLimits::PerCategory(limits))
+    }
+
+    /// Sets these limits on `config`.
+    pub fn apply(self, config: &mut SimConfig) {
+        match self {
+            RateLimits::Account(n) => config.rate_limit_per_sec = Some(n),
+            RateLimits::PerCategory(limits) => config.category_limits = limits,
+        }
     }
 }
 
@@ -166,6 +223,31 @@ mod tests {
         assert_eq!(parse_rate_limit(" 3 "), Ok(3));
         for bad in ["0/s", "x/s", "-1", "10/m", ""] {
             assert!(parse_rate_limit(bad).is_err(), "{bad}");
+        }
+        assert_eq!(RateLimits::parse("10/s"), Ok(RateLimits::Account(10)));
+        assert_eq!(
+            RateLimits::parse("light=30/s, Medium=20"),
+            Ok(RateLimits::PerCategory(BTreeMap::from([
+                (Category::Light, 30),
+                (Category::Medium, 20)
+            ])))
+        );
+        assert_eq!(
+            RateLimits::parse("medium=2/s"),
+            Ok(RateLimits::PerCategory(BTreeMap::from([(
+                Category::Medium,
+                2
+            )])))
+        );
+        for bad in [
+            "light=0/s",
+            "heavy=10/s",
+            "light=1,light=2",
+            "light=",
+            "=3",
+            "light=1,",
+        ] {
+            assert!(RateLimits::parse(bad).is_err(), "{bad}");
         }
     }
 
@@ -183,12 +265,13 @@ mod tests {
     fn validation_reports_everything() {
         let config = SimConfig {
             token: " ".into(),
-            rate_limit_per_sec: None,
+            rate_limit_per_sec: Some(3),
+            category_limits: BTreeMap::from([(Category::Light, 3)]),
             base_path: "scim2/".into(),
             oauth: None,
             seats: Default::default(),
         };
-        assert_eq!(config.validate().map_err(|e| e.len()), Err(2));
+        assert_eq!(config.validate().map_err(|e| e.len()), Err(3));
         assert!(SimConfig::new("t").validate().is_ok());
     }
 

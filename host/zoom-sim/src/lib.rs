@@ -5,18 +5,20 @@
 //! (<https://developers.zoom.us/docs/api/scim2/>) and developer forum describe Zoom: both Zoom
 //! User extensions, `userType` checks, licence and add-on fields, case-insensitive `userName`
 //! uniqueness (409), error bodies with a numeric `status`, 429 with Zoom's body and headers over
-//! the rate limit, 22-character ids of which every other one contains `&`, the list view that
-//! leaves out licences, and Zoom's partial PUT. State is in memory; [`SimState::save`] and
+//! the rate limit of the request's category (Light or Medium), 22-character ids of which every
+//! other one contains `&`, the list view that leaves out licences, and Zoom's partial PUT. State is in memory; [`SimState::save`] and
 //! [`SimState::load`] keep it in a JSON file between runs.
 //!
 //! # Layout
-//! - [`config`]: [`SimConfig`], validated before anything listens; `--rate-limit N/s` parsing.
+//! - [`config`]: [`SimConfig`], validated before anything listens; `--rate-limit` parsing
+//!   (`N/s` for the account, or `light=N/s,medium=N/s`).
 //! - [`routes`]: the router, the middleware order, list paging; `routes/users.rs` and
 //!   `routes/groups.rs` are the handlers.
 //! - [`store`]: users and groups and Zoom's rules for them, synchronous and HTTP-free;
 //!   `store/user.rs` (validation, GET-by-id versus list views) and `store/group.rs`.
 //! - [`auth`], [`rate`], [`faults`], [`requests`]: the middleware — bearer token, token-bucket
-//!   rate limit, injected failures, request log and counters.
+//!   rate limits (per Zoom category or for the account), injected failures, request log and
+//!   counters.
 //! - [`state`]: [`SimState`], the shared state and the handle tests inspect and steer.
 //! - [`error`]: [`SimError`], which renders itself as Zoom's error bodies.
 //! - [`ids`], [`clock`]: Zoom-shaped ids and RFC 3339 timestamps.
@@ -26,8 +28,8 @@
 //! - Account prerequisites: no "Account has not enabled Single Sign-On", no associated-domain
 //!   check on emails, no "email already used elsewhere in the Zoom cloud", no 9,999 Basic-user cap.
 //! - Pending (invited) users, and the 400/404 Zoom returns when a filter hits one.
-//! - Per-label buckets (Light/Medium/Heavy) and daily limits: one account-wide per-second bucket;
-//!   responses are still labelled with Zoom's category.
+//! - The Heavy and Resource-intensive categories and daily limits (no SCIM endpoint is labelled
+//!   with them); per-second buckets for Light and Medium only.
 //! - Filters: Zoom documents only `userName eq`, `externalId eq` and a licence-type filter; the
 //!   simulator evaluates the whole RFC 7644 grammar (via `scim::filter`), so a client that works
 //!   here may still send filters Zoom refuses — keep to `eq`.
@@ -56,10 +58,11 @@ use std::future::Future;
 
 use tokio::net::TcpListener;
 
-pub use config::{ConfigError, OAuthApp, SimConfig, parse_rate_limit, parse_seats};
+pub use config::{ConfigError, OAuthApp, RateLimits, SimConfig, parse_rate_limit, parse_seats};
 pub use error::SimError;
 pub use faults::{Fault, HeldAnswer};
-pub use requests::{Counters, RequestRecord};
+pub use rate::Category;
+pub use requests::{CategoryCounters, Counters, RequestRecord};
 pub use routes::router;
 pub use state::SimState;
 

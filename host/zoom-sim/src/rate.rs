@@ -7,14 +7,19 @@
 //! which is how Zoom describes its per-second (QPS) limits
 //! (<https://developers.zoom.us/docs/api/rate-limits/>).
 //!
-//! One bucket serves the whole account: Zoom's limits are per account and per label
-//! (Light/Medium), and older docs say 1 request/s per endpoint; the simulator keeps one number,
-//! the one given on the command line, and labels responses with the category Zoom documents.
+//! Zoom's limits are per account and per label ("category"): Light (30/s on Pro, 80/s on
+//! Business and up) and Medium (20/s, 60/s); older docs say 1 request/s per endpoint. So the
+//! simulator keeps either one bucket per category (`--rate-limit light=30/s,medium=20/s`), or one
+//! bucket for the whole account (`--rate-limit 10/s`, the older form). Assumed, as Zoom does not
+//! document it: the bucket holds one second of its rate, `X-RateLimit-Limit` is that rate (per
+//! second), `X-RateLimit-Remaining` the tokens left, and `Retry-After` the whole seconds until
+//! a token is back (at least 1). A category with no limit gets no `X-RateLimit-*` headers.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method};
+use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -76,23 +81,104 @@ impl TokenBucket {
     }
 }
 
-/// Zoom's label for an endpoint: list calls are Medium, the rest Light. Zoom's SCIM2 reference
-/// labels the list calls and the user calls by id; the other labels are not documented there
-/// and are assumed Light.
-fn category(method: &Method, path: &str) -> &'static str {
-    let is_collection = path.ends_with("/Users") || path.ends_with("/Groups");
-    if method == Method::GET && is_collection {
-        "Medium"
-    } else {
-        "Light"
+/// Zoom's rate-limit label of an endpoint.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    Light,
+    Medium,
+}
+
+impl Category {
+    pub const ALL: [Category; 2] = [Category::Light, Category::Medium];
+
+    /// List calls are Medium, the rest Light. Zoom's SCIM2 reference labels the list calls and
+    /// the user calls by id; the other labels (create, the group calls by id) are not
+    /// documented there and are assumed Light.
+    pub fn of(method: &str, path: &str) -> Category {
+        let path = path.trim_end_matches('/');
+        let is_collection = path.ends_with("/Users") || path.ends_with("/Groups");
+        if method.eq_ignore_ascii_case("GET") && is_collection {
+            Category::Medium
+        } else {
+            Category::Light
+        }
+    }
+
+    /// As Zoom writes it in `X-RateLimit-Category`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Light => "Light",
+            Category::Medium => "Medium",
+        }
+    }
+
+    /// `light` or `medium`, in any case.
+    pub fn parse(name: &str) -> Option<Category> {
+        Category::ALL
+            .into_iter()
+            .find(|c| c.as_str().eq_ignore_ascii_case(name.trim()))
     }
 }
 
-/// Middleware: answers 429 when the bucket is empty, and labels every response with Zoom's
-/// `X-RateLimit-*` headers while a limit is set.
+/// The buckets of one account: one for the whole account, or one per category.
+#[derive(Debug, Default)]
+pub struct Buckets {
+    account: Option<TokenBucket>,
+    by_category: BTreeMap<Category, TokenBucket>,
+}
+
+impl Buckets {
+    /// One bucket for every request, at `per_sec`; `None`: no limit.
+    pub fn account(per_sec: Option<u32>, now: Instant) -> Self {
+        Buckets {
+            account: per_sec.map(|n| TokenBucket::new(n, now)),
+            by_category: BTreeMap::new(),
+        }
+    }
+
+    /// A bucket per category; a category not in `limits` is not limited.
+    pub fn per_category(limits: &BTreeMap<Category, u32>, now: Instant) -> Self {
+        Buckets {
+            account: None,
+            by_category: limits
+                .iter()
+                .map(|(c, n)| (*c, TokenBucket::new(*n, now)))
+                .collect(),
+        }
+    }
+
+    /// The account-wide rate, if that is the form in use.
+    pub fn account_rate(&self) -> Option<u32> {
+        self.account.as_ref().map(TokenBucket::rate)
+    }
+
+    pub fn category_rates(&self) -> BTreeMap<Category, u32> {
+        self.by_category
+            .iter()
+            .map(|(c, b)| (*c, b.rate()))
+            .collect()
+    }
+
+    /// Takes a token for a request of `category`; `None` when nothing limits it.
+    pub fn try_acquire(&mut self, category: Category, now: Instant) -> Option<Decision> {
+        match &mut self.account {
+            Some(bucket) => Some(bucket.try_acquire(now)),
+            None => self
+                .by_category
+                .get_mut(&category)
+                .map(|b| b.try_acquire(now)),
+        }
+    }
+}
+
+/// Middleware: answers 429 when the request's bucket is empty, and labels every response with
+/// Zoom's `X-RateLimit-*` headers while a limit applies to it.
 pub async fn layer(State(state): State<SimState>, request: Request, next: Next) -> Response {
-    let category = category(request.method(), request.uri().path());
-    let Some(decision) = state.acquire_token(Instant::now()) else {
+    let category = Category::of(request.method().as_str(), request.uri().path());
+    let Some(decision) = state.acquire_token(category, Instant::now()) else {
         return next.run(request).await;
     };
     let mut response = match decision {
@@ -107,12 +193,21 @@ pub async fn layer(State(state): State<SimState>, request: Request, next: Next) 
             .into_response()
         }
     };
+    if !state.announces_limits() {
+        response
+            .headers_mut()
+            .remove(axum::http::header::RETRY_AFTER);
+        return response;
+    }
     let (limit, remaining) = match decision {
         Decision::Allowed { limit, remaining } => (limit, remaining),
         Decision::Limited { limit, .. } => (limit, 0),
     };
     let headers = response.headers_mut();
-    headers.insert("x-ratelimit-category", HeaderValue::from_static(category));
+    headers.insert(
+        "x-ratelimit-category",
+        HeaderValue::from_static(category.as_str()),
+    );
     headers.insert("x-ratelimit-type", HeaderValue::from_static("QPS"));
     headers.insert("x-ratelimit-limit", HeaderValue::from(limit));
     headers.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
@@ -176,9 +271,44 @@ mod tests {
 
     #[test]
     fn categories() {
-        assert_eq!(category(&Method::GET, "/scim2/Users"), "Medium");
-        assert_eq!(category(&Method::POST, "/scim2/Users"), "Light");
-        assert_eq!(category(&Method::GET, "/scim2/Users/abc"), "Light");
-        assert_eq!(category(&Method::GET, "/scim2/Groups"), "Medium");
+        let cases = [
+            ("GET", "/scim2/Users", Category::Medium),
+            ("GET", "/scim2/Groups/", Category::Medium),
+            ("POST", "/scim2/Users", Category::Light),
+            ("GET", "/scim2/Users/abc", Category::Light),
+            ("PATCH", "/scim2/Users/abc", Category::Light),
+            ("DELETE", "/scim2/Groups/abc", Category::Light),
+        ];
+        for (method, path, category) in cases {
+            assert_eq!(Category::of(method, path), category, "{method} {path}");
+        }
+        assert_eq!(Category::parse(" MEDIUM"), Some(Category::Medium));
+        assert_eq!(Category::parse("heavy"), None);
+    }
+
+    #[test]
+    fn categories_are_limited_separately() {
+        let t0 = Instant::now();
+        let limits = BTreeMap::from([(Category::Light, 2), (Category::Medium, 1)]);
+        let mut buckets = Buckets::per_category(&limits, t0);
+        let allowed = |d: Option<Decision>| matches!(d, Some(Decision::Allowed { .. }));
+        assert!(allowed(buckets.try_acquire(Category::Medium, t0)));
+        assert!(!allowed(buckets.try_acquire(Category::Medium, t0)));
+        // Medium's empty bucket does not hold Light back, nor does Light spend Medium's.
+        assert!(allowed(buckets.try_acquire(Category::Light, t0)));
+        assert!(allowed(buckets.try_acquire(Category::Light, t0)));
+        assert!(!allowed(buckets.try_acquire(Category::Light, t0)));
+        let later = t0 + Duration::from_secs(1);
+        assert!(allowed(buckets.try_acquire(Category::Medium, later)));
+        // Only the categories given are limited; the older form limits everything together.
+        let mut light_only = Buckets::per_category(&BTreeMap::from([(Category::Light, 1)]), t0);
+        assert_eq!(light_only.try_acquire(Category::Medium, t0), None);
+        let mut account = Buckets::account(Some(1), t0);
+        assert!(allowed(account.try_acquire(Category::Light, t0)));
+        assert!(!allowed(account.try_acquire(Category::Medium, t0)));
+        assert_eq!(
+            Buckets::account(None, t0).try_acquire(Category::Light, t0),
+            None
+        );
     }
 }

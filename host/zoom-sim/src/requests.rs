@@ -12,6 +12,7 @@ use scim::ScimError;
 use serde_json::Value;
 
 use crate::error::SimError;
+use crate::rate::Category;
 use crate::state::SimState;
 
 /// How many requests the log keeps; older ones are dropped (the counters keep counting).
@@ -54,6 +55,15 @@ pub struct Counters {
     pub throttled: u64,
     /// 401 responses served.
     pub unauthorized: u64,
+    /// Requests per Zoom rate-limit category, and how many of them were answered 429.
+    pub by_category: BTreeMap<Category, CategoryCounters>,
+}
+
+/// The requests of one category.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CategoryCounters {
+    pub requests: u64,
+    pub throttled: u64,
 }
 
 /// The log and counters together.
@@ -72,6 +82,12 @@ impl RequestLog {
         if is_write && (200..300).contains(&record.status) {
             c.writes += 1;
         }
+        let category = c
+            .by_category
+            .entry(Category::of(&record.method, &record.path))
+            .or_default();
+        category.requests += 1;
+        category.throttled += u64::from(record.status == 429);
         match record.status {
             429 => c.throttled += 1,
             401 => c.unauthorized += 1,

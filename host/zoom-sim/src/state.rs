@@ -1,7 +1,7 @@
 //! The shared state behind every request, and the handle tests use to look inside and to make
 //! the simulator misbehave.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -15,7 +15,7 @@ use crate::clock;
 use crate::config::{OAuthApp, SimConfig};
 use crate::faults::{Fault, FaultQueue, HeldAnswer, Holds};
 use crate::ids::IdGen;
-use crate::rate::{Decision, TokenBucket};
+use crate::rate::{Buckets, Category, Decision};
 use crate::requests::{Counters, RequestLog, RequestRecord};
 use crate::store::{Store, WriteContext};
 
@@ -37,7 +37,9 @@ struct Inner {
     /// listener's address.
     base_url: RwLock<String>,
     store: Mutex<Store>,
-    limiter: Mutex<Option<TokenBucket>>,
+    limiter: Mutex<Buckets>,
+    /// Whether 429s and limited responses carry `Retry-After` and `X-RateLimit-*`.
+    announce_limits: std::sync::atomic::AtomicBool,
     faults: Mutex<FaultQueue>,
     holds: Mutex<Holds>,
     log: Mutex<RequestLog>,
@@ -70,9 +72,11 @@ impl SimState {
 
     fn with_store(config: &SimConfig, mut store: Store) -> Self {
         store.set_seats(config.seats.clone());
-        let limiter = config
-            .rate_limit_per_sec
-            .map(|n| TokenBucket::new(n, Instant::now()));
+        let limiter = if config.category_limits.is_empty() {
+            Buckets::account(config.rate_limit_per_sec, Instant::now())
+        } else {
+            Buckets::per_category(&config.category_limits, Instant::now())
+        };
         SimState {
             inner: Arc::new(Inner {
                 token: config.token.clone(),
@@ -83,6 +87,7 @@ impl SimState {
                 base_url: RwLock::new("http://localhost".to_string()),
                 store: Mutex::new(store),
                 limiter: Mutex::new(limiter),
+                announce_limits: std::sync::atomic::AtomicBool::new(true),
                 faults: Mutex::new(FaultQueue::default()),
                 holds: Mutex::new(Holds::default()),
                 log: Mutex::new(RequestLog::default()),
@@ -265,19 +270,41 @@ impl SimState {
         lock(&self.inner.holds).take(method, path)
     }
 
-    /// Changes the rate limit while serving; `None` lifts it. The new bucket starts full.
+    /// Changes the rate limit while serving to one for the whole account; `None` lifts every
+    /// limit. The new bucket starts full.
     pub fn set_rate_limit(&self, per_sec: Option<u32>) {
-        *lock(&self.inner.limiter) = per_sec.map(|n| TokenBucket::new(n, Instant::now()));
+        *lock(&self.inner.limiter) = Buckets::account(per_sec, Instant::now());
     }
 
+    /// The account-wide limit, when that is the form in use.
     pub fn rate_limit(&self) -> Option<u32> {
-        lock(&self.inner.limiter).as_ref().map(TokenBucket::rate)
+        lock(&self.inner.limiter).account_rate()
     }
 
-    /// `None` when there is no limit.
-    pub(crate) fn acquire_token(&self, now: Instant) -> Option<Decision> {
-        lock(&self.inner.limiter)
-            .as_mut()
-            .map(|b| b.try_acquire(now))
+    /// Changes the limits while serving to one per category (those not in `limits` are not
+    /// limited). The new buckets start full.
+    pub fn set_category_limits(&self, limits: &BTreeMap<Category, u32>) {
+        *lock(&self.inner.limiter) = Buckets::per_category(limits, Instant::now());
+    }
+
+    pub fn category_limits(&self) -> BTreeMap<Category, u32> {
+        lock(&self.inner.limiter).category_rates()
+    }
+
+    /// With `false`, responses leave out `Retry-After` and the `X-RateLimit-*` headers, as Zoom
+    /// has been seen to (Zoom devforum #18928), so a client must find the limit itself.
+    pub fn set_announce_limits(&self, announce: bool) {
+        self.inner
+            .announce_limits
+            .store(announce, Ordering::Relaxed);
+    }
+
+    pub(crate) fn announces_limits(&self) -> bool {
+        self.inner.announce_limits.load(Ordering::Relaxed)
+    }
+
+    /// `None` when nothing limits a request of `category`.
+    pub(crate) fn acquire_token(&self, category: Category, now: Instant) -> Option<Decision> {
+        lock(&self.inner.limiter).try_acquire(category, now)
     }
 }

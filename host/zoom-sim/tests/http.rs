@@ -6,7 +6,7 @@ use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use zoom_sim::{Fault, SimConfig, SimState};
+use zoom_sim::{Category, Fault, SimConfig, SimState};
 
 const TOKEN: &str = "test-token";
 const CORE: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -417,6 +417,77 @@ async fn over_the_rate_limit_is_429_with_zoom_body_and_retry_after() {
         assert_eq!(response.status(), StatusCode::OK);
         assert!(response.headers().get("x-ratelimit-limit").is_none());
     }
+}
+
+#[tokio::test]
+async fn categories_are_limited_separately() {
+    const BURST: usize = 10;
+    let config = SimConfig {
+        // Medium at 1/s: a burst of lists meets an empty bucket (as in the test above). Light at
+        // 1000/s: its full bucket holds far more than the burst of reads sent meanwhile.
+        category_limits: [(Category::Light, 1000), (Category::Medium, 1)].into(),
+        ..SimConfig::new(TOKEN)
+    };
+    let sim = Sim::start_with(config).await;
+    let burst = |path: &'static str| {
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..BURST {
+            let request = sim
+                .client
+                .get(format!("{}{path}", sim.base))
+                .bearer_auth(TOKEN)
+                .header("accept", "application/scim+json");
+            set.spawn(async move { request.send().await.expect("request") });
+        }
+        set
+    };
+    let (mut lists, mut reads) = (burst("/Users"), burst("/Users/nobody"));
+    let mut throttled = None;
+    while let Some(response) = lists.join_next().await {
+        let response = response.expect("task");
+        assert_eq!(response.headers()["x-ratelimit-category"], "Medium");
+        assert_eq!(response.headers()["x-ratelimit-limit"], "1");
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            throttled = Some(response);
+        }
+    }
+    while let Some(response) = reads.join_next().await {
+        let response = response.expect("task");
+        assert_eq!(
+            response.status(),
+            StatusCode::NOT_FOUND,
+            "Light is not held back"
+        );
+        assert_eq!(response.headers()["x-ratelimit-category"], "Light");
+        assert_eq!(response.headers()["x-ratelimit-limit"], "1000");
+    }
+    let response = throttled.expect("a Medium request over the limit");
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert_eq!(
+        body(response).await,
+        json!({"code": 429, "message": "You have reached the maximum per-second rate limit for this API. Try again later."})
+    );
+    let counters = sim.state.counters();
+    let medium = counters.by_category[&Category::Medium];
+    let light = counters.by_category[&Category::Light];
+    assert_eq!(
+        (medium.requests, light.requests),
+        (BURST as u64, BURST as u64)
+    );
+    assert!(medium.throttled >= 1);
+    assert_eq!(light.throttled, 0);
+
+    // As Zoom has been seen to: 429s without Retry-After or X-RateLimit-*.
+    sim.state.set_announce_limits(false);
+    let mut lists = burst("/Users");
+    let mut statuses = Vec::new();
+    while let Some(response) = lists.join_next().await {
+        let response = response.expect("task");
+        statuses.push(response.status().as_u16());
+        assert!(response.headers().get("retry-after").is_none());
+        assert!(response.headers().get("x-ratelimit-limit").is_none());
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
 }
 
 #[tokio::test]

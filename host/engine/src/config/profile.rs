@@ -42,6 +42,14 @@ pub struct ProfileConfig {
     /// unset (Zoom's `loginType`); never rewritten afterwards.
     #[serde(default)]
     pub create_defaults: Attributes,
+    /// Request kinds the target limits together, by class name (`[profile.rate_classes.light]`),
+    /// each with the rate muster starts at and never exceeds. A 429 lowers a class's rate and
+    /// pauses it, quiet periods raise it again; requests in no class use
+    /// `[target] rate_limit_per_second`. In a job's `[profile]`, a class without `requests`
+    /// changes the rate of the built-in class of that name, and a request kind named here leaves
+    /// the built-in class that had it.
+    #[serde(default)]
+    pub rate_classes: BTreeMap<String, RateClassConfig>,
 }
 
 /// A pattern the text of a target value must match.
@@ -54,6 +62,48 @@ pub struct ValueCheck {
     pub pattern: String,
     /// What the value must be, for the log.
     pub message: String,
+}
+
+/// One class of requests and its rate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateClassConfig {
+    /// Requests per second; fractions work (0.5 = one every two seconds).
+    pub per_second: f64,
+    /// The requests of the class.
+    #[serde(default)]
+    pub requests: Vec<RequestKind>,
+}
+
+/// What a request to the target does, as rate limits tell requests apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestKind {
+    /// `GET /Users` (and `/Groups`), filtered or not: the look-up before a create is one.
+    List,
+    /// `GET /Users/{id}`.
+    Get,
+    /// `POST /Users`.
+    Create,
+    /// `PUT /Users/{id}`.
+    Replace,
+    /// `PATCH /Users/{id}`.
+    Patch,
+    /// `DELETE /Users/{id}`.
+    Delete,
+}
+
+impl RequestKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::List => "list",
+            RequestKind::Get => "get",
+            RequestKind::Create => "create",
+            RequestKind::Replace => "replace",
+            RequestKind::Patch => "patch",
+            RequestKind::Delete => "delete",
+        }
+    }
 }
 
 /// The attributes of one add-on.
@@ -81,7 +131,10 @@ pub enum UnmappedAddOns {
 }
 
 impl ProfileConfig {
-    pub(crate) fn validate(&self, at: &str, errors: &mut Errors) {
+    /// `builtin`: the profile this one is laid over, whose classes a class without `requests`
+    /// takes its requests from.
+    pub(crate) fn validate(&self, at: &str, builtin: &ProfileConfig, errors: &mut Errors) {
+        self.validate_rate_classes(at, builtin, errors);
         let mut check = |location: String, path: &str| {
             if let Err(message) = check_scim_path(path) {
                 errors.push(location, message);
@@ -118,6 +171,38 @@ impl ProfileConfig {
         }
     }
 
+    fn validate_rate_classes(&self, at: &str, builtin: &ProfileConfig, errors: &mut Errors) {
+        let mut owners: BTreeMap<RequestKind, &str> = BTreeMap::new();
+        for (name, class) in &self.rate_classes {
+            let at = format!("{at}.rate_classes.{name}");
+            if !(class.per_second.is_finite() && class.per_second > 0.0) {
+                errors.push(format!("{at}.per_second"), "must be a positive number");
+            }
+            if class.requests.is_empty() && !builtin.rate_classes.contains_key(name) {
+                errors.push(
+                    format!("{at}.requests"),
+                    "missing: the built-in profile has no class of this name to take them from",
+                );
+            }
+            for kind in &class.requests {
+                match owners.insert(*kind, name) {
+                    Some(other) if other == name => errors.push(
+                        format!("{at}.requests"),
+                        format!("names `{}` twice", kind.as_str()),
+                    ),
+                    Some(other) => errors.push(
+                        format!("{at}.requests"),
+                        format!(
+                            "`{}` is also in class `{other}`: a request has one rate",
+                            kind.as_str()
+                        ),
+                    ),
+                    None => {}
+                }
+            }
+        }
+    }
+
     /// This profile with `other`'s entries laid over it.
     pub fn merged_with(mut self, other: &ProfileConfig) -> ProfileConfig {
         self.plans
@@ -141,6 +226,20 @@ impl ProfileConfig {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone())),
         );
+        for (name, class) in &other.rate_classes {
+            let mut class = class.clone();
+            if class.requests.is_empty()
+                && let Some(base) = self.rate_classes.get(name)
+            {
+                class.requests.clone_from(&base.requests);
+            }
+            for base in self.rate_classes.values_mut() {
+                base.requests.retain(|kind| !class.requests.contains(kind));
+            }
+            self.rate_classes.insert(name.clone(), class);
+        }
+        self.rate_classes
+            .retain(|_, class| !class.requests.is_empty());
         self
     }
 }
@@ -171,7 +270,8 @@ impl ProfileConfig {
             }
         };
         let mut errors = Errors::default();
-        profile.validate("", &mut errors);
+        // A file is a whole profile: its classes name their requests.
+        profile.validate("", &ProfileConfig::default(), &mut errors);
         if errors.0.is_empty() {
             return Ok(profile);
         }

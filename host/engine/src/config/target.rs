@@ -20,11 +20,13 @@ pub struct TargetConfig {
     /// How muster signs in, when not with `token_env`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<TargetAuthConfig>,
-    /// Requests per second muster allows itself. Zoom's documents disagree (1/s per endpoint in
-    /// the old ones, 30–80/s per account in the new), so it is the admin's call; 429 and
-    /// `Retry-After` are obeyed whatever this says.
-    #[serde(default = "default_rate_limit")]
-    pub rate_limit_per_second: f64,
+    /// Requests per second of the requests in no class of the profile's `rate_classes` (10 when
+    /// not set). When set, it also replaces the built-in profile's classes: they apply only
+    /// while this is left out (or by naming them in `[profile.rate_classes]`), so a job that
+    /// chose one rate for everything keeps it. 429 and `Retry-After` are obeyed whatever this
+    /// says, and a 429 lowers the rate for a while.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_second: Option<f64>,
     /// Requests in flight at once.
     #[serde(default = "default_concurrency")]
     pub concurrency: u32,
@@ -80,9 +82,8 @@ pub enum OAuthStyleName {
     Rfc6749,
 }
 
-fn default_rate_limit() -> f64 {
-    10.0
-}
+/// The rate of requests in no class when `rate_limit_per_second` is not set.
+pub const DEFAULT_RATE_LIMIT: f64 = 10.0;
 
 fn default_concurrency() -> u32 {
     4
@@ -105,6 +106,11 @@ impl TargetConfig {
         self.profile.unwrap_or_default()
     }
 
+    /// The rate of requests in no class.
+    pub fn default_rate(&self) -> f64 {
+        self.rate_limit_per_second.unwrap_or(DEFAULT_RATE_LIMIT)
+    }
+
     pub(crate) fn validate(&self, at: &str, errors: &mut Errors) {
         check_url(&self.base_url, &format!("{at}.base_url"), errors);
         match (&self.token_env, &self.auth) {
@@ -119,7 +125,9 @@ impl TargetConfig {
                 "says nothing about signing in: set token_env or a [target.auth] table",
             ),
         }
-        if !(self.rate_limit_per_second.is_finite() && self.rate_limit_per_second > 0.0) {
+        if let Some(rate) = self.rate_limit_per_second
+            && !(rate.is_finite() && rate > 0.0)
+        {
             errors.push(
                 format!("{at}.rate_limit_per_second"),
                 "must be a positive number",

@@ -506,3 +506,90 @@ fn a_source_that_shrank_too_much_is_refused() {
         "{text}"
     );
 }
+
+#[test]
+fn rate_classes_validate_with_their_locations_and_resolve() {
+    use RequestKind::*;
+    let resolve = |text: &str| {
+        let config = Config::from_toml_str(text).expect("valid");
+        let profile = crate::profile::TargetProfile::new(
+            config.target.profile_name(),
+            config.profile.as_ref(),
+        );
+        let classes: Vec<(String, f64, Vec<RequestKind>)> = config
+            .rate_classes(&profile.data)
+            .into_iter()
+            .map(|(name, class)| (name, class.per_second, class.requests))
+            .collect();
+        (classes, config.target.default_rate())
+    };
+    let class = |name: &str, rate: f64, requests: &[RequestKind]| {
+        (name.to_string(), rate, requests.to_vec())
+    };
+    let light = [Get, Create, Replace, Patch, Delete];
+    // A job that sets one rate keeps it for everything, as before there were classes.
+    assert_eq!(resolve(EXAMPLE), (vec![], 10.0));
+    // Left out: Zoom's classes.
+    let unset = example_with("rate_limit_per_second = 10\n", "");
+    assert_eq!(
+        resolve(&unset),
+        (
+            vec![class("light", 30.0, &light), class("medium", 20.0, &[List])],
+            DEFAULT_RATE_LIMIT
+        )
+    );
+    // A class without requests changes a built-in's rate; a kind named moves to its new class.
+    let changed = format!(
+        "{unset}\n[profile.rate_classes]\nlight = {{ per_second = 80 }}\nreads = {{ per_second = 5, requests = [\"get\"] }}\n"
+    );
+    assert_eq!(
+        resolve(&changed).0,
+        [
+            class("light", 80.0, &[Create, Replace, Patch, Delete]),
+            class("medium", 20.0, &[List]),
+            class("reads", 5.0, &[Get]),
+        ]
+    );
+    // With one rate set, only the classes the job names.
+    let named = format!("{EXAMPLE}\n[profile.rate_classes.medium]\nper_second = 60\n");
+    assert_eq!(
+        resolve(&named),
+        (vec![class("medium", 60.0, &[List])], 10.0)
+    );
+
+    let wrong = format!(
+        "{EXAMPLE}\n[profile.rate_classes]\nlight = {{ per_second = 0 }}\nheavy = {{ per_second = 1 }}\n\
+         both = {{ per_second = 1, requests = [\"get\", \"list\"] }}\n\
+         again = {{ per_second = 1, requests = [\"get\", \"get\"] }}\n"
+    );
+    let errors = errors_of(&wrong);
+    for expected in [
+        "profile.rate_classes.again.requests: names `get` twice",
+        "profile.rate_classes.both.requests: `get` is also in class `again`: a request has one rate",
+        "profile.rate_classes.heavy.requests: missing: the built-in profile has no class of this name",
+        "profile.rate_classes.light.per_second: must be a positive number",
+    ] {
+        assert!(
+            errors.iter().any(|e| e.starts_with(expected)),
+            "{expected} in {errors:#?}"
+        );
+    }
+    assert_eq!(errors.len(), 4, "{errors:#?}");
+    let unknown =
+        format!("{EXAMPLE}\n[profile.rate_classes.x]\nper_second = 1\nrequests = [\"search\"]\n");
+    assert!(
+        errors_of(&unknown)
+            .iter()
+            .any(|e| e.starts_with("profile.rate_classes.x.requests[0]: unknown variant `search`")),
+        "{:?}",
+        errors_of(&unknown)
+    );
+    assert!(
+        errors_of(&example_with(
+            "rate_limit_per_second = 10",
+            "rate_limit_per_second = -1"
+        ))
+        .iter()
+        .any(|e| e.starts_with("target.rate_limit_per_second: must be a positive number"))
+    );
+}

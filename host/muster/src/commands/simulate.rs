@@ -36,9 +36,9 @@ pub async fn zoom(
         ..SimConfig::new(token)
     };
     if let Some(limit) = rate_limit {
-        config.rate_limit_per_sec = Some(
-            zoom_sim::parse_rate_limit(limit).map_err(|e| anyhow::anyhow!("--rate-limit: {e}"))?,
-        );
+        zoom_sim::RateLimits::parse(limit)
+            .map_err(|e| anyhow::anyhow!("--rate-limit: {e}"))?
+            .apply(&mut config);
     }
     if let Some(seats) = seats {
         config.seats = zoom_sim::parse_seats(seats).map_err(|e| anyhow::anyhow!("--seats: {e}"))?;

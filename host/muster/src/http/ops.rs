@@ -98,6 +98,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
+    crate::meters::target_rates(&state.job.client.rate_classes());
     (
         [(
             header::CONTENT_TYPE,
