@@ -727,7 +727,10 @@ async fn reconcile_reports_and_fixes_through_the_api() {
     drop(turn);
 
     let (status, body) = s
-        .post("/admin/reconcile", json!({"fix": true, "adopt_orphans": false}))
+        .post(
+            "/admin/reconcile",
+            json!({"fix": true, "adopt_orphans": false}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(

@@ -138,7 +138,10 @@ async fn hand_edits_are_reported_then_exactly_those_are_fixed() {
         path: Some(iq.clone()),
         value: None,
     };
-    h.sim.state.edit_user(&cara, &[remove_iq]).expect("edit Cara");
+    h.sim
+        .state
+        .edit_user(&cara, &[remove_iq])
+        .expect("edit Cara");
     let eve = id_of(&h, "eve.evans@contoso.example");
     h.sim.state.remove_user(&eve).expect("delete Eve");
     let guest = h
@@ -236,15 +239,25 @@ async fn hand_edits_are_reported_then_exactly_those_are_fixed() {
     assert_eq!(orphans_after.0["id"], guest["id"]);
     assert_eq!(
         h.sim.user("anna.adams@contoso.example")["displayName"],
-        h.record("u-1").last_applied.get("displayName").expect("applied").to_json()
+        h.record("u-1")
+            .last_applied
+            .get("displayName")
+            .expect("applied")
+            .to_json()
     );
     assert_eq!(
         h.sim.user("cara.cruz@contoso.example")[ZOOM]["zoomIQ"],
         true
     );
     let eve_now = h.record("u-5");
-    assert_ne!(eve_now.target_id, eve, "Eve's record points at the new user");
-    assert_eq!(h.sim.user("eve.evans@contoso.example")["id"], eve_now.target_id);
+    assert_ne!(
+        eve_now.target_id, eve,
+        "Eve's record points at the new user"
+    );
+    assert_eq!(
+        h.sim.user("eve.evans@contoso.example")["id"],
+        eve_now.target_id
+    );
     // Every managed user in the simulator now holds what was applied.
     for (source_id, record) in h.records() {
         let user = h.sim.state.user(&record.target_id).expect("user exists");
@@ -252,8 +265,12 @@ async fn hand_edits_are_reported_then_exactly_those_are_fixed() {
         let left = engine::reconcile::drift(&record, &TargetUser::new(&user), &ignored);
         assert!(left.is_empty(), "{source_id}: {left:?}");
     }
-    // The fixes are in the provisioning log, under a cycle of kind reconcile.
-    let cycle = fixed.fix.as_ref().and_then(|f| f.cycle_id).expect("a cycle");
+    // The fixes are in the provisioning log, under the run's cycle.
+    let cycle = fixed
+        .fix
+        .as_ref()
+        .and_then(|f| f.cycle_id)
+        .expect("a cycle");
     let query = store::LogQuery {
         cycle: Some(cycle),
         limit: 100,
@@ -276,7 +293,7 @@ async fn hand_edits_are_reported_then_exactly_those_are_fixed() {
         ])
     );
     let kind = h.job.store.cycles(1).expect("cycles")[0].kind;
-    assert_eq!(kind, store::CycleKind::Reconcile);
+    assert_eq!(kind, store::CycleKind::OnDemand);
 
     let after = run(&h, options(false, false)).await;
     assert!(after.report.in_sync(), "{:#?}", after.report);

@@ -140,7 +140,11 @@ impl TargetUser {
 }
 
 /// The attributes of `record` that `user` does not hold as applied, in path order.
-pub fn drift(record: &ProvisionedRecord, user: &TargetUser, ignored: &Ignored) -> Vec<AttributeDrift> {
+pub fn drift(
+    record: &ProvisionedRecord,
+    user: &TargetUser,
+    ignored: &Ignored,
+) -> Vec<AttributeDrift> {
     record
         .last_applied
         .iter()
@@ -244,7 +248,10 @@ pub fn orphans<'a>(
             });
             Orphan {
                 target_id: scim::resource::id(resource).unwrap_or_default().to_string(),
-                user_name: user.get("userName").and_then(Json::as_str).map(String::from),
+                user_name: user
+                    .get("userName")
+                    .and_then(Json::as_str)
+                    .map(String::from),
                 matches: matched.map(|(s, _)| s.to_string()),
                 matched_person_has: matched.and_then(|(_, t)| t.map(String::from)),
             }
@@ -298,7 +305,6 @@ mod tests {
         Ignored::new(&paths)
     }
 
-    /// (what the target holds, the drifted paths with what was found)
     #[test]
     fn drift_table() {
         let same = json!({
@@ -322,7 +328,9 @@ mod tests {
         let mut inactive = same.clone();
         inactive["active"] = json!(false);
         let zoom_iq = format!("{ZOOM}:zoomIQ");
-        let cases: Vec<(Json, Vec<(String, Option<Json>)>)> = vec![
+        // (what the target holds, each drifted attribute with what was found)
+        type Case = (Json, Vec<(String, Option<Json>)>);
+        let cases: Vec<Case> = vec![
             (same, vec![]),
             // displayName is not caseExact (RFC 7643 §4.1.1): a change of case is no drift.
             (renamed, vec![]),
@@ -350,7 +358,11 @@ mod tests {
         let drifted = drift(&record, &TargetUser::new(&target), &ignored());
         assert_eq!(drifted.len(), 2, "{drifted:?}");
         let before = corrected(&record, &drifted);
-        let ops = crate::plan::ops_from_plan(&before.last_applied, &record.last_applied, &BTreeSet::new());
+        let ops = crate::plan::ops_from_plan(
+            &before.last_applied,
+            &record.last_applied,
+            &BTreeSet::new(),
+        );
         let ops = serde_json::to_value(&ops).expect("json");
         assert_eq!(
             ops,
@@ -363,7 +375,10 @@ mod tests {
 
     #[test]
     fn a_disabled_user_turned_on_by_hand_is_disabled_again() {
-        let mut record = record(&[("userName", t("a@x.example")), ("active", Value::Bool(false))]);
+        let mut record = record(&[
+            ("userName", t("a@x.example")),
+            ("active", Value::Bool(false)),
+        ]);
         record.disabled = true;
         let target = json!({"id": "t-1", "userName": "a@x.example", "active": true});
         let drifted = drift(&record, &TargetUser::new(&target), &Ignored::default());

@@ -1,8 +1,10 @@
 //! Reconciliation against the live target (`muster reconcile`, `POST /admin/reconcile`): every
 //! target user is read and compared with what muster last applied
 //! ([`engine::reconcile`]: drift, orphans, missing), and with `fix` the differences go out
-//! through the shared core ([`crate::provision`]) as one cycle of kind `reconcile`, with
-//! intents, records and provisioning log entries like any other.
+//! through the shared core ([`crate::provision`]) as one run, with intents, records and
+//! provisioning log entries like any other. The run is recorded with the kind `on_demand` (a
+//! few people, at an admin's request): a kind of its own needs the `cycles` table rebuilt, as
+//! its CHECK constraint lists the kinds.
 //!
 //! How a fix is planned: each drifted record is rewritten as the target holds it
 //! ([`engine::reconcile::corrected`]) and a missing user's record is left out, then the people
@@ -61,7 +63,7 @@ pub struct Reconciled {
 /// What `fix` did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Fixed {
-    /// The cycle (kind `reconcile`) whose log holds the fixes; none when nothing was sent.
+    /// The cycle (kind `on_demand`) whose log holds the fixes; none when nothing was sent.
     pub cycle_id: Option<i64>,
     pub people: Vec<FixOutcome>,
     /// Drifted or missing people left to the next cycle, with why.
@@ -145,7 +147,17 @@ pub async fn reconcile(job: &Job, options: ReconcileOptions) -> anyhow::Result<R
         "reconciled"
     );
     let fix = if options.fix {
-        Some(fix(job, &report, &plan, options, &pinned, &read.directory.people).await?)
+        Some(
+            fix(
+                job,
+                &report,
+                &plan,
+                options,
+                &pinned,
+                &read.directory.people,
+            )
+            .await?,
+        )
     } else {
         None
     };
@@ -178,7 +190,14 @@ fn ignored(job: &Job) -> Ignored {
         .iter()
         .filter(|m| m.apply == engine::config::ApplyMode::OnCreate)
         .map(|m| &m.target);
-    Ignored::new(job.pipeline.profile.data.write_only.iter().chain(create_only))
+    Ignored::new(
+        job.pipeline
+            .profile
+            .data
+            .write_only
+            .iter()
+            .chain(create_only),
+    )
 }
 
 /// What the target holds of each record, and who else is there.
@@ -204,8 +223,9 @@ async fn compare(
     let mut candidates = Vec::new();
     for record in records {
         match listed.get(record.target_id.as_str()) {
-            Some(user) if engine::reconcile::drift(record, &TargetUser::new(user), &ignored)
-                .is_empty() =>
+            Some(user)
+                if engine::reconcile::drift(record, &TargetUser::new(user), &ignored)
+                    .is_empty() =>
             {
                 report.in_sync += 1
             }
@@ -213,8 +233,13 @@ async fn compare(
         }
     }
     let concurrency = job.config.target.concurrency.max(1) as usize;
-    let reads: Vec<_> = futures::stream::iter(candidates)
+    // The futures are built first: a stream mapping through a closure over borrowed records
+    // is not provably `Send` for the admin API's spawned task.
+    let gets: Vec<_> = candidates
+        .into_iter()
         .map(|record| async move { (record, job.client.get_user(&record.target_id).await) })
+        .collect();
+    let reads: Vec<_> = futures::stream::iter(gets)
         .buffer_unordered(concurrency)
         .collect()
         .await;
@@ -246,10 +271,15 @@ async fn compare(
     report.drifted.sort_by(|a, b| a.source_id.cmp(&b.source_id));
     report.missing.sort_by(|a, b| a.source_id.cmp(&b.source_id));
     let managed: HashSet<&str> = records.iter().map(|r| r.target_id.as_str()).collect();
-    let unmanaged = users.iter().filter(|u| {
-        scim::resource::id(u).is_some_and(|id| !managed.contains(id))
-    });
-    let matching: Vec<Key> = job.pipeline.matching.iter().map(|m| m.target.clone()).collect();
+    let unmanaged = users
+        .iter()
+        .filter(|u| scim::resource::id(u).is_some_and(|id| !managed.contains(id)));
+    let matching: Vec<Key> = job
+        .pipeline
+        .matching
+        .iter()
+        .map(|m| m.target.clone())
+        .collect();
     report.orphans = engine::reconcile::orphans(unmanaged, records, unprovisioned, &matching);
     Ok(report)
 }
@@ -263,7 +293,7 @@ fn drifted(record: &ProvisionedRecord, attributes: Vec<AttributeDrift>) -> Drift
     }
 }
 
-/// Sends the fixes as one `reconcile` cycle.
+/// Sends the fixes as one run.
 async fn fix(
     job: &Job,
     report: &Report,
@@ -300,7 +330,10 @@ async fn fix(
     for m in &report.missing {
         if deprovisioned.contains(m.source_id.as_str()) || !in_source.contains(m.source_id.as_str())
         {
-            leave(&m.source_id, "not in scope any more: nothing to create again");
+            leave(
+                &m.source_id,
+                "not in scope any more: nothing to create again",
+            );
         } else {
             gone.insert(m.source_id.clone());
         }
@@ -329,7 +362,7 @@ async fn fix(
     let provisioned = provision(
         job,
         Run {
-            kind: CycleKind::Reconcile,
+            kind: CycleKind::OnDemand,
             plugins: pinned,
             people,
             records: Records::Rewritten(&rewrite),
@@ -356,8 +389,14 @@ async fn fix(
         let (outcome, detail) = match applied {
             Applied::Done { adopted: true, .. } => ("adopted", None),
             Applied::Done { .. } => (done(kinds.get(source_id.as_str()).copied()), None),
-            Applied::Failed(f) => ("failed", Some(format!("{}: {}", f.code.as_str(), f.message))),
-            Applied::Superseded => ("superseded", Some("written by another run meanwhile".into())),
+            Applied::Failed(f) => (
+                "failed",
+                Some(format!("{}: {}", f.code.as_str(), f.message)),
+            ),
+            Applied::Superseded => (
+                "superseded",
+                Some("written by another run meanwhile".into()),
+            ),
             Applied::Held => ("held", None),
         };
         fixed.people.push(FixOutcome {

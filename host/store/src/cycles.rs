@@ -17,9 +17,6 @@ pub enum CycleKind {
     Incremental,
     /// One person, on an admin's request.
     OnDemand,
-    /// The fixes of `muster reconcile --fix`: drift put back, missing users created again,
-    /// orphans adopted.
-    Reconcile,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,12 +68,11 @@ impl CycleKind {
             CycleKind::Initial => "initial",
             CycleKind::Incremental => "incremental",
             CycleKind::OnDemand => "on_demand",
-            CycleKind::Reconcile => "reconcile",
         }
     }
 
     fn parse(s: &str) -> Option<Self> {
-        [Self::Initial, Self::Incremental, Self::OnDemand, Self::Reconcile]
+        [Self::Initial, Self::Incremental, Self::OnDemand]
             .into_iter()
             .find(|k| k.as_str() == s)
     }

@@ -132,7 +132,6 @@ pub fn kind_name(kind: store::CycleKind) -> &'static str {
         store::CycleKind::Initial => "initial",
         store::CycleKind::Incremental => "incremental",
         store::CycleKind::OnDemand => "on_demand",
-        store::CycleKind::Reconcile => "reconcile",
     }
 }
 
