@@ -686,3 +686,66 @@ async fn uploads_and_rollbacks_survive_a_restart_with_a_plugin_folder() {
     );
     assert_eq!(s.plugin(LICENSE).await["active"], v4, "nothing changed");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reconcile_reports_and_fixes_through_the_api() {
+    let s = Served::start(&two_people()).await;
+    let (status, body) = s.post("/admin/sync?wait=true", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = s.post("/admin/reconcile", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["target_users"].clone(), body["in_sync"].clone()),
+        (json!(2), json!(2)),
+        "{body}"
+    );
+    assert!(body.get("fix").is_none(), "{body}");
+
+    let bob = s.sim().user("bob.baker@contoso.example")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let title = scim::patch::PatchOperation {
+        op: scim::patch::PatchOp::Replace,
+        path: Some("title".into()),
+        value: Some(json!("Edited by hand")),
+    };
+    s.sim().state.edit_user(&bob, &[title]).expect("edit Bob");
+    let (status, body) = s.post("/admin/reconcile", json!({"fix": false})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["drifted"][0]["source_id"], "u-bob", "{body}");
+    assert_eq!(body["drifted"][0]["attributes"][0]["attribute"], "title");
+    assert_eq!(
+        body["drifted"][0]["attributes"][0]["found"],
+        "Edited by hand"
+    );
+
+    // A reconcile takes the cycles' turn: refused while one is held.
+    let turn = s.state.runner.try_turn().expect("no cycle running");
+    let (status, body) = s.post("/admin/reconcile", json!({"fix": true})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    drop(turn);
+
+    let (status, body) = s
+        .post(
+            "/admin/reconcile",
+            json!({"fix": true, "adopt_orphans": false}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["fix"]["people"],
+        json!([{"source_id": "u-bob", "outcome": "updated"}]),
+        "{body}"
+    );
+    assert_ne!(
+        s.sim().user("bob.baker@contoso.example")["title"],
+        "Edited by hand"
+    );
+    let (_, body) = s.post("/admin/reconcile", json!({})).await;
+    assert_eq!(body["drifted"], json!([]), "{body}");
+
+    let (_, doc) = s.text("/admin/openapi.json").await;
+    let doc: Value = serde_json::from_str(&doc).expect("JSON");
+    assert!(doc["paths"]["/admin/reconcile"]["post"].is_object());
+}

@@ -16,6 +16,7 @@
 //!   the profile.
 //! - [`cycle`]: `plan_cycle`, the whole cycle: people, deprovisioning, deletion threshold.
 //! - [`quarantine`]: when a failing job is quarantined, and its retry schedule.
+//! - [`reconcile`]: what was last applied vs what the target holds: drift, orphans, missing.
 //! - [`testing`]: native stand-ins of the example plugins, for tests and benchmarks.
 
 pub mod config;
@@ -30,6 +31,7 @@ pub mod plugin;
 pub mod plugin_stage;
 pub mod profile;
 pub mod quarantine;
+pub mod reconcile;
 pub mod scope;
 pub mod seats;
 pub mod testing;

@@ -3,6 +3,7 @@
 pub mod demo;
 pub mod logs;
 pub mod plugin;
+pub mod reconcile;
 pub mod scaffold;
 pub mod serve;
 pub mod simulate;

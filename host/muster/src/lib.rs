@@ -9,6 +9,8 @@
 //! - [`sync`]: one sync cycle: read the source, provision everyone, move the watermark,
 //!   quarantine; and its reports.
 //! - [`on_demand`]: one person, now, as Entra's "Provision on demand".
+//! - [`reconcile`]: the live target compared with what was applied (drift, orphans,
+//!   missing), and fixed through `provision`.
 //! - [`commands`]: the CLI commands; [`telemetry`]: logging.
 //! - [`http`]: `muster serve`'s listener: health, metrics, the admin API; [`meters`]: metrics.
 //! - [`retention`]: keeps the state file bounded (`[retention]`).
@@ -22,6 +24,7 @@ pub mod meters;
 pub mod on_demand;
 pub mod plugin_folder;
 pub mod provision;
+pub mod reconcile;
 pub mod retention;
 pub mod sources;
 pub mod sync;

@@ -86,6 +86,21 @@ enum Command {
         #[arg(long, value_enum, default_value_t = commands::logs::Format::Table)]
         format: commands::logs::Format,
     },
+    /// Compare the target's users with what muster last applied: drift, users muster does not
+    /// manage (orphans), managed users gone from the target. Exit code 0 in sync (or all
+    /// fixed), 3 differences left, 2 a fix failed.
+    Reconcile {
+        #[arg(long)]
+        config: PathBuf,
+        /// Put drifted attributes back (minimal PATCHes) and create missing users again.
+        #[arg(long)]
+        fix: bool,
+        /// With --fix: adopt the orphans that match a person in scope who has no record.
+        #[arg(long, requires = "fix")]
+        adopt_orphans: bool,
+        #[arg(long, value_enum, default_value_t = commands::reconcile::Format::Table)]
+        format: commands::reconcile::Format,
+    },
     /// Serve a simulated SCIM target.
     #[command(subcommand)]
     Simulate(SimulateCommand),
@@ -265,6 +280,19 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             },
             format,
         ),
+        Command::Reconcile {
+            config,
+            fix,
+            adopt_orphans,
+            format,
+        } => {
+            let options = muster::reconcile::ReconcileOptions {
+                fix,
+                adopt_orphans,
+                ..Default::default()
+            };
+            commands::reconcile::run(&config, options, format).await
+        }
         Command::Simulate(SimulateCommand::Zoom {
             listen,
             token,

@@ -67,18 +67,34 @@ pub struct Run<'a> {
 
 /// The records a run reads from the store, after it has registered with the person locks (so
 /// that a write it cannot see yet is one it will notice).
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub enum Records<'a> {
     All,
     /// These people's, in this order: the plan lists their deletes in it, so a gateway pass
     /// holds the deletes Entra sent last when its guard holds some.
     Of(&'a [String]),
+    /// Every record, each as this function rewrites it (`None`: left out): reconciliation
+    /// plans from what the target was found to hold, not from what was last applied.
+    Rewritten(&'a (dyn Fn(ProvisionedRecord) -> Option<ProvisionedRecord> + Sync)),
+}
+
+impl std::fmt::Debug for Records<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Records::All => f.write_str("All"),
+            Records::Of(ids) => f.debug_tuple("Of").field(ids).finish(),
+            Records::Rewritten(_) => f.write_str("Rewritten"),
+        }
+    }
 }
 
 impl Records<'_> {
     fn read(self, store: &store::Store) -> Result<Vec<ProvisionedRecord>, store::StoreError> {
         match self {
             Records::All => Ok(store.records()?.into_values().collect()),
+            Records::Rewritten(rewrite) => {
+                Ok(store.records()?.into_values().filter_map(rewrite).collect())
+            }
             Records::Of(ids) => {
                 let mut records = Vec::with_capacity(ids.len());
                 for id in ids {

@@ -72,6 +72,31 @@ impl ScimClient {
             .resources)
     }
 
+    /// Every resource of `kind`, read `page_size` at a time (`startIndex`/`count`, RFC 7644
+    /// §3.4.2.4), each page through the same rate limit and retries as any request. Stops at
+    /// `totalResults`, or at an empty page (a server that counts more than it returns must not
+    /// make this loop forever).
+    pub async fn list_all(
+        &self,
+        kind: ResourceKind,
+        page_size: usize,
+    ) -> Result<Vec<Value>, ClientError> {
+        let page_size = page_size.max(1);
+        let mut all = Vec::new();
+        loop {
+            let start = (all.len() + 1).to_string();
+            let count = page_size.to_string();
+            let mut call = Call::new(Method::Get, kind.endpoint().to_string());
+            call.query = query_string(&[("startIndex", &start), ("count", &count)]);
+            let page = self.find_with(&call).await?;
+            let read = page.resources.len();
+            all.extend(page.resources);
+            if read == 0 || all.len() as u64 >= page.total {
+                return Ok(all);
+            }
+        }
+    }
+
     /// The one resource whose `attribute eq value`, if any. More than one is
     /// `DuplicateTargetEntries`: adopting either could hand a person someone else's account.
     /// A server that ignores the filter is caught too, when the resource it returns carries a

@@ -217,6 +217,23 @@ impl SimState {
         self.store(|s| s.create_user(body, &ctx))
     }
 
+    /// Changes a user as an admin does in the Zoom web portal: applied as PATCH operations,
+    /// without going through HTTP (nothing is logged or counted). For tests of drift.
+    pub fn edit_user(
+        &self,
+        id: &str,
+        ops: &[scim::patch::PatchOperation],
+    ) -> Result<Value, crate::SimError> {
+        let ctx = self.write_context();
+        self.store(|s| s.patch_user(id, ops, &ctx))
+    }
+
+    /// Deletes a user as an admin does in the portal (not logged or counted).
+    pub fn remove_user(&self, id: &str) -> Result<(), crate::SimError> {
+        let ctx = self.write_context();
+        self.store(|s| s.delete_user(id, &ctx))
+    }
+
     /// Requests received, oldest first (the last [`LOG_CAPACITY`](crate::requests::LOG_CAPACITY)).
     pub fn request_log(&self) -> Vec<RequestRecord> {
         lock(&self.inner.log).records()

@@ -1,5 +1,5 @@
 //! The admin API under `/admin`: plugins (list, upload a version, roll back), sync cycles,
-//! on-demand provisioning, provisioning logs, status and test connection. JSON in and out,
+//! on-demand provisioning, reconciliation, provisioning logs, status and test connection. JSON in and out,
 //! its own bearer token (compared in constant time), described by the OpenAPI document at
 //! `/admin/openapi.json` (served without the token: it holds no data).
 
@@ -23,6 +23,7 @@ use super::{AppState, with_request_timeout};
 use crate::job::limits_of;
 use crate::on_demand::OnDemandError;
 use crate::plugin_folder::{InstallError, RollbackError};
+use crate::reconcile::ReconcileOptions;
 use crate::sync::CycleOptions;
 
 pub fn router(state: AppState) -> Router {
@@ -39,7 +40,8 @@ pub fn router(state: AppState) -> Router {
             "/admin/outbox/release-deprovisions",
             post(release_deprovisions),
         );
-    // Outside the request timeout: a cycle (`?wait=true`), an on-demand run, and a plugin
+    // Outside the request timeout: a cycle (`?wait=true`), an on-demand run, a reconcile (it
+    // reads every target user), and a plugin
     // version to compile (bounded by `[compile] timeout_secs`, longer than a request's) run
     // as long as they need; only an admin with the token can start them.
     let long = Router::new()
@@ -49,7 +51,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/plugins/{name}/rollback", post(rollback))
         .route("/admin/sync", post(start_sync))
-        .route("/admin/provision", post(provision));
+        .route("/admin/provision", post(provision))
+        .route("/admin/reconcile", post(reconcile));
     let api = with_request_timeout::<super::error::Json, _>(quick, server)
         .merge(long)
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
@@ -359,6 +362,32 @@ async fn provision(
     }))
 }
 
+#[utoipa::path(post, path = "/admin/reconcile", tag = "sync", request_body = ReconcileOptions,
+    responses(
+        (status = 200, description = "The report (`target_users`, `in_sync`, `drifted`, `orphans`, `missing`) and, with `fix`, what was fixed (`fix`: `cycle_id`, `people`, `left`)", body = Object),
+        (status = 409, description = "A cycle is running", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn reconcile(
+    State(state): State<AppState>,
+    Json(options): Json<ReconcileOptions>,
+) -> Result<Json<crate::reconcile::Reconciled>, ApiError> {
+    // A reconcile plans from the records as a cycle does: it takes the cycles' turn.
+    let turn = state
+        .runner
+        .try_turn()
+        .map_err(|e| ApiError::conflict(e.to_string()))?;
+    // In its own task: a client that goes away does not stop fixes half-sent.
+    let job = state.job.clone();
+    let done = tokio::spawn(async move {
+        let done = crate::reconcile::reconcile(&job, options).await;
+        drop(turn);
+        done
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("the reconcile task failed: {e}"))??;
+    Ok(Json(done))
+}
+
 /// The filters of `muster logs`.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -500,8 +529,8 @@ async fn release_deprovisions(State(state): State<AppState>) -> Result<Json<Rele
 #[derive(OpenApi)]
 #[openapi(
     info(title = "muster admin API", description = "Operate a muster provisioning job"),
-    paths(list_plugins, upload_version, rollback, start_sync, provision, logs, status, test_connection, dropped_changes, replay_dropped, release_deprovisions),
-    components(schemas(PluginView, ErrorBody, SyncAnswer, ProvisionRequest, ProvisionAnswer, Status, Running, Trigger, Readiness, ProbeResult, Replayed, Released)),
+    paths(list_plugins, upload_version, rollback, start_sync, provision, reconcile, logs, status, test_connection, dropped_changes, replay_dropped, release_deprovisions),
+    components(schemas(PluginView, ErrorBody, SyncAnswer, ProvisionRequest, ProvisionAnswer, ReconcileOptions, Status, Running, Trigger, Readiness, ProbeResult, Replayed, Released)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
