@@ -30,8 +30,9 @@ pub struct ProfileConfig {
     #[serde(default)]
     pub default_plan: Option<String>,
     /// SCIM paths the target accepts but never returns (Zoom's `zoomPhoneNumber` and
-    /// `zoomPhoneCallingPlan`): sent when a user is created, never rewritten by the diff, and
-    /// not compared when reconciling against what the target returns.
+    /// `zoomPhoneCallingPlan`): not compared when reconciling against what the target returns.
+    /// Cycles compare with what muster last sent, so these are sent again only when they
+    /// change.
     #[serde(default)]
     pub write_only: std::collections::BTreeSet<Key>,
     /// Values checked before anything is sent (e.g. Zoom Phone's extension number): a person
