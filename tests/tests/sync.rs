@@ -533,6 +533,12 @@ async fn seat_budgets_license_the_first_askers_and_the_target_refuses_nothing() 
     let seats = &first.counts.seats;
     assert_eq!((seats["licensed"].used, seats["licensed"].budget), (2, 2));
     assert_eq!((seats["phone"].used, seats["phone"].budget), (1, 1));
+    let table = muster::sync::report::summary(&first);
+    assert!(
+        table.contains("Seats (used / bought, as planned):")
+            && table.contains("licensed                      2 / 2  (full)"),
+        "{table}"
+    );
 
     // Cara leaves Zoom-Licensed: her seat goes to Dan in the same cycle, given back first.
     d.leave("Zoom-Licensed", "u-3");

@@ -191,3 +191,22 @@ impl LicenseRule for Metered {
         result
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use engine::seats::SeatUse;
+
+    #[test]
+    fn seats_are_exported_as_used_and_budget() {
+        let handle = super::install().expect("the recorder");
+        let seats = [("licensed".to_string(), SeatUse { used: 3, budget: 5 })].into();
+        super::seats(&seats);
+        let text = handle.render();
+        for line in [
+            r#"muster_license_seats{license="licensed",state="used"} 3"#,
+            r#"muster_license_seats{license="licensed",state="budget"} 5"#,
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+    }
+}
