@@ -826,8 +826,22 @@ impl<'a> Planner<'a> {
             claim.action = planned.as_ref().map(|_| self.plan.actions.len());
             self.claims.push(claim);
         }
-        self.plan.log.push(LogEntry {
-            change_id: change_id(&self.cycle_id, self.plan.log.len() + 1),
+        let change_id = change_id(&self.cycle_id, self.plan.log.len() + 1);
+        let entry = self.log_entry(change_id, entry, action, info, modified);
+        self.plan.log.push(entry);
+        self.plan.actions.extend(planned);
+    }
+
+    fn log_entry(
+        &self,
+        change_id: String,
+        entry: Entry,
+        action: ProvisioningAction,
+        info: StatusInfo,
+        modified: Vec<crate::log::ModifiedProperty>,
+    ) -> LogEntry {
+        LogEntry {
+            change_id,
             cycle_id: self.cycle_id.clone(),
             source_identity: entry.source,
             target_identity: entry.target,
@@ -835,8 +849,7 @@ impl<'a> Planner<'a> {
             provisioning_status_info: info,
             provisioning_steps: entry.steps,
             modified_properties: modified,
-        });
-        self.plan.actions.extend(planned);
+        }
     }
 
     /// [`Planner::finish`] for a person planned again: their entry keeps its place and change
@@ -857,16 +870,10 @@ impl<'a> Planner<'a> {
             return;
         };
         let change_id = std::mem::take(&mut slot.change_id);
-        *slot = LogEntry {
-            change_id,
-            cycle_id: self.cycle_id.clone(),
-            source_identity: entry.source,
-            target_identity: entry.target,
-            provisioning_action: action,
-            provisioning_status_info: info,
-            provisioning_steps: entry.steps,
-            modified_properties: modified,
-        };
+        let replaced = self.log_entry(change_id, entry, action, info, modified);
+        if let Some(slot) = self.plan.log.get_mut(replan.log) {
+            *slot = replaced;
+        }
         match (replan.action, planned) {
             (Some(i), Some(planned)) => {
                 if let Some(slot) = self.plan.actions.get_mut(i) {

@@ -18,7 +18,7 @@ use engine::profile::TargetProfile;
 use plugin_host::compile::{CompileLimits, Compiler};
 use plugin_host::{Limits, PluginRegistry, Runtime, RuntimeOptions, Snapshot};
 use scim_client::{
-    ClientConfig, OAuthClient, OAuthStyle, RateClass, RequestKind, ScimClient, Secret, TargetAuth,
+    ClientConfig, OAuthClient, OAuthStyle, RateClass, ScimClient, Secret, TargetAuth,
 };
 use store::Store;
 
@@ -397,22 +397,13 @@ impl Job {
 
 /// The profile's rate classes as the client takes them.
 fn rate_classes(config: &Config, pipeline: &Pipeline) -> Vec<RateClass> {
-    use engine::config::RequestKind as Kind;
-    let kind = |kind: &Kind| match kind {
-        Kind::List => RequestKind::List,
-        Kind::Get => RequestKind::Get,
-        Kind::Create => RequestKind::Create,
-        Kind::Replace => RequestKind::Replace,
-        Kind::Patch => RequestKind::Patch,
-        Kind::Delete => RequestKind::Delete,
-    };
     config
         .rate_classes(&pipeline.profile.data)
         .into_iter()
         .map(|(name, class)| RateClass {
             name,
             per_second: class.per_second,
-            requests: class.requests.iter().map(kind).collect(),
+            requests: class.requests.clone(),
         })
         .collect()
 }

@@ -66,7 +66,7 @@ impl<'a> Call<'a> {
     pub(crate) fn new(method: Method, path: String) -> Self {
         Call {
             method,
-            kind: RequestKind::of(method, &path),
+            kind: crate::request::request_kind(method, &path),
             path,
             query: String::new(),
             body: None,

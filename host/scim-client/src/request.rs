@@ -65,67 +65,18 @@ impl fmt::Display for Method {
     }
 }
 
-/// What a request does, as a target's rate limits tell requests apart: Zoom labels listing
-/// users "Medium" and reading, changing or deleting one "Light"
-/// (<https://developers.zoom.us/docs/api/rate-limits/>).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum RequestKind {
-    /// `GET /Users` or `/Groups`, filtered or not (look-ups before creates are lists).
-    List,
-    /// `GET /Users/{id}`.
-    Get,
-    /// `POST /Users`.
-    Create,
-    /// `PUT /Users/{id}`.
-    Replace,
-    /// `PATCH /Users/{id}`.
-    Patch,
-    /// `DELETE /Users/{id}`.
-    Delete,
-}
+pub use scim::RequestKind;
 
-impl RequestKind {
-    pub const ALL: [RequestKind; 6] = [
-        RequestKind::List,
-        RequestKind::Get,
-        RequestKind::Create,
-        RequestKind::Replace,
-        RequestKind::Patch,
-        RequestKind::Delete,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RequestKind::List => "list",
-            RequestKind::Get => "get",
-            RequestKind::Create => "create",
-            RequestKind::Replace => "replace",
-            RequestKind::Patch => "patch",
-            RequestKind::Delete => "delete",
-        }
-    }
-
-    pub(crate) fn index(self) -> usize {
-        self as usize
-    }
-
-    /// The kind of a `method` request to `path` (below the base URL): a GET of a collection
-    /// (`/Users`, one segment) lists, a GET of anything deeper reads one resource.
-    pub fn of(method: Method, path: &str) -> RequestKind {
-        match method {
-            Method::Get if path.trim_matches('/').contains('/') => RequestKind::Get,
-            Method::Get => RequestKind::List,
-            Method::Post => RequestKind::Create,
-            Method::Put => RequestKind::Replace,
-            Method::Patch => RequestKind::Patch,
-            Method::Delete => RequestKind::Delete,
-        }
-    }
-}
-
-impl fmt::Display for RequestKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+/// The kind of a `method` request to `path` (below the base URL): a GET of a collection
+/// (`/Users`, one segment) lists, a GET of anything deeper reads one resource.
+pub fn request_kind(method: Method, path: &str) -> RequestKind {
+    match method {
+        Method::Get if path.trim_matches('/').contains('/') => RequestKind::Get,
+        Method::Get => RequestKind::List,
+        Method::Post => RequestKind::Create,
+        Method::Put => RequestKind::Replace,
+        Method::Patch => RequestKind::Patch,
+        Method::Delete => RequestKind::Delete,
     }
 }
 
@@ -196,7 +147,7 @@ mod tests {
             (Method::Delete, "/Users/a", RequestKind::Delete),
         ];
         for (method, path, kind) in cases {
-            assert_eq!(RequestKind::of(method, path), kind, "{method} {path}");
+            assert_eq!(request_kind(method, path), kind, "{method} {path}");
         }
     }
 

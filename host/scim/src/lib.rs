@@ -52,6 +52,7 @@
 pub mod error;
 pub mod filter;
 pub mod flat;
+pub mod operation;
 pub mod patch;
 pub mod path;
 pub mod request;
@@ -60,5 +61,6 @@ pub mod schema;
 
 pub use error::{ScimError, ScimType};
 pub use filter::Filter;
+pub use operation::RequestKind;
 pub use path::AttrPath;
 pub use resource::{ListResponse, ResourceKind};

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, ConfigErrors, Errors, check_scim_path};
 use crate::model::{Attributes, Key};
+pub use scim::RequestKind;
 
 /// A target profile, or (in the `[profile]` table) additions to the built-in one: entries here
 /// replace the built-in entries of the same name.
@@ -74,37 +75,6 @@ pub struct RateClassConfig {
     /// The requests of the class.
     #[serde(default)]
     pub requests: Vec<RequestKind>,
-}
-
-/// What a request to the target does, as rate limits tell requests apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RequestKind {
-    /// `GET /Users` (and `/Groups`), filtered or not: the look-up before a create is one.
-    List,
-    /// `GET /Users/{id}`.
-    Get,
-    /// `POST /Users`.
-    Create,
-    /// `PUT /Users/{id}`.
-    Replace,
-    /// `PATCH /Users/{id}`.
-    Patch,
-    /// `DELETE /Users/{id}`.
-    Delete,
-}
-
-impl RequestKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RequestKind::List => "list",
-            RequestKind::Get => "get",
-            RequestKind::Create => "create",
-            RequestKind::Replace => "replace",
-            RequestKind::Patch => "patch",
-            RequestKind::Delete => "delete",
-        }
-    }
 }
 
 /// The attributes of one add-on.
