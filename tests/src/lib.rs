@@ -53,3 +53,17 @@ pub fn component_variant(bytes: &[u8], tag: &str) -> Vec<u8> {
     out.extend_from_slice(payload);
     out
 }
+
+/// Five people assigned through Zoom-Users; Ben is licensed.
+pub fn team() -> Directory {
+    let mut d = Directory::new();
+    d.person("u-1", "Anna", "Adams");
+    d.person("u-2", "Ben", "Brown");
+    d.person("u-3", "Cara", "Cruz");
+    d.person("u-4", "Dan", "Diaz");
+    d.person("u-5", "Eve", "Evans");
+    d.join("Zoom-Users", &["u-1", "u-2", "u-3", "u-4", "u-5"])
+        .join("Zoom-Licensed", &["u-2"])
+        .assign("Zoom-Users");
+    d
+}

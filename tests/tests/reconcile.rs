@@ -26,18 +26,11 @@ config = { default_plan = "basic", rules = [
 ] }
 "#;
 
+/// The shared five, with IQ for Ben and Cara and Phone for Dan.
 fn team() -> Directory {
-    let mut d = Directory::new();
-    d.person("u-1", "Anna", "Adams");
-    d.person("u-2", "Ben", "Brown");
-    d.person("u-3", "Cara", "Cruz");
-    d.person("u-4", "Dan", "Diaz");
-    d.person("u-5", "Eve", "Evans");
-    d.join("Zoom-Users", &["u-1", "u-2", "u-3", "u-4", "u-5"])
-        .join("Zoom-Licensed", &["u-2"])
-        .join("Zoom-IQ", &["u-2", "u-3"])
-        .join("Zoom-Phone", &["u-4"])
-        .assign("Zoom-Users");
+    let mut d = muster_tests::team();
+    d.join("Zoom-IQ", &["u-2", "u-3"])
+        .join("Zoom-Phone", &["u-4"]);
     d
 }
 

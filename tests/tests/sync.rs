@@ -5,24 +5,10 @@ use std::time::Duration;
 
 use muster::sync::CycleOptions;
 use muster_tests::harness::expected;
-use muster_tests::{Directory, Harness, zoom_config};
+use muster_tests::{Directory, Harness, team, zoom_config};
 use serde_json::Value;
 use store::{CycleStatus, StagedAction};
 use zoom_sim::Fault;
-
-/// Five people assigned through Zoom-Users; Ben is licensed.
-fn team() -> Directory {
-    let mut d = Directory::new();
-    d.person("u-1", "Anna", "Adams");
-    d.person("u-2", "Ben", "Brown");
-    d.person("u-3", "Cara", "Cruz");
-    d.person("u-4", "Dan", "Diaz");
-    d.person("u-5", "Eve", "Evans");
-    d.join("Zoom-Users", &["u-1", "u-2", "u-3", "u-4", "u-5"])
-        .join("Zoom-Licensed", &["u-2"])
-        .assign("Zoom-Users");
-    d
-}
 
 /// The Zoom Phone calling plan muster set for a user (`None`: none or removed).
 fn phone_plan(h: &Harness, user_name: &str) -> Option<Value> {

@@ -866,10 +866,9 @@ impl<'a> Planner<'a> {
         if info.reason.as_deref() == Some(NO_CHANGES) {
             info = skipped(SEAT_BUDGET_EXHAUSTED, replan.reason);
         }
-        let Some(slot) = self.plan.log.get_mut(replan.log) else {
+        let Some(change_id) = self.plan.log.get(replan.log).map(|e| e.change_id.clone()) else {
             return;
         };
-        let change_id = std::mem::take(&mut slot.change_id);
         let replaced = self.log_entry(change_id, entry, action, info, modified);
         if let Some(slot) = self.plan.log.get_mut(replan.log) {
             *slot = replaced;

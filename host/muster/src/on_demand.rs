@@ -13,7 +13,6 @@ use engine::cycle::Population;
 use engine::log::LogEntry;
 use engine::model::Person;
 use serde::Serialize;
-use store::CycleKind;
 
 use crate::job::Job;
 use crate::provision::{Applied, Records, Run, log_row, provision};
@@ -61,21 +60,7 @@ pub async fn provision_one(job: &Job, who: &str) -> Result<OnDemand, OnDemandErr
     let id = person.id.clone();
     let only = HashSet::from_iter([id.clone()]);
     let people = [person];
-    let run = || Run {
-        kind: CycleKind::OnDemand,
-        plugins: &pinned,
-        people: &people,
-        records: Records::All,
-        population: Population::Only(&only),
-        deletion_threshold: false,
-        release_staged: false,
-        deprovision_budget: None,
-        supersede_pending_intents: false,
-        failure_fails_run: false,
-        dry_run: false,
-        progress: None,
-        progress_bar: false,
-    };
+    let run = || Run::for_people(&pinned, &people, Records::All, Population::Only(&only));
     let mut provisioned = provision(job, run()).await?;
     // A cycle wrote the person between this run's plan and its turn: plan again from the
     // record it left (once; a second overtaking write would need a second running cycle).

@@ -65,6 +65,34 @@ pub struct Run<'a> {
     pub progress_bar: bool,
 }
 
+impl<'a> Run<'a> {
+    /// A run for a few people beside the cycles (on-demand, a reconcile fix): recorded as
+    /// on-demand, never held by the deletion threshold (a few people are not a mass deletion),
+    /// failures per person, nothing superseded, no progress shown.
+    pub fn for_people(
+        plugins: &'a PinnedPlugins,
+        people: &'a [Person],
+        records: Records<'a>,
+        population: Population<'a>,
+    ) -> Run<'a> {
+        Run {
+            kind: CycleKind::OnDemand,
+            plugins,
+            people,
+            records,
+            population,
+            deletion_threshold: false,
+            release_staged: false,
+            deprovision_budget: None,
+            supersede_pending_intents: false,
+            failure_fails_run: false,
+            dry_run: false,
+            progress: None,
+            progress_bar: false,
+        }
+    }
+}
+
 /// The records a run reads from the store, after it has registered with the person locks (so
 /// that a write it cannot see yet is one it will notice).
 #[derive(Clone, Copy)]

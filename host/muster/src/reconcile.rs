@@ -27,7 +27,6 @@ use scim::resource::ResourceKind;
 use scim_client::ErrorCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
-use store::CycleKind;
 
 use crate::job::Job;
 use crate::provision::{Applied, Records, Run, provision};
@@ -361,21 +360,12 @@ async fn fix(
     };
     let provisioned = provision(
         job,
-        Run {
-            kind: CycleKind::OnDemand,
-            plugins: pinned,
+        Run::for_people(
+            pinned,
             people,
-            records: Records::Rewritten(&rewrite),
-            population: Population::Only(&population),
-            deletion_threshold: false,
-            release_staged: false,
-            deprovision_budget: None,
-            supersede_pending_intents: false,
-            failure_fails_run: false,
-            dry_run: false,
-            progress: None,
-            progress_bar: false,
-        },
+            Records::Rewritten(&rewrite),
+            Population::Only(&population),
+        ),
     )
     .await?;
     fixed.cycle_id = provisioned.cycle_id;
