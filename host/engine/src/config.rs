@@ -6,6 +6,7 @@
 //! Secrets never appear in the file, only the names of environment variables holding them.
 
 mod gateway;
+mod gates;
 mod load;
 mod mapping;
 mod plugins;
@@ -22,6 +23,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use gateway::GatewayConfig;
+pub use gates::{Bound, Gates, PluginPolicyConfig};
 pub use mapping::{ApplyMode, MappingConfig, MappingKind};
 pub use plugins::{BUILTIN_PREFIX, GroupInputs, PluginConfig, PluginInputs, PluginLimits};
 pub use policy::{
@@ -57,6 +59,9 @@ pub struct Config {
     /// The license rule plugin; without one, muster leaves licenses alone.
     #[serde(default)]
     pub license: Option<PluginConfig>,
+    /// How a new plugin version goes live: the gates its previewed impact must pass.
+    #[serde(default)]
+    pub plugins: PluginPolicyConfig,
     /// Additions to or replacements of the target profile named in `target.profile`: how a
     /// license decision becomes target attributes.
     #[serde(default)]
@@ -170,6 +175,7 @@ impl Config {
         self.scope.validate("scope", errors);
         mapping::validate_all(&self.mappings, errors);
         plugins::validate_all(&self.transforms, self.license.as_ref(), errors);
+        self.plugins.gates.validate("plugins.gates", errors);
         if let Some(profile) = &self.profile {
             // With a profile file, its classes are known only when it is read: the built-in
             // profile's stand in.

@@ -15,6 +15,8 @@
 //! - [`plugin_stage`]: the plugin stage: transform plugins in order, then the license rule and
 //!   the profile.
 //! - [`cycle`]: `plan_cycle`, the whole cycle: people, deprovisioning, deletion threshold.
+//! - [`preview`]: a rule change's impact (two plans of the same people compared) and the
+//!   activation gates.
 //! - [`quarantine`]: when a failing job is quarantined, and its retry schedule.
 //! - [`reconcile`]: what was last applied vs what the target holds: drift, orphans, missing.
 //! - [`testing`]: native stand-ins of the example plugins, for tests and benchmarks.
@@ -29,6 +31,7 @@ pub mod model;
 pub mod plan;
 pub mod plugin;
 pub mod plugin_stage;
+pub mod preview;
 pub mod profile;
 pub mod quarantine;
 pub mod reconcile;

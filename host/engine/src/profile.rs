@@ -129,6 +129,16 @@ impl TargetProfile {
         Ok(())
     }
 
+    /// Every target path a license is expressed in: the plans' and add-ons' attributes and the
+    /// plan attribute.
+    pub fn license_paths(&self) -> std::collections::BTreeSet<Key> {
+        let plans = self.data.plans.values().flat_map(|a| a.keys());
+        let add_ons = (self.data.add_ons.values()).flat_map(|a| a.held.keys().chain(a.not_held.keys()));
+        let mut paths: std::collections::BTreeSet<Key> = plans.chain(add_ons).cloned().collect();
+        paths.extend(self.data.plan_attribute.clone());
+        paths
+    }
+
     /// The target attributes that express `license`.
     pub fn attributes(&self, license: &License) -> Result<LicenseAttributes, UnknownPlan> {
         let mut out = LicenseAttributes::default();

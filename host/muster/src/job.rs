@@ -409,20 +409,9 @@ fn rate_classes(config: &Config, pipeline: &Pipeline) -> Vec<RateClass> {
 }
 
 fn managed_paths(pipeline: &Pipeline) -> BTreeSet<String> {
-    let profile = &pipeline.profile.data;
     let mappings = pipeline.mappings.iter().map(|m| m.target.to_string());
-    let plans = profile
-        .plans
-        .values()
-        .flat_map(|a| a.keys().map(ToString::to_string));
-    let add_ons = profile.add_ons.values().flat_map(|a| {
-        a.held
-            .keys()
-            .chain(a.not_held.keys())
-            .map(ToString::to_string)
-    });
-    let mut paths: BTreeSet<String> = mappings.chain(plans).chain(add_ons).collect();
-    paths.extend(profile.plan_attribute.as_ref().map(ToString::to_string));
+    let licenses = pipeline.profile.license_paths().into_iter();
+    let mut paths: BTreeSet<String> = mappings.chain(licenses.map(|p| p.to_string())).collect();
     paths.insert("active".into());
     paths
 }

@@ -21,6 +21,7 @@ pub(super) fn load(text: &str, errors: &mut Errors) -> Option<Config> {
     let mappings = list(&mut table, "mappings", errors);
     let transforms = list(&mut table, "transforms", errors);
     let license = optional(&mut table, "license", errors);
+    let plugins = optional(&mut table, "plugins", errors);
     let profile = optional(&mut table, "profile", errors);
     let deprovisioning = optional(&mut table, "deprovisioning", errors);
     let deletion_threshold = optional(&mut table, "deletion_threshold", errors);
@@ -45,6 +46,7 @@ pub(super) fn load(text: &str, errors: &mut Errors) -> Option<Config> {
         mappings: mappings.unwrap_or_default(),
         transforms: transforms.unwrap_or_default(),
         license,
+        plugins: plugins.unwrap_or_default(),
         profile,
         deprovisioning: deprovisioning.unwrap_or_default(),
         deletion_threshold: deletion_threshold.unwrap_or_default(),

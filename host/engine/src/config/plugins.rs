@@ -34,6 +34,9 @@ pub struct PluginConfig {
     /// left out have no limit.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub seats: crate::seats::SeatBudgets,
+    /// Gates for this plugin's new versions, over `[plugins.gates]` key by key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gates: Option<super::Gates>,
 }
 
 /// The parts of a person a plugin receives. A plugin sees only what it needs (a license rule
@@ -181,6 +184,9 @@ impl PluginConfig {
                     errors.push(format!("{at}.inputs.{field}[{i}]"), "must not be empty");
                 }
             }
+        }
+        if let Some(gates) = &self.gates {
+            gates.validate(&format!("{at}.gates"), errors);
         }
         if let Some(limits) = &self.limits {
             let fields = [

@@ -1,0 +1,443 @@
+//! A rule change's impact before it goes live: the same people planned twice from the same
+//! records, once with the active plugin versions and once with the candidates, compared person
+//! by person; and the activation [`Gates`] checked against the difference.
+//!
+//! A person's outcome is what the target would hold once a plan were applied: the record after
+//! their action, or the record as it stands when the plan has no action for them (unchanged,
+//! skipped, failed). Since both plans start from the same records and the same people, every
+//! difference is one the plugins made.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Bound, Gates};
+use crate::cycle::Plan;
+use crate::log::Status;
+use crate::model::{Attributes, Key, License, ProvisionedRecord, Value};
+use crate::plugin_stage::describe;
+use crate::profile::TargetProfile;
+use crate::seats::SeatBudgets;
+
+/// How a rule change would move licenses and people, and whether it passes the gates.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Impact {
+    /// People planned (each side plans the same people).
+    pub people: u64,
+    /// Holders per plan and add-on, before and after.
+    pub licenses: Vec<LicenseCount>,
+    pub license_changes: Changed<LicenseChange>,
+    pub attribute_changes: Changed<AttributeChange>,
+    pub newly_skipped: Changed<StatusChange>,
+    pub newly_failed: Changed<StatusChange>,
+    /// Failures by code (`PluginFailed:out-of-fuel`, `UnknownPlan`, ...), before and after.
+    pub errors: Vec<ErrorCount>,
+    /// Every configured gate, checked.
+    pub gates: Vec<GateCheck>,
+}
+
+impl Impact {
+    /// True when every gate passed (also when none is configured).
+    pub fn passed(&self) -> bool {
+        self.gates.iter().all(|g| g.passed)
+    }
+
+    /// The gates that failed, as one sentence for logs and errors.
+    pub fn failed_gates(&self) -> String {
+        let failed: Vec<String> = self
+            .gates
+            .iter()
+            .filter(|g| !g.passed)
+            .map(|g| {
+                format!(
+                    "{} is {} (bound {}, at most {})",
+                    g.gate, g.actual, g.bound, g.allowed
+                )
+            })
+            .collect();
+        failed.join("; ")
+    }
+}
+
+/// How many people a kind of change touches, with the first few of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Changed<T> {
+    pub count: u64,
+    /// The first people by source id, at most the preview's sample size.
+    pub samples: Vec<T>,
+}
+
+impl<T> Default for Changed<T> {
+    fn default() -> Self {
+        Changed {
+            count: 0,
+            samples: Vec::new(),
+        }
+    }
+}
+
+impl<T> Changed<T> {
+    fn add(&mut self, limit: usize, sample: impl FnOnce() -> T) {
+        self.count += 1;
+        if self.samples.len() < limit {
+            self.samples.push(sample());
+        }
+    }
+}
+
+/// Whether a license name is a plan or an add-on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LicenseKind {
+    Plan,
+    AddOn,
+}
+
+/// Holders of one plan or add-on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenseCount {
+    pub name: String,
+    pub kind: LicenseKind,
+    pub before: u64,
+    pub after: u64,
+    /// `[license] seats`, where set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<u32>,
+}
+
+impl LicenseCount {
+    pub fn delta(&self) -> i64 {
+        self.after as i64 - self.before as i64
+    }
+}
+
+/// A person as the report names them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Who {
+    pub id: String,
+    /// The matching value or display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenseChange {
+    pub person: Who,
+    /// `plan+add-on`, or none.
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttributeChange {
+    pub person: Who,
+    pub changes: Vec<AttributeDiff>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttributeDiff {
+    pub path: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusChange {
+    pub person: Who,
+    pub before: String,
+    pub after: String,
+    /// Why, from the new side's log entry.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorCount {
+    pub code: String,
+    pub before: u64,
+    pub after: u64,
+}
+
+/// One gate against the preview.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateCheck {
+    /// `max_license_changes`, `max_seat_delta.phone`, ...
+    pub gate: String,
+    /// As configured (`20`, `5%`).
+    pub bound: String,
+    /// The bound as a count of this preview's people (or, for a seat delta, holders).
+    pub allowed: u64,
+    pub actual: u64,
+    pub passed: bool,
+}
+
+/// The two plans to compare and what they were planned against.
+pub struct Sides<'a> {
+    pub before: &'a Plan,
+    pub after: &'a Plan,
+    /// The records both plans started from.
+    pub records: &'a [ProvisionedRecord],
+    pub profile: &'a TargetProfile,
+    pub seats: &'a SeatBudgets,
+}
+
+/// Compares the two plans and checks `gates`; `samples` people are listed per kind of change.
+pub fn compare(sides: &Sides, gates: &Gates, samples: usize) -> Impact {
+    let records: HashMap<&str, &ProvisionedRecord> = sides
+        .records
+        .iter()
+        .map(|r| (r.source_id.as_str(), r))
+        .collect();
+    let before = outcomes(sides.before, &records);
+    let after = outcomes(sides.after, &records);
+    let ids: BTreeSet<&str> = before.keys().chain(after.keys()).copied().collect();
+    let license_paths = sides.profile.license_paths();
+    let mut impact = Impact::default();
+    let mut counts: BTreeMap<(LicenseKind, String), (u64, u64)> = BTreeMap::new();
+    let mut errors: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let none = Outcome::default();
+    for id in ids {
+        let old = before.get(id).unwrap_or(&none);
+        let new = after.get(id).unwrap_or(&none);
+        if old.planned || new.planned {
+            impact.people += 1;
+        }
+        for (license, side) in [(old.license(), 0), (new.license(), 1)] {
+            let Some(license) = license else { continue };
+            let names = std::iter::once((LicenseKind::Plan, &license.plan))
+                .chain(license.add_ons.iter().map(|a| (LicenseKind::AddOn, a)));
+            for (kind, name) in names {
+                let count = counts.entry((kind, name.clone())).or_default();
+                if side == 0 {
+                    count.0 += 1;
+                } else {
+                    count.1 += 1;
+                }
+            }
+        }
+        for (outcome, side) in [(old, 0), (new, 1)] {
+            if outcome.status == Status::Failure {
+                let code = outcome.code.unwrap_or("failed").to_string();
+                let count = errors.entry(code).or_default();
+                if side == 0 {
+                    count.0 += 1;
+                } else {
+                    count.1 += 1;
+                }
+            }
+        }
+        let who = || Who {
+            id: id.to_string(),
+            name: new.name.or(old.name).map(str::to_string),
+        };
+        if old.license() != new.license() {
+            impact.license_changes.add(samples, || LicenseChange {
+                person: who(),
+                before: old.license().map(describe),
+                after: new.license().map(describe),
+            });
+        }
+        let diffs = attribute_diffs(old.attributes(), new.attributes(), &license_paths);
+        if !diffs.is_empty() {
+            impact.attribute_changes.add(samples, || AttributeChange {
+                person: who(),
+                changes: diffs,
+            });
+        }
+        let status_change = || StatusChange {
+            person: who(),
+            before: status_name(old.status).to_string(),
+            after: status_name(new.status).to_string(),
+            reason: new.reason.unwrap_or_default().to_string(),
+        };
+        if new.status == Status::Skipped && old.status != Status::Skipped {
+            impact.newly_skipped.add(samples, status_change);
+        } else if new.status == Status::Failure && old.status != Status::Failure {
+            impact.newly_failed.add(samples, status_change);
+        }
+    }
+    impact.licenses = counts
+        .into_iter()
+        .map(|((kind, name), (before, after))| LicenseCount {
+            budget: sides.seats.get(&name).copied(),
+            name,
+            kind,
+            before,
+            after,
+        })
+        .collect();
+    impact.errors = errors
+        .into_iter()
+        .map(|(code, (before, after))| ErrorCount {
+            code,
+            before,
+            after,
+        })
+        .collect();
+    impact.gates = check_gates(&impact, gates);
+    impact
+}
+
+/// Every configured gate against `impact`.
+pub fn check_gates(impact: &Impact, gates: &Gates) -> Vec<GateCheck> {
+    let mut checks = Vec::new();
+    let mut check = |gate: String, bound: Option<Bound>, actual: u64, of: u64| {
+        if let Some(bound) = bound {
+            let allowed = bound.allowed(of);
+            checks.push(GateCheck {
+                gate,
+                bound: bound.to_string(),
+                allowed,
+                actual,
+                passed: actual <= allowed,
+            });
+        }
+    };
+    let people = impact.people;
+    check(
+        "max_license_changes".into(),
+        gates.max_license_changes,
+        impact.license_changes.count,
+        people,
+    );
+    for (name, bound) in &gates.max_seat_delta {
+        let count = impact.licenses.iter().find(|c| &c.name == name);
+        let (before, delta) = count.map_or((0, 0), |c| (c.before, c.delta().unsigned_abs()));
+        check(
+            format!("max_seat_delta.{name}"),
+            Some(*bound),
+            delta,
+            before,
+        );
+    }
+    check(
+        "max_new_failures".into(),
+        gates.max_new_failures,
+        impact.newly_failed.count,
+        people,
+    );
+    check(
+        "max_attribute_changes".into(),
+        gates.max_attribute_changes,
+        impact.attribute_changes.count,
+        people,
+    );
+    checks
+}
+
+/// A person's outcome on one side.
+#[derive(Debug, Clone, Copy)]
+struct Outcome<'p> {
+    /// The record after the plan (`None`: none, or deleted).
+    record: Option<&'p ProvisionedRecord>,
+    /// The person has a log entry in the plan.
+    planned: bool,
+    status: Status,
+    code: Option<&'p str>,
+    reason: Option<&'p str>,
+    name: Option<&'p str>,
+}
+
+impl Default for Outcome<'_> {
+    fn default() -> Self {
+        Outcome {
+            record: None,
+            planned: false,
+            status: Status::Success,
+            code: None,
+            reason: None,
+            name: None,
+        }
+    }
+}
+
+impl<'p> Outcome<'p> {
+    /// What the person holds: nothing while disabled (a target frees a deactivated user's
+    /// licenses).
+    fn license(&self) -> Option<&'p License> {
+        self.record
+            .filter(|r| !r.disabled)
+            .and_then(|r| r.license.as_ref())
+    }
+
+    fn attributes(&self) -> Option<&'p Attributes> {
+        self.record.map(|r| &r.last_applied)
+    }
+}
+
+fn outcomes<'p>(
+    plan: &'p Plan,
+    records: &HashMap<&'p str, &'p ProvisionedRecord>,
+) -> HashMap<&'p str, Outcome<'p>> {
+    let mut out: HashMap<&str, Outcome> = records
+        .iter()
+        .map(|(id, record)| {
+            let outcome = Outcome {
+                record: Some(*record),
+                ..Outcome::default()
+            };
+            (*id, outcome)
+        })
+        .collect();
+    for entry in &plan.log {
+        let outcome = out.entry(entry.source_identity.id.as_str()).or_default();
+        let info = &entry.provisioning_status_info;
+        outcome.planned = true;
+        outcome.status = info.status;
+        outcome.code = info.error_code.as_deref();
+        outcome.reason = info.reason.as_deref();
+        outcome.name = entry.source_identity.display_name.as_deref();
+    }
+    for action in plan.actions.iter().chain(&plan.staged) {
+        let outcome = out.entry(action.source_id.as_str()).or_default();
+        outcome.record = action.record_after.as_ref();
+    }
+    out
+}
+
+/// The attributes (other than the license's) that differ, in path order. A person with a
+/// record on one side only (created on one side, failed or skipped on the other) is counted by
+/// status, not here.
+fn attribute_diffs(
+    before: Option<&Attributes>,
+    after: Option<&Attributes>,
+    license_paths: &BTreeSet<Key>,
+) -> Vec<AttributeDiff> {
+    let (Some(before), Some(after)) = (before, after) else {
+        return Vec::new();
+    };
+    if before == after {
+        return Vec::new();
+    }
+    let paths: BTreeSet<&Key> = before.keys().chain(after.keys()).collect();
+    paths
+        .into_iter()
+        .filter(|p| !license_paths.contains(*p))
+        .filter_map(|path| {
+            let (old, new) = (before.get(path), after.get(path));
+            (old != new).then(|| AttributeDiff {
+                path: path.to_string(),
+                before: old.map(show),
+                after: new.map(show),
+            })
+        })
+        .collect()
+}
+
+fn show(value: &Value) -> String {
+    match value.as_str() {
+        Some(text) => text.to_string(),
+        None => value.to_json().to_string(),
+    }
+}
+
+fn status_name(status: Status) -> &'static str {
+    match status {
+        Status::Success => "success",
+        Status::Warning => "warning",
+        Status::Failure => "failure",
+        Status::Skipped => "skipped",
+    }
+}
+
+#[cfg(test)]
+mod tests;
