@@ -5,8 +5,8 @@
 //! each with its location in the file (`mappings[3].target: ...`; array indexes count from 0).
 //! Secrets never appear in the file, only the names of environment variables holding them.
 
-mod gateway;
 mod gates;
+mod gateway;
 mod load;
 mod mapping;
 mod plugins;
@@ -22,8 +22,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use gateway::GatewayConfig;
 pub use gates::{Bound, Gates, PluginPolicyConfig};
+pub use gateway::GatewayConfig;
 pub use mapping::{ApplyMode, MappingConfig, MappingKind};
 pub use plugins::{BUILTIN_PREFIX, GroupInputs, PluginConfig, PluginInputs, PluginLimits};
 pub use policy::{

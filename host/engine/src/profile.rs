@@ -133,7 +133,8 @@ impl TargetProfile {
     /// plan attribute.
     pub fn license_paths(&self) -> std::collections::BTreeSet<Key> {
         let plans = self.data.plans.values().flat_map(|a| a.keys());
-        let add_ons = (self.data.add_ons.values()).flat_map(|a| a.held.keys().chain(a.not_held.keys()));
+        let add_ons =
+            (self.data.add_ons.values()).flat_map(|a| a.held.keys().chain(a.not_held.keys()));
         let mut paths: std::collections::BTreeSet<Key> = plans.chain(add_ons).cloned().collect();
         paths.extend(self.data.plan_attribute.clone());
         paths

@@ -282,6 +282,31 @@ impl GatewayState {
     }
 }
 
+/// Every user Entra sent, as the pipeline sees them: a preview's population for a gateway job.
+pub fn stored_people(
+    store: &store::Store,
+) -> Result<Vec<engine::model::Person>, store::StoreError> {
+    const BATCH: u64 = 500;
+    let mut people = Vec::new();
+    let mut after: Option<(i64, String)> = None;
+    loop {
+        let last = after.as_ref().map(|(created, id)| (*created, id.as_str()));
+        let users = store.gateway_batch_after(store::GatewayKind::User, last, BATCH)?;
+        for user in &users {
+            let (direct, transitive) = people::groups_with_nesting(&user.id, |member| {
+                people::group_refs_of(store, member)
+            })?;
+            people.push(people::person(user, &direct, &transitive));
+        }
+        match users.last() {
+            Some(user) if users.len() as u64 == BATCH => {
+                after = Some((user.created, user.id.clone()))
+            }
+            _ => return Ok(people),
+        }
+    }
+}
+
 /// The person `who` names (a gateway user id, else a userName, ignoring case) as the pipeline
 /// sees it, from what Entra sent: for on-demand provisioning of a gateway job.
 pub fn stored_person(

@@ -40,6 +40,8 @@ pub struct Job {
     pub graph: Option<Arc<GraphSource>>,
     /// One writer per person across the runs in flight (a cycle, on-demand runs, the outbox).
     pub people: crate::provision::PersonLocks,
+    /// Plugin versions held back by a gate ([`crate::activation`]).
+    pub staging: crate::activation::Staging,
 }
 
 /// Reads and validates a configuration file, reporting every problem at once. `${NAME}` and
@@ -297,6 +299,7 @@ impl Job {
             managed_paths,
             graph,
             people: Default::default(),
+            staging: Default::default(),
         };
         job.load_plugins()?;
         Ok(job)

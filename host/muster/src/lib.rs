@@ -11,11 +11,15 @@
 //! - [`on_demand`]: one person, now, as Entra's "Provision on demand".
 //! - [`reconcile`]: the live target compared with what was applied (drift, orphans,
 //!   missing), and fixed through `provision`.
+//! - [`preview`]: a rule change's impact before it goes live (two dry plans compared) and its
+//!   gates.
 //! - [`commands`]: the CLI commands; [`telemetry`]: logging.
 //! - [`http`]: `muster serve`'s listener: health, metrics, the admin API; [`meters`]: metrics.
 //! - [`retention`]: keeps the state file bounded (`[retention]`).
+//! - [`activation`]: how a new plugin version goes live: at once, or past the gates, or staged.
 //! - [`plugin_folder`]: uploaded plugin versions kept in `plugins_dir` across restarts.
 
+pub mod activation;
 pub mod commands;
 pub mod gateway;
 pub mod http;
@@ -23,6 +27,7 @@ pub mod job;
 pub mod meters;
 pub mod on_demand;
 pub mod plugin_folder;
+pub mod preview;
 pub mod provision;
 pub mod reconcile;
 pub mod retention;

@@ -176,6 +176,29 @@ enum PluginCommand {
         #[arg(long, default_value_t = 4 << 30)]
         memory_bytes: u64,
     },
+    /// Preview a rule change before it goes live: plan the job's people with the active plugin
+    /// versions and with the candidates, send nothing, write nothing, and report the difference.
+    /// Exit code 0 within the gates ([plugins.gates]), 3 past one, 2 when the preview could not
+    /// run.
+    Preview {
+        /// The job's configuration.
+        #[arg(long)]
+        config: PathBuf,
+        /// A candidate component, NAME=FILE.wasm (repeatable).
+        #[arg(long = "plugin", value_parser = name_and_path)]
+        plugins: Vec<(String, PathBuf)>,
+        /// A candidate configuration for a plugin, NAME=FILE.json (repeatable).
+        #[arg(long = "plugin-config", value_parser = name_and_path)]
+        plugin_configs: Vec<(String, PathBuf)>,
+        /// Plan these people (a directory snapshot file) instead of reading the job's source.
+        #[arg(long)]
+        source: Option<PathBuf>,
+        /// People listed per kind of change.
+        #[arg(long, default_value_t = muster::preview::DEFAULT_SAMPLES)]
+        samples: usize,
+        #[arg(long, value_enum, default_value_t = commands::plugin::PreviewFormat::Table)]
+        format: commands::plugin::PreviewFormat,
+    },
     /// Scaffold a working license rule (source, config, cases file, build script) in a new folder.
     New {
         /// The plugin's language.
@@ -187,6 +210,16 @@ enum PluginCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+}
+
+/// `NAME=PATH`.
+fn name_and_path(arg: &str) -> Result<(String, PathBuf), String> {
+    match arg.split_once('=') {
+        Some((name, path)) if !name.is_empty() && !path.is_empty() => {
+            Ok((name.to_string(), PathBuf::from(path)))
+        }
+        _ => Err(format!("`{arg}` is not NAME=PATH")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -320,6 +353,23 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             out,
             memory_bytes,
         }) => plugin::compile(&file, &out, memory_bytes),
+        Command::Plugin(PluginCommand::Preview {
+            config,
+            plugins,
+            plugin_configs,
+            source,
+            samples,
+            format,
+        }) => {
+            let request = plugin::PreviewRequest {
+                components: plugins,
+                configs: plugin_configs,
+                source,
+                samples,
+                format,
+            };
+            Ok(plugin::preview(&config, request).await)
+        }
         Command::Plugin(PluginCommand::New { lang, name, dir }) => {
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
             commands::scaffold::new(lang, &name, &dir)

@@ -105,9 +105,23 @@ impl PluginFolder {
         bytes: &[u8],
         limits: Limits,
     ) -> Result<(Arc<Plugin>, PathBuf), InstallError> {
+        let plugin = registry
+            .compile(name, bytes, limits)
+            .map_err(InstallError::Load)?;
+        self.install_compiled(registry, name, plugin, bytes)
+    }
+
+    /// [`PluginFolder::install`] for a version already compiled (`bytes` are its component).
+    pub fn install_compiled(
+        &self,
+        registry: &PluginRegistry,
+        name: &str,
+        plugin: Arc<Plugin>,
+        bytes: &[u8],
+    ) -> Result<(Arc<Plugin>, PathBuf), InstallError> {
         let before = registry.active(name).map(|p| p.id().clone());
         let plugin = registry
-            .load(name, bytes, limits)
+            .activate(name, plugin)
             .map_err(InstallError::Load)?;
         let version = plugin.id().version.clone();
         match self.save(name, &version, bytes) {

@@ -83,6 +83,19 @@ impl PluginRegistry {
         bytes: &[u8],
         limits: Limits,
     ) -> Result<Arc<Plugin>, RegistryError> {
+        let plugin = self.compile(name, bytes, limits)?;
+        self.activate(name, plugin)
+    }
+
+    /// Compiles and validates `bytes` as a version of `name` without making it active (for a
+    /// preview, or a version held back by a gate). The active version, or one still in the
+    /// history, is reused rather than compiled again.
+    pub fn compile(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        limits: Limits,
+    ) -> Result<Arc<Plugin>, RegistryError> {
         let version = crate::plugin::version_of(bytes);
         if let Some(active) = self.active(name)
             && active.id().version == version
@@ -90,15 +103,22 @@ impl PluginRegistry {
         {
             return Ok(active);
         }
-        // Swapping back to a version still in the history reuses its compiled code.
-        let plugin = match self.earlier_version(name, &version, &limits) {
-            Some(p) => p,
-            None => Arc::new(Plugin::load(&self.runtime, name, bytes, limits)?),
-        };
+        match self.earlier_version(name, &version, &limits) {
+            Some(p) => Ok(p),
+            None => Ok(Arc::new(Plugin::load(&self.runtime, name, bytes, limits)?)),
+        }
+    }
+
+    /// Makes a compiled version the active one of `name`; the version it replaces goes to the
+    /// history. Activating the version already active changes nothing.
+    pub fn activate(&self, name: &str, plugin: Arc<Plugin>) -> Result<Arc<Plugin>, RegistryError> {
         let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
         match slots.get(name) {
             Some(slot) => {
                 let old = slot.active.load_full();
+                if Arc::ptr_eq(&old, &plugin) {
+                    return Ok(plugin);
+                }
                 if old.world() != plugin.world() {
                     return Err(RegistryError::WorldChanged {
                         name: name.to_string(),

@@ -20,11 +20,23 @@ pub struct FolderWatch {
     _debouncer: Debouncer<notify_debouncer_mini::notify::RecommendedWatcher>,
 }
 
-/// Watches `dir`; `limits_for(name)` gives the limits for a plugin name.
+/// Watches `dir`; `limits_for(name)` gives the limits for a plugin name. Every file read
+/// becomes the active version of its plugin.
 pub fn watch_folder(
     dir: &Path,
     registry: Arc<PluginRegistry>,
     limits_for: impl Fn(&str) -> Limits + Send + 'static,
+) -> Result<FolderWatch, notify_debouncer_mini::notify::Error> {
+    watch_folder_with(dir, move |name, path, bytes| {
+        load_file(&registry, name, path, bytes, &limits_for)
+    })
+}
+
+/// Watches `dir` and hands each `<name>.wasm` written there to `on_file(name, path, bytes)`,
+/// which decides what becomes of it (the service previews it first when gates apply).
+pub fn watch_folder_with(
+    dir: &Path,
+    on_file: impl Fn(&str, &Path, &[u8]) + Send + 'static,
 ) -> Result<FolderWatch, notify_debouncer_mini::notify::Error> {
     let folder = dir.to_path_buf();
     let mut debouncer = new_debouncer(DEBOUNCE, move |events: DebounceEventResult| match events {
@@ -39,7 +51,7 @@ pub fn watch_folder(
                 .iter()
                 .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
             {
-                load_file(&registry, path, &limits_for);
+                read_file(path, &on_file);
             }
         }
         Err(e) => tracing::warn!(error = %e, "plugin folder watch error"),
@@ -74,16 +86,24 @@ fn wasm_files(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-fn load_file(registry: &PluginRegistry, path: &Path, limits_for: &impl Fn(&str) -> Limits) {
+fn read_file(path: &Path, on_file: &impl Fn(&str, &Path, &[u8])) {
     let Some(name) = path.file_stem().and_then(|s| s.to_str()) else {
         return;
     };
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        // Removed or renamed away: the active version keeps serving.
-        Err(_) => return,
-    };
-    match registry.load(name, &bytes, limits_for(name)) {
+    // Removed or renamed away: the active version keeps serving.
+    if let Ok(bytes) = std::fs::read(path) {
+        on_file(name, path, &bytes);
+    }
+}
+
+fn load_file(
+    registry: &PluginRegistry,
+    name: &str,
+    path: &Path,
+    bytes: &[u8],
+    limits_for: &impl Fn(&str) -> Limits,
+) {
+    match registry.load(name, bytes, limits_for(name)) {
         Ok(p) => {
             tracing::info!(plugin = name, version = %p.id().version, file = %path.display(), "loaded from plugin folder")
         }

@@ -169,8 +169,10 @@ fn gates_bound_counts_and_shares() {
     assert_eq!(impact.gates.len(), 2);
 
     // 3 of 5 people is 60 %; phone moved by 1 of 3 holders (33 %).
-    let failing = gates(r#"max_license_changes = "50%"
-max_seat_delta = { phone = "30%", webinar = 0 }"#);
+    let failing = gates(
+        r#"max_license_changes = "50%"
+max_seat_delta = { phone = "30%", webinar = 0 }"#,
+    );
     let impact = super::tests::impact(&rule(ACTIVE), &rule(CANDIDATE), &failing);
     let verdicts: Vec<_> = impact
         .gates
@@ -240,7 +242,10 @@ fn bounds_parse_from_counts_and_percentages() {
     assert_eq!(Bound::Percent(2.5).allowed(200), 5);
     for bad in [r#""lots""#, r#""120%""#, "-1"] {
         let err = parse(&format!("max_new_failures = {bad}")).expect_err(bad);
-        assert!(err.contains("not a bound") || err.contains("did not match"), "{err}");
+        assert!(
+            err.contains("not a bound") || err.contains("did not match"),
+            "{err}"
+        );
     }
     let global: Gates = toml::from_str("max_new_failures = 0\nmax_license_changes = 9").unwrap();
     let own: Gates = toml::from_str("max_license_changes = 1").unwrap();

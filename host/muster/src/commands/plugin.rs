@@ -1,4 +1,4 @@
-//! `muster plugin check`, `run`, `test` and `new`.
+//! `muster plugin check`, `run`, `test`, `preview` and `new`.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -138,4 +138,70 @@ pub fn test(file: &Path, cases: &Path) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// How `muster plugin preview` prints its report.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PreviewFormat {
+    Table,
+    Json,
+    Markdown,
+}
+
+/// The impact passed a gate.
+pub const EXIT_GATE_EXCEEDED: u8 = 3;
+/// The preview could not run.
+pub const EXIT_PREVIEW_FAILED: u8 = 2;
+
+pub struct PreviewRequest {
+    pub components: Vec<(String, std::path::PathBuf)>,
+    pub configs: Vec<(String, std::path::PathBuf)>,
+    pub source: Option<std::path::PathBuf>,
+    pub samples: usize,
+    pub format: PreviewFormat,
+}
+
+/// `muster plugin preview`: exit 0 within the gates, 3 past one, 2 when it could not run (a
+/// CI job tells a rule that needs a look from a broken build).
+pub async fn preview(config: &Path, request: PreviewRequest) -> ExitCode {
+    match run_preview(config, &request).await {
+        Ok(report) => {
+            match request.format {
+                PreviewFormat::Table => print!("{}", crate::preview::render::table(&report)),
+                PreviewFormat::Markdown => print!("{}", crate::preview::render::markdown(&report)),
+                PreviewFormat::Json => match serde_json::to_string_pretty(&report) {
+                    Ok(json) => println!("{json}"),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(EXIT_PREVIEW_FAILED);
+                    }
+                },
+            }
+            if report.passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_GATE_EXCEEDED)
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_PREVIEW_FAILED)
+        }
+    }
+}
+
+async fn run_preview(
+    config: &Path,
+    request: &PreviewRequest,
+) -> anyhow::Result<crate::preview::PreviewReport> {
+    let candidates = crate::preview::candidates_from_args(&request.components, &request.configs)?;
+    let job = crate::commands::sync::build_job(config)?;
+    let options = crate::preview::PreviewOptions {
+        population: match &request.source {
+            Some(path) => crate::preview::Population::Snapshot(path.clone()),
+            None => crate::preview::Population::Source,
+        },
+        samples: request.samples,
+    };
+    Ok(crate::preview::preview(&job, &candidates, &options).await?)
 }

@@ -1,0 +1,254 @@
+//! How a new plugin version goes live. With no gate on the plugin (`[plugins.gates]`, or the
+//! plugin's own `gates`), at once, as before gates existed. With one, only after a preview
+//! ([`crate::preview`]) of its impact on the job's people passes every gate; a version that
+//! does not is *staged*: kept compiled beside the active version, with its preview, and reported
+//! in the log, on `/metrics` (`muster_plugin_staged`) and by the admin API, until an admin
+//! activates it (with `force` past a failed gate, which the log records with the admin's token
+//! id) or a newer version replaces it.
+//!
+//! Uploads through the admin API and files written to `[server] plugins_dir` both come here.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use plugin_host::{Plugin, RegistryError};
+use serde::Serialize;
+
+use crate::job::{Job, limits_of};
+use crate::plugin_folder::InstallError;
+use crate::preview::{Candidate, PreviewError, PreviewOptions, PreviewReport, preview};
+
+pub const PLUGIN_STAGED: &str = "muster_plugin_staged";
+
+/// Where a new version came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// `POST /admin/plugins/{name}/versions`.
+    Upload,
+    /// A file written to `[server] plugins_dir` (already on disk: nothing to save).
+    Folder,
+}
+
+/// A version held back by a gate.
+#[derive(Debug, Clone, Serialize)]
+pub struct StagedVersion {
+    pub version: String,
+    pub origin: Origin,
+    /// The gates it failed, as one sentence.
+    pub reason: String,
+    /// Unix seconds.
+    pub staged_at: i64,
+    pub preview: PreviewReport,
+    #[serde(skip)]
+    plugin: Arc<Plugin>,
+    #[serde(skip)]
+    bytes: Arc<[u8]>,
+}
+
+/// The staged versions, by plugin name: one per plugin, the latest.
+#[derive(Debug, Default)]
+pub struct Staging(Mutex<BTreeMap<String, StagedVersion>>);
+
+impl Staging {
+    pub fn get(&self, name: &str) -> Option<StagedVersion> {
+        self.lock().get(name).cloned()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, StagedVersion>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn put(&self, name: &str, staged: StagedVersion) {
+        metrics::gauge!(PLUGIN_STAGED, "plugin" => name.to_string()).set(1.0);
+        self.lock().insert(name.to_string(), staged);
+    }
+
+    fn clear(&self, name: &str) -> Option<StagedVersion> {
+        let removed = self.lock().remove(name);
+        if removed.is_some() {
+            metrics::gauge!(PLUGIN_STAGED, "plugin" => name.to_string()).set(0.0);
+        }
+        removed
+    }
+}
+
+/// What became of a new version.
+#[derive(Debug)]
+pub enum Admitted {
+    /// Active now; with the preview that let it through when a gate applied, and the file it
+    /// was saved to in `plugins_dir` for an upload.
+    Active {
+        plugin: Arc<Plugin>,
+        preview: Option<Box<PreviewReport>>,
+        saved: Option<PathBuf>,
+    },
+    /// Held back by a gate.
+    Staged(Box<StagedVersion>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdmitError {
+    #[error("no plugin named {0:?} is configured")]
+    Unknown(String),
+    /// Not a valid component for this plugin; the active version keeps serving.
+    #[error(transparent)]
+    Load(#[from] RegistryError),
+    /// The preview a gate needs could not run; the active version keeps serving.
+    #[error("the preview the gates need could not run, so the version was not activated: {0}")]
+    Preview(#[from] PreviewError),
+    #[error(transparent)]
+    NotSaved(InstallError),
+    #[error("plugin {name}: no version is staged")]
+    NothingStaged { name: String },
+    /// A staged version's preview failed a gate and `force` was not given.
+    #[error(
+        "plugin {name}: staged version {version} exceeds the gates ({reason}); activate it with \
+         force=true to override"
+    )]
+    GatesFailed {
+        name: String,
+        version: String,
+        reason: String,
+    },
+}
+
+/// Admits `bytes` as a new version of `name`: previewed when a gate applies (or
+/// `require_preview`), then activated or staged.
+pub async fn admit(
+    job: &Arc<Job>,
+    name: &str,
+    bytes: Arc<[u8]>,
+    origin: Origin,
+    require_preview: bool,
+) -> Result<Admitted, AdmitError> {
+    let entry = job
+        .plugin_entries()
+        .find(|e| e.name == name)
+        .cloned()
+        .ok_or_else(|| AdmitError::Unknown(name.to_string()))?;
+    let compiled = {
+        let (job, bytes, name) = (job.clone(), bytes.clone(), name.to_string());
+        tokio::task::spawn_blocking(move || job.registry.compile(&name, &bytes, limits_of(&entry)))
+            .await
+            .map_err(|e| PreviewError::Other(anyhow::anyhow!("compiling the component: {e}")))??
+    };
+    let unchanged = job
+        .registry
+        .active(name)
+        .is_some_and(|active| Arc::ptr_eq(&active, &compiled));
+    let gated = require_preview || crate::preview::is_gated(job, name);
+    if unchanged || !gated {
+        return activate(job, name, compiled, &bytes, origin, None);
+    }
+    if let Some(staged) = job.staging.get(name)
+        && staged.version == compiled.id().version
+    {
+        // The same file seen again (the folder watch re-reads a Kubernetes volume whole).
+        return Ok(Admitted::Staged(Box::new(staged)));
+    }
+    let candidate = Candidate {
+        name: name.to_string(),
+        compiled: Some(compiled.clone()),
+        ..Candidate::default()
+    };
+    let report = preview(job, &[candidate], &PreviewOptions::default()).await?;
+    if report.passed {
+        tracing::info!(plugin = name, version = %compiled.id().version, "preview within the gates");
+        return activate(job, name, compiled, &bytes, origin, Some(report));
+    }
+    let reason = report.impact.failed_gates();
+    tracing::warn!(plugin = name, version = %compiled.id().version, ?origin, %reason, "new plugin version exceeds the gates: staged, not activated");
+    let staged = StagedVersion {
+        version: compiled.id().version.clone(),
+        origin,
+        reason,
+        staged_at: store::now_unix(),
+        preview: report,
+        plugin: compiled,
+        bytes,
+    };
+    job.staging.put(name, staged.clone());
+    Ok(Admitted::Staged(Box::new(staged)))
+}
+
+/// Activates the staged version of `name`. Past a failed gate only with `force`; `who` (the
+/// admin's token id) is logged with a forced activation.
+pub fn activate_staged(
+    job: &Job,
+    name: &str,
+    force: bool,
+    who: &str,
+) -> Result<Arc<Plugin>, AdmitError> {
+    let staged = job
+        .staging
+        .get(name)
+        .ok_or_else(|| AdmitError::NothingStaged {
+            name: name.to_string(),
+        })?;
+    if !staged.preview.passed && !force {
+        return Err(AdmitError::GatesFailed {
+            name: name.to_string(),
+            version: staged.version,
+            reason: staged.reason,
+        });
+    }
+    let (plugin, _) = activate_now(
+        job,
+        name,
+        staged.plugin.clone(),
+        &staged.bytes,
+        staged.origin,
+    )?;
+    if staged.preview.passed {
+        tracing::info!(plugin = name, version = %staged.version, by = who, "staged plugin version activated");
+    } else {
+        tracing::warn!(plugin = name, version = %staged.version, forced_by = who, gates = %staged.reason, "staged plugin version activated past its gates");
+    }
+    Ok(plugin)
+}
+
+fn activate(
+    job: &Job,
+    name: &str,
+    plugin: Arc<Plugin>,
+    bytes: &[u8],
+    origin: Origin,
+    preview: Option<PreviewReport>,
+) -> Result<Admitted, AdmitError> {
+    let (plugin, saved) = activate_now(job, name, plugin, bytes, origin)?;
+    Ok(Admitted::Active {
+        plugin,
+        preview: preview.map(Box::new),
+        saved,
+    })
+}
+
+/// Makes `plugin` active (an upload also saved to `plugins_dir`); returns the file saved.
+fn activate_now(
+    job: &Job,
+    name: &str,
+    plugin: Arc<Plugin>,
+    bytes: &[u8],
+    origin: Origin,
+) -> Result<(Arc<Plugin>, Option<PathBuf>), AdmitError> {
+    let saved = match (job.plugin_folder(), origin) {
+        (Some(folder), Origin::Upload) => {
+            let (_, file) = folder
+                .install_compiled(&job.registry, name, plugin.clone(), bytes)
+                .map_err(|e| match e {
+                    InstallError::Load(e) => AdmitError::Load(e),
+                    e => AdmitError::NotSaved(e),
+                })?;
+            Some(file)
+        }
+        _ => {
+            job.registry.activate(name, plugin.clone())?;
+            None
+        }
+    };
+    // A newer version went live: what was staged is stale.
+    job.staging.clear(name);
+    Ok((plugin, saved))
+}
