@@ -20,9 +20,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::sync::{build_job, shutdown_signal};
+use crate::activation::{self, Admitted, Origin};
 use crate::http::runner::Trigger;
 use crate::http::{self, AppState};
-use crate::job::{Job, limits_of};
+use crate::job::Job;
 use crate::sync::CycleOptions;
 
 /// How often histogram buckets are compacted by the exporter.
@@ -79,7 +80,7 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
-    let _folder = watch_plugin_folder(&state.job)?;
+    let _folder = watch_plugin_folder(&state.job).await?;
     tokio::spawn(upkeep(state.clone(), stopped.clone()));
     tokio::spawn(probe(state.clone(), stopped.clone()));
     tokio::spawn(prune(state.clone(), stopped.clone()));
@@ -217,8 +218,12 @@ async fn upkeep(state: AppState, mut stopped: watch::Receiver<bool>) {
 }
 
 /// Watches `[server] plugins_dir` when set: `<name>.wasm` there (at start, and whenever it is
-/// written) becomes the active version of plugin `<name>`, with that plugin's configured limits.
-fn watch_plugin_folder(job: &Job) -> anyhow::Result<Option<plugin_host::watch::FolderWatch>> {
+/// written) becomes the active version of plugin `<name>`, with that plugin's configured limits,
+/// through [`activation::admit`]: a plugin with gates is previewed first, and staged when it
+/// exceeds one.
+async fn watch_plugin_folder(
+    job: &Arc<Job>,
+) -> anyhow::Result<Option<plugin_host::watch::FolderWatch>> {
     let Some(dir) = &job.config.server.plugins_dir else {
         return Ok(None);
     };
@@ -226,33 +231,35 @@ fn watch_plugin_folder(job: &Job) -> anyhow::Result<Option<plugin_host::watch::F
     // Uploads are saved there, so a folder that does not exist yet is made, not an error.
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("creating the plugin folder {}", dir.display()))?;
-    let limits: Vec<(String, plugin_host::Limits)> = job
-        .plugin_entries()
-        .map(|e| (e.name.clone(), limits_of(e)))
-        .collect();
     // A version already in the folder wins over the configured `path`, so an update written
     // there survives a restart; one that fails to load leaves the configured version serving.
-    for (name, l) in &limits {
+    let names: Vec<String> = job.plugin_entries().map(|e| e.name.clone()).collect();
+    for name in &names {
         let file = dir.join(format!("{name}.wasm"));
         let Ok(bytes) = std::fs::read(&file) else {
             continue;
         };
-        match job.registry.load(name, &bytes, *l) {
-            Ok(p) => {
-                tracing::info!(plugin = %name, version = %p.id().version, file = %file.display(), "loaded from the plugin folder")
-            }
-            Err(e) => {
-                tracing::error!(plugin = %name, file = %file.display(), error = %e, "plugin in the folder rejected; the configured version serves")
-            }
-        }
+        admit_from_folder(job, name, &file, Arc::from(bytes)).await;
     }
-    let watch = plugin_host::watch::watch_folder(&dir, job.registry.clone(), move |name| {
-        limits
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, l)| *l)
-            .unwrap_or_default()
+    let (job, runtime) = (job.clone(), tokio::runtime::Handle::current());
+    // The watcher calls back on its own thread, outside the runtime: it may block on it.
+    let watch = plugin_host::watch::watch_folder_with(&dir, move |name, file, bytes| {
+        runtime.block_on(admit_from_folder(&job, name, file, Arc::from(bytes)));
     })
     .with_context(|| format!("watching the plugin folder {}", dir.display()))?;
     Ok(Some(watch))
+}
+
+async fn admit_from_folder(job: &Arc<Job>, name: &str, file: &std::path::Path, bytes: Arc<[u8]>) {
+    match activation::admit(job, name, bytes, Origin::Folder, false).await {
+        Ok(Admitted::Active { plugin, .. }) => {
+            tracing::info!(plugin = %name, version = %plugin.id().version, file = %file.display(), "loaded from the plugin folder")
+        }
+        Ok(Admitted::Staged(staged)) => {
+            tracing::warn!(plugin = %name, version = %staged.version, file = %file.display(), "plugin in the folder exceeds its gates: staged; the active version keeps serving")
+        }
+        Err(e) => {
+            tracing::error!(plugin = %name, file = %file.display(), error = %e, "plugin in the folder rejected; the active version keeps serving")
+        }
+    }
 }

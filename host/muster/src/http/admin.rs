@@ -1,4 +1,5 @@
-//! The admin API under `/admin`: plugins (list, upload a version, roll back), sync cycles,
+//! The admin API under `/admin`: plugins (list, preview, upload a version, activate a staged
+//! one, roll back), sync cycles,
 //! on-demand provisioning, reconciliation, provisioning logs, status and test connection. JSON in and out,
 //! its own bearer token (compared in constant time), described by the OpenAPI document at
 //! `/admin/openapi.json` (served without the token: it holds no data).
@@ -20,9 +21,10 @@ use super::ops::{Readiness, readiness};
 use super::probe::ProbeResult;
 use super::runner::{Running, Trigger, kind_name, status_name};
 use super::{AppState, with_request_timeout};
-use crate::job::limits_of;
+use crate::activation::{self, AdmitError, Admitted, Origin, StagedVersion};
 use crate::on_demand::OnDemandError;
-use crate::plugin_folder::{InstallError, RollbackError};
+use crate::plugin_folder::RollbackError;
+use crate::preview::{Candidate, PreviewError, PreviewOptions, PreviewReport};
 use crate::reconcile::ReconcileOptions;
 use crate::sync::CycleOptions;
 
@@ -41,14 +43,19 @@ pub fn router(state: AppState) -> Router {
             post(release_deprovisions),
         );
     // Outside the request timeout: a cycle (`?wait=true`), an on-demand run, a reconcile (it
-    // reads every target user), and a plugin
-    // version to compile (bounded by `[compile] timeout_secs`, longer than a request's) run
-    // as long as they need; only an admin with the token can start them.
+    // reads every target user), a plugin version to compile (bounded by `[compile]
+    // timeout_secs`, longer than a request's) and a preview (two plans of every person) run as
+    // long as they need; only an admin with the token can start them.
     let long = Router::new()
         .route(
             "/admin/plugins/{name}/versions",
             post(upload_version).layer(DefaultBodyLimit::max(max_component + 1)),
         )
+        .route(
+            "/admin/plugins/{name}/preview",
+            post(preview_version).layer(DefaultBodyLimit::max(max_component + 1)),
+        )
+        .route("/admin/plugins/{name}/activate", post(activate))
         .route("/admin/plugins/{name}/rollback", post(rollback))
         .route("/admin/sync", post(start_sync))
         .route("/admin/provision", post(provision))
@@ -90,6 +97,14 @@ pub struct PluginView {
     pub size: usize,
     /// Versions, the active one first, then earlier ones (most recent first).
     pub history: Vec<String>,
+    /// A version held back by a gate, with its preview.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub staged: Option<StagedVersion>,
+    /// The preview that let an upload through its gates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub preview: Option<PreviewReport>,
 }
 
 #[utoipa::path(get, path = "/admin/plugins", tag = "plugins",
@@ -117,47 +132,59 @@ fn plugin_view(state: &AppState, name: &str) -> Option<PluginView> {
             .into_iter()
             .map(|id| id.version)
             .collect(),
+        staged: state.job.staging.get(name),
+        preview: None,
     })
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UploadParams {
+    /// `required`: preview the version and activate it only if the preview passes the gates,
+    /// even for a plugin without gates (a failed one is staged).
+    #[serde(default)]
+    pub preview: Option<String>,
+}
+
 #[utoipa::path(post, path = "/admin/plugins/{name}/versions", tag = "plugins",
-    params(("name" = String, Path, description = "The plugin's name in the configuration")),
+    params(("name" = String, Path, description = "The plugin's name in the configuration"), UploadParams),
     request_body(content = String, content_type = "application/wasm",
         description = "The component (.wasm) bytes"),
     responses(
-        (status = 201, description = "Loaded and active; with `[server] plugins_dir`, also saved there, so a restart serves it", body = PluginView),
-        (status = 400, description = "Not a valid plugin component; the active version keeps serving", body = ErrorBody),
-        (status = 500, description = "Valid, but it could not be saved to `plugins_dir`; the active version keeps serving", body = ErrorBody),
+        (status = 201, description = "Loaded and active (past its gates, when it has some: the preview is attached); with `[server] plugins_dir`, also saved there, so a restart serves it", body = PluginView),
+        (status = 202, description = "Valid, but its preview exceeds a gate: staged, not activated (`staged` holds the preview); `POST /admin/plugins/{name}/activate?force=true` overrides", body = PluginView),
+        (status = 400, description = "Not a valid plugin component, or `preview` is not `required`; the active version keeps serving", body = ErrorBody),
+        (status = 500, description = "Valid, but it could not be saved to `plugins_dir`, or the preview its gates need could not run; the active version keeps serving", body = ErrorBody),
         (status = 404, description = "No plugin of that name is configured", body = ErrorBody),
         (status = 413, description = "Over the component size limit")),
     security(("bearer" = [])))]
 async fn upload_version(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    Query(params): Query<UploadParams>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<PluginView>), ApiError> {
-    let entry = state
-        .job
-        .plugin_entries()
-        .find(|e| e.name == name)
-        .cloned()
-        .ok_or_else(|| unknown_plugin(&name))?;
-    let registry = state.job.registry.clone();
-    let folder = state.job.plugin_folder();
-    let limits = limits_of(&entry);
-    let loaded = tokio::task::spawn_blocking(move || match folder {
-        Some(folder) => folder
-            .install(&registry, &entry.name, &body, limits)
-            .map(|(plugin, file)| (plugin, Some(file))),
-        None => registry
-            .load(&entry.name, &body, limits)
-            .map(|plugin| (plugin, None))
-            .map_err(InstallError::Load),
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!("loading the component: {e}"))?;
-    match loaded {
-        Ok((plugin, saved)) => {
+    let require_preview = match params.preview.as_deref() {
+        None => false,
+        Some("required") => true,
+        Some(other) => {
+            return Err(ApiError::new(
+                400,
+                None,
+                format!("preview={other:?}: the only value is `required`"),
+            ));
+        }
+    };
+    let bytes: std::sync::Arc<[u8]> = std::sync::Arc::from(&body[..]);
+    let admitted = activation::admit(&state.job, &name, bytes, Origin::Upload, require_preview)
+        .await
+        .map_err(|e| admit_error(&name, e))?;
+    match admitted {
+        Admitted::Active {
+            plugin,
+            preview,
+            saved,
+        } => {
             match saved {
                 Some(file) => {
                     tracing::info!(plugin = %name, version = %plugin.id().version, file = %file.display(), "plugin version uploaded and saved")
@@ -166,15 +193,113 @@ async fn upload_version(
                     tracing::warn!(plugin = %name, version = %plugin.id().version, "plugin version uploaded; it lives in memory only until a restart (set [server] plugins_dir to keep uploads)")
                 }
             }
-            let view = plugin_view(&state, &name).ok_or_else(|| unknown_plugin(&name))?;
+            let mut view = plugin_view(&state, &name).ok_or_else(|| unknown_plugin(&name))?;
+            view.preview = preview.map(|p| *p);
             Ok((StatusCode::CREATED, Json(view)))
         }
-        Err(e @ InstallError::Load(_)) => {
+        Admitted::Staged(_) => {
+            let view = plugin_view(&state, &name).ok_or_else(|| unknown_plugin(&name))?;
+            Ok((StatusCode::ACCEPTED, Json(view)))
+        }
+    }
+}
+
+/// An admission's error as the admin API answers it.
+fn admit_error(name: &str, error: AdmitError) -> ApiError {
+    match error {
+        AdmitError::Unknown(_) => unknown_plugin(name),
+        AdmitError::Load(RegistryError::Unknown(_)) => unknown_plugin(name),
+        e @ AdmitError::Load(_) => {
             tracing::warn!(plugin = %name, error = %e, "uploaded plugin version rejected");
+            ApiError::new(400, None, e.to_string())
+        }
+        e @ AdmitError::NothingStaged { .. } => ApiError::not_found(e.to_string()),
+        e @ AdmitError::GatesFailed { .. } => ApiError::conflict(e.to_string()),
+        e @ (AdmitError::Preview(_) | AdmitError::NotSaved(_)) => ApiError::internal(e.to_string()),
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PreviewParams {
+    /// People listed per kind of change (default 10).
+    #[serde(default)]
+    pub samples: Option<usize>,
+}
+
+#[utoipa::path(post, path = "/admin/plugins/{name}/preview", tag = "plugins",
+    params(("name" = String, Path, description = "The plugin's name in the configuration"), PreviewParams),
+    request_body(content = String, content_type = "application/wasm",
+        description = "The candidate component (.wasm) bytes"),
+    responses(
+        (status = 200, description = "The candidate's impact on the job's people against the active version, and the gates; nothing is activated, sent or written", body = Object),
+        (status = 400, description = "Not a valid plugin component for this plugin", body = ErrorBody),
+        (status = 404, description = "No plugin of that name is configured", body = ErrorBody),
+        (status = 500, description = "The preview could not run (the source could not be read)", body = ErrorBody),
+        (status = 413, description = "Over the component size limit")),
+    security(("bearer" = [])))]
+async fn preview_version(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(params): Query<PreviewParams>,
+    body: Bytes,
+) -> Result<Json<PreviewReport>, ApiError> {
+    let candidate = Candidate {
+        name: name.clone(),
+        component: Some(body.to_vec()),
+        ..Candidate::default()
+    };
+    let options = PreviewOptions {
+        samples: params.samples.unwrap_or(crate::preview::DEFAULT_SAMPLES),
+        ..PreviewOptions::default()
+    };
+    match crate::preview::preview(&state.job, &[candidate], &options).await {
+        Ok(report) => Ok(Json(report)),
+        Err(PreviewError::UnknownPlugin(_)) => Err(unknown_plugin(&name)),
+        Err(e @ (PreviewError::Invalid(_) | PreviewError::WorldChanged { .. })) => {
             Err(ApiError::new(400, None, e.to_string()))
         }
-        Err(e @ InstallError::NotSaved { .. }) => Err(ApiError::internal(e.to_string())),
+        Err(e) => Err(ApiError::internal(format!("{e:#}"))),
     }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ActivateParams {
+    /// Activate even though the staged version's preview exceeds a gate (logged with the
+    /// admin token's id).
+    #[serde(default)]
+    pub force: bool,
+}
+
+#[utoipa::path(post, path = "/admin/plugins/{name}/activate", tag = "plugins",
+    params(("name" = String, Path, description = "The plugin's name in the configuration"), ActivateParams),
+    responses(
+        (status = 200, description = "The staged version is active (and, with `plugins_dir`, saved there)", body = PluginView),
+        (status = 404, description = "No plugin of that name, or no version staged", body = ErrorBody),
+        (status = 409, description = "The staged version exceeds a gate and `force` was not given; nothing changed", body = ErrorBody),
+        (status = 500, description = "It could not be saved to `plugins_dir`; the active version keeps serving", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn activate(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(params): Query<ActivateParams>,
+) -> Result<Json<PluginView>, ApiError> {
+    if !state.job.plugin_entries().any(|e| e.name == name) {
+        return Err(unknown_plugin(&name));
+    }
+    let who = state
+        .admin_token
+        .as_ref()
+        .map_or_else(|| "unknown".to_string(), |t| t.id());
+    let (job, plugin, force) = (state.job.clone(), name.clone(), params.force);
+    tokio::task::spawn_blocking(move || activation::activate_staged(&job, &plugin, force, &who))
+        .await
+        .map_err(|e| anyhow::anyhow!("activating: {e}"))?
+        .map_err(|e| admit_error(&name, e))?;
+    plugin_view(&state, &name)
+        .map(Json)
+        .ok_or_else(|| unknown_plugin(&name))
 }
 
 fn unknown_plugin(name: &str) -> ApiError {
@@ -529,7 +654,7 @@ async fn release_deprovisions(State(state): State<AppState>) -> Result<Json<Rele
 #[derive(OpenApi)]
 #[openapi(
     info(title = "muster admin API", description = "Operate a muster provisioning job"),
-    paths(list_plugins, upload_version, rollback, start_sync, provision, reconcile, logs, status, test_connection, dropped_changes, replay_dropped, release_deprovisions),
+    paths(list_plugins, upload_version, preview_version, activate, rollback, start_sync, provision, reconcile, logs, status, test_connection, dropped_changes, replay_dropped, release_deprovisions),
     components(schemas(PluginView, ErrorBody, SyncAnswer, ProvisionRequest, ProvisionAnswer, ReconcileOptions, Status, Running, Trigger, Readiness, ProbeResult, Replayed, Released)),
     modifiers(&BearerAuth)
 )]

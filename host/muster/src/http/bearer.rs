@@ -30,6 +30,13 @@ impl BearerToken {
         BearerToken(Sha256::digest(token.as_bytes()).into())
     }
 
+    /// A name for the token in logs that does not reveal it: `sha256:` and the first 8 hex
+    /// digits of its digest.
+    pub fn id(&self) -> String {
+        let hex: String = self.0[..4].iter().map(|b| format!("{b:02x}")).collect();
+        format!("sha256:{hex}")
+    }
+
     /// Whether `headers` carry this token as `Authorization: Bearer <token>` (the scheme in any
     /// case, RFC 6750 §2.1).
     pub fn check(&self, headers: &HeaderMap) -> Result<(), Refusal> {
