@@ -749,3 +749,100 @@ async fn reconcile_reports_and_fixes_through_the_api() {
     let doc: Value = serde_json::from_str(&doc).expect("JSON");
     assert!(doc["paths"]["/admin/reconcile"]["post"].is_object());
 }
+
+/// `[plugins.gates]`: a harmless new version passes its preview and goes live with the preview
+/// attached; one that fails people is staged, not activated, and reported; activating it needs
+/// `force`. A preview through the API activates nothing and sends the target nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gate_stages_a_version_that_fails_people_until_it_is_forced() {
+    let gated = format!("{SERVER}\n[plugins.gates]\nmax_new_failures = 0\n");
+    let s = Served::start_with(&two_people(), &gated).await;
+    let v1 = s.plugin(LICENSE).await["active"].clone();
+
+    let (status, body) = s.upload(LICENSE, variant(&license_bytes(), "v2")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["preview"]["passed"], true, "{body}");
+    assert_eq!(body["preview"]["impact"]["newly_failed"]["count"], 0);
+    let v2 = body["active"].clone();
+    assert_ne!(v1, v2);
+
+    let trap = std::fs::read(muster_artifacts::TRAP).expect("the trap guest");
+    let requests = s.sim().state.counters().requests;
+    let path = format!("/admin/plugins/{LICENSE}/preview");
+    let (status, report) = send(
+        s.admin(reqwest::Method::POST, &path)
+            .header("content-type", "application/wasm")
+            .body(trap.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["passed"], false);
+    assert_eq!(report["impact"]["newly_failed"]["count"], 2, "{report}");
+    assert_eq!(
+        s.plugin(LICENSE).await["active"],
+        v2,
+        "a preview activates nothing"
+    );
+    assert_eq!(
+        s.sim().state.counters().requests,
+        requests,
+        "a preview sends the target nothing"
+    );
+
+    let (status, body) = s.upload(LICENSE, trap).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["active"], v2, "the active version keeps serving");
+    let staged = &body["staged"];
+    assert_eq!(staged["origin"], "upload");
+    assert!(
+        staged["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("max_new_failures is 2")),
+        "{staged}"
+    );
+    assert_eq!(
+        s.plugin(LICENSE).await["staged"]["version"],
+        staged["version"]
+    );
+    let (_, metrics) = s.text("/metrics").await;
+    assert!(
+        metrics.contains(r#"muster_plugin_staged{plugin="license-by-group"} 1"#),
+        "{metrics}"
+    );
+
+    let activate = format!("/admin/plugins/{LICENSE}/activate");
+    let (status, body) = s.post(&activate, json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("force=true")),
+        "{body}"
+    );
+    assert_eq!(s.plugin(LICENSE).await["active"], v2);
+
+    let (status, body) = s.post(&format!("{activate}?force=true"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["active"], staged["version"]);
+    assert!(
+        body.get("staged").is_none(),
+        "nothing staged any more: {body}"
+    );
+    let (status, _) = s.post(&format!("{activate}?force=true"), json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing left to activate");
+
+    let (status, body) = s.upload(LICENSE, license_bytes()).await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "back to a rule that fails nobody: {body}"
+    );
+    let bogus = format!("/admin/plugins/{LICENSE}/versions?preview=maybe");
+    let (status, _) = send(
+        s.admin(reqwest::Method::POST, &bogus)
+            .header("content-type", "application/wasm")
+            .body(license_bytes()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -4,7 +4,8 @@
 //!
 //! A person's outcome is what the target would hold once a plan were applied: the record after
 //! their action, or the record as it stands when the plan has no action for them (unchanged,
-//! skipped, failed). Since both plans start from the same records and the same people, every
+//! skipped, failed). Licenses are counted as the target holds them: an add-on the target
+//! profile has no attributes for is never provisioned, so it is not counted. Since both plans start from the same records and the same people, every
 //! difference is one the plugins made.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -201,7 +202,11 @@ pub fn compare(sides: &Sides, gates: &Gates, samples: usize) -> Impact {
         if old.planned || new.planned {
             impact.people += 1;
         }
-        for (license, side) in [(old.license(), 0), (new.license(), 1)] {
+        let (held_before, held_after) = (
+            old.license().map(|l| expressed(l, sides.profile)),
+            new.license().map(|l| expressed(l, sides.profile)),
+        );
+        for (license, side) in [(&held_before, 0), (&held_after, 1)] {
             let Some(license) = license else { continue };
             let names = std::iter::once((LicenseKind::Plan, &license.plan))
                 .chain(license.add_ons.iter().map(|a| (LicenseKind::AddOn, a)));
@@ -229,11 +234,11 @@ pub fn compare(sides: &Sides, gates: &Gates, samples: usize) -> Impact {
             id: id.to_string(),
             name: new.name.or(old.name).map(str::to_string),
         };
-        if old.license() != new.license() {
+        if held_before != held_after {
             impact.license_changes.add(samples, || LicenseChange {
                 person: who(),
-                before: old.license().map(describe),
-                after: new.license().map(describe),
+                before: held_before.as_ref().map(describe),
+                after: held_after.as_ref().map(describe),
             });
         }
         let diffs = attribute_diffs(old.attributes(), new.attributes(), &license_paths);
@@ -392,6 +397,15 @@ fn outcomes<'p>(
         outcome.record = action.record_after.as_ref();
     }
     out
+}
+
+/// `license` as the target holds it: without the add-ons the profile has no attributes for
+/// (they are never provisioned, so they hold no seat and a rule moving them changes nothing).
+fn expressed(license: &License, profile: &TargetProfile) -> License {
+    let mut held = license.clone();
+    held.add_ons
+        .retain(|a| profile.data.add_ons.contains_key(a));
+    held
 }
 
 /// The attributes (other than the license's) that differ, in path order. A person with a

@@ -134,10 +134,17 @@ pub async fn admit(
             .await
             .map_err(|e| PreviewError::Other(anyhow::anyhow!("compiling the component: {e}")))??
     };
-    let unchanged = job
-        .registry
-        .active(name)
-        .is_some_and(|active| Arc::ptr_eq(&active, &compiled));
+    let active = job.registry.active(name);
+    if let Some(active) = &active
+        && active.world() != compiled.world()
+    {
+        return Err(AdmitError::Load(RegistryError::WorldChanged {
+            name: name.to_string(),
+            active: active.world(),
+            new: compiled.world(),
+        }));
+    }
+    let unchanged = active.is_some_and(|active| Arc::ptr_eq(&active, &compiled));
     let gated = require_preview || crate::preview::is_gated(job, name);
     if unchanged || !gated {
         return activate(job, name, compiled, &bytes, origin, None);

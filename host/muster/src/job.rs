@@ -325,22 +325,7 @@ impl Job {
 
     /// The component a plugin entry's `path` names (a file, or `builtin:<name>`).
     pub fn configured_bytes(&self, entry: &PluginConfig) -> anyhow::Result<Vec<u8>> {
-        match entry
-            .path
-            .to_str()
-            .and_then(|p| p.strip_prefix(BUILTIN_PREFIX))
-        {
-            Some(name) => Ok(muster_artifacts::builtin(name)
-                .with_context(|| {
-                    format!("plugin {}: no built-in plugin named {name:?}", entry.name)
-                })?
-                .to_vec()),
-            None => {
-                let path = resolve(&self.config_dir, &entry.path);
-                std::fs::read(&path)
-                    .with_context(|| format!("plugin {}: reading {}", entry.name, path.display()))
-            }
-        }
+        component_bytes(entry, &self.config_dir)
     }
 
     /// `[server] plugins_dir`, where uploaded versions are kept, if configured.
@@ -395,6 +380,25 @@ impl Job {
 
     pub fn source_path(&self, path: &Path) -> PathBuf {
         resolve(&self.config_dir, path)
+    }
+}
+
+/// The component a plugin entry's `path` names (a file relative to `config_dir`, or
+/// `builtin:<name>`).
+pub fn component_bytes(entry: &PluginConfig, config_dir: &Path) -> anyhow::Result<Vec<u8>> {
+    match entry
+        .path
+        .to_str()
+        .and_then(|p| p.strip_prefix(BUILTIN_PREFIX))
+    {
+        Some(name) => Ok(muster_artifacts::builtin(name)
+            .with_context(|| format!("plugin {}: no built-in plugin named {name:?}", entry.name))?
+            .to_vec()),
+        None => {
+            let path = resolve(config_dir, &entry.path);
+            std::fs::read(&path)
+                .with_context(|| format!("plugin {}: reading {}", entry.name, path.display()))
+        }
     }
 }
 

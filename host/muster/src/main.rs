@@ -184,6 +184,10 @@ enum PluginCommand {
         /// The job's configuration.
         #[arg(long)]
         config: PathBuf,
+        /// Another configuration of the same job (e.g. a pull request's): each plugin whose
+        /// component or configuration differs there is a candidate.
+        #[arg(long)]
+        candidate_config: Option<PathBuf>,
         /// A candidate component, NAME=FILE.wasm (repeatable).
         #[arg(long = "plugin", value_parser = name_and_path)]
         plugins: Vec<(String, PathBuf)>,
@@ -355,6 +359,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }) => plugin::compile(&file, &out, memory_bytes),
         Command::Plugin(PluginCommand::Preview {
             config,
+            candidate_config,
             plugins,
             plugin_configs,
             source,
@@ -362,6 +367,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             format,
         }) => {
             let request = plugin::PreviewRequest {
+                candidate_config,
                 components: plugins,
                 configs: plugin_configs,
                 source,

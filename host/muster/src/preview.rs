@@ -462,8 +462,43 @@ pub fn candidates_from_args(
         entry.name = name.clone();
         entry.config = Some(text);
     }
-    if by_name.is_empty() {
-        bail!("nothing to preview: give --plugin NAME=FILE.wasm or --plugin-config NAME=FILE.json");
-    }
     Ok(by_name.into_values().collect())
+}
+
+/// Candidates from another configuration of the same job (a pull request's `job.toml`): each
+/// plugin whose component or configuration differs from the job's. `dir` is the folder its
+/// relative paths resolve against.
+pub fn candidates_from_config(
+    job: &Job,
+    other: &engine::config::Config,
+    dir: &std::path::Path,
+) -> anyhow::Result<Vec<Candidate>> {
+    let mut candidates = Vec::new();
+    let entries = other.transforms.iter().chain(other.license.iter());
+    for entry in entries {
+        let Some(current) = job.plugin_entries().find(|e| e.name == entry.name) else {
+            bail!(
+                "the candidate configuration has a plugin {:?} the job does not: a preview \
+                 compares the job's plugins, version by version",
+                entry.name
+            );
+        };
+        let bytes = crate::job::component_bytes(entry, dir)?;
+        let version = plugin_host::plugin::version_of(&bytes);
+        let active = job
+            .registry
+            .active(&entry.name)
+            .map(|p| p.id().version.clone());
+        let new_version = active.as_deref() != Some(version.as_str());
+        let new_config = entry.config_json() != current.config_json();
+        if new_version || new_config {
+            candidates.push(Candidate {
+                name: entry.name.clone(),
+                component: new_version.then_some(bytes),
+                compiled: None,
+                config: new_config.then(|| entry.config_json()),
+            });
+        }
+    }
+    Ok(candidates)
 }

@@ -154,6 +154,8 @@ pub const EXIT_GATE_EXCEEDED: u8 = 3;
 pub const EXIT_PREVIEW_FAILED: u8 = 2;
 
 pub struct PreviewRequest {
+    /// Another configuration of the job whose plugins are the candidates.
+    pub candidate_config: Option<std::path::PathBuf>,
     pub components: Vec<(String, std::path::PathBuf)>,
     pub configs: Vec<(String, std::path::PathBuf)>,
     pub source: Option<std::path::PathBuf>,
@@ -194,8 +196,26 @@ async fn run_preview(
     config: &Path,
     request: &PreviewRequest,
 ) -> anyhow::Result<crate::preview::PreviewReport> {
-    let candidates = crate::preview::candidates_from_args(&request.components, &request.configs)?;
+    let mut candidates =
+        crate::preview::candidates_from_args(&request.components, &request.configs)?;
     let job = crate::commands::sync::build_job(config)?;
+    if let Some(path) = &request.candidate_config {
+        let other = crate::job::read_config(path)?;
+        let dir = crate::commands::sync::config_dir(path);
+        let from_config = crate::preview::candidates_from_config(&job, &other, dir)?;
+        // `--plugin` and `--plugin-config` win over the candidate configuration.
+        for candidate in from_config {
+            if !candidates.iter().any(|c| c.name == candidate.name) {
+                candidates.push(candidate);
+            }
+        }
+    }
+    if candidates.is_empty() {
+        anyhow::bail!(
+            "nothing to preview: give --plugin NAME=FILE.wasm, --plugin-config NAME=FILE.json \
+             or a --candidate-config whose plugins differ from the job's"
+        );
+    }
     let options = crate::preview::PreviewOptions {
         population: match &request.source {
             Some(path) => crate::preview::Population::Snapshot(path.clone()),

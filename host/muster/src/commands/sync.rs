@@ -9,7 +9,7 @@ use anyhow::Context;
 use crate::job::{Job, read_config, target_auth, target_profile};
 use crate::sync::{CycleOptions, report, run_cycle};
 
-fn config_dir(config: &Path) -> &Path {
+pub fn config_dir(config: &Path) -> &Path {
     config
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
