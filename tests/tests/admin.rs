@@ -750,11 +750,16 @@ async fn reconcile_reports_and_fixes_through_the_api() {
     assert!(doc["paths"]["/admin/reconcile"]["post"].is_object());
 }
 
+/// Held by the tests that stage versions: `muster_plugin_staged` is a process-wide gauge per
+/// plugin name, which one test's staging would move under another's assertion.
+static STAGING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// `[plugins.gates]`: a harmless new version passes its preview and goes live with the preview
 /// attached; one that fails people is staged, not activated, and reported; activating it needs
 /// `force`. A preview through the API activates nothing and sends the target nothing.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_gate_stages_a_version_that_fails_people_until_it_is_forced() {
+    let _staging = STAGING.lock().await;
     let gated = format!("{SERVER}\n[plugins.gates]\nmax_new_failures = 0\n");
     let s = Served::start_with(&two_people(), &gated).await;
     let v1 = s.plugin(LICENSE).await["active"].clone();
@@ -845,4 +850,108 @@ async fn a_gate_stages_a_version_that_fails_people_until_it_is_forced() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+/// `[plugins.shadow]`: a version uploaded to run in shadow is called beside the active one on
+/// every cycle and applied nowhere; after `promote_after_cycles` clean cycles it is active. A
+/// shadow that fails people, or disagrees past a gate, is dropped, and the log entries say how
+/// it disagreed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shadow_is_promoted_after_clean_cycles_and_dropped_when_it_disagrees() {
+    let _staging = STAGING.lock().await;
+    let server = format!(
+        "{SERVER}\n[plugins.gates]\nmax_attribute_changes = 0\nmax_new_failures = 0\n\
+         [plugins.shadow]\npromote_after_cycles = 2\n"
+    );
+    let s = Served::start_with(&two_people(), &server).await;
+    let v1 = s.plugin(LICENSE).await["active"].clone();
+    let shadow_upload = |plugin: &str| format!("/admin/plugins/{plugin}/versions?shadow=true");
+    let upload_shadow = |plugin: &'static str, bytes: Vec<u8>| {
+        let request = s
+            .admin(reqwest::Method::POST, &shadow_upload(plugin))
+            .header("content-type", "application/wasm")
+            .body(bytes);
+        send(request)
+    };
+    let sync = || s.post("/admin/sync?wait=true", json!({}));
+
+    let (status, body) = upload_shadow(LICENSE, variant(&license_bytes(), "shadow")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let v2 = body["staged"]["version"].clone();
+    assert_eq!(body["active"], v1, "a shadow is not applied");
+    assert!(body["staged"]["shadow"].is_object(), "{body}");
+
+    let (_, first) = sync().await;
+    let compared = &first["counts"]["shadow"][0];
+    assert_eq!(compared["plugin"], LICENSE, "{first}");
+    assert_eq!(compared["version"], v2);
+    assert_eq!(compared["passed"], true);
+    assert_eq!(compared["license_changes"], 0);
+    let view = s.plugin(LICENSE).await;
+    assert_eq!(view["active"], v1, "one clean cycle of two");
+    assert_eq!(view["staged"]["shadow"]["clean_runs"], 1);
+    let (_, metrics) = s.text("/metrics").await;
+    assert!(
+        metrics.contains(r#"muster_shadow_plugin_calls_total{plugin="license-by-group""#),
+        "the shadow's calls are metered apart: {metrics}"
+    );
+
+    let (_, second) = sync().await;
+    assert_eq!(second["counts"]["shadow"][0]["passed"], true, "{second}");
+    let view = s.plugin(LICENSE).await;
+    assert_eq!(
+        view["active"], v2,
+        "promoted after two clean cycles: {view}"
+    );
+    assert!(view.get("staged").is_none(), "{view}");
+
+    // A rule that fails everyone: dropped after its first cycle, nothing applied.
+    let trap = std::fs::read(muster_artifacts::TRAP).expect("the trap guest");
+    let (status, body) = upload_shadow(LICENSE, trap).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (_, third) = sync().await;
+    let compared = &third["counts"]["shadow"][0];
+    assert_eq!(compared["passed"], false, "{third}");
+    assert_eq!(compared["newly_failed"], 2);
+    assert_eq!(third["counts"]["failed"], 0, "the live run failed nobody");
+    let view = s.plugin(LICENSE).await;
+    assert_eq!(view["active"], v2);
+    assert!(view.get("staged").is_none(), "dropped: {view}");
+
+    // A transform that rewrites every attribute: past `max_attribute_changes = 0`, dropped, and
+    // the cycle's log entries say what it would have changed.
+    let echo = std::fs::read(muster_artifacts::ECHO).expect("the echo guest");
+    let (status, body) = upload_shadow("normalize-attributes", echo).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (_, fourth) = sync().await;
+    let compared = &fourth["counts"]["shadow"][0];
+    assert_eq!(compared["plugin"], "normalize-attributes", "{fourth}");
+    assert_eq!(compared["passed"], false);
+    assert!(
+        compared["attribute_changes"].as_u64() > Some(0),
+        "{compared}"
+    );
+    assert!(
+        s.plugin("normalize-attributes")
+            .await
+            .get("staged")
+            .is_none()
+    );
+    let cycle = fourth["cycle_id"].as_i64().expect("cycle id");
+    let (_, logs) = s.get(&format!("/admin/logs?cycle={cycle}")).await;
+    let said: Vec<&str> = logs
+        .as_array()
+        .expect("entries")
+        .iter()
+        .flat_map(|e| {
+            e["detail"]["provisioningSteps"]
+                .as_array()
+                .into_iter()
+                .flatten()
+        })
+        .filter(|step| step["name"] == "shadow:normalize-attributes")
+        .filter_map(|step| step["description"].as_str())
+        .collect();
+    assert!(!said.is_empty(), "shadow steps in the log: {logs}");
+    assert!(said[0].contains("disagrees"), "{said:?}");
 }

@@ -22,7 +22,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use gates::{Bound, Gates, PluginPolicyConfig};
+pub use gates::{Bound, Gates, PluginPolicyConfig, ShadowConfig};
 pub use gateway::GatewayConfig;
 pub use mapping::{ApplyMode, MappingConfig, MappingKind};
 pub use plugins::{BUILTIN_PREFIX, GroupInputs, PluginConfig, PluginInputs, PluginLimits};
@@ -175,7 +175,7 @@ impl Config {
         self.scope.validate("scope", errors);
         mapping::validate_all(&self.mappings, errors);
         plugins::validate_all(&self.transforms, self.license.as_ref(), errors);
-        self.plugins.gates.validate("plugins.gates", errors);
+        self.plugins.validate("plugins", errors);
         if let Some(profile) = &self.profile {
             // With a profile file, its classes are known only when it is read: the built-in
             // profile's stand in.

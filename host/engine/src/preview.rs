@@ -60,6 +60,85 @@ impl Impact {
     }
 }
 
+/// A shadow run's comparison in one cycle, as the cycle history keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShadowCounts {
+    pub plugin: String,
+    pub version: String,
+    pub license_changes: u64,
+    pub attribute_changes: u64,
+    pub newly_skipped: u64,
+    pub newly_failed: u64,
+    /// Within the gates and without a failure of its own.
+    pub passed: bool,
+}
+
+impl Impact {
+    /// The counts a shadow run of `plugin` at `version` keeps for one cycle. A shadow that
+    /// fails a person the active version does not has not passed, gates or no gates.
+    pub fn shadow_counts(&self, plugin: &str, version: &str) -> ShadowCounts {
+        ShadowCounts {
+            plugin: plugin.to_string(),
+            version: version.to_string(),
+            license_changes: self.license_changes.count,
+            attribute_changes: self.attribute_changes.count,
+            newly_skipped: self.newly_skipped.count,
+            newly_failed: self.newly_failed.count,
+            passed: self.passed() && self.newly_failed.count == 0,
+        }
+    }
+
+    /// Adds a `shadow:<plugin>` warning step to the log entry of each sampled person on whom
+    /// the shadow version disagreed with the active one, saying how.
+    pub fn annotate(&self, plan: &mut Plan, plugin: &str, version: &str) {
+        let mut notes: HashMap<&str, Vec<String>> = HashMap::new();
+        for c in &self.license_changes.samples {
+            notes.entry(&c.person.id).or_default().push(format!(
+                "license {} → {}",
+                c.before.as_deref().unwrap_or("none"),
+                c.after.as_deref().unwrap_or("none")
+            ));
+        }
+        for c in &self.attribute_changes.samples {
+            for d in &c.changes {
+                notes.entry(&c.person.id).or_default().push(format!(
+                    "{} {} → {}",
+                    d.path,
+                    d.before.as_deref().unwrap_or("(none)"),
+                    d.after.as_deref().unwrap_or("(none)")
+                ));
+            }
+        }
+        for c in self
+            .newly_skipped
+            .samples
+            .iter()
+            .chain(&self.newly_failed.samples)
+        {
+            notes
+                .entry(&c.person.id)
+                .or_default()
+                .push(format!("{}: {}", c.after, c.reason));
+        }
+        if notes.is_empty() {
+            return;
+        }
+        let name = format!("shadow:{plugin}");
+        for entry in &mut plan.log {
+            let Some(said) = notes.get(entry.source_identity.id.as_str()) else {
+                continue;
+            };
+            let description = format!("shadow version {version} disagrees: {}", said.join("; "));
+            entry.provisioning_steps.push(crate::log::Step::new(
+                crate::log::StepType::Processing,
+                name.clone(),
+                Status::Warning,
+                description,
+            ));
+        }
+    }
+}
+
 /// How many people a kind of change touches, with the first few of them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Changed<T> {

@@ -6,6 +6,10 @@
 //! activates it (with `force` past a failed gate, which the log records with the admin's token
 //! id) or a newer version replaces it.
 //!
+//! A staged version can run in shadow ([`crate::shadow`]): called beside the active version on
+//! every run, compared, never applied, and promoted after `[plugins.shadow]
+//! promote_after_cycles` clean runs.
+//!
 //! Uploads through the admin API and files written to `[server] plugins_dir` both come here.
 
 use std::collections::BTreeMap;
@@ -36,15 +40,39 @@ pub enum Origin {
 pub struct StagedVersion {
     pub version: String,
     pub origin: Origin,
-    /// The gates it failed, as one sentence.
+    /// Why it is staged: the gates it failed, or that it was uploaded to run in shadow.
     pub reason: String,
     /// Unix seconds.
     pub staged_at: i64,
-    pub preview: PreviewReport,
+    /// The preview that held it back (none for a version uploaded to run in shadow).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preview: Option<PreviewReport>,
+    /// Set while it runs in shadow beside the active version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<ShadowProgress>,
     #[serde(skip)]
     plugin: Arc<Plugin>,
     #[serde(skip)]
     bytes: Arc<[u8]>,
+}
+
+/// A shadow run's progress.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ShadowProgress {
+    /// Unix seconds.
+    pub since: i64,
+    /// Runs in a row that compared within the gates (on-demand runs do not count).
+    pub clean_runs: u32,
+    /// The last run's comparison.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last: Option<engine::preview::ShadowCounts>,
+}
+
+impl StagedVersion {
+    /// The compiled version, for a shadow run.
+    pub fn plugin(&self) -> &Arc<Plugin> {
+        &self.plugin
+    }
 }
 
 /// The staged versions, by plugin name: one per plugin, the latest.
@@ -54,6 +82,32 @@ pub struct Staging(Mutex<BTreeMap<String, StagedVersion>>);
 impl Staging {
     pub fn get(&self, name: &str) -> Option<StagedVersion> {
         self.lock().get(name).cloned()
+    }
+
+    /// The staged versions running in shadow.
+    pub fn shadowed(&self) -> Vec<(String, StagedVersion)> {
+        let staged = self.lock();
+        let shadowed = staged.iter().filter(|(_, s)| s.shadow.is_some());
+        shadowed.map(|(n, s)| (n.clone(), s.clone())).collect()
+    }
+
+    /// Changes the staged version of `name`, if it is still `version`.
+    pub(crate) fn update(
+        &self,
+        name: &str,
+        version: &str,
+        change: impl FnOnce(&mut StagedVersion),
+    ) {
+        if let Some(staged) = self.lock().get_mut(name)
+            && staged.version == version
+        {
+            change(staged);
+        }
+    }
+
+    /// Drops the staged version of `name` (a failed shadow, an admin's decision).
+    pub fn drop_staged(&self, name: &str) -> Option<StagedVersion> {
+        self.clear(name)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, StagedVersion>> {
@@ -172,12 +226,80 @@ pub async fn admit(
         origin,
         reason,
         staged_at: store::now_unix(),
-        preview: report,
+        preview: Some(report),
+        shadow: None,
         plugin: compiled,
         bytes,
     };
     job.staging.put(name, staged.clone());
     Ok(Admitted::Staged(Box::new(staged)))
+}
+
+/// Stages `bytes` as a new version of `name` without a preview and runs it in shadow beside
+/// the active version (`POST .../versions?shadow=true`).
+pub async fn stage_for_shadow(
+    job: &Arc<Job>,
+    name: &str,
+    bytes: Arc<[u8]>,
+    origin: Origin,
+) -> Result<StagedVersion, AdmitError> {
+    let entry = job
+        .plugin_entries()
+        .find(|e| e.name == name)
+        .cloned()
+        .ok_or_else(|| AdmitError::Unknown(name.to_string()))?;
+    let compiled = {
+        let (job, bytes, name) = (job.clone(), bytes.clone(), name.to_string());
+        tokio::task::spawn_blocking(move || job.registry.compile(&name, &bytes, limits_of(&entry)))
+            .await
+            .map_err(|e| PreviewError::Other(anyhow::anyhow!("compiling the component: {e}")))??
+    };
+    if let Some(active) = job.registry.active(name)
+        && active.world() != compiled.world()
+    {
+        return Err(AdmitError::Load(RegistryError::WorldChanged {
+            name: name.to_string(),
+            active: active.world(),
+            new: compiled.world(),
+        }));
+    }
+    let now = store::now_unix();
+    let staged = StagedVersion {
+        version: compiled.id().version.clone(),
+        origin,
+        reason: "uploaded to run in shadow".into(),
+        staged_at: now,
+        preview: None,
+        shadow: Some(ShadowProgress {
+            since: now,
+            ..ShadowProgress::default()
+        }),
+        plugin: compiled,
+        bytes,
+    };
+    tracing::info!(plugin = name, version = %staged.version, "staged to run in shadow");
+    job.staging.put(name, staged.clone());
+    Ok(staged)
+}
+
+/// Runs the staged version of `name` in shadow from the next run on.
+pub fn start_shadow(job: &Job, name: &str) -> Result<StagedVersion, AdmitError> {
+    let staged = job
+        .staging
+        .get(name)
+        .ok_or_else(|| AdmitError::NothingStaged {
+            name: name.to_string(),
+        })?;
+    job.staging.update(name, &staged.version, |s| {
+        s.shadow.get_or_insert_with(|| ShadowProgress {
+            since: store::now_unix(),
+            ..ShadowProgress::default()
+        });
+    });
+    tracing::info!(plugin = name, version = %staged.version, "staged version runs in shadow");
+    job.staging.get(name).ok_or(AdmitError::NothingStaged {
+        name: name.to_string(),
+    })
 }
 
 /// Activates the staged version of `name`. Past a failed gate only with `force`; `who` (the
@@ -194,7 +316,8 @@ pub fn activate_staged(
         .ok_or_else(|| AdmitError::NothingStaged {
             name: name.to_string(),
         })?;
-    if !staged.preview.passed && !force {
+    let passed = staged.preview.as_ref().is_none_or(|p| p.passed);
+    if !passed && !force {
         return Err(AdmitError::GatesFailed {
             name: name.to_string(),
             version: staged.version,
@@ -208,7 +331,7 @@ pub fn activate_staged(
         &staged.bytes,
         staged.origin,
     )?;
-    if staged.preview.passed {
+    if passed {
         tracing::info!(plugin = name, version = %staged.version, by = who, "staged plugin version activated");
     } else {
         tracing::warn!(plugin = name, version = %staged.version, forced_by = who, gates = %staged.reason, "staged plugin version activated past its gates");
@@ -230,6 +353,22 @@ fn activate(
         preview: preview.map(Box::new),
         saved,
     })
+}
+
+/// Activates a shadowed version that passed its runs.
+pub(crate) fn promote(
+    job: &Job,
+    name: &str,
+    staged: &StagedVersion,
+) -> Result<Arc<Plugin>, AdmitError> {
+    let (plugin, _) = activate_now(
+        job,
+        name,
+        staged.plugin.clone(),
+        &staged.bytes,
+        staged.origin,
+    )?;
+    Ok(plugin)
 }
 
 /// Makes `plugin` active (an upload also saved to `plugins_dir`); returns the file saved.

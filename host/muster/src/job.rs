@@ -349,7 +349,8 @@ impl Job {
                     plugin.world()
                 );
             }
-            let transform: Arc<dyn Transform> = Arc::new(Metered(plugin.clone()));
+            let transform: Arc<dyn Transform> =
+                Arc::new(Metered(plugin.clone(), crate::meters::LIVE));
             transforms.push(Pinned::new(transform, entry));
         }
         let license = match &self.config.license {
@@ -364,7 +365,8 @@ impl Job {
                         plugin.world()
                     );
                 }
-                let rule: Arc<dyn LicenseRule> = Arc::new(Metered(plugin.clone()));
+                let rule: Arc<dyn LicenseRule> =
+                    Arc::new(Metered(plugin.clone(), crate::meters::LIVE));
                 Some(Pinned::new(rule, entry))
             }
             None => None,

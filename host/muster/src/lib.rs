@@ -17,6 +17,7 @@
 //! - [`http`]: `muster serve`'s listener: health, metrics, the admin API; [`meters`]: metrics.
 //! - [`retention`]: keeps the state file bounded (`[retention]`).
 //! - [`activation`]: how a new plugin version goes live: at once, or past the gates, or staged.
+//! - [`shadow`]: staged versions run beside the active ones, compared, never applied.
 //! - [`plugin_folder`]: uploaded plugin versions kept in `plugins_dir` across restarts.
 
 pub mod activation;
@@ -31,6 +32,7 @@ pub mod preview;
 pub mod provision;
 pub mod reconcile;
 pub mod retention;
+pub mod shadow;
 pub mod sources;
 pub mod sync;
 pub mod telemetry;

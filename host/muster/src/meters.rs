@@ -22,6 +22,10 @@ use plugin_host::{CallStats, Plugin};
 pub const PLUGIN_CALLS: &str = "muster_plugin_calls_total";
 pub const PLUGIN_DURATION: &str = "muster_plugin_call_duration_seconds";
 pub const PLUGIN_FUEL: &str = "muster_plugin_fuel_consumed_total";
+pub const SHADOW_CALLS: &str = "muster_shadow_plugin_calls_total";
+pub const SHADOW_DURATION: &str = "muster_shadow_plugin_call_duration_seconds";
+pub const SHADOW_FUEL: &str = "muster_shadow_plugin_fuel_consumed_total";
+pub const SHADOW_DISAGREEMENTS: &str = "muster_shadow_disagreements_total";
 pub const TARGET_REQUESTS: &str = "muster_target_requests_total";
 pub const TARGET_THROTTLED: &str = "muster_target_throttled_total";
 pub const TARGET_DURATION: &str = "muster_target_request_duration_seconds";
@@ -85,6 +89,20 @@ fn describe() {
         "Fuel (about one unit a wasm instruction) plugins burned"
     );
     describe_counter!(
+        SHADOW_CALLS,
+        "Calls of staged versions run in shadow, by plugin, version and outcome"
+    );
+    describe_histogram!(
+        SHADOW_DURATION,
+        Unit::Seconds,
+        "Wall time of one shadow plugin call"
+    );
+    describe_counter!(SHADOW_FUEL, "Fuel shadow plugin calls burned");
+    describe_counter!(
+        SHADOW_DISAGREEMENTS,
+        "People on whom a shadow version disagreed with the active one, by plugin and kind"
+    );
+    describe_counter!(
         TARGET_REQUESTS,
         "Requests to the SCIM target by method and status (`none`: no response), retries included"
     );
@@ -130,16 +148,56 @@ fn describe() {
     );
 }
 
+/// The series a plugin's calls are recorded in: the live ones, or a shadow's apart, so a
+/// shadow's cost is seen on its own.
+#[derive(Debug, Clone, Copy)]
+pub struct Series {
+    calls: &'static str,
+    duration: &'static str,
+    fuel: &'static str,
+}
+
+pub const LIVE: Series = Series {
+    calls: PLUGIN_CALLS,
+    duration: PLUGIN_DURATION,
+    fuel: PLUGIN_FUEL,
+};
+
+pub const SHADOW: Series = Series {
+    calls: SHADOW_CALLS,
+    duration: SHADOW_DURATION,
+    fuel: SHADOW_FUEL,
+};
+
 /// Records one plugin call.
-pub fn plugin_call<T>(id: &PluginId, result: &Result<T, PluginError>, stats: &CallStats) {
+pub fn plugin_call<T>(
+    series: Series,
+    id: &PluginId,
+    result: &Result<T, PluginError>,
+    stats: &CallStats,
+) {
     let outcome = match result {
         Ok(_) => "ok",
         Err(e) => e.kind(),
     };
-    counter!(PLUGIN_CALLS, "plugin" => id.name.clone(), "version" => id.version.clone(), "outcome" => outcome)
+    counter!(series.calls, "plugin" => id.name.clone(), "version" => id.version.clone(), "outcome" => outcome)
         .increment(1);
-    histogram!(PLUGIN_DURATION, "plugin" => id.name.clone()).record(stats.wall_time.as_secs_f64());
-    counter!(PLUGIN_FUEL, "plugin" => id.name.clone()).increment(stats.fuel_used);
+    histogram!(series.duration, "plugin" => id.name.clone()).record(stats.wall_time.as_secs_f64());
+    counter!(series.fuel, "plugin" => id.name.clone()).increment(stats.fuel_used);
+}
+
+/// A shadow's disagreements in one run, by kind.
+pub fn shadow_disagreements(counts: &engine::preview::ShadowCounts) {
+    let kinds = [
+        ("license", counts.license_changes),
+        ("attributes", counts.attribute_changes),
+        ("skipped", counts.newly_skipped),
+        ("failed", counts.newly_failed),
+    ];
+    for (kind, n) in kinds {
+        counter!(SHADOW_DISAGREEMENTS, "plugin" => counts.plugin.clone(), "kind" => kind)
+            .increment(n);
+    }
 }
 
 /// Sets `muster_target_rate{class}` to each class's rate now (read at every scrape, so the
@@ -156,8 +214,8 @@ pub fn cycle(kind: &str, status: &str, elapsed: Duration) {
     histogram!(CYCLE_DURATION, "kind" => kind.to_string()).record(elapsed.as_secs_f64());
 }
 
-/// A pinned plugin that records every call's outcome and cost.
-pub struct Metered(pub Arc<Plugin>);
+/// A pinned plugin that records every call's outcome and cost in `series`.
+pub struct Metered(pub Arc<Plugin>, pub Series);
 
 impl Transform for Metered {
     fn id(&self) -> PluginId {
@@ -170,7 +228,7 @@ impl Transform for Metered {
         config: &str,
     ) -> Result<TransformOutcome, PluginError> {
         let (result, stats) = self.0.transform_with_stats(person, config);
-        plugin_call(self.0.id(), &result, &stats);
+        plugin_call(self.1, self.0.id(), &result, &stats);
         result
     }
 }
@@ -187,7 +245,7 @@ impl LicenseRule for Metered {
         config: &str,
     ) -> Result<LicenseDecision, PluginError> {
         let (result, stats) = self.0.decide_with_stats(person, current, config);
-        plugin_call(self.0.id(), &result, &stats);
+        plugin_call(self.1, self.0.id(), &result, &stats);
         result
     }
 }

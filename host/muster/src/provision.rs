@@ -4,7 +4,8 @@
 //! plan for, a run:
 //!
 //! 1. starts a cycle in the store (its kind, the plugin versions it pinned);
-//! 2. plans with [`engine::cycle::plan_cycle`] (pure: scope, map, plugins, match, diff);
+//! 2. plans with [`engine::cycle::plan_cycle`] (pure: scope, map, plugins, match, diff), and
+//!    again with each staged version run in shadow ([`crate::shadow`]), to compare;
 //! 3. holds back or releases what the deletion threshold staged;
 //! 4. applies each action ([`apply`]: intent before the request, outcome after it);
 //! 5. completes each log entry's export step with the target's answer, counts the outcomes,
@@ -179,8 +180,12 @@ pub async fn provision(job: &Job, run: Run<'_>) -> anyhow::Result<Provisioned> {
         deletion_threshold: run.deletion_threshold,
         ..CycleInput::everyone(&label, run.people, &records, &job.pipeline, run.plugins)
     };
-    let plan = tokio::task::block_in_place(|| plan_cycle(&input));
+    let mut plan = tokio::task::block_in_place(|| plan_cycle(&input));
     tracing::info!(cycle = %label, kind = ?run.kind, summary = ?plan.summary, "planned");
+    let shadow = match cycle_id {
+        Some(_) => crate::shadow::compare_all(job, &input, &mut plan),
+        None => Vec::new(),
+    };
     let mut provisioned = Provisioned {
         cycle_id,
         counts: CycleCounts::default(),
@@ -191,10 +196,12 @@ pub async fn provision(job: &Job, run: Run<'_>) -> anyhow::Result<Provisioned> {
     let Some(cycle_id) = cycle_id else {
         return Ok(provisioned);
     };
-    if let Err(e) = apply_and_record(job, cycle_id, &run, &ticket, &mut provisioned).await {
+    let applied = apply_and_record(job, cycle_id, &run, &ticket, &shadow, &mut provisioned).await;
+    if let Err(e) = applied {
         let _ = store.finish_cycle(cycle_id, CycleStatus::Failed, &provisioned.counts);
         return Err(e.context(format!("cycle {cycle_id} failed")));
     }
+    crate::shadow::conclude(job, run.kind, &shadow);
     Ok(provisioned)
 }
 
@@ -203,6 +210,7 @@ async fn apply_and_record(
     cycle_id: i64,
     run: &Run<'_>,
     ticket: &people::RunTicket<'_>,
+    shadow: &[engine::preview::ShadowCounts],
     provisioned: &mut Provisioned,
 ) -> anyhow::Result<()> {
     let store = &job.store;
@@ -223,6 +231,7 @@ async fn apply_and_record(
 
     let plan = &mut provisioned.plan;
     let mut counts = count(plan, &outcomes, released);
+    counts.shadow = shadow.to_vec();
     let index: HashMap<String, usize> = plan
         .log
         .iter()

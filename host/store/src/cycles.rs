@@ -50,6 +50,9 @@ pub struct CycleCounts {
     /// budget.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub seats: std::collections::BTreeMap<String, engine::seats::SeatUse>,
+    /// Staged plugin versions run in shadow beside the active ones, and how they compared.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shadow: Vec<engine::preview::ShadowCounts>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -251,6 +254,13 @@ mod tests {
                 },
             )]
             .into(),
+            shadow: vec![engine::preview::ShadowCounts {
+                plugin: "license-by-group".into(),
+                version: "abc".into(),
+                license_changes: 3,
+                passed: true,
+                ..Default::default()
+            }],
         };
         store
             .finish_cycle(id, CycleStatus::Staged, &counts)

@@ -1,5 +1,6 @@
 //! `[plugins]`: the bounds a new plugin version's impact must stay within before it goes live
-//! (`[plugins.gates]`, or `gates` on one plugin's entry), and shadow runs of a staged version.
+//! (`[plugins.gates]`, or `gates` on one plugin's entry), and shadow runs of a staged version
+//! (`[plugins.shadow]`).
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,32 @@ pub struct PluginPolicyConfig {
     /// key by key.
     #[serde(default)]
     pub gates: Gates,
+    /// Shadow runs of staged versions.
+    #[serde(default)]
+    pub shadow: ShadowConfig,
+}
+
+/// `[plugins.shadow]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowConfig {
+    /// Activate a shadowed version once this many cycles (or gateway outbox passes) in a row
+    /// compared within the gates, without an error; left out, a shadow runs until an admin
+    /// activates or drops it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promote_after_cycles: Option<u32>,
+}
+
+impl PluginPolicyConfig {
+    pub(crate) fn validate(&self, at: &str, errors: &mut Errors) {
+        self.gates.validate(&format!("{at}.gates"), errors);
+        if self.shadow.promote_after_cycles == Some(0) {
+            errors.push(
+                format!("{at}.shadow.promote_after_cycles"),
+                "must be at least 1 (leave it out to never promote by itself)",
+            );
+        }
+    }
 }
 
 /// Bounds on a rule change's impact, over the people a preview planned. A version that

@@ -56,6 +56,11 @@ pub fn router(state: AppState) -> Router {
             post(preview_version).layer(DefaultBodyLimit::max(max_component + 1)),
         )
         .route("/admin/plugins/{name}/activate", post(activate))
+        .route("/admin/plugins/{name}/shadow", post(shadow))
+        .route(
+            "/admin/plugins/{name}/staged",
+            axum::routing::delete(drop_staged),
+        )
         .route("/admin/plugins/{name}/rollback", post(rollback))
         .route("/admin/sync", post(start_sync))
         .route("/admin/provision", post(provision))
@@ -144,6 +149,9 @@ pub struct UploadParams {
     /// even for a plugin without gates (a failed one is staged).
     #[serde(default)]
     pub preview: Option<String>,
+    /// Stage the version without activating it and run it in shadow beside the active one.
+    #[serde(default)]
+    pub shadow: bool,
 }
 
 #[utoipa::path(post, path = "/admin/plugins/{name}/versions", tag = "plugins",
@@ -152,7 +160,7 @@ pub struct UploadParams {
         description = "The component (.wasm) bytes"),
     responses(
         (status = 201, description = "Loaded and active (past its gates, when it has some: the preview is attached); with `[server] plugins_dir`, also saved there, so a restart serves it", body = PluginView),
-        (status = 202, description = "Valid, but its preview exceeds a gate: staged, not activated (`staged` holds the preview); `POST /admin/plugins/{name}/activate?force=true` overrides", body = PluginView),
+        (status = 202, description = "Valid, but its preview exceeds a gate, or `shadow=true`: staged, not activated (`staged` holds the preview, or the shadow's progress); `POST /admin/plugins/{name}/activate?force=true` overrides", body = PluginView),
         (status = 400, description = "Not a valid plugin component, or `preview` is not `required`; the active version keeps serving", body = ErrorBody),
         (status = 500, description = "Valid, but it could not be saved to `plugins_dir`, or the preview its gates need could not run; the active version keeps serving", body = ErrorBody),
         (status = 404, description = "No plugin of that name is configured", body = ErrorBody),
@@ -176,6 +184,13 @@ async fn upload_version(
         }
     };
     let bytes: std::sync::Arc<[u8]> = std::sync::Arc::from(&body[..]);
+    if params.shadow {
+        activation::stage_for_shadow(&state.job, &name, bytes, Origin::Upload)
+            .await
+            .map_err(|e| admit_error(&name, e))?;
+        let view = plugin_view(&state, &name).ok_or_else(|| unknown_plugin(&name))?;
+        return Ok((StatusCode::ACCEPTED, Json(view)));
+    }
     let admitted = activation::admit(&state.job, &name, bytes, Origin::Upload, require_preview)
         .await
         .map_err(|e| admit_error(&name, e))?;
@@ -261,6 +276,49 @@ async fn preview_version(
         }
         Err(e) => Err(ApiError::internal(format!("{e:#}"))),
     }
+}
+
+#[utoipa::path(post, path = "/admin/plugins/{name}/shadow", tag = "plugins",
+    params(("name" = String, Path, description = "The plugin's name in the configuration")),
+    responses(
+        (status = 200, description = "The staged version runs in shadow from the next run on: called beside the active one, compared, never applied", body = PluginView),
+        (status = 404, description = "No plugin of that name, or no version staged", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn shadow(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<PluginView>, ApiError> {
+    if !state.job.plugin_entries().any(|e| e.name == name) {
+        return Err(unknown_plugin(&name));
+    }
+    activation::start_shadow(&state.job, &name).map_err(|e| admit_error(&name, e))?;
+    plugin_view(&state, &name)
+        .map(Json)
+        .ok_or_else(|| unknown_plugin(&name))
+}
+
+#[utoipa::path(delete, path = "/admin/plugins/{name}/staged", tag = "plugins",
+    params(("name" = String, Path, description = "The plugin's name in the configuration")),
+    responses(
+        (status = 200, description = "The staged version (and its shadow) is dropped; the active version is untouched", body = PluginView),
+        (status = 404, description = "No plugin of that name, or no version staged", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn drop_staged(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<PluginView>, ApiError> {
+    if !state.job.plugin_entries().any(|e| e.name == name) {
+        return Err(unknown_plugin(&name));
+    }
+    let dropped = state
+        .job
+        .staging
+        .drop_staged(&name)
+        .ok_or_else(|| ApiError::not_found(format!("plugin {name}: no version is staged")))?;
+    tracing::info!(plugin = %name, version = %dropped.version, "staged plugin version dropped");
+    plugin_view(&state, &name)
+        .map(Json)
+        .ok_or_else(|| unknown_plugin(&name))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -654,7 +712,7 @@ async fn release_deprovisions(State(state): State<AppState>) -> Result<Json<Rele
 #[derive(OpenApi)]
 #[openapi(
     info(title = "muster admin API", description = "Operate a muster provisioning job"),
-    paths(list_plugins, upload_version, preview_version, activate, rollback, start_sync, provision, reconcile, logs, status, test_connection, dropped_changes, replay_dropped, release_deprovisions),
+    paths(list_plugins, upload_version, preview_version, activate, shadow, drop_staged, rollback, start_sync, provision, reconcile, logs, status, test_connection, dropped_changes, replay_dropped, release_deprovisions),
     components(schemas(PluginView, ErrorBody, SyncAnswer, ProvisionRequest, ProvisionAnswer, ReconcileOptions, Status, Running, Trigger, Readiness, ProbeResult, Replayed, Released)),
     modifiers(&BearerAuth)
 )]
