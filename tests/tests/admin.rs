@@ -955,3 +955,48 @@ async fn a_shadow_is_promoted_after_clean_cycles_and_dropped_when_it_disagrees()
     assert!(!said.is_empty(), "shadow steps in the log: {logs}");
     assert!(said[0].contains("disagrees"), "{said:?}");
 }
+
+/// A version written to `[server] plugins_dir` passes the same gates as an upload: past one,
+/// it is staged while the active version serves, at once and after a restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gated_version_dropped_into_the_plugin_folder_is_staged() {
+    let _staging = STAGING.lock().await;
+    let server =
+        format!("{SERVER}plugins_dir = \"plugins\"\n[plugins.gates]\nmax_new_failures = 0\n");
+    let s = Served::start_with(&two_people(), &server).await;
+    let active = s.plugin(LICENSE).await["active"].clone();
+    let trap = std::fs::read(muster_artifacts::TRAP).expect("the trap guest");
+    let file = s
+        ._dir
+        .path()
+        .join("plugins")
+        .join(format!("{LICENSE}.wasm"));
+    std::fs::write(&file, &trap).expect("write into the plugin folder");
+
+    let mut staged = Value::Null;
+    for _ in 0..300 {
+        staged = s.plugin(LICENSE).await["staged"].clone();
+        if staged.is_object() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        staged["origin"], "folder",
+        "staged from the folder: {staged}"
+    );
+    assert_eq!(staged["preview"]["impact"]["newly_failed"]["count"], 2);
+    assert_eq!(
+        s.plugin(LICENSE).await["active"],
+        active,
+        "the active version serves"
+    );
+
+    let s = s.restart().await;
+    let view = s.plugin(LICENSE).await;
+    assert_eq!(
+        view["active"], active,
+        "a restart does not activate it either"
+    );
+    assert_eq!(view["staged"]["origin"], "folder", "{view}");
+}

@@ -208,6 +208,13 @@ impl Job {
         Job::build_with_auth(config, config_dir, auth, None)
     }
 
+    /// As [`Job::build`], for a command that never contacts the target (a preview): its
+    /// credentials are neither needed nor read. The source's still are: it is read.
+    pub fn build_offline(config: Config, config_dir: &Path) -> anyhow::Result<Job> {
+        let auth = TargetAuth::Bearer(Secret::new(String::new()));
+        Job::build_with_auth(config, config_dir, auth, None)
+    }
+
     /// As [`Job::build`], with a bearer token given rather than read from the environment.
     pub fn build_with_token(
         config: Config,

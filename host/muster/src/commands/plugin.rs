@@ -198,7 +198,9 @@ async fn run_preview(
 ) -> anyhow::Result<crate::preview::PreviewReport> {
     let mut candidates =
         crate::preview::candidates_from_args(&request.components, &request.configs)?;
-    let job = crate::commands::sync::build_job(config)?;
+    // Nothing is sent to the target: its credentials need not be set (a rule author's CI).
+    let dir = crate::commands::sync::config_dir(config);
+    let job = crate::job::Job::build_offline(crate::job::read_config(config)?, dir)?;
     if let Some(path) = &request.candidate_config {
         let other = crate::job::read_config(path)?;
         let dir = crate::commands::sync::config_dir(path);
