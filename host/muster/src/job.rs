@@ -211,7 +211,8 @@ impl Job {
     /// As [`Job::build`], for a command that never contacts the target (a preview): its
     /// credentials are neither needed nor read. The source's still are: it is read.
     pub fn build_offline(config: Config, config_dir: &Path) -> anyhow::Result<Job> {
-        let auth = TargetAuth::Bearer(Secret::new(String::new()));
+        // The client refuses an empty token; this one is never sent.
+        let auth = TargetAuth::Bearer(Secret::new("never-sent"));
         Job::build_with_auth(config, config_dir, auth, None)
     }
 
