@@ -15,6 +15,8 @@
 //! - [`plugin_stage`]: the plugin stage: transform plugins in order, then the license rule and
 //!   the profile.
 //! - [`cycle`]: `plan_cycle`, the whole cycle: people, deprovisioning, deletion threshold.
+//! - [`replay`]: what makes a plugin step reproducible: its input and configuration as
+//!   content-addressed blobs, and the hash of its answer.
 //! - [`quarantine`]: when a failing job is quarantined, and its retry schedule.
 //! - [`reconcile`]: what was last applied vs what the target holds: drift, orphans, missing.
 //! - [`testing`]: native stand-ins of the example plugins, for tests and benchmarks.
@@ -32,6 +34,7 @@ pub mod plugin_stage;
 pub mod profile;
 pub mod quarantine;
 pub mod reconcile;
+pub mod replay;
 pub mod scope;
 pub mod seats;
 pub mod testing;
