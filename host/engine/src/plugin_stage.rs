@@ -240,7 +240,10 @@ impl Prepared {
             pairs.push((Text::from(replay::OUTPUT_HASH), recorded.output));
         }
         if let Some(config) = config {
-            pairs.push((Text::from(replay::CONFIG_HASH), Text::from(Arc::clone(config))));
+            pairs.push((
+                Text::from(replay::CONFIG_HASH),
+                Text::from(Arc::clone(config)),
+            ));
         }
         let mut step = Step::new(
             StepType::Processing,
@@ -373,10 +376,13 @@ impl<'a> Processor<'a> {
             let shown = view(&pinned.inputs, input, shown);
             let recorded_input = recorder.as_mut().map(|r| r.input(shown, None));
             let outcome = pinned.plugin.transform(shown, &pinned.config);
-            let recorded = recorder.as_mut().zip(recorded_input).map(|(r, input)| Recorded {
-                input,
-                output: r.output(|out| replay::encode_transform(&outcome, out)),
-            });
+            let recorded = recorder
+                .as_mut()
+                .zip(recorded_input)
+                .map(|(r, input)| Recorded {
+                    input,
+                    output: r.output(|out| replay::encode_transform(&outcome, out)),
+                });
             apply_transform(outcome, prepared, recorded, &mut input.target, steps)?;
         }
         let license = match (&self.plugins.license, &mut self.license) {
@@ -568,7 +574,8 @@ fn apply_transform(
             })
         }
         Err(e) => {
-            let step = prepared.step_with(Status::Failure, e.to_string(), "error", e.kind(), recorded);
+            let step =
+                prepared.step_with(Status::Failure, e.to_string(), "error", e.kind(), recorded);
             steps.push(step);
             Err(Halt::Failed(e))
         }
@@ -609,7 +616,8 @@ fn run_license(
             Ok(current.cloned())
         }
         Err(e) => {
-            let step = prepared.step_with(Status::Failure, e.to_string(), "error", e.kind(), recorded);
+            let step =
+                prepared.step_with(Status::Failure, e.to_string(), "error", e.kind(), recorded);
             steps.push(step);
             Err(Halt::Failed(e))
         }
@@ -869,11 +877,19 @@ mod tests {
             runs.push(steps);
         }
         let hash = |steps: &[Step], i: usize, key: &str| {
-            steps[i].details.get(key).map(ToString::to_string).expect(key)
+            steps[i]
+                .details
+                .get(key)
+                .map(ToString::to_string)
+                .expect(key)
         };
         for i in 0..2 {
             for key in [replay::INPUT_HASH, replay::CONFIG_HASH, replay::OUTPUT_HASH] {
-                assert_eq!(hash(&runs[0], i, key), hash(&runs[1], i, key), "equal inputs, {key}");
+                assert_eq!(
+                    hash(&runs[0], i, key),
+                    hash(&runs[1], i, key),
+                    "equal inputs, {key}"
+                );
             }
         }
         assert_ne!(
@@ -900,7 +916,10 @@ mod tests {
         let shown = replay::Shown::decode(&blob(&hash(&runs[0], 1, replay::INPUT_HASH)).data)
             .expect("decodes");
         assert_eq!(shown.current, Some(current.clone()));
-        assert_eq!(shown.person.target.get("displayName"), Some(&Value::Text("Pat".into())));
+        assert_eq!(
+            shown.person.target.get("displayName"),
+            Some(&Value::Text("Pat".into()))
+        );
         let rule_output = replay::Output::License(Basic.decide(&shown.person, None, "{}"));
         assert_eq!(hash(&runs[0], 1, replay::OUTPUT_HASH), rule_output.hash());
         // Each input once: two people, two plugins; and both configurations.

@@ -136,12 +136,14 @@ fn error_form(e: &PluginError) -> ErrorForm<'_> {
             (None, Cow::from(format!("time limit of {limit_ms} ms")))
         }
         PluginError::OutOfFuel { limit, .. } => (None, Cow::from(format!("fuel limit {limit}"))),
-        PluginError::MemoryLimit { limit_bytes, .. } => {
-            (None, Cow::from(format!("memory limit of {limit_bytes} bytes")))
-        }
-        PluginError::OutputTooLarge { limit_bytes, .. } => {
-            (None, Cow::from(format!("output limit of {limit_bytes} bytes")))
-        }
+        PluginError::MemoryLimit { limit_bytes, .. } => (
+            None,
+            Cow::from(format!("memory limit of {limit_bytes} bytes")),
+        ),
+        PluginError::OutputTooLarge { limit_bytes, .. } => (
+            None,
+            Cow::from(format!("output limit of {limit_bytes} bytes")),
+        ),
     };
     ErrorForm {
         kind: e.kind(),
@@ -212,10 +214,7 @@ impl Output {
             }
             Output::License(Ok(LicenseDecision::Assign { license, reason })) => {
                 facts.push(("decision".into(), "assign".into()));
-                facts.push((
-                    "license".into(),
-                    crate::plugin_stage::describe(license),
-                ));
+                facts.push(("license".into(), crate::plugin_stage::describe(license)));
                 facts.push(("reason".into(), reason.clone()));
                 None
             }
@@ -245,7 +244,12 @@ impl Output {
             facts.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
         };
         let mut keys: Vec<&String> = mine.iter().map(|(k, _)| k).collect();
-        keys.extend(theirs.iter().map(|(k, _)| k).filter(|k| find(&mine, k).is_none()));
+        keys.extend(
+            theirs
+                .iter()
+                .map(|(k, _)| k)
+                .filter(|k| find(&mine, k).is_none()),
+        );
         keys.into_iter()
             .filter_map(|key| {
                 let (before, after) = (find(&mine, key), find(&theirs, key));
@@ -303,9 +307,10 @@ mod tests {
         person
             .attributes
             .insert("department".into(), Value::Text("Sales".into()));
-        person
-            .target
-            .insert("emails".into(), Value::TextList(["a".into(), "b".into()].into()));
+        person.target.insert(
+            "emails".into(),
+            Value::TextList(["a".into(), "b".into()].into()),
+        );
         person.target.insert("active".into(), Value::Bool(true));
         person.target.insert("n".into(), Value::Int(-3));
         person.target.insert("none".into(), Value::Null);
@@ -354,8 +359,14 @@ mod tests {
             .iter()
             .map(ToString::to_string)
             .collect();
-        assert!(diff.contains(&"error: (none) → guest-error".to_string()), "{diff:?}");
-        assert!(diff.contains(&"license: pro+phone → (none)".to_string()), "{diff:?}");
+        assert!(
+            diff.contains(&"error: (none) → guest-error".to_string()),
+            "{diff:?}"
+        );
+        assert!(
+            diff.contains(&"license: pro+phone → (none)".to_string()),
+            "{diff:?}"
+        );
         // The canonical form leaves the plugin's name and version out of an error.
         let text = String::from_utf8(failed.encode()).expect("utf-8");
         assert_eq!(
