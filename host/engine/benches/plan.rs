@@ -1,5 +1,7 @@
 //! Plans 100,000 people in 50 groups through the native stand-ins of the example plugins:
-//! the initial cycle (all creates) and an incremental one with no changes (all skipped).
+//! the initial cycle (all creates) and an incremental one with no changes (all skipped), each
+//! also with its plugin steps recorded for replay (`CycleInput::record`, as every cycle that is
+//! not a dry run plans), alternating so that both are measured in the same window.
 //!
 //! `cargo bench -p engine --bench plan -- --measurement-time 8 --warm-up-time 2`
 
@@ -33,11 +35,25 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("plan_cycle_100k");
     group.sample_size(10);
     group.throughput(Throughput::Elements(PEOPLE as u64));
+    let initial_recorded = CycleInput {
+        record: true,
+        ..CycleInput::everyone("c1", &people, &[], &pipeline, &plugins)
+    };
+    let incremental_recorded = CycleInput {
+        record: true,
+        ..CycleInput::everyone("c2", &people, &records, &pipeline, &plugins)
+    };
     group.bench_function("initial_all_creates", |b| {
         b.iter(|| black_box(plan_cycle(black_box(&initial))))
     });
+    group.bench_function("initial_all_creates_recorded", |b| {
+        b.iter(|| black_box(plan_cycle(black_box(&initial_recorded))))
+    });
     group.bench_function("incremental_no_change", |b| {
         b.iter(|| black_box(plan_cycle(black_box(&incremental))))
+    });
+    group.bench_function("incremental_no_change_recorded", |b| {
+        b.iter(|| black_box(plan_cycle(black_box(&incremental_recorded))))
     });
     group.finish();
 }

@@ -94,6 +94,10 @@ pub struct CycleInput<'a> {
     /// run for a few people (on-demand, a gateway pass) is never the mass deletion the threshold
     /// is for.
     pub deletion_threshold: bool,
+    /// Make every plugin step replayable: the steps carry the hashes of their input,
+    /// configuration and answer, and the plan the blobs ([`Plan::blobs`]). Off for a plan that
+    /// is only shown (a dry run).
+    pub record: bool,
 }
 
 impl<'a> CycleInput<'a> {
@@ -114,6 +118,7 @@ impl<'a> CycleInput<'a> {
             plugins,
             population: Population::Everyone,
             deletion_threshold: true,
+            record: false,
         }
     }
 }
@@ -148,10 +153,14 @@ pub fn plan_cycle(input: &CycleInput) -> Plan {
     // time they outgrow one.
     plan.actions
         .reserve(input.people.len().saturating_sub(input.records.len()));
+    let mut processor = Processor::new(input.plugins);
+    if input.record {
+        processor.record();
+    }
     let mut planner = Planner {
         input,
         index,
-        processor: Processor::new(input.plugins),
+        processor,
         plan,
         adopted: HashSet::default(),
         claimed: HashMap::default(),
@@ -191,7 +200,9 @@ pub fn plan_cycle(input: &CycleInput) -> Plan {
     // again with fewer seats neither adds nor removes a disable, delete or downgrade, so the
     // threshold's verdict stands.
     let seats = planner.enforce_seats(hold.is_some());
+    let blobs = planner.processor.take_blobs();
     let mut plan = planner.plan;
+    plan.blobs = blobs;
     if let Some(hold) = hold {
         threshold::hold_back(&mut plan, hold);
     }

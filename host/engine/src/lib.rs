@@ -17,6 +17,8 @@
 //! - [`cycle`]: `plan_cycle`, the whole cycle: people, deprovisioning, deletion threshold.
 //! - [`preview`]: a rule change's impact (two plans of the same people compared) and the
 //!   activation gates.
+//! - [`replay`]: what makes a plugin step reproducible: its input and configuration as
+//!   content-addressed blobs, and the hash of its answer.
 //! - [`quarantine`]: when a failing job is quarantined, and its retry schedule.
 //! - [`reconcile`]: what was last applied vs what the target holds: drift, orphans, missing.
 //! - [`testing`]: native stand-ins of the example plugins, for tests and benchmarks.
@@ -35,6 +37,7 @@ pub mod preview;
 pub mod profile;
 pub mod quarantine;
 pub mod reconcile;
+pub mod replay;
 pub mod scope;
 pub mod seats;
 pub mod testing;

@@ -58,6 +58,11 @@ pub struct Plan {
     pub deletion_hold: Option<DeletionHold>,
     pub summary: Summary,
     pub log: Vec<LogEntry>,
+    /// What the log's recorded plugin steps refer to (their inputs and configurations), each
+    /// once; empty unless the plan was made with [`crate::cycle::CycleInput::record`]. The
+    /// caller stores them beside the log.
+    #[serde(skip)]
+    pub blobs: Vec<crate::replay::Blob>,
 }
 
 /// Counts by outcome.
@@ -86,6 +91,7 @@ impl Plan {
             deletion_hold: None,
             summary: Summary::default(),
             log: Vec::new(),
+            blobs: Vec::new(),
         }
     }
 }

@@ -14,6 +14,7 @@ use crate::plugin::{
     LicenseDecision, LicenseRule, PluginError, PluginId, PluginInput, Transform, TransformOutcome,
 };
 use crate::profile::{TargetProfile, UnknownPlan};
+use crate::replay::{self, Blob, ShownRef};
 
 /// A plugin with its configuration (a JSON document), as pinned for one cycle.
 pub struct Pinned<T: ?Sized> {
@@ -120,6 +121,56 @@ pub struct Processor<'a> {
     shown: PluginInput,
     /// While set, the license instead of the rule's decision ([`Processor::grant`]).
     granted: Option<Granted>,
+    /// Set when the steps are to be replayable ([`Processor::record`]).
+    recorder: Option<Recorder>,
+}
+
+/// Keeps what each plugin call was shown, once per distinct input, and hashes what it answered
+/// ([`crate::replay`]).
+#[derive(Default)]
+struct Recorder {
+    /// The serialization buffer, reused from one call to the next.
+    buffer: Vec<u8>,
+    /// The cycle's blobs (inputs and configuration documents) by hash.
+    blobs: foldhash::HashMap<Arc<str>, Arc<[u8]>>,
+}
+
+impl Recorder {
+    /// Keeps `bytes` under its hash (once); returns the hash.
+    fn keep(&mut self, bytes: &[u8]) -> Arc<str> {
+        let hash = replay::content_hash(bytes);
+        match self.blobs.get_key_value(hash.as_str()) {
+            Some((kept, _)) => Arc::clone(kept),
+            None => {
+                let hash: Arc<str> = Arc::from(hash);
+                self.blobs.insert(Arc::clone(&hash), Arc::from(bytes));
+                hash
+            }
+        }
+    }
+
+    /// Keeps what a plugin is shown; returns its hash.
+    fn input(&mut self, person: &PluginInput, current: Option<&License>) -> Text {
+        let mut buffer = std::mem::take(&mut self.buffer);
+        buffer.clear();
+        ShownRef { person, current }.encode_into(&mut buffer);
+        let hash = self.keep(&buffer);
+        self.buffer = buffer;
+        Text::from(hash)
+    }
+
+    /// The hash of an answer `encode` writes in canonical form.
+    fn output(&mut self, encode: impl FnOnce(&mut Vec<u8>)) -> Text {
+        self.buffer.clear();
+        encode(&mut self.buffer);
+        Text::from(replay::content_hash(&self.buffer))
+    }
+}
+
+/// The hashes of one recorded call, for its step.
+struct Recorded {
+    input: Text,
+    output: Text,
 }
 
 /// A license decided outside the rule (what the seat budgets allow), with the steps that say
@@ -142,6 +193,8 @@ struct Prepared {
     inputs: Option<Arc<str>>,
     /// The last outcome text (a transform's counts, a license), shared while it repeats.
     recent: Recent,
+    /// The hash of the configuration document, when the steps are recorded.
+    config: Option<Arc<str>>,
 }
 
 impl Prepared {
@@ -154,19 +207,26 @@ impl Prepared {
             version,
             inputs: inputs.describe().map(Arc::from),
             recent: Recent::default(),
+            config: None,
         }
     }
 
-    /// The plugin's log step: its version, what it was shown (when declared) and `extra`, in
-    /// one allocation.
+    /// The plugin's log step: its version, what it was shown (when declared), `extra`, and
+    /// the hashes a replay needs when the call was `recorded`, in one allocation.
     fn step_detailed(
         &self,
         status: Status,
         description: impl Into<Text>,
         extra: Option<(&'static str, Text)>,
+        recorded: Option<Recorded>,
     ) -> Step {
+        let config = self.config.as_ref().filter(|_| recorded.is_some());
         // Exactly sized: `Details` keeps a boxed slice, and a spare slot would cost a realloc.
-        let len = 1 + usize::from(self.inputs.is_some()) + usize::from(extra.is_some());
+        let len = 1
+            + usize::from(self.inputs.is_some())
+            + usize::from(extra.is_some())
+            + 2 * usize::from(recorded.is_some())
+            + usize::from(config.is_some());
         let mut pairs = Vec::with_capacity(len);
         pairs.push((Text::from("version"), Text::from(Arc::clone(&self.version))));
         if let Some(inputs) = &self.inputs {
@@ -174,6 +234,16 @@ impl Prepared {
         }
         if let Some((key, value)) = extra {
             pairs.push((Text::from(key), value));
+        }
+        if let Some(recorded) = recorded {
+            pairs.push((Text::from(replay::INPUT_HASH), recorded.input));
+            pairs.push((Text::from(replay::OUTPUT_HASH), recorded.output));
+        }
+        if let Some(config) = config {
+            pairs.push((
+                Text::from(replay::CONFIG_HASH),
+                Text::from(Arc::clone(config)),
+            ));
         }
         let mut step = Step::new(
             StepType::Processing,
@@ -185,8 +255,13 @@ impl Prepared {
         step
     }
 
-    fn step(&self, status: Status, description: impl Into<Text>) -> Step {
-        self.step_detailed(status, description, None)
+    fn step(
+        &self,
+        status: Status,
+        description: impl Into<Text>,
+        recorded: Option<Recorded>,
+    ) -> Step {
+        self.step_detailed(status, description, None, recorded)
     }
 
     /// [`Prepared::step`] with one more fact.
@@ -196,8 +271,9 @@ impl Prepared {
         description: impl Into<Text>,
         key: &'static str,
         value: impl Into<Text>,
+        recorded: Option<Recorded>,
     ) -> Step {
-        self.step_detailed(status, description, Some((key, value.into())))
+        self.step_detailed(status, description, Some((key, value.into())), recorded)
     }
 }
 
@@ -219,7 +295,51 @@ impl<'a> Processor<'a> {
             input: PluginInput::default(),
             shown: PluginInput::default(),
             granted: None,
+            recorder: None,
         }
+    }
+
+    /// Makes every plugin step replayable: each step gets the hashes of what the plugin was
+    /// shown, of its configuration and of its answer ([`replay::INPUT_HASH`] and the others),
+    /// and the processor keeps the inputs and configurations for [`Processor::take_blobs`].
+    /// A plan that records nothing (a dry run) does without: the cost is a serialization and a
+    /// hash per call.
+    pub fn record(&mut self) {
+        let mut recorder = Recorder::default();
+        let pinned = self.plugins.transforms.iter().map(|p| &p.config);
+        let configs = pinned.chain(self.plugins.license.iter().map(|p| &p.config));
+        let prepared = self.transforms.iter_mut().chain(self.license.as_mut());
+        for (prepared, config) in prepared.zip(configs) {
+            prepared.config = Some(recorder.keep(config.as_bytes()));
+        }
+        self.recorder = Some(recorder);
+    }
+
+    /// The inputs and configurations the recorded steps refer to, each once; the processor
+    /// keeps recording with an empty set.
+    pub fn take_blobs(&mut self) -> Vec<Blob> {
+        let Some(recorder) = &mut self.recorder else {
+            return Vec::new();
+        };
+        let blobs: Vec<Blob> = recorder
+            .blobs
+            .iter()
+            .map(|(hash, data)| Blob {
+                hash: Arc::clone(hash),
+                data: Arc::clone(data),
+            })
+            .collect();
+        // The configurations stay: every later step refers to them.
+        let configs: Vec<&Arc<str>> = self
+            .transforms
+            .iter()
+            .chain(self.license.as_ref())
+            .filter_map(|p| p.config.as_ref())
+            .collect();
+        recorder
+            .blobs
+            .retain(|hash, _| configs.iter().any(|c| ***c == **hash));
+        blobs
     }
 
     /// Makes [`Processor::run`] use `granted` instead of calling the license rule, until
@@ -251,11 +371,19 @@ impl<'a> Processor<'a> {
             .transitive_groups
             .clone_from(&person.transitive_groups);
         input.target = mapped;
+        let recorder = &mut self.recorder;
         for (pinned, prepared) in self.plugins.transforms.iter().zip(&mut self.transforms) {
-            let outcome = pinned
-                .plugin
-                .transform(view(&pinned.inputs, input, shown), &pinned.config);
-            apply_transform(outcome, prepared, &mut input.target, steps)?;
+            let shown = view(&pinned.inputs, input, shown);
+            let recorded_input = recorder.as_mut().map(|r| r.input(shown, None));
+            let outcome = pinned.plugin.transform(shown, &pinned.config);
+            let recorded = recorder
+                .as_mut()
+                .zip(recorded_input)
+                .map(|(r, input)| Recorded {
+                    input,
+                    output: r.output(|out| replay::encode_transform(&outcome, out)),
+                });
+            apply_transform(outcome, prepared, recorded, &mut input.target, steps)?;
         }
         let license = match (&self.plugins.license, &mut self.license) {
             _ if self.granted.is_some() => {
@@ -265,7 +393,7 @@ impl<'a> Processor<'a> {
             }
             (Some(rule), Some(prepared)) => {
                 let shown = view(&rule.inputs, input, shown);
-                run_license(rule, prepared, shown, current, steps)?
+                run_license(rule, prepared, recorder.as_mut(), shown, current, steps)?
             }
             _ => current.cloned(),
         };
@@ -410,6 +538,7 @@ fn select(dst: &mut Attributes, src: &Attributes, names: Option<&[String]>) {
 fn apply_transform(
     outcome: Result<TransformOutcome, PluginError>,
     prepared: &mut Prepared,
+    recorded: Option<Recorded>,
     target: &mut Attributes,
     steps: &mut Vec<Step>,
 ) -> Result<(), Halt> {
@@ -434,18 +563,20 @@ fn apply_transform(
                     }
                 }
             }
-            steps.push(prepared.step(Status::Success, description));
+            steps.push(prepared.step(Status::Success, description, recorded));
             Ok(())
         }
         Ok(TransformOutcome::Skip { reason }) => {
-            steps.push(prepared.step(Status::Skipped, reason.clone()));
+            steps.push(prepared.step(Status::Skipped, reason.clone(), recorded));
             Err(Halt::Skipped {
                 plugin: prepared.id.clone(),
                 reason,
             })
         }
         Err(e) => {
-            steps.push(prepared.step_with(Status::Failure, e.to_string(), "error", e.kind()));
+            let step =
+                prepared.step_with(Status::Failure, e.to_string(), "error", e.kind(), recorded);
+            steps.push(step);
             Err(Halt::Failed(e))
         }
     }
@@ -454,22 +585,40 @@ fn apply_transform(
 fn run_license(
     rule: &Pinned<dyn LicenseRule>,
     prepared: &mut Prepared,
+    recorder: Option<&mut Recorder>,
     input: &PluginInput,
     current: Option<&License>,
     steps: &mut Vec<Step>,
 ) -> Result<Option<License>, Halt> {
-    match rule.plugin.decide(input, current, &rule.config) {
+    let (recorder, recorded_input) = match recorder {
+        Some(r) => {
+            let hash = r.input(input, current);
+            (Some(r), Some(hash))
+        }
+        None => (None, None),
+    };
+    let decision = rule.plugin.decide(input, current, &rule.config);
+    let recorded = recorder.zip(recorded_input).map(|(r, input)| Recorded {
+        input,
+        output: r.output(|out| replay::encode_license(&decision, out)),
+    });
+    match decision {
         Ok(LicenseDecision::Assign { license, reason }) => {
             let described = prepared.recent.text(|out| write_license(&license, out));
-            steps.push(prepared.step_with(Status::Success, reason, "license", described));
+            let step = prepared.step_with(Status::Success, reason, "license", described, recorded);
+            steps.push(step);
             Ok(Some(license))
         }
         Ok(LicenseDecision::NoChange { reason }) => {
-            steps.push(prepared.step_with(Status::Success, reason, "license", "unchanged"));
+            let step =
+                prepared.step_with(Status::Success, reason, "license", "unchanged", recorded);
+            steps.push(step);
             Ok(current.cloned())
         }
         Err(e) => {
-            steps.push(prepared.step_with(Status::Failure, e.to_string(), "error", e.kind()));
+            let step =
+                prepared.step_with(Status::Failure, e.to_string(), "error", e.kind(), recorded);
+            steps.push(step);
             Err(Halt::Failed(e))
         }
     }
@@ -704,6 +853,81 @@ mod tests {
         assert_eq!(detail("inputs").as_deref(), Some("no groups"));
         assert_eq!(detail("license").as_deref(), Some("basic"));
         assert_eq!(detail("version").as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn recorded_steps_carry_the_hashes_of_input_config_and_output() {
+        let spy = Arc::new(Spy::default());
+        let mut plugins = pinned(&spy, PluginInputs::default());
+        plugins.license = Some(Pinned {
+            plugin: Arc::new(Basic) as Arc<dyn LicenseRule>,
+            config: r#"{"plan": "basic"}"#.into(),
+            inputs: PluginInputs::default(),
+        });
+        let profile = TargetProfile::new(ProfileName::Generic, None);
+        let mut processor = Processor::new(&plugins);
+        processor.record();
+        let current = License::new("pro", ["phone"]);
+        let mut runs = Vec::new();
+        for p in [person(), person(), Person::new("p2", Attributes::new())] {
+            let mut steps = Vec::new();
+            processor
+                .run(&p, mapped(), &profile, Some(&current), &mut steps)
+                .expect("processes");
+            runs.push(steps);
+        }
+        let hash = |steps: &[Step], i: usize, key: &str| {
+            steps[i]
+                .details
+                .get(key)
+                .map(ToString::to_string)
+                .expect(key)
+        };
+        for i in 0..2 {
+            for key in [replay::INPUT_HASH, replay::CONFIG_HASH, replay::OUTPUT_HASH] {
+                assert_eq!(
+                    hash(&runs[0], i, key),
+                    hash(&runs[1], i, key),
+                    "equal inputs, {key}"
+                );
+            }
+        }
+        assert_ne!(
+            hash(&runs[0], 0, replay::INPUT_HASH),
+            hash(&runs[2], 0, replay::INPUT_HASH),
+            "another person"
+        );
+        assert_eq!(
+            hash(&runs[0], 1, replay::CONFIG_HASH),
+            replay::content_hash(br#"{"plan": "basic"}"#)
+        );
+        let blobs = processor.take_blobs();
+        let blob = |hash: &str| {
+            blobs
+                .iter()
+                .find(|b| &*b.hash == hash)
+                .unwrap_or_else(|| panic!("no blob {hash}"))
+        };
+        // The transform's input is exactly what it was shown; the rule's adds the license.
+        let shown = replay::Shown::decode(&blob(&hash(&runs[0], 0, replay::INPUT_HASH)).data)
+            .expect("decodes");
+        assert_eq!(shown.person, spy.seen()[0]);
+        assert_eq!(shown.current, None);
+        let shown = replay::Shown::decode(&blob(&hash(&runs[0], 1, replay::INPUT_HASH)).data)
+            .expect("decodes");
+        assert_eq!(shown.current, Some(current.clone()));
+        assert_eq!(
+            shown.person.target.get("displayName"),
+            Some(&Value::Text("Pat".into()))
+        );
+        let rule_output = replay::Output::License(Basic.decide(&shown.person, None, "{}"));
+        assert_eq!(hash(&runs[0], 1, replay::OUTPUT_HASH), rule_output.hash());
+        // Each input once: two people, two plugins; and both configurations.
+        assert_eq!(blobs.len(), 4 + 2, "{blobs:?}");
+        assert_eq!(processor.take_blobs().len(), 2, "the configurations stay");
+        // Unrecorded, a step has none of them.
+        let (_, steps) = run_with_steps(&plugins);
+        assert!(steps[0].details.get(replay::INPUT_HASH).is_none());
     }
 
     #[test]

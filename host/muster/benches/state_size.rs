@@ -101,6 +101,8 @@ struct CycleWrites {
     counts: CycleCounts,
     plugin_versions: BTreeMap<String, String>,
     rows: Vec<LogRow>,
+    /// The replay blobs the rows refer to.
+    blobs: Vec<engine::replay::Blob>,
     /// Each write's intent (action, payload) and the record its success committed.
     writes: Vec<Write>,
     people: usize,
@@ -131,6 +133,7 @@ impl CycleWrites {
             .map(|planned| write_of(planned, records))
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(CycleWrites {
+            blobs: report.plan.blobs.clone(),
             kind: report.kind,
             counts: report.counts.clone(),
             plugin_versions: report.plugin_versions.clone(),
@@ -322,7 +325,7 @@ fn replay(store: &Store, cycle: &CycleWrites) -> anyhow::Result<()> {
         )?;
         store.commit_success(intent, &write.record)?;
     }
-    store.append_logs(id, &cycle.rows)?;
+    store.append_logs_with_blobs(id, &cycle.rows, &cycle.blobs)?;
     store.finish_cycle(id, CycleStatus::Succeeded, &cycle.counts)?;
     store.set_watermark("source", &id.to_string())?;
     store.set_watermark("source_people", &cycle.people.to_string())?;

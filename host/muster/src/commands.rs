@@ -4,6 +4,7 @@ pub mod demo;
 pub mod logs;
 pub mod plugin;
 pub mod reconcile;
+pub mod replay;
 pub mod scaffold;
 pub mod serve;
 pub mod simulate;

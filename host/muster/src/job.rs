@@ -333,7 +333,7 @@ impl Job {
 
     /// The component a plugin entry's `path` names (a file, or `builtin:<name>`).
     pub fn configured_bytes(&self, entry: &PluginConfig) -> anyhow::Result<Vec<u8>> {
-        component_bytes(entry, &self.config_dir)
+        configured_bytes(&self.config_dir, entry)
     }
 
     /// `[server] plugins_dir`, where uploaded versions are kept, if configured.
@@ -393,25 +393,6 @@ impl Job {
     }
 }
 
-/// The component a plugin entry's `path` names (a file relative to `config_dir`, or
-/// `builtin:<name>`).
-pub fn component_bytes(entry: &PluginConfig, config_dir: &Path) -> anyhow::Result<Vec<u8>> {
-    match entry
-        .path
-        .to_str()
-        .and_then(|p| p.strip_prefix(BUILTIN_PREFIX))
-    {
-        Some(name) => Ok(muster_artifacts::builtin(name)
-            .with_context(|| format!("plugin {}: no built-in plugin named {name:?}", entry.name))?
-            .to_vec()),
-        None => {
-            let path = resolve(config_dir, &entry.path);
-            std::fs::read(&path)
-                .with_context(|| format!("plugin {}: reading {}", entry.name, path.display()))
-        }
-    }
-}
-
 /// The profile's rate classes as the client takes them.
 fn rate_classes(config: &Config, pipeline: &Pipeline) -> Vec<RateClass> {
     config
@@ -433,7 +414,27 @@ fn managed_paths(pipeline: &Pipeline) -> BTreeSet<String> {
     paths
 }
 
-fn resolve(dir: &Path, path: &Path) -> PathBuf {
+/// The component a plugin entry's `path` names (a file relative to `config_dir`, or
+/// `builtin:<name>`).
+pub fn configured_bytes(config_dir: &Path, entry: &PluginConfig) -> anyhow::Result<Vec<u8>> {
+    match entry
+        .path
+        .to_str()
+        .and_then(|p| p.strip_prefix(BUILTIN_PREFIX))
+    {
+        Some(name) => Ok(muster_artifacts::builtin(name)
+            .with_context(|| format!("plugin {}: no built-in plugin named {name:?}", entry.name))?
+            .to_vec()),
+        None => {
+            let path = resolve(config_dir, &entry.path);
+            std::fs::read(&path)
+                .with_context(|| format!("plugin {}: reading {}", entry.name, path.display()))
+        }
+    }
+}
+
+/// `path` as the job file at `config_dir` means it: relative paths resolve against its folder.
+pub fn resolve(dir: &Path, path: &Path) -> PathBuf {
     if path.is_absolute() {
         path.to_path_buf()
     } else {

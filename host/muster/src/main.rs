@@ -101,6 +101,21 @@ enum Command {
         #[arg(long, value_enum, default_value_t = commands::reconcile::Format::Table)]
         format: commands::reconcile::Format,
     },
+    /// Run the plugin steps of a provisioning log entry again, from what they were shown: with
+    /// the recorded version (it must answer bit for bit as it did) and, with --plugin, with
+    /// another. Exit code 0 identical, 3 a replay differs from the record, 2 cannot replay.
+    Replay {
+        #[arg(long)]
+        config: PathBuf,
+        /// The entry's change id (`12-34`, the `changeId` of `muster logs`) or log row id.
+        #[arg(long)]
+        log_entry: String,
+        /// `name=file.wasm`: replay only that plugin's step, and with this component too.
+        #[arg(long)]
+        plugin: Option<String>,
+        #[arg(long, value_enum, default_value_t = commands::replay::Format::Table)]
+        format: commands::replay::Format,
+    },
     /// Serve a simulated SCIM target.
     #[command(subcommand)]
     Simulate(SimulateCommand),
@@ -330,6 +345,17 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             };
             commands::reconcile::run(&config, options, format).await
         }
+        Command::Replay {
+            config,
+            log_entry,
+            plugin,
+            format,
+        } => Ok(commands::replay::run(&commands::replay::Options {
+            config,
+            entry: log_entry,
+            plugin,
+            format,
+        })),
         Command::Simulate(SimulateCommand::Zoom {
             listen,
             token,

@@ -186,7 +186,8 @@ impl PluginFolder {
         self.dir.join(format!("{name}.wasm"))
     }
 
-    fn kept_file(&self, name: &str, version: &str) -> PathBuf {
+    /// Where the copy of version `version` of `name` is kept (rollbacks, replays).
+    pub fn kept_file(&self, name: &str, version: &str) -> PathBuf {
         self.dir
             .join(KEPT)
             .join(name)

@@ -483,7 +483,7 @@ pub fn candidates_from_config(
                 entry.name
             );
         };
-        let bytes = crate::job::component_bytes(entry, dir)?;
+        let bytes = crate::job::configured_bytes(dir, entry)?;
         let version = plugin_host::plugin::version_of(&bytes);
         let active = job
             .registry

@@ -178,6 +178,8 @@ pub async fn provision(job: &Job, run: Run<'_>) -> anyhow::Result<Provisioned> {
     let input = CycleInput {
         population: run.population,
         deletion_threshold: run.deletion_threshold,
+        // A dry run records nothing, so its steps need not be replayable.
+        record: !run.dry_run,
         ..CycleInput::everyone(&label, run.people, &records, &job.pipeline, run.plugins)
     };
     let mut plan = tokio::task::block_in_place(|| plan_cycle(&input));
@@ -253,7 +255,7 @@ async fn apply_and_record(
         .total()
         .saturating_sub(writes_before);
     let rows: Vec<LogRow> = plan.log.iter().map(log_row).collect::<Result<_, _>>()?;
-    store.append_logs(cycle_id, &rows)?;
+    store.append_logs_with_blobs(cycle_id, &rows, &plan.blobs)?;
     provisioned.status = if counts.staged > 0 {
         CycleStatus::Staged
     } else if run.failure_fails_run && counts.failed > 0 {
@@ -414,7 +416,25 @@ pub fn log_row(entry: &LogEntry) -> anyhow::Result<LogRow> {
         action: lower(serde_json::to_value(entry.provisioning_action)?),
         status: lower(serde_json::to_value(entry.provisioning_status_info.status)?),
         detail: serde_json::to_value(entry).context("serialising a log entry")?,
+        blobs: replay_blobs(entry),
     })
+}
+
+/// The replay blobs (inputs, configurations) an entry's plugin steps refer to, each once.
+fn replay_blobs(entry: &LogEntry) -> Vec<String> {
+    let mut hashes: Vec<String> = entry
+        .provisioning_steps
+        .iter()
+        .flat_map(|step| {
+            [engine::replay::INPUT_HASH, engine::replay::CONFIG_HASH]
+                .into_iter()
+                .filter_map(|key| step.details.get(key))
+        })
+        .map(ToString::to_string)
+        .collect();
+    hashes.sort_unstable();
+    hashes.dedup();
+    hashes
 }
 
 fn progress_bar(enabled: bool, len: usize) -> Option<indicatif::ProgressBar> {

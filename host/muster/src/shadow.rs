@@ -42,6 +42,8 @@ pub fn compare_all(job: &Job, input: &CycleInput, plan: &mut Plan) -> Vec<Shadow
             plugins: &plugins,
             population: input.population,
             deletion_threshold: input.deletion_threshold,
+            // A shadow's decisions are not replayed: it applied nothing.
+            record: false,
         };
         let shadow_plan = tokio::task::block_in_place(|| plan_cycle(&shadow_input));
         let gates = crate::preview::gates_for(job, std::slice::from_ref(&name));

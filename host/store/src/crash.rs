@@ -52,6 +52,7 @@ fn log_row(id: &str) -> LogRow {
         action: "create".into(),
         status: "success".into(),
         detail: json!({}),
+        blobs: Vec::new(),
     }
 }
 

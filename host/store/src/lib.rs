@@ -8,7 +8,8 @@
 //! - `records`: source person ↔ target resource, with what was last applied.
 //! - `intents`: the write-ahead of every target request, and its atomic completion.
 //! - `cycles`: one row per sync run; runs a crash left `running` become `interrupted`.
-//! - `logs`: the provisioning log, its queries and its retention.
+//! - `logs`: the provisioning log, its queries and its retention, and the replay blobs (what
+//!   each plugin step was shown and configured with) kept as long as an entry refers to them.
 //! - `gateway`: gateway mode's source view (users and groups Entra pushed) and its outbox.
 //! - `watermarks`, `meta`: small key/value tables.
 //! - `graph_mirror`: the Graph source's copy of the directory and its delta links.

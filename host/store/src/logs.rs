@@ -2,9 +2,14 @@
 //!
 //! The engine builds each entry (steps, modified properties, target response) and hands it
 //! over as opaque JSON in `detail`; the store only lifts out the columns people filter on.
+//!
+//! Beside the entries: the replay blobs (`engine::replay`) their plugin steps refer to, by
+//! content hash, each stored once; `log_blobs` says which entry refers to which, so that the
+//! prunes delete a blob with the last entry referring to it.
 
+use engine::replay::Blob;
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Row, params, params_from_iter};
+use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 use serde::Serialize;
 
 use crate::error::{Ctx, StoreError, from_json, to_json};
@@ -22,6 +27,8 @@ pub struct LogRow {
     pub status: String,
     /// The whole entry as the engine produced it.
     pub detail: serde_json::Value,
+    /// The hashes of the replay blobs (inputs, configurations) its plugin steps refer to.
+    pub blobs: Vec<String>,
 }
 
 /// A stored entry.
@@ -56,6 +63,18 @@ impl Store {
     /// Appends a cycle's entries in one transaction: a batch is all there or not at all, and
     /// one fsync covers it.
     pub fn append_logs(&self, cycle: i64, entries: &[LogRow]) -> Result<(), StoreError> {
+        self.append_logs_with_blobs(cycle, entries, &[])
+    }
+
+    /// [`Store::append_logs`], with the replay blobs the entries refer to, in the same
+    /// transaction: a blob already stored is not written again, and every entry records which
+    /// blobs it refers to, so that a prune keeps them exactly as long as an entry does.
+    pub fn append_logs_with_blobs(
+        &self,
+        cycle: i64,
+        entries: &[LogRow],
+        blobs: &[Blob],
+    ) -> Result<(), StoreError> {
         let details = entries
             .iter()
             .map(|e| to_json("a log entry", &e.detail))
@@ -68,6 +87,16 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .ctx("append log entries")?;
+            let mut blob = tx
+                .prepare_cached("INSERT OR IGNORE INTO replay_blobs (hash, data) VALUES (?1, ?2)")
+                .ctx("store replay blobs")?;
+            for b in blobs {
+                blob.execute(params![&*b.hash, &*b.data])
+                    .ctx("store replay blobs")?;
+            }
+            let mut reference = tx
+                .prepare_cached("INSERT OR IGNORE INTO log_blobs (log_id, hash) VALUES (?1, ?2)")
+                .ctx("refer to replay blobs")?;
             for (e, detail) in entries.iter().zip(details) {
                 stmt.execute(params![
                     cycle,
@@ -79,9 +108,59 @@ impl Store {
                     detail
                 ])
                 .ctx("append log entries")?;
+                let id = tx.last_insert_rowid();
+                for hash in &e.blobs {
+                    reference
+                        .execute(params![id, hash])
+                        .ctx("refer to replay blobs")?;
+                }
             }
             Ok(())
         })
+    }
+
+    /// The entry with this change id (`{cycle}-{n}`, the entry's `changeId`) or, given a
+    /// number, this row id (`id` in `muster logs --format json`).
+    pub fn log_entry(&self, change: &str) -> Result<Option<LogRecord>, StoreError> {
+        const COLUMNS: &str = "id, cycle_id, at, person_id, identity, action, status, detail";
+        let conn = self.conn();
+        let row = if let Ok(id) = change.parse::<i64>() {
+            conn.query_row(
+                &format!("SELECT {COLUMNS} FROM logs WHERE id = ?1"),
+                [id],
+                |row| Ok(decode(row)),
+            )
+        } else {
+            let Some(cycle) = change
+                .rsplit_once('-')
+                .and_then(|(cycle, _)| cycle.parse::<i64>().ok())
+            else {
+                return Ok(None);
+            };
+            // Through the cycle's index: only that cycle's entries are looked into.
+            conn.query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM logs
+                     WHERE cycle_id = ?1 AND json_extract(detail, '$.changeId') = ?2
+                     ORDER BY id DESC LIMIT 1"
+                ),
+                params![cycle, change],
+                |row| Ok(decode(row)),
+            )
+        };
+        row.optional().ctx("read a log entry")?.transpose()
+    }
+
+    /// The replay blob with this hash, unless no log entry refers to it any more (pruned).
+    pub fn replay_blob(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT data FROM replay_blobs WHERE hash = ?1",
+                [hash],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx("read a replay blob")
     }
 
     /// Entries matching `query`, newest first, at most `query.limit`.
@@ -152,6 +231,7 @@ impl Store {
             let n = tx
                 .execute("DELETE FROM logs WHERE cycle_id < ?1", [oldest_kept])
                 .ctx("prune log entries")?;
+            sweep_blobs(tx)?;
             tx.execute(
                 "DELETE FROM intents WHERE cycle_id < ?1 AND state <> 'pending'",
                 [oldest_kept],
@@ -160,6 +240,19 @@ impl Store {
             Ok(n)
         })
     }
+}
+
+/// Deletes the replay blobs no log entry refers to any more (deleting an entry deletes its
+/// references): run in the transaction that deleted entries.
+pub(crate) fn sweep_blobs(tx: &rusqlite::Transaction<'_>) -> Result<u64, StoreError> {
+    let n = tx
+        .execute(
+            "DELETE FROM replay_blobs
+             WHERE NOT EXISTS (SELECT 1 FROM log_blobs r WHERE r.hash = replay_blobs.hash)",
+            [],
+        )
+        .ctx("prune replay blobs")?;
+    Ok(n as u64)
 }
 
 fn decode(row: &Row<'_>) -> Result<LogRecord, StoreError> {
@@ -194,6 +287,7 @@ mod tests {
                 "provisioningSteps": [{"name": "import", "status": "success"}],
                 "modifiedProperties": [{"name": "active", "old": true, "new": false}],
             }),
+            blobs: Vec::new(),
         }
     }
 
@@ -357,6 +451,112 @@ mod tests {
         assert_eq!(store.prune_logs(0).expect("prune all"), 2);
         assert!(store.logs(&query(|_| {})).expect("logs").is_empty());
         assert_eq!(store.cycles(10).expect("cycles").len(), 2, "cycles stay");
+    }
+
+    fn blob_count(store: &Store) -> i64 {
+        store
+            .conn()
+            .query_row("SELECT count(*) FROM replay_blobs", [], |r| r.get(0))
+            .expect("count")
+    }
+
+    /// An entry referring to `blobs`.
+    fn referring(person: &str, blobs: &[&Blob]) -> LogRow {
+        LogRow {
+            blobs: blobs.iter().map(|b| b.hash.to_string()).collect(),
+            ..row(person, person, "update", "success")
+        }
+    }
+
+    #[test]
+    fn replay_blobs_are_stored_once_and_pruned_with_the_last_entry_referring_to_them() {
+        let store = Store::open_in_memory().expect("open");
+        let config = Blob::new(b"{\"rules\": []}".to_vec());
+        let (a, b) = (
+            Blob::new(b"input a".to_vec()),
+            Blob::new(b"input b".to_vec()),
+        );
+        let start = |store: &Store| {
+            store
+                .start_cycle(CycleKind::Incremental, &Default::default())
+                .expect("cycle")
+        };
+        let c1 = start(&store);
+        let all = [config.clone(), a.clone(), b.clone()];
+        store
+            .append_logs_with_blobs(
+                c1,
+                &[
+                    referring("a", &[&a, &config]),
+                    referring("b", &[&b, &config]),
+                ],
+                &all,
+            )
+            .expect("c1");
+        // The next cycle shows `a` the same input: nothing new is stored.
+        let c2 = start(&store);
+        store
+            .append_logs_with_blobs(
+                c2,
+                &[referring("a", &[&a, &config])],
+                &[a.clone(), config.clone()],
+            )
+            .expect("c2");
+        assert_eq!(blob_count(&store), 3, "each blob once");
+        assert_eq!(
+            store.replay_blob(&a.hash).expect("read").as_deref(),
+            Some(&b"input a"[..])
+        );
+
+        // Cycle 1 goes: `b` was only its, `a` and the configuration are still referred to.
+        assert_eq!(store.prune_logs(1).expect("prune"), 2);
+        assert_eq!(blob_count(&store), 2);
+        assert!(
+            store.replay_blob(&b.hash).expect("read").is_none(),
+            "pruned"
+        );
+        assert!(store.replay_blob(&a.hash).expect("read").is_some(), "kept");
+        assert!(
+            store.replay_blob(&config.hash).expect("read").is_some(),
+            "kept"
+        );
+
+        // The age prune (retention) sweeps them too.
+        let pruned = store
+            .prune(crate::now_unix() + 10, u64::MAX)
+            .expect("prune");
+        assert_eq!((pruned.logs, pruned.blobs), (1, 2));
+        assert_eq!(blob_count(&store), 0);
+    }
+
+    #[test]
+    fn a_log_entry_is_found_by_change_id_or_row_id() {
+        let (store, c1, c2) = fixture();
+        let all = store.logs(&query(|_| {})).expect("logs");
+        let mut entry = row("d", "dan", "create", "success");
+        entry.detail = json!({"changeId": format!("{c2}-7")});
+        store.append_logs(c2, &[entry]).expect("append");
+        let found = store
+            .log_entry(&format!("{c2}-7"))
+            .expect("read")
+            .expect("found");
+        assert_eq!(found.person_id, "d");
+        let by_id = store
+            .log_entry(&all[0].id.to_string())
+            .expect("read")
+            .expect("found");
+        assert_eq!(by_id, all[0]);
+        for missing in [
+            format!("{c1}-7"),
+            "x-1".into(),
+            "nothing".into(),
+            "999".into(),
+        ] {
+            assert!(
+                store.log_entry(&missing).expect("read").is_none(),
+                "{missing}"
+            );
+        }
     }
 
     #[test]

@@ -41,6 +41,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "gateway_lists",
         sql: include_str!("../migrations/0004_gateway_lists.sql"),
     },
+    Migration {
+        version: 5,
+        name: "replay_blobs",
+        sql: include_str!("../migrations/0005_replay_blobs.sql"),
+    },
 ];
 
 /// The schema version this binary writes.

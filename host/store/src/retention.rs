@@ -16,6 +16,8 @@ const BATCH: i64 = 5_000;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Pruned {
     pub logs: u64,
+    /// Replay blobs no remaining log entry referred to.
+    pub blobs: u64,
     pub cycles: u64,
     pub intents: u64,
     pub dropped_changes: u64,
@@ -33,6 +35,7 @@ impl Store {
             let logs = tx
                 .execute("DELETE FROM logs WHERE at < ?1", [cutoff])
                 .ctx("prune logs")?;
+            let blobs = crate::logs::sweep_blobs(tx)?;
             let intents = tx
                 .execute(
                     "DELETE FROM intents WHERE state != 'pending' AND created_at < ?1",
@@ -47,6 +50,7 @@ impl Store {
                 .ctx("prune dropped changes")?;
             Ok(Pruned {
                 logs: logs as u64,
+                blobs,
                 intents: intents as u64,
                 dropped_changes: dropped as u64,
                 ..Pruned::default()
@@ -61,16 +65,20 @@ impl Store {
         let step = (logs / 20).clamp(1, BATCH);
         while self.live_bytes()? > max_bytes {
             let removed = self.write("prune the oldest logs", |tx| {
-                tx.execute(
-                    "DELETE FROM logs WHERE id IN (SELECT id FROM logs ORDER BY id LIMIT ?1)",
-                    params![step],
-                )
-                .ctx("prune the oldest logs")
+                let logs = tx
+                    .execute(
+                        "DELETE FROM logs WHERE id IN (SELECT id FROM logs ORDER BY id LIMIT ?1)",
+                        params![step],
+                    )
+                    .ctx("prune the oldest logs")?;
+                Ok((logs, crate::logs::sweep_blobs(tx)?))
             })?;
+            let (removed, blobs) = removed;
             if removed == 0 {
                 break;
             }
             pruned.logs += removed as u64;
+            pruned.blobs += blobs;
         }
         pruned.cycles = self.write("prune old cycles", |tx| {
             let n = tx
@@ -121,6 +129,7 @@ mod tests {
                 action: "other".into(),
                 status: "skipped".into(),
                 detail: json!({"padding": "x".repeat(size)}),
+                blobs: Vec::new(),
             })
             .collect()
     }

@@ -74,8 +74,8 @@ pub fn show(config: &Path, filters: Filters, format: Format) -> anyhow::Result<E
         }
         Format::Table => {
             println!(
-                "{:>5}  {:<36} {:<13} {:<8} reason",
-                "cycle", "identity", "action", "status"
+                "{:>5}  {:<10} {:<36} {:<13} {:<8} reason",
+                "cycle", "entry", "identity", "action", "status"
             );
             for e in &entries {
                 let info = &e.detail["provisioningStatusInfo"];
@@ -84,8 +84,10 @@ pub fn show(config: &Path, filters: Filters, format: Format) -> anyhow::Result<E
                     .flatten()
                     .collect::<Vec<_>>()
                     .join(": ");
+                // The change id is what `muster replay --log-entry` takes.
+                let entry = e.detail["changeId"].as_str().unwrap_or_default();
                 println!(
-                    "{:>5}  {:<36} {:<13} {:<8} {reason}",
+                    "{:>5}  {entry:<10} {:<36} {:<13} {:<8} {reason}",
                     e.cycle, e.identity, e.action, e.status
                 );
                 for step in e.detail["provisioningSteps"]
