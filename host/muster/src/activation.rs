@@ -177,28 +177,11 @@ pub async fn admit(
     origin: Origin,
     require_preview: bool,
 ) -> Result<Admitted, AdmitError> {
-    let entry = job
-        .plugin_entries()
-        .find(|e| e.name == name)
-        .cloned()
-        .ok_or_else(|| AdmitError::Unknown(name.to_string()))?;
-    let compiled = {
-        let (job, bytes, name) = (job.clone(), bytes.clone(), name.to_string());
-        tokio::task::spawn_blocking(move || job.registry.compile(&name, &bytes, limits_of(&entry)))
-            .await
-            .map_err(|e| PreviewError::Other(anyhow::anyhow!("compiling the component: {e}")))??
-    };
-    let active = job.registry.active(name);
-    if let Some(active) = &active
-        && active.world() != compiled.world()
-    {
-        return Err(AdmitError::Load(RegistryError::WorldChanged {
-            name: name.to_string(),
-            active: active.world(),
-            new: compiled.world(),
-        }));
-    }
-    let unchanged = active.is_some_and(|active| Arc::ptr_eq(&active, &compiled));
+    let compiled = compile(job, name, &bytes).await?;
+    let unchanged = job
+        .registry
+        .active(name)
+        .is_some_and(|active| Arc::ptr_eq(&active, &compiled));
     let gated = require_preview || crate::preview::is_gated(job, name);
     if unchanged || !gated {
         return activate(job, name, compiled, &bytes, origin, None);
@@ -235,14 +218,9 @@ pub async fn admit(
     Ok(Admitted::Staged(Box::new(staged)))
 }
 
-/// Stages `bytes` as a new version of `name` without a preview and runs it in shadow beside
-/// the active version (`POST .../versions?shadow=true`).
-pub async fn stage_for_shadow(
-    job: &Arc<Job>,
-    name: &str,
-    bytes: Arc<[u8]>,
-    origin: Origin,
-) -> Result<StagedVersion, AdmitError> {
+/// Compiles `bytes` as a version of the configured plugin `name` (off the runtime's threads),
+/// refusing one of another world than the active version's.
+async fn compile(job: &Arc<Job>, name: &str, bytes: &Arc<[u8]>) -> Result<Arc<Plugin>, AdmitError> {
     let entry = job
         .plugin_entries()
         .find(|e| e.name == name)
@@ -263,6 +241,18 @@ pub async fn stage_for_shadow(
             new: compiled.world(),
         }));
     }
+    Ok(compiled)
+}
+
+/// Stages `bytes` as a new version of `name` without a preview and runs it in shadow beside
+/// the active version (`POST .../versions?shadow=true`).
+pub async fn stage_for_shadow(
+    job: &Arc<Job>,
+    name: &str,
+    bytes: Arc<[u8]>,
+    origin: Origin,
+) -> Result<StagedVersion, AdmitError> {
+    let compiled = compile(job, name, &bytes).await?;
     let now = store::now_unix();
     let staged = StagedVersion {
         version: compiled.id().version.clone(),

@@ -169,21 +169,21 @@ pub const SHADOW: Series = Series {
     fuel: SHADOW_FUEL,
 };
 
-/// Records one plugin call.
-pub fn plugin_call<T>(
-    series: Series,
-    id: &PluginId,
-    result: &Result<T, PluginError>,
-    stats: &CallStats,
-) {
-    let outcome = match result {
-        Ok(_) => "ok",
-        Err(e) => e.kind(),
-    };
-    counter!(series.calls, "plugin" => id.name.clone(), "version" => id.version.clone(), "outcome" => outcome)
-        .increment(1);
-    histogram!(series.duration, "plugin" => id.name.clone()).record(stats.wall_time.as_secs_f64());
-    counter!(series.fuel, "plugin" => id.name.clone()).increment(stats.fuel_used);
+/// Where a [`Metered`] plugin's calls are recorded.
+pub trait CallRecorder: Send + Sync {
+    /// One call of `id`: `failure` is its error kind, `None` when it answered.
+    fn record(&self, id: &PluginId, failure: Option<&'static str>, stats: &CallStats);
+}
+
+impl CallRecorder for Series {
+    fn record(&self, id: &PluginId, failure: Option<&'static str>, stats: &CallStats) {
+        let outcome = failure.unwrap_or("ok");
+        counter!(self.calls, "plugin" => id.name.clone(), "version" => id.version.clone(), "outcome" => outcome)
+            .increment(1);
+        histogram!(self.duration, "plugin" => id.name.clone())
+            .record(stats.wall_time.as_secs_f64());
+        counter!(self.fuel, "plugin" => id.name.clone()).increment(stats.fuel_used);
+    }
 }
 
 /// A shadow's disagreements in one run, by kind.
@@ -214,10 +214,18 @@ pub fn cycle(kind: &str, status: &str, elapsed: Duration) {
     histogram!(CYCLE_DURATION, "kind" => kind.to_string()).record(elapsed.as_secs_f64());
 }
 
-/// A pinned plugin that records every call's outcome and cost in `series`.
-pub struct Metered(pub Arc<Plugin>, pub Series);
+/// A pinned plugin that records every call's outcome and cost with `R`: the live series, a
+/// shadow's, or a preview's own tally.
+pub struct Metered<R = Series>(pub Arc<Plugin>, pub R);
 
-impl Transform for Metered {
+impl<R: CallRecorder> Metered<R> {
+    fn record<T>(&self, result: &Result<T, PluginError>, stats: &CallStats) {
+        let failure = result.as_ref().err().map(PluginError::kind);
+        self.1.record(self.0.id(), failure, stats);
+    }
+}
+
+impl<R: CallRecorder> Transform for Metered<R> {
     fn id(&self) -> PluginId {
         self.0.id().clone()
     }
@@ -228,12 +236,12 @@ impl Transform for Metered {
         config: &str,
     ) -> Result<TransformOutcome, PluginError> {
         let (result, stats) = self.0.transform_with_stats(person, config);
-        plugin_call(self.1, self.0.id(), &result, &stats);
+        self.record(&result, &stats);
         result
     }
 }
 
-impl LicenseRule for Metered {
+impl<R: CallRecorder> LicenseRule for Metered<R> {
     fn id(&self) -> PluginId {
         self.0.id().clone()
     }
@@ -245,7 +253,7 @@ impl LicenseRule for Metered {
         config: &str,
     ) -> Result<LicenseDecision, PluginError> {
         let (result, stats) = self.0.decide_with_stats(person, current, config);
-        plugin_call(self.1, self.0.id(), &result, &stats);
+        self.record(&result, &stats);
         result
     }
 }

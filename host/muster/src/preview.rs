@@ -17,16 +17,15 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, bail};
 use engine::config::{Gates, PluginConfig};
 use engine::cycle::{CycleInput, Plan, plan_cycle};
-use engine::model::{License, Person};
-use engine::plugin::{
-    LicenseDecision, LicenseRule, PluginError, PluginId, PluginInput, Transform, TransformOutcome,
-};
+use engine::model::Person;
+use engine::plugin::{LicenseRule, PluginError, PluginId, Transform};
 use engine::plugin_stage::{Pinned, PinnedPlugins};
 use engine::preview::{Impact, Sides, compare};
 use plugin_host::{CallStats, Plugin, World};
 use serde::Serialize;
 
 use crate::job::{Job, limits_of};
+use crate::meters::{CallRecorder, Metered};
 
 /// People listed per kind of change unless asked otherwise.
 pub const DEFAULT_SAMPLES: usize = 10;
@@ -247,7 +246,7 @@ struct Side {
 
 impl Side {
     fn costs(&self, side: &'static str) -> Vec<PluginCost> {
-        self.meters.iter().map(|m| m.cost(side)).collect()
+        self.meters.iter().map(|m| cost(m, side)).collect()
     }
 }
 
@@ -344,10 +343,7 @@ fn parse_config(name: &str, text: &str) -> Result<serde_json::Value, PreviewErro
 }
 
 fn add(side: &mut Side, plugin: Arc<Plugin>, entry: &PluginConfig, config: String) {
-    let measured = Arc::new(Measured {
-        plugin: plugin.clone(),
-        calls: Mutex::new(Vec::new()),
-    });
+    let measured = Arc::new(Metered(plugin.clone(), Calls::default()));
     side.meters.push(measured.clone());
     match plugin.world() {
         World::Transformer => {
@@ -367,77 +363,43 @@ fn add(side: &mut Side, plugin: Arc<Plugin>, entry: &PluginConfig, config: Strin
     }
 }
 
-/// A plugin whose calls are timed and fuel-counted for the report, and not for `/metrics`:
-/// a preview is not production traffic.
-struct Measured {
-    plugin: Arc<Plugin>,
-    /// Per call: wall time in microseconds, fuel, failed.
-    calls: Mutex<Vec<(u64, u64, bool)>>,
-}
+/// A preview's tally of one plugin's calls, kept for the report and not on `/metrics`: a
+/// preview is not production traffic. Per call: wall time in microseconds, fuel, failed.
+#[derive(Default)]
+struct Calls(Mutex<Vec<(u64, u64, bool)>>);
 
-impl Measured {
-    fn record<T>(&self, result: &Result<T, PluginError>, stats: &CallStats) {
+impl CallRecorder for Calls {
+    fn record(&self, _: &PluginId, failure: Option<&'static str>, stats: &CallStats) {
         let micros = u64::try_from(stats.wall_time.as_micros()).unwrap_or(u64::MAX);
-        let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
-        calls.push((micros, stats.fuel_used, result.is_err()));
-    }
-
-    fn cost(&self, side: &'static str) -> PluginCost {
-        let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
-        let mut times: Vec<u64> = calls.iter().map(|c| c.0).collect();
-        times.sort_unstable();
-        let quantile = |q: f64| {
-            let last = times.len().saturating_sub(1);
-            times
-                .get(((last as f64) * q).round() as usize)
-                .copied()
-                .unwrap_or(0)
-        };
-        let fuel: u64 = calls.iter().map(|c| c.1).sum();
-        let id = self.plugin.id();
-        PluginCost {
-            plugin: id.name.clone(),
-            side,
-            version: id.version.clone(),
-            calls: calls.len() as u64,
-            p50_us: quantile(0.5),
-            p99_us: quantile(0.99),
-            fuel_per_call: fuel.checked_div(calls.len() as u64).unwrap_or(0),
-            errors: calls.iter().filter(|c| c.2).count() as u64,
-        }
+        let mut calls = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        calls.push((micros, stats.fuel_used, failure.is_some()));
     }
 }
 
-impl Transform for Measured {
-    fn id(&self) -> PluginId {
-        self.plugin.id().clone()
-    }
+type Measured = Metered<Calls>;
 
-    fn transform(
-        &self,
-        person: &PluginInput,
-        config: &str,
-    ) -> Result<TransformOutcome, PluginError> {
-        let (result, stats) = self.plugin.transform_with_stats(person, config);
-        self.record(&result, &stats);
-        result
-    }
-}
-
-impl LicenseRule for Measured {
-    fn id(&self) -> PluginId {
-        self.plugin.id().clone()
-    }
-
-    fn decide(
-        &self,
-        person: &PluginInput,
-        current: Option<&License>,
-        config: &str,
-    ) -> Result<LicenseDecision, PluginError> {
-        let (result, stats) = self.plugin.decide_with_stats(person, current, config);
-        self.record(&result, &stats);
-        result
+fn cost(measured: &Measured, side: &'static str) -> PluginCost {
+    let calls = measured.1.0.lock().unwrap_or_else(|e| e.into_inner());
+    let mut times: Vec<u64> = calls.iter().map(|c| c.0).collect();
+    times.sort_unstable();
+    let quantile = |q: f64| {
+        let last = times.len().saturating_sub(1);
+        times
+            .get(((last as f64) * q).round() as usize)
+            .copied()
+            .unwrap_or(0)
+    };
+    let fuel: u64 = calls.iter().map(|c| c.1).sum();
+    let id = measured.0.id();
+    PluginCost {
+        plugin: id.name.clone(),
+        side,
+        version: id.version.clone(),
+        calls: calls.len() as u64,
+        p50_us: quantile(0.5),
+        p99_us: quantile(0.99),
+        fuel_per_call: fuel.checked_div(calls.len() as u64).unwrap_or(0),
+        errors: calls.iter().filter(|c| c.2).count() as u64,
     }
 }
 
