@@ -1000,3 +1000,39 @@ async fn a_gated_version_dropped_into_the_plugin_folder_is_staged() {
     );
     assert_eq!(view["staged"]["origin"], "folder", "{view}");
 }
+
+/// With `[server] plugins_dir`, an upload a gate staged is still staged after a restart, and
+/// the active version still serves; once forced, it is what a restart serves.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_staged_upload_survives_a_restart() {
+    let _staging = STAGING.lock().await;
+    let server =
+        format!("{SERVER}plugins_dir = \"plugins\"\n[plugins.gates]\nmax_new_failures = 0\n");
+    let s = Served::start_with(&two_people(), &server).await;
+    let active = s.plugin(LICENSE).await["active"].clone();
+    let trap = std::fs::read(muster_artifacts::TRAP).expect("the trap guest");
+    let (status, body) = s.upload(LICENSE, trap).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let staged = body["staged"]["version"].clone();
+
+    let s = s.restart().await;
+    let view = s.plugin(LICENSE).await;
+    assert_eq!(view["active"], active, "a restart activates nothing");
+    assert_eq!(view["staged"]["version"], staged, "{view}");
+    assert_eq!(view["staged"]["origin"], "upload");
+    assert_eq!(
+        view["staged"]["preview"]["passed"], false,
+        "previewed again: {view}"
+    );
+
+    let activate = format!("/admin/plugins/{LICENSE}/activate?force=true");
+    let (status, body) = s.post(&activate, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let s = s.restart().await;
+    let view = s.plugin(LICENSE).await;
+    assert_eq!(
+        view["active"], staged,
+        "the forced version serves after a restart"
+    );
+    assert!(view.get("staged").is_none(), "{view}");
+}

@@ -75,11 +75,99 @@ impl StagedVersion {
     }
 }
 
-/// The staged versions, by plugin name: one per plugin, the latest.
+/// The staged versions, by plugin name: one per plugin, the latest. With `[server]
+/// plugins_dir`, an uploaded one is also kept in its `.staged/` folder (`<name>.wasm`, and
+/// `<name>.json` saying whether it runs in shadow), so a restart stages it again; a file of the
+/// plugin folder itself is staged again by being there.
 #[derive(Debug, Default)]
-pub struct Staging(Mutex<BTreeMap<String, StagedVersion>>);
+pub struct Staging {
+    versions: Mutex<BTreeMap<String, StagedVersion>>,
+    kept_in: Option<PathBuf>,
+}
+
+/// What `.staged/<name>.json` keeps beside the component.
+#[derive(Serialize, serde::Deserialize)]
+struct KeptStaging {
+    version: String,
+    shadow: bool,
+}
 
 impl Staging {
+    /// Staged versions kept in `dir` (`<plugins_dir>/.staged`), or in memory only.
+    pub fn kept_in(dir: Option<PathBuf>) -> Staging {
+        Staging {
+            versions: Mutex::default(),
+            kept_in: dir,
+        }
+    }
+
+    /// The uploaded versions kept staged across a restart: (name, component, shadow).
+    fn kept(&self) -> Vec<(String, Vec<u8>, bool)> {
+        let Some(dir) = &self.kept_in else {
+            return Vec::new();
+        };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut kept = Vec::new();
+        for path in entries.flatten().map(|e| e.path()) {
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let Some(name) = path.file_stem().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let note = std::fs::read(&path)
+                .ok()
+                .and_then(|text| serde_json::from_slice::<KeptStaging>(&text).ok());
+            let bytes = std::fs::read(dir.join(format!("{name}.wasm"))).ok();
+            match (note, bytes) {
+                (Some(note), Some(bytes))
+                    if plugin_host::plugin::version_of(&bytes) == note.version =>
+                {
+                    kept.push((name.to_string(), bytes, note.shadow))
+                }
+                _ => {
+                    tracing::warn!(file = %path.display(), "kept staged version unreadable or incomplete; ignored")
+                }
+            }
+        }
+        kept
+    }
+
+    /// Writes an uploaded staged version to `.staged/`; a failure leaves it staged in memory.
+    fn keep(&self, name: &str, staged: &StagedVersion) {
+        let Some(dir) = &self.kept_in else { return };
+        if staged.origin != Origin::Upload {
+            return;
+        }
+        let note = KeptStaging {
+            version: staged.version.clone(),
+            shadow: staged.shadow.is_some(),
+        };
+        let written = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(dir.join(format!("{name}.wasm")), &staged.bytes))
+            .and_then(|()| {
+                let text = serde_json::to_vec(&note).map_err(std::io::Error::other)?;
+                std::fs::write(dir.join(format!("{name}.json")), text)
+            });
+        if let Err(e) = written {
+            tracing::warn!(plugin = name, dir = %dir.display(), error = %e, "staged version not kept: a restart forgets it");
+        }
+    }
+
+    fn forget(&self, name: &str) {
+        let Some(dir) = &self.kept_in else { return };
+        for file in [format!("{name}.json"), format!("{name}.wasm")] {
+            match std::fs::remove_file(dir.join(&file)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    tracing::warn!(plugin = name, file, error = %e, "could not remove a kept staged version")
+                }
+                _ => {}
+            }
+        }
+    }
+
     pub fn get(&self, name: &str) -> Option<StagedVersion> {
         self.lock().get(name).cloned()
     }
@@ -98,10 +186,15 @@ impl Staging {
         version: &str,
         change: impl FnOnce(&mut StagedVersion),
     ) {
-        if let Some(staged) = self.lock().get_mut(name)
+        let mut versions = self.lock();
+        if let Some(staged) = versions.get_mut(name)
             && staged.version == version
         {
+            let shadow = staged.shadow.is_some();
             change(staged);
+            if staged.shadow.is_some() != shadow {
+                self.keep(name, staged);
+            }
         }
     }
 
@@ -111,11 +204,12 @@ impl Staging {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, StagedVersion>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.versions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn put(&self, name: &str, staged: StagedVersion) {
         metrics::gauge!(PLUGIN_STAGED, "plugin" => name.to_string()).set(1.0);
+        self.keep(name, &staged);
         self.lock().insert(name.to_string(), staged);
     }
 
@@ -123,6 +217,7 @@ impl Staging {
         let removed = self.lock().remove(name);
         if removed.is_some() {
             metrics::gauge!(PLUGIN_STAGED, "plugin" => name.to_string()).set(0.0);
+            self.forget(name);
         }
         removed
     }
@@ -270,6 +365,57 @@ pub async fn stage_for_shadow(
     tracing::info!(plugin = name, version = %staged.version, "staged to run in shadow");
     job.staging.put(name, staged.clone());
     Ok(staged)
+}
+
+/// Stages again the uploaded versions kept staged before a restart, each with a fresh preview
+/// (or in shadow, as it was); none is activated by the restart.
+pub async fn restore_staged(job: &Arc<Job>) {
+    for (name, bytes, shadow) in job.staging.kept() {
+        let bytes: Arc<[u8]> = Arc::from(bytes);
+        let restored = if shadow {
+            stage_for_shadow(job, &name, bytes, Origin::Upload)
+                .await
+                .map(|_| ())
+        } else {
+            restage(job, &name, bytes).await
+        };
+        match restored {
+            Ok(()) => {
+                tracing::info!(plugin = %name, shadow, "staged version kept across the restart")
+            }
+            Err(e) => {
+                tracing::warn!(plugin = %name, error = %e, "kept staged version dropped");
+                job.staging.forget(&name);
+            }
+        }
+    }
+}
+
+/// Stages `bytes` with a fresh preview, whatever it says.
+async fn restage(job: &Arc<Job>, name: &str, bytes: Arc<[u8]>) -> Result<(), AdmitError> {
+    let compiled = compile(job, name, &bytes).await?;
+    let candidate = Candidate {
+        name: name.to_string(),
+        compiled: Some(compiled.clone()),
+        ..Candidate::default()
+    };
+    let report = preview(job, &[candidate], &PreviewOptions::default()).await?;
+    let reason = match report.impact.failed_gates() {
+        failed if failed.is_empty() => "kept staged across a restart".to_string(),
+        failed => failed,
+    };
+    let staged = StagedVersion {
+        version: compiled.id().version.clone(),
+        origin: Origin::Upload,
+        reason,
+        staged_at: store::now_unix(),
+        preview: Some(report),
+        shadow: None,
+        plugin: compiled,
+        bytes,
+    };
+    job.staging.put(name, staged);
+    Ok(())
 }
 
 /// Runs the staged version of `name` in shadow from the next run on.

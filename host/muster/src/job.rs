@@ -297,6 +297,10 @@ impl Job {
         let client = ScimClient::new(client_config).map_err(|e| anyhow::anyhow!("target: {e}"))?;
         let registry = Arc::new(PluginRegistry::new(plugin_runtime(&config.compile)?));
         let managed_paths = managed_paths(&pipeline);
+        let staged_dir = config.server.plugins_dir.as_ref();
+        let staging = crate::activation::Staging::kept_in(
+            staged_dir.map(|d| resolve(config_dir, d).join(".staged")),
+        );
         let job = Job {
             config,
             config_dir: config_dir.to_path_buf(),
@@ -307,7 +311,7 @@ impl Job {
             managed_paths,
             graph,
             people: Default::default(),
-            staging: Default::default(),
+            staging,
         };
         job.load_plugins()?;
         Ok(job)

@@ -80,6 +80,7 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
+    activation::restore_staged(&state.job).await;
     let _folder = watch_plugin_folder(&state.job).await?;
     tokio::spawn(upkeep(state.clone(), stopped.clone()));
     tokio::spawn(probe(state.clone(), stopped.clone()));
@@ -233,12 +234,32 @@ async fn watch_plugin_folder(
         .with_context(|| format!("creating the plugin folder {}", dir.display()))?;
     // A version already in the folder wins over the configured `path`, so an update written
     // there survives a restart; one that fails to load leaves the configured version serving.
+    // One muster activated before (an upload or rollback, of which it keeps a copy) serves
+    // again as it did; one written there while muster was down passes the gates first.
     let names: Vec<String> = job.plugin_entries().map(|e| e.name.clone()).collect();
+    let folder = job.plugin_folder();
     for name in &names {
         let file = dir.join(format!("{name}.wasm"));
         let Ok(bytes) = std::fs::read(&file) else {
             continue;
         };
+        let version = plugin_host::plugin::version_of(&bytes);
+        let activated_before = folder
+            .as_ref()
+            .is_some_and(|f| f.kept_file(name, &version).exists());
+        if activated_before {
+            let entry = job.plugin_entries().find(|e| &e.name == name);
+            let limits = entry.map(crate::job::limits_of).unwrap_or_default();
+            match job.registry.load(name, &bytes, limits) {
+                Ok(p) => {
+                    tracing::info!(plugin = %name, version = %p.id().version, file = %file.display(), "loaded from the plugin folder")
+                }
+                Err(e) => {
+                    tracing::error!(plugin = %name, file = %file.display(), error = %e, "plugin in the folder rejected; the configured version serves")
+                }
+            }
+            continue;
+        }
         admit_from_folder(job, name, &file, Arc::from(bytes)).await;
     }
     let (job, runtime) = (job.clone(), tokio::runtime::Handle::current());
