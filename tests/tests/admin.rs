@@ -73,6 +73,11 @@ impl Served {
     /// a restart of the process would: the old job (and with it the state file it owns) is
     /// gone before the new one opens the file.
     async fn restart(self) -> Served {
+        self.restart_with(|_| {}).await
+    }
+
+    /// [`Served::restart`], with the configuration file edited by `edit` in between.
+    async fn restart_with(self, edit: impl FnOnce(&mut engine::config::Config)) -> Served {
         let Served {
             state,
             sim,
@@ -82,7 +87,8 @@ impl Served {
         } = self;
         // Dropping the sender stops the server as sending on it would.
         drop(stop);
-        let config = state.job.config.clone();
+        let mut config = state.job.config.clone();
+        edit(&mut config);
         let job = state.job.clone();
         drop(state);
         let released = wait_until(Duration::from_secs(60), || Arc::strong_count(&job) == 1).await;
@@ -1035,4 +1041,37 @@ async fn a_staged_upload_survives_a_restart() {
         "the forced version serves after a restart"
     );
     assert!(view.get("staged").is_none(), "{view}");
+}
+
+/// A gated plugin whose configuration names a new component is previewed at start against the
+/// version the last cycle ran, which serves meanwhile: past a gate, the new one is staged.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_configured_version_past_a_gate_is_staged_at_start() {
+    let _staging = STAGING.lock().await;
+    let server =
+        format!("{SERVER}plugins_dir = \"plugins\"\n[plugins.gates]\nmax_new_failures = 0\n");
+    let s = Served::start_with(&two_people(), &server).await;
+    let served = s.plugin(LICENSE).await["active"].clone();
+    let (status, body) = s.post("/admin/sync?wait=true", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let trap = s._dir.path().join("trap.wasm");
+    std::fs::copy(muster_artifacts::TRAP, &trap).expect("copy the trap guest");
+    let s = s
+        .restart_with(|config| {
+            if let Some(rule) = config.license.as_mut() {
+                rule.path = "trap.wasm".into();
+            }
+        })
+        .await;
+    let view = s.plugin(LICENSE).await;
+    assert_eq!(
+        view["active"], served,
+        "the version the last cycle ran serves: {view}"
+    );
+    assert_eq!(view["staged"]["origin"], "configuration", "{view}");
+    assert_eq!(
+        view["staged"]["preview"]["impact"]["newly_failed"]["count"],
+        2
+    );
 }

@@ -33,6 +33,8 @@ pub enum Origin {
     Upload,
     /// A file written to `[server] plugins_dir` (already on disk: nothing to save).
     Folder,
+    /// The configuration file names a new version (seen at start).
+    Configuration,
 }
 
 /// A version held back by a gate.
@@ -365,6 +367,65 @@ pub async fn stage_for_shadow(
     tracing::info!(plugin = name, version = %staged.version, "staged to run in shadow");
     job.staging.put(name, staged.clone());
     Ok(staged)
+}
+
+/// At start: a gated plugin whose configured component is not the version the last run used
+/// is admitted like an upload (previewed against that version, which serves meanwhile, then
+/// activated or staged), so an edit of the configuration file passes the gates too. The version
+/// that served must still be at hand: `[server] plugins_dir` keeps a copy of every configured
+/// version for this. A plugin the folder's `<name>.wasm` decides is left to the folder.
+pub async fn gate_configured(job: &Arc<Job>) {
+    let Some(folder) = job.plugin_folder() else {
+        return;
+    };
+    let last = match job.store.last_cycle() {
+        Ok(last) => last,
+        Err(e) => {
+            tracing::warn!(error = %e, "the last cycle could not be read: configured versions are not gated");
+            None
+        }
+    };
+    let entries: Vec<_> = job.plugin_entries().cloned().collect();
+    for entry in entries {
+        let name = entry.name.as_str();
+        let Ok(bytes) = job.configured_bytes(&entry) else {
+            continue;
+        };
+        let configured = plugin_host::plugin::version_of(&bytes);
+        if let Err(e) = folder.keep_copy(name, &configured, &bytes) {
+            tracing::warn!(plugin = name, error = %e, "no copy of the configured version kept: a later configuration change cannot be gated against it");
+        }
+        let before = last.as_ref().and_then(|c| c.plugin_versions.get(name));
+        let Some(before) = before.filter(|v| **v != configured) else {
+            continue;
+        };
+        if !crate::preview::is_gated(job, name) || folder.active_file(name).exists() {
+            continue;
+        }
+        let Ok(old) = std::fs::read(folder.kept_file(name, before)) else {
+            tracing::warn!(plugin = name, before = %before, configured = %configured, "the configuration names a new version, but the one that served is not kept: the new one serves without a preview");
+            continue;
+        };
+        let restored = job
+            .registry
+            .compile(name, &old, limits_of(&entry))
+            .and_then(|plugin| job.registry.activate(name, plugin));
+        if let Err(e) = restored {
+            tracing::warn!(plugin = name, before = %before, error = %e, "the version that served could not be loaded again: the configured one serves without a preview");
+            continue;
+        }
+        match admit(job, name, Arc::from(bytes), Origin::Configuration, false).await {
+            Ok(Admitted::Active { .. }) => {
+                tracing::info!(plugin = name, version = %configured, "configured version within the gates: active")
+            }
+            Ok(Admitted::Staged(_)) => {
+                tracing::warn!(plugin = name, version = %configured, serving = %before, "configured version exceeds the gates: staged; the version that served keeps serving")
+            }
+            Err(e) => {
+                tracing::error!(plugin = name, version = %configured, serving = %before, error = %e, "configured version not admitted; the version that served keeps serving")
+            }
+        }
+    }
 }
 
 /// Stages again the uploaded versions kept staged before a restart, each with a fresh preview

@@ -194,6 +194,19 @@ impl PluginFolder {
             .join(format!("{version}.wasm"))
     }
 
+    /// Keeps a copy of `bytes` (version `version`) for `name` without making it what a restart
+    /// loads: the configured version, so that a configuration naming another one can still be
+    /// gated against it.
+    pub fn keep_copy(&self, name: &str, version: &str, bytes: &[u8]) -> io::Result<()> {
+        check_file_name(name)?;
+        let kept = self.kept_file(name, version);
+        if kept.exists() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(self.dir.join(KEPT).join(name))?;
+        write_whole(&kept, bytes)
+    }
+
     /// Makes `bytes` (version `version`) what a restart loads for `name`, keeping a copy for a
     /// later rollback. Returns the file written.
     pub fn save(&self, name: &str, version: &str, bytes: &[u8]) -> io::Result<PathBuf> {

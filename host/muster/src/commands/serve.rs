@@ -80,6 +80,7 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
+    activation::gate_configured(&state.job).await;
     activation::restore_staged(&state.job).await;
     let _folder = watch_plugin_folder(&state.job).await?;
     tokio::spawn(upkeep(state.clone(), stopped.clone()));
