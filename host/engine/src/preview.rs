@@ -206,6 +206,11 @@ pub struct LicenseChange {
     /// `plan+add-on`, or none.
     pub before: Option<String>,
     pub after: Option<String>,
+    /// Why, in the license rule's words on each side (its step in the log).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_before: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_after: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -318,6 +323,8 @@ pub fn compare(sides: &Sides, gates: &Gates, samples: usize) -> Impact {
                 person: who(),
                 before: held_before.as_ref().map(describe),
                 after: held_after.as_ref().map(describe),
+                reason_before: old.license_reason.map(str::to_string),
+                reason_after: new.license_reason.map(str::to_string),
             });
         }
         let diffs = attribute_diffs(old.attributes(), new.attributes(), &license_paths);
@@ -419,6 +426,8 @@ struct Outcome<'p> {
     code: Option<&'p str>,
     reason: Option<&'p str>,
     name: Option<&'p str>,
+    /// The license rule's step description.
+    license_reason: Option<&'p str>,
 }
 
 impl Default for Outcome<'_> {
@@ -430,6 +439,7 @@ impl Default for Outcome<'_> {
             code: None,
             reason: None,
             name: None,
+            license_reason: None,
         }
     }
 }
@@ -470,6 +480,12 @@ fn outcomes<'p>(
         outcome.code = info.error_code.as_deref();
         outcome.reason = info.reason.as_deref();
         outcome.name = entry.source_identity.display_name.as_deref();
+        outcome.license_reason = entry
+            .provisioning_steps
+            .iter()
+            .rev()
+            .find(|step| step.name.as_str().starts_with("license:"))
+            .map(|step| step.description.as_str());
     }
     for action in plan.actions.iter().chain(&plan.staged) {
         let outcome = out.entry(action.source_id.as_str()).or_default();

@@ -148,6 +148,11 @@ fn a_rule_change_moves_licenses_person_by_person() {
         ],
         "the first two, by source id"
     );
+    assert_eq!(
+        impact.license_changes.samples[1].reason_after.as_deref(),
+        Some("no plan rule matched → default basic; member of Sales → +phone"),
+        "why, in the candidate rule's words"
+    );
     assert_eq!(impact.attribute_changes.count, 0);
     assert_eq!(impact.newly_failed.count, 0);
     assert!(impact.passed(), "no gates configured");

@@ -39,10 +39,15 @@ pub fn table(report: &PreviewReport) -> String {
     for change in &impact.license_changes.samples {
         let _ = writeln!(
             out,
-            "  license    {}: {} → {}",
+            "  license    {}: {} → {}{}",
             who(&change.person),
             or_none(&change.before),
-            or_none(&change.after)
+            or_none(&change.after),
+            change
+                .reason_after
+                .as_ref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
         );
     }
     for change in &impact.attribute_changes.samples {
@@ -157,13 +162,14 @@ pub fn markdown(report: &PreviewReport) -> String {
             &mut out,
             "License changes",
             &impact.license_changes,
-            "| Person | Before | After |\n|---|---|---|",
+            "| Person | Before | After | Why (the candidate rule) |\n|---|---|---|---|",
             |c| {
                 format!(
-                    "| {} | {} | {} |",
+                    "| {} | {} | {} | {} |",
                     cell(&who(&c.person)),
                     or_none(&c.before),
-                    or_none(&c.after)
+                    or_none(&c.after),
+                    cell(or_none(&c.reason_after))
                 )
             },
         );
