@@ -1075,3 +1075,42 @@ async fn a_configured_version_past_a_gate_is_staged_at_start() {
         2
     );
 }
+
+/// The folder watch reading the active version's file again (after an upload saved it, or a
+/// Kubernetes volume update re-reading every file) changes nothing: a staged version stays.
+#[tokio::test(flavor = "multi_thread")]
+async fn rereading_the_active_file_keeps_what_is_staged() {
+    let _staging = STAGING.lock().await;
+    let server =
+        format!("{SERVER}plugins_dir = \"plugins\"\n[plugins.gates]\nmax_new_failures = 0\n");
+    let s = Served::start_with(&two_people(), &server).await;
+    let v2 = variant(&license_bytes(), "v2");
+    let (status, body) = s.upload(LICENSE, v2.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let trap = std::fs::read(muster_artifacts::TRAP).expect("the trap guest");
+    let (status, body) = s.upload(LICENSE, trap).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+
+    // The license file again, then a new transform: the watcher handles files in order, so
+    // once the transform is active, the license file has been read.
+    let folder = s._dir.path().join("plugins");
+    let before = s.plugin("normalize-attributes").await["active"].clone();
+    std::fs::write(folder.join(format!("{LICENSE}.wasm")), &v2).expect("rewrite");
+    let normalize = muster_artifacts::builtin("normalize-attributes").expect("built-in");
+    std::fs::write(
+        folder.join("normalize-attributes.wasm"),
+        variant(normalize, "v2"),
+    )
+    .expect("write");
+    let mut active = before.clone();
+    for _ in 0..300 {
+        active = s.plugin("normalize-attributes").await["active"].clone();
+        if active != before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_ne!(active, before, "the watcher read the folder");
+    let view = s.plugin(LICENSE).await;
+    assert!(view["staged"].is_object(), "still staged: {view}");
+}

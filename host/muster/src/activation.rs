@@ -279,8 +279,17 @@ pub async fn admit(
         .registry
         .active(name)
         .is_some_and(|active| Arc::ptr_eq(&active, &compiled));
+    if unchanged {
+        // Nothing changes, and what is staged stays staged: the folder watch reads the file an
+        // upload just saved, and a Kubernetes volume update re-reads every file.
+        return Ok(Admitted::Active {
+            plugin: compiled,
+            preview: None,
+            saved: None,
+        });
+    }
     let gated = require_preview || crate::preview::is_gated(job, name);
-    if unchanged || !gated {
+    if !gated {
         return activate(job, name, compiled, &bytes, origin, None);
     }
     if let Some(staged) = job.staging.get(name)

@@ -200,11 +200,14 @@ async fn upload_version(
             preview,
             saved,
         } => {
-            match saved {
-                Some(file) => {
+            match (saved, state.job.plugin_folder()) {
+                (Some(file), _) => {
                     tracing::info!(plugin = %name, version = %plugin.id().version, file = %file.display(), "plugin version uploaded and saved")
                 }
-                None => {
+                (None, Some(_)) => {
+                    tracing::info!(plugin = %name, version = %plugin.id().version, "uploaded version is the active one already; nothing changed")
+                }
+                (None, None) => {
                     tracing::warn!(plugin = %name, version = %plugin.id().version, "plugin version uploaded; it lives in memory only until a restart (set [server] plugins_dir to keep uploads)")
                 }
             }
