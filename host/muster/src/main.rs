@@ -241,9 +241,27 @@ fn name_and_path(arg: &str) -> Result<(String, PathBuf), String> {
     }
 }
 
+/// A command whose reader stops early (`muster logs | head`) ends quietly, as Unix tools do:
+/// SIGPIPE's default action. Rust starts with SIGPIPE ignored, so the next write to the closed
+/// pipe would fail and `println!` would panic. The servers keep it ignored: a client that goes
+/// away is an error they handle (and std sends on sockets with `MSG_NOSIGNAL` anyway).
+#[cfg(unix)]
+fn stop_quietly_when_stdout_closes(command: &Command) {
+    if matches!(command, Command::Serve { .. } | Command::Simulate(_)) {
+        return;
+    }
+    // SAFETY: restores one signal's default disposition at start, before any thread exists;
+    // no handler of ours is involved.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     allocator::configure();
     let cli = Cli::parse();
+    #[cfg(unix)]
+    stop_quietly_when_stdout_closes(&cli.command);
     let level = if matches!(cli.command, Command::Demo { .. }) {
         "warn"
     } else {

@@ -190,3 +190,52 @@ fn preview_reports_the_impact_and_exits_by_the_gates() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("nothing to preview"), "{stderr}");
 }
+
+/// A reader that stops early (`muster plugin preview ... | head`) ends muster quietly, as it
+/// would any Unix tool: no panic on the closed pipe.
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_the_report_quietly() {
+    use std::io::BufRead;
+    use std::os::unix::process::ExitStatusExt;
+
+    // Enough people that the report outgrows a pipe's buffer (64 KiB) long before it ends.
+    let work = Workdir::new(
+        "pipe",
+        2000,
+        &job_config("http://127.0.0.1:9/scim2", 60, ""),
+    );
+    work.write_directory(1);
+    let text = std::fs::read_to_string(&work.config).expect("the job");
+    let head = work.path().join("head.toml");
+    let moved = text.replace(
+        r#"{ group = "Zoom-Licensed", plan = "licensed" }"#,
+        r#"{ group = "Zoom-Phone", plan = "licensed" }"#,
+    );
+    std::fs::write(&head, moved).expect("write the candidate job");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args(["plugin", "preview", "--config"])
+        .arg(&work.config)
+        .arg("--candidate-config")
+        .arg(&head)
+        .args(["--samples", "2000", "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run muster");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut first = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("a first line");
+    assert_eq!(first.trim(), "{", "the report started");
+    // The reader is gone now: the rest of the report meets a closed pipe.
+    let output = child.wait_with_output().expect("muster ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        output.status.signal() == Some(libc::SIGPIPE) || output.status.success(),
+        "ended by SIGPIPE, not an error: {:?} {stderr}",
+        output.status
+    );
+}
