@@ -46,9 +46,13 @@ enum Command {
         /// Run one cycle and exit (exit code 2 when some people failed).
         #[arg(long)]
         once: bool,
-        /// Print the plan; send and record nothing.
+        /// Print the plan; send and record nothing. Past 50 actions, the first 50 are printed
+        /// and the whole plan is written as JSON to `dry-run-plan.json` beside the state file.
         #[arg(long)]
         dry_run: bool,
+        /// With --dry-run: write the whole plan as JSON to this file.
+        #[arg(long, requires = "dry_run")]
+        plan_file: Option<PathBuf>,
         /// Release disables and deletes held back by the deletion threshold.
         #[arg(long)]
         allow_deletes: bool,
@@ -321,6 +325,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             dry_run,
             allow_deletes,
             full_read,
+            plan_file,
         } => {
             let options = CycleOptions {
                 dry_run,
@@ -329,7 +334,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 progress: true,
                 ..CycleOptions::default()
             };
-            sync::sync(&config, once || dry_run, options).await
+            sync::sync(&config, once || dry_run, options, plan_file.as_deref()).await
         }
         Command::Serve { config } => commands::serve::serve(&config).await,
         Command::TestConnection { config } => sync::test_connection(&config).await,

@@ -34,7 +34,18 @@ pub fn build_job(config: &Path) -> anyhow::Result<Job> {
     Job::build(read_config(config)?, config_dir(config))
 }
 
-pub async fn sync(config: &Path, once: bool, options: CycleOptions) -> anyhow::Result<ExitCode> {
+/// Actions a dry run prints; past them, the whole plan goes to a file.
+const DRY_RUN_SHOWN: usize = 50;
+
+/// Where a dry run writes its whole plan unless told: beside the state file.
+const DRY_RUN_PLAN_FILE: &str = "dry-run-plan.json";
+
+pub async fn sync(
+    config: &Path,
+    once: bool,
+    options: CycleOptions,
+    plan_file: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
     let job = build_job(config)?;
     if !once {
         return serve_loop(&job, options).await;
@@ -46,7 +57,23 @@ pub async fn sync(config: &Path, once: bool, options: CycleOptions) -> anyhow::R
         crate::retention::prune_or_warn(&job);
     }
     if options.dry_run {
-        print!("{}", report::dry_run(&report));
+        let actions = report.plan.actions.len() + report.plan.staged.len();
+        let file = match plan_file {
+            Some(file) => Some(file.to_path_buf()),
+            None if actions > DRY_RUN_SHOWN => {
+                let state = job.source_path(&job.config.state_path);
+                let dir = state.parent().unwrap_or(Path::new("."));
+                Some(dir.join(DRY_RUN_PLAN_FILE))
+            }
+            None => None,
+        };
+        if let Some(file) = &file {
+            write_plan(&report.plan, file)?;
+        }
+        print!(
+            "{}",
+            report::dry_run(&report, DRY_RUN_SHOWN, file.as_deref())
+        );
     } else {
         print!("{}", report::summary(&report));
         print!("{}", report::licenses(&job.store.records()?));
@@ -56,6 +83,16 @@ pub async fn sync(config: &Path, once: bool, options: CycleOptions) -> anyhow::R
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The whole plan as JSON (actions, held-back deletions, summary, log), streamed to `file`.
+fn write_plan(plan: &engine::cycle::Plan, file: &Path) -> anyhow::Result<()> {
+    let out = std::fs::File::create(file)
+        .with_context(|| format!("writing the plan to {}", file.display()))?;
+    let mut out = std::io::BufWriter::new(out);
+    serde_json::to_writer_pretty(&mut out, plan)
+        .and_then(|()| std::io::Write::flush(&mut out).map_err(serde_json::Error::io))
+        .with_context(|| format!("writing the plan to {}", file.display()))
 }
 
 /// Runs cycles on the configured interval until Ctrl-C / SIGTERM; a cycle in flight finishes

@@ -10,8 +10,9 @@ use engine::plan::Action;
 
 use super::CycleReport;
 
-/// The plan of a dry run: every action with its operations.
-pub fn dry_run(report: &CycleReport) -> String {
+/// The plan of a dry run: the first `shown` actions with their operations, then the summary.
+/// `file`: where the whole plan was written, said when some actions are not shown.
+pub fn dry_run(report: &CycleReport, shown: usize, file: Option<&std::path::Path>) -> String {
     let mut out = String::new();
     let plan = &report.plan;
     let _ = writeln!(
@@ -19,8 +20,21 @@ pub fn dry_run(report: &CycleReport) -> String {
         "Dry run ({:?} cycle): nothing was sent or recorded.",
         report.kind
     );
-    for planned in &plan.actions {
-        let who = identity(report, &planned.source_id);
+    // One pass over the log, not one per action: a large first cycle plans every person.
+    let names: std::collections::HashMap<&str, &str> = plan
+        .log
+        .iter()
+        .filter_map(|e| {
+            let name = e.source_identity.display_name.as_deref()?;
+            Some((e.source_identity.id.as_str(), name))
+        })
+        .collect();
+    let identity = |source_id: &str| match names.get(source_id) {
+        Some(name) => format!("{name} [{source_id}]"),
+        None => source_id.to_string(),
+    };
+    for planned in plan.actions.iter().take(shown) {
+        let who = identity(&planned.source_id);
         match &planned.action {
             Action::Create { attributes } => {
                 let _ = writeln!(out, "  create  {who} ({} attributes)", attributes.len());
@@ -49,28 +63,23 @@ pub fn dry_run(report: &CycleReport) -> String {
             }
         }
     }
-    for staged in &plan.staged {
+    let room = shown.saturating_sub(plan.actions.len());
+    for staged in plan.staged.iter().take(room) {
         let _ = writeln!(
             out,
             "  STAGED  {} (held back by the deletion threshold)",
-            identity(report, &staged.source_id)
+            identity(&staged.source_id)
         );
+    }
+    let total = plan.actions.len() + plan.staged.len();
+    if total > shown {
+        let _ = writeln!(out, "  ... and {} more actions", total - shown);
+    }
+    if let Some(file) = file {
+        let _ = writeln!(out, "The whole plan (actions, log): {}", file.display());
     }
     out.push_str(&summary(report));
     out
-}
-
-fn identity(report: &CycleReport, source_id: &str) -> String {
-    report
-        .plan
-        .log
-        .iter()
-        .find(|e| e.source_identity.id == source_id)
-        .and_then(|e| e.source_identity.display_name.clone())
-        .map_or_else(
-            || source_id.to_string(),
-            |name| format!("{name} [{source_id}]"),
-        )
 }
 
 /// The end-of-cycle table.
