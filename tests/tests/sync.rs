@@ -102,11 +102,18 @@ async fn every_action_kind_reaches_the_simulator_and_the_log() {
         h.actions(&third),
         expected(&[
             ("u-1", "delete/success"),
-            ("u-2", "other/skipped"), // still out of scope: nothing to send
             ("u-4", "update/success"),
             ("u-5", "update/success"),
         ])
     );
+    // Only the people whose inputs changed were planned (and Anna's record, gone): Bob, still
+    // out of scope, and the others are unchanged without being planned.
+    assert_eq!(
+        third.planned,
+        muster::sync::Planned::Changed { planned: 2, of: 5 }
+    );
+    assert_eq!(third.counts.planned, Some(3));
+    assert_eq!(third.counts.unchanged, 3);
     assert!(!h.sim.has_user("anna.adams@contoso.example"));
     assert!(
         !h.records().contains_key("u-1"),

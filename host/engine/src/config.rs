@@ -79,6 +79,11 @@ pub struct Config {
     /// not let it be changed; muster does.
     #[serde(default = "default_sync_interval")]
     pub sync_interval_secs: u64,
+    /// Seconds between two cycles that plan everyone. Between them, a cycle plans only the
+    /// people whose inputs changed since their last settled plan (`engine::delta`); the full
+    /// plan is the safety net. 0: every cycle plans everyone.
+    #[serde(default = "default_full_plan_interval")]
+    pub full_plan_interval_secs: u64,
     /// Where the state store keeps what was provisioned (a SQLite file).
     #[serde(default = "default_state_path")]
     pub state_path: PathBuf,
@@ -103,6 +108,10 @@ pub struct Config {
 
 fn default_sync_interval() -> u64 {
     40 * 60
+}
+
+fn default_full_plan_interval() -> u64 {
+    24 * 60 * 60
 }
 
 fn default_state_path() -> PathBuf {

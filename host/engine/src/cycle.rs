@@ -5,6 +5,8 @@
 //! goes on. Nothing here panics on data or does I/O; `apply` (in the binary) sends the actions
 //! and completes the log entries' export steps with the target's answers.
 
+use std::collections::BTreeSet;
+
 // Seeded foldhash: the per-cycle indexes hash a source id or matching value per person.
 use foldhash::{HashMap, HashSet};
 
@@ -16,14 +18,14 @@ use crate::log::{
     concat,
 };
 use crate::mapping::{ACTIVE, map};
-use crate::matching::{MatchError, MatchKey, Matched, RecordIndex, matching_key};
-use crate::model::{License, Person, ProvisionedRecord, SharedStr, Value};
+use crate::matching::{MatchError, MatchKey, Matched, RecordIndex, RecordKey, matching_key};
+use crate::model::{Key, License, Person, ProvisionedRecord, SharedStr, Value};
 use crate::plan::{
     Action, PlannedAction, applied, created_properties, disable_operations, disabled_record,
     modified_properties, ops_from_plan,
 };
 pub use crate::plan::{Plan, Summary};
-use crate::plugin_stage::{Granted, PinnedPlugins, Processor, describe};
+use crate::plugin_stage::{Granted, Halt, PinnedPlugins, Processed, Processor, describe};
 use crate::profile::TargetProfile;
 use crate::scope::{OutOfScopeCause, Scope};
 use crate::seats::{self, Claim, Grant, SeatBudgets};
@@ -84,8 +86,11 @@ pub struct CycleInput<'a> {
     pub cycle_id: &'a str,
     /// The source snapshot, with memberships resolved ([`crate::membership`]).
     pub people: &'a [Person],
-    /// What was provisioned before this cycle.
+    /// What was provisioned before this cycle: the records the population needs.
     pub records: &'a [ProvisionedRecord],
+    /// The matching values of the other records (a delta cycle does not load them): a new
+    /// person must not take one.
+    pub unloaded: &'a [RecordKey],
     pub pipeline: &'a Pipeline,
     pub plugins: &'a PinnedPlugins,
     /// Whom to plan for.
@@ -98,6 +103,8 @@ pub struct CycleInput<'a> {
     /// configuration and answer, and the plan the blobs ([`Plan::blobs`]). Off for a plan that
     /// is only shown (a dry run).
     pub record: bool,
+    /// How many threads run the plugins; 0: one per core.
+    pub threads: usize,
 }
 
 impl<'a> CycleInput<'a> {
@@ -114,11 +121,13 @@ impl<'a> CycleInput<'a> {
             cycle_id,
             people,
             records,
+            unloaded: &[],
             pipeline,
             plugins,
             population: Population::Everyone,
             deletion_threshold: true,
             record: false,
+            threads: 0,
         }
     }
 }
@@ -132,12 +141,25 @@ pub enum Population<'a> {
     /// Only these source ids. People outside the list are not planned, and only the records of
     /// listed ids can be gone; every record still takes part in matching and adoption.
     Only(&'a std::collections::HashSet<String>),
+    /// A delta cycle ([`crate::delta`]): `people` is the whole source, the listed people are
+    /// planned (their inputs changed), and every record whose person is not in `people` is
+    /// gone from it.
+    Changed(&'a std::collections::HashSet<String>),
 }
 
 impl Population<'_> {
+    /// Whether a person in the source is planned.
     pub fn includes(&self, source_id: &str) -> bool {
         match self {
             Population::Everyone => true,
+            Population::Only(ids) | Population::Changed(ids) => ids.contains(source_id),
+        }
+    }
+
+    /// Whether the record of a source id absent from the people is planned as gone.
+    fn may_be_gone(&self, source_id: &str) -> bool {
+        match self {
+            Population::Everyone | Population::Changed(_) => true,
             Population::Only(ids) => ids.contains(source_id),
         }
     }
@@ -145,7 +167,11 @@ impl Population<'_> {
 
 /// Plans one cycle.
 pub fn plan_cycle(input: &CycleInput) -> Plan {
-    let index = RecordIndex::new(input.records, input.people.iter().map(|p| p.id.as_str()));
+    let index = RecordIndex::new(
+        input.records,
+        input.unloaded,
+        input.people.iter().map(|p| p.id.as_str()),
+    );
     let mut plan = Plan::empty(input.cycle_id);
     plan.log.reserve(input.people.len());
     // People without a record are mostly creates (all of them in a first cycle): sized once,
@@ -171,15 +197,20 @@ pub fn plan_cycle(input: &CycleInput) -> Plan {
         claim: None,
         replan: None,
         removed_actions: Vec::new(),
+        staged: None,
     };
+    let (mut staged, staged_blobs) = stage_all(input, &planner.index);
     let population = input.population;
-    for person in input.people {
+    for (i, person) in input.people.iter().enumerate() {
         if population.includes(&person.id) {
+            planner.staged = staged.get_mut(i).and_then(Option::take);
             planner.person(person);
+            planner.staged = None;
         }
     }
+    drop(staged);
     for record in input.records {
-        if population.includes(&record.source_id)
+        if population.may_be_gone(&record.source_id)
             && !planner.index.is_present(&record.source_id)
             && !planner.adopted.contains(&record.source_id)
         {
@@ -192,7 +223,7 @@ pub fn plan_cycle(input: &CycleInput) -> Plan {
             threshold::assess(
                 &planner.plan,
                 &input.pipeline.deletion_threshold,
-                input.records.len(),
+                input.records.len() + input.unloaded.len(),
             )
         })
         .flatten();
@@ -200,7 +231,11 @@ pub fn plan_cycle(input: &CycleInput) -> Plan {
     // again with fewer seats neither adds nor removes a disable, delete or downgrade, so the
     // threshold's verdict stands.
     let seats = planner.enforce_seats(hold.is_some());
-    let blobs = planner.processor.take_blobs();
+    let mut blobs = planner.processor.take_blobs();
+    blobs.extend(staged_blobs);
+    // Each thread kept the configurations, and maybe an input another thread kept too.
+    let mut seen = HashSet::default();
+    blobs.retain(|b| seen.insert(std::sync::Arc::clone(&b.hash)));
     let mut plan = planner.plan;
     plan.blobs = blobs;
     if let Some(hold) = hold {
@@ -268,6 +303,8 @@ struct Planner<'a> {
     replan: Option<Replan>,
     /// Indexes of actions that planning again made unnecessary.
     removed_actions: Vec<usize>,
+    /// The staged plugin outcome of the person being planned, when [`stage_all`] made it.
+    staged: Option<Staged>,
 }
 
 /// A person the plan licenses, and where their entry and action are.
@@ -284,6 +321,144 @@ struct Replan {
     log: usize,
     action: Option<usize>,
     reason: String,
+}
+
+/// The part of planning a person that runs their plugins: mapping, the transforms, the
+/// license rule, the profile's create defaults. It reads nothing of other people, so a cycle
+/// runs it for many people on every core ([`stage_all`]).
+struct Staged {
+    /// The mapping step, then the plugins' (and the profile's warnings).
+    steps: Vec<Step>,
+    outcome: Result<(Processed, BTreeSet<Key>), Halt>,
+}
+
+fn stage(
+    processor: &mut Processor,
+    mapped_text: &mut Recent,
+    pipeline: &Pipeline,
+    person: &Person,
+    current: Option<&License>,
+) -> Staged {
+    let mapped = map(person, &pipeline.mappings);
+    let count = Decimal::new(mapped.attributes.len());
+    let described = mapped_text.concat(&[count.as_str(), " attributes mapped"]);
+    let mut steps = Vec::with_capacity(1 + processor.steps_per_person());
+    steps.push(Step::new(
+        StepType::Processing,
+        "mapping",
+        Status::Success,
+        described,
+    ));
+    let outcome = processor
+        .run(
+            person,
+            mapped.attributes,
+            &pipeline.profile,
+            current,
+            &mut steps,
+        )
+        .map(|mut processed| {
+            let mut create_only = mapped.create_only;
+            for (path, value) in &pipeline.profile.data.create_defaults {
+                if !processed.target.contains_key(path.as_str()) {
+                    processed.target.insert(path.clone(), value.clone());
+                    create_only.insert(path.clone());
+                }
+            }
+            (processed, create_only)
+        });
+    Staged { steps, outcome }
+}
+
+/// Below this many people to stage, one thread does it: starting threads costs more.
+const PARALLEL_STAGING_MIN: usize = 512;
+
+/// Stages every in-scope person of the population with plugins to run, on every core: plugin
+/// calls for different people are independent. `None` where a person is not staged here (out
+/// of the population or of scope, or no plugins), which planning then does inline. Returns
+/// the staged people, in `people`'s order, and the replay blobs the threads recorded.
+fn stage_all(
+    input: &CycleInput,
+    index: &RecordIndex,
+) -> (Vec<Option<Staged>>, Vec<crate::replay::Blob>) {
+    let plugins = input.plugins;
+    let threads = match input.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let staged_people = input
+        .people
+        .iter()
+        .filter(|p| input.population.includes(&p.id))
+        .count();
+    let has_plugins = !plugins.transforms.is_empty() || plugins.license.is_some();
+    if threads < 2 || !has_plugins || staged_people < PARALLEL_STAGING_MIN {
+        return (Vec::new(), Vec::new());
+    }
+    // Several chunks per thread, taken in turn, so that one slow chunk does not leave the
+    // other cores idle at the end.
+    let chunk = input.people.len().div_ceil(threads * 8).max(64);
+    let chunks: Vec<&[Person]> = input.people.chunks(chunk).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let pipeline = input.pipeline;
+    let results = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut processor = Processor::new(plugins);
+                    if input.record {
+                        processor.record();
+                    }
+                    let mut mapped = Recent::default();
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(people) = chunks.get(i) else { break };
+                        let staged: Vec<Option<Staged>> = people
+                            .iter()
+                            .map(|person| {
+                                if !input.population.includes(&person.id)
+                                    || !pipeline.scope.evaluate(person).in_scope()
+                                {
+                                    return None;
+                                }
+                                let record = index.by_source(&person.id);
+                                let current = record.and_then(|r| r.license.as_ref());
+                                Some(stage(
+                                    &mut processor,
+                                    &mut mapped,
+                                    pipeline,
+                                    person,
+                                    current,
+                                ))
+                            })
+                            .collect();
+                        done.push((i, staged));
+                    }
+                    (done, processor.take_blobs())
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| match w.join() {
+                Ok(done) => done,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect::<Vec<_>>()
+    });
+    let mut by_chunk: Vec<Option<Vec<Option<Staged>>>> = (0..chunks.len()).map(|_| None).collect();
+    let mut blobs = Vec::new();
+    for (done, thread_blobs) in results {
+        for (i, staged) in done {
+            if let Some(slot) = by_chunk.get_mut(i) {
+                *slot = Some(staged);
+            }
+        }
+        blobs.extend(thread_blobs);
+    }
+    let staged = by_chunk.into_iter().flatten().flatten().collect();
+    (staged, blobs)
 }
 
 /// The code of an entry whose target value fails one of the profile's checks.
@@ -482,26 +657,21 @@ impl<'a> Planner<'a> {
         mut entry: Entry,
     ) {
         let pipeline = self.input.pipeline;
-        let mapped = map(person, &pipeline.mappings);
-        let count = Decimal::new(mapped.attributes.len());
-        let described = self.mapped.concat(&[count.as_str(), " attributes mapped"]);
-        entry.steps.push(Step::new(
-            StepType::Processing,
-            "mapping",
-            Status::Success,
-            described,
-        ));
-        let current = record.and_then(|r| r.license.as_ref());
-        let mut processed = match self.processor.run(
-            person,
-            mapped.attributes,
-            &pipeline.profile,
-            current,
-            &mut entry.steps,
-        ) {
-            Ok(p) => p,
+        let staged = match self.staged.take() {
+            Some(staged) => staged,
+            None => stage(
+                &mut self.processor,
+                &mut self.mapped,
+                pipeline,
+                person,
+                record.and_then(|r| r.license.as_ref()),
+            ),
+        };
+        entry.steps.extend(staged.steps);
+        let (processed, create_only) = match staged.outcome {
+            Ok(done) => done,
             Err(halt) => {
-                let status = if matches!(halt, crate::plugin_stage::Halt::Skipped { .. }) {
+                let status = if matches!(halt, Halt::Skipped { .. }) {
                     Status::Skipped
                 } else {
                     Status::Failure
@@ -514,13 +684,6 @@ impl<'a> Planner<'a> {
                 return self.finish(entry, None, ProvisioningAction::Other, info, vec![]);
             }
         };
-        let mut create_only = mapped.create_only;
-        for (path, value) in &pipeline.profile.data.create_defaults {
-            if !processed.target.contains_key(path.as_str()) {
-                processed.target.insert(path.clone(), value.clone());
-                create_only.insert(path.clone());
-            }
-        }
         if let Err(failed) = pipeline.profile.check(&processed.target) {
             let reason = failed.to_string();
             entry.steps.push(Step::new(

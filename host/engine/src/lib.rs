@@ -15,6 +15,7 @@
 //! - [`plugin_stage`]: the plugin stage: transform plugins in order, then the license rule and
 //!   the profile.
 //! - [`cycle`]: `plan_cycle`, the whole cycle: people, deprovisioning, deletion threshold.
+//! - [`delta`]: which people a cycle needs to plan: input hashes, and what a settled plan is.
 //! - [`preview`]: a rule change's impact (two plans of the same people compared) and the
 //!   activation gates.
 //! - [`replay`]: what makes a plugin step reproducible: its input and configuration as
@@ -25,6 +26,7 @@
 
 pub mod config;
 pub mod cycle;
+pub mod delta;
 pub mod log;
 pub mod mapping;
 pub mod matching;

@@ -84,12 +84,22 @@ pub fn matching_key(
     Err(MatchError::ImportSkipped(names.join(", ")))
 }
 
+/// A record a cycle did not load (a delta cycle loads only the records of the people it
+/// plans): enough to know whose its matching value is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordKey {
+    pub source_id: String,
+    pub matching_value: String,
+}
+
 /// The records of a cycle, indexed for matching.
 #[derive(Debug)]
 pub struct RecordIndex<'a> {
     by_source: HashMap<&'a str, &'a ProvisionedRecord>,
     /// Matching values compare case-insensitively: SCIM `userName` is caseExact false.
     by_value: HashMap<Cow<'a, str>, &'a ProvisionedRecord>,
+    /// The matching values of the records not loaded → their source ids.
+    taken: HashMap<Cow<'a, str>, &'a str>,
     /// Source ids present in this cycle's source snapshot.
     present: HashSet<&'a str>,
 }
@@ -97,6 +107,7 @@ pub struct RecordIndex<'a> {
 impl<'a> RecordIndex<'a> {
     pub fn new(
         records: &'a [ProvisionedRecord],
+        unloaded: &'a [RecordKey],
         present: impl IntoIterator<Item = &'a str>,
     ) -> Self {
         RecordIndex {
@@ -104,6 +115,10 @@ impl<'a> RecordIndex<'a> {
             by_value: records
                 .iter()
                 .map(|r| (lowercase(&r.matching_value), r))
+                .collect(),
+            taken: unloaded
+                .iter()
+                .map(|k| (lowercase(&k.matching_value), k.source_id.as_str()))
                 .collect(),
             present: present.into_iter().collect(),
         }
@@ -121,8 +136,18 @@ impl<'a> RecordIndex<'a> {
 
     /// Matches a person with no record by source id against the others' matching values.
     pub fn match_new(&self, key: &MatchKey) -> Result<Matched<'a>, MatchError> {
-        match self.by_value.get(lowercase(&key.value).as_ref()) {
-            None => Ok(Matched::New),
+        let value = lowercase(&key.value);
+        match self.by_value.get(value.as_ref()) {
+            // A record not loaded is a present person's (a delta cycle loads every record
+            // whose person is gone), so its value is taken.
+            None => match self.taken.get(value.as_ref()) {
+                None => Ok(Matched::New),
+                Some(other) => Err(MatchError::DuplicateSourceEntries {
+                    key_path: key.path.to_string(),
+                    value: key.value.to_string(),
+                    other: (*other).to_string(),
+                }),
+            },
             Some(record) if !self.present.contains(record.source_id.as_str()) => {
                 Ok(Matched::Adopted(record))
             }
@@ -261,7 +286,11 @@ mod tests {
     #[test]
     fn records() {
         let records = [record("p1", "a@x.com"), record("gone", "b@x.com")];
-        let index = RecordIndex::new(&records, ["p1", "p2", "p3"]);
+        let unloaded = [RecordKey {
+            source_id: "p4".into(),
+            matching_value: "D@x.com".into(),
+        }];
+        let index = RecordIndex::new(&records, &unloaded, ["p1", "p2", "p3", "p4"]);
         let key = |v: &str| MatchKey {
             path: "userName".into(),
             value: v.into(),
@@ -273,6 +302,7 @@ mod tests {
             ("p3", "new@x.com", "new"),
             ("p3", "A@x.com", "DuplicateSourceEntries"),
             ("p3", "a@X.COM", "DuplicateSourceEntries"),
+            ("p3", "d@x.com", "DuplicateSourceEntries"),
         ];
         for (source, value, expected) in cases {
             let got = match index.find(source, &key(value)) {

@@ -349,6 +349,11 @@ impl<'a> Processor<'a> {
         self.granted = granted;
     }
 
+    /// The log steps the plugins add to a person, at most (one each).
+    pub fn steps_per_person(&self) -> usize {
+        self.transforms.len() + usize::from(self.license.is_some())
+    }
+
     /// Plugin name → version ([`PinnedPlugins::versions`]).
     pub fn versions(&self) -> &PluginVersions {
         &self.versions

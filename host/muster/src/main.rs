@@ -60,6 +60,10 @@ enum Command {
         /// the saved delta links and rebuild the mirror).
         #[arg(long)]
         full_read: bool,
+        /// Plan everyone, not only the people whose inputs changed since their last settled
+        /// plan (a cycle does this on its own every `full_plan_interval_secs`).
+        #[arg(long)]
+        full: bool,
     },
     /// Run as a service until SIGTERM / Ctrl-C: health, metrics and the admin API on
     /// `[server] listen`, with sync cycles on the configured interval or, for a gateway job
@@ -325,12 +329,14 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             dry_run,
             allow_deletes,
             full_read,
+            full,
             plan_file,
         } => {
             let options = CycleOptions {
                 dry_run,
                 allow_deletes,
                 full_read,
+                full_plan: full,
                 progress: true,
                 ..CycleOptions::default()
             };

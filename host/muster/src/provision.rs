@@ -19,12 +19,14 @@
 pub mod apply;
 pub mod people;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 use engine::cycle::{CycleInput, Plan, Population, plan_cycle};
+use engine::delta::InputHash;
 use engine::log::LogEntry;
+use engine::matching::RecordKey;
 use engine::model::{Person, ProvisionedRecord};
 use engine::plan::{Action, PlannedAction};
 use engine::plugin_stage::PinnedPlugins;
@@ -64,6 +66,20 @@ pub struct Run<'a> {
     pub progress: Option<&'a Progress>,
     /// Draw a progress bar on the terminal.
     pub progress_bar: bool,
+    /// People of the source a delta cycle leaves out of its population: counted unchanged.
+    pub unplanned: usize,
+    /// Record which planned people this run settled ([`engine::delta`]).
+    pub settle: Option<Settle<'a>>,
+}
+
+/// What a sync cycle needs to record the plans it settled.
+#[derive(Debug, Clone, Copy)]
+pub struct Settle<'a> {
+    pub fingerprint: InputHash,
+    /// The run planned everyone: its settlement replaces every earlier one.
+    pub full: bool,
+    /// `hashes[i]` is the input hash of `Run::people[i]`.
+    pub hashes: &'a [InputHash],
 }
 
 impl<'a> Run<'a> {
@@ -90,6 +106,8 @@ impl<'a> Run<'a> {
             dry_run: false,
             progress: None,
             progress_bar: false,
+            unplanned: 0,
+            settle: None,
         }
     }
 }
@@ -105,6 +123,15 @@ pub enum Records<'a> {
     /// Every record, each as this function rewrites it (`None`: left out): reconciliation
     /// plans from what the target was found to hold, not from what was last applied.
     Rewritten(&'a (dyn Fn(ProvisionedRecord) -> Option<ProvisionedRecord> + Sync)),
+    /// A delta cycle's ([`Population::Changed`]): the records of these people and of everyone
+    /// gone from `Run::people`; only the matching values of the rest.
+    Changed(&'a HashSet<String>),
+}
+
+/// The records a run plans against, and the matching values of those it did not load.
+struct ReadRecords {
+    loaded: Vec<ProvisionedRecord>,
+    unloaded: Vec<RecordKey>,
 }
 
 impl std::fmt::Debug for Records<'_> {
@@ -113,23 +140,53 @@ impl std::fmt::Debug for Records<'_> {
             Records::All => f.write_str("All"),
             Records::Of(ids) => f.debug_tuple("Of").field(ids).finish(),
             Records::Rewritten(_) => f.write_str("Rewritten"),
+            Records::Changed(ids) => write!(f, "Changed({} people)", ids.len()),
         }
     }
 }
 
 impl Records<'_> {
-    fn read(self, store: &store::Store) -> Result<Vec<ProvisionedRecord>, store::StoreError> {
+    fn read(
+        self,
+        store: &store::Store,
+        people: &[Person],
+    ) -> Result<ReadRecords, store::StoreError> {
+        let loaded = |loaded| ReadRecords {
+            loaded,
+            unloaded: Vec::new(),
+        };
         match self {
-            Records::All => Ok(store.records()?.into_values().collect()),
-            Records::Rewritten(rewrite) => {
-                Ok(store.records()?.into_values().filter_map(rewrite).collect())
-            }
+            Records::All => Ok(loaded(store.records()?.into_values().collect())),
+            Records::Rewritten(rewrite) => Ok(loaded(
+                store.records()?.into_values().filter_map(rewrite).collect(),
+            )),
             Records::Of(ids) => {
                 let mut records = Vec::with_capacity(ids.len());
                 for id in ids {
                     records.extend(store.record(id)?);
                 }
-                Ok(records)
+                Ok(loaded(records))
+            }
+            Records::Changed(changed) => {
+                let present: HashSet<&str> = people.iter().map(|p| p.id.as_str()).collect();
+                let (wanted, unloaded): (Vec<RecordKey>, Vec<RecordKey>) =
+                    store.record_keys()?.into_iter().partition(|k| {
+                        changed.contains(&k.source_id) || !present.contains(k.source_id.as_str())
+                    });
+                // Past a few thousand, one scan of the table beats a look-up each.
+                let records = if wanted.len() > 4_096 {
+                    let wanted: HashSet<&str> =
+                        wanted.iter().map(|k| k.source_id.as_str()).collect();
+                    let mut all = store.records()?;
+                    all.retain(|id, _| wanted.contains(id.as_str()));
+                    all.into_values().collect()
+                } else {
+                    store.records_of(wanted.iter().map(|k| k.source_id.as_str()))?
+                };
+                Ok(ReadRecords {
+                    loaded: records,
+                    unloaded,
+                })
             }
         }
     }
@@ -160,7 +217,7 @@ pub struct Provisioned {
 pub async fn provision(job: &Job, run: Run<'_>) -> anyhow::Result<Provisioned> {
     let store = &job.store;
     let ticket = job.people.begin_run();
-    let records = run.records.read(store)?;
+    let records = run.records.read(store, run.people)?;
     let cycle_id = if run.dry_run {
         None
     } else {
@@ -180,9 +237,17 @@ pub async fn provision(job: &Job, run: Run<'_>) -> anyhow::Result<Provisioned> {
         deletion_threshold: run.deletion_threshold,
         // A dry run records nothing, so its steps need not be replayable.
         record: !run.dry_run,
-        ..CycleInput::everyone(&label, run.people, &records, &job.pipeline, run.plugins)
+        unloaded: &records.unloaded,
+        ..CycleInput::everyone(
+            &label,
+            run.people,
+            &records.loaded,
+            &job.pipeline,
+            run.plugins,
+        )
     };
     let mut plan = tokio::task::block_in_place(|| plan_cycle(&input));
+    plan.summary.unchanged += run.unplanned;
     tracing::info!(cycle = %label, kind = ?run.kind, summary = ?plan.summary, "planned");
     let shadow = match cycle_id {
         Some(_) => crate::shadow::compare_all(job, &input, &mut plan),
@@ -198,7 +263,12 @@ pub async fn provision(job: &Job, run: Run<'_>) -> anyhow::Result<Provisioned> {
     let Some(cycle_id) = cycle_id else {
         return Ok(provisioned);
     };
-    let applied = apply_and_record(job, cycle_id, &run, &ticket, &shadow, &mut provisioned).await;
+    let applied = apply_and_record(job, cycle_id, &run, &ticket, &shadow, &mut provisioned)
+        .await
+        .and_then(|own_writes| match &run.settle {
+            Some(settle) => settle_people(job, &run, settle, &provisioned, &ticket, &own_writes),
+            None => Ok(()),
+        });
     if let Err(e) = applied {
         let _ = store.finish_cycle(cycle_id, CycleStatus::Failed, &provisioned.counts);
         return Err(e.context(format!("cycle {cycle_id} failed")));
@@ -207,6 +277,55 @@ pub async fn provision(job: &Job, run: Run<'_>) -> anyhow::Result<Provisioned> {
     Ok(provisioned)
 }
 
+/// Records the planned people whose plans this run settled ([`engine::delta::is_settled`]),
+/// and forgets the others and those who left the source. A person another run wrote after
+/// this one planned is not settled: their record is not the one this plan was made against.
+fn settle_people(
+    job: &Job,
+    run: &Run<'_>,
+    settle: &Settle<'_>,
+    provisioned: &Provisioned,
+    ticket: &people::RunTicket<'_>,
+    own_writes: &HashMap<String, u64>,
+) -> anyhow::Result<()> {
+    let hash_of: HashMap<&str, InputHash> = run
+        .people
+        .iter()
+        .zip(settle.hashes)
+        .map(|(p, h)| (p.id.as_str(), *h))
+        .collect();
+    let unsettled_outcome: HashSet<&str> = provisioned
+        .outcomes
+        .iter()
+        .filter(|(_, o)| !matches!(o, Applied::Done { .. }))
+        .map(|(id, _)| id.as_str())
+        .collect();
+    let (mut settled, mut unsettled) = (Vec::new(), Vec::new());
+    for entry in &provisioned.plan.log {
+        let id = entry.source_identity.id.as_str();
+        let hash = hash_of.get(id);
+        let settles = hash.is_some()
+            && engine::delta::is_settled(entry)
+            && !unsettled_outcome.contains(id)
+            && !ticket.written_by_another(id, own_writes.get(id).copied());
+        match hash {
+            Some(hash) if settles => settled.push((id, *hash)),
+            _ => unsettled.push(id),
+        }
+    }
+    job.store
+        .settle(&store::Settlement {
+            fingerprint: settle.fingerprint,
+            full: settle.full,
+            settled: &settled,
+            unsettled: &unsettled,
+        })
+        .context("recording the settled people")?;
+    Ok(())
+}
+
+/// Applies the plan, completes its log and finishes the cycle; returns the generation of each
+/// write this run made ([`PersonLocks::mark_written`]).
 async fn apply_and_record(
     job: &Job,
     cycle_id: i64,
@@ -214,7 +333,7 @@ async fn apply_and_record(
     ticket: &people::RunTicket<'_>,
     shadow: &[engine::preview::ShadowCounts],
     provisioned: &mut Provisioned,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<HashMap<String, u64>> {
     let store = &job.store;
     let plan = &provisioned.plan;
     let mut actions: Vec<PlannedAction> = plan.actions.clone();
@@ -228,12 +347,15 @@ async fn apply_and_record(
     }
     let (actions, held) = hold_past_budget(actions, run.deprovision_budget);
     let writes_before = job.client.stats().snapshot().total();
-    let mut outcomes = apply_all(job, cycle_id, actions, run, ticket).await;
+    let (mut outcomes, own_writes) = apply_all(job, cycle_id, actions, run, ticket).await;
     outcomes.extend(held.into_iter().map(|planned| (planned, Applied::Held)));
 
     let plan = &mut provisioned.plan;
     let mut counts = count(plan, &outcomes, released);
     counts.shadow = shadow.to_vec();
+    if matches!(run.population, Population::Changed(_)) {
+        counts.planned = Some(plan.log.len() as u64);
+    }
     let index: HashMap<String, usize> = plan
         .log
         .iter()
@@ -269,7 +391,7 @@ async fn apply_and_record(
         .into_iter()
         .map(|(planned, outcome)| (planned.source_id, outcome))
         .collect();
-    Ok(())
+    Ok(own_writes)
 }
 
 /// The actions to send, and the disables and deletes past `budget` (in plan order) to hold.
@@ -292,14 +414,15 @@ fn hold_past_budget(
 
 /// Sends every action, `[target] concurrency × 2` in flight (the client's own limit queues the
 /// rest, so its rate limit is kept busy), each while holding its person, and none for a person
-/// another run wrote after this one planned.
+/// another run wrote after this one planned. Returns the outcomes, and the generation of each
+/// write.
 async fn apply_all(
     job: &Job,
     cycle_id: i64,
     actions: Vec<PlannedAction>,
     run: &Run<'_>,
     ticket: &people::RunTicket<'_>,
-) -> Vec<(PlannedAction, Applied)> {
+) -> (Vec<(PlannedAction, Applied)>, HashMap<String, u64>) {
     let bar = progress_bar(run.progress_bar, actions.len());
     if let Some(p) = run.progress {
         p.total.store(actions.len() as u64, Ordering::Relaxed);
@@ -310,6 +433,7 @@ async fn apply_all(
     // left of).
     let (freeing, rest): (Vec<_>, Vec<_>) = actions.into_iter().partition(|a| a.frees_seats);
     let mut outcomes = Vec::with_capacity(freeing.len() + rest.len());
+    let mut own_writes = HashMap::new();
     for wave in [freeing, rest] {
         let done: Vec<_> = futures::stream::iter(wave)
             .map(|planned| {
@@ -320,14 +444,13 @@ async fn apply_all(
                         managed: &job.managed_paths,
                     };
                     let person = job.people.lock(&planned.source_id).await;
-                    let outcome = if ticket.written_since_plan(&planned.source_id) {
-                        Applied::Superseded
+                    let (outcome, written) = if ticket.written_since_plan(&planned.source_id) {
+                        (Applied::Superseded, None)
                     } else {
                         let outcome =
                             apply::apply(&job.store, &job.client, cycle_id, &target, &planned)
                                 .await;
-                        job.people.mark_written(&person);
-                        outcome
+                        (outcome, Some(job.people.mark_written(&person)))
                     };
                     drop(person);
                     if let Some(bar) = &bar {
@@ -336,18 +459,23 @@ async fn apply_all(
                     if let Some(p) = run.progress {
                         p.done.fetch_add(1, Ordering::Relaxed);
                     }
-                    (planned, outcome)
+                    (planned, outcome, written)
                 }
             })
             .buffer_unordered(concurrency)
             .collect()
             .await;
-        outcomes.extend(done);
+        for (planned, outcome, written) in done {
+            if let Some(at) = written {
+                own_writes.insert(planned.source_id.clone(), at);
+            }
+            outcomes.push((planned, outcome));
+        }
     }
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    outcomes
+    (outcomes, own_writes)
 }
 
 /// The run's counts: the plan's, plus what the target answered. Released staged actions

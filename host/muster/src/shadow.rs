@@ -38,12 +38,14 @@ pub fn compare_all(job: &Job, input: &CycleInput, plan: &mut Plan) -> Vec<Shadow
             cycle_id: input.cycle_id,
             people: input.people,
             records: input.records,
+            unloaded: input.unloaded,
             pipeline: input.pipeline,
             plugins: &plugins,
             population: input.population,
             deletion_threshold: input.deletion_threshold,
             // A shadow's decisions are not replayed: it applied nothing.
             record: false,
+            threads: input.threads,
         };
         let shadow_plan = tokio::task::block_in_place(|| plan_cycle(&shadow_input));
         let gates = crate::preview::gates_for(job, std::slice::from_ref(&name));

@@ -1,6 +1,7 @@
 //! A sync cycle: read the source, provision everyone through the shared core
 //! ([`crate::provision`]), then move the source's watermark and apply Entra's quarantine rules.
 
+pub mod delta;
 pub mod report;
 
 use std::sync::Arc;
@@ -47,6 +48,9 @@ pub struct CycleOptions {
     /// saved delta links and rebuild the mirror from what is read (after a restore from backup,
     /// or when the mirror is suspected to have drifted).
     pub full_read: bool,
+    /// Plan everyone, even the people whose inputs did not change since their last settled
+    /// plan (delta planning's safety net, run on its own every `full_plan_interval_secs`).
+    pub full_plan: bool,
     /// Counts the actions applied so far, for the admin API's status.
     pub counter: Option<Arc<Progress>>,
 }
@@ -64,6 +68,17 @@ pub struct CycleReport {
     pub source_warnings: Vec<String>,
     pub quarantine: Option<QuarantineState>,
     pub plugin_versions: std::collections::BTreeMap<String, String>,
+    /// Whom the cycle planned.
+    pub planned: Planned,
+}
+
+/// Whom a cycle planned ([`delta`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Planned {
+    /// Everyone in the source, for this reason.
+    Everyone { reason: &'static str },
+    /// The people whose inputs changed since their last settled plan, of the source's `of`.
+    Changed { planned: usize, of: usize },
 }
 
 pub async fn run_cycle(job: &Job, options: &CycleOptions) -> anyhow::Result<Option<CycleReport>> {
@@ -101,14 +116,38 @@ pub async fn run_cycle(job: &Job, options: &CycleOptions) -> anyhow::Result<Opti
         CycleKind::Incremental
     };
     let (pinned, _snapshot) = job.pin_plugins()?;
+    let people = &read.directory.people;
+    let planning = tokio::task::block_in_place(|| {
+        delta::prepare(job, &pinned, people, options.full_plan || read.full)
+    })?;
+    match (&planning.changed, planning.full_reason) {
+        (Some(changed), _) => tracing::info!(
+            planned = changed.len(),
+            unchanged = planning.unplanned(people.len()),
+            "delta plan: only the people whose inputs changed since their last settled plan"
+        ),
+        (None, reason) => tracing::info!(people = people.len(), reason, "planning everyone"),
+    }
     let provisioned = provision::provision(
         job,
         Run {
             kind,
             plugins: &pinned,
-            people: &read.directory.people,
-            records: Records::All,
-            population: Population::Everyone,
+            people,
+            records: planning
+                .changed
+                .as_ref()
+                .map_or(Records::All, Records::Changed),
+            population: planning
+                .changed
+                .as_ref()
+                .map_or(Population::Everyone, Population::Changed),
+            unplanned: planning.unplanned(people.len()),
+            settle: (!options.dry_run).then_some(provision::Settle {
+                fingerprint: planning.fingerprint,
+                full: planning.changed.is_none(),
+                hashes: &planning.hashes,
+            }),
             deletion_threshold: true,
             release_staged: options.allow_deletes,
             deprovision_budget: None,
@@ -129,6 +168,15 @@ pub async fn run_cycle(job: &Job, options: &CycleOptions) -> anyhow::Result<Opti
         source_warnings: read.directory.warnings,
         quarantine: None,
         plugin_versions: pinned.versions(),
+        planned: match (&planning.changed, planning.full_reason) {
+            (Some(changed), _) => Planned::Changed {
+                planned: changed.len(),
+                of: people.len(),
+            },
+            (None, reason) => Planned::Everyone {
+                reason: reason.unwrap_or_default(),
+            },
+        },
         plan: provisioned.plan,
     };
     let Some(cycle_id) = report.cycle_id else {

@@ -53,6 +53,11 @@ pub struct CycleCounts {
     /// Staged plugin versions run in shadow beside the active ones, and how they compared.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub shadow: Vec<engine::preview::ShadowCounts>,
+    /// A delta cycle's planned people (their inputs changed since their last settled plan, or
+    /// their record's person is gone); the rest are in `unchanged` without being planned.
+    /// `None`: everyone was planned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub planned: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -246,6 +251,7 @@ mod tests {
             staged: 7,
             unchanged: 8,
             writes: 9,
+            planned: Some(12),
             seats: [(
                 "licensed".to_string(),
                 engine::seats::SeatUse {

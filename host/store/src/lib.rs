@@ -11,6 +11,7 @@
 //! - `logs`: the provisioning log, its queries and its retention, and the replay blobs (what
 //!   each plugin step was shown and configured with) kept as long as an entry refers to them.
 //! - `gateway`: gateway mode's source view (users and groups Entra pushed) and its outbox.
+//! - `settled`: delta planning's input hash of each person whose last plan was settled.
 //! - `watermarks`, `meta`: small key/value tables.
 //! - `graph_mirror`: the Graph source's copy of the directory and its delta links.
 //! - `quarantine`, `staged`: the job's quarantine and the deletes held back by the threshold.
@@ -42,6 +43,7 @@ mod migrate;
 mod quarantine;
 mod records;
 mod retention;
+mod settled;
 mod staged;
 mod time;
 mod watermarks;
@@ -62,6 +64,7 @@ pub use intents::Intent;
 pub use logs::{LogQuery, LogRecord, LogRow};
 pub use quarantine::QuarantineState;
 pub use retention::Pruned;
+pub use settled::{Settled, Settlement};
 pub use staged::{StagedAction, StagedDelete, StagedRecord};
 #[cfg(feature = "simulated-clock")]
 pub use time::simulate_now;

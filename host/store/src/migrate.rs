@@ -46,6 +46,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "replay_blobs",
         sql: include_str!("../migrations/0005_replay_blobs.sql"),
     },
+    Migration {
+        version: 6,
+        name: "settled_people",
+        sql: include_str!("../migrations/0006_settled_people.sql"),
+    },
 ];
 
 /// The schema version this binary writes.

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use engine::matching::RecordKey;
 use engine::model::ProvisionedRecord;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -37,6 +38,45 @@ impl Store {
             .query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))
             .ctx("count records")?;
         Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    /// The source id and matching value of every record: what a delta cycle needs of the
+    /// records it does not load.
+    pub fn record_keys(&self) -> Result<Vec<RecordKey>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT source_id, matching_value FROM records")
+            .ctx("read record keys")?;
+        let keys = stmt
+            .query_map([], |row| {
+                Ok(RecordKey {
+                    source_id: row.get(0)?,
+                    matching_value: row.get(1)?,
+                })
+            })
+            .ctx("read record keys")?;
+        keys.collect::<Result<_, _>>().ctx("read record keys")
+    }
+
+    /// The records of these source ids (those that have one), in one read.
+    pub fn records_of<'i>(
+        &self,
+        ids: impl IntoIterator<Item = &'i str>,
+    ) -> Result<Vec<ProvisionedRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM records WHERE source_id = ?1"
+            ))
+            .ctx("read records")?;
+        let mut out = Vec::new();
+        for id in ids {
+            let mut rows = stmt.query([id]).ctx("read records")?;
+            if let Some(row) = rows.next().ctx("read records")? {
+                out.push(decode(row)?);
+            }
+        }
+        Ok(out)
     }
 
     pub fn record(&self, source_id: &str) -> Result<Option<ProvisionedRecord>, StoreError> {
@@ -125,7 +165,7 @@ pub(crate) fn upsert(conn: &Connection, record: &ProvisionedRecord) -> Result<()
         ])
     })
     .ctx("write a record")?;
-    Ok(())
+    crate::settled::forget(conn, &record.source_id)
 }
 
 pub(crate) fn remove(conn: &Connection, source_id: &str) -> Result<bool, StoreError> {
@@ -133,6 +173,7 @@ pub(crate) fn remove(conn: &Connection, source_id: &str) -> Result<bool, StoreEr
         .prepare_cached("DELETE FROM records WHERE source_id = ?1")
         .and_then(|mut stmt| stmt.execute([source_id]))
         .ctx("remove a record")?;
+    crate::settled::forget(conn, source_id)?;
     Ok(n > 0)
 }
 

@@ -27,6 +27,7 @@ pub(super) fn load(text: &str, errors: &mut Errors) -> Option<Config> {
     let deletion_threshold = optional(&mut table, "deletion_threshold", errors);
     let quarantine = optional(&mut table, "quarantine", errors);
     let sync_interval_secs = optional(&mut table, "sync_interval_secs", errors);
+    let full_plan_interval_secs = optional(&mut table, "full_plan_interval_secs", errors);
     let state_path = optional(&mut table, "state_path", errors);
     let gateway = optional(&mut table, "gateway", errors);
     let server = optional(&mut table, "server", errors);
@@ -52,6 +53,8 @@ pub(super) fn load(text: &str, errors: &mut Errors) -> Option<Config> {
         deletion_threshold: deletion_threshold.unwrap_or_default(),
         quarantine: quarantine.unwrap_or_default(),
         sync_interval_secs: sync_interval_secs.unwrap_or(40 * 60),
+        full_plan_interval_secs: full_plan_interval_secs
+            .unwrap_or_else(super::default_full_plan_interval),
         state_path: state_path.unwrap_or_else(|| "muster.db".into()),
         gateway,
         server: server.unwrap_or_default(),

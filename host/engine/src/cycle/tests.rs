@@ -486,3 +486,52 @@ fn create_defaults_are_sent_once_and_checks_fail_the_person() {
         "{failed:?}"
     );
 }
+
+#[test]
+fn plugins_run_on_several_threads_plan_exactly_what_one_thread_plans() {
+    use crate::testing::{native_plugins, records_after, synthetic_directory};
+    let config = Config::from_toml_str(include_str!("../../testdata/zoom.toml")).expect("config");
+    let pipeline = Pipeline::build(&config).expect("pipeline");
+    let plugins = native_plugins(&config);
+    let people = synthetic_directory(3_000);
+    let first = plan_cycle(&CycleInput::everyone(
+        "c1",
+        &people,
+        &[],
+        &pipeline,
+        &plugins,
+    ));
+    // Half the people change groups, so the second plan has updates, no-changes and creates.
+    let records: Vec<ProvisionedRecord> = records_after(&first)
+        .into_iter()
+        .filter(|r| !r.source_id.ends_with('7'))
+        .collect();
+    let mut changed = people.clone();
+    for person in changed.iter_mut().step_by(2) {
+        person
+            .transitive_groups
+            .retain(|g| g.display_name != "Zoom-Phone");
+    }
+    let plan = |threads: usize| {
+        let mut plan = plan_cycle(&CycleInput {
+            threads,
+            record: true,
+            deletion_threshold: false,
+            ..CycleInput::everyone("c2", &changed, &records, &pipeline, &plugins)
+        });
+        plan.blobs.sort_by(|a, b| a.hash.cmp(&b.hash));
+        serde_json::to_value(&plan).expect("a plan serializes")
+    };
+    let one = plan(1);
+    assert!(
+        one["summary"]["updates"].as_u64().unwrap_or(0) > 0,
+        "{}",
+        one["summary"]
+    );
+    assert!(
+        one["summary"]["creates"].as_u64().unwrap_or(0) > 0,
+        "{}",
+        one["summary"]
+    );
+    assert_eq!(one, plan(4));
+}

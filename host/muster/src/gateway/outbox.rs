@@ -139,6 +139,8 @@ pub async fn forward_due(state: &GatewayState) -> anyhow::Result<OutboxPass> {
             dry_run: false,
             progress: None,
             progress_bar: false,
+            unplanned: 0,
+            settle: None,
         },
     )
     .await?;

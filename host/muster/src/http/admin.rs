@@ -417,6 +417,9 @@ pub struct SyncParams {
     /// saved delta links and rebuild the mirror).
     #[serde(default)]
     pub full_read: bool,
+    /// Plan everyone, not only the people whose inputs changed since their last settled plan.
+    #[serde(default)]
+    pub full: bool,
 }
 
 /// A finished cycle, or one just started.
@@ -453,6 +456,7 @@ async fn start_sync(
     let options = CycleOptions {
         allow_deletes: params.allow_deletes,
         full_read: params.full_read,
+        full_plan: params.full,
         ..CycleOptions::default()
     };
     let run = {

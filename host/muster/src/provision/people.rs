@@ -37,6 +37,15 @@ impl RunTicket<'_> {
     pub fn written_since_plan(&self, person: &str) -> bool {
         self.locks.written_since(person, self.generation)
     }
+
+    /// Whether `person` was written after this run read its records, by a write other than
+    /// the one this run made at generation `own` (`None`: this run did not write them).
+    pub fn written_by_another(&self, person: &str, own: Option<u64>) -> bool {
+        match own {
+            None => self.written_since_plan(person),
+            Some(own) => self.locks.written_since(person, own),
+        }
+    }
 }
 
 impl Drop for RunTicket<'_> {
@@ -102,9 +111,11 @@ impl PersonLocks {
     }
 
     /// Records a write of the person this guard holds; call it once the outcome is committed.
-    pub fn mark_written(&self, guard: &PersonGuard<'_>) {
+    /// Returns the write's generation.
+    pub fn mark_written(&self, guard: &PersonGuard<'_>) -> u64 {
         let at = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         lock(&self.written).insert(guard.id.clone(), at);
+        at
     }
 
     /// Forgets writes at or before `generation`, which no run in flight can have missed.

@@ -8,7 +8,7 @@ use engine::log::{ProvisioningAction, Status};
 use engine::model::ProvisionedRecord;
 use engine::plan::Action;
 
-use super::CycleReport;
+use super::{CycleReport, Planned};
 
 /// The plan of a dry run: the first `shown` actions with their operations, then the summary.
 /// `file`: where the whole plan was written, said when some actions are not shown.
@@ -95,6 +95,18 @@ pub fn summary(report: &CycleReport) -> String {
         None => format!("Planned in {:.2?}", report.elapsed),
     };
     let _ = writeln!(out, "\n{title}");
+    match &report.planned {
+        Planned::Changed { planned, of } => {
+            let _ = writeln!(
+                out,
+                "  planned {planned} of {of} people: the others are unchanged since their last \
+                 settled plan (--full plans everyone)"
+            );
+        }
+        Planned::Everyone { reason } => {
+            let _ = writeln!(out, "  planned everyone: {reason}");
+        }
+    }
     let rows: [(&str, u64, usize); 8] = [
         ("created", c.created, s.creates),
         ("updated", c.updated, s.updates),

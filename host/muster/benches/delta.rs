@@ -1,0 +1,336 @@
+//! What a cycle costs when little changed, and what a big initial cycle costs on every core:
+//! `cargo bench -p muster --bench delta`.
+//!
+//! Not a criterion bench: each cycle is seconds of work, and the figures wanted are times,
+//! request counts and peak memory, printed as a table. `MUSTER_BENCH_PEOPLE` (100,000) people
+//! through `tests/data/job.toml` (the example plugins as WASM components) into the Zoom simulator
+//! over loopback:
+//!
+//! - the initial dry run, as `muster sync --once --dry-run` in a child process, on one core
+//!   (`taskset -c 0`) and on all of them, alternating: wall time and peak RSS;
+//! - an initial cycle, in-process, and the same cycle's peak RSS in a child process;
+//! - no-change cycles and 1 % churn cycles, each planned by delta and in full (`--full`),
+//!   alternating, so that the ratio is measured in one window.
+
+use muster_test_support::directory::population_id;
+use muster_test_support::{Directory, env_or};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, ensure};
+use engine::config::Config;
+use muster::job::Job;
+use muster::sync::{CycleOptions, CycleReport, run_cycle};
+use zoom_sim::{SimConfig, SimState};
+
+const TOKEN: &str = "bench-token";
+const ROUNDS: usize = 2;
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    let people = env_or::<u64>("MUSTER_BENCH_PEOPLE", 100_000) as usize;
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "muster delta bench: {people} people, {cores} cores, profile {}",
+        if cfg!(debug_assertions) {
+            "dev"
+        } else {
+            "release"
+        }
+    );
+    let (sim, base_url, _stop) = start_sim().await?;
+    let dir = tempfile::tempdir()?;
+    let mut directory = population(people);
+    directory.write(&dir.path().join("directory.json"));
+    let config_path = write_config(dir.path(), &base_url)?;
+
+    // The initial dry run, one core against all, alternating; each in a fresh state directory.
+    let mut dry = Vec::new();
+    for round in 0..ROUNDS {
+        for one_core in [true, false] {
+            let run_dir = dir.path().join(format!("dry-{round}-{one_core}"));
+            std::fs::create_dir_all(&run_dir)?;
+            std::fs::copy(
+                dir.path().join("directory.json"),
+                run_dir.join("directory.json"),
+            )?;
+            let config = write_config(&run_dir, &base_url)?;
+            let run = child(&config, &["--dry-run"], one_core)?;
+            dry.push((one_core, run));
+        }
+    }
+
+    // The initial cycle, in-process; then its peak RSS in a child process, into a second,
+    // empty simulator.
+    let job = Job::build_with_token(read_config(&config_path)?, dir.path(), TOKEN.into())?;
+    let initial = cycle(&job, false).await?;
+    ensure!(
+        initial.counts.created == people as u64 && initial.counts.failed == 0,
+        "initial cycle: {:?}",
+        initial.counts
+    );
+    let initial_rss = {
+        let (_sim2, base_url2, _stop2) = start_sim().await?;
+        let run_dir = dir.path().join("initial-child");
+        std::fs::create_dir_all(&run_dir)?;
+        std::fs::copy(
+            dir.path().join("directory.json"),
+            run_dir.join("directory.json"),
+        )?;
+        let config = write_config(&run_dir, &base_url2)?;
+        child(&config, &[], false)?
+    };
+
+    // No change: delta against full, alternating. The first delta cycle after the initial one
+    // already finds everyone settled.
+    let mut no_change = Vec::new();
+    for _ in 0..ROUNDS {
+        for full in [false, true] {
+            let before = sim.counters().requests;
+            let report = cycle(&job, full).await?;
+            ensure!(
+                report.counts.unchanged == people as u64 && report.counts.failed == 0,
+                "no-change cycle: {:?}",
+                report.counts
+            );
+            no_change.push((full, report, sim.counters().requests - before));
+        }
+    }
+
+    // 1 % churn: a different 1 % of the people change title before each cycle.
+    let churn = (people / 100).max(1);
+    let mut churned = Vec::new();
+    let mut offset = 0;
+    for _ in 0..ROUNDS {
+        for full in [false, true] {
+            for k in 0..churn {
+                let i = (offset + k * 97) % people;
+                directory
+                    .get(&population_id(i))
+                    .set("jobTitle", format!("Title {offset}"));
+            }
+            offset += 1;
+            directory.write(&dir.path().join("directory.json"));
+            let before = sim.counters().requests;
+            let report = cycle(&job, full).await?;
+            ensure!(
+                report.counts.updated == churn as u64 && report.counts.failed == 0,
+                "churn cycle: {:?}",
+                report.counts
+            );
+            churned.push((full, report, sim.counters().requests - before));
+        }
+    }
+
+    print_table(
+        people,
+        churn,
+        &dry,
+        &initial,
+        &initial_rss,
+        &no_change,
+        &churned,
+    );
+    Ok(())
+}
+
+fn population(people: usize) -> Directory {
+    Directory::population(
+        people,
+        "bench.example",
+        |i| i.is_multiple_of(3),
+        |i| i.is_multiple_of(5),
+    )
+}
+
+async fn cycle(job: &Job, full: bool) -> anyhow::Result<CycleReport> {
+    let options = CycleOptions {
+        full_plan: full,
+        ..CycleOptions::default()
+    };
+    run_cycle(job, &options)
+        .await?
+        .context("the cycle did not run")
+}
+
+/// A finished child process: wall time and peak resident memory.
+struct ChildRun {
+    elapsed: Duration,
+    peak_rss_bytes: u64,
+}
+
+/// Runs `muster sync --once --config <config> <args>` to the end, on core 0 only when
+/// `one_core`, and reads its peak RSS from the kernel when it exits (`wait4`).
+fn child(config: &Path, args: &[&str], one_core: bool) -> anyhow::Result<ChildRun> {
+    let muster = env!("CARGO_BIN_EXE_muster");
+    let mut command = if one_core {
+        let mut c = Command::new("taskset");
+        c.args(["-c", "0", muster]);
+        c
+    } else {
+        Command::new(muster)
+    };
+    command
+        .args(["sync", "--once", "--config"])
+        .arg(config)
+        .args(args)
+        .env("MUSTER_TARGET_TOKEN", TOKEN)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null());
+    let started = Instant::now();
+    let spawned = command.spawn().context("starting muster")?;
+    let pid = libc::pid_t::try_from(spawned.id())?;
+    let mut status = 0;
+    // SAFETY: `rusage` is plain data the kernel fills in; `pid` is our own child, waited for
+    // once (the `Child` handle is never waited on).
+    let (waited, usage) = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        let waited = libc::wait4(pid, &mut status, 0, &mut usage);
+        (waited, usage)
+    };
+    let elapsed = started.elapsed();
+    ensure!(waited == pid, "wait4 failed");
+    ensure!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "muster {args:?} exited with status {status}"
+    );
+    Ok(ChildRun {
+        elapsed,
+        // Linux reports ru_maxrss in KiB.
+        peak_rss_bytes: u64::try_from(usage.ru_maxrss)? * 1024,
+    })
+}
+
+fn read_config(path: &Path) -> anyhow::Result<Config> {
+    let text = std::fs::read_to_string(path)?;
+    Config::from_toml_str(&text).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// The job file, with the simulator's address and no rate limit, in `dir`.
+fn write_config(dir: &Path, base_url: &str) -> anyhow::Result<PathBuf> {
+    let lookup = |name: &str| match name {
+        "MUSTER_TARGET_URL" => Some(base_url.to_string()),
+        "RATE" => Some("1000000.0".to_string()),
+        "CONCURRENCY" => Some("16".to_string()),
+        _ => None,
+    };
+    let text = muster::job::expand_env(include_str!("../tests/data/job.toml"), lookup)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let path = dir.join("job.toml");
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+async fn start_sim() -> anyhow::Result<(SimState, String, tokio::sync::oneshot::Sender<()>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base_url = format!("http://{}/scim2", listener.local_addr()?);
+    let sim = SimState::new(&SimConfig::new(TOKEN));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(zoom_sim::serve_state(listener, sim.clone(), async move {
+        let _ = stopped.await;
+    }));
+    Ok((sim, base_url, stop))
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+/// The median of `values` (the lower of the two middle ones).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values
+        .get(values.len().saturating_sub(1) / 2)
+        .copied()
+        .unwrap_or(0.0)
+}
+
+fn print_table(
+    people: usize,
+    churn: usize,
+    dry: &[(bool, ChildRun)],
+    initial: &CycleReport,
+    initial_rss: &ChildRun,
+    no_change: &[(bool, CycleReport, u64)],
+    churned: &[(bool, CycleReport, u64)],
+) {
+    println!("\n| cycle | people | planned | time | requests | peak RSS |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (label, one_core) in [("one core", true), ("all cores", false)] {
+        let runs: Vec<&ChildRun> = dry
+            .iter()
+            .filter(|(o, _)| *o == one_core)
+            .map(|(_, r)| r)
+            .collect();
+        let times: Vec<String> = runs
+            .iter()
+            .map(|r| format!("{:.2}", secs(r.elapsed)))
+            .collect();
+        let rss = runs.iter().map(|r| r.peak_rss_bytes).max().unwrap_or(0);
+        println!(
+            "| initial dry run, {label} | {people} | {people} | {} s | 0 | {:.0} MB |",
+            times.join(" / "),
+            mb(rss)
+        );
+    }
+    println!(
+        "| initial | {people} | {people} | {:.2} s | {} | {:.0} MB (child process) |",
+        secs(initial.elapsed),
+        initial.counts.writes,
+        mb(initial_rss.peak_rss_bytes)
+    );
+    let rows = |name: &str, runs: &[(bool, CycleReport, u64)]| {
+        for (label, full) in [("delta", false), ("full", true)] {
+            let mine: Vec<&(bool, CycleReport, u64)> =
+                runs.iter().filter(|(f, _, _)| *f == full).collect();
+            let times: Vec<String> = mine
+                .iter()
+                .map(|(_, r, _)| format!("{:.2}", secs(r.elapsed)))
+                .collect();
+            let planned = mine
+                .first()
+                .map_or(0, |(_, r, _)| r.counts.planned.unwrap_or(people as u64));
+            let requests = mine.first().map_or(0, |(_, _, n)| *n);
+            println!(
+                "| {name}, {label} | {people} | {planned} | {} s | {requests} | |",
+                times.join(" / ")
+            );
+        }
+    };
+    rows("no change", no_change);
+    rows(&format!("{churn} changed (1 %)"), churned);
+    let ratio = |runs: &[(bool, CycleReport, u64)]| {
+        let t = |full: bool| {
+            median(
+                runs.iter()
+                    .filter(|(f, _, _)| *f == full)
+                    .map(|(_, r, _)| secs(r.elapsed))
+                    .collect(),
+            )
+        };
+        t(true) / t(false).max(1e-9)
+    };
+    let dry_ratio = median(
+        dry.iter()
+            .filter(|(o, _)| *o)
+            .map(|(_, r)| secs(r.elapsed))
+            .collect(),
+    ) / median(
+        dry.iter()
+            .filter(|(o, _)| !*o)
+            .map(|(_, r)| secs(r.elapsed))
+            .collect(),
+    )
+    .max(1e-9);
+    println!(
+        "\nFull ÷ delta: no change {:.1}×, 1 % churn {:.1}×. Initial dry run, one core ÷ all \
+         cores: {dry_ratio:.2}×.",
+        ratio(no_change),
+        ratio(churned)
+    );
+}
