@@ -154,6 +154,43 @@ async fn a_cycle_without_changes_sends_no_writes() {
     assert_eq!(h.client_requests(), requests, "the client sent requests");
     assert_eq!(second.counts.writes, 0);
     assert_eq!(h.actions(&second), expected(&[]));
+    // Delta planning: nobody's inputs changed, so nobody was planned, and no plugin called.
+    assert_eq!(second.counts.planned, Some(0));
+    assert_eq!((second.counts.memo_hits, second.counts.memo_misses), (0, 0));
+
+    // A full plan: everyone planned again. The transform is shown what it was shown in the
+    // first cycle, and answers from the memo; the license rule is now shown each person's
+    // license, a new input, and is called.
+    let full = CycleOptions {
+        full_plan: true,
+        ..CycleOptions::default()
+    };
+    let third = h.cycle_with(&full).await;
+    assert_eq!(third.counts.planned, None);
+    assert_eq!(third.counts.unchanged, 5, "{:?}", third.counts);
+    assert_eq!((third.counts.memo_hits, third.counts.memo_misses), (5, 5));
+    // And again: every answer from the memo, no plugin called, nothing sent.
+    let fourth = h.cycle_with(&full).await;
+    assert_eq!(
+        (fourth.counts.memo_hits, fourth.counts.memo_misses),
+        (10, 0)
+    );
+    assert_eq!(fourth.counts.writes, 0);
+    let logs = h.logs(&fourth);
+    let steps = logs["u-1"].detail["provisioningSteps"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let cached: Vec<&str> = steps
+        .iter()
+        .filter(|s| s["details"]["cached"].is_string())
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(
+        cached,
+        ["transform:normalize-attributes", "license:license-by-group"]
+    );
+    assert_eq!(h.sim.writes(), writes, "the simulator saw writes");
 }
 
 /// `n` people in Zoom-Users; every third one licensed, every fourth with the phone add-on.

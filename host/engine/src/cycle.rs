@@ -19,6 +19,7 @@ use crate::log::{
 };
 use crate::mapping::{ACTIVE, map};
 use crate::matching::{MatchError, MatchKey, Matched, RecordIndex, RecordKey, matching_key};
+use crate::memo::{Memo, MemoCounts, Remembered};
 use crate::model::{Key, License, Person, ProvisionedRecord, SharedStr, Value};
 use crate::plan::{
     Action, PlannedAction, applied, created_properties, disable_operations, disabled_record,
@@ -105,6 +106,10 @@ pub struct CycleInput<'a> {
     pub record: bool,
     /// How many threads run the plugins; 0: one per core.
     pub threads: usize,
+    /// Where plugin answers are looked up before a call ([`crate::memo`]).
+    pub memo: Option<&'a dyn Memo>,
+    /// Keep the answers of the calls made, in [`Plan::remembered`].
+    pub remember: bool,
 }
 
 impl<'a> CycleInput<'a> {
@@ -128,7 +133,21 @@ impl<'a> CycleInput<'a> {
             deletion_threshold: true,
             record: false,
             threads: 0,
+            memo: None,
+            remember: false,
         }
+    }
+
+    /// A processor for this input's plugins: recording and memo as the input asks.
+    fn processor(&self) -> Processor<'a> {
+        let mut processor = Processor::new(self.plugins);
+        if self.record {
+            processor.record();
+        }
+        if self.memo.is_some() || self.remember {
+            processor.memoize(self.memo, self.remember);
+        }
+        processor
     }
 }
 
@@ -179,14 +198,10 @@ pub fn plan_cycle(input: &CycleInput) -> Plan {
     // time they outgrow one.
     plan.actions
         .reserve(input.people.len().saturating_sub(input.records.len()));
-    let mut processor = Processor::new(input.plugins);
-    if input.record {
-        processor.record();
-    }
     let mut planner = Planner {
         input,
         index,
-        processor,
+        processor: input.processor(),
         plan,
         adopted: HashSet::default(),
         claimed: HashMap::default(),
@@ -199,7 +214,7 @@ pub fn plan_cycle(input: &CycleInput) -> Plan {
         removed_actions: Vec::new(),
         staged: None,
     };
-    let (mut staged, staged_blobs) = stage_all(input, &planner.index);
+    let (mut staged, staged_by_threads) = stage_all(input, &planner.index);
     let population = input.population;
     for (i, person) in input.people.iter().enumerate() {
         if population.includes(&person.id) {
@@ -232,12 +247,20 @@ pub fn plan_cycle(input: &CycleInput) -> Plan {
     // threshold's verdict stands.
     let seats = planner.enforce_seats(hold.is_some());
     let mut blobs = planner.processor.take_blobs();
-    blobs.extend(staged_blobs);
+    let mut remembered = planner.processor.take_remembered();
+    let mut memo_counts = planner.processor.memo_counts();
+    for thread in staged_by_threads {
+        blobs.extend(thread.blobs);
+        remembered.extend(thread.remembered);
+        add_counts(&mut memo_counts, &thread.memo_counts);
+    }
     // Each thread kept the configurations, and maybe an input another thread kept too.
     let mut seen = HashSet::default();
     blobs.retain(|b| seen.insert(std::sync::Arc::clone(&b.hash)));
     let mut plan = planner.plan;
     plan.blobs = blobs;
+    plan.remembered = remembered;
+    plan.memo_counts = memo_counts;
     if let Some(hold) = hold {
         threshold::hold_back(&mut plan, hold);
     }
@@ -373,14 +396,33 @@ fn stage(
 /// Below this many people to stage, one thread does it: starting threads costs more.
 const PARALLEL_STAGING_MIN: usize = 512;
 
+/// What a staging thread leaves besides its people: the replay blobs it recorded, the answers
+/// it got and its memo counts.
+struct ThreadLeftovers {
+    blobs: Vec<crate::replay::Blob>,
+    remembered: Vec<Remembered>,
+    memo_counts: Vec<MemoCounts>,
+}
+
+/// `into[i] += from[i]`.
+fn add_counts(into: &mut Vec<MemoCounts>, from: &[MemoCounts]) {
+    if into.len() < from.len() {
+        into.resize(from.len(), MemoCounts::default());
+    }
+    for (into, from) in into.iter_mut().zip(from) {
+        into.hits += from.hits;
+        into.misses += from.misses;
+    }
+}
+
 /// Stages every in-scope person of the population with plugins to run, on every core: plugin
 /// calls for different people are independent. `None` where a person is not staged here (out
 /// of the population or of scope, or no plugins), which planning then does inline. Returns
-/// the staged people, in `people`'s order, and the replay blobs the threads recorded.
+/// the staged people, in `people`'s order, and what each thread left.
 fn stage_all(
     input: &CycleInput,
     index: &RecordIndex,
-) -> (Vec<Option<Staged>>, Vec<crate::replay::Blob>) {
+) -> (Vec<Option<Staged>>, Vec<ThreadLeftovers>) {
     let plugins = input.plugins;
     let threads = match input.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -405,10 +447,7 @@ fn stage_all(
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| {
-                    let mut processor = Processor::new(plugins);
-                    if input.record {
-                        processor.record();
-                    }
+                    let mut processor = input.processor();
                     let mut mapped = Recent::default();
                     let mut done = Vec::new();
                     loop {
@@ -435,7 +474,12 @@ fn stage_all(
                             .collect();
                         done.push((i, staged));
                     }
-                    (done, processor.take_blobs())
+                    let leftovers = ThreadLeftovers {
+                        blobs: processor.take_blobs(),
+                        remembered: processor.take_remembered(),
+                        memo_counts: processor.memo_counts(),
+                    };
+                    (done, leftovers)
                 })
             })
             .collect();
@@ -448,17 +492,17 @@ fn stage_all(
             .collect::<Vec<_>>()
     });
     let mut by_chunk: Vec<Option<Vec<Option<Staged>>>> = (0..chunks.len()).map(|_| None).collect();
-    let mut blobs = Vec::new();
-    for (done, thread_blobs) in results {
+    let mut leftovers = Vec::new();
+    for (done, left) in results {
         for (i, staged) in done {
             if let Some(slot) = by_chunk.get_mut(i) {
                 *slot = Some(staged);
             }
         }
-        blobs.extend(thread_blobs);
+        leftovers.push(left);
     }
     let staged = by_chunk.into_iter().flatten().flatten().collect();
-    (staged, blobs)
+    (staged, leftovers)
 }
 
 /// The code of an entry whose target value fails one of the profile's checks.

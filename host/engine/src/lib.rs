@@ -6,6 +6,8 @@
 //! - [`config`]: the TOML configuration and its validation.
 //! - [`scope`]: the scoping stage (assignment, scoping filters) and its reasons.
 //! - [`matching`]: which target resource a person is (records, matching attributes).
+//! - [`memo`]: plugin answers kept by (version, configuration, shown input), given again
+//!   without a call.
 //! - [`mapping`]: source attributes to flat target attributes keyed by SCIM path.
 //! - [`profile`]: target profiles (`zoom`, `generic`): license decisions to attributes.
 //! - [`seats`]: seat budgets: who gets a plan or add-on when there are more candidates than
@@ -31,6 +33,7 @@ pub mod log;
 pub mod mapping;
 pub mod matching;
 pub mod membership;
+pub mod memo;
 pub mod model;
 pub mod plan;
 pub mod plugin;

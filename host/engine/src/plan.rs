@@ -63,6 +63,14 @@ pub struct Plan {
     /// caller stores them beside the log.
     #[serde(skip)]
     pub blobs: Vec<crate::replay::Blob>,
+    /// The answers of the plugin calls made, to keep in the memo; empty unless the plan was
+    /// made with [`crate::cycle::CycleInput::remember`].
+    #[serde(skip)]
+    pub remembered: Vec<crate::memo::Remembered>,
+    /// Memo hits and misses per plugin (transforms in order, then the license rule); empty
+    /// without a memo.
+    #[serde(skip)]
+    pub memo_counts: Vec<crate::memo::MemoCounts>,
 }
 
 /// Counts by outcome.
@@ -92,6 +100,8 @@ impl Plan {
             summary: Summary::default(),
             log: Vec::new(),
             blobs: Vec::new(),
+            remembered: Vec::new(),
+            memo_counts: Vec::new(),
         }
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::config::{GroupInputs, PluginConfig, PluginInputs};
 use crate::log::{Decimal, Details, Recent, Status, Step, StepType, Text};
+use crate::memo::{self, Answer, Memo, MemoCounts, MemoKey, Remembered};
 use crate::model::{Attributes, GroupRef, Key, License, Person, PluginVersions, Value};
 use crate::plugin::{
     LicenseDecision, LicenseRule, PluginError, PluginId, PluginInput, Transform, TransformOutcome,
@@ -123,7 +124,69 @@ pub struct Processor<'a> {
     granted: Option<Granted>,
     /// Set when the steps are to be replayable ([`Processor::record`]).
     recorder: Option<Recorder>,
+    /// Set when answers are looked up and kept ([`Processor::memoize`]).
+    memo: Option<MemoState<'a>>,
 }
+
+/// The memo of plugin answers as one processor uses it.
+struct MemoState<'a> {
+    memo: Option<&'a dyn Memo>,
+    /// Whether answers got from calls are kept ([`Processor::take_remembered`]).
+    remember: bool,
+    /// The encoding buffer of the shown input, reused.
+    buffer: Vec<u8>,
+    remembered: Vec<Remembered>,
+    /// Per plugin, transforms first then the license rule.
+    counts: Vec<MemoCounts>,
+}
+
+impl MemoState<'_> {
+    /// The key of a call, and the answer kept under it, if any.
+    fn look(
+        &mut self,
+        plugin: usize,
+        prepared: &Prepared,
+        config: &str,
+        person: &str,
+        shown: &PluginInput,
+        current: Option<&License>,
+    ) -> (MemoKey, Option<Answer>) {
+        self.buffer.clear();
+        ShownRef {
+            person: shown,
+            current,
+        }
+        .encode_into(&mut self.buffer);
+        let key = memo::key(&prepared.version, config, &self.buffer);
+        let found = self
+            .memo
+            .and_then(|m| m.get(&prepared.id.name, person, &key));
+        if let Some(counts) = self.counts.get_mut(plugin) {
+            if found.is_some() {
+                counts.hits += 1;
+            } else {
+                counts.misses += 1;
+            }
+        }
+        (key, found)
+    }
+
+    fn keep(&mut self, prepared: &Prepared, person: &str, key: MemoKey, answer: Answer) {
+        if self.remember {
+            self.remembered.push(Remembered {
+                plugin: Arc::clone(&prepared.name),
+                version: Arc::clone(&prepared.version),
+                person: person.to_string(),
+                key,
+                answer,
+            });
+        }
+    }
+}
+
+/// The detail a step answered from the memo carries.
+pub const CACHED: &str = "cached";
+const CACHED_TEXT: &str = "the same version, configuration and input were answered before";
 
 /// Keeps what each plugin call was shown, once per distinct input, and hashes what it answered
 /// ([`crate::replay`]).
@@ -186,6 +249,8 @@ pub struct Granted {
 /// and version are shared by every person's step.
 struct Prepared {
     id: PluginId,
+    /// The plugin's name, shared by the answers the memo keeps.
+    name: Arc<str>,
     step: Arc<str>,
     version: Arc<str>,
     /// What the plugin was shown, when not the whole person: whoever reads the log sees why a
@@ -202,6 +267,7 @@ impl Prepared {
         let step = Arc::from(format!("{kind}:{}", id.name));
         let version = Arc::from(id.version.as_str());
         Prepared {
+            name: Arc::from(id.name.as_str()),
             id,
             step,
             version,
@@ -296,7 +362,36 @@ impl<'a> Processor<'a> {
             shown: PluginInput::default(),
             granted: None,
             recorder: None,
+            memo: None,
         }
+    }
+
+    /// Looks each call's answer up in `memo` first ([`crate::memo`]), and, with `remember`,
+    /// keeps the answers of the calls made for [`Processor::take_remembered`].
+    pub fn memoize(&mut self, memo: Option<&'a dyn Memo>, remember: bool) {
+        self.memo = Some(MemoState {
+            memo,
+            remember,
+            buffer: Vec::new(),
+            remembered: Vec::new(),
+            counts: vec![MemoCounts::default(); self.steps_per_person()],
+        });
+    }
+
+    /// The answers of the calls made since the last take, to keep.
+    pub fn take_remembered(&mut self) -> Vec<Remembered> {
+        self.memo
+            .as_mut()
+            .map(|m| std::mem::take(&mut m.remembered))
+            .unwrap_or_default()
+    }
+
+    /// Memo hits and misses per plugin (transforms first, then the license rule).
+    pub fn memo_counts(&self) -> Vec<MemoCounts> {
+        self.memo
+            .as_ref()
+            .map(|m| m.counts.clone())
+            .unwrap_or_default()
     }
 
     /// Makes every plugin step replayable: each step gets the hashes of what the plugin was
@@ -377,10 +472,25 @@ impl<'a> Processor<'a> {
             .clone_from(&person.transitive_groups);
         input.target = mapped;
         let recorder = &mut self.recorder;
-        for (pinned, prepared) in self.plugins.transforms.iter().zip(&mut self.transforms) {
+        let memo = &mut self.memo;
+        let transforms = self.plugins.transforms.iter().zip(&mut self.transforms);
+        for (i, (pinned, prepared)) in transforms.enumerate() {
             let shown = view(&pinned.inputs, input, shown);
             let recorded_input = recorder.as_mut().map(|r| r.input(shown, None));
-            let outcome = pinned.plugin.transform(shown, &pinned.config);
+            let looked = memo
+                .as_mut()
+                .map(|m| m.look(i, prepared, &pinned.config, &person.id, shown, None));
+            let (outcome, cached) = match looked {
+                Some((_, Some(Answer::Transform(answer)))) => (Ok(answer), true),
+                _ => {
+                    let outcome = pinned.plugin.transform(shown, &pinned.config);
+                    if let (Some(m), Some((key, _)), Ok(answer)) = (memo.as_mut(), looked, &outcome)
+                    {
+                        m.keep(prepared, &person.id, key, Answer::Transform(answer.clone()));
+                    }
+                    (outcome, false)
+                }
+            };
             let recorded = recorder
                 .as_mut()
                 .zip(recorded_input)
@@ -388,8 +498,11 @@ impl<'a> Processor<'a> {
                     input,
                     output: r.output(|out| replay::encode_transform(&outcome, out)),
                 });
-            apply_transform(outcome, prepared, recorded, &mut input.target, steps)?;
+            let applied = apply_transform(outcome, prepared, recorded, &mut input.target, steps);
+            mark_cached(cached, steps);
+            applied?;
         }
+        let license_index = self.transforms.len();
         let license = match (&self.plugins.license, &mut self.license) {
             _ if self.granted.is_some() => {
                 let granted = self.granted.as_ref();
@@ -398,7 +511,39 @@ impl<'a> Processor<'a> {
             }
             (Some(rule), Some(prepared)) => {
                 let shown = view(&rule.inputs, input, shown);
-                run_license(rule, prepared, recorder.as_mut(), shown, current, steps)?
+                let recorded_input = recorder.as_mut().map(|r| r.input(shown, current));
+                let looked = memo.as_mut().map(|m| {
+                    m.look(
+                        license_index,
+                        prepared,
+                        &rule.config,
+                        &person.id,
+                        shown,
+                        current,
+                    )
+                });
+                let (decision, cached) = match looked {
+                    Some((_, Some(Answer::License(answer)))) => (Ok(answer), true),
+                    _ => {
+                        let decision = rule.plugin.decide(shown, current, &rule.config);
+                        if let (Some(m), Some((key, _)), Ok(answer)) =
+                            (memo.as_mut(), looked, &decision)
+                        {
+                            m.keep(prepared, &person.id, key, Answer::License(answer.clone()));
+                        }
+                        (decision, false)
+                    }
+                };
+                let recorded = recorder
+                    .as_mut()
+                    .zip(recorded_input)
+                    .map(|(r, input)| Recorded {
+                        input,
+                        output: r.output(|out| replay::encode_license(&decision, out)),
+                    });
+                let decided = license_step(decision, prepared, recorded, current, steps);
+                mark_cached(cached, steps);
+                decided?
             }
             _ => current.cloned(),
         };
@@ -587,26 +732,21 @@ fn apply_transform(
     }
 }
 
-fn run_license(
-    rule: &Pinned<dyn LicenseRule>,
+/// Notes on the step just pushed that its answer came from the memo.
+fn mark_cached(cached: bool, steps: &mut [Step]) {
+    if let (true, Some(step)) = (cached, steps.last_mut()) {
+        step.details.insert(CACHED, CACHED_TEXT);
+    }
+}
+
+/// The license rule's step for its decision; the license it leaves the person with.
+fn license_step(
+    decision: Result<LicenseDecision, PluginError>,
     prepared: &mut Prepared,
-    recorder: Option<&mut Recorder>,
-    input: &PluginInput,
+    recorded: Option<Recorded>,
     current: Option<&License>,
     steps: &mut Vec<Step>,
 ) -> Result<Option<License>, Halt> {
-    let (recorder, recorded_input) = match recorder {
-        Some(r) => {
-            let hash = r.input(input, current);
-            (Some(r), Some(hash))
-        }
-        None => (None, None),
-    };
-    let decision = rule.plugin.decide(input, current, &rule.config);
-    let recorded = recorder.zip(recorded_input).map(|(r, input)| Recorded {
-        input,
-        output: r.output(|out| replay::encode_license(&decision, out)),
-    });
     match decision {
         Ok(LicenseDecision::Assign { license, reason }) => {
             let described = prepared.recent.text(|out| write_license(&license, out));

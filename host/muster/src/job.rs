@@ -361,6 +361,9 @@ impl Job {
                     plugin.world()
                 );
             }
+            // A guest that keeps state from one person to the next in a reused instance is
+            // found here, once per version and configuration, and served fresh instances.
+            plugin.verify_purity(&entry.config_json());
             let transform: Arc<dyn Transform> =
                 Arc::new(Metered(plugin.clone(), crate::meters::LIVE));
             transforms.push(Pinned::new(transform, entry));
@@ -377,6 +380,7 @@ impl Job {
                         plugin.world()
                     );
                 }
+                plugin.verify_purity(&entry.config_json());
                 let rule: Arc<dyn LicenseRule> =
                     Arc::new(Metered(plugin.clone(), crate::meters::LIVE));
                 Some(Pinned::new(rule, entry))

@@ -19,12 +19,14 @@
 //! - [`activation`]: how a new plugin version goes live: at once, or past the gates, or staged.
 //! - [`shadow`]: staged versions run beside the active ones, compared, never applied.
 //! - [`plugin_folder`]: uploaded plugin versions kept in `plugins_dir` across restarts.
+//! - [`memo`]: plugin answers kept in the state store and given again without a call.
 
 pub mod activation;
 pub mod commands;
 pub mod gateway;
 pub mod http;
 pub mod job;
+pub mod memo;
 pub mod meters;
 pub mod on_demand;
 pub mod plugin_folder;

@@ -162,10 +162,14 @@ enum SimulateCommand {
 
 #[derive(Subcommand)]
 enum PluginCommand {
-    /// Check that a component is a valid muster plugin: world, interface version, imports, size.
+    /// Check that a component is a valid muster plugin: world, interface version, imports,
+    /// size, and (for a guest reused for several people) whether it carries state between them.
     Check {
         /// The component (.wasm).
         file: PathBuf,
+        /// The plugin's configuration (JSON) for the state probe; `{}` without it.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Run a plugin on one person and print its answer and what the call cost.
     Run {
@@ -400,7 +404,9 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             };
             simulate::zoom(&listen, sign_in, rate_limit.as_deref(), seats.as_deref()).await
         }
-        Command::Plugin(PluginCommand::Check { file }) => plugin::check(&file),
+        Command::Plugin(PluginCommand::Check { file, config }) => {
+            plugin::check(&file, config.as_deref())
+        }
         Command::Plugin(PluginCommand::Run {
             file,
             input,

@@ -146,6 +146,18 @@ fn describe() {
         Unit::Seconds,
         "Time to read the Graph source (mirror, delta rounds, assignments, directory)"
     );
+    describe_counter!(
+        crate::memo::MEMO_HITS,
+        "Plugin calls answered from the memo (same version, configuration and input), by plugin"
+    );
+    describe_counter!(
+        crate::memo::MEMO_MISSES,
+        "Plugin calls the memo had no answer for, by plugin"
+    );
+    describe_gauge!(
+        crate::memo::MEMO_ENTRIES,
+        "Plugin answers the memo keeps (at most one per plugin and person)"
+    );
 }
 
 /// The series a plugin's calls are recorded in: the live ones, or a shadow's apart, so a

@@ -232,7 +232,11 @@ pub async fn provision(job: &Job, run: Run<'_>) -> anyhow::Result<Provisioned> {
         Some(store.start_cycle(run.kind, &run.plugins.versions())?)
     };
     let label = cycle_id.unwrap_or(0).to_string();
+    let memo = crate::memo::StoredMemo::load(store, run.plugins)?;
     let input = CycleInput {
+        memo: (!memo.is_empty()).then_some(&memo as &dyn engine::memo::Memo),
+        // A dry run keeps nothing.
+        remember: !run.dry_run,
         population: run.population,
         deletion_threshold: run.deletion_threshold,
         // A dry run records nothing, so its steps need not be replayable.
@@ -263,11 +267,16 @@ pub async fn provision(job: &Job, run: Run<'_>) -> anyhow::Result<Provisioned> {
     let Some(cycle_id) = cycle_id else {
         return Ok(provisioned);
     };
+    crate::memo::count(&provisioned.plan, run.plugins);
     let applied = apply_and_record(job, cycle_id, &run, &ticket, &shadow, &mut provisioned)
         .await
         .and_then(|own_writes| match &run.settle {
             Some(settle) => settle_people(job, &run, settle, &provisioned, &ticket, &own_writes),
             None => Ok(()),
+        })
+        .and_then(|()| {
+            crate::memo::keep(store, &provisioned.plan, run.plugins)
+                .context("keeping the plugin answers")
         });
     if let Err(e) = applied {
         let _ = store.finish_cycle(cycle_id, CycleStatus::Failed, &provisioned.counts);
@@ -356,6 +365,8 @@ async fn apply_and_record(
     if matches!(run.population, Population::Changed(_)) {
         counts.planned = Some(plan.log.len() as u64);
     }
+    counts.memo_hits = plan.memo_counts.iter().map(|c| c.hits).sum();
+    counts.memo_misses = plan.memo_counts.iter().map(|c| c.misses).sum();
     let index: HashMap<String, usize> = plan
         .log
         .iter()

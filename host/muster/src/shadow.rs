@@ -46,6 +46,9 @@ pub fn compare_all(job: &Job, input: &CycleInput, plan: &mut Plan) -> Vec<Shadow
             // A shadow's decisions are not replayed: it applied nothing.
             record: false,
             threads: input.threads,
+            // A shadow version's answers are neither looked up nor kept: it is being compared.
+            memo: None,
+            remember: false,
         };
         let shadow_plan = tokio::task::block_in_place(|| plan_cycle(&shadow_input));
         let gates = crate::preview::gates_for(job, std::slice::from_ref(&name));

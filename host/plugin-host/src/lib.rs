@@ -20,11 +20,13 @@ mod convert;
 pub mod limits;
 mod lower;
 pub mod plugin;
+pub mod purity;
 pub mod runtime;
 mod state;
 
 pub use limits::Limits;
 pub use plugin::{CallStats, Plugin, World};
+pub use purity::Purity;
 pub use runtime::{Runtime, RuntimeError, RuntimeOptions};
 pub mod registry;
 pub mod testkit;

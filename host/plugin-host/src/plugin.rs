@@ -96,6 +96,11 @@ struct Loaded {
     origin: Origin,
     /// People one instance may serve (1: a fresh instance per person).
     people_per_instance: u32,
+    /// Set when the guest was found to carry state between people ([`crate::purity`]): every
+    /// handle then calls a fresh instance per person.
+    fresh_only: std::sync::atomic::AtomicBool,
+    /// Probe results by configuration document.
+    purity: Mutex<std::collections::HashMap<String, crate::purity::Purity>>,
     runtime: Runtime,
     pre: Pre,
 }
@@ -227,6 +232,8 @@ impl Plugin {
                 imports,
                 origin,
                 people_per_instance: people_per_instance.max(1),
+                fresh_only: std::sync::atomic::AtomicBool::new(false),
+                purity: Mutex::new(std::collections::HashMap::new()),
                 runtime: runtime.clone(),
                 pre,
             }),
@@ -271,9 +278,36 @@ impl Plugin {
         self.loaded.origin
     }
 
-    /// People one instance serves on a pinned handle (1: a fresh instance per person).
+    /// People one instance serves on a pinned handle (1: a fresh instance per person, and
+    /// always once the guest was found to carry state between people).
     pub fn people_per_instance(&self) -> u32 {
-        self.loaded.people_per_instance
+        if self.fresh_only() {
+            1
+        } else {
+            self.loaded.people_per_instance
+        }
+    }
+
+    fn fresh_only(&self) -> bool {
+        self.loaded
+            .fresh_only
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn serve_fresh_instances(&self) {
+        self.loaded
+            .fresh_only
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn known_purity(&self, config: &str) -> Option<crate::purity::Purity> {
+        let known = self.loaded.purity.lock().unwrap_or_else(|e| e.into_inner());
+        known.get(config).cloned()
+    }
+
+    pub(crate) fn remember_purity(&self, config: &str, purity: crate::purity::Purity) {
+        let mut known = self.loaded.purity.lock().unwrap_or_else(|e| e.into_inner());
+        known.insert(config.to_string(), purity);
     }
 
     /// Runs the license rule, returning what the call cost as well.
@@ -417,6 +451,9 @@ impl Plugin {
     /// image. Spent instances are dropped outside the lock.
     fn take_warm(&self) -> Option<Warm> {
         let warm = self.warm.as_ref()?;
+        if self.fresh_only() {
+            return None;
+        }
         let mut spent = Vec::new();
         let usable = {
             let mut pool = warm.lock().unwrap_or_else(|e| e.into_inner());
@@ -433,6 +470,9 @@ impl Plugin {
     }
 
     fn put_warm(&self, instance: Warm) {
+        if self.fresh_only() {
+            return;
+        }
         if let Some(warm) = &self.warm {
             let mut warm = warm.lock().unwrap_or_else(|e| e.into_inner());
             if warm.len() < WARM_INSTANCES {

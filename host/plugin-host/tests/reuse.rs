@@ -145,3 +145,47 @@ fn compiled_components_are_cached_and_corrupt_entries_recompiled() {
     assert_eq!(load().origin(), Origin::Recompiled);
     assert_eq!(load().origin(), Origin::Cached);
 }
+
+#[test]
+fn a_guest_that_carries_state_between_people_is_found_and_gets_fresh_instances() {
+    // The counter answers "call n" for the n-th person of an instance: the probe sees the same
+    // person answered "call 1" then "call 3".
+    let plugin = counter(Some(100));
+    let pinned = plugin.pinned();
+    assert_eq!(count(&pinned, "p1"), "call 1");
+    assert_eq!(count(&pinned, "p2"), "call 2");
+    let found = plugin.verify_purity("{}");
+    match &found {
+        plugin_host::Purity::CarriesState { first, later } => {
+            assert!(
+                first.contains("call 1") && later.contains("call 3"),
+                "{found:?}"
+            );
+        }
+        other => panic!("the counter was not caught: {other:?}"),
+    }
+    assert_eq!(plugin.people_per_instance(), 1);
+    // Every handle, the one pinned before the probe too, now calls a fresh instance per person.
+    assert_eq!(count(&pinned, "p3"), "call 1");
+    assert_eq!(count(&plugin.pinned(), "p4"), "call 1");
+    assert_eq!(
+        plugin.verify_purity("{}"),
+        found,
+        "probed once per configuration"
+    );
+}
+
+#[test]
+fn a_stateless_guest_reused_for_many_people_is_found_pure() {
+    let limits = Limits {
+        people_per_instance: Some(100),
+        deadline: std::time::Duration::from_secs(5),
+        ..Limits::default()
+    };
+    let rule =
+        Plugin::load(runtime(), "rule", &bytes(guests::LICENSE_BY_GROUP), limits).expect("loads");
+    let config =
+        r#"{"default_plan": "basic", "rules": [{"group": "Zoom-Phone", "add_on": "phone"}]}"#;
+    assert_eq!(rule.verify_purity(config), plugin_host::Purity::Pure);
+    assert_eq!(rule.people_per_instance(), 100);
+}

@@ -58,6 +58,15 @@ pub struct CycleCounts {
     /// `None`: everyone was planned.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub planned: Option<u64>,
+    /// Plugin calls answered from the memo of plugin answers, and calls made.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub memo_hits: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub memo_misses: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -252,6 +261,8 @@ mod tests {
             unchanged: 8,
             writes: 9,
             planned: Some(12),
+            memo_hits: 13,
+            memo_misses: 14,
             seats: [(
                 "licensed".to_string(),
                 engine::seats::SeatUse {

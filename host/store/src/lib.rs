@@ -12,6 +12,7 @@
 //!   each plugin step was shown and configured with) kept as long as an entry refers to them.
 //! - `gateway`: gateway mode's source view (users and groups Entra pushed) and its outbox.
 //! - `settled`: delta planning's input hash of each person whose last plan was settled.
+//! - `answers`: the memo of plugin answers, one per plugin and person.
 //! - `watermarks`, `meta`: small key/value tables.
 //! - `graph_mirror`: the Graph source's copy of the directory and its delta links.
 //! - `quarantine`, `staged`: the job's quarantine and the deletes held back by the threshold.
@@ -30,6 +31,7 @@
 //! by the intent's matching value and settles it. A create that is lost with its intent is
 //! covered by the look-up before every create.
 
+mod answers;
 #[cfg(test)]
 mod crash;
 mod cycles;
@@ -54,6 +56,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
+pub use answers::KeptAnswer;
 pub use cycles::{CycleCounts, CycleKind, CycleRecord, CycleStatus};
 pub use error::StoreError;
 pub use gateway::{

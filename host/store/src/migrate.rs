@@ -51,6 +51,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "settled_people",
         sql: include_str!("../migrations/0006_settled_people.sql"),
     },
+    Migration {
+        version: 7,
+        name: "plugin_answers",
+        sql: include_str!("../migrations/0007_plugin_answers.sql"),
+    },
 ];
 
 /// The schema version this binary writes.

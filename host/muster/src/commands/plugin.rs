@@ -27,8 +27,15 @@ pub fn compile(file: &Path, out: &Path, memory_bytes: u64) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn check(file: &Path) -> anyhow::Result<ExitCode> {
+pub fn check(file: &Path, config: Option<&Path>) -> anyhow::Result<ExitCode> {
     let plugin = load(file)?;
+    let config = match config {
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+        }
+        None => "{}".to_string(),
+    };
+    let purity = plugin.verify_purity(&config);
     println!("{}: valid muster plugin", file.display());
     println!("  world:     {}", plugin.world());
     println!("  interface: {}", plugin_host::plugin::INTERFACE);
@@ -50,6 +57,7 @@ pub fn check(file: &Path) -> anyhow::Result<ExitCode> {
             n => format!("one per {n} people within a cycle"),
         }
     );
+    println!("  purity:    {purity}");
     Ok(ExitCode::SUCCESS)
 }
 
