@@ -259,8 +259,8 @@ fn print_table(
     no_change: &[(bool, CycleReport, u64)],
     churned: &[(bool, CycleReport, u64)],
 ) {
-    println!("\n| cycle | people | planned | time | requests | peak RSS |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("\n| cycle | people | planned | time | requests | memo hits / calls | peak RSS |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     for (label, one_core) in [("one core", true), ("all cores", false)] {
         let runs: Vec<&ChildRun> = dry
             .iter()
@@ -273,15 +273,17 @@ fn print_table(
             .collect();
         let rss = runs.iter().map(|r| r.peak_rss_bytes).max().unwrap_or(0);
         println!(
-            "| initial dry run, {label} | {people} | {people} | {} s | 0 | {:.0} MB |",
+            "| initial dry run, {label} | {people} | {people} | {} s | 0 | | {:.0} MB |",
             times.join(" / "),
             mb(rss)
         );
     }
     println!(
-        "| initial | {people} | {people} | {:.2} s | {} | {:.0} MB (child process) |",
+        "| initial | {people} | {people} | {:.2} s | {} | {} / {} | {:.0} MB (child process) |",
         secs(initial.elapsed),
         initial.counts.writes,
+        initial.counts.memo_hits,
+        initial.counts.memo_misses,
         mb(initial_rss.peak_rss_bytes)
     );
     let rows = |name: &str, runs: &[(bool, CycleReport, u64)]| {
@@ -296,9 +298,15 @@ fn print_table(
                 .first()
                 .map_or(0, |(_, r, _)| r.counts.planned.unwrap_or(people as u64));
             let requests = mine.first().map_or(0, |(_, _, n)| *n);
+            // The last run of the kind: the memo holds what the earlier ones answered.
+            let memo = mine.last().map_or((0, 0), |(_, r, _)| {
+                (r.counts.memo_hits, r.counts.memo_misses)
+            });
             println!(
-                "| {name}, {label} | {people} | {planned} | {} s | {requests} | |",
-                times.join(" / ")
+                "| {name}, {label} | {people} | {planned} | {} s | {requests} | {} / {} | |",
+                times.join(" / "),
+                memo.0,
+                memo.0 + memo.1
             );
         }
     };
@@ -329,7 +337,7 @@ fn print_table(
     .max(1e-9);
     println!(
         "\nFull ÷ delta: no change {:.1}×, 1 % churn {:.1}×. Initial dry run, one core ÷ all \
-         cores: {dry_ratio:.2}×.",
+         cores: {dry_ratio:.2}×. Memo hits / calls: of the plugin calls a cycle would make.",
         ratio(no_change),
         ratio(churned)
     );

@@ -13,35 +13,34 @@ pub const MEMO_HITS: &str = "muster_plugin_memo_hits_total";
 pub const MEMO_MISSES: &str = "muster_plugin_memo_misses_total";
 pub const MEMO_ENTRIES: &str = "muster_plugin_memo_entries";
 
-/// The answers the store keeps for the pinned plugin versions: their keys in memory (a few
-/// dozen bytes per person and plugin), each answer read when its key matches.
+/// The answers the store keeps for the pinned plugin versions, each read when a call asks
+/// (one look-up by plugin and person, on the table's primary key).
 pub struct StoredMemo<'a> {
     store: &'a Store,
-    /// Plugin → person → the key of the answer kept for them.
-    keys: HashMap<String, HashMap<String, MemoKey>>,
+    /// The pinned plugins the store holds answers of (plugin → version).
+    kept: HashMap<String, String>,
 }
 
 impl<'a> StoredMemo<'a> {
     pub fn load(store: &'a Store, plugins: &PinnedPlugins) -> Result<Self, store::StoreError> {
-        let mut keys = HashMap::new();
+        let mut kept = HashMap::new();
         for (name, version) in plugins.versions() {
-            let kept = store.answer_keys(&name, &version)?;
-            if !kept.is_empty() {
-                keys.insert(name, kept);
+            if store.has_answers(&name, &version)? {
+                kept.insert(name, version);
             }
         }
-        Ok(StoredMemo { store, keys })
+        Ok(StoredMemo { store, kept })
     }
 
     /// No answer kept for any pinned version: looking up would only miss.
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.kept.is_empty()
     }
 }
 
 impl Memo for StoredMemo<'_> {
     fn get(&self, plugin: &str, person: &str, key: &MemoKey) -> Option<Answer> {
-        if self.keys.get(plugin)?.get(person)? != key {
+        if !self.kept.contains_key(plugin) {
             return None;
         }
         // A store error or an answer that no longer parses is a miss: the plugin is called.

@@ -286,6 +286,9 @@ pub async fn provision(job: &Job, run: Run<'_>) -> anyhow::Result<Provisioned> {
     Ok(provisioned)
 }
 
+/// Log entries written per transaction.
+const LOG_BATCH: usize = 2_000;
+
 /// Records the planned people whose plans this run settled ([`engine::delta::is_settled`]),
 /// and forgets the others and those who left the source. A person another run wrote after
 /// this one planned is not settled: their record is not the one this plan was made against.
@@ -344,11 +347,12 @@ async fn apply_and_record(
     provisioned: &mut Provisioned,
 ) -> anyhow::Result<HashMap<String, u64>> {
     let store = &job.store;
-    let plan = &provisioned.plan;
-    let mut actions: Vec<PlannedAction> = plan.actions.clone();
+    let plan = &mut provisioned.plan;
+    // Borrowed, not copied: a large cycle's actions are a large part of its memory.
+    let mut actions: Vec<&PlannedAction> = plan.actions.iter().collect();
     let released = run.release_staged && !plan.staged.is_empty();
     if run.release_staged {
-        actions.extend(plan.staged.iter().cloned());
+        actions.extend(plan.staged.iter());
         store.clear_staged()?;
     } else if !plan.staged.is_empty() {
         store.clear_staged()?;
@@ -359,8 +363,7 @@ async fn apply_and_record(
     let (mut outcomes, own_writes) = apply_all(job, cycle_id, actions, run, ticket).await;
     outcomes.extend(held.into_iter().map(|planned| (planned, Applied::Held)));
 
-    let plan = &mut provisioned.plan;
-    let mut counts = count(plan, &outcomes, released);
+    let mut counts = count(&plan.summary, &outcomes, released);
     counts.shadow = shadow.to_vec();
     if matches!(run.population, Population::Changed(_)) {
         counts.planned = Some(plan.log.len() as u64);
@@ -387,8 +390,12 @@ async fn apply_and_record(
         .snapshot()
         .total()
         .saturating_sub(writes_before);
-    let rows: Vec<LogRow> = plan.log.iter().map(log_row).collect::<Result<_, _>>()?;
-    store.append_logs_with_blobs(cycle_id, &rows, &plan.blobs)?;
+    // In batches: a cycle's entries as JSON at once would double the memory of its log.
+    for (i, batch) in plan.log.chunks(LOG_BATCH).enumerate() {
+        let rows: Vec<LogRow> = batch.iter().map(log_row).collect::<Result<_, _>>()?;
+        let blobs = if i == 0 { &plan.blobs[..] } else { &[] };
+        store.append_logs_with_blobs(cycle_id, &rows, blobs)?;
+    }
     provisioned.status = if counts.staged > 0 {
         CycleStatus::Staged
     } else if run.failure_fails_run && counts.failed > 0 {
@@ -400,16 +407,16 @@ async fn apply_and_record(
     provisioned.counts = counts;
     provisioned.outcomes = outcomes
         .into_iter()
-        .map(|(planned, outcome)| (planned.source_id, outcome))
+        .map(|(planned, outcome)| (planned.source_id.clone(), outcome))
         .collect();
     Ok(own_writes)
 }
 
 /// The actions to send, and the disables and deletes past `budget` (in plan order) to hold.
 fn hold_past_budget(
-    actions: Vec<PlannedAction>,
+    actions: Vec<&PlannedAction>,
     budget: Option<usize>,
-) -> (Vec<PlannedAction>, Vec<PlannedAction>) {
+) -> (Vec<&PlannedAction>, Vec<&PlannedAction>) {
     let Some(mut budget) = budget else {
         return (actions, Vec::new());
     };
@@ -427,13 +434,13 @@ fn hold_past_budget(
 /// rest, so its rate limit is kept busy), each while holding its person, and none for a person
 /// another run wrote after this one planned. Returns the outcomes, and the generation of each
 /// write.
-async fn apply_all(
+async fn apply_all<'p>(
     job: &Job,
     cycle_id: i64,
-    actions: Vec<PlannedAction>,
+    actions: Vec<&'p PlannedAction>,
     run: &Run<'_>,
     ticket: &people::RunTicket<'_>,
-) -> (Vec<(PlannedAction, Applied)>, HashMap<String, u64>) {
+) -> (Vec<(&'p PlannedAction, Applied)>, HashMap<String, u64>) {
     let bar = progress_bar(run.progress_bar, actions.len());
     if let Some(p) = run.progress {
         p.total.store(actions.len() as u64, Ordering::Relaxed);
@@ -446,9 +453,13 @@ async fn apply_all(
     let mut outcomes = Vec::with_capacity(freeing.len() + rest.len());
     let mut own_writes = HashMap::new();
     for wave in [freeing, rest] {
-        let done: Vec<_> = futures::stream::iter(wave)
-            .map(|planned| {
+        // By index into the wave: a closure taking `&PlannedAction` itself would make the
+        // future generic over that reference's lifetime, which the spawned task cannot name.
+        let wave = &wave;
+        let done: Vec<_> = futures::stream::iter(0..wave.len())
+            .map(|i| {
                 let bar = bar.clone();
+                let planned: &'p PlannedAction = wave[i];
                 async move {
                     let target = apply::TargetPaths {
                         matching: planned.lookup_path.as_deref().unwrap_or("userName"),
@@ -459,8 +470,7 @@ async fn apply_all(
                         (Applied::Superseded, None)
                     } else {
                         let outcome =
-                            apply::apply(&job.store, &job.client, cycle_id, &target, &planned)
-                                .await;
+                            apply::apply(&job.store, &job.client, cycle_id, &target, planned).await;
                         (outcome, Some(job.people.mark_written(&person)))
                     };
                     drop(person);
@@ -491,8 +501,11 @@ async fn apply_all(
 
 /// The run's counts: the plan's, plus what the target answered. Released staged actions
 /// count as what they did, not as staged.
-fn count(plan: &Plan, outcomes: &[(PlannedAction, Applied)], released: bool) -> CycleCounts {
-    let summary = &plan.summary;
+fn count(
+    summary: &engine::plan::Summary,
+    outcomes: &[(&PlannedAction, Applied)],
+    released: bool,
+) -> CycleCounts {
     let mut counts = CycleCounts {
         unchanged: summary.unchanged as u64,
         skipped: summary.skipped as u64,
@@ -554,7 +567,7 @@ pub fn log_row(entry: &LogEntry) -> anyhow::Result<LogRow> {
             .unwrap_or_else(|| entry.source_identity.id.clone()),
         action: lower(serde_json::to_value(entry.provisioning_action)?),
         status: lower(serde_json::to_value(entry.provisioning_status_info.status)?),
-        detail: serde_json::to_value(entry).context("serialising a log entry")?,
+        detail: serde_json::to_string(entry).context("serialising a log entry")?,
         blobs: replay_blobs(entry),
     })
 }

@@ -12,3 +12,5 @@ CREATE TABLE plugin_answers (
     answer          TEXT NOT NULL,           -- JSON engine::memo::Answer
     PRIMARY KEY (plugin, person)
 ) STRICT, WITHOUT ROWID;
+-- Whether a pinned version has answers, and which versions to prune, without reading answers.
+CREATE INDEX plugin_answers_version ON plugin_answers (plugin, version);

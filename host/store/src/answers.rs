@@ -1,12 +1,15 @@
 //! The memo of plugin answers (`engine::memo`): the last answer each plugin gave each person,
 //! under the key it was given for.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use crate::Store;
 use crate::error::{Ctx, StoreError};
+
+/// The meta key of the pinned versions (JSON) the answers were last pruned for.
+const PRUNED_FOR: &str = "plugin_answers_pruned_for";
 
 /// One answer to keep.
 #[derive(Debug, Clone, Copy)]
@@ -20,29 +23,14 @@ pub struct KeptAnswer<'a> {
 }
 
 impl Store {
-    /// Person → key of the answers `plugin` gave under `version`: what a cycle checks a call's
-    /// key against before it reads the answer itself ([`Store::answer`]).
-    pub fn answer_keys(
-        &self,
-        plugin: &str,
-        version: &str,
-    ) -> Result<HashMap<String, [u8; 16]>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
+    /// Whether any answer of `plugin` under `version` is kept.
+    pub fn has_answers(&self, plugin: &str, version: &str) -> Result<bool, StoreError> {
+        self.conn()
             .prepare_cached(
-                "SELECT person, key FROM plugin_answers WHERE plugin = ?1 AND version = ?2",
+                "SELECT EXISTS (SELECT 1 FROM plugin_answers WHERE plugin = ?1 AND version = ?2)",
             )
-            .ctx("read answer keys")?;
-        let mut rows = stmt.query([plugin, version]).ctx("read answer keys")?;
-        let mut out = HashMap::new();
-        while let Some(row) = rows.next().ctx("read answer keys")? {
-            let person: String = row.get(0).ctx("read answer keys")?;
-            let key: Vec<u8> = row.get(1).ctx("read answer keys")?;
-            if let Ok(key) = <[u8; 16]>::try_from(key.as_slice()) {
-                out.insert(person, key);
-            }
-        }
-        Ok(out)
+            .and_then(|mut stmt| stmt.query_row([plugin, version], |r| r.get(0)))
+            .ctx("look for plugin answers")
     }
 
     /// The answer `plugin` last gave `person`, if it was given under `key` (JSON).
@@ -89,22 +77,39 @@ impl Store {
                     .execute(params![a.plugin, a.person, &a.key[..], a.version, a.answer])
                     .ctx("keep plugin answers")?;
             }
-            let mut plugins = tx
-                .prepare_cached("SELECT DISTINCT plugin, version FROM plugin_answers")
+            // Only pinned versions are ever kept, so there is something to prune only when the
+            // pinned versions differ from those of the last prune.
+            let pinned_text = serde_json::to_string(pinned).unwrap_or_default();
+            let last: Option<String> = tx
+                .query_row("SELECT value FROM meta WHERE key = ?1", [PRUNED_FOR], |r| {
+                    r.get(0)
+                })
+                .optional()
                 .ctx("prune plugin answers")?;
-            let kept: Vec<(String, String)> = plugins
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .ctx("prune plugin answers")?
-                .collect::<Result<_, _>>()
-                .ctx("prune plugin answers")?;
-            for (plugin, version) in kept {
-                if pinned.get(&plugin) != Some(&version) {
-                    tx.execute(
-                        "DELETE FROM plugin_answers WHERE plugin = ?1 AND version = ?2",
-                        [&plugin, &version],
-                    )
+            if last.as_deref() != Some(pinned_text.as_str()) {
+                let mut plugins = tx
+                    .prepare_cached("SELECT DISTINCT plugin, version FROM plugin_answers")
                     .ctx("prune plugin answers")?;
+                let kept: Vec<(String, String)> = plugins
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .ctx("prune plugin answers")?
+                    .collect::<Result<_, _>>()
+                    .ctx("prune plugin answers")?;
+                for (plugin, version) in kept {
+                    if pinned.get(&plugin) != Some(&version) {
+                        tx.execute(
+                            "DELETE FROM plugin_answers WHERE plugin = ?1 AND version = ?2",
+                            [&plugin, &version],
+                        )
+                        .ctx("prune plugin answers")?;
+                    }
                 }
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    [PRUNED_FOR, pinned_text.as_str()],
+                )
+                .ctx("prune plugin answers")?;
             }
             let n: i64 = tx
                 .query_row("SELECT COUNT(*) FROM plugin_answers", [], |r| r.get(0))
@@ -147,9 +152,12 @@ mod tests {
             .keep_answers(&[answer("a", [3; 16], "A2")], &pinned)
             .expect("keep");
         assert_eq!(store.answer("rule", "a", &[1; 16]).expect("read"), None);
-        let keys = store.answer_keys("rule", "v1").expect("keys");
-        assert_eq!(keys.get("a"), Some(&[3; 16]));
-        assert_eq!(keys.len(), 2);
+        assert_eq!(
+            store.answer("rule", "a", &[3; 16]).expect("read"),
+            Some("A2".to_string())
+        );
+        assert!(store.has_answers("rule", "v1").expect("has"));
+        assert!(!store.has_answers("rule", "v0").expect("has"));
         // A new version pinned: the old version's answers go.
         let next: BTreeMap<String, String> = [("rule".to_string(), "v2".to_string())].into();
         assert_eq!(store.keep_answers(&[], &next).expect("prune"), 0);

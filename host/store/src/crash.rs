@@ -51,7 +51,7 @@ fn log_row(id: &str) -> LogRow {
         identity: id.into(),
         action: "create".into(),
         status: "success".into(),
-        detail: json!({}),
+        detail: json!({}).to_string(),
         blobs: Vec::new(),
     }
 }

@@ -12,7 +12,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 use serde::Serialize;
 
-use crate::error::{Ctx, StoreError, from_json, to_json};
+use crate::error::{Ctx, StoreError, from_json};
 use crate::{Store, now_unix};
 
 /// An entry to append.
@@ -25,8 +25,10 @@ pub struct LogRow {
     pub action: String,
     /// `success`, `failure`, `skipped`, `warning`, ...
     pub status: String,
-    /// The whole entry as the engine produced it.
-    pub detail: serde_json::Value,
+    /// The whole entry as the engine produced it, as JSON text: serialized once, straight from
+    /// the entry (a `serde_json::Value` of a cycle's entries would take several times the
+    /// memory of the entries themselves).
+    pub detail: String,
     /// The hashes of the replay blobs (inputs, configurations) its plugin steps refer to.
     pub blobs: Vec<String>,
 }
@@ -75,10 +77,6 @@ impl Store {
         entries: &[LogRow],
         blobs: &[Blob],
     ) -> Result<(), StoreError> {
-        let details = entries
-            .iter()
-            .map(|e| to_json("a log entry", &e.detail))
-            .collect::<Result<Vec<_>, _>>()?;
         let at = now_unix();
         self.write("append log entries", |tx| {
             let mut stmt = tx
@@ -97,7 +95,7 @@ impl Store {
             let mut reference = tx
                 .prepare_cached("INSERT OR IGNORE INTO log_blobs (log_id, hash) VALUES (?1, ?2)")
                 .ctx("refer to replay blobs")?;
-            for (e, detail) in entries.iter().zip(details) {
+            for e in entries {
                 stmt.execute(params![
                     cycle,
                     at,
@@ -105,7 +103,7 @@ impl Store {
                     e.identity,
                     e.action,
                     e.status,
-                    detail
+                    e.detail
                 ])
                 .ctx("append log entries")?;
                 let id = tx.last_insert_rowid();
@@ -286,7 +284,8 @@ mod tests {
             detail: json!({
                 "provisioningSteps": [{"name": "import", "status": "success"}],
                 "modifiedProperties": [{"name": "active", "old": true, "new": false}],
-            }),
+            })
+            .to_string(),
             blobs: Vec::new(),
         }
     }
@@ -347,7 +346,9 @@ mod tests {
         let newest = &all[0];
         assert_eq!(newest.cycle, c2);
         assert_eq!(newest.person_id, "c");
-        assert_eq!(newest.detail, row("c", "Carol", "other", "skipped").detail);
+        let expected: serde_json::Value =
+            serde_json::from_str(&row("c", "Carol", "other", "skipped").detail).expect("json");
+        assert_eq!(newest.detail, expected);
         assert!(all.windows(2).all(|w| w[0].id > w[1].id));
     }
 
@@ -534,7 +535,7 @@ mod tests {
         let (store, c1, c2) = fixture();
         let all = store.logs(&query(|_| {})).expect("logs");
         let mut entry = row("d", "dan", "create", "success");
-        entry.detail = json!({"changeId": format!("{c2}-7")});
+        entry.detail = json!({"changeId": format!("{c2}-7")}).to_string();
         store.append_logs(c2, &[entry]).expect("append");
         let found = store
             .log_entry(&format!("{c2}-7"))
