@@ -21,6 +21,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("SELECTIVE_TRAP", "tests/guests/selective-trap"),
     ("ECHO", "tests/guests/echo"),
     ("SLEEP", "tests/guests/sleep"),
+    ("ENTROPY", "tests/guests/entropy"),
 ];
 
 fn main() {

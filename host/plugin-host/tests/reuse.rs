@@ -189,3 +189,53 @@ fn a_stateless_guest_reused_for_many_people_is_found_pure() {
     assert_eq!(rule.verify_purity(config), plugin_host::Purity::Pure);
     assert_eq!(rule.people_per_instance(), 100);
 }
+
+#[test]
+fn clocks_and_randomness_give_a_fresh_instance_nothing_that_varies() {
+    // Fresh instances (the default for a small guest): the same person, the same answer, every
+    // time and on every thread, though the guest reads both clocks and `wasi:random`.
+    let limits = Limits {
+        deadline: std::time::Duration::from_secs(5),
+        ..Limits::default()
+    };
+    let plugin =
+        Plugin::load(runtime(), "entropy", &bytes(guests::ENTROPY), limits).expect("loads");
+    let answer = |id: &str| match plugin.decide(&person(id, &[]), None, "{}") {
+        Ok(LicenseDecision::NoChange { reason }) => reason,
+        other => panic!("entropy answered {other:?}"),
+    };
+    let first = answer("p1");
+    assert!(first.starts_with("wall 0 monotonic 0 random "), "{first}");
+    let again: Vec<String> = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..4).map(|_| s.spawn(|| answer("p1"))).collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().expect("no panic"))
+            .collect()
+    });
+    assert!(again.iter().all(|a| *a == first), "{first} vs {again:?}");
+    assert_eq!(plugin.verify_purity("{}"), plugin_host::Purity::Pure);
+
+    // Reused for several people, std's hash keys move on with every `RandomState` an instance
+    // makes: the same person is answered differently later in the instance. The probe finds it.
+    let reused = Plugin::load(
+        runtime(),
+        "entropy",
+        &bytes(guests::ENTROPY),
+        Limits {
+            people_per_instance: Some(100),
+            deadline: std::time::Duration::from_secs(5),
+            ..Limits::default()
+        },
+    )
+    .expect("loads");
+    assert!(
+        matches!(
+            reused.verify_purity("{}"),
+            plugin_host::Purity::CarriesState { .. }
+        ),
+        "{:?}",
+        reused.verify_purity("{}")
+    );
+    assert_eq!(reused.people_per_instance(), 1);
+}
