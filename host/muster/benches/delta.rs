@@ -161,7 +161,9 @@ struct ChildRun {
 }
 
 /// Runs `muster sync --once --config <config> <args>` to the end, on core 0 only when
-/// `one_core`, and reads its peak RSS from the kernel when it exits (`wait4`).
+/// `one_core`, and follows its peak RSS (`VmHWM` in `/proc/<pid>/status`, read every 20 ms
+/// until it exits). Not `wait4`'s `ru_maxrss`: Linux carries a forked child's high-water mark
+/// over its `exec`, so it would report this benchmark's own memory.
 fn child(config: &Path, args: &[&str], one_core: bool) -> anyhow::Result<ChildRun> {
     let muster = env!("CARGO_BIN_EXE_muster");
     let mut command = if one_core {
@@ -179,27 +181,35 @@ fn child(config: &Path, args: &[&str], one_core: bool) -> anyhow::Result<ChildRu
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null());
     let started = Instant::now();
-    let spawned = command.spawn().context("starting muster")?;
-    let pid = libc::pid_t::try_from(spawned.id())?;
-    let mut status = 0;
-    // SAFETY: `rusage` is plain data the kernel fills in; `pid` is our own child, waited for
-    // once (the `Child` handle is never waited on).
-    let (waited, usage) = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        let waited = libc::wait4(pid, &mut status, 0, &mut usage);
-        (waited, usage)
+    let mut spawned = command.spawn().context("starting muster")?;
+    let status_file = format!("/proc/{}/status", spawned.id());
+    let mut peak_kib = 0u64;
+    let status = loop {
+        if let Some(kib) = std::fs::read_to_string(&status_file)
+            .ok()
+            .as_deref()
+            .and_then(high_water_kib)
+        {
+            peak_kib = peak_kib.max(kib);
+        }
+        if let Some(status) = spawned.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     };
     let elapsed = started.elapsed();
-    ensure!(waited == pid, "wait4 failed");
-    ensure!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "muster {args:?} exited with status {status}"
-    );
+    ensure!(status.success(), "muster {args:?} exited with {status}");
     Ok(ChildRun {
         elapsed,
-        // Linux reports ru_maxrss in KiB.
-        peak_rss_bytes: u64::try_from(usage.ru_maxrss)? * 1024,
+        peak_rss_bytes: peak_kib * 1024,
     })
+}
+
+/// `VmHWM` of a `/proc/<pid>/status`, in KiB. Under `taskset` the first reads are taskset's
+/// own, which is smaller than muster's at any point that matters.
+fn high_water_kib(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn read_config(path: &Path) -> anyhow::Result<Config> {

@@ -12,6 +12,10 @@ fn plugin_check_accepts_the_example_rule() {
     assert!(ok, "{stderr}");
     assert!(stdout.contains("world:     license-rule"), "{stdout}");
     assert!(stdout.contains("muster:plugin@0.1.0"), "{stdout}");
+    assert!(
+        stdout.contains("purity:    pure: the same person gets the same answer"),
+        "{stdout}"
+    );
 }
 
 #[test]
