@@ -22,6 +22,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("ECHO", "tests/guests/echo"),
     ("SLEEP", "tests/guests/sleep"),
     ("ENTROPY", "tests/guests/entropy"),
+    ("FUTURE_VERSION", "tests/guests/future-version"),
 ];
 
 fn main() {
@@ -41,6 +42,10 @@ fn main() {
     for (constant, folder) in GUESTS {
         let dir = root.join(folder);
         println!("cargo:rerun-if-changed={}", dir.join("src").display());
+        // A guest built against its own copy of the WIT (`future-version`).
+        if dir.join("wit").is_dir() {
+            println!("cargo:rerun-if-changed={}", dir.join("wit").display());
+        }
         println!(
             "cargo:rerun-if-changed={}",
             dir.join("Cargo.toml").display()

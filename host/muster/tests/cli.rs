@@ -11,10 +11,24 @@ fn plugin_check_accepts_the_example_rule() {
     let (ok, stdout, stderr) = muster(&["plugin", "check", muster_artifacts::LICENSE_BY_GROUP]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("world:     license-rule"), "{stdout}");
-    assert!(stdout.contains("muster:plugin@0.1.0"), "{stdout}");
+    assert!(
+        stdout.contains("interface: muster:plugin@0.1.0 (this host serves muster:plugin@0.1.0)"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("purity:    pure: the same person gets the same answer"),
         "{stdout}"
+    );
+}
+
+#[test]
+fn plugin_check_refuses_a_plugin_built_for_an_interface_this_host_does_not_serve() {
+    let (ok, _, stderr) = muster(&["plugin", "check", muster_artifacts::FUTURE_VERSION]);
+    assert!(!ok, "must exit non-zero");
+    assert!(
+        stderr.contains("is built for muster:plugin@0.3.0")
+            && stderr.contains("it serves muster:plugin@0.1.x"),
+        "names both versions: {stderr}"
     );
 }
 

@@ -62,6 +62,9 @@ pub enum Compiler {
 pub struct Shape {
     pub imports: Vec<String>,
     pub exports: Vec<String>,
+    /// The versions of `muster:plugin` the component's imports name (its types and host
+    /// interfaces), e.g. `0.1.0`: what the guest was built against.
+    pub interface_versions: Vec<String>,
 }
 
 /// Reads a component's top-level imports and exports (nested components and modules are
@@ -86,6 +89,11 @@ pub fn shape(bytes: &[u8]) -> Result<Shape, String> {
             Payload::ComponentImportSection(section) if depth == 1 => {
                 for import in section {
                     let import = import.map_err(|e| format!("not a valid component: {e}"))?;
+                    if let Some(version) = interface_version(import.name.name)
+                        && !shape.interface_versions.iter().any(|v| v == version)
+                    {
+                        shape.interface_versions.push(version.to_string());
+                    }
                     // A type import (a record the world names) grants nothing.
                     if !matches!(import.ty, wasmparser::ComponentTypeRef::Type(_)) {
                         shape.imports.push(import.name.name.to_string());
@@ -104,6 +112,13 @@ pub fn shape(bytes: &[u8]) -> Result<Shape, String> {
         }
     }
     Ok(shape)
+}
+
+/// The version in an import name of the `muster:plugin` package (`muster:plugin/types@0.1.0`
+/// → `0.1.0`).
+fn interface_version(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix("muster:plugin/")?;
+    rest.split_once('@').map(|(_, version)| version)
 }
 
 /// The child's side: limits this process's address space, then compiles `bytes` with the

@@ -96,6 +96,9 @@ struct Loaded {
     origin: Origin,
     /// People one instance may serve (1: a fresh instance per person).
     people_per_instance: u32,
+    /// The `muster:plugin` version the guest was built against; `None` when it imports nothing
+    /// of the package.
+    interface: Option<String>,
     /// Set when the guest was found to carry state between people ([`crate::purity`]): every
     /// handle then calls a fresh instance per person.
     fresh_only: std::sync::atomic::AtomicBool,
@@ -164,6 +167,7 @@ impl Plugin {
         // The world and imports are read before anything is compiled: a component that could
         // never load costs no compilation.
         let shape = compile::shape(bytes).map_err(&invalid)?;
+        let interface = interface_of(&shape.interface_versions).map_err(&invalid)?;
         let world = world_of(&shape.exports).map_err(&invalid)?;
         let foreign: Vec<&str> = shape
             .imports
@@ -232,6 +236,7 @@ impl Plugin {
                 imports,
                 origin,
                 people_per_instance: people_per_instance.max(1),
+                interface,
                 fresh_only: std::sync::atomic::AtomicBool::new(false),
                 purity: Mutex::new(std::collections::HashMap::new()),
                 runtime: runtime.clone(),
@@ -259,6 +264,15 @@ impl Plugin {
 
     pub fn world(&self) -> World {
         self.loaded.world
+    }
+
+    /// The `muster:plugin` package the guest was built against (`muster:plugin@0.1.0`), read
+    /// from its imports; `None` when it imports nothing of the package.
+    pub fn interface(&self) -> Option<String> {
+        self.loaded
+            .interface
+            .as_ref()
+            .map(|v| format!("muster:plugin@{v}"))
     }
 
     pub fn limits(&self) -> &Limits {
@@ -656,6 +670,40 @@ impl Transform for Plugin {
     ) -> Result<TransformOutcome, PluginError> {
         self.transform_with_stats(person, config).0
     }
+}
+
+/// The interface versions this host serves: `0.1.x`.
+pub const SERVED: &[&str] = &["0.1"];
+
+/// The one `muster:plugin` version a component's imports name, if this host serves it.
+fn interface_of(versions: &[String]) -> Result<Option<String>, String> {
+    let served = |v: &str| {
+        SERVED
+            .iter()
+            .any(|s| v == *s || v.strip_prefix(s).is_some_and(|rest| rest.starts_with('.')))
+    };
+    match versions {
+        [] => Ok(None),
+        [version] if served(version) => Ok(Some(version.clone())),
+        [version] => Err(format!(
+            "is built for muster:plugin@{version}, which this host does not serve; it serves {}",
+            served_list()
+        )),
+        several => Err(format!(
+            "imports several versions of muster:plugin ({}); a plugin targets one, and this \
+             host serves {}",
+            several.join(", "),
+            served_list()
+        )),
+    }
+}
+
+fn served_list() -> String {
+    SERVED
+        .iter()
+        .map(|v| format!("muster:plugin@{v}.x"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn world_of(exports: &[String]) -> Result<World, String> {

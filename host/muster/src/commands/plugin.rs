@@ -38,7 +38,13 @@ pub fn check(file: &Path, config: Option<&Path>) -> anyhow::Result<ExitCode> {
     let purity = plugin.verify_purity(&config);
     println!("{}: valid muster plugin", file.display());
     println!("  world:     {}", plugin.world());
-    println!("  interface: {}", plugin_host::plugin::INTERFACE);
+    println!(
+        "  interface: {} (this host serves {})",
+        plugin.interface().unwrap_or_else(|| {
+            "none named (the component imports nothing of muster:plugin)".into()
+        }),
+        plugin_host::plugin::INTERFACE
+    );
     println!("  version:   {}", plugin.id().version);
     println!("  size:      {} bytes", plugin.size());
     println!("  imports:   {}", plugin.imports().join(", "));
