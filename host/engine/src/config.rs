@@ -5,6 +5,7 @@
 //! each with its location in the file (`mappings[3].target: ...`; array indexes count from 0).
 //! Secrets never appear in the file, only the names of environment variables holding them.
 
+mod alerts;
 mod gates;
 mod gateway;
 mod load;
@@ -22,6 +23,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use alerts::{AlertFormat, AlertsConfig};
 pub use gates::{Bound, Gates, PluginPolicyConfig, ShadowConfig};
 pub use gateway::GatewayConfig;
 pub use mapping::{ApplyMode, MappingConfig, MappingKind};
@@ -104,6 +106,9 @@ pub struct Config {
     /// code is cached.
     #[serde(default)]
     pub compile: CompileConfig,
+    /// Webhook alerts when the job stops working (`muster serve`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<AlertsConfig>,
 }
 
 fn default_sync_interval() -> u64 {
@@ -203,6 +208,9 @@ impl Config {
             errors.push("state_path", "must not be empty");
         }
         self.server.validate("server", errors);
+        if let Some(alerts) = &self.alerts {
+            alerts.validate("alerts", errors);
+        }
         self.admin.validate("admin", errors);
         self.validate_gateway(errors);
     }

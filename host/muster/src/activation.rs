@@ -174,6 +174,15 @@ impl Staging {
         self.lock().get(name).cloned()
     }
 
+    /// The staged versions that are not running in shadow: held back by their gates, waiting
+    /// for an admin. Plugin name, version and why.
+    pub fn held(&self) -> Vec<(String, String, String)> {
+        let staged = self.lock();
+        let held = staged.iter().filter(|(_, s)| s.shadow.is_none());
+        held.map(|(n, s)| (n.clone(), s.version.clone(), s.reason.clone()))
+            .collect()
+    }
+
     /// The staged versions running in shadow.
     pub fn shadowed(&self) -> Vec<(String, StagedVersion)> {
         let staged = self.lock();

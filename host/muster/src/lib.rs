@@ -19,9 +19,11 @@
 //! - [`activation`]: how a new plugin version goes live: at once, or past the gates, or staged.
 //! - [`shadow`]: staged versions run beside the active ones, compared, never applied.
 //! - [`plugin_folder`]: uploaded plugin versions kept in `plugins_dir` across restarts.
+//! - [`alerts`]: `[alerts]`, webhook alerts when the job stops working.
 //! - [`memo`]: plugin answers kept in the state store and given again without a call.
 
 pub mod activation;
+pub mod alerts;
 pub mod commands;
 pub mod gateway;
 pub mod http;

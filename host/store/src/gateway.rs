@@ -414,6 +414,15 @@ impl Store {
         .ctx("read the outbox")
     }
 
+    /// When the oldest row waiting was accepted (unix ms), if any row is waiting.
+    pub fn outbox_oldest(&self) -> Result<Option<i64>, StoreError> {
+        let conn = self.conn();
+        conn.query_row("SELECT MIN(enqueued_at) FROM gateway_outbox", [], |r| {
+            r.get(0)
+        })
+        .ctx("read the outbox")
+    }
+
     /// Rows waiting to be forwarded.
     pub fn outbox_len(&self) -> Result<u64, StoreError> {
         let conn = self.conn();

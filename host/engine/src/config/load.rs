@@ -34,6 +34,7 @@ pub(super) fn load(text: &str, errors: &mut Errors) -> Option<Config> {
     let admin = optional(&mut table, "admin", errors);
     let retention = optional(&mut table, "retention", errors);
     let compile = optional(&mut table, "compile", errors);
+    let alerts = optional(&mut table, "alerts", errors);
     for key in table.keys() {
         errors.push(key.clone(), "unknown key");
     }
@@ -61,6 +62,7 @@ pub(super) fn load(text: &str, errors: &mut Errors) -> Option<Config> {
         admin: admin.unwrap_or_default(),
         retention: retention.unwrap_or_default(),
         compile: compile.unwrap_or_default(),
+        alerts,
     })
 }
 

@@ -593,3 +593,33 @@ fn rate_classes_validate_with_their_locations_and_resolve() {
         .any(|e| e.starts_with("target.rate_limit_per_second: must be a positive number"))
     );
 }
+
+#[test]
+fn alerts_name_what_is_wrong_and_default_the_rest() {
+    let ok = format!("{EXAMPLE}\n[alerts]\nwebhook_url = \"https://hooks.example.com/x\"\n");
+    let config = Config::from_toml_str(&ok).expect("valid");
+    let alerts = config.alerts.expect("alerts");
+    assert_eq!(
+        (alerts.resend_minutes, alerts.failure_percent, alerts.format),
+        (60, 10, AlertFormat::Json)
+    );
+    let bad = format!(
+        "{EXAMPLE}\n[alerts]\nwebhook_url = \"hooks.example.com\"\nresend_minutes = 0\n\
+         failure_percent = 101\nformat = \"pager\"\n"
+    );
+    let errors = errors_of(&bad);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].starts_with("alerts.format"), "{errors:?}");
+    let bad = format!(
+        "{EXAMPLE}\n[alerts]\nwebhook_url = \"hooks.example.com\"\nresend_minutes = 0\n\
+         failure_percent = 101\n"
+    );
+    assert_eq!(
+        errors_of(&bad),
+        [
+            "alerts.webhook_url: `hooks.example.com` is not an http:// or https:// URL",
+            "alerts.resend_minutes: must be at least 1",
+            "alerts.failure_percent: is a share of the people planned: at most 100",
+        ]
+    );
+}

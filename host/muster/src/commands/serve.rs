@@ -86,6 +86,10 @@ pub async fn run_with(
     tokio::spawn(upkeep(state.clone(), stopped.clone()));
     tokio::spawn(probe(state.clone(), stopped.clone()));
     tokio::spawn(prune(state.clone(), stopped.clone()));
+    if let Some(config) = state.job.config.alerts.clone() {
+        let secret = crate::alerts::secret(&config)?;
+        tokio::spawn(alert(state.clone(), config, secret, stopped.clone()));
+    }
     let outbox = match &state.gateway {
         Some(gateway) => {
             let mut until = stopped.clone();
@@ -191,6 +195,51 @@ async fn probe(state: AppState, mut stopped: watch::Receiver<bool>) {
         state.probe.check(&state.job).await;
         tokio::select! {
             _ = tokio::time::sleep(state.probe.interval()) => {}
+            _ = stopped.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// `[alerts]`: looks at the job's state every `check_interval_secs` and sends what changed.
+async fn alert(
+    state: AppState,
+    config: engine::config::AlertsConfig,
+    secret: Option<Vec<u8>>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    use crate::alerts;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default();
+    let mut notifier = alerts::Notifier::default();
+    let interval = Duration::from_secs(config.check_interval_secs.max(1));
+    let resend = i64::try_from(config.resend_minutes.saturating_mul(60)).unwrap_or(i64::MAX);
+    loop {
+        let failing = state.probe.last().filter(|r| !r.ok).map(|r| r.message);
+        let job = state.job.clone();
+        let facts = tokio::task::spawn_blocking(move || alerts::facts(&job, failing)).await;
+        match facts {
+            Ok(Ok(facts)) => {
+                let holding = alerts::conditions(&facts, &config);
+                for message in notifier.step(facts.now, holding, resend) {
+                    match alerts::deliver(&client, &config, secret.as_deref(), &message).await {
+                        Ok(()) => {
+                            tracing::info!(alert = %message.alert.key, state = ?message.state, "alert sent")
+                        }
+                        Err(e) => {
+                            tracing::warn!(alert = %message.alert.key, error = %e, "alert not delivered")
+                        }
+                    }
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %format!("{e:#}"), "alerts: reading the state failed")
+            }
+            Err(e) => tracing::warn!(error = %e, "alerts: the state reader panicked"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
             _ = stopped.wait_for(|s| *s) => return,
         }
     }
