@@ -1114,3 +1114,40 @@ async fn rereading_the_active_file_keeps_what_is_staged() {
     let view = s.plugin(LICENSE).await;
     assert!(view["staged"].is_object(), "still staged: {view}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_job_runs_no_cycle_even_after_a_restart_until_resumed() {
+    let s = Served::start(&two_people()).await;
+    let (status, paused) = send(
+        s.admin(reqwest::Method::POST, "/admin/pause")
+            .json(&json!({"reason": "moving the directory"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{paused}");
+    assert_eq!(paused["reason"], "moving the directory");
+    let (status, refused) = send(s.admin(reqwest::Method::POST, "/admin/sync?wait=true")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert!(
+        refused.to_string().contains("moving the directory"),
+        "says why: {refused}"
+    );
+    assert_eq!(s.sim().state.users().len(), 0);
+
+    // A restart stays paused, and says so.
+    let s = s.restart().await;
+    let (_, status_body) = send(s.admin(reqwest::Method::GET, "/admin/status")).await;
+    assert_eq!(status_body["paused"]["reason"], "moving the directory");
+    let (status, _) = send(s.admin(reqwest::Method::POST, "/admin/sync?wait=true")).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    let (status, resumed) = send(s.admin(reqwest::Method::POST, "/admin/resume")).await;
+    assert_eq!(
+        (status, resumed["resumed"].clone()),
+        (StatusCode::OK, json!(true))
+    );
+    let (status, done) = send(s.admin(reqwest::Method::POST, "/admin/sync?wait=true")).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(s.sim().state.users().len(), 2);
+    let (_, status_body) = send(s.admin(reqwest::Method::GET, "/admin/status")).await;
+    assert!(status_body["paused"].is_null(), "{status_body}");
+}

@@ -1488,3 +1488,23 @@ async fn hot_swap_through_the_admin_api_under_gateway_traffic_fails_nothing() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_gateway_accepts_entras_changes_and_forwards_them_when_resumed() {
+    let sim = Sim::start().await;
+    let gw = Gateway::start_service(&sim.url, &sim.token).await;
+    assert_eq!(gw.admin_post("/admin/pause").await, StatusCode::OK);
+    // Entra is still answered: the change is accepted and waits.
+    gw.create_user("ada@contoso.example", "Ada", "Lovelace")
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(gw.state.job().store.outbox_len().expect("outbox"), 1);
+    assert!(
+        !sim.has_user("ada@contoso.example"),
+        "forwarded while paused"
+    );
+    // Resumed: forwarded at once.
+    assert_eq!(gw.admin_post("/admin/resume").await, StatusCode::OK);
+    gw.drained().await;
+    assert!(sim.has_user("ada@contoso.example"));
+}

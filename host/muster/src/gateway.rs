@@ -255,6 +255,11 @@ impl GatewayState {
         Ok(window)
     }
 
+    /// Wakes the outbox worker now (after a resume: the rows that waited are due).
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
     /// Replays the dropped change `seq`: the person goes into the outbox again as the source
     /// view has them now (so a replay never sends an older state than a later change did), and
     /// the dropped change is forgotten. `None` when no dropped change has that seq.

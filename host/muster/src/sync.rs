@@ -85,6 +85,12 @@ pub async fn run_cycle(job: &Job, options: &CycleOptions) -> anyhow::Result<Opti
     let started = Instant::now();
     let store = &job.store;
     if options.respect_quarantine
+        && let Some(paused) = store.paused()?
+    {
+        tracing::info!(by = %paused.by, reason = %paused.reason, "job paused; cycle skipped");
+        return Ok(None);
+    }
+    if options.respect_quarantine
         && let Some(q) = store.quarantine()?
         && q.next_attempt > store::now_unix()
     {

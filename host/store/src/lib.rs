@@ -13,7 +13,8 @@
 //! - `gateway`: gateway mode's source view (users and groups Entra pushed) and its outbox.
 //! - `settled`: delta planning's input hash of each person whose last plan was settled.
 //! - `answers`: the memo of plugin answers, one per plugin and person.
-//! - `watermarks`, `meta`: small key/value tables.
+//! - `watermarks`, `meta`: small key/value tables; `pause`: the job's on/off switch, kept in
+//!   `meta`.
 //! - `graph_mirror`: the Graph source's copy of the directory and its delta links.
 //! - `quarantine`, `staged`: the job's quarantine and the deletes held back by the threshold.
 //! - `time`: unix seconds and their RFC 3339 form.
@@ -42,6 +43,7 @@ mod intents;
 mod logs;
 mod meta;
 mod migrate;
+mod pause;
 mod quarantine;
 mod records;
 mod retention;
@@ -65,6 +67,7 @@ pub use gateway::{
 pub use graph_mirror::{GraphMirror, MemberKind, MirrorChanges, MirrorGroup, MirrorUser};
 pub use intents::Intent;
 pub use logs::{LogQuery, LogRecord, LogRow};
+pub use pause::Paused;
 pub use quarantine::QuarantineState;
 pub use retention::Pruned;
 pub use settled::{Settled, Settlement};

@@ -81,6 +81,8 @@ pub async fn run_with(
 ) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
     activation::gate_configured(&state.job).await;
+    let paused = state.job.store.paused()?.is_some();
+    metrics::gauge!(crate::http::admin::PAUSED).set(if paused { 1.0 } else { 0.0 });
     activation::restore_staged(&state.job).await;
     let _folder = watch_plugin_folder(&state.job).await?;
     tokio::spawn(upkeep(state.clone(), stopped.clone()));

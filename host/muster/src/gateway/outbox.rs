@@ -81,6 +81,10 @@ fn idle_wait(state: &GatewayState) -> std::time::Duration {
 pub async fn forward_due(state: &GatewayState) -> anyhow::Result<OutboxPass> {
     let job = state.job();
     let store = &job.store;
+    // Paused: Entra's changes are still accepted and wait here; nothing goes to the target.
+    if store.paused()?.is_some() {
+        return Ok(OutboxPass::default());
+    }
     let heads = store.outbox_heads(now_ms(), BATCH)?;
     if heads.is_empty() {
         metrics::gauge!("muster_outbox_pending").set(store.outbox_len()? as f64);

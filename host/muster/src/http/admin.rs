@@ -63,6 +63,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/plugins/{name}/rollback", post(rollback))
         .route("/admin/sync", post(start_sync))
+        .route("/admin/pause", post(pause))
+        .route("/admin/resume", post(resume))
         .route("/admin/provision", post(provision))
         .route("/admin/reconcile", post(reconcile));
     let api = with_request_timeout::<super::error::Json, _>(quick, server)
@@ -449,6 +451,18 @@ async fn start_sync(
     State(state): State<AppState>,
     Query(params): Query<SyncParams>,
 ) -> Result<(StatusCode, Json<SyncAnswer>), ApiError> {
+    if let Some(paused) = state.job.store.paused()? {
+        return Err(ApiError::conflict(format!(
+            "the job is paused (since {}, by {}{}); POST /admin/resume first",
+            store::rfc3339(paused.since),
+            paused.by,
+            if paused.reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", paused.reason)
+            }
+        )));
+    }
     let turn = state
         .runner
         .try_turn()
@@ -625,6 +639,9 @@ pub struct Status {
     pub staged_deletes: Vec<store::StagedRecord>,
     pub readiness: Readiness,
     pub last_probe: Option<ProbeResult>,
+    /// Set while the job is paused: no scheduled cycle, no forwarding of the outbox.
+    #[schema(value_type = Option<Object>)]
+    pub paused: Option<store::Paused>,
 }
 
 #[utoipa::path(get, path = "/admin/status", tag = "status",
@@ -639,8 +656,53 @@ async fn status(State(state): State<AppState>) -> Result<Json<Status>, ApiError>
         staged_deletes: store.staged_deletes()?,
         readiness: readiness(&state),
         last_probe: state.probe.last(),
+        paused: store.paused()?,
     }))
 }
+
+/// Why the job is paused, as an admin gives it.
+#[derive(Deserialize, ToSchema, Default)]
+pub struct PauseBody {
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[utoipa::path(post, path = "/admin/pause", tag = "sync",
+    request_body(content = Option<PauseBody>, description = "Why (optional)"),
+    responses((status = 200, description = "Paused (or already paused: the first pause is kept)", body = Object)),
+    security(("bearer" = [])))]
+async fn pause(
+    State(state): State<AppState>,
+    body: Option<Json<PauseBody>>,
+) -> Result<Json<store::Paused>, ApiError> {
+    let who = state
+        .admin_token
+        .as_ref()
+        .map_or_else(|| "unknown".to_string(), |t| t.id());
+    let reason = body.map(|b| b.0.reason).unwrap_or_default();
+    let paused = state.job.store.pause(&who, &reason)?;
+    metrics::gauge!(PAUSED).set(1.0);
+    tracing::warn!(by = %paused.by, reason = %paused.reason, "job paused by an admin");
+    Ok(Json(paused))
+}
+
+#[utoipa::path(post, path = "/admin/resume", tag = "sync",
+    responses((status = 200, description = "Running again: `{\"resumed\": false}` if it was not paused", body = Object)),
+    security(("bearer" = [])))]
+async fn resume(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let resumed = state.job.store.resume()?;
+    metrics::gauge!(PAUSED).set(0.0);
+    if resumed {
+        tracing::warn!("job resumed by an admin");
+    }
+    if let Some(gateway) = &state.gateway {
+        gateway.wake();
+    }
+    Ok(Json(serde_json::json!({ "resumed": resumed })))
+}
+
+/// 1 while the job is paused.
+pub const PAUSED: &str = "muster_paused";
 
 #[utoipa::path(post, path = "/admin/test-connection", tag = "status",
     responses((status = 200, description = "The outcome (`ok` false names what to fix)", body = ProbeResult)),
@@ -719,8 +781,8 @@ async fn release_deprovisions(State(state): State<AppState>) -> Result<Json<Rele
 #[derive(OpenApi)]
 #[openapi(
     info(title = "muster admin API", description = "Operate a muster provisioning job"),
-    paths(list_plugins, upload_version, preview_version, activate, shadow, drop_staged, rollback, start_sync, provision, reconcile, logs, status, test_connection, dropped_changes, replay_dropped, release_deprovisions),
-    components(schemas(PluginView, ErrorBody, SyncAnswer, ProvisionRequest, ProvisionAnswer, ReconcileOptions, Status, Running, Trigger, Readiness, ProbeResult, Replayed, Released)),
+    paths(list_plugins, upload_version, preview_version, activate, shadow, drop_staged, rollback, start_sync, pause, resume, provision, reconcile, logs, status, test_connection, dropped_changes, replay_dropped, release_deprovisions),
+    components(schemas(PluginView, ErrorBody, SyncAnswer, ProvisionRequest, ProvisionAnswer, ReconcileOptions, Status, Running, Trigger, Readiness, ProbeResult, Replayed, Released, PauseBody)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
