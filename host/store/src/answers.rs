@@ -104,12 +104,7 @@ impl Store {
                         .ctx("prune plugin answers")?;
                     }
                 }
-                tx.execute(
-                    "INSERT INTO meta (key, value) VALUES (?1, ?2)
-                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    [PRUNED_FOR, pinned_text.as_str()],
-                )
-                .ctx("prune plugin answers")?;
+                crate::meta::set_meta_in(tx, PRUNED_FOR, &pinned_text)?;
             }
             let n: i64 = tx
                 .query_row("SELECT COUNT(*) FROM plugin_answers", [], |r| r.get(0))

@@ -1,7 +1,7 @@
 //! Small facts about the deployment that outlive a process: the hash of the configuration the
 //! last cycle ran with (a change forces an initial cycle), and the like.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::Store;
 use crate::error::{Ctx, StoreError};
@@ -15,15 +15,7 @@ impl Store {
     }
 
     pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.write("write a meta value", |tx| {
-            tx.prepare_cached(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            )
-            .and_then(|mut stmt| stmt.execute(params![key, value]))
-            .ctx("write a meta value")?;
-            Ok(())
-        })
+        self.write("write a meta value", |tx| set_meta_in(tx, key, value))
     }
 
     /// True if there was a value.
@@ -35,6 +27,17 @@ impl Store {
             Ok(n > 0)
         })
     }
+}
+
+/// [`Store::set_meta`] inside a transaction another write is making.
+pub(crate) fn set_meta_in(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )
+    .and_then(|mut stmt| stmt.execute(params![key, value]))
+    .ctx("write a meta value")?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -67,9 +67,9 @@ impl Store {
             if settlement.full {
                 tx.execute("DELETE FROM settled_people", [])
                     .ctx("settle planned people")?;
-                set_meta(tx, FULL_AT, &now_unix().to_string())?;
+                crate::meta::set_meta_in(tx, FULL_AT, &now_unix().to_string())?;
             }
-            set_meta(tx, FINGERPRINT, &hex(&settlement.fingerprint))?;
+            crate::meta::set_meta_in(tx, FINGERPRINT, &hex(&settlement.fingerprint))?;
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO settled_people (source_id, input_hash) VALUES (?1, ?2)
@@ -106,16 +106,6 @@ pub(crate) fn forget(conn: &Connection, source_id: &str) -> Result<(), StoreErro
     conn.prepare_cached("DELETE FROM settled_people WHERE source_id = ?1")
         .and_then(|mut stmt| stmt.execute([source_id]))
         .ctx("forget a settled person")?;
-    Ok(())
-}
-
-fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO meta (key, value) VALUES (?1, ?2)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-    )
-    .and_then(|mut stmt| stmt.execute(params![key, value]))
-    .ctx("write a meta value")?;
     Ok(())
 }
 
