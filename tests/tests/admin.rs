@@ -466,6 +466,34 @@ async fn sync_status_logs_and_metrics() {
     assert_eq!(failures, json!([]));
     let (_, one) = s.get("/admin/logs?limit=1").await;
     assert_eq!(one.as_array().map(Vec::len), Some(1));
+    // The same view as CSV, for a spreadsheet: a header, then a row per entry.
+    let csv = s
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/logs?cycle={cycle}&format=csv"),
+        )
+        .send()
+        .await
+        .expect("csv");
+    assert_eq!(
+        csv.headers()["content-type"].to_str().ok(),
+        Some("text/csv; charset=utf-8")
+    );
+    let text = csv.text().await.expect("csv body");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].starts_with("cycle,at,person_id,identity,action,status"),
+        "{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(",u-bob,") && l.contains(",create,success,")),
+        "{text}"
+    );
+    let (status, _) = s.get("/admin/logs?format=xml").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 
     let (status, probe) = s.post("/admin/test-connection", json!({})).await;
     assert_eq!(status, StatusCode::OK);

@@ -22,6 +22,37 @@ pub struct Filters {
     pub limit: usize,
 }
 
+/// Log entries as CSV, one row each: what `muster logs --format csv` prints and
+/// `GET /admin/logs?format=csv` answers.
+pub fn write_csv(entries: &[store::LogRecord], to: impl std::io::Write) -> anyhow::Result<()> {
+    let mut out = csv::Writer::from_writer(to);
+    out.write_record([
+        "cycle",
+        "at",
+        "person_id",
+        "identity",
+        "action",
+        "status",
+        "error_code",
+        "reason",
+    ])?;
+    for e in entries {
+        let info = &e.detail["provisioningStatusInfo"];
+        out.write_record([
+            e.cycle.to_string(),
+            store::rfc3339(e.at),
+            e.person_id.clone(),
+            e.identity.clone(),
+            e.action.clone(),
+            e.status.clone(),
+            info["errorCode"].as_str().unwrap_or_default().to_string(),
+            info["reason"].as_str().unwrap_or_default().to_string(),
+        ])?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
 pub fn show(config: &Path, filters: Filters, format: Format) -> anyhow::Result<ExitCode> {
     let cfg = read_config(config)?;
     let dir = config
@@ -45,33 +76,7 @@ pub fn show(config: &Path, filters: Filters, format: Format) -> anyhow::Result<E
     let entries = store.logs(&query)?;
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&entries)?),
-        Format::Csv => {
-            let mut out = csv::Writer::from_writer(std::io::stdout());
-            out.write_record([
-                "cycle",
-                "at",
-                "person_id",
-                "identity",
-                "action",
-                "status",
-                "error_code",
-                "reason",
-            ])?;
-            for e in &entries {
-                let info = &e.detail["provisioningStatusInfo"];
-                out.write_record([
-                    e.cycle.to_string(),
-                    store::rfc3339(e.at),
-                    e.person_id.clone(),
-                    e.identity.clone(),
-                    e.action.clone(),
-                    e.status.clone(),
-                    info["errorCode"].as_str().unwrap_or_default().to_string(),
-                    info["reason"].as_str().unwrap_or_default().to_string(),
-                ])?;
-            }
-            out.flush()?;
-        }
+        Format::Csv => write_csv(&entries, std::io::stdout())?,
         Format::Table => {
             println!(
                 "{:>5}  {:<10} {:<36} {:<13} {:<8} reason",

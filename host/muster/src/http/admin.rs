@@ -605,15 +605,20 @@ pub struct LogParams {
     pub before: Option<i64>,
     /// At most this many entries (default 100, at most 1000).
     pub limit: Option<usize>,
+    /// `json` (the default) or `csv` (a row per entry: cycle, time, person, identity, action,
+    /// status, error code, reason), as `muster logs --format csv` prints it.
+    pub format: Option<String>,
 }
 
 #[utoipa::path(get, path = "/admin/logs", tag = "logs", params(LogParams),
-    responses((status = 200, description = "Entries, newest first", body = [Object])),
+    responses((status = 200, description = "Entries, newest first (JSON, or CSV with `format=csv`)", body = [Object]),
+        (status = 400, description = "An unknown format", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn logs(
     State(state): State<AppState>,
     Query(params): Query<LogParams>,
-) -> Result<Json<Vec<store::LogRecord>>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
     let query = store::LogQuery {
         cycle: params.cycle,
         person: params.person,
@@ -621,7 +626,34 @@ async fn logs(
         before: params.before,
         limit: params.limit.unwrap_or(100).clamp(1, 1000),
     };
-    Ok(Json(state.job.store.logs(&query)?))
+    let csv = match params.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ApiError::new(
+                400,
+                None,
+                format!("format {other:?}: use json or csv"),
+            ));
+        }
+    };
+    let entries = state.job.store.logs(&query)?;
+    if !csv {
+        return Ok(Json(entries).into_response());
+    }
+    let mut text = Vec::new();
+    crate::commands::logs::write_csv(&entries, &mut text)?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"muster-logs.csv\"",
+            ),
+        ],
+        text,
+    )
+        .into_response())
 }
 
 /// What the job is doing and has done.
