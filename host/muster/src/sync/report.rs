@@ -128,6 +128,14 @@ pub fn summary(report: &CycleReport) -> String {
     }
     if report.cycle_id.is_some() {
         let _ = writeln!(out, "  requests to the target: {}", c.writes);
+        let calls = c.memo_hits + c.memo_misses;
+        if calls > 0 {
+            let _ = writeln!(
+                out,
+                "  plugin calls: {calls}, {} of them answered from the memo without running the plugin",
+                c.memo_hits
+            );
+        }
     }
     if !s.seats.is_empty() {
         let _ = writeln!(out, "\n  Seats (used / bought, as planned):");
