@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::config::{GroupInputs, PluginConfig, PluginInputs};
 use crate::log::{Decimal, Details, Recent, Status, Step, StepType, Text};
-use crate::memo::{self, Answer, Memo, MemoCounts, MemoKey, Remembered};
+use crate::memo::{self, Answer, Memo, MemoCounts, Remembered};
 use crate::model::{Attributes, GroupRef, Key, License, Person, PluginVersions, Value};
 use crate::plugin::{
     LicenseDecision, LicenseRule, PluginError, PluginId, PluginInput, Transform, TransformOutcome,
@@ -140,47 +140,75 @@ struct MemoState<'a> {
     counts: Vec<MemoCounts>,
 }
 
+/// One plugin call, as the memo knows it.
+struct Asked<'c> {
+    /// The plugin's index among the cycle's (transforms, then the license rule).
+    plugin: usize,
+    config: &'c str,
+    person: &'c str,
+    shown: &'c PluginInput,
+    current: Option<&'c License>,
+}
+
 impl MemoState<'_> {
-    /// The key of a call, and the answer kept under it, if any.
-    fn look(
+    /// The answer to a call, and whether the memo gave it: the memo's when it holds one for
+    /// this exact call, else the plugin's (`call`), kept for the next cycles. `unwrap` and
+    /// `wrap` convert between the plugin's answer and the memo's [`Answer`].
+    fn answer<T: Clone>(
         &mut self,
-        plugin: usize,
         prepared: &Prepared,
-        config: &str,
-        person: &str,
-        shown: &PluginInput,
-        current: Option<&License>,
-    ) -> (MemoKey, Option<Answer>) {
+        asked: Asked<'_>,
+        unwrap: fn(Answer) -> Option<T>,
+        wrap: fn(T) -> Answer,
+        call: impl FnOnce() -> Result<T, PluginError>,
+    ) -> (Result<T, PluginError>, bool) {
         self.buffer.clear();
         ShownRef {
-            person: shown,
-            current,
+            person: asked.shown,
+            current: asked.current,
         }
         .encode_into(&mut self.buffer);
-        let key = memo::key(&prepared.version, config, &self.buffer);
+        let key = memo::key(&prepared.version, asked.config, &self.buffer);
         let found = self
             .memo
-            .and_then(|m| m.get(&prepared.id.name, person, &key));
-        if let Some(counts) = self.counts.get_mut(plugin) {
+            .and_then(|m| m.get(&prepared.id.name, asked.person, &key))
+            .and_then(unwrap);
+        if let Some(counts) = self.counts.get_mut(asked.plugin) {
             if found.is_some() {
                 counts.hits += 1;
             } else {
                 counts.misses += 1;
             }
         }
-        (key, found)
-    }
-
-    fn keep(&mut self, prepared: &Prepared, person: &str, key: MemoKey, answer: Answer) {
-        if self.remember {
+        if let Some(answer) = found {
+            return (Ok(answer), true);
+        }
+        let answered = call();
+        if let (true, Ok(answer)) = (self.remember, &answered) {
             self.remembered.push(Remembered {
                 plugin: Arc::clone(&prepared.name),
                 version: Arc::clone(&prepared.version),
-                person: person.to_string(),
+                person: asked.person.to_string(),
                 key,
-                answer,
+                answer: wrap(answer.clone()),
             });
         }
+        (answered, false)
+    }
+}
+
+/// A call's answer through the memo when the processor has one, else straight from the plugin.
+fn ask<T: Clone>(
+    memo: Option<&mut MemoState<'_>>,
+    prepared: &Prepared,
+    asked: Asked<'_>,
+    unwrap: fn(Answer) -> Option<T>,
+    wrap: fn(T) -> Answer,
+    call: impl FnOnce() -> Result<T, PluginError>,
+) -> (Result<T, PluginError>, bool) {
+    match memo {
+        Some(memo) => memo.answer(prepared, asked, unwrap, wrap, call),
+        None => (call(), false),
     }
 }
 
@@ -477,20 +505,24 @@ impl<'a> Processor<'a> {
         for (i, (pinned, prepared)) in transforms.enumerate() {
             let shown = view(&pinned.inputs, input, shown);
             let recorded_input = recorder.as_mut().map(|r| r.input(shown, None));
-            let looked = memo
-                .as_mut()
-                .map(|m| m.look(i, prepared, &pinned.config, &person.id, shown, None));
-            let (outcome, cached) = match looked {
-                Some((_, Some(Answer::Transform(answer)))) => (Ok(answer), true),
-                _ => {
-                    let outcome = pinned.plugin.transform(shown, &pinned.config);
-                    if let (Some(m), Some((key, _)), Ok(answer)) = (memo.as_mut(), looked, &outcome)
-                    {
-                        m.keep(prepared, &person.id, key, Answer::Transform(answer.clone()));
-                    }
-                    (outcome, false)
-                }
+            let asked = Asked {
+                plugin: i,
+                config: &pinned.config,
+                person: &person.id,
+                shown,
+                current: None,
             };
+            let (outcome, cached) = ask(
+                memo.as_mut(),
+                prepared,
+                asked,
+                |a| match a {
+                    Answer::Transform(o) => Some(o),
+                    Answer::License(_) => None,
+                },
+                Answer::Transform,
+                || pinned.plugin.transform(shown, &pinned.config),
+            );
             let recorded = recorder
                 .as_mut()
                 .zip(recorded_input)
@@ -512,28 +544,24 @@ impl<'a> Processor<'a> {
             (Some(rule), Some(prepared)) => {
                 let shown = view(&rule.inputs, input, shown);
                 let recorded_input = recorder.as_mut().map(|r| r.input(shown, current));
-                let looked = memo.as_mut().map(|m| {
-                    m.look(
-                        license_index,
-                        prepared,
-                        &rule.config,
-                        &person.id,
-                        shown,
-                        current,
-                    )
-                });
-                let (decision, cached) = match looked {
-                    Some((_, Some(Answer::License(answer)))) => (Ok(answer), true),
-                    _ => {
-                        let decision = rule.plugin.decide(shown, current, &rule.config);
-                        if let (Some(m), Some((key, _)), Ok(answer)) =
-                            (memo.as_mut(), looked, &decision)
-                        {
-                            m.keep(prepared, &person.id, key, Answer::License(answer.clone()));
-                        }
-                        (decision, false)
-                    }
+                let asked = Asked {
+                    plugin: license_index,
+                    config: &rule.config,
+                    person: &person.id,
+                    shown,
+                    current,
                 };
+                let (decision, cached) = ask(
+                    memo.as_mut(),
+                    prepared,
+                    asked,
+                    |a| match a {
+                        Answer::License(d) => Some(d),
+                        Answer::Transform(_) => None,
+                    },
+                    Answer::License,
+                    || rule.plugin.decide(shown, current, &rule.config),
+                );
                 let recorded = recorder
                     .as_mut()
                     .zip(recorded_input)

@@ -2,7 +2,7 @@
 //! answer per plugin and person, looked up by the threads that run a cycle's plugins, and
 //! counted on `/metrics`.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use engine::memo::{Answer, Memo, MemoKey};
 use engine::plan::Plan;
@@ -17,16 +17,16 @@ pub const MEMO_ENTRIES: &str = "muster_plugin_memo_entries";
 /// (one look-up by plugin and person, on the table's primary key).
 pub struct StoredMemo<'a> {
     store: &'a Store,
-    /// The pinned plugins the store holds answers of (plugin → version).
-    kept: HashMap<String, String>,
+    /// The pinned plugins the store holds answers of.
+    kept: HashSet<String>,
 }
 
 impl<'a> StoredMemo<'a> {
     pub fn load(store: &'a Store, plugins: &PinnedPlugins) -> Result<Self, store::StoreError> {
-        let mut kept = HashMap::new();
+        let mut kept = HashSet::new();
         for (name, version) in plugins.versions() {
             if store.has_answers(&name, &version)? {
-                kept.insert(name, version);
+                kept.insert(name);
             }
         }
         Ok(StoredMemo { store, kept })
@@ -40,7 +40,7 @@ impl<'a> StoredMemo<'a> {
 
 impl Memo for StoredMemo<'_> {
     fn get(&self, plugin: &str, person: &str, key: &MemoKey) -> Option<Answer> {
-        if !self.kept.contains_key(plugin) {
+        if !self.kept.contains(plugin) {
             return None;
         }
         // A store error or an answer that no longer parses is a miss: the plugin is called.

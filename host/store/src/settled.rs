@@ -13,14 +13,14 @@ const FINGERPRINT: &str = "settled_fingerprint";
 /// The meta key of when a cycle last planned everyone (unix seconds).
 const FULL_AT: &str = "settled_full_at";
 
-/// What the store knows of earlier plans.
+/// What the store knows of earlier plans; the hashes themselves are read apart
+/// ([`Store::settled_hashes`]), only when a cycle plans by them.
 #[derive(Debug, Default)]
 pub struct Settled {
     /// `None` before the first settled cycle.
     pub fingerprint: Option<[u8; 16]>,
     /// When a cycle last planned everyone; `None` if none has.
     pub full_at: Option<i64>,
-    pub hashes: HashMap<String, [u8; 16]>,
 }
 
 /// What one cycle settled.
@@ -35,11 +35,16 @@ pub struct Settlement<'a> {
 }
 
 impl Store {
-    /// The settled hashes, with their fingerprint. Rows of an older fingerprint are returned
-    /// too: the caller compares and plans everyone when it differs.
+    /// The fingerprint the settled hashes were made under, and when everyone was last planned.
     pub fn settled(&self) -> Result<Settled, StoreError> {
-        let fingerprint = self.meta(FINGERPRINT)?.and_then(|hex| parse_hex(&hex));
-        let full_at = self.meta(FULL_AT)?.and_then(|s| s.parse().ok());
+        Ok(Settled {
+            fingerprint: self.meta(FINGERPRINT)?.and_then(|hex| parse_hex(&hex)),
+            full_at: self.meta(FULL_AT)?.and_then(|s| s.parse().ok()),
+        })
+    }
+
+    /// Every settled hash by source id, under the fingerprint [`Store::settled`] names.
+    pub fn settled_hashes(&self) -> Result<HashMap<String, [u8; 16]>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached("SELECT source_id, input_hash FROM settled_people")
@@ -54,11 +59,7 @@ impl Store {
                 hashes.insert(id, hash);
             }
         }
-        Ok(Settled {
-            fingerprint,
-            full_at,
-            hashes,
-        })
+        Ok(hashes)
     }
 
     /// Records what a cycle settled, in one transaction.
@@ -84,17 +85,6 @@ impl Store {
             for id in settlement.unsettled {
                 forget(tx, id)?;
             }
-            Ok(())
-        })
-    }
-
-    /// Forgets every settled hash: the next cycle plans everyone.
-    pub fn clear_settled(&self) -> Result<(), StoreError> {
-        self.write("forget settled people", |tx| {
-            tx.execute("DELETE FROM settled_people", [])
-                .ctx("forget settled people")?;
-            tx.execute("DELETE FROM meta WHERE key = ?1", [FINGERPRINT])
-                .ctx("forget settled people")?;
             Ok(())
         })
     }
@@ -157,7 +147,7 @@ mod tests {
         let settled = store.settled().expect("settled");
         assert_eq!(settled.fingerprint, Some(fingerprint));
         assert!(settled.full_at.is_some());
-        assert_eq!(settled.hashes.len(), 3);
+        assert_eq!(store.settled_hashes().expect("hashes").len(), 3);
         // Another run writes a's record, removes b's; a delta cycle unsettles c.
         store.upsert_record(&record("a")).expect("upsert");
         store.remove_record("b").expect("remove");
@@ -169,7 +159,7 @@ mod tests {
                 unsettled: &["c"],
             })
             .expect("settle");
-        let hashes = store.settled().expect("settled").hashes;
+        let hashes = store.settled_hashes().expect("hashes");
         let mut ids: Vec<&str> = hashes.keys().map(String::as_str).collect();
         ids.sort_unstable();
         assert_eq!(ids, ["d"]);
@@ -184,10 +174,8 @@ mod tests {
             .expect("settle");
         let settled = store.settled().expect("settled");
         assert_eq!(settled.fingerprint, Some([8; 16]));
-        assert_eq!(settled.hashes.keys().collect::<Vec<_>>(), ["e"]);
-        store.clear_settled().expect("clear");
-        let settled = store.settled().expect("settled");
-        assert!(settled.fingerprint.is_none() && settled.hashes.is_empty());
+        let hashes = store.settled_hashes().expect("hashes");
+        assert_eq!(hashes.keys().collect::<Vec<_>>(), ["e"]);
     }
 
     #[test]

@@ -351,10 +351,7 @@ async fn activate(
     if !state.job.plugin_entries().any(|e| e.name == name) {
         return Err(unknown_plugin(&name));
     }
-    let who = state
-        .admin_token
-        .as_ref()
-        .map_or_else(|| "unknown".to_string(), |t| t.id());
+    let who = admin_id(&state);
     let (job, plugin, force) = (state.job.clone(), name.clone(), params.force);
     tokio::task::spawn_blocking(move || activation::activate_staged(&job, &plugin, force, &who))
         .await
@@ -363,6 +360,14 @@ async fn activate(
     plugin_view(&state, &name)
         .map(Json)
         .ok_or_else(|| unknown_plugin(&name))
+}
+
+/// Which admin token acted (its id, never the token), for what records who did it.
+fn admin_id(state: &AppState) -> String {
+    state
+        .admin_token
+        .as_ref()
+        .map_or_else(|| "unknown".to_string(), |t| t.id())
 }
 
 fn unknown_plugin(name: &str) -> ApiError {
@@ -707,10 +712,7 @@ async fn pause(
     State(state): State<AppState>,
     body: Option<Json<PauseBody>>,
 ) -> Result<Json<store::Paused>, ApiError> {
-    let who = state
-        .admin_token
-        .as_ref()
-        .map_or_else(|| "unknown".to_string(), |t| t.id());
+    let who = admin_id(&state);
     let reason = body.map(|b| b.0.reason).unwrap_or_default();
     let paused = state.job.store.pause(&who, &reason)?;
     metrics::gauge!(PAUSED).set(1.0);

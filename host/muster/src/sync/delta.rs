@@ -63,9 +63,13 @@ pub fn prepare(
     } else {
         None
     };
-    let changed = full_reason
-        .is_none()
-        .then(|| delta::changed(people, &hashes, |id| settled.hashes.get(id).copied()));
+    let changed = match full_reason {
+        Some(_) => None,
+        None => {
+            let kept = job.store.settled_hashes()?;
+            Some(delta::changed(people, &hashes, |id| kept.get(id).copied()))
+        }
+    };
     Ok(Planning {
         changed,
         hashes,
