@@ -387,6 +387,43 @@ pub async fn stage_for_shadow(
     Ok(staged)
 }
 
+/// Stages `bytes` as a new version of `name` with its preview against the active version,
+/// without activating it, whatever the gates say (`POST .../versions?stage=true`, the
+/// console's upload): an admin reads the preview, then activates (`force` past a failed gate)
+/// or drops it.
+pub async fn stage_for_review(
+    job: &Arc<Job>,
+    name: &str,
+    bytes: Arc<[u8]>,
+    origin: Origin,
+) -> Result<StagedVersion, AdmitError> {
+    let compiled = compile(job, name, &bytes).await?;
+    let candidate = Candidate {
+        name: name.to_string(),
+        compiled: Some(compiled.clone()),
+        ..Candidate::default()
+    };
+    let report = preview(job, &[candidate], &PreviewOptions::default()).await?;
+    let reason = if report.passed {
+        "uploaded for review; within the gates".to_string()
+    } else {
+        report.impact.failed_gates()
+    };
+    let staged = StagedVersion {
+        version: compiled.id().version.clone(),
+        origin,
+        reason,
+        staged_at: store::now_unix(),
+        preview: Some(report),
+        shadow: None,
+        plugin: compiled,
+        bytes,
+    };
+    tracing::info!(plugin = name, version = %staged.version, passed = staged.preview.as_ref().is_some_and(|p| p.passed), "staged for review");
+    job.staging.put(name, staged.clone());
+    Ok(staged)
+}
+
 /// At start: a gated plugin whose configured component is not the version the last run used
 /// is admitted like an upload (previewed against that version, which serves meanwhile, then
 /// activated or staged), so an edit of the configuration file passes the gates too. The version

@@ -21,6 +21,7 @@ pub mod error;
 pub mod ops;
 pub mod probe;
 pub mod runner;
+pub mod session;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// None: the admin API is disabled (its token variable is unset) and answers 503.
     pub admin_token: Option<Arc<bearer::BearerToken>>,
+    /// The read-only token (`[admin] viewer_token_env`), if one is set.
+    pub viewer_token: Option<Arc<bearer::BearerToken>>,
     /// The SCIM gateway of a gateway job (its router and outbox worker); None otherwise.
     pub gateway: Option<GatewayState>,
 }
@@ -60,6 +63,7 @@ impl AppState {
             admin_token: admin_token
                 .filter(|t| !t.is_empty())
                 .map(|t| Arc::new(bearer::BearerToken::new(&t))),
+            viewer_token: None,
             gateway: None,
             job,
         })
@@ -68,6 +72,14 @@ impl AppState {
     /// Adds the SCIM gateway (a gateway job's `/scim/v2` and its outbox worker).
     pub fn with_gateway(mut self, gateway: GatewayState) -> AppState {
         self.gateway = Some(gateway);
+        self
+    }
+
+    /// Adds a read-only token (empty: none).
+    pub fn with_viewer_token(mut self, token: Option<String>) -> AppState {
+        self.viewer_token = token
+            .filter(|t| !t.is_empty())
+            .map(|t| Arc::new(bearer::BearerToken::new(&t)));
         self
     }
 
@@ -81,7 +93,8 @@ impl AppState {
                 "admin API disabled: its token variable is not set; /admin answers 503"
             );
         }
-        let state = AppState::new(job.clone(), token)?;
+        let viewer = std::env::var(&job.config.admin.viewer_token_env).ok();
+        let state = AppState::new(job.clone(), token)?.with_viewer_token(viewer);
         if job.config.is_gateway() {
             return Ok(state.with_gateway(GatewayState::from_env(job)?));
         }
@@ -89,9 +102,11 @@ impl AppState {
     }
 }
 
-/// The ops and admin routes together.
+/// The ops and admin routes and the console together.
 pub fn router(state: AppState) -> Router {
-    ops::router(state.clone()).merge(admin::router(state))
+    ops::router(state.clone())
+        .merge(admin::router(state.clone()))
+        .merge(crate::console::router(state))
 }
 
 /// What a listener allows a client.

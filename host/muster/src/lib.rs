@@ -25,6 +25,7 @@
 pub mod activation;
 pub mod alerts;
 pub mod commands;
+pub mod console;
 pub mod gateway;
 pub mod http;
 pub mod job;

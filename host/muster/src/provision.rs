@@ -197,6 +197,8 @@ impl Records<'_> {
 pub struct Progress {
     pub done: AtomicU64,
     pub total: AtomicU64,
+    /// Of `done`, the actions that failed.
+    pub failed: AtomicU64,
 }
 
 /// What a run did.
@@ -479,6 +481,9 @@ async fn apply_all<'p>(
                     }
                     if let Some(p) = run.progress {
                         p.done.fetch_add(1, Ordering::Relaxed);
+                        if matches!(outcome, Applied::Failed(_)) {
+                            p.failed.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                     (planned, outcome, written)
                 }

@@ -59,7 +59,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 pub use answers::KeptAnswer;
-pub use cycles::{CycleCounts, CycleKind, CycleRecord, CycleStatus};
+pub use cycles::{CycleCounts, CycleKind, CycleRecord, CycleStatus, LicenseTally};
 pub use error::StoreError;
 pub use gateway::{
     DroppedChange, GatewayKind, GatewayResource, GatewayUpsert, GatewayWrite, OutboxEntry,
@@ -74,7 +74,7 @@ pub use settled::{Settled, Settlement};
 pub use staged::{StagedAction, StagedDelete, StagedRecord};
 #[cfg(feature = "simulated-clock")]
 pub use time::simulate_now;
-pub use time::{now_unix, rfc3339};
+pub use time::{now_unix, parse_time, rfc3339};
 
 use error::Ctx;
 

@@ -56,6 +56,12 @@ pub struct LogQuery {
     pub person: Option<String>,
     /// Matched ignoring case.
     pub status: Option<String>,
+    /// `create`, `update`, `disable`, `delete`, ...: matched ignoring case.
+    pub action: Option<String>,
+    /// Only entries appended at or after this time (Unix seconds).
+    pub since: Option<i64>,
+    /// Only entries appended before this time (Unix seconds).
+    pub until: Option<i64>,
     /// Only entries older than this id: pass the last id of a page to get the next one.
     pub before: Option<i64>,
     pub limit: usize,
@@ -177,6 +183,18 @@ impl Store {
         if let Some(status) = &query.status {
             args.push(status.clone().into());
             clauses.push(format!("status = ?{}", args.len()));
+        }
+        if let Some(action) = &query.action {
+            args.push(action.to_ascii_lowercase().into());
+            clauses.push(format!("action = ?{}", args.len()));
+        }
+        if let Some(since) = query.since {
+            args.push(since.into());
+            clauses.push(format!("at >= ?{}", args.len()));
+        }
+        if let Some(until) = query.until {
+            args.push(until.into());
+            clauses.push(format!("at < ?{}", args.len()));
         }
         if let Some(before) = query.before {
             args.push(before.into());
@@ -386,6 +404,20 @@ mod tests {
                 }),
                 vec![],
             ),
+            (
+                query(|q| q.action = Some("CREATE".into())),
+                vec!["b:create", "a:create"],
+            ),
+            (
+                query(|q| {
+                    q.action = Some("update".into());
+                    q.since = Some(0);
+                }),
+                vec!["a:update"],
+            ),
+            // Every entry was appended now: none before the epoch, none in the future.
+            (query(|q| q.until = Some(0)), vec![]),
+            (query(|q| q.since = Some(i64::MAX)), vec![]),
             (query(|q| q.limit = 1), vec!["c:other"]),
             (query(|q| q.limit = 0), vec![]),
         ];

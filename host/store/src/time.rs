@@ -52,9 +52,31 @@ pub fn rfc3339(unix: i64) -> String {
         .unwrap_or_else(|| unix.to_string())
 }
 
+/// Unix seconds of an RFC 3339 time (`2026-12-01T08:00:00Z`, any offset) or of a date
+/// (`2026-12-01`, at midnight UTC); `None` for anything else.
+pub fn parse_time(text: &str) -> Option<i64> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(text, &Rfc3339) {
+        return Some(t.unix_timestamp());
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, &format)
+        .ok()
+        .map(|d| d.midnight().assume_utc().unix_timestamp())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_times_and_dates() {
+        assert_eq!(parse_time("2024-05-01T12:00:00Z"), Some(1_714_564_800));
+        assert_eq!(parse_time("2024-05-01T14:00:00+02:00"), Some(1_714_564_800));
+        assert_eq!(parse_time("2024-05-01"), Some(1_714_521_600));
+        assert_eq!(parse_time("yesterday"), None);
+        assert_eq!(parse_time("2024-13-01"), None);
+    }
 
     #[test]
     fn formats_known_instants() {

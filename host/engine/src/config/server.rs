@@ -73,6 +73,21 @@ pub struct AdminConfig {
     /// answers 503 to everything.
     #[serde(default = "default_admin_token_env")]
     pub token_env: String,
+    /// Name of the environment variable holding a read-only token: it reads the admin API
+    /// (`GET`) and signs in to the console as a viewer. Unset: no read-only role.
+    #[serde(default = "default_viewer_token_env")]
+    pub viewer_token_env: String,
+    /// How long a console sign-in lasts, in hours.
+    #[serde(default = "default_session_hours")]
+    pub session_hours: u64,
+}
+
+fn default_viewer_token_env() -> String {
+    "MUSTER_VIEWER_TOKEN".into()
+}
+
+fn default_session_hours() -> u64 {
+    8
 }
 
 fn default_listen() -> String {
@@ -111,6 +126,8 @@ impl Default for AdminConfig {
     fn default() -> Self {
         AdminConfig {
             token_env: default_admin_token_env(),
+            viewer_token_env: default_viewer_token_env(),
+            session_hours: default_session_hours(),
         }
     }
 }
@@ -183,5 +200,22 @@ impl ServerConfig {
 impl AdminConfig {
     pub(crate) fn validate(&self, at: &str, errors: &mut Errors) {
         check_env_name(&self.token_env, &format!("{at}.token_env"), errors);
+        check_env_name(
+            &self.viewer_token_env,
+            &format!("{at}.viewer_token_env"),
+            errors,
+        );
+        if self.viewer_token_env == self.token_env {
+            errors.push(
+                format!("{at}.viewer_token_env"),
+                "must differ from `token_env`: the read-only token cannot be the admin token",
+            );
+        }
+        if !(1..=24 * 30).contains(&self.session_hours) {
+            errors.push(
+                format!("{at}.session_hours"),
+                "must be from 1 to 720 hours (30 days)",
+            );
+        }
     }
 }

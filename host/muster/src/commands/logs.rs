@@ -70,8 +70,8 @@ pub fn show(config: &Path, filters: Filters, format: Format) -> anyhow::Result<E
         cycle: filters.cycle,
         person: filters.person,
         status: filters.status,
-        before: None,
         limit: filters.limit,
+        ..LogQuery::default()
     };
     let entries = store.logs(&query)?;
     match format {

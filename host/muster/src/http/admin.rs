@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
     let quick = Router::new()
         .route("/admin/plugins", get(list_plugins))
         .route("/admin/logs", get(logs))
+        .route("/admin/logs/{id}", get(log_entry))
         .route("/admin/status", get(status))
         .route("/admin/test-connection", post(test_connection))
         .route("/admin/outbox/dropped", get(dropped_changes))
@@ -66,6 +67,8 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/pause", post(pause))
         .route("/admin/resume", post(resume))
         .route("/admin/provision", post(provision))
+        .route("/admin/people", get(search_people))
+        .route("/admin/people/{id}", get(person))
         .route("/admin/reconcile", post(reconcile));
     let api = with_request_timeout::<super::error::Json, _>(quick, server)
         .merge(long)
@@ -78,17 +81,35 @@ pub fn router(state: AppState) -> Router {
 /// The admin API's errors: `{"error": detail}` bodies.
 type ApiError = super::error::ApiError<super::error::Json>;
 
+/// The admin token may do everything. The read-only token (`[admin] viewer_token_env`) and a
+/// console sign-in may read (`GET`): the console's state changes go through its own forms,
+/// which carry a CSRF token.
 async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(token) = &state.admin_token else {
+    use super::session::{Role, Session, role_of_bearer};
+    if state.admin_token.is_none() {
         return ApiError::unavailable(format!(
             "the admin API is disabled: set the environment variable {} to its token",
             state.job.config.admin.token_env
         ))
         .into_response();
-    };
-    match token.check(request.headers()) {
-        Ok(()) => next.run(request).await,
-        Err(_) => ApiError::unauthorized("missing or wrong bearer token").into_response(),
+    }
+    let reads = matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    let role = role_of_bearer(&state, request.headers()).or_else(|| {
+        Session::of(&state, request.headers(), store::now_unix()).map(|_| Role::Viewer)
+    });
+    match role {
+        Some(Role::Admin) => next.run(request).await,
+        Some(Role::Viewer) if reads => next.run(request).await,
+        Some(Role::Viewer) => ApiError::new(
+            403,
+            None,
+            "this token (or console sign-in) may only read; changes need the admin token",
+        )
+        .into_response(),
+        None => ApiError::unauthorized("missing or wrong bearer token").into_response(),
     }
 }
 
@@ -117,7 +138,7 @@ pub struct PluginView {
 #[utoipa::path(get, path = "/admin/plugins", tag = "plugins",
     responses((status = 200, description = "The configured plugins", body = [PluginView])),
     security(("bearer" = [])))]
-async fn list_plugins(State(state): State<AppState>) -> Json<Vec<PluginView>> {
+pub(crate) async fn list_plugins(State(state): State<AppState>) -> Json<Vec<PluginView>> {
     let job = &state.job;
     let views = job
         .plugin_entries()
@@ -154,6 +175,10 @@ pub struct UploadParams {
     /// Stage the version without activating it and run it in shadow beside the active one.
     #[serde(default)]
     pub shadow: bool,
+    /// Stage the version with its preview, without activating it, whatever the gates say: to
+    /// read the preview first, then activate (`force` past a failed gate) or drop it.
+    #[serde(default)]
+    pub stage: bool,
 }
 
 #[utoipa::path(post, path = "/admin/plugins/{name}/versions", tag = "plugins",
@@ -162,13 +187,13 @@ pub struct UploadParams {
         description = "The component (.wasm) bytes"),
     responses(
         (status = 201, description = "Loaded and active (past its gates, when it has some: the preview is attached); with `[server] plugins_dir`, also saved there, so a restart serves it", body = PluginView),
-        (status = 202, description = "Valid, but its preview exceeds a gate, or `shadow=true`: staged, not activated (`staged` holds the preview, or the shadow's progress); `POST /admin/plugins/{name}/activate?force=true` overrides", body = PluginView),
+        (status = 202, description = "Valid, but its preview exceeds a gate, or `shadow=true` or `stage=true`: staged, not activated (`staged` holds the preview, or the shadow's progress); `POST /admin/plugins/{name}/activate?force=true` overrides", body = PluginView),
         (status = 400, description = "Not a valid plugin component, or `preview` is not `required`; the active version keeps serving", body = ErrorBody),
         (status = 500, description = "Valid, but it could not be saved to `plugins_dir`, or the preview its gates need could not run; the active version keeps serving", body = ErrorBody),
         (status = 404, description = "No plugin of that name is configured", body = ErrorBody),
         (status = 413, description = "Over the component size limit")),
     security(("bearer" = [])))]
-async fn upload_version(
+pub(crate) async fn upload_version(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Query(params): Query<UploadParams>,
@@ -186,6 +211,13 @@ async fn upload_version(
         }
     };
     let bytes: std::sync::Arc<[u8]> = std::sync::Arc::from(&body[..]);
+    if params.stage {
+        activation::stage_for_review(&state.job, &name, bytes, Origin::Upload)
+            .await
+            .map_err(|e| admit_error(&name, e))?;
+        let view = plugin_view(&state, &name).ok_or_else(|| unknown_plugin(&name))?;
+        return Ok((StatusCode::ACCEPTED, Json(view)));
+    }
     if params.shadow {
         activation::stage_for_shadow(&state.job, &name, bytes, Origin::Upload)
             .await
@@ -308,7 +340,7 @@ async fn shadow(
         (status = 200, description = "The staged version (and its shadow) is dropped; the active version is untouched", body = PluginView),
         (status = 404, description = "No plugin of that name, or no version staged", body = ErrorBody)),
     security(("bearer" = [])))]
-async fn drop_staged(
+pub(crate) async fn drop_staged(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<PluginView>, ApiError> {
@@ -343,7 +375,7 @@ pub struct ActivateParams {
         (status = 409, description = "The staged version exceeds a gate and `force` was not given; nothing changed", body = ErrorBody),
         (status = 500, description = "It could not be saved to `plugins_dir`; the active version keeps serving", body = ErrorBody)),
     security(("bearer" = [])))]
-async fn activate(
+pub(crate) async fn activate(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Query(params): Query<ActivateParams>,
@@ -382,7 +414,7 @@ fn unknown_plugin(name: &str) -> ApiError {
         (status = 409, description = "No previous version to roll back to, or (with `plugins_dir`) no copy of it is kept there; nothing changed", body = ErrorBody),
         (status = 500, description = "Rolled back, but the plugin folder could not be updated", body = ErrorBody)),
     security(("bearer" = [])))]
-async fn rollback(
+pub(crate) async fn rollback(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<PluginView>, ApiError> {
@@ -452,7 +484,7 @@ pub struct SyncAnswer {
         (status = 200, description = "Finished (with `wait=true`)", body = SyncAnswer),
         (status = 409, description = "A cycle is running", body = ErrorBody)),
     security(("bearer" = [])))]
-async fn start_sync(
+pub(crate) async fn start_sync(
     State(state): State<AppState>,
     Query(params): Query<SyncParams>,
 ) -> Result<(StatusCode, Json<SyncAnswer>), ApiError> {
@@ -548,7 +580,7 @@ pub struct ProvisionAnswer {
         (status = 200, description = "Provisioned (or nothing to do); see `status`", body = ProvisionAnswer),
         (status = 404, description = "No such person in the source", body = ErrorBody)),
     security(("bearer" = [])))]
-async fn provision(
+pub(crate) async fn provision(
     State(state): State<AppState>,
     Json(request): Json<ProvisionRequest>,
 ) -> Result<Json<ProvisionAnswer>, ApiError> {
@@ -571,12 +603,111 @@ async fn provision(
     }))
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PeopleParams {
+    /// Text in the id, userName, UPN, display name, mail or name parts (ignoring case).
+    pub q: String,
+    /// At most this many people (default 50, at most 500).
+    pub limit: Option<usize>,
+}
+
+/// A person found by a search.
+#[derive(Serialize, ToSchema)]
+pub struct PersonSummary {
+    pub id: String,
+    /// The userName the pipeline maps, where the source has it (usually the UPN).
+    pub user_name: Option<String>,
+    pub display_name: Option<String>,
+    pub enabled: bool,
+}
+
+#[utoipa::path(get, path = "/admin/people", tag = "people", params(PeopleParams),
+    responses((status = 200, description = "People of the source matching `q`, in source order", body = [PersonSummary]),
+        (status = 400, description = "An empty `q`", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn search_people(
+    State(state): State<AppState>,
+    Query(params): Query<PeopleParams>,
+) -> Result<Json<Vec<PersonSummary>>, ApiError> {
+    if params.q.trim().is_empty() {
+        return Err(ApiError::new(400, None, "q: give some text to look for"));
+    }
+    let limit = params.limit.unwrap_or(50).clamp(1, 500);
+    let found = crate::on_demand::search(&state.job, &params.q, limit).await?;
+    let text = |p: &engine::model::Person, name: &str| {
+        p.attributes
+            .get(name)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    Ok(Json(
+        found
+            .iter()
+            .map(|p| PersonSummary {
+                id: p.id.clone(),
+                user_name: text(p, "userPrincipalName").or_else(|| text(p, "userName")),
+                display_name: text(p, "displayName"),
+                enabled: p.enabled,
+            })
+            .collect(),
+    ))
+}
+
+/// One person as muster sees them now.
+#[derive(Serialize, ToSchema)]
+pub struct PersonAnswer {
+    /// The person as the source has them: attributes, groups (direct and transitive), app
+    /// roles, assignment.
+    #[schema(value_type = Object)]
+    pub person: engine::model::Person,
+    /// What muster provisioned for them (target id, license, disabled), if anything.
+    #[schema(value_type = Option<Object>)]
+    pub record: Option<engine::model::ProvisionedRecord>,
+    /// What provisioning them now would do, and why: the log entry of a dry run (scoping,
+    /// matching, each plugin with what it was shown and decided, the action).
+    #[schema(value_type = Object)]
+    pub now: engine::log::LogEntry,
+    /// Their newest provisioning log entries (at most 10).
+    #[schema(value_type = Vec<Object>)]
+    pub recent: Vec<store::LogRecord>,
+}
+
+#[utoipa::path(get, path = "/admin/people/{id}", tag = "people",
+    params(("id" = String, Path, description = "A source person id, or the userName (ignoring case)")),
+    responses((status = 200, description = "The person, their record, what a run would do now, and their newest log entries", body = PersonAnswer),
+        (status = 404, description = "No such person in the source", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn person(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<PersonAnswer>, ApiError> {
+    let (person, now) = crate::on_demand::explain_one(&state.job, id.trim())
+        .await
+        .map_err(|e| match e {
+            e @ OnDemandError::NotFound(_) => ApiError::not_found(e.to_string()),
+            OnDemandError::Failed(e) => e.into(),
+        })?;
+    let record = state.job.store.record(&person.id)?;
+    let recent = state.job.store.logs(&store::LogQuery {
+        person: Some(person.id.clone()),
+        limit: 10,
+        ..store::LogQuery::default()
+    })?;
+    Ok(Json(PersonAnswer {
+        person,
+        record,
+        now,
+        recent,
+    }))
+}
+
 #[utoipa::path(post, path = "/admin/reconcile", tag = "sync", request_body = ReconcileOptions,
     responses(
         (status = 200, description = "The report (`target_users`, `in_sync`, `drifted`, `orphans`, `missing`) and, with `fix`, what was fixed (`fix`: `cycle_id`, `people`, `left`)", body = Object),
         (status = 409, description = "A cycle is running", body = ErrorBody)),
     security(("bearer" = [])))]
-async fn reconcile(
+pub(crate) async fn reconcile(
     State(state): State<AppState>,
     Json(options): Json<ReconcileOptions>,
 ) -> Result<Json<crate::reconcile::Reconciled>, ApiError> {
@@ -606,6 +737,13 @@ pub struct LogParams {
     pub person: Option<String>,
     /// `success`, `failure`, `skipped` or `warning`.
     pub status: Option<String>,
+    /// `create`, `update`, `disable`, `delete`, `staged_delete`, `other`, ...
+    pub action: Option<String>,
+    /// Entries appended at or after this time: RFC 3339 (`2026-12-01T00:00:00Z`) or a date
+    /// (`2026-12-01`, midnight UTC).
+    pub since: Option<String>,
+    /// Entries appended before this time (same forms as `since`).
+    pub until: Option<String>,
     /// Entries older than this entry id (the last id of a page, for the next page).
     pub before: Option<i64>,
     /// At most this many entries (default 100, at most 1000).
@@ -624,13 +762,6 @@ async fn logs(
     Query(params): Query<LogParams>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let query = store::LogQuery {
-        cycle: params.cycle,
-        person: params.person,
-        status: params.status,
-        before: params.before,
-        limit: params.limit.unwrap_or(100).clamp(1, 1000),
-    };
     let csv = match params.format.as_deref() {
         None | Some("json") => false,
         Some("csv") => true,
@@ -642,7 +773,7 @@ async fn logs(
             ));
         }
     };
-    let entries = state.job.store.logs(&query)?;
+    let entries = log_entries(&state, &params)?;
     if !csv {
         return Ok(Json(entries).into_response());
     }
@@ -659,6 +790,59 @@ async fn logs(
         text,
     )
         .into_response())
+}
+
+#[utoipa::path(get, path = "/admin/logs/{id}", tag = "logs",
+    params(("id" = String, Path, description = "The entry's `id`, or its change id (`{cycle}-{n}`)")),
+    responses((status = 200, description = "The entry: steps, modified properties, status and reason", body = Object),
+        (status = 404, description = "No such entry (or it was pruned)", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn log_entry(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<store::LogRecord>, ApiError> {
+    state
+        .job
+        .store
+        .log_entry(id.trim())?
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no log entry {id:?} (it may have been pruned)"))
+        })
+}
+
+/// The entries `params` select, newest first: what `GET /admin/logs` and the console's log
+/// view show.
+pub(crate) fn log_entries(
+    state: &AppState,
+    params: &LogParams,
+) -> Result<Vec<store::LogRecord>, ApiError> {
+    let time = |name: &str, value: &Option<String>| -> Result<Option<i64>, ApiError> {
+        let Some(value) = value.as_deref().map(str::trim).filter(|v| !v.is_empty()) else {
+            return Ok(None);
+        };
+        store::parse_time(value).map(Some).ok_or_else(|| {
+            ApiError::new(
+                400,
+                None,
+                format!(
+                    "{name}={value:?}: use RFC 3339 (2026-12-01T08:00:00Z) or a date (2026-12-01)"
+                ),
+            )
+        })
+    };
+    let nonempty = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
+    let query = store::LogQuery {
+        cycle: params.cycle,
+        person: nonempty(&params.person).map(|p| p.trim().to_string()),
+        status: nonempty(&params.status),
+        action: nonempty(&params.action),
+        since: time("since", &params.since)?,
+        until: time("until", &params.until)?,
+        before: params.before,
+        limit: params.limit.unwrap_or(100).clamp(1, 1000),
+    };
+    Ok(state.job.store.logs(&query)?)
 }
 
 /// What the job is doing and has done.
@@ -679,16 +863,68 @@ pub struct Status {
     /// Set while the job is paused: no scheduled cycle, no forwarding of the outbox.
     #[schema(value_type = Option<Object>)]
     pub paused: Option<store::Paused>,
+    /// A gateway job's outbox: the changes accepted and not yet forwarded.
+    pub outbox: Option<OutboxStatus>,
+    /// The licenses enabled provisioned people hold now (`plans`, `add_ons`: name → people).
+    #[schema(value_type = Object)]
+    pub licenses: store::LicenseTally,
+    /// `[license] seats`: the seats the target account has per plan or add-on name.
+    pub seat_budgets: std::collections::BTreeMap<String, u32>,
+    /// `sync` or `gateway`.
+    pub mode: String,
+    /// The target's SCIM base URL.
+    pub target: String,
 }
 
-#[utoipa::path(get, path = "/admin/status", tag = "status",
+/// A gateway job's outbox.
+#[derive(Serialize, ToSchema)]
+pub struct OutboxStatus {
+    /// Changes waiting to be forwarded.
+    pub pending: u64,
+    /// When the oldest waiting change was accepted (Unix seconds).
+    pub oldest_at: Option<i64>,
+}
+
+#[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
+pub struct StatusParams {
+    /// How many of the newest cycles to list (default 10, at most 200).
+    pub cycles: Option<usize>,
+}
+
+#[utoipa::path(get, path = "/admin/status", tag = "status", params(StatusParams),
     responses((status = 200, description = "Current run and progress, last cycles, quarantine, staged deletes", body = Status)),
     security(("bearer" = [])))]
-async fn status(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
+pub(crate) async fn status(
+    State(state): State<AppState>,
+    Query(params): Query<StatusParams>,
+) -> Result<Json<Status>, ApiError> {
     let store = &state.job.store;
+    let config = &state.job.config;
+    let outbox = match state.gateway {
+        Some(_) => Some(OutboxStatus {
+            pending: store.outbox_len()?,
+            oldest_at: store.outbox_oldest()?.map(|ms| ms.div_euclid(1000)),
+        }),
+        None => None,
+    };
     Ok(Json(Status {
+        outbox,
+        licenses: store.license_tally()?,
+        seat_budgets: config
+            .license
+            .as_ref()
+            .map(|l| l.seats.clone())
+            .unwrap_or_default(),
+        mode: if config.is_gateway() {
+            "gateway"
+        } else {
+            "sync"
+        }
+        .into(),
+        target: config.target.base_url.clone(),
         current: state.runner.current(),
-        cycles: store.cycles(10)?,
+        cycles: store.cycles(params.cycles.unwrap_or(10).clamp(1, 200))?,
         quarantine: store.quarantine()?,
         staged_deletes: store.staged_deletes()?,
         readiness: readiness(&state),
@@ -708,7 +944,7 @@ pub struct PauseBody {
     request_body(content = Option<PauseBody>, description = "Why (optional)"),
     responses((status = 200, description = "Paused (or already paused: the first pause is kept)", body = Object)),
     security(("bearer" = [])))]
-async fn pause(
+pub(crate) async fn pause(
     State(state): State<AppState>,
     body: Option<Json<PauseBody>>,
 ) -> Result<Json<store::Paused>, ApiError> {
@@ -723,7 +959,9 @@ async fn pause(
 #[utoipa::path(post, path = "/admin/resume", tag = "sync",
     responses((status = 200, description = "Running again: `{\"resumed\": false}` if it was not paused", body = Object)),
     security(("bearer" = [])))]
-async fn resume(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+pub(crate) async fn resume(
+    State(state): State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let resumed = state.job.store.resume()?;
     metrics::gauge!(PAUSED).set(0.0);
     if resumed {
@@ -741,7 +979,7 @@ pub const PAUSED: &str = "muster_paused";
 #[utoipa::path(post, path = "/admin/test-connection", tag = "status",
     responses((status = 200, description = "The outcome (`ok` false names what to fix)", body = ProbeResult)),
     security(("bearer" = [])))]
-async fn test_connection(State(state): State<AppState>) -> Json<ProbeResult> {
+pub(crate) async fn test_connection(State(state): State<AppState>) -> Json<ProbeResult> {
     Json(state.probe.check(&state.job).await)
 }
 
@@ -805,7 +1043,9 @@ pub struct Released {
         (status = 200, description = "Held disables and deletes go now, and new ones go without limit for one window", body = Released),
         (status = 404, description = "Not a gateway job", body = ErrorBody)),
     security(("bearer" = [])))]
-async fn release_deprovisions(State(state): State<AppState>) -> Result<Json<Released>, ApiError> {
+pub(crate) async fn release_deprovisions(
+    State(state): State<AppState>,
+) -> Result<Json<Released>, ApiError> {
     let window = gateway_of(&state)?.release_deprovisions()?;
     Ok(Json(Released {
         window_secs: window.as_secs(),
@@ -815,8 +1055,8 @@ async fn release_deprovisions(State(state): State<AppState>) -> Result<Json<Rele
 #[derive(OpenApi)]
 #[openapi(
     info(title = "muster admin API", description = "Operate a muster provisioning job"),
-    paths(list_plugins, upload_version, preview_version, activate, shadow, drop_staged, rollback, start_sync, pause, resume, provision, reconcile, logs, status, test_connection, dropped_changes, replay_dropped, release_deprovisions),
-    components(schemas(PluginView, ErrorBody, SyncAnswer, ProvisionRequest, ProvisionAnswer, ReconcileOptions, Status, Running, Trigger, Readiness, ProbeResult, Replayed, Released, PauseBody)),
+    paths(list_plugins, upload_version, preview_version, activate, shadow, drop_staged, rollback, start_sync, pause, resume, provision, search_people, person, reconcile, logs, log_entry, status, test_connection, dropped_changes, replay_dropped, release_deprovisions),
+    components(schemas(PluginView, ErrorBody, SyncAnswer, ProvisionRequest, ProvisionAnswer, ReconcileOptions, Status, OutboxStatus, PersonSummary, PersonAnswer, Running, Trigger, Readiness, ProbeResult, Replayed, Released, PauseBody)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;

@@ -37,6 +37,21 @@ impl BearerToken {
         format!("sha256:{hex}")
     }
 
+    /// Whether `presented` is this token (in constant time).
+    pub fn matches(&self, presented: &str) -> bool {
+        let given: [u8; 32] = Sha256::digest(presented.trim().as_bytes()).into();
+        bool::from(self.0.ct_eq(&given))
+    }
+
+    /// An HMAC-SHA256 of `message` keyed by this token (its digest): what signs a console
+    /// session, so that changing the token ends the sessions it signed.
+    pub fn sign(&self, message: &[u8]) -> [u8; 32] {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.0);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ring::hmac::sign(&key, message).as_ref());
+        out
+    }
+
     /// Whether `headers` carry this token as `Authorization: Bearer <token>` (the scheme in any
     /// case, RFC 6750 §2.1).
     pub fn check(&self, headers: &HeaderMap) -> Result<(), Refusal> {
@@ -47,8 +62,7 @@ impl BearerToken {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim())
             .ok_or(Refusal::Missing)?;
-        let given: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        if bool::from(self.0.ct_eq(&given)) {
+        if self.matches(presented) {
             Ok(())
         } else {
             Err(Refusal::Wrong)

@@ -34,6 +34,8 @@ pub struct Running {
     /// Actions applied so far, of `total` planned (0 of 0 while planning).
     pub done: u64,
     pub total: u64,
+    /// Of `done`, the actions that failed.
+    pub failed: u64,
 }
 
 #[derive(Default)]
@@ -71,6 +73,7 @@ impl CycleRunner {
             started_at: *started_at,
             done: p.done.load(Ordering::Relaxed),
             total: p.total.load(Ordering::Relaxed),
+            failed: p.failed.load(Ordering::Relaxed),
         })
     }
 
