@@ -113,7 +113,7 @@ async fn a_failing_target_is_alerted_once_signed_and_resolved_when_it_answers_ag
             .is_some_and(|s| s.contains("fails its test connection")),
         "{body}"
     );
-    assert_eq!(body["link"], "https://muster.example/admin/status");
+    assert_eq!(body["link"], "https://muster.example/ui");
 
     // The target answers again: one "resolved".
     sim.state.clear_faults();

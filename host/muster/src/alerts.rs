@@ -66,7 +66,7 @@ pub fn conditions(facts: &Facts, config: &AlertsConfig) -> Vec<Alert> {
                 "the job is quarantined ({reason}); next attempt {}",
                 store::rfc3339(*next)
             ),
-            "/admin/status",
+            "/ui",
         );
     }
     if facts.held_deletions > 0 {
@@ -77,7 +77,7 @@ pub fn conditions(facts: &Facts, config: &AlertsConfig) -> Vec<Alert> {
                  with POST /admin/sync?allow_deletes=true once the source is checked",
                 facts.held_deletions
             ),
-            "/admin/staged",
+            "/ui#controls",
         );
     }
     if let Some((id, planned, failed)) = facts.last_cycle
@@ -90,7 +90,7 @@ pub fn conditions(facts: &Facts, config: &AlertsConfig) -> Vec<Alert> {
                 "cycle {id} failed {failed} of the {planned} people it planned (over {} %)",
                 config.failure_percent
             ),
-            &format!("/admin/logs?cycle={id}&status=failure"),
+            &format!("/ui/logs?cycle={id}&status=failure"),
         );
     }
     if let Some((id, started)) = facts.running_cycle {
@@ -99,7 +99,7 @@ pub fn conditions(facts: &Facts, config: &AlertsConfig) -> Vec<Alert> {
             raise(
                 format!("cycle-slow-{id}"),
                 format!("cycle {id} has been running for {minutes} minutes"),
-                "/admin/status",
+                "/ui",
             );
         }
     }
@@ -112,7 +112,7 @@ pub fn conditions(facts: &Facts, config: &AlertsConfig) -> Vec<Alert> {
                     "a change Entra sent has waited {minutes} minutes in the outbox without \
                      reaching the target"
                 ),
-                "/admin/outbox",
+                "/ui#outbox",
             );
         }
     }
@@ -120,14 +120,14 @@ pub fn conditions(facts: &Facts, config: &AlertsConfig) -> Vec<Alert> {
         raise(
             format!("plugin-held-{name}-{version}"),
             format!("plugin {name} version {version} was not activated: {reason}"),
-            "/admin/plugins",
+            "/ui/plugins",
         );
     }
     if let Some(message) = &facts.target_failing {
         raise(
             "target".into(),
             format!("the target fails its test connection: {message}"),
-            "/admin/status",
+            "/ui",
         );
     }
     alerts

@@ -55,7 +55,7 @@ fn each_condition_raises_its_alert_and_only_past_its_threshold() {
         "{:?}",
         alerts[2]
     );
-    assert_eq!(alerts[2].link, "/admin/logs?cycle=7&status=failure");
+    assert_eq!(alerts[2].link, "/ui/logs?cycle=7&status=failure");
     // Just under each threshold: nothing.
     let under = Facts {
         now,
@@ -72,7 +72,7 @@ fn an_alert_is_sent_once_then_every_resend_interval_then_resolved_once() {
     let alert = |key: &str| Alert {
         key: key.into(),
         summary: format!("{key} holds"),
-        link: "/admin/status".into(),
+        link: "/ui".into(),
     };
     let mut notifier = Notifier::default();
     let states = |messages: Vec<Message>| -> Vec<(String, State)> {
@@ -118,13 +118,13 @@ fn bodies_carry_the_link_in_json_and_in_slack_form() {
         alert: Alert {
             key: "quarantine".into(),
             summary: "the job is quarantined".into(),
-            link: "/admin/status".into(),
+            link: "/ui".into(),
         },
         since: 0,
     };
     let json = body(&message, &config());
     assert_eq!(json["state"], "firing");
-    assert_eq!(json["link"], "https://muster.example/admin/status");
+    assert_eq!(json["link"], "https://muster.example/ui");
     let slack = body(
         &message,
         &AlertsConfig {
@@ -135,7 +135,7 @@ fn bodies_carry_the_link_in_json_and_in_slack_form() {
     let text = slack["text"].as_str().unwrap_or_default();
     assert!(
         text.contains("the job is quarantined")
-            && text.contains("https://muster.example/admin/status"),
+            && text.contains("https://muster.example/ui"),
         "{text}"
     );
 }

@@ -107,7 +107,7 @@ pub async fn person(
         .to_string();
     let body = html! {
         (summary(&answer))
-        (now(&answer.now))
+        (now(&answer))
         @if visitor.is_admin() {
             section.card #provision {
                 h2 { "Provision now" }
@@ -175,8 +175,15 @@ fn names<'a>(names: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// What a run would do now, with the license rule's decision and reason up front.
-fn now(entry: &engine::log::LogEntry) -> Markup {
-    let v = serde_json::to_value(entry).unwrap_or_default();
+fn now(a: &PersonAnswer) -> Markup {
+    let v = serde_json::to_value(&a.now).unwrap_or_default();
+    let held = a.record.as_ref().and_then(|r| r.license.as_ref()).map(|l| {
+        if l.add_ons.is_empty() {
+            l.plan.clone()
+        } else {
+            format!("{} + {}", l.plan, l.add_ons.join(", "))
+        }
+    });
     let info = &v["provisioningStatusInfo"];
     let action = v["provisioningAction"].as_str().unwrap_or_default();
     let license_step = v["provisioningSteps"]
@@ -193,7 +200,11 @@ fn now(entry: &engine::log::LogEntry) -> Markup {
             }
             @if let Some(step) = license_step {
                 p.license #license-now {
-                    "License: " strong { (step["details"]["license"].as_str().unwrap_or_default()) }
+                    "License: "
+                    @match (step["details"]["license"].as_str().unwrap_or_default(), &held) {
+                        ("unchanged", Some(held)) => { strong { (held) } " (as provisioned, unchanged)" }
+                        (license, _) => { strong { (license) } }
+                    }
                     " — decided by " (step["name"].as_str().unwrap_or_default())
                 }
                 @if let Some(why) = step["description"].as_str().filter(|d| !d.is_empty()) {
