@@ -102,7 +102,11 @@ impl Browser {
     /// Clicks what `locator` finds (a link or a submit button) and waits until the next page
     /// has replaced this one: until this page's root element is gone (stale).
     async fn click(&self, locator: Locator<'_>) {
-        let old = self.client.find(Locator::Css("html")).await.expect("a page");
+        let old = self
+            .client
+            .find(Locator::Css("html"))
+            .await
+            .expect("a page");
         self.client
             .find(locator)
             .await
@@ -133,6 +137,17 @@ impl Browser {
         url.path().to_string()
     }
 
+    /// Scrolls the element `css` finds to the top of the window.
+    async fn scroll_to(&self, css: &str) {
+        self.client
+            .execute(
+                "document.querySelector(arguments[0]).scrollIntoView()",
+                vec![json!(css)],
+            )
+            .await
+            .expect("scroll");
+    }
+
     /// Saves the page as `target/console-screenshots/{name}.png`.
     async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("screenshot");
@@ -143,7 +158,11 @@ impl Browser {
 
     async fn sign_in(&self, base: &str, token: &str) {
         self.go(&format!("{base}/ui")).await;
-        assert_eq!(self.path().await, "/ui/sign-in", "signed out: the sign-in page");
+        assert_eq!(
+            self.path().await,
+            "/ui/sign-in",
+            "signed out: the sign-in page"
+        );
         self.type_into("#token", token).await;
         self.click_button("Sign in").await;
     }
@@ -224,16 +243,19 @@ struct Served {
 
 /// The demo's directory.
 fn demo_directory() -> Value {
-    let text = std::fs::read_to_string(muster_tests::harness::workspace_root().join("examples/directory.json"))
-        .expect("examples/directory.json");
+    let text = std::fs::read_to_string(
+        muster_tests::harness::workspace_root().join("examples/directory.json"),
+    )
+    .expect("examples/directory.json");
     serde_json::from_str(&text).expect("the demo directory is JSON")
 }
 
 /// `examples/demo.toml` with a bearer token for the simulator instead of its OAuth app, no
 /// schedule, quick probes, and `[alerts]` to `webhook`.
 fn demo_config(webhook: &str) -> String {
-    let text = std::fs::read_to_string(muster_tests::harness::workspace_root().join("examples/demo.toml"))
-        .expect("examples/demo.toml");
+    let text =
+        std::fs::read_to_string(muster_tests::harness::workspace_root().join("examples/demo.toml"))
+            .expect("examples/demo.toml");
     let mut out = String::new();
     let mut skipping = false;
     for line in text.lines() {
@@ -329,20 +351,30 @@ fn licensed_without_phone(directory: &Value) -> (String, String) {
             .flatten()
             .find(|g| g["displayName"] == name)
             .and_then(|g| g["members"].as_array())
-            .map(|m| m.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let phone = members("Zoom-Phone");
-    let phone_groups: Vec<String> = phone.iter().filter(|m| m.starts_with("g-")).cloned().collect();
-    let in_phone_group = |id: &str| phone_groups.iter().any(|g| {
-        directory["groups"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|x| x["id"] == g.as_str())
-            .and_then(|x| x["members"].as_array())
-            .is_some_and(|m| m.iter().any(|v| v == id))
-    });
+    let phone_groups: Vec<String> = phone
+        .iter()
+        .filter(|m| m.starts_with("g-"))
+        .cloned()
+        .collect();
+    let in_phone_group = |id: &str| {
+        phone_groups.iter().any(|g| {
+            directory["groups"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|x| x["id"] == g.as_str())
+                .and_then(|x| x["members"].as_array())
+                .is_some_and(|m| m.iter().any(|v| v == id))
+        })
+    };
     let person = members("Zoom-Licensed")
         .into_iter()
         .filter(|m| m.starts_with("u-"))
@@ -387,13 +419,21 @@ async fn an_admin_finds_why_someone_has_no_phone_license_and_fixes_it() {
     );
     browser.type_into("#token", ADMIN).await;
     browser.click_button("Sign in").await;
-    assert_eq!(browser.path().await, "/ui/logs", "back where they were going");
+    assert_eq!(
+        browser.path().await,
+        "/ui/logs",
+        "back where they were going"
+    );
 
     // A cycle from the overview's controls, confirmed first.
     browser.go(&format!("{base}/ui")).await;
     assert!(browser.page_text().await.contains("No cycle has run yet."));
     browser.click_button("Run a cycle now").await;
-    assert_eq!(browser.path().await, "/ui/controls/sync", "a confirmation first");
+    assert_eq!(
+        browser.path().await,
+        "/ui/controls/sync",
+        "a confirmation first"
+    );
     assert!(browser.page_text().await.contains("reads the source"));
     browser.click_button("Run the cycle").await;
     assert!(browser.text(".notice").await.contains("started"));
@@ -405,8 +445,13 @@ async fn an_admin_finds_why_someone_has_no_phone_license_and_fixes_it() {
     // The overview shows what the API says.
     browser.go(&format!("{base}/ui")).await;
     let row = browser.text("#cycles tbody tr").await;
-    assert!(row.contains(&created.to_string()), "{row} shows {created} created");
-    let licensed = status["licenses"]["plans"]["licensed"].as_u64().expect("licensed");
+    assert!(
+        row.contains(&created.to_string()),
+        "{row} shows {created} created"
+    );
+    let licensed = status["licenses"]["plans"]["licensed"]
+        .as_u64()
+        .expect("licensed");
     let licenses = browser.text("#licenses").await;
     assert!(
         licenses.contains("licensed") && licenses.contains(&licensed.to_string()),
@@ -458,11 +503,17 @@ async fn an_admin_finds_why_someone_has_no_phone_license_and_fixes_it() {
     }
     write_directory(served.harness_dir.path(), &changed);
     browser.go(&format!("{base}/ui/people/{id}")).await;
-    assert!(browser.text("#license-now").await.contains("phone"), "the plan now gives the add-on");
+    assert!(
+        browser.text("#license-now").await.contains("phone"),
+        "the plan now gives the add-on"
+    );
     browser.click_button("Provision now").await;
     browser.click_button("Provision now").await;
     let notice = browser.text(".notice").await;
-    assert!(notice.contains("update") && notice.contains("success"), "{notice}");
+    assert!(
+        notice.contains("update") && notice.contains("success"),
+        "{notice}"
+    );
     let person = served.api(&format!("/admin/people/{id}")).await;
     assert_eq!(
         person["record"]["license"]["add_ons"],
@@ -471,6 +522,48 @@ async fn an_admin_finds_why_someone_has_no_phone_license_and_fixes_it() {
         person["record"]
     );
     browser.screenshot("person-provisioned").await;
+
+    // Two runs have recorded the licenses held: the overview draws them over time.
+    browser.go(&format!("{base}/ui")).await;
+    browser
+        .client
+        .find(Locator::Css("#licenses svg.chart polyline"))
+        .await
+        .expect("the licenses chart");
+    assert!(
+        browser
+            .text("#licenses .legend")
+            .await
+            .contains("phone (add-on)")
+    );
+    browser.scroll_to("#licenses").await;
+    browser.screenshot("overview-licenses").await;
+
+    // At a phone's width nothing runs off the side of the page.
+    browser
+        .client
+        .set_window_size(390, 844)
+        .await
+        .expect("resize");
+    for page in [
+        "/ui",
+        "/ui/logs",
+        &format!("/ui/people/{id}"),
+        "/ui/plugins",
+    ] {
+        browser.go(&format!("{base}{page}")).await;
+        let wider = browser
+            .client
+            .execute(
+                "return document.documentElement.scrollWidth > window.innerWidth",
+                vec![],
+            )
+            .await
+            .expect("measure");
+        assert_eq!(wider, json!(false), "{page} is wider than a phone");
+    }
+    browser.go(&format!("{base}/ui")).await;
+    browser.screenshot("overview-phone").await;
     let _ = browser.client.clone().close().await;
 }
 
@@ -509,12 +602,15 @@ async fn plugins_pause_alerts_and_the_viewer_role() {
     assert!(page.contains("is staged"), "{page}");
     let preview = browser.text("#preview").await;
     assert!(preview.contains("people planned"), "{preview}");
+    browser.scroll_to("#staged").await;
     browser.screenshot("plugins-preview").await;
     browser.click_button("Activate this version").await;
     browser.click_button("Activate").await;
     let second = license(&served.api("/admin/plugins").await);
     assert_ne!(second, original, "the upload is active");
-    browser.click_button("Roll back to the previous version").await;
+    browser
+        .click_button("Roll back to the previous version")
+        .await;
     assert!(browser.page_text().await.contains(&original[..12]));
     browser.click_button("Roll back").await;
     assert!(browser.text(".notice").await.contains("now runs"));
@@ -526,14 +622,20 @@ async fn plugins_pause_alerts_and_the_viewer_role() {
     browser.type_into("#reason", "change freeze").await;
     browser.click_button("Pause").await;
     assert!(browser.text("#job-state").await.contains("change freeze"));
-    assert_eq!(served.api("/admin/status").await["paused"]["reason"], "change freeze");
+    assert_eq!(
+        served.api("/admin/status").await["paused"]["reason"],
+        "change freeze"
+    );
     browser.screenshot("overview-paused").await;
     browser.click_button("Resume the job").await;
     browser.click_button("Resume").await;
     assert!(served.api("/admin/status").await["paused"].is_null());
 
     // The target refuses muster: the webhook hears it, and the overview shows it.
-    served.sim.state.inject_failures(Fault::status(401), 100_000);
+    served
+        .sim
+        .state
+        .inject_failures(Fault::status(401), 100_000);
     let alerted = wait_until(Duration::from_secs(30), || {
         served
             .alerts
@@ -543,7 +645,11 @@ async fn plugins_pause_alerts_and_the_viewer_role() {
             .any(|a| a["key"] == "target" && a["state"] == "firing")
     })
     .await;
-    assert!(alerted, "no alert: {:?}", served.alerts.lock().map(|a| a.clone()));
+    assert!(
+        alerted,
+        "no alert: {:?}",
+        served.alerts.lock().map(|a| a.clone())
+    );
     browser.go(&format!("{base}/ui")).await;
     assert!(browser.text("#target-connection").await.contains("failed"));
     browser.screenshot("overview-target-failing").await;
@@ -556,7 +662,10 @@ async fn plugins_pause_alerts_and_the_viewer_role() {
     browser.click_button("Sign in").await;
     assert_eq!(browser.path().await, "/ui");
     let page = browser.page_text().await;
-    assert!(page.contains("viewer") && !page.contains("Controls"), "{page}");
+    assert!(
+        page.contains("viewer") && !page.contains("Controls"),
+        "{page}"
+    );
     browser.go(&format!("{base}/ui/plugins")).await;
     assert!(!browser.page_text().await.contains("Roll back"));
     let _ = browser.client.clone().close().await;
@@ -574,11 +683,26 @@ async fn the_viewer_token_only_reads_and_no_admin_token_means_no_console() {
             .bearer_auth(token);
         async move { request.send().await.expect("request").status().as_u16() }
     };
-    assert_eq!(status(VIEWER, reqwest::Method::GET, "/admin/status").await, 200);
-    assert_eq!(status(VIEWER, reqwest::Method::POST, "/admin/pause").await, 403);
-    assert_eq!(status("wrong", reqwest::Method::GET, "/admin/status").await, 401);
-    assert_eq!(status(ADMIN, reqwest::Method::GET, "/admin/status").await, 200);
-    assert!(served.api("/admin/status").await["paused"].is_null(), "the viewer paused nothing");
+    assert_eq!(
+        status(VIEWER, reqwest::Method::GET, "/admin/status").await,
+        200
+    );
+    assert_eq!(
+        status(VIEWER, reqwest::Method::POST, "/admin/pause").await,
+        403
+    );
+    assert_eq!(
+        status("wrong", reqwest::Method::GET, "/admin/status").await,
+        401
+    );
+    assert_eq!(
+        status(ADMIN, reqwest::Method::GET, "/admin/status").await,
+        200
+    );
+    assert!(
+        served.api("/admin/status").await["paused"].is_null(),
+        "the viewer paused nothing"
+    );
     // Signed out, a console page sends one to sign in.
     let no_redirects = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -590,8 +714,7 @@ async fn the_viewer_token_only_reads_and_no_admin_token_means_no_console() {
         .await
         .expect("ui");
     assert_eq!(answer.status().as_u16(), 303);
-    // A state change without the session's CSRF token is refused, even with a session cookie
-    // (here: none at all).
+    // Signed out, a change goes to the sign-in and changes nothing.
     let answer = no_redirects
         .post(format!("{}/ui/controls/pause", served.base))
         .form(&[("confirm", "yes"), ("csrf", "forged")])
@@ -600,6 +723,68 @@ async fn the_viewer_token_only_reads_and_no_admin_token_means_no_console() {
         .expect("post");
     assert_eq!(answer.status().as_u16(), 303, "signed out: to the sign-in");
     assert!(served.api("/admin/status").await["paused"].is_null());
+
+    // Signed in: an HTTP-only, SameSite=Strict cookie.
+    let answer = no_redirects
+        .post(format!("{}/ui/sign-in", served.base))
+        .form(&[("token", ADMIN), ("next", "/ui")])
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(answer.status().as_u16(), 303);
+    let set = answer
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("a session cookie")
+        .to_string();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    let cookie = set.split(';').next().unwrap_or_default().to_string();
+    let with_cookie = |method: reqwest::Method, path: &str| {
+        no_redirects
+            .request(method, format!("{}{path}", served.base))
+            .header("cookie", cookie.clone())
+    };
+    // The cookie reads the admin API (as the console's exports do), and changes nothing there.
+    let read = with_cookie(reqwest::Method::GET, "/admin/logs?format=csv")
+        .send()
+        .await
+        .expect("csv");
+    assert_eq!(read.status().as_u16(), 200);
+    let write = with_cookie(reqwest::Method::POST, "/admin/pause")
+        .send()
+        .await
+        .expect("pause");
+    assert_eq!(write.status().as_u16(), 403);
+    // A console form without this session's CSRF token is refused.
+    let forged = with_cookie(reqwest::Method::POST, "/ui/controls/pause")
+        .form(&[("confirm", "yes"), ("csrf", "forged")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(forged.status().as_u16(), 403);
+    assert!(served.api("/admin/status").await["paused"].is_null());
+    // The live progress is a stream of Server-Sent Events.
+    let mut events = with_cookie(reqwest::Method::GET, "/ui/events")
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(
+        events
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("text/event-stream")
+    );
+    let first = events.chunk().await.expect("a chunk").unwrap_or_default();
+    let first = String::from_utf8_lossy(&first).to_string();
+    assert!(
+        first.contains("event: progress") && first.contains("\"running\":null"),
+        "{first}"
+    );
 
     // Another job without an admin token: the console is off, as the admin API is.
     let (hook, _) = webhook().await;
@@ -619,5 +804,11 @@ async fn the_viewer_token_only_reads_and_no_admin_token_means_no_console() {
         .await
         .expect("ui");
     assert_eq!(answer.status().as_u16(), 503);
-    assert!(answer.text().await.unwrap_or_default().contains("MUSTER_ADMIN_TOKEN"));
+    assert!(
+        answer
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("MUSTER_ADMIN_TOKEN")
+    );
 }

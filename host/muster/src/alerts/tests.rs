@@ -134,8 +134,7 @@ fn bodies_carry_the_link_in_json_and_in_slack_form() {
     );
     let text = slack["text"].as_str().unwrap_or_default();
     assert!(
-        text.contains("the job is quarantined")
-            && text.contains("https://muster.example/ui"),
+        text.contains("the job is quarantined") && text.contains("https://muster.example/ui"),
         "{text}"
     );
 }

@@ -77,7 +77,7 @@ fn plugin(visitor: &Visitor, p: &PluginView) -> Markup {
             @if let Some(staged) = &p.staged {
                 section.staged #staged {
                     h3 { "Staged: " code title=(staged.version) { (short(&staged.version)) } }
-                    p { "From " (format!("{:?}", staged.origin).to_lowercase()) ", " (when(staged.staged_at)) ". " (staged.reason) }
+                    p { "From " (format!("{:?}", staged.origin).to_lowercase()) " at " (when(staged.staged_at)) ": " (staged.reason) "." }
                     @if let Some(preview) = &staged.preview {
                         (report(preview))
                     }
