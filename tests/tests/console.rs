@@ -590,7 +590,7 @@ async fn plugins_pause_alerts_and_the_viewer_role() {
     // Upload a new version: staged with its preview, then activated, then rolled back.
     let bytes = muster_artifacts::builtin("license-by-group").expect("built-in");
     let file = served.harness_dir.path().join("license-v2.wasm");
-    std::fs::write(&file, component_variant(&bytes, "v2")).expect("write the upload");
+    std::fs::write(&file, component_variant(bytes, "v2")).expect("write the upload");
     browser.go(&format!("{base}/ui/plugins")).await;
     browser
         .type_into("#wasm-license-by-group", &file.display().to_string())
