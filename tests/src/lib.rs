@@ -13,6 +13,7 @@
 //! `#[tokio::test(flavor = "multi_thread")]`.
 
 pub mod fake_graph;
+pub mod fake_smtp;
 pub mod harness;
 pub mod scim2_server;
 pub mod sim;

@@ -126,3 +126,51 @@ async fn a_failing_target_is_alerted_once_signed_and_resolved_when_it_answers_ag
     drop(stop);
     drop(dir);
 }
+
+/// `[alerts.email]` without a webhook: the same failing target, mailed through an SMTP server
+/// of this test, and mailed again when it answers.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_target_is_mailed_and_resolved_by_mail() {
+    let smtp = muster_tests::fake_smtp::FakeSmtp::start().await;
+    let server = format!(
+        "[server]\nscheduled_sync = false\nprobe_interval_secs = 1\n\n[alerts]\n\
+         check_interval_secs = 1\nbase_url = \"https://muster.example\"\n\n[alerts.email]\n\
+         smtp_host = \"127.0.0.1\"\nsmtp_port = {}\nsecurity = \"none\"\n\
+         from = \"muster <muster@example.com>\"\nto = [\"ops@example.com\", \"oncall@example.com\"]\n",
+        smtp.port
+    );
+    let harness = Harness::start(&zoom_config(None, &server), &[]).await;
+    harness.write(&Directory::new());
+    let Harness { dir, sim, job } = harness;
+    let state = AppState::new(Arc::new(job), Some("admin".into())).expect("app state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(serve::run(listener, state, async move {
+        let _ = stopped.await;
+    }));
+
+    sim.state.inject_failures(Fault::status(401), 100_000);
+    let mailed = wait_until(Duration::from_secs(30), || !smtp.mails().is_empty()).await;
+    assert!(mailed, "no alert was mailed");
+    let mail = smtp.mails().remove(0);
+    assert_eq!(mail.from, "muster@example.com");
+    assert_eq!(mail.to, ["ops@example.com", "oncall@example.com"]);
+    for want in [
+        "Subject: [muster] firing: the target fails its test connection",
+        "Details: https://muster.example/ui",
+    ] {
+        assert!(mail.data.contains(want), "{want} in {}", mail.data);
+    }
+    sim.state.clear_faults();
+    let resolved = wait_until(Duration::from_secs(30), || {
+        smtp.mails()
+            .iter()
+            .any(|m| m.data.contains("Subject: [muster] resolved"))
+    })
+    .await;
+    assert!(resolved, "{:?}", smtp.mails());
+    drop(stop);
+    drop(dir);
+}

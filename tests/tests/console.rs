@@ -5,6 +5,7 @@
 //! `.ci/test` installs the `chromium` and `chromium-driver` packages; without them these tests
 //! fail, naming them.
 
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -39,10 +40,13 @@ impl Browser {
             );
         }
         let port = free_port();
+        // In a process group of its own, with the browsers it starts: dropping the Browser
+        // kills them all, also when a test fails before it closes its session.
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("starting chromedriver");
         let url = format!("http://127.0.0.1:{port}");
@@ -170,7 +174,11 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        if let Ok(group) = i32::try_from(self.driver.id()) {
+            // SAFETY: kill(2) with a negative pid signals that process group: chromedriver's own
+            // (`process_group(0)` above), holding only it and the browsers it started.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+        }
         let _ = self.driver.wait();
     }
 }
@@ -615,6 +623,24 @@ async fn plugins_pause_alerts_and_the_viewer_role() {
     browser.click_button("Roll back").await;
     assert!(browser.text(".notice").await.contains("now runs"));
     assert_eq!(license(&served.api("/admin/plugins").await), original);
+    // The history says who or what activated each version: the rollback, the staged upload
+    // activated by the admin token, the version loaded at start.
+    let activations = browser
+        .text("#plugin-license-by-group .activations tbody")
+        .await;
+    let hows: Vec<&str> = activations
+        .lines()
+        .filter_map(|row| {
+            ["rollback", "staged", "start"]
+                .into_iter()
+                .find(|h| row.contains(h))
+        })
+        .collect();
+    assert_eq!(hows, ["rollback", "staged", "start"], "{activations}");
+    assert!(
+        activations.contains("sha256:"),
+        "the admin token's id: {activations}"
+    );
 
     // Pause, with a reason, and resume.
     browser.go(&format!("{base}/ui")).await;

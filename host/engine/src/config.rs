@@ -23,7 +23,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use alerts::{AlertFormat, AlertsConfig};
+pub use alerts::{AlertFormat, AlertsConfig, EmailConfig, SmtpSecurity};
 pub use gates::{Bound, Gates, PluginPolicyConfig, ShadowConfig};
 pub use gateway::GatewayConfig;
 pub use mapping::{ApplyMode, MappingConfig, MappingKind};

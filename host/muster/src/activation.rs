@@ -282,6 +282,7 @@ pub async fn admit(
     bytes: Arc<[u8]>,
     origin: Origin,
     require_preview: bool,
+    by: &str,
 ) -> Result<Admitted, AdmitError> {
     let compiled = compile(job, name, &bytes).await?;
     let unchanged = job
@@ -299,7 +300,7 @@ pub async fn admit(
     }
     let gated = require_preview || crate::preview::is_gated(job, name);
     if !gated {
-        return activate(job, name, compiled, &bytes, origin, None);
+        return activate(job, name, compiled, &bytes, origin, None, by);
     }
     if let Some(staged) = job.staging.get(name)
         && staged.version == compiled.id().version
@@ -315,7 +316,7 @@ pub async fn admit(
     let report = preview(job, &[candidate], &PreviewOptions::default()).await?;
     if report.passed {
         tracing::info!(plugin = name, version = %compiled.id().version, "preview within the gates");
-        return activate(job, name, compiled, &bytes, origin, Some(report));
+        return activate(job, name, compiled, &bytes, origin, Some(report), by);
     }
     let reason = report.impact.failed_gates();
     tracing::warn!(plugin = name, version = %compiled.id().version, ?origin, %reason, "new plugin version exceeds the gates: staged, not activated");
@@ -469,7 +470,16 @@ pub async fn gate_configured(job: &Arc<Job>) {
             tracing::warn!(plugin = name, before = %before, error = %e, "the version that served could not be loaded again: the configured one serves without a preview");
             continue;
         }
-        match admit(job, name, Arc::from(bytes), Origin::Configuration, false).await {
+        match admit(
+            job,
+            name,
+            Arc::from(bytes),
+            Origin::Configuration,
+            false,
+            "the configuration file",
+        )
+        .await
+        {
             Ok(Admitted::Active { .. }) => {
                 tracing::info!(plugin = name, version = %configured, "configured version within the gates: active")
             }
@@ -582,6 +592,7 @@ pub fn activate_staged(
         staged.plugin.clone(),
         &staged.bytes,
         staged.origin,
+        ("staged", who),
     )?;
     if passed {
         tracing::info!(plugin = name, version = %staged.version, by = who, "staged plugin version activated");
@@ -598,8 +609,14 @@ fn activate(
     bytes: &[u8],
     origin: Origin,
     preview: Option<PreviewReport>,
+    by: &str,
 ) -> Result<Admitted, AdmitError> {
-    let (plugin, saved) = activate_now(job, name, plugin, bytes, origin)?;
+    let how = match origin {
+        Origin::Upload => "upload",
+        Origin::Folder => "folder",
+        Origin::Configuration => "configuration",
+    };
+    let (plugin, saved) = activate_now(job, name, plugin, bytes, origin, (how, by))?;
     Ok(Admitted::Active {
         plugin,
         preview: preview.map(Box::new),
@@ -619,17 +636,20 @@ pub(crate) fn promote(
         staged.plugin.clone(),
         &staged.bytes,
         staged.origin,
+        ("shadow", "its clean shadow runs"),
     )?;
     Ok(plugin)
 }
 
-/// Makes `plugin` active (an upload also saved to `plugins_dir`); returns the file saved.
+/// Makes `plugin` active (an upload also saved to `plugins_dir`), recorded as `(how, by)` in
+/// the plugin's activations; returns the file saved.
 fn activate_now(
     job: &Job,
     name: &str,
     plugin: Arc<Plugin>,
     bytes: &[u8],
     origin: Origin,
+    (how, by): (&str, &str),
 ) -> Result<(Arc<Plugin>, Option<PathBuf>), AdmitError> {
     let saved = match (job.plugin_folder(), origin) {
         (Some(folder), Origin::Upload) => {
@@ -648,5 +668,14 @@ fn activate_now(
     };
     // A newer version went live: what was staged is stale.
     job.staging.clear(name);
+    record_activation(job, name, &plugin.id().version, how, by);
     Ok((plugin, saved))
+}
+
+/// Records an activation in the plugin's history; a failure to record is logged, and does not
+/// undo the activation.
+pub fn record_activation(job: &Job, name: &str, version: &str, how: &str, by: &str) {
+    if let Err(e) = job.store.record_activation(name, version, how, by) {
+        tracing::warn!(plugin = name, version, error = %e, "the activation could not be recorded in the plugin's history");
+    }
 }

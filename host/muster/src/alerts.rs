@@ -3,7 +3,7 @@
 //! ([`conditions`], pure), and a [`Notifier`] decides what to send: an alert when its condition
 //! starts, again every `resend_minutes` while it lasts, and a "resolved" one when it clears.
 //! Each is POSTed to the webhook ([`deliver`]), signed with HMAC-SHA256 when a secret is set,
-//! and retried with backoff.
+//! and/or mailed ([`Mailer`]), and retried with backoff.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -45,7 +45,7 @@ pub struct Alert {
     /// Stable while the condition lasts: what deduplicates it.
     pub key: String,
     pub summary: String,
-    /// The admin API path that explains it.
+    /// The console page that explains it.
     pub link: String,
 }
 
@@ -74,7 +74,8 @@ pub fn conditions(facts: &Facts, config: &AlertsConfig) -> Vec<Alert> {
             "deletion-threshold".into(),
             format!(
                 "{} disables and deletes are held back by the deletion threshold; release them \
-                 with POST /admin/sync?allow_deletes=true once the source is checked",
+                 once the source is checked (the console's \"Release held deletions\", or \
+                 POST /admin/sync?allow_deletes=true)",
                 facts.held_deletions
             ),
             "/ui#controls",
@@ -246,10 +247,7 @@ pub fn facts(job: &Job, target_failing: Option<String>) -> anyhow::Result<Facts>
 
 /// The body of a message in the configured format.
 pub fn body(message: &Message, config: &AlertsConfig) -> serde_json::Value {
-    let link = match &config.base_url {
-        Some(base) => format!("{}{}", base.trim_end_matches('/'), message.alert.link),
-        None => message.alert.link.clone(),
-    };
+    let link = link(message, config);
     match config.format {
         AlertFormat::Json => serde_json::json!({
             "source": "muster",
@@ -279,13 +277,17 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
     format!("sha256={hex}")
 }
 
-/// POSTs a message to the webhook, retrying a failure (no answer, or not a 2xx) with backoff.
+/// POSTs a message to the webhook (when one is configured), retrying a failure (no answer, or
+/// not a 2xx) with backoff.
 pub async fn deliver(
     client: &reqwest::Client,
     config: &AlertsConfig,
     secret: Option<&[u8]>,
     message: &Message,
 ) -> Result<(), String> {
+    let Some(url) = config.webhook_url.as_deref() else {
+        return Ok(());
+    };
     let body = serde_json::to_vec(&body(message, config)).map_err(|e| e.to_string())?;
     let mut last_error = String::new();
     for attempt in 0..ATTEMPTS {
@@ -293,7 +295,7 @@ pub async fn deliver(
             tokio::time::sleep(Duration::from_secs(4u64.pow(attempt - 1))).await;
         }
         let mut request = client
-            .post(&config.webhook_url)
+            .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.clone());
         if let Some(secret) = secret {
@@ -318,6 +320,118 @@ pub fn secret(config: &AlertsConfig) -> anyhow::Result<Option<Vec<u8>>> {
                 "[alerts] secret_env names {name}, which is not set; alerts would go unsigned"
             ),
         },
+    }
+}
+
+/// The link of a message: under `base_url` when set.
+fn link(message: &Message, config: &AlertsConfig) -> String {
+    match &config.base_url {
+        Some(base) => format!("{}{}", base.trim_end_matches('/'), message.alert.link),
+        None => message.alert.link.clone(),
+    }
+}
+
+/// A message as an e-mail's subject and plain-text body.
+pub fn email_text(message: &Message, config: &AlertsConfig) -> (String, String) {
+    let state = match message.state {
+        State::Firing => "firing",
+        State::Resolved => "resolved",
+    };
+    let mut summary: String = message.alert.summary.chars().take(150).collect();
+    if summary.len() < message.alert.summary.len() {
+        summary.push('…');
+    }
+    let subject = format!("[muster] {state}: {summary}");
+    let body = format!(
+        "{}\n\nState: {state}\nSince: {}\nAlert: {}\nDetails: {}\n\n-- \nmuster; alerts are \
+         set in the job's [alerts] table.\n",
+        message.alert.summary,
+        store::rfc3339(message.since),
+        message.alert.key,
+        link(message, config),
+    );
+    (subject, body)
+}
+
+/// Sends alerts by e-mail through `[alerts.email]`'s SMTP server.
+pub struct Mailer {
+    transport: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
+    from: lettre::message::Mailbox,
+    to: Vec<lettre::message::Mailbox>,
+}
+
+impl Mailer {
+    /// The mailer `config` describes, its password read from `password_env`: an unset
+    /// variable or an address that does not parse is an error at start, not at the first alert.
+    pub fn new(config: &engine::config::EmailConfig) -> anyhow::Result<Mailer> {
+        use anyhow::Context as _;
+        use engine::config::SmtpSecurity;
+        use lettre::transport::smtp::authentication::Credentials;
+        use lettre::{AsyncSmtpTransport, Tokio1Executor};
+
+        let host = config.smtp_host.trim();
+        let mut builder = match config.security {
+            SmtpSecurity::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
+            SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
+            SmtpSecurity::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+                host,
+            )),
+        }
+        .with_context(|| format!("[alerts.email] smtp_host {host:?}"))?
+        .port(config.port())
+        .timeout(Some(Duration::from_secs(20)));
+        if let (Some(user), Some(variable)) = (&config.username, &config.password_env) {
+            let password = std::env::var(variable)
+                .ok()
+                .filter(|p| !p.is_empty())
+                .with_context(|| {
+                    format!("[alerts.email] password_env names {variable}, which is not set")
+                })?;
+            builder = builder.credentials(Credentials::new(user.clone(), password));
+        }
+        let mailbox = |text: &str, key: &str| -> anyhow::Result<lettre::message::Mailbox> {
+            text.trim()
+                .parse()
+                .with_context(|| format!("[alerts.email] {key} {text:?} is not an e-mail address"))
+        };
+        Ok(Mailer {
+            transport: builder.build(),
+            from: mailbox(&config.from, "from")?,
+            to: config
+                .to
+                .iter()
+                .map(|t| mailbox(t, "to"))
+                .collect::<anyhow::Result<_>>()?,
+        })
+    }
+
+    /// Mails `message` to every recipient, retrying a failure with backoff.
+    pub async fn send(&self, message: &Message, config: &AlertsConfig) -> Result<(), String> {
+        use lettre::AsyncTransport as _;
+        let (subject, body) = email_text(message, config);
+        let mut email = lettre::Message::builder()
+            .from(self.from.clone())
+            .subject(subject);
+        for to in &self.to {
+            email = email.to(to.clone());
+        }
+        let email = email
+            .header(lettre::message::header::ContentType::TEXT_PLAIN)
+            .body(body)
+            .map_err(|e| format!("building the e-mail: {e}"))?;
+        let mut last_error = String::new();
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_secs(4u64.pow(attempt - 1))).await;
+            }
+            match self.transport.send(email.clone()).await {
+                Ok(_) => return Ok(()),
+                Err(e) => {
+                    last_error = format!("the SMTP server refused or could not be reached: {e}")
+                }
+            }
+        }
+        Err(last_error)
     }
 }
 

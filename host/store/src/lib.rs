@@ -32,6 +32,7 @@
 //! by the intent's matching value and settles it. A create that is lost with its intent is
 //! covered by the look-up before every create.
 
+mod activations;
 mod answers;
 #[cfg(test)]
 mod crash;
@@ -58,6 +59,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
+pub use activations::Activation;
 pub use answers::KeptAnswer;
 pub use cycles::{CycleCounts, CycleKind, CycleRecord, CycleStatus, LicenseTally};
 pub use error::StoreError;

@@ -56,6 +56,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "plugin_answers",
         sql: include_str!("../migrations/0007_plugin_answers.sql"),
     },
+    Migration {
+        version: 8,
+        name: "plugin_activations",
+        sql: include_str!("../migrations/0008_plugin_activations.sql"),
+    },
 ];
 
 /// The schema version this binary writes.

@@ -623,3 +623,35 @@ fn alerts_name_what_is_wrong_and_default_the_rest() {
         ]
     );
 }
+
+#[test]
+fn alerts_by_email_need_addresses_and_never_a_password_in_clear() {
+    let ok = format!(
+        "{EXAMPLE}\n[alerts]\n[alerts.email]\nsmtp_host = \"smtp.example.com\"\n\
+         username = \"muster\"\npassword_env = \"MUSTER_SMTP_PASSWORD\"\n\
+         from = \"muster <muster@example.com>\"\nto = [\"ops@example.com\"]\n"
+    );
+    let config = Config::from_toml_str(&ok).expect("valid");
+    let email = config.alerts.and_then(|a| a.email).expect("e-mail");
+    assert_eq!(
+        (email.security, email.port()),
+        (SmtpSecurity::Starttls, 587)
+    );
+    assert_eq!(
+        errors_of(&format!("{EXAMPLE}\n[alerts]\nresend_minutes = 5\n")),
+        ["alerts.webhook_url: is needed, or `[alerts.email]`: alerts must go somewhere"]
+    );
+    let bad = format!(
+        "{EXAMPLE}\n[alerts]\n[alerts.email]\nsmtp_host = \"smtp.example.com\"\n\
+         security = \"none\"\nusername = \"muster\"\nfrom = \"muster\"\nto = [\"ops\"]\n"
+    );
+    assert_eq!(
+        errors_of(&bad),
+        [
+            "alerts.email.from: `muster` is not an e-mail address",
+            "alerts.email.to[0]: `ops` is not an e-mail address",
+            "alerts.email.password_env: is needed with `username`: the variable holding the password",
+            "alerts.email.security: `none` would send the password in clear: use `starttls` or `tls`",
+        ]
+    );
+}

@@ -2,7 +2,7 @@ use super::*;
 
 fn config() -> AlertsConfig {
     AlertsConfig {
-        webhook_url: "http://127.0.0.1:9/hook".into(),
+        webhook_url: Some("http://127.0.0.1:9/hook".into()),
         secret_env: None,
         format: AlertFormat::Json,
         resend_minutes: 60,
@@ -11,6 +11,7 @@ fn config() -> AlertsConfig {
         outbox_minutes: 15,
         check_interval_secs: 30,
         base_url: Some("https://muster.example/".into()),
+        email: None,
     }
 }
 
@@ -136,5 +137,42 @@ fn bodies_carry_the_link_in_json_and_in_slack_form() {
     assert!(
         text.contains("the job is quarantined") && text.contains("https://muster.example/ui"),
         "{text}"
+    );
+}
+
+#[test]
+fn an_email_says_what_holds_since_when_and_where_to_look() {
+    let message = Message {
+        state: State::Firing,
+        alert: Alert {
+            key: "target".into(),
+            summary: "the target fails its test connection: 401".into(),
+            link: "/ui".into(),
+        },
+        since: 1_714_564_800,
+    };
+    let (subject, body) = email_text(&message, &config());
+    assert_eq!(
+        subject,
+        "[muster] firing: the target fails its test connection: 401"
+    );
+    for want in [
+        "State: firing",
+        "Since: 2024-05-01T12:00:00Z",
+        "Details: https://muster.example/ui",
+    ] {
+        assert!(body.contains(want), "{want} in {body}");
+    }
+    let long = Message {
+        alert: Alert {
+            summary: "x".repeat(400),
+            ..message.alert.clone()
+        },
+        ..message
+    };
+    let (subject, _) = email_text(&long, &config());
+    assert!(
+        subject.chars().count() < 180 && subject.ends_with('…'),
+        "{subject}"
     );
 }

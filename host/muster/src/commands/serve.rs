@@ -84,13 +84,34 @@ pub async fn run_with(
     let paused = state.job.store.paused()?.is_some();
     metrics::gauge!(crate::http::admin::PAUSED).set(if paused { 1.0 } else { 0.0 });
     activation::restore_staged(&state.job).await;
+    for entry in state.job.plugin_entries() {
+        if let Some(active) = state.job.registry.active(&entry.name) {
+            activation::record_activation(
+                &state.job,
+                &entry.name,
+                &active.id().version,
+                "start",
+                "muster serve at start",
+            );
+        }
+    }
     let _folder = watch_plugin_folder(&state.job).await?;
     tokio::spawn(upkeep(state.clone(), stopped.clone()));
     tokio::spawn(probe(state.clone(), stopped.clone()));
     tokio::spawn(prune(state.clone(), stopped.clone()));
     if let Some(config) = state.job.config.alerts.clone() {
         let secret = crate::alerts::secret(&config)?;
-        tokio::spawn(alert(state.clone(), config, secret, stopped.clone()));
+        let mailer = match &config.email {
+            Some(email) => Some(crate::alerts::Mailer::new(email)?),
+            None => None,
+        };
+        tokio::spawn(alert(
+            state.clone(),
+            config,
+            secret,
+            mailer,
+            stopped.clone(),
+        ));
     }
     let outbox = match &state.gateway {
         Some(gateway) => {
@@ -207,6 +228,7 @@ async fn alert(
     state: AppState,
     config: engine::config::AlertsConfig,
     secret: Option<Vec<u8>>,
+    mailer: Option<crate::alerts::Mailer>,
     mut stopped: watch::Receiver<bool>,
 ) {
     use crate::alerts;
@@ -225,13 +247,32 @@ async fn alert(
             Ok(Ok(facts)) => {
                 let holding = alerts::conditions(&facts, &config);
                 for message in notifier.step(facts.now, holding, resend) {
-                    match alerts::deliver(&client, &config, secret.as_deref(), &message).await {
-                        Ok(()) => {
-                            tracing::info!(alert = %message.alert.key, state = ?message.state, "alert sent")
+                    let posted = alerts::deliver(&client, &config, secret.as_deref(), &message);
+                    let mailed = async {
+                        match &mailer {
+                            Some(mailer) => Some(mailer.send(&message, &config).await),
+                            None => None,
                         }
+                    };
+                    let (posted, mailed) = tokio::join!(posted, mailed);
+                    let key = &message.alert.key;
+                    match posted {
+                        Ok(()) if config.webhook_url.is_some() => {
+                            tracing::info!(alert = %key, state = ?message.state, "alert posted to the webhook")
+                        }
+                        Ok(()) => {}
                         Err(e) => {
-                            tracing::warn!(alert = %message.alert.key, error = %e, "alert not delivered")
+                            tracing::warn!(alert = %key, error = %e, "alert not delivered to the webhook")
                         }
+                    }
+                    match mailed {
+                        Some(Ok(())) => {
+                            tracing::info!(alert = %key, state = ?message.state, "alert mailed")
+                        }
+                        Some(Err(e)) => {
+                            tracing::warn!(alert = %key, error = %e, "alert not mailed")
+                        }
+                        None => {}
                     }
                 }
             }
@@ -324,7 +365,7 @@ async fn watch_plugin_folder(
 }
 
 async fn admit_from_folder(job: &Arc<Job>, name: &str, file: &std::path::Path, bytes: Arc<[u8]>) {
-    match activation::admit(job, name, bytes, Origin::Folder, false).await {
+    match activation::admit(job, name, bytes, Origin::Folder, false, "the plugin folder").await {
         Ok(Admitted::Active { plugin, .. }) => {
             tracing::info!(plugin = %name, version = %plugin.id().version, file = %file.display(), "loaded from the plugin folder")
         }

@@ -98,11 +98,10 @@ pub async fn person(
         Ok(Json(answer)) => answer,
         Err(e) => return failed(e),
     };
-    let name = answer
-        .person
-        .attributes
-        .get("displayName")
-        .and_then(|v| v.as_str())
+    // What a person recognises: the display name, else the UPN, else the id.
+    let name = ["displayName", "userPrincipalName", "userName"]
+        .iter()
+        .find_map(|k| answer.person.attributes.get(k).and_then(|v| v.as_str()))
         .unwrap_or(&answer.person.id)
         .to_string();
     let body = html! {

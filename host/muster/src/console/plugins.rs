@@ -71,6 +71,24 @@ fn plugin(visitor: &Visitor, p: &PluginView) -> Markup {
                     }
                 }
             }
+            @if !p.activations.is_empty() {
+                h3 { "Activations" }
+                div.table-wrap {
+                    table.activations {
+                        thead { tr { th scope="col" { "When" } th scope="col" { "Version" } th scope="col" { "How" } th scope="col" { "By" } } }
+                        tbody {
+                            @for a in &p.activations {
+                                tr {
+                                    td { (when(a.at)) }
+                                    td { code title=(a.version) { (short(&a.version)) } }
+                                    td { (a.how) }
+                                    td { (a.by) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             @if visitor.is_admin() && p.history.len() > 1 {
                 (layout::button(visitor, &format!("{base}/rollback"), "Roll back to the previous version", &[]))
             }

@@ -1,8 +1,10 @@
 //! The admin API under `/admin`: plugins (list, preview, upload a version, activate a staged
 //! one, roll back), sync cycles,
-//! on-demand provisioning, reconciliation, provisioning logs, status and test connection. JSON in and out,
-//! its own bearer token (compared in constant time), described by the OpenAPI document at
-//! `/admin/openapi.json` (served without the token: it holds no data).
+//! on-demand provisioning, reconciliation, provisioning logs, people, status and test
+//! connection. JSON in and out, its own bearer token (compared in constant time; a read-only
+//! token and a console sign-in may read), described by the OpenAPI document at
+//! `/admin/openapi.json` (served without the token: it holds no data). The console
+//! (`crate::console`) calls these handlers to read and change what it shows.
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
@@ -133,6 +135,10 @@ pub struct PluginView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub preview: Option<PreviewReport>,
+    /// Who or what made each version active, and when (`how`: `upload`, `folder`,
+    /// `configuration`, `staged`, `rollback`, `shadow`, `start`), newest first (at most 20).
+    #[schema(value_type = Vec<Object>)]
+    pub activations: Vec<store::Activation>,
 }
 
 #[utoipa::path(get, path = "/admin/plugins", tag = "plugins",
@@ -162,6 +168,10 @@ fn plugin_view(state: &AppState, name: &str) -> Option<PluginView> {
             .collect(),
         staged: state.job.staging.get(name),
         preview: None,
+        activations: state.job.store.activations(name, 20).unwrap_or_else(|e| {
+            tracing::warn!(plugin = name, error = %e, "reading the plugin's activations failed");
+            Vec::new()
+        }),
     })
 }
 
@@ -225,9 +235,17 @@ pub(crate) async fn upload_version(
         let view = plugin_view(&state, &name).ok_or_else(|| unknown_plugin(&name))?;
         return Ok((StatusCode::ACCEPTED, Json(view)));
     }
-    let admitted = activation::admit(&state.job, &name, bytes, Origin::Upload, require_preview)
-        .await
-        .map_err(|e| admit_error(&name, e))?;
+    let who = admin_id(&state);
+    let admitted = activation::admit(
+        &state.job,
+        &name,
+        bytes,
+        Origin::Upload,
+        require_preview,
+        &who,
+    )
+    .await
+    .map_err(|e| admit_error(&name, e))?;
     match admitted {
         Admitted::Active {
             plugin,
@@ -433,9 +451,18 @@ pub(crate) async fn rollback(
         None => registry.rollback(&name).map_err(RollbackError::Registry),
     };
     match restored {
-        Ok(_) => plugin_view(&state, &name)
-            .map(Json)
-            .ok_or_else(|| unknown_plugin(&name)),
+        Ok(plugin) => {
+            activation::record_activation(
+                &state.job,
+                &name,
+                &plugin.id().version,
+                "rollback",
+                &admin_id(&state),
+            );
+            plugin_view(&state, &name)
+                .map(Json)
+                .ok_or_else(|| unknown_plugin(&name))
+        }
         Err(RollbackError::Registry(RegistryError::Unknown(_))) => Err(unknown_plugin(&name)),
         Err(e @ RollbackError::Registry(RegistryError::NoPreviousVersion(_)))
         | Err(e @ RollbackError::NotKept(_)) => Err(ApiError::conflict(e.to_string())),

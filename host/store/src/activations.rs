@@ -1,0 +1,154 @@
+//! Who or what made each plugin version active, and when: the plugin's history as the
+//! console shows it.
+
+use rusqlite::params;
+use serde::Serialize;
+
+use crate::error::{Ctx, StoreError};
+use crate::{Store, now_unix};
+
+/// Activations kept per plugin, newest first.
+const KEPT: i64 = 100;
+
+/// One activation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Activation {
+    pub version: String,
+    /// `upload`, `folder`, `configuration`, `staged`, `rollback`, `shadow`, `start`.
+    pub how: String,
+    /// An admin token's id, or what acted (`the plugin folder`, ...).
+    pub by: String,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+impl Store {
+    /// Records that `version` of `plugin` became active. At `start`, nothing is recorded when
+    /// it is the version last recorded: a restart changes nothing.
+    pub fn record_activation(
+        &self,
+        plugin: &str,
+        version: &str,
+        how: &str,
+        by: &str,
+    ) -> Result<(), StoreError> {
+        let op = "record a plugin activation";
+        self.write(op, |tx| {
+            if how == "start" {
+                let last: Option<String> = tx
+                    .query_row(
+                        "SELECT version FROM plugin_activations WHERE plugin = ?1
+                         ORDER BY id DESC LIMIT 1",
+                        [plugin],
+                        |r| r.get(0),
+                    )
+                    .map(Some)
+                    .or_else(|e| match e {
+                        rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                        e => Err(e),
+                    })
+                    .ctx(op)?;
+                if last.as_deref() == Some(version) {
+                    return Ok(());
+                }
+            }
+            tx.execute(
+                "INSERT INTO plugin_activations (plugin, version, how, by, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![plugin, version, how, by, now_unix()],
+            )
+            .ctx(op)?;
+            tx.execute(
+                "DELETE FROM plugin_activations WHERE plugin = ?1 AND id NOT IN
+                 (SELECT id FROM plugin_activations WHERE plugin = ?1 ORDER BY id DESC LIMIT ?2)",
+                params![plugin, KEPT],
+            )
+            .ctx(op)?;
+            Ok(())
+        })
+    }
+
+    /// The newest `limit` activations of `plugin`, newest first.
+    pub fn activations(&self, plugin: &str, limit: usize) -> Result<Vec<Activation>, StoreError> {
+        let op = "read plugin activations";
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT version, how, by, at FROM plugin_activations WHERE plugin = ?1
+                 ORDER BY id DESC LIMIT ?2",
+            )
+            .ctx(op)?;
+        let rows = stmt
+            .query_map(
+                params![plugin, i64::try_from(limit).unwrap_or(i64::MAX)],
+                |r| {
+                    Ok(Activation {
+                        version: r.get(0)?,
+                        how: r.get(1)?,
+                        by: r.get(2)?,
+                        at: r.get(3)?,
+                    })
+                },
+            )
+            .ctx(op)?;
+        rows.collect::<Result<Vec<_>, _>>().ctx(op)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn versions(store: &Store, plugin: &str) -> Vec<(String, String)> {
+        store
+            .activations(plugin, 1000)
+            .expect("read")
+            .into_iter()
+            .map(|a| (a.version, a.how))
+            .collect()
+    }
+
+    #[test]
+    fn activations_newest_first_and_a_restart_adds_nothing() {
+        let store = Store::open_in_memory().expect("open");
+        store
+            .record_activation("rule", "v1", "start", "muster")
+            .expect("1");
+        store
+            .record_activation("rule", "v1", "start", "muster")
+            .expect("again");
+        store
+            .record_activation("rule", "v2", "upload", "sha256:ab")
+            .expect("2");
+        store
+            .record_activation("rule", "v1", "rollback", "sha256:ab")
+            .expect("3");
+        store
+            .record_activation("other", "x", "start", "muster")
+            .expect("other");
+        assert_eq!(
+            versions(&store, "rule"),
+            [
+                ("v1".to_string(), "rollback".to_string()),
+                ("v2".into(), "upload".into()),
+                ("v1".into(), "start".into()),
+            ]
+        );
+        let last = &store.activations("rule", 1).expect("one")[0];
+        assert_eq!(last.by, "sha256:ab");
+    }
+
+    #[test]
+    fn only_the_newest_hundred_are_kept() {
+        let store = Store::open_in_memory().expect("open");
+        for i in 0..120 {
+            store
+                .record_activation("rule", &format!("v{i}"), "upload", "admin")
+                .expect("record");
+        }
+        let kept = versions(&store, "rule");
+        assert_eq!(kept.len(), 100);
+        assert_eq!(kept[0].0, "v119");
+        assert_eq!(kept[99].0, "v20");
+    }
+}
