@@ -85,6 +85,9 @@ impl StagedVersion {
 pub struct Staging {
     versions: Mutex<BTreeMap<String, StagedVersion>>,
     kept_in: Option<PathBuf>,
+    /// Versions the plugin folder offered that did not load, by plugin: (version, why). Kept
+    /// until a version of that plugin is staged or activated.
+    rejected: Mutex<BTreeMap<String, (String, String)>>,
 }
 
 /// What `.staged/<name>.json` keeps beside the component.
@@ -100,6 +103,7 @@ impl Staging {
         Staging {
             versions: Mutex::default(),
             kept_in: dir,
+            rejected: Mutex::default(),
         }
     }
 
@@ -178,7 +182,11 @@ impl Staging {
     /// for an admin. Plugin name, version and why.
     pub fn held(&self) -> Vec<(String, String, String)> {
         let staged = self.lock();
-        let held = staged.iter().filter(|(_, s)| s.shadow.is_none());
+        // An upload's outcome was answered to the admin who sent it; the folder's and the
+        // configuration's versions arrive with nobody watching.
+        let held = staged
+            .iter()
+            .filter(|(_, s)| s.shadow.is_none() && s.origin != Origin::Upload);
         held.map(|(n, s)| (n.clone(), s.version.clone(), s.reason.clone()))
             .collect()
     }
@@ -218,13 +226,33 @@ impl Staging {
         self.versions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Notes that the plugin folder's `version` of `name` did not load, and why.
+    pub fn reject(&self, name: &str, version: &str, why: &str) {
+        self.rejections()
+            .insert(name.to_string(), (version.to_string(), why.to_string()));
+    }
+
+    /// The folder's versions that did not load: (name, version, why).
+    pub fn rejected(&self) -> Vec<(String, String, String)> {
+        self.rejections()
+            .iter()
+            .map(|(n, (v, why))| (n.clone(), v.clone(), why.clone()))
+            .collect()
+    }
+
+    fn rejections(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, (String, String)>> {
+        self.rejected.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn put(&self, name: &str, staged: StagedVersion) {
         metrics::gauge!(PLUGIN_STAGED, "plugin" => name.to_string()).set(1.0);
+        self.rejections().remove(name);
         self.keep(name, &staged);
         self.lock().insert(name.to_string(), staged);
     }
 
     fn clear(&self, name: &str) -> Option<StagedVersion> {
+        self.rejections().remove(name);
         let removed = self.lock().remove(name);
         if removed.is_some() {
             metrics::gauge!(PLUGIN_STAGED, "plugin" => name.to_string()).set(0.0);
@@ -390,8 +418,8 @@ pub async fn stage_for_shadow(
 
 /// Stages `bytes` as a new version of `name` with its preview against the active version,
 /// without activating it, whatever the gates say (`POST .../versions?stage=true`, the
-/// console's upload): an admin reads the preview, then activates (`force` past a failed gate)
-/// or drops it.
+/// console's upload, an upload kept staged across a restart): an admin reads the preview, then
+/// activates (`force` past a failed gate) or drops it.
 pub async fn stage_for_review(
     job: &Arc<Job>,
     name: &str,
@@ -406,7 +434,7 @@ pub async fn stage_for_review(
     };
     let report = preview(job, &[candidate], &PreviewOptions::default()).await?;
     let reason = if report.passed {
-        "uploaded for review; within the gates".to_string()
+        "staged for review; within the gates".to_string()
     } else {
         report.impact.failed_gates()
     };
@@ -503,7 +531,10 @@ pub async fn restore_staged(job: &Arc<Job>) {
                 .await
                 .map(|_| ())
         } else {
-            restage(job, &name, bytes).await
+            // With a fresh preview, whatever it says.
+            stage_for_review(job, &name, bytes, Origin::Upload)
+                .await
+                .map(|_| ())
         };
         match restored {
             Ok(()) => {
@@ -515,33 +546,6 @@ pub async fn restore_staged(job: &Arc<Job>) {
             }
         }
     }
-}
-
-/// Stages `bytes` with a fresh preview, whatever it says.
-async fn restage(job: &Arc<Job>, name: &str, bytes: Arc<[u8]>) -> Result<(), AdmitError> {
-    let compiled = compile(job, name, &bytes).await?;
-    let candidate = Candidate {
-        name: name.to_string(),
-        compiled: Some(compiled.clone()),
-        ..Candidate::default()
-    };
-    let report = preview(job, &[candidate], &PreviewOptions::default()).await?;
-    let reason = match report.impact.failed_gates() {
-        failed if failed.is_empty() => "kept staged across a restart".to_string(),
-        failed => failed,
-    };
-    let staged = StagedVersion {
-        version: compiled.id().version.clone(),
-        origin: Origin::Upload,
-        reason,
-        staged_at: store::now_unix(),
-        preview: Some(report),
-        shadow: None,
-        plugin: compiled,
-        bytes,
-    };
-    job.staging.put(name, staged);
-    Ok(())
 }
 
 /// Runs the staged version of `name` in shadow from the next run on.

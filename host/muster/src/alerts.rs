@@ -35,6 +35,8 @@ pub struct Facts {
     pub outbox_oldest: Option<i64>,
     /// Plugin versions their gates held back: name, version, why.
     pub held_plugins: Vec<(String, String, String)>,
+    /// Plugin versions the plugin folder offered that did not load: name, version, why.
+    pub rejected_plugins: Vec<(String, String, String)>,
     /// The last test connection's message, when it failed.
     pub target_failing: Option<String>,
 }
@@ -121,6 +123,16 @@ pub fn conditions(facts: &Facts, config: &AlertsConfig) -> Vec<Alert> {
         raise(
             format!("plugin-held-{name}-{version}"),
             format!("plugin {name} version {version} was not activated: {reason}"),
+            "/ui/plugins",
+        );
+    }
+    for (name, version, why) in &facts.rejected_plugins {
+        raise(
+            format!("plugin-rejected-{name}-{version}"),
+            format!(
+                "plugin {name} version {version} in the plugin folder was rejected ({why}); the \
+                 active version keeps serving"
+            ),
             "/ui/plugins",
         );
     }
@@ -241,6 +253,7 @@ pub fn facts(job: &Job, target_failing: Option<String>) -> anyhow::Result<Facts>
         running_cycle: running.map(|c| (c.id, c.started_at)),
         outbox_oldest: store.outbox_oldest()?.map(|ms| ms / 1000),
         held_plugins: job.staging.held(),
+        rejected_plugins: job.staging.rejected(),
         target_failing,
     })
 }

@@ -36,6 +36,7 @@ fn each_condition_raises_its_alert_and_only_past_its_threshold() {
             "abc".into(),
             "2 license changes over 1".into(),
         )],
+        rejected_plugins: vec![("rule".into(), "def".into(), "not a component".into())],
         target_failing: Some("401 Unauthorized".into()),
     };
     let alerts = conditions(&facts, &config);
@@ -48,6 +49,7 @@ fn each_condition_raises_its_alert_and_only_past_its_threshold() {
             "cycle-slow-8",
             "outbox",
             "plugin-held-rule-abc",
+            "plugin-rejected-rule-def",
             "target"
         ]
     );

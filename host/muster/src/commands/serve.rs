@@ -348,7 +348,8 @@ async fn watch_plugin_folder(
                     tracing::info!(plugin = %name, version = %p.id().version, file = %file.display(), "loaded from the plugin folder")
                 }
                 Err(e) => {
-                    tracing::error!(plugin = %name, file = %file.display(), error = %e, "plugin in the folder rejected; the configured version serves")
+                    tracing::error!(plugin = %name, file = %file.display(), error = %e, "plugin in the folder rejected; the configured version serves");
+                    job.staging.reject(name, &version, &e.to_string());
                 }
             }
             continue;
@@ -365,6 +366,7 @@ async fn watch_plugin_folder(
 }
 
 async fn admit_from_folder(job: &Arc<Job>, name: &str, file: &std::path::Path, bytes: Arc<[u8]>) {
+    let version = plugin_host::plugin::version_of(&bytes);
     match activation::admit(job, name, bytes, Origin::Folder, false, "the plugin folder").await {
         Ok(Admitted::Active { plugin, .. }) => {
             tracing::info!(plugin = %name, version = %plugin.id().version, file = %file.display(), "loaded from the plugin folder")
@@ -373,7 +375,8 @@ async fn admit_from_folder(job: &Arc<Job>, name: &str, file: &std::path::Path, b
             tracing::warn!(plugin = %name, version = %staged.version, file = %file.display(), "plugin in the folder exceeds its gates: staged; the active version keeps serving")
         }
         Err(e) => {
-            tracing::error!(plugin = %name, file = %file.display(), error = %e, "plugin in the folder rejected; the active version keeps serving")
+            tracing::error!(plugin = %name, file = %file.display(), error = %e, "plugin in the folder rejected; the active version keeps serving");
+            job.staging.reject(name, &version, &e.to_string());
         }
     }
 }
