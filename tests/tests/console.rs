@@ -531,6 +531,21 @@ async fn an_admin_finds_why_someone_has_no_phone_license_and_fixes_it() {
     );
     browser.screenshot("person-provisioned").await;
 
+    // Someone who left the source: their page still shows what muster knows of them.
+    let mut gone = changed.clone();
+    if let Some(people) = gone["people"].as_array_mut() {
+        people.retain(|p| p["id"] != id.as_str());
+    }
+    write_directory(served.harness_dir.path(), &gone);
+    browser.go(&format!("{base}/ui/people/{id}")).await;
+    let page = browser.text("#person").await;
+    assert!(
+        page.contains("Not in the source any more") && page.contains("licensed + phone"),
+        "{page}"
+    );
+    assert!(browser.text("#recent").await.contains("update"));
+    write_directory(served.harness_dir.path(), &changed);
+
     // Two runs have recorded the licenses held: the overview draws them over time.
     browser.go(&format!("{base}/ui")).await;
     browser
@@ -793,6 +808,64 @@ async fn the_viewer_token_only_reads_and_no_admin_token_means_no_console() {
         .expect("post");
     assert_eq!(forged.status().as_u16(), 403);
     assert!(served.api("/admin/status").await["paused"].is_null());
+    // Signing out ends the session even for a copy of its cookie.
+    let page = with_cookie(reqwest::Method::GET, "/ui")
+        .send()
+        .await
+        .expect("overview")
+        .text()
+        .await
+        .expect("html");
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page's CSRF token")
+        .to_string();
+    let copy = cookie.clone();
+    let out = with_cookie(reqwest::Method::POST, "/ui/sign-out")
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("sign out");
+    assert_eq!(out.status().as_u16(), 303);
+    let after = no_redirects
+        .get(format!("{}/ui", served.base))
+        .header("cookie", copy)
+        .send()
+        .await
+        .expect("ui");
+    assert_eq!(
+        after.status().as_u16(),
+        303,
+        "the signed-out cookie is refused"
+    );
+    assert_eq!(
+        after
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok()),
+        Some("/ui/sign-in?next=%2Fui")
+    );
+    // Sign in again for what follows.
+    let answer = no_redirects
+        .post(format!("{}/ui/sign-in", served.base))
+        .form(&[("token", ADMIN), ("next", "/ui")])
+        .send()
+        .await
+        .expect("sign in");
+    let cookie = answer
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_string();
+    let with_cookie = |method: reqwest::Method, path: &str| {
+        no_redirects
+            .request(method, format!("{}{path}", served.base))
+            .header("cookie", cookie.clone())
+    };
     // The live progress is a stream of Server-Sent Events.
     let mut events = with_cookie(reqwest::Method::GET, "/ui/events")
         .send()

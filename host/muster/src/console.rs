@@ -53,7 +53,23 @@ pub fn router(state: AppState) -> Router {
         .route("/ui/controls/{action}", post(controls::act))
         .route("/ui/assets/console.css", get(stylesheet))
         .route("/ui/assets/console.js", get(script))
+        .layer(axum::middleware::map_response(not_framed))
         .with_state(state)
+}
+
+/// No other site may frame the console (clickjacking); pages are not cached by proxies.
+async fn not_framed(mut response: Response) -> Response {
+    use axum::http::HeaderValue;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
 }
 
 async fn stylesheet() -> Response {
@@ -119,6 +135,13 @@ pub(crate) fn admin(
     headers: &HeaderMap,
     csrf: &str,
 ) -> Result<Visitor, Box<Response>> {
+    let visitor = admin_role(state, headers)?;
+    check_csrf(state, &visitor, csrf)?;
+    Ok(visitor)
+}
+
+/// The visitor, signed in as admin (the CSRF token is checked apart, by [`check_csrf`]).
+pub(crate) fn admin_role(state: &AppState, headers: &HeaderMap) -> Result<Visitor, Box<Response>> {
     let visitor = visitor(state, headers, "/ui")?;
     if !visitor.is_admin() {
         return Err(Box::new(layout::problem(
@@ -127,7 +150,16 @@ pub(crate) fn admin(
             "You are signed in with the read-only token: changes need the admin token. Sign out and sign in again with it.",
         )));
     }
-    let token = token_of(state, Role::Admin);
+    Ok(visitor)
+}
+
+/// Whether a form carried this session's CSRF token.
+pub(crate) fn check_csrf(
+    state: &AppState,
+    visitor: &Visitor,
+    csrf: &str,
+) -> Result<(), Box<Response>> {
+    let token = token_of(state, visitor.session.role);
     if !token.is_some_and(|t| visitor.session.csrf_matches(t, csrf)) {
         return Err(Box::new(layout::problem(
             StatusCode::FORBIDDEN,
@@ -135,7 +167,7 @@ pub(crate) fn admin(
             "The form did not carry this sign-in's security token (it was opened before you last signed in, or came from another site). Go back, reload the page and try again.",
         )));
     }
-    Ok(visitor)
+    Ok(())
 }
 
 /// The page a disabled console answers.
@@ -174,11 +206,12 @@ pub(crate) fn failed(error: ApiError) -> Response {
     layout::problem(status, title, &error.detail)
 }
 
-/// `text` for a query string value (RFC 3986 unreserved characters kept).
+/// `text` for a query string value or one path segment: RFC 3986's unreserved characters
+/// kept, everything else (`/` too) percent-encoded.
 pub(crate) fn encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));

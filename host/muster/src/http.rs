@@ -94,6 +94,13 @@ impl AppState {
             );
         }
         let viewer = std::env::var(&job.config.admin.viewer_token_env).ok();
+        if viewer.as_deref().is_some_and(|v| !v.is_empty()) && viewer == token {
+            anyhow::bail!(
+                "{} and {} hold the same token: the read-only token must differ from the admin token",
+                job.config.admin.viewer_token_env,
+                name
+            );
+        }
         let state = AppState::new(job.clone(), token)?.with_viewer_token(viewer);
         if job.config.is_gateway() {
             return Ok(state.with_gateway(GatewayState::from_env(job)?));

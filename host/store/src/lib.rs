@@ -48,6 +48,7 @@ mod pause;
 mod quarantine;
 mod records;
 mod retention;
+mod sessions;
 mod settled;
 mod staged;
 mod time;

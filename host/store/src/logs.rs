@@ -21,7 +21,7 @@ pub struct LogRow {
     pub person_id: String,
     /// What a person recognises: the userName, or a display name when there is none.
     pub identity: String,
-    /// `create`, `update`, `disable`, `delete`, `staged_delete`, `other`, ...
+    /// `create`, `update`, `disable`, `delete`, `stageddelete`, `other`
     pub action: String,
     /// `success`, `failure`, `skipped`, `warning`, ...
     pub status: String,
@@ -56,7 +56,7 @@ pub struct LogQuery {
     pub person: Option<String>,
     /// Matched ignoring case.
     pub status: Option<String>,
-    /// `create`, `update`, `disable`, `delete`, ...: matched ignoring case.
+    /// `create`, `update`, `disable`, `delete`, `stageddelete`, `other`: matched ignoring case.
     pub action: Option<String>,
     /// Only entries appended at or after this time (Unix seconds).
     pub since: Option<i64>,

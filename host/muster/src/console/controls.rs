@@ -33,6 +33,10 @@ struct Control {
 }
 
 fn control(action: &str, gateway: bool) -> Option<Control> {
+    // A gateway job's people arrive as Entra sends them: it runs no cycles.
+    if gateway && matches!(action, "sync" | "full") {
+        return None;
+    }
     let c = |title, explains, button, danger| Control {
         title,
         explains,
@@ -198,6 +202,10 @@ mod tests {
             assert!(c.explains.len() > 40, "{action}");
         }
         assert!(control("release", true).is_some_and(|c| c.explains.contains("guard")));
+        assert!(
+            control("sync", true).is_none(),
+            "a gateway job runs no cycles"
+        );
         assert!(control("format-disk", false).is_none());
     }
 }

@@ -18,14 +18,14 @@ use crate::http::admin::{self, LogParams};
 const PAGE: usize = 50;
 
 const STATUSES: [&str; 4] = ["success", "failure", "skipped", "warning"];
-const ACTIONS: [&str; 7] = [
-    "create",
-    "update",
-    "disable",
-    "delete",
-    "staged_delete",
-    "other",
-    "held",
+/// `provisioningAction`'s values (`engine::log::ProvisioningAction`), with what they mean.
+const ACTIONS: [(&str, &str); 6] = [
+    ("create", "create"),
+    ("update", "update"),
+    ("disable", "disable"),
+    ("delete", "delete"),
+    ("stageddelete", "held by the deletion threshold"),
+    ("other", "nothing sent"),
 ];
 
 /// The log view's filters, as the form sends them (empty fields are no filter).
@@ -98,7 +98,8 @@ pub async fn list(
         Ok(v) => v,
         Err(answer) => return *answer,
     };
-    let (entries, error) = match filters.params(None, PAGE) {
+    // One more than a page: whether there is an older page.
+    let (mut entries, error) = match filters.params(None, PAGE + 1) {
         Ok(params) => match admin::log_entries(&state, &params) {
             Ok(entries) => (entries, None),
             Err(e) if e.0.status == 400 => (Vec::new(), Some(e.0.detail)),
@@ -106,6 +107,8 @@ pub async fn list(
         },
         Err(e) => (Vec::new(), Some(e)),
     };
+    let older = entries.len() > PAGE;
+    entries.truncate(PAGE);
     let query = filters.query();
     let body = html! {
         (filter_form(&filters))
@@ -117,6 +120,8 @@ pub async fn list(
             a href={ "/admin/logs?format=csv&limit=1000&" (query) } download="muster-logs.csv" { "CSV" }
             " · "
             a href={ "/admin/logs?format=json&limit=1000&" (query) } { "JSON" }
+            " (the newest 1,000 entries it selects; narrow the filters, or page with "
+            code { "before" } " in the admin API, for more)"
         }
         @if entries.is_empty() && error.is_none() {
             p { "No entries match." }
@@ -143,9 +148,14 @@ pub async fn list(
                     }
                 }
             }
-            @if entries.len() == PAGE {
-                @if let Some(last) = entries.last() {
-                    p { a.button.secondary href={ "/ui/logs?" (query) "&before=" (last.id) } { "Older entries" } }
+            p.buttons {
+                @if filters.before.is_some() {
+                    a.button.secondary href={ "/ui/logs?" (query) } { "Newest entries" }
+                }
+                @if older {
+                    @if let Some(last) = entries.last() {
+                        a.button.secondary href={ "/ui/logs?" (query) "&before=" (last.id) } { "Older entries" }
+                    }
                 }
             }
         }
@@ -168,7 +178,7 @@ fn filter_form(f: &Filters) -> Markup {
                 label for="f-action" { "Action" }
                 select #f-action name="action" {
                     option value="" { "any" }
-                    @for a in ACTIONS { option value=(a) selected[f.action == a] { (a) } }
+                    @for (a, label) in ACTIONS { option value=(a) selected[f.action == a] { (label) } }
                 }
             }
             div { label for="f-cycle" { "Cycle" } input #f-cycle name="cycle" value=(f.cycle) inputmode="numeric" size="6"; }
@@ -330,6 +340,26 @@ mod tests {
             ..Filters::default()
         };
         assert!(bad.params(None, 10).is_err_and(|e| e.contains("seven")));
+    }
+
+    #[test]
+    fn the_action_filter_offers_every_action_the_log_records() {
+        use engine::log::ProvisioningAction as A;
+        for action in [
+            A::Create,
+            A::Update,
+            A::Delete,
+            A::StagedDelete,
+            A::Disable,
+            A::Other,
+        ] {
+            let value = serde_json::to_value(action).expect("serializes");
+            assert!(
+                ACTIONS.iter().any(|(a, _)| value == *a),
+                "{value} is missing from the filter"
+            );
+        }
+        assert_eq!(ACTIONS.len(), 6, "and nothing the log never records");
     }
 
     #[test]

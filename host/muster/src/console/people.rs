@@ -53,6 +53,9 @@ pub async fn search(
             div.submit { button type="submit" { "Search" } }
         }
         @if let Some(found) = &found {
+            @if found.len() == 50 {
+                p.hint { "The first 50 people who match; give more of the name to narrow it." }
+            }
             @if found.is_empty() {
                 p { "Nobody in the source matches " strong { (q) } "." }
             } @else {
@@ -99,29 +102,46 @@ pub async fn person(
         Err(e) => return failed(e),
     };
     // What a person recognises: the display name, else the UPN, else the id.
-    let name = ["displayName", "userPrincipalName", "userName"]
-        .iter()
-        .find_map(|k| answer.person.attributes.get(k).and_then(|v| v.as_str()))
-        .unwrap_or(&answer.person.id)
+    let name = answer
+        .person
+        .as_ref()
+        .and_then(|p| {
+            ["displayName", "userPrincipalName", "userName"]
+                .iter()
+                .find_map(|k| p.attributes.get(k).and_then(|v| v.as_str()))
+        })
+        .or_else(|| answer.recent.first().map(|r| r.identity.as_str()))
+        .unwrap_or(&answer.id)
         .to_string();
     let body = html! {
-        (summary(&answer))
-        (now(&answer))
-        @if visitor.is_admin() {
-            section.card #provision {
-                h2 { "Provision now" }
-                p { "Runs this person through the whole pipeline now and sends what it decides to the target, as Entra's “Provision on demand” does." }
-                (layout::button(&visitor, &format!("/ui/people/{}/provision", encode(&answer.person.id)), "Provision now", &[]))
+        @match &answer.person {
+            Some(person) => {
+                (summary(person, &answer))
+                (now(&answer))
+                @if visitor.is_admin() {
+                    section.card #provision {
+                        h2 { "Provision now" }
+                        p { "Runs this person through the whole pipeline now and sends what it decides to the target, as Entra's “Provision on demand” does." }
+                        (layout::button(&visitor, &format!("/ui/people/{}/provision", encode(&answer.id)), "Provision now", &[]))
+                    }
+                }
+                @if let Some(now) = &answer.now {
+                    (steps(&serde_json::to_value(now).unwrap_or_default()))
+                }
+            }
+            None => {
+                section.card #person {
+                    p { (layout::badge("gone")) " " strong { "Not in the source any more." } " What muster still knows of " code { (answer.id) } ":" }
+                    dl.facts { (provisioned(&answer)) }
+                }
             }
         }
-        (steps(&serde_json::to_value(&answer.now).unwrap_or_default()))
         (recent(&answer))
     };
     layout::page(&visitor, Section::People, &name, q.notice.as_deref(), body)
 }
 
-fn summary(a: &PersonAnswer) -> Markup {
-    let p = &a.person;
+fn summary(p: &engine::model::Person, a: &PersonAnswer) -> Markup {
     let text = |name: &str| {
         p.attributes
             .get(name)
@@ -146,19 +166,26 @@ fn summary(a: &PersonAnswer) -> Markup {
                 @if !p.app_roles.is_empty() {
                     dt { "App roles" } dd { (p.app_roles.join(", ")) }
                 }
-                dt { "Provisioned" } dd {
-                    @match &a.record {
-                        Some(r) => {
-                            "as " code { (r.target_id) }
-                            @if r.disabled { " (disabled)" }
-                            @if let Some(l) = &r.license {
-                                ", license " strong { (l.plan) }
-                                @if !l.add_ons.is_empty() { " + " (l.add_ons.join(", ")) }
-                            }
-                        }
-                        None => { "not yet" }
+                (provisioned(a))
+            }
+        }
+    }
+}
+
+/// What muster provisioned for them, as a term and its description of a `dl`.
+fn provisioned(a: &PersonAnswer) -> Markup {
+    html! {
+        dt { "Provisioned" } dd {
+            @match &a.record {
+                Some(r) => {
+                    "as " code { (r.target_id) }
+                    @if r.disabled { " (disabled)" }
+                    @if let Some(l) = &r.license {
+                        ", license " strong { (l.plan) }
+                        @if !l.add_ons.is_empty() { " + " (l.add_ons.join(", ")) }
                     }
                 }
+                None => { "not yet" }
             }
         }
     }
@@ -175,7 +202,10 @@ fn names<'a>(names: impl Iterator<Item = &'a str>) -> String {
 
 /// What a run would do now, with the license rule's decision and reason up front.
 fn now(a: &PersonAnswer) -> Markup {
-    let v = serde_json::to_value(&a.now).unwrap_or_default();
+    let Some(entry) = &a.now else {
+        return html! {};
+    };
+    let v = serde_json::to_value(entry).unwrap_or_default();
     let held = a.record.as_ref().and_then(|r| r.license.as_ref()).map(|l| {
         if l.add_ons.is_empty() {
             l.plan.clone()
@@ -229,7 +259,7 @@ fn recent(a: &PersonAnswer) -> Markup {
                     }
                 }
             }
-            p { a href={ "/ui/logs?person=" (encode(&a.person.id)) } { "All of their entries" } }
+            p { a href={ "/ui/logs?person=" (encode(&a.id)) } { "All of their entries" } }
         }
     }
 }

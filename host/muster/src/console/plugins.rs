@@ -90,7 +90,7 @@ fn plugin(visitor: &Visitor, p: &PluginView) -> Markup {
                 }
             }
             @if visitor.is_admin() && p.history.len() > 1 {
-                (layout::button(visitor, &format!("{base}/rollback"), "Roll back to the previous version", &[]))
+                (layout::button(visitor, &format!("{base}/rollback"), "Roll back to the previous version", &[("version", p.history[1].as_str())]))
             }
             @if let Some(staged) = &p.staged {
                 section.staged #staged {
@@ -104,8 +104,8 @@ fn plugin(visitor: &Visitor, p: &PluginView) -> Markup {
                     }
                     @if visitor.is_admin() {
                         div.buttons {
-                            (layout::button(visitor, &format!("{base}/activate"), "Activate this version", &[]))
-                            (layout::button(visitor, &format!("{base}/drop"), "Drop it", &[]))
+                            (layout::button(visitor, &format!("{base}/activate"), "Activate this version", &[("version", staged.version.as_str())]))
+                            (layout::button(visitor, &format!("{base}/drop"), "Drop it", &[("version", staged.version.as_str())]))
                         }
                     }
                 }
@@ -185,33 +185,42 @@ fn report(r: &PreviewReport) -> Markup {
     }
 }
 
-/// The upload form: the component, and the CSRF token in the same multipart body.
+/// The upload form: the CSRF token, then the component, in one multipart body. The sign-in
+/// and the token are checked before the component is read, so nobody else can make the
+/// server take in a component-sized body.
 pub async fn upload(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(name): Path<String>,
     mut form: Multipart,
 ) -> Response {
-    let mut csrf = String::new();
+    let visitor = match super::admin_role(&state, &headers) {
+        Ok(v) => v,
+        Err(answer) => return *answer,
+    };
+    // The form's first field is the CSRF token (its hidden input comes first).
+    let csrf = match form.next_field().await {
+        Ok(Some(field)) if field.name() == Some("csrf") => match field.text().await {
+            Ok(text) => text,
+            Err(e) => return failed(ApiError::new(400, None, e.body_text())),
+        },
+        Ok(_) => String::new(),
+        Err(e) => return failed(ApiError::new(400, None, e.body_text())),
+    };
+    if let Err(answer) = super::check_csrf(&state, &visitor, &csrf) {
+        return *answer;
+    }
     let mut component: Option<Bytes> = None;
     loop {
         match form.next_field().await {
-            Ok(Some(field)) => {
-                let field_name = field.name().unwrap_or_default().to_string();
-                let read = field.bytes().await;
-                match (field_name.as_str(), read) {
-                    ("csrf", Ok(b)) => csrf = String::from_utf8_lossy(&b).into_owned(),
-                    ("component", Ok(b)) => component = Some(b),
-                    (_, Ok(_)) => {}
-                    (_, Err(e)) => return failed(ApiError::new(400, None, e.body_text())),
-                }
-            }
+            Ok(Some(field)) if field.name() == Some("component") => match field.bytes().await {
+                Ok(b) => component = Some(b),
+                Err(e) => return failed(ApiError::new(400, None, e.body_text())),
+            },
+            Ok(Some(_)) => {}
             Ok(None) => break,
             Err(e) => return failed(ApiError::new(400, None, e.body_text())),
         }
-    }
-    if let Err(answer) = admin(&state, &headers, &csrf) {
-        return *answer;
     }
     let Some(component) = component.filter(|c| !c.is_empty()) else {
         return failed(ApiError::new(400, None, "choose a .wasm file to upload"));
@@ -245,6 +254,13 @@ pub struct Act {
     csrf: String,
     #[serde(default)]
     confirm: String,
+    /// The version the page showed (the staged one, or the one a rollback restores): the
+    /// action is refused if it is no longer the one it would act on.
+    #[serde(default)]
+    version: String,
+    /// `yes`: activate past failed gates (only the page that says so sends it).
+    #[serde(default)]
+    force: String,
 }
 
 /// Rollback, activate (the staged version) and drop (it).
@@ -269,6 +285,24 @@ pub async fn act(
         .as_ref()
         .and_then(|s| s.preview.as_ref())
         .is_some_and(|p| !p.passed);
+    // What the action would act on now; it must be what the admin was shown.
+    let acts_on = match action.as_str() {
+        "rollback" => view.history.get(1).cloned(),
+        _ => view.staged.as_ref().map(|s| s.version.clone()),
+    };
+    let Some(acts_on) = acts_on else {
+        return failed(ApiError::conflict(match action.as_str() {
+            "rollback" => format!("{name} has no previous version to roll back to"),
+            _ => format!("plugin {name}: no version is staged"),
+        }));
+    };
+    if (form.confirm == "yes" || !form.version.is_empty()) && form.version != acts_on {
+        return failed(ApiError::conflict(format!(
+            "{name} changed since the page was shown (it would now act on version {}, not {}): go back to Plugins and look again",
+            short(&acts_on),
+            short(&form.version)
+        )));
+    }
     let (title, explains, button, danger) = match action.as_str() {
         "rollback" => (
             format!("Roll {name} back?"),
@@ -319,7 +353,11 @@ pub async fn act(
                 explains: &explains,
                 action: &format!("/ui/plugins/{}/{action}", encode(&name)),
                 button,
-                fields: Vec::new(),
+                fields: if action == "activate" && staged_failed {
+                    vec![("version", acts_on.clone()), ("force", "yes".to_string())]
+                } else {
+                    vec![("version", acts_on.clone())]
+                },
                 ask_reason: false,
                 back: "/ui/plugins",
                 danger,
@@ -332,7 +370,7 @@ pub async fn act(
         "rollback" => crate::http::admin::rollback(s(), p()).await,
         "activate" => {
             let force = ActivateParams {
-                force: staged_failed,
+                force: form.force == "yes",
             };
             crate::http::admin::activate(s(), p(), Query(force)).await
         }

@@ -103,12 +103,17 @@ pub async fn sign_out(
     let Ok(visitor) = super::visitor(&state, &headers, "/ui") else {
         return Redirect::to("/ui/sign-in").into_response();
     };
-    let token = token_of(&state, visitor.session.role);
-    if !token.is_some_and(|t| visitor.session.csrf_matches(t, &form.csrf)) {
+    if let Err(answer) = super::check_csrf(&state, &visitor, &form.csrf) {
+        return *answer;
+    }
+    // The browser drops the cookie, and the session is refused wherever it is presented again
+    // until it would have expired.
+    if let Err(e) = visitor.session.sign_out(&state) {
+        tracing::error!(error = %e, "recording a console sign-out failed");
         return layout::problem(
-            StatusCode::FORBIDDEN,
-            "The form has expired",
-            "Reload the page and sign out again.",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Not signed out",
+            "muster could not record the sign-out; try again. The service's log says why.",
         );
     }
     let mut answer = Redirect::to("/ui/sign-in").into_response();

@@ -48,7 +48,8 @@ pub fn router(state: AppState) -> Router {
     // Outside the request timeout: a cycle (`?wait=true`), an on-demand run, a reconcile (it
     // reads every target user), a plugin version to compile (bounded by `[compile]
     // timeout_secs`, longer than a request's) and a preview (two plans of every person) run as
-    // long as they need; only an admin with the token can start them.
+    // long as they need; only an admin with the token can start them. People look-ups read
+    // the source too; readers may start those, two at a time (`lookup_permit`).
     let long = Router::new()
         .route(
             "/admin/plugins/{name}/versions",
@@ -651,7 +652,8 @@ pub struct PersonSummary {
 
 #[utoipa::path(get, path = "/admin/people", tag = "people", params(PeopleParams),
     responses((status = 200, description = "People of the source matching `q`, in source order", body = [PersonSummary]),
-        (status = 400, description = "An empty `q`", body = ErrorBody)),
+        (status = 400, description = "An empty `q`", body = ErrorBody),
+        (status = 503, description = "Two look-ups of people are running already", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn search_people(
     State(state): State<AppState>,
@@ -660,6 +662,7 @@ pub(crate) async fn search_people(
     if params.q.trim().is_empty() {
         return Err(ApiError::new(400, None, "q: give some text to look for"));
     }
+    let _permit = lookup_permit()?;
     let limit = params.limit.unwrap_or(50).clamp(1, 500);
     let found = crate::on_demand::search(&state.job, &params.q, limit).await?;
     let text = |p: &engine::model::Person, name: &str| {
@@ -684,49 +687,82 @@ pub(crate) async fn search_people(
 /// One person as muster sees them now.
 #[derive(Serialize, ToSchema)]
 pub struct PersonAnswer {
+    /// The source person id.
+    pub id: String,
     /// The person as the source has them: attributes, groups (direct and transitive), app
-    /// roles, assignment.
-    #[schema(value_type = Object)]
-    pub person: engine::model::Person,
+    /// roles, assignment. None: no longer in the source (what muster still knows is below).
+    #[schema(value_type = Option<Object>)]
+    pub person: Option<engine::model::Person>,
     /// What muster provisioned for them (target id, license, disabled), if anything.
     #[schema(value_type = Option<Object>)]
     pub record: Option<engine::model::ProvisionedRecord>,
     /// What provisioning them now would do, and why: the log entry of a dry run (scoping,
-    /// matching, each plugin with what it was shown and decided, the action).
-    #[schema(value_type = Object)]
-    pub now: engine::log::LogEntry,
+    /// matching, each plugin with what it was shown and decided, the action). None when they
+    /// are not in the source.
+    #[schema(value_type = Option<Object>)]
+    pub now: Option<engine::log::LogEntry>,
     /// Their newest provisioning log entries (at most 10).
     #[schema(value_type = Vec<Object>)]
     pub recent: Vec<store::LogRecord>,
 }
 
+/// People look-ups at once. Each reads the source, and a person's also plans them (a dry
+/// run); readers (the viewer token, a console sign-in) may start them, so few run at a time.
+static PEOPLE_LOOKUPS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+fn lookup_permit() -> Result<tokio::sync::SemaphorePermit<'static>, ApiError> {
+    PEOPLE_LOOKUPS.try_acquire().map_err(|_| {
+        ApiError::unavailable("two look-ups of people are running already; try again in a moment")
+    })
+}
+
 #[utoipa::path(get, path = "/admin/people/{id}", tag = "people",
     params(("id" = String, Path, description = "A source person id, or the userName (ignoring case)")),
-    responses((status = 200, description = "The person, their record, what a run would do now, and their newest log entries", body = PersonAnswer),
-        (status = 404, description = "No such person in the source", body = ErrorBody)),
+    responses((status = 200, description = "The person, their record, what a run would do now, and their newest log entries; for someone no longer in the source, the record and log entries muster still has", body = PersonAnswer),
+        (status = 404, description = "Nobody of that id or userName in the source, the records or the log", body = ErrorBody),
+        (status = 503, description = "Two look-ups of people are running already", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn person(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<PersonAnswer>, ApiError> {
-    let (person, now) = crate::on_demand::explain_one(&state.job, id.trim())
-        .await
-        .map_err(|e| match e {
-            e @ OnDemandError::NotFound(_) => ApiError::not_found(e.to_string()),
-            OnDemandError::Failed(e) => e.into(),
-        })?;
-    let record = state.job.store.record(&person.id)?;
-    let recent = state.job.store.logs(&store::LogQuery {
-        person: Some(person.id.clone()),
-        limit: 10,
-        ..store::LogQuery::default()
-    })?;
-    Ok(Json(PersonAnswer {
-        person,
-        record,
-        now,
-        recent,
-    }))
+    let _permit = lookup_permit()?;
+    let store = &state.job.store;
+    let recent_of = |person: &str| {
+        store.logs(&store::LogQuery {
+            person: Some(person.to_string()),
+            limit: 10,
+            ..store::LogQuery::default()
+        })
+    };
+    match crate::on_demand::explain_one(&state.job, id.trim()).await {
+        Ok((person, now)) => Ok(Json(PersonAnswer {
+            id: person.id.clone(),
+            record: store.record(&person.id)?,
+            recent: recent_of(&person.id)?,
+            now: Some(now),
+            person: Some(person),
+        })),
+        Err(e @ OnDemandError::NotFound(_)) => {
+            // Gone from the source: what muster still knows of them.
+            let recent = recent_of(id.trim())?;
+            let source_id = recent
+                .first()
+                .map_or_else(|| id.trim().to_string(), |r| r.person_id.clone());
+            let record = store.record(&source_id)?;
+            if recent.is_empty() && record.is_none() {
+                return Err(ApiError::not_found(e.to_string()));
+            }
+            Ok(Json(PersonAnswer {
+                id: source_id,
+                person: None,
+                record,
+                now: None,
+                recent,
+            }))
+        }
+        Err(OnDemandError::Failed(e)) => Err(e.into()),
+    }
 }
 
 #[utoipa::path(post, path = "/admin/reconcile", tag = "sync", request_body = ReconcileOptions,
@@ -764,7 +800,8 @@ pub struct LogParams {
     pub person: Option<String>,
     /// `success`, `failure`, `skipped` or `warning`.
     pub status: Option<String>,
-    /// `create`, `update`, `disable`, `delete`, `staged_delete`, `other`, ...
+    /// `create`, `update`, `disable`, `delete`, `stageddelete` (held by the deletion threshold),
+    /// `other` (nothing sent).
     pub action: Option<String>,
     /// Entries appended at or after this time: RFC 3339 (`2026-12-01T00:00:00Z`) or a date
     /// (`2026-12-01`, midnight UTC).

@@ -145,9 +145,28 @@ impl Session {
         })
     }
 
-    /// The session of a request's cookie.
+    /// The session of a request's cookie: signed, not expired, not signed out, and not
+    /// lasting longer than `[admin] session_hours` allows now.
     pub fn of(state: &AppState, headers: &HeaderMap, now: i64) -> Option<Session> {
-        cookie(headers, COOKIE).and_then(|v| Session::verify(&v, now, |r| token_of(state, r)))
+        let session = cookie(headers, COOKIE)
+            .and_then(|v| Session::verify(&v, now, |r| token_of(state, r)))?;
+        let hours = i64::try_from(state.job.config.admin.session_hours).unwrap_or(8);
+        if session.expires > now.saturating_add(hours * 3600) {
+            return None;
+        }
+        match state.job.store.session_signed_out(&session.nonce) {
+            Ok(false) => Some(session),
+            Ok(true) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading console sign-outs failed; the session is refused");
+                None
+            }
+        }
+    }
+
+    /// Ends this session on every replica, before it expires.
+    pub fn sign_out(&self, state: &AppState) -> Result<(), store::StoreError> {
+        state.job.store.sign_out_session(&self.nonce, self.expires)
     }
 
     /// The CSRF token the forms of this session carry (`token`: its role's).
