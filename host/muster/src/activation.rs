@@ -71,6 +71,26 @@ pub struct ShadowProgress {
 }
 
 impl StagedVersion {
+    /// `compiled` staged now with its preview, for `reason`.
+    fn previewed(
+        compiled: Arc<Plugin>,
+        bytes: Arc<[u8]>,
+        origin: Origin,
+        reason: String,
+        report: PreviewReport,
+    ) -> StagedVersion {
+        StagedVersion {
+            version: compiled.id().version.clone(),
+            origin,
+            reason,
+            staged_at: store::now_unix(),
+            preview: Some(report),
+            shadow: None,
+            plugin: compiled,
+            bytes,
+        }
+    }
+
     /// The compiled version, for a shadow run.
     pub fn plugin(&self) -> &Arc<Plugin> {
         &self.plugin
@@ -336,30 +356,30 @@ pub async fn admit(
         // The same file seen again (the folder watch re-reads a Kubernetes volume whole).
         return Ok(Admitted::Staged(Box::new(staged)));
     }
-    let candidate = Candidate {
-        name: name.to_string(),
-        compiled: Some(compiled.clone()),
-        ..Candidate::default()
-    };
-    let report = preview(job, &[candidate], &PreviewOptions::default()).await?;
+    let report = preview_against_active(job, name, &compiled).await?;
     if report.passed {
         tracing::info!(plugin = name, version = %compiled.id().version, "preview within the gates");
         return activate(job, name, compiled, &bytes, origin, Some(report), by);
     }
     let reason = report.impact.failed_gates();
     tracing::warn!(plugin = name, version = %compiled.id().version, ?origin, %reason, "new plugin version exceeds the gates: staged, not activated");
-    let staged = StagedVersion {
-        version: compiled.id().version.clone(),
-        origin,
-        reason,
-        staged_at: store::now_unix(),
-        preview: Some(report),
-        shadow: None,
-        plugin: compiled,
-        bytes,
-    };
+    let staged = StagedVersion::previewed(compiled, bytes, origin, reason, report);
     job.staging.put(name, staged.clone());
     Ok(Admitted::Staged(Box::new(staged)))
+}
+
+/// The preview of `compiled` against the active version of `name`.
+async fn preview_against_active(
+    job: &Arc<Job>,
+    name: &str,
+    compiled: &Arc<Plugin>,
+) -> Result<PreviewReport, PreviewError> {
+    let candidate = Candidate {
+        name: name.to_string(),
+        compiled: Some(compiled.clone()),
+        ..Candidate::default()
+    };
+    preview(job, &[candidate], &PreviewOptions::default()).await
 }
 
 /// Compiles `bytes` as a version of the configured plugin `name` (off the runtime's threads),
@@ -427,27 +447,13 @@ pub async fn stage_for_review(
     origin: Origin,
 ) -> Result<StagedVersion, AdmitError> {
     let compiled = compile(job, name, &bytes).await?;
-    let candidate = Candidate {
-        name: name.to_string(),
-        compiled: Some(compiled.clone()),
-        ..Candidate::default()
-    };
-    let report = preview(job, &[candidate], &PreviewOptions::default()).await?;
+    let report = preview_against_active(job, name, &compiled).await?;
     let reason = if report.passed {
         "staged for review; within the gates".to_string()
     } else {
         report.impact.failed_gates()
     };
-    let staged = StagedVersion {
-        version: compiled.id().version.clone(),
-        origin,
-        reason,
-        staged_at: store::now_unix(),
-        preview: Some(report),
-        shadow: None,
-        plugin: compiled,
-        bytes,
-    };
+    let staged = StagedVersion::previewed(compiled, bytes, origin, reason, report);
     tracing::info!(plugin = name, version = %staged.version, passed = staged.preview.as_ref().is_some_and(|p| p.passed), "staged for review");
     job.staging.put(name, staged.clone());
     Ok(staged)

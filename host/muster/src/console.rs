@@ -97,6 +97,13 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
+/// The notice a page shows after a change (`?notice=`), as [`done`] sends it.
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct Notice {
+    #[serde(default)]
+    pub notice: Option<String>,
+}
+
 /// A signed-in person on a page: their session and the CSRF token their forms carry.
 pub(crate) struct Visitor {
     pub session: Session,

@@ -166,10 +166,9 @@ pub async fn search(job: &Job, text: &str, limit: usize) -> anyhow::Result<Vec<P
     Ok(found)
 }
 
-/// The source attributes a person is known by.
-fn name_fields(job: &Job) -> Vec<String> {
-    let mut fields: Vec<String> = job
-        .pipeline
+/// The source attributes behind the matching mappings and the userName mapping.
+fn identity_sources(job: &Job) -> Vec<&str> {
+    job.pipeline
         .matching
         .iter()
         .chain(
@@ -178,7 +177,15 @@ fn name_fields(job: &Job) -> Vec<String> {
                 .iter()
                 .filter(|m| m.target == "userName"),
         )
-        .filter_map(|m| m.source.clone())
+        .filter_map(|m| m.source.as_deref())
+        .collect()
+}
+
+/// The source attributes a person is known by.
+fn name_fields(job: &Job) -> Vec<String> {
+    let mut fields: Vec<String> = identity_sources(job)
+        .into_iter()
+        .map(str::to_string)
         .collect();
     for name in [
         "displayName",
@@ -198,21 +205,9 @@ fn find<'a>(job: &Job, people: &'a [Person], who: &str) -> Option<&'a Person> {
     if let Some(p) = people.iter().find(|p| p.id == who) {
         return Some(p);
     }
-    // The source attributes behind the matching mappings and the userName mapping.
-    let sources: Vec<&str> = job
-        .pipeline
-        .matching
-        .iter()
-        .chain(
-            job.pipeline
-                .mappings
-                .iter()
-                .filter(|m| m.target == "userName"),
-        )
-        .filter_map(|m| m.source.as_deref())
-        .collect();
+    let fields = identity_sources(job);
     people.iter().find(|p| {
-        sources.iter().any(|s| {
+        fields.iter().any(|s| {
             p.attributes
                 .get(s)
                 .and_then(|v| v.as_str())

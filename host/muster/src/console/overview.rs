@@ -10,22 +10,16 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::layout::{self, Section, badge, relative, when};
-use super::{Visitor, chart, failed, visitor};
+use super::{Notice, Visitor, chart, failed, visitor};
 use crate::http::AppState;
 use crate::http::admin::{self, Status, StatusParams};
 use crate::http::runner::Running;
 
 /// Cycles the licenses chart spans.
 const CHART_CYCLES: usize = 30;
-
-#[derive(Deserialize, Default)]
-pub struct Notice {
-    #[serde(default)]
-    notice: Option<String>,
-}
 
 pub async fn page(
     State(state): State<AppState>,

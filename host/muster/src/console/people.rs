@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::layout::{self, Confirm, Section, badge, when};
 use super::logs::steps;
-use super::{admin, encode, failed, visitor};
+use super::{Notice, admin, encode, failed, visitor};
 use crate::http::AppState;
 use crate::http::admin::{PeopleParams, PersonAnswer, ProvisionRequest};
 
@@ -78,12 +78,6 @@ pub async fn search(
         }
     };
     layout::page(&visitor, Section::People, "People", None, body)
-}
-
-#[derive(Deserialize, Default)]
-pub struct Notice {
-    #[serde(default)]
-    notice: Option<String>,
 }
 
 pub async fn person(

@@ -10,16 +10,10 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::layout::{self, Confirm, Section, badge, when};
-use super::{ApiError, Visitor, admin, encode, failed, visitor};
+use super::{ApiError, Notice, Visitor, admin, encode, failed, visitor};
 use crate::http::AppState;
 use crate::http::admin::{ActivateParams, PluginView, UploadParams};
 use crate::preview::PreviewReport;
-
-#[derive(Deserialize, Default)]
-pub struct Notice {
-    #[serde(default)]
-    notice: Option<String>,
-}
 
 pub async fn page(
     State(state): State<AppState>,
