@@ -1503,6 +1503,57 @@ async fn a_paused_gateway_accepts_entras_changes_and_forwards_them_when_resumed(
         !sim.has_user("ada@contoso.example"),
         "forwarded while paused"
     );
+    // The status and the console show the waiting change.
+    let status: Value = gw
+        .http
+        .get(format!("{}/admin/status", gw.root))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("status")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(status["mode"], "gateway");
+    assert_eq!(status["outbox"]["pending"], 1, "{status}");
+    assert!(status["outbox"]["oldest_at"].as_i64().is_some(), "{status}");
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let signed_in = no_redirects
+        .post(format!("{}/ui/sign-in", gw.root))
+        .form(&[("token", ADMIN), ("next", "/ui")])
+        .send()
+        .await
+        .expect("sign in");
+    let cookie = signed_in
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_string();
+    let overview = no_redirects
+        .get(format!("{}/ui", gw.root))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("overview")
+        .text()
+        .await
+        .expect("html");
+    for want in [
+        "1</strong> changes waiting to be forwarded",
+        "Release held deprovisions",
+        "Resume the job",
+    ] {
+        assert!(overview.contains(want), "{want} in the overview");
+    }
+    assert!(
+        !overview.contains("Run a cycle now"),
+        "a gateway job runs no cycles"
+    );
     // Resumed: forwarded at once.
     assert_eq!(gw.admin_post("/admin/resume").await, StatusCode::OK);
     gw.drained().await;
