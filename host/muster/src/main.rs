@@ -230,11 +230,14 @@ enum PluginCommand {
         #[arg(long, value_enum, default_value_t = commands::plugin::PreviewFormat::Table)]
         format: commands::plugin::PreviewFormat,
     },
-    /// Scaffold a working license rule (source, config, cases file, build script) in a new folder.
+    /// Scaffold a working plugin (source, config, cases file, build script) in a new folder.
     New {
         /// The plugin's language.
         #[arg(long, value_enum)]
         lang: commands::scaffold::Lang,
+        /// What it is: a license rule, or a transformer of a person's attributes.
+        #[arg(long, value_enum, default_value_t = commands::scaffold::World::LicenseRule)]
+        world: commands::scaffold::World,
         /// The plugin's name (lowercase letters, digits, dashes).
         name: String,
         /// The folder to create (default: ./NAME).
@@ -437,9 +440,14 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             };
             Ok(plugin::preview(&config, request).await)
         }
-        Command::Plugin(PluginCommand::New { lang, name, dir }) => {
+        Command::Plugin(PluginCommand::New {
+            lang,
+            world,
+            name,
+            dir,
+        }) => {
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
-            commands::scaffold::new(lang, &name, &dir)
+            commands::scaffold::new(lang, world, &name, &dir)
         }
     }
 }

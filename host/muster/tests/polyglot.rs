@@ -224,15 +224,17 @@ fn a_failing_case_fails_the_command_and_names_what_differed() {
 }
 
 /// `muster plugin new`, then the scaffold's own `build.sh`, then its own cases.
-fn scaffold_builds_and_passes(lang: Lang, flag: &str) {
+fn scaffold_builds_and_passes(lang: Lang, flag: &str, world: &str) {
     let work = tempfile::tempdir().expect("tempdir");
-    let name = format!("my-{flag}-rule");
+    let name = format!("my-{flag}-{world}");
     let dir = work.path().join(&name);
     let (ok, stdout, stderr) = muster(&[
         "plugin",
         "new",
         "--lang",
         flag,
+        "--world",
+        world,
         &name,
         "--dir",
         dir.to_str().expect("utf-8"),
@@ -281,17 +283,32 @@ fn scaffold_builds_and_passes(lang: Lang, flag: &str) {
 
 #[test]
 fn rust_scaffold_builds_and_passes_its_cases() {
-    scaffold_builds_and_passes(Lang::Rust, "rust");
+    scaffold_builds_and_passes(Lang::Rust, "rust", "license-rule");
 }
 
 #[test]
 fn python_scaffold_builds_and_passes_its_cases() {
-    scaffold_builds_and_passes(Lang::Python, "python");
+    scaffold_builds_and_passes(Lang::Python, "python", "license-rule");
 }
 
 #[test]
 fn javascript_scaffold_builds_and_passes_its_cases() {
-    scaffold_builds_and_passes(Lang::Js, "js");
+    scaffold_builds_and_passes(Lang::Js, "js", "license-rule");
+}
+
+#[test]
+fn rust_transformer_scaffold_builds_and_passes_its_cases() {
+    scaffold_builds_and_passes(Lang::Rust, "rust", "transformer");
+}
+
+#[test]
+fn python_transformer_scaffold_builds_and_passes_its_cases() {
+    scaffold_builds_and_passes(Lang::Python, "python", "transformer");
+}
+
+#[test]
+fn javascript_transformer_scaffold_builds_and_passes_its_cases() {
+    scaffold_builds_and_passes(Lang::Js, "js", "transformer");
 }
 
 #[test]

@@ -4,4 +4,4 @@
 set -eu
 cd "$(dirname "$0")"
 PATH="$PWD/node_modules/.bin:$PATH"
-componentize-js --wit wit --world-name license-rule --disable http fetch-event --out {{name}}.wasm app.js
+componentize-js --wit wit --world-name {{world}} --disable http fetch-event --out {{name}}.wasm app.js

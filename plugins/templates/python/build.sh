@@ -3,4 +3,4 @@
 #   python3 -m venv .venv && .venv/bin/pip install componentize-py==0.25.1 && PATH=$PWD/.venv/bin:$PATH
 set -eu
 cd "$(dirname "$0")"
-componentize-py -d wit -w license-rule componentize app -o {{name}}.wasm
+componentize-py -d wit -w {{world}} componentize app -o {{name}}.wasm

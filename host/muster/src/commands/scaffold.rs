@@ -1,6 +1,7 @@
-//! `muster plugin new --lang rust|python|js NAME`: a working license rule (source, config, cases
-//! file, build command) from the templates in `plugins/templates/`, compiled into the binary so
-//! it works outside the repository.
+//! `muster plugin new --lang rust|python|js [--world license-rule|transformer] NAME`: a working
+//! plugin (source, config, cases file, build command) from the templates in
+//! `plugins/templates/` (a transformer's in `plugins/templates/transformer/`), compiled into the
+//! binary so it works outside the repository.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -15,18 +16,88 @@ pub enum Lang {
     Js,
 }
 
+/// The world a plugin targets (`wit/plugin.wit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum World {
+    LicenseRule,
+    Transformer,
+}
+
+impl World {
+    fn name(self) -> &'static str {
+        match self {
+            World::LicenseRule => "license-rule",
+            World::Transformer => "transformer",
+        }
+    }
+}
+
 const WIT: &str = include_str!("../../../../wit/plugin.wit");
-const README: &str = include_str!("../../../../plugins/templates/README.md");
-const CASES: &str = include_str!("../../../../plugins/templates/cases.json");
-const CONFIG: &str = include_str!("../../../../plugins/templates/config.json");
+
+/// A world's README, cases file and configuration.
+fn world_files(world: World) -> [(&'static str, &'static str); 3] {
+    match world {
+        World::LicenseRule => [
+            (
+                "README.md",
+                include_str!("../../../../plugins/templates/README.md"),
+            ),
+            (
+                "cases.json",
+                include_str!("../../../../plugins/templates/cases.json"),
+            ),
+            (
+                "config.json",
+                include_str!("../../../../plugins/templates/config.json"),
+            ),
+        ],
+        World::Transformer => [
+            (
+                "README.md",
+                include_str!("../../../../plugins/templates/transformer/README.md"),
+            ),
+            (
+                "cases.json",
+                include_str!("../../../../plugins/templates/transformer/cases.json"),
+            ),
+            (
+                "config.json",
+                include_str!("../../../../plugins/templates/transformer/config.json"),
+            ),
+        ],
+    }
+}
+
+/// The source of `lang` for `world`.
+fn source(lang: Lang, world: World) -> &'static str {
+    match (lang, world) {
+        (Lang::Rust, World::LicenseRule) => {
+            include_str!("../../../../plugins/templates/rust/src/lib.rs")
+        }
+        (Lang::Rust, World::Transformer) => {
+            include_str!("../../../../plugins/templates/transformer/rust/src/lib.rs")
+        }
+        (Lang::Python, World::LicenseRule) => {
+            include_str!("../../../../plugins/templates/python/app.py")
+        }
+        (Lang::Python, World::Transformer) => {
+            include_str!("../../../../plugins/templates/transformer/python/app.py")
+        }
+        (Lang::Js, World::LicenseRule) => include_str!("../../../../plugins/templates/js/app.js"),
+        (Lang::Js, World::Transformer) => {
+            include_str!("../../../../plugins/templates/transformer/js/app.js")
+        }
+    }
+}
 
 /// (path in the new folder, template text, executable).
-fn files(lang: Lang) -> Vec<(&'static str, &'static str, bool)> {
+fn files(lang: Lang, world: World) -> Vec<(&'static str, &'static str, bool)> {
+    let [readme, cases, config] = world_files(world);
     let mut files = vec![
         ("wit/plugin.wit", WIT, false),
-        ("README.md", README, false),
-        ("cases.json", CASES, false),
-        ("config.json", CONFIG, false),
+        (readme.0, readme.1, false),
+        (cases.0, cases.1, false),
+        (config.0, config.1, false),
         (
             ".gitignore",
             "*.wasm\ntarget/\nnode_modules/\n__pycache__/\n.venv/\n",
@@ -40,11 +111,7 @@ fn files(lang: Lang) -> Vec<(&'static str, &'static str, bool)> {
                 include_str!("../../../../plugins/templates/rust/Cargo.toml"),
                 false,
             ),
-            (
-                "src/lib.rs",
-                include_str!("../../../../plugins/templates/rust/src/lib.rs"),
-                false,
-            ),
+            ("src/lib.rs", source(lang, world), false),
             (
                 "build.sh",
                 include_str!("../../../../plugins/templates/rust/build.sh"),
@@ -52,11 +119,7 @@ fn files(lang: Lang) -> Vec<(&'static str, &'static str, bool)> {
             ),
         ],
         Lang::Python => vec![
-            (
-                "app.py",
-                include_str!("../../../../plugins/templates/python/app.py"),
-                false,
-            ),
+            ("app.py", source(lang, world), false),
             (
                 "build.sh",
                 include_str!("../../../../plugins/templates/python/build.sh"),
@@ -64,11 +127,7 @@ fn files(lang: Lang) -> Vec<(&'static str, &'static str, bool)> {
             ),
         ],
         Lang::Js => vec![
-            (
-                "app.js",
-                include_str!("../../../../plugins/templates/js/app.js"),
-                false,
-            ),
+            ("app.js", source(lang, world), false),
             (
                 "package.json",
                 include_str!("../../../../plugins/templates/js/package.json"),
@@ -100,7 +159,7 @@ fn check_name(name: &str) -> anyhow::Result<()> {
 }
 
 /// Writes the scaffold into `dir` (which must not exist yet).
-pub fn new(lang: Lang, name: &str, dir: &Path) -> anyhow::Result<ExitCode> {
+pub fn new(lang: Lang, world: World, name: &str, dir: &Path) -> anyhow::Result<ExitCode> {
     check_name(name)?;
     if dir.exists() {
         bail!(
@@ -133,8 +192,9 @@ pub fn new(lang: Lang, name: &str, dir: &Path) -> anyhow::Result<ExitCode> {
             .replace("{{lang}}", lang_flag)
             .replace("{{source}}", source)
             .replace("{{requires}}", requires)
+            .replace("{{world}}", world.name())
     };
-    for (path, template, executable) in files(lang) {
+    for (path, template, executable) in files(lang, world) {
         let target = dir.join(path);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)
@@ -152,7 +212,11 @@ pub fn new(lang: Lang, name: &str, dir: &Path) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("making {} executable", target.display()))?;
         }
     }
-    println!("created {} ({language} license rule {name})", dir.display());
+    let what = match world {
+        World::LicenseRule => "license rule",
+        World::Transformer => "transformer",
+    };
+    println!("created {} ({language} {what} {name})", dir.display());
     println!("  build: {}/build.sh   ({requires})", dir.display());
     println!(
         "  test:  muster plugin test {}/{name}.wasm --cases {}/cases.json",
