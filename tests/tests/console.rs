@@ -546,7 +546,11 @@ async fn an_admin_finds_why_someone_has_no_phone_license_and_fixes_it() {
     assert!(browser.text("#recent").await.contains("update"));
     write_directory(served.harness_dir.path(), &changed);
 
-    // Two runs have recorded the licenses held: the overview draws them over time.
+    // A second cycle: the overview draws the licenses held over the cycles.
+    browser.go(&format!("{base}/ui")).await;
+    browser.click_button("Run a cycle now").await;
+    browser.click_button("Run the cycle").await;
+    served.cycles_finished(3).await;
     browser.go(&format!("{base}/ui")).await;
     browser
         .client

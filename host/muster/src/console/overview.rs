@@ -195,11 +195,13 @@ fn controls(visitor: &Visitor, status: &Status) -> Markup {
 
 fn licenses(status: &Status) -> Markup {
     let tally = &status.licenses;
-    // Oldest first, finished cycles that recorded their licenses.
+    // Oldest first, finished cycles that recorded their licenses (not on-demand runs: one
+    // person each, they would crowd the axis).
     let series: Vec<(i64, &store::LicenseTally)> = status
         .cycles
         .iter()
         .rev()
+        .filter(|c| c.kind != store::CycleKind::OnDemand)
         .filter_map(|c| {
             c.counts
                 .as_ref()
