@@ -70,6 +70,10 @@ pub struct Run<'a> {
     pub unplanned: usize,
     /// Record which planned people this run settled ([`engine::delta`]).
     pub settle: Option<Settle<'a>>,
+    /// Record the licenses held when the run finishes (`counts.licenses`, a read of every
+    /// record): for the cycles, whose chart it feeds; not for a gateway pass or an on-demand
+    /// run, which would pay that read for a few people.
+    pub count_licenses: bool,
 }
 
 /// What a sync cycle needs to record the plans it settled.
@@ -108,6 +112,7 @@ impl<'a> Run<'a> {
             progress_bar: false,
             unplanned: 0,
             settle: None,
+            count_licenses: false,
         }
     }
 }
@@ -405,6 +410,9 @@ async fn apply_and_record(
     } else {
         CycleStatus::Succeeded
     };
+    if run.count_licenses {
+        counts.licenses = Some(store.license_tally()?);
+    }
     store.finish_cycle(cycle_id, provisioned.status, &counts)?;
     provisioned.counts = counts;
     provisioned.outcomes = outcomes

@@ -162,6 +162,7 @@ pub async fn run_cycle(job: &Job, options: &CycleOptions) -> anyhow::Result<Opti
             dry_run: options.dry_run,
             progress: options.counter.as_deref(),
             progress_bar: options.progress,
+            count_licenses: true,
         },
     )
     .await?;

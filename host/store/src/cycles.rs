@@ -64,7 +64,7 @@ pub struct CycleCounts {
     #[serde(skip_serializing_if = "is_zero")]
     pub memo_misses: u64,
     /// The licenses the provisioned people held when the cycle finished (enabled records
-    /// only), set by [`Store::finish_cycle`]: the console's licenses-over-time chart.
+    /// only, [`Store::license_tally`]): the console's licenses-over-time chart.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub licenses: Option<LicenseTally>,
 }
@@ -166,12 +166,8 @@ impl Store {
                 what: "a cycle cannot finish as running",
             });
         }
+        let counts = to_json("cycle counts", counts)?;
         self.write("finish a cycle", |tx| {
-            let counts = CycleCounts {
-                licenses: Some(license_tally(tx)?),
-                ..counts.clone()
-            };
-            let counts = to_json("cycle counts", &counts)?;
             let n = tx
                 .execute(
                     "UPDATE cycles SET status = ?2, finished_at = ?3, counts = ?4
@@ -211,24 +207,20 @@ impl Store {
 
     /// The licenses held now, by the enabled provisioned people.
     pub fn license_tally(&self) -> Result<LicenseTally, StoreError> {
-        license_tally(&self.conn())
-    }
-}
-
-fn license_tally(conn: &Connection) -> Result<LicenseTally, StoreError> {
-    let count = |sql: &str| -> Result<BTreeMap<String, u64>, StoreError> {
-        let mut stmt = conn.prepare_cached(sql).ctx("count licenses")?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-            .ctx("count licenses")?;
-        let mut out = BTreeMap::new();
-        for row in rows {
-            let (name, n) = row.ctx("count licenses")?;
-            out.insert(name, u64::try_from(n).unwrap_or(0));
-        }
-        Ok(out)
-    };
-    Ok(LicenseTally {
+        let conn = self.conn();
+        let count = |sql: &str| -> Result<BTreeMap<String, u64>, StoreError> {
+            let mut stmt = conn.prepare_cached(sql).ctx("count licenses")?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .ctx("count licenses")?;
+            let mut out = BTreeMap::new();
+            for row in rows {
+                let (name, n) = row.ctx("count licenses")?;
+                out.insert(name, u64::try_from(n).unwrap_or(0));
+            }
+            Ok(out)
+        };
+        Ok(LicenseTally {
         plans: count(
             "SELECT json_extract(license, '$.plan') AS plan, COUNT(*) FROM records
              WHERE disabled = 0 AND plan IS NOT NULL GROUP BY plan",
@@ -238,6 +230,7 @@ fn license_tally(conn: &Connection) -> Result<LicenseTally, StoreError> {
              WHERE records.disabled = 0 AND records.license IS NOT NULL GROUP BY a.value",
         )?,
     })
+    }
 }
 
 /// On open: a cycle still `running` belongs to a process that is gone.
@@ -309,7 +302,10 @@ mod tests {
             planned: Some(12),
             memo_hits: 13,
             memo_misses: 14,
-            licenses: None,
+            licenses: Some(LicenseTally {
+                plans: BTreeMap::from([("licensed".into(), 15)]),
+                add_ons: BTreeMap::from([("phone".into(), 16)]),
+            }),
             seats: [(
                 "licensed".to_string(),
                 engine::seats::SeatUse {
@@ -331,16 +327,12 @@ mod tests {
             .expect("finish");
         let done = store.last_cycle().expect("read").expect("one");
         assert_eq!(done.status, CycleStatus::Staged);
-        let with_tally = CycleCounts {
-            licenses: Some(LicenseTally::default()),
-            ..counts.clone()
-        };
-        assert_eq!(done.counts, Some(with_tally));
+        assert_eq!(done.counts, Some(counts.clone()));
         assert!(done.finished_at.is_some_and(|f| f >= done.started_at));
     }
 
     #[test]
-    fn a_finished_cycle_records_the_licenses_enabled_people_hold() {
+    fn the_license_tally_counts_what_enabled_people_hold() {
         use engine::model::License;
         let store = Store::open_in_memory().expect("open");
         let held = [
@@ -364,18 +356,10 @@ mod tests {
             record.disabled = disabled;
             store.upsert_record(&record).expect("record");
         }
-        let id = store
-            .start_cycle(CycleKind::Initial, &versions())
-            .expect("start");
-        store
-            .finish_cycle(id, CycleStatus::Succeeded, &CycleCounts::default())
-            .expect("finish");
         let want = LicenseTally {
             plans: BTreeMap::from([("basic".into(), 1), ("licensed".into(), 2)]),
             add_ons: BTreeMap::from([("phone".into(), 2), ("webinar".into(), 1)]),
         };
-        let done = store.last_cycle().expect("read").expect("one");
-        assert_eq!(done.counts.and_then(|c| c.licenses), Some(want.clone()));
         assert_eq!(store.license_tally().expect("tally"), want);
     }
 

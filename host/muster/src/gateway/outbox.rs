@@ -145,6 +145,7 @@ pub async fn forward_due(state: &GatewayState) -> anyhow::Result<OutboxPass> {
             progress_bar: false,
             unplanned: 0,
             settle: None,
+            count_licenses: false,
         },
     )
     .await?;
