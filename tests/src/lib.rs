@@ -17,6 +17,7 @@ pub mod fake_smtp;
 pub mod harness;
 pub mod scim2_server;
 pub mod sim;
+pub mod webhook;
 
 pub use fake_graph::FakeGraph;
 pub use harness::{Harness, zoom_config};
@@ -67,4 +68,26 @@ pub fn team() -> Directory {
         .join("Zoom-Licensed", &["u-2"])
         .assign("Zoom-Users");
     d
+}
+
+/// Signs in to the console at `base` with `token`; the session cookie (`name=value`) to send.
+pub async fn console_sign_in(base: &str, token: &str) -> String {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let answer = client
+        .post(format!("{base}/ui/sign-in"))
+        .form(&[("token", token), ("next", "/ui")])
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(answer.status().as_u16(), 303, "signed in and sent on");
+    answer
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_string()
 }

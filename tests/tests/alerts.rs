@@ -1,80 +1,21 @@
 //! `[alerts]` end to end: `muster serve` with a webhook pointed at a listener of this test, the
 //! simulator made to refuse muster's token, and back.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::http::HeaderMap;
 use muster::commands::serve;
 use muster::http::AppState;
+use muster_tests::webhook::Webhook;
 use muster_tests::{Directory, Harness, wait_until, zoom_config};
-use serde_json::Value;
 use tokio::sync::oneshot;
 use zoom_sim::Fault;
 
 const SECRET_ENV: &str = "MUSTER_TEST_ALERT_SECRET";
 const SECRET: &str = "alert-secret-for-tests";
 
-/// What the webhook received: each body with its signature header.
-type Received = Arc<Mutex<Vec<(Value, String)>>>;
-
-async fn webhook() -> (String, Received) {
-    let received: Received = Arc::default();
-    let kept = received.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-            let kept = kept.clone();
-            async move {
-                let signature = headers
-                    .get(muster::alerts::SIGNATURE_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_string();
-                // The signature is over the exact bytes sent.
-                let expected = muster::alerts::signature(SECRET.as_bytes(), &body);
-                let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                kept.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push((value, (signature == expected).to_string()));
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/hook", listener.local_addr().expect("address"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (url, received)
-}
-
-fn states(received: &Received, key: &str) -> Vec<String> {
-    received
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .filter(|(body, _)| body["key"] == key)
-        .map(|(body, _)| body["state"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_failing_target_is_alerted_once_signed_and_resolved_when_it_answers_again() {
-    // SAFETY: set before the server reads it; no other test in this binary reads the variable.
-    unsafe { std::env::set_var(SECRET_ENV, SECRET) };
-    let (url, received) = webhook().await;
-    let server = format!(
-        "[server]\nscheduled_sync = false\nprobe_interval_secs = 1\n\n[alerts]\n\
-         webhook_url = \"{url}\"\nsecret_env = \"{SECRET_ENV}\"\ncheck_interval_secs = 1\n\
-         base_url = \"https://muster.example\"\n"
-    );
-    let harness = Harness::start(&zoom_config(None, &server), &[]).await;
-    harness.write(&Directory::new());
-    let Harness { dir, sim, job } = harness;
+/// Runs `job` as `muster serve` does, on a port of its own, until the sender is dropped.
+async fn serve_job(job: muster::job::Job) -> oneshot::Sender<()> {
     let state = AppState::new(Arc::new(job), Some("admin".into())).expect("app state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -83,30 +24,48 @@ async fn a_failing_target_is_alerted_once_signed_and_resolved_when_it_answers_ag
     tokio::spawn(serve::run(listener, state, async move {
         let _ = stopped.await;
     }));
+    stop
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_target_is_alerted_once_signed_and_resolved_when_it_answers_again() {
+    // SAFETY: set before the server reads it; no other test in this binary reads the variable.
+    unsafe { std::env::set_var(SECRET_ENV, SECRET) };
+    let hook = Webhook::start().await;
+    let url = &hook.url;
+    let server = format!(
+        "[server]\nscheduled_sync = false\nprobe_interval_secs = 1\n\n[alerts]\n\
+         webhook_url = \"{url}\"\nsecret_env = \"{SECRET_ENV}\"\ncheck_interval_secs = 1\n\
+         base_url = \"https://muster.example\"\n"
+    );
+    let harness = Harness::start(&zoom_config(None, &server), &[]).await;
+    harness.write(&Directory::new());
+    let Harness { dir, sim, job } = harness;
+    let stop = serve_job(job).await;
 
     // The simulator refuses muster's token: the test connection fails, and the webhook hears
     // it once, signed, with a link to the status.
     sim.state.inject_failures(Fault::status(401), 100_000);
     let fired = wait_until(Duration::from_secs(30), || {
-        !states(&received, "target").is_empty()
+        !hook.states("target").is_empty()
     })
     .await;
-    assert!(
-        fired,
-        "no alert arrived: {:?}",
-        received.lock().map(|r| r.clone())
-    );
+    assert!(fired, "no alert arrived: {:?}", hook.deliveries());
     // Several more checks while it still fails: no second message within the resend interval.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(states(&received, "target"), ["firing"]);
-    let (body, signed) = received
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .find(|(b, _)| b["key"] == "target")
-        .cloned()
+    assert_eq!(hook.states("target"), ["firing"]);
+    let alert = hook
+        .deliveries()
+        .into_iter()
+        .find(|d| d.body["key"] == "target")
         .expect("the alert");
-    assert_eq!(signed, "true", "X-Muster-Signature is the HMAC of the body");
+    // The signature is over the exact bytes sent.
+    assert_eq!(
+        alert.signature,
+        Some(muster::alerts::signature(SECRET.as_bytes(), &alert.raw)),
+        "X-Muster-Signature is the HMAC of the body"
+    );
+    let body = alert.body;
     assert!(
         body["summary"]
             .as_str()
@@ -117,12 +76,9 @@ async fn a_failing_target_is_alerted_once_signed_and_resolved_when_it_answers_ag
 
     // The target answers again: one "resolved".
     sim.state.clear_faults();
-    let resolved = wait_until(Duration::from_secs(30), || {
-        states(&received, "target").len() == 2
-    })
-    .await;
-    assert!(resolved, "{:?}", states(&received, "target"));
-    assert_eq!(states(&received, "target"), ["firing", "resolved"]);
+    let resolved = wait_until(Duration::from_secs(30), || hook.states("target").len() == 2).await;
+    assert!(resolved, "{:?}", hook.states("target"));
+    assert_eq!(hook.states("target"), ["firing", "resolved"]);
     drop(stop);
     drop(dir);
 }
@@ -142,14 +98,7 @@ async fn a_failing_target_is_mailed_and_resolved_by_mail() {
     let harness = Harness::start(&zoom_config(None, &server), &[]).await;
     harness.write(&Directory::new());
     let Harness { dir, sim, job } = harness;
-    let state = AppState::new(Arc::new(job), Some("admin".into())).expect("app state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(serve::run(listener, state, async move {
-        let _ = stopped.await;
-    }));
+    let stop = serve_job(job).await;
 
     sim.state.inject_failures(Fault::status(401), 100_000);
     let mailed = wait_until(Duration::from_secs(30), || !smtp.mails().is_empty()).await;

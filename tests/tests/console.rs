@@ -8,14 +8,14 @@
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
 use fantoccini::{Client, ClientBuilder, Locator};
 use muster::commands::serve;
 use muster::http::AppState;
-use muster_tests::{Harness, component_variant, wait_until};
+use muster_tests::webhook::Webhook;
+use muster_tests::{Harness, component_variant, console_sign_in, wait_until};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use zoom_sim::Fault;
@@ -211,33 +211,6 @@ where
     false
 }
 
-/// What a webhook listener received.
-type Received = Arc<Mutex<Vec<Value>>>;
-
-async fn webhook() -> (String, Received) {
-    let received: Received = Arc::default();
-    let kept = received.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |body: Bytes| {
-            let kept = kept.clone();
-            async move {
-                let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                kept.lock().unwrap_or_else(|e| e.into_inner()).push(value);
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/hook", listener.local_addr().expect("address"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (url, received)
-}
-
 /// `muster serve` on the demo's configuration and directory, pointed at the simulator, with
 /// an admin and a viewer token and a webhook alert.
 struct Served {
@@ -245,7 +218,7 @@ struct Served {
     http: reqwest::Client,
     harness_dir: tempfile::TempDir,
     sim: muster_tests::Sim,
-    alerts: Received,
+    alerts: Webhook,
     _stop: oneshot::Sender<()>,
 }
 
@@ -287,8 +260,8 @@ fn demo_config(webhook: &str) -> String {
 
 impl Served {
     async fn start() -> Served {
-        let (hook, alerts) = webhook().await;
-        let harness = Harness::start(&demo_config(&hook), &[]).await;
+        let alerts = Webhook::start().await;
+        let harness = Harness::start(&demo_config(&alerts.url), &[]).await;
         write_directory(harness.dir.path(), &demo_directory());
         let Harness { dir, sim, job } = harness;
         let state = AppState::new(Arc::new(job), Some(ADMIN.into()))
@@ -684,17 +657,11 @@ async fn plugins_pause_alerts_and_the_viewer_role() {
     let alerted = wait_until(Duration::from_secs(30), || {
         served
             .alerts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .any(|a| a["key"] == "target" && a["state"] == "firing")
+            .states("target")
+            .contains(&"firing".to_string())
     })
     .await;
-    assert!(
-        alerted,
-        "no alert: {:?}",
-        served.alerts.lock().map(|a| a.clone())
-    );
+    assert!(alerted, "no alert: {:?}", served.alerts.deliveries());
     browser.go(&format!("{base}/ui")).await;
     assert!(browser.text("#target-connection").await.contains("failed"));
     browser.screenshot("overview-target-failing").await;
@@ -852,19 +819,7 @@ async fn the_viewer_token_only_reads_and_no_admin_token_means_no_console() {
         Some("/ui/sign-in?next=%2Fui")
     );
     // Sign in again for what follows.
-    let answer = no_redirects
-        .post(format!("{}/ui/sign-in", served.base))
-        .form(&[("token", ADMIN), ("next", "/ui")])
-        .send()
-        .await
-        .expect("sign in");
-    let cookie = answer
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("a session cookie")
-        .to_string();
+    let cookie = console_sign_in(&served.base, ADMIN).await;
     let with_cookie = |method: reqwest::Method, path: &str| {
         no_redirects
             .request(method, format!("{}{path}", served.base))
@@ -890,8 +845,8 @@ async fn the_viewer_token_only_reads_and_no_admin_token_means_no_console() {
     );
 
     // Another job without an admin token: the console is off, as the admin API is.
-    let (hook, _) = webhook().await;
-    let harness = Harness::start(&demo_config(&hook), &[]).await;
+    let hook = Webhook::start().await;
+    let harness = Harness::start(&demo_config(&hook.url), &[]).await;
     let state = AppState::new(Arc::new(harness.job), None).expect("app state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -1521,19 +1521,7 @@ async fn a_paused_gateway_accepts_entras_changes_and_forwards_them_when_resumed(
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");
-    let signed_in = no_redirects
-        .post(format!("{}/ui/sign-in", gw.root))
-        .form(&[("token", ADMIN), ("next", "/ui")])
-        .send()
-        .await
-        .expect("sign in");
-    let cookie = signed_in
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("a session cookie")
-        .to_string();
+    let cookie = muster_tests::console_sign_in(&gw.root, ADMIN).await;
     let overview = no_redirects
         .get(format!("{}/ui", gw.root))
         .header("cookie", cookie)
