@@ -55,19 +55,24 @@ impl BearerToken {
     /// Whether `headers` carry this token as `Authorization: Bearer <token>` (the scheme in any
     /// case, RFC 6750 §2.1).
     pub fn check(&self, headers: &HeaderMap) -> Result<(), Refusal> {
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .ok_or(Refusal::Missing)?;
+        let presented = presented(headers).ok_or(Refusal::Missing)?;
         if self.matches(presented) {
             Ok(())
         } else {
             Err(Refusal::Wrong)
         }
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header (the scheme in any case, RFC 6750
+/// §2.1), if the request carries one.
+pub fn presented(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
 }
 
 #[cfg(test)]

@@ -73,21 +73,7 @@ pub fn role_of_token(state: &AppState, presented: &str) -> Option<Role> {
 
 /// The role of a request's `Authorization: Bearer` token, if it carries a known one.
 pub fn role_of_bearer(state: &AppState, headers: &HeaderMap) -> Option<Role> {
-    if state
-        .admin_token
-        .as_ref()
-        .is_some_and(|t| t.check(headers).is_ok())
-    {
-        return Some(Role::Admin);
-    }
-    if state
-        .viewer_token
-        .as_ref()
-        .is_some_and(|t| t.check(headers).is_ok())
-    {
-        return Some(Role::Viewer);
-    }
-    None
+    super::bearer::presented(headers).and_then(|token| role_of_token(state, token))
 }
 
 impl Session {
