@@ -184,92 +184,204 @@ impl Population<'_> {
     }
 }
 
-/// Plans one cycle.
+/// Plans one cycle, whole.
 pub fn plan_cycle(input: &CycleInput) -> Plan {
-    let index = RecordIndex::new(
-        input.records,
-        input.unloaded,
-        input.people.iter().map(|p| p.id.as_str()),
-    );
-    let mut plan = Plan::empty(input.cycle_id);
-    plan.log.reserve(input.people.len());
-    // People without a record are mostly creates (all of them in a first cycle): sized once,
-    // the actions are not copied into a twice larger block, and fresh pages faulted in, each
-    // time they outgrow one.
-    plan.actions
-        .reserve(input.people.len().saturating_sub(input.records.len()));
-    let mut planner = Planner {
-        input,
-        index,
-        processor: input.processor(),
-        plan,
-        adopted: HashSet::default(),
-        claimed: HashMap::default(),
-        cycle_id: SharedStr::from(input.cycle_id),
-        scoping: Recent::default(),
-        mapped: Recent::default(),
-        claims: Vec::new(),
-        claim: None,
-        replan: None,
-        removed_actions: Vec::new(),
-        staged: None,
-    };
-    let (mut staged, staged_by_threads) = stage_all(input, &planner.index);
-    let population = input.population;
-    for (i, person) in input.people.iter().enumerate() {
-        if population.includes(&person.id) {
-            planner.staged = staged.get_mut(i).and_then(Option::take);
-            planner.person(person);
-            planner.staged = None;
+    let mut planner = CyclePlanner::new(input);
+    planner.plan_people(0..input.people.len());
+    planner.finish()
+}
+
+/// A cycle planned in parts, so that a large one need not hold its whole plan: the caller
+/// plans a batch of people, takes the part of the plan that nothing later can change
+/// ([`CyclePlanner::take_part`]), applies and logs it, drops it, and plans the next batch.
+/// [`CyclePlanner::finish`] then plans the records of people gone from the source and holds
+/// back what the deletion threshold holds. Taking no part is [`plan_cycle`].
+///
+/// Matching stays cycle-wide: the record index and the matching values claimed by earlier
+/// batches' creates and adoptions stay with the planner, so a later batch's person cannot take
+/// a value an earlier batch's person took.
+pub struct CyclePlanner<'a> {
+    planner: Planner<'a>,
+    /// Memo hits and misses of the staging threads, over every batch.
+    thread_memo_counts: Vec<MemoCounts>,
+    /// The summaries of the parts taken.
+    taken: Summary,
+}
+
+impl<'a> CyclePlanner<'a> {
+    pub fn new(input: &'a CycleInput<'a>) -> Self {
+        let index = RecordIndex::new(
+            input.records,
+            input.unloaded,
+            input.people.iter().map(|p| p.id.as_str()),
+        );
+        let planner = Planner {
+            input,
+            index,
+            processor: input.processor(),
+            plan: Plan::empty(input.cycle_id),
+            entries: 0,
+            adopted: HashSet::default(),
+            claimed: HashMap::default(),
+            cycle_id: SharedStr::from(input.cycle_id),
+            scoping: Recent::default(),
+            mapped: Recent::default(),
+            claims: Vec::new(),
+            claim: None,
+            replan: None,
+            removed_actions: Vec::new(),
+            staged: None,
+        };
+        CyclePlanner {
+            planner,
+            thread_memo_counts: Vec::new(),
+            taken: Summary::default(),
         }
     }
-    drop(staged);
-    for record in input.records {
-        if population.may_be_gone(&record.source_id)
-            && !planner.index.is_present(&record.source_id)
-            && !planner.adopted.contains(&record.source_id)
-        {
-            planner.gone(record);
+
+    /// Plans the population's people among `input.people[range]`, in order.
+    pub fn plan_people(&mut self, range: std::ops::Range<usize>) {
+        let input = self.planner.input;
+        let Some(people) = input.people.get(range) else {
+            return;
+        };
+        let planner = &mut self.planner;
+        planner.plan.log.reserve(people.len());
+        if input.records.is_empty() {
+            // People without a record are creates: sized once, the actions are not copied
+            // into a twice larger block, and fresh pages faulted in, each time they outgrow
+            // one.
+            planner.plan.actions.reserve(people.len());
+        }
+        let (mut staged, staged_by_threads) = stage_all(input, people, &planner.index);
+        let population = input.population;
+        for (i, person) in people.iter().enumerate() {
+            if population.includes(&person.id) {
+                planner.staged = staged.get_mut(i).and_then(Option::take);
+                planner.person(person);
+                planner.staged = None;
+            }
+        }
+        drop(staged);
+        for thread in staged_by_threads {
+            planner.plan.blobs.extend(thread.blobs);
+            planner.plan.remembered.extend(thread.remembered);
+            add_counts(&mut self.thread_memo_counts, &thread.memo_counts);
         }
     }
-    let hold = input
-        .deletion_threshold
-        .then(|| {
-            threshold::assess(
-                &planner.plan,
-                &input.pipeline.deletion_threshold,
-                input.records.len() + input.unloaded.len(),
-            )
-        })
-        .flatten();
-    // Before the threshold moves actions: the claims point at them by index. Planning people
-    // again with fewer seats neither adds nor removes a disable, delete or downgrade, so the
-    // threshold's verdict stands.
-    let seats = planner.enforce_seats(hold.is_some());
-    let mut blobs = planner.processor.take_blobs();
-    let mut remembered = planner.processor.take_remembered();
-    let mut memo_counts = planner.processor.memo_counts();
-    for thread in staged_by_threads {
-        blobs.extend(thread.blobs);
-        remembered.extend(thread.remembered);
-        add_counts(&mut memo_counts, &thread.memo_counts);
+
+    /// Whether parts may be taken before the end: not when seat budgets are allocated, which
+    /// needs every claim of the cycle at once.
+    pub fn takes_parts(&self) -> bool {
+        self.planner.input.pipeline.seats.is_empty()
     }
-    // Each thread kept the configurations, and maybe an input another thread kept too.
-    let mut seen = HashSet::default();
-    blobs.retain(|b| seen.insert(std::sync::Arc::clone(&b.hash)));
-    let mut plan = planner.plan;
-    plan.blobs = blobs;
-    plan.remembered = remembered;
-    plan.memo_counts = memo_counts;
-    if let Some(hold) = hold {
-        threshold::hold_back(&mut plan, hold);
+
+    /// Takes what was planned so far that the rest of the cycle cannot change: every action
+    /// and log entry, the replay blobs and the answers to remember, except the disables,
+    /// deletes and downgrades (and their entries) that the deletion threshold may still hold
+    /// back. Its summary counts it alone. Nothing is taken while [`Self::takes_parts`] is false.
+    pub fn take_part(&mut self) -> Plan {
+        let mut part = Plan::empty(self.planner.input.cycle_id);
+        if !self.takes_parts() {
+            return part;
+        }
+        let plan = &mut self.planner.plan;
+        let threshold = self.planner.input.deletion_threshold
+            && self.planner.input.pipeline.deletion_threshold.enabled;
+        let (kept, taken): (Vec<_>, Vec<_>) = std::mem::take(&mut plan.actions)
+            .into_iter()
+            .partition(|a| threshold && threshold::held_back(a));
+        let kept_people: HashSet<&str> = kept.iter().map(|a| a.source_id.as_str()).collect();
+        let (kept_log, taken_log): (Vec<_>, Vec<_>) = std::mem::take(&mut plan.log)
+            .into_iter()
+            .partition(|e| kept_people.contains(e.source_identity.id.as_str()));
+        drop(kept_people);
+        plan.actions = kept;
+        plan.log = kept_log;
+        part.actions = taken;
+        part.log = taken_log;
+        part.blobs = std::mem::take(&mut plan.blobs);
+        part.blobs.extend(self.planner.processor.take_blobs());
+        let mut seen = HashSet::default();
+        part.blobs
+            .retain(|b| seen.insert(std::sync::Arc::clone(&b.hash)));
+        part.remembered = std::mem::take(&mut plan.remembered);
+        part.remembered
+            .extend(self.planner.processor.take_remembered());
+        part.summary = Summary::of(&part);
+        self.taken.add(&part.summary);
+        part
     }
-    plan.summary = Summary::of(&plan);
-    plan.summary.seats = seats;
-    plan
+
+    /// Plans the records of the people gone from the source, applies the deletion threshold
+    /// and the seat budgets, and returns the rest of the plan: what no part took. Its summary
+    /// and memo counts are the whole cycle's.
+    pub fn finish(self) -> Plan {
+        let CyclePlanner {
+            mut planner,
+            thread_memo_counts,
+            taken,
+        } = self;
+        let input = planner.input;
+        let population = input.population;
+        for record in input.records {
+            if population.may_be_gone(&record.source_id)
+                && !planner.index.is_present(&record.source_id)
+                && !planner.adopted.contains(&record.source_id)
+            {
+                planner.gone(record);
+            }
+        }
+        let hold = input
+            .deletion_threshold
+            .then(|| {
+                threshold::assess(
+                    &planner.plan,
+                    &input.pipeline.deletion_threshold,
+                    input.records.len() + input.unloaded.len(),
+                )
+            })
+            .flatten();
+        // Before the threshold moves actions: the claims point at them by index. Planning
+        // people again with fewer seats neither adds nor removes a disable, delete or
+        // downgrade, so the threshold's verdict stands.
+        let seats = planner.enforce_seats(hold.is_some());
+        let mut blobs = std::mem::take(&mut planner.plan.blobs);
+        blobs.extend(planner.processor.take_blobs());
+        let mut remembered = std::mem::take(&mut planner.plan.remembered);
+        remembered.extend(planner.processor.take_remembered());
+        let mut memo_counts = planner.processor.memo_counts();
+        add_counts(&mut memo_counts, &thread_memo_counts);
+        // Each thread kept the configurations, and maybe an input another thread kept too.
+        let mut seen = HashSet::default();
+        blobs.retain(|b| seen.insert(std::sync::Arc::clone(&b.hash)));
+        let mut plan = planner.plan;
+        plan.blobs = blobs;
+        plan.remembered = remembered;
+        plan.memo_counts = memo_counts;
+        if let Some(hold) = hold {
+            threshold::hold_back(&mut plan, hold);
+        }
+        plan.summary = Summary::of(&plan);
+        plan.summary.add(&taken);
+        plan.summary.seats = seats;
+        plan
+    }
 }
 
 impl Summary {
+    /// Adds `other`'s counts (not its seats).
+    pub fn add(&mut self, other: &Summary) {
+        self.creates += other.creates;
+        self.updates += other.updates;
+        self.disables += other.disables;
+        self.deletes += other.deletes;
+        self.staged += other.staged;
+        self.unchanged += other.unchanged;
+        self.skipped += other.skipped;
+        self.failed += other.failed;
+    }
+
     pub(crate) fn of(plan: &Plan) -> Summary {
         let mut s = Summary {
             staged: plan.staged.len(),
@@ -309,6 +421,8 @@ struct Planner<'a> {
     /// The cycle's plugins, prepared once.
     processor: Processor<'a>,
     plan: Plan,
+    /// Log entries made so far, taken parts included: the next entry's change id follows.
+    entries: usize,
     /// Source ids of orphaned records adopted by a new person.
     adopted: HashSet<String>,
     /// Matching values (lower-cased) of this cycle's creates and adoptions → source id.
@@ -421,6 +535,7 @@ fn add_counts(into: &mut Vec<MemoCounts>, from: &[MemoCounts]) {
 /// the staged people, in `people`'s order, and what each thread left.
 fn stage_all(
     input: &CycleInput,
+    people: &[Person],
     index: &RecordIndex,
 ) -> (Vec<Option<Staged>>, Vec<ThreadLeftovers>) {
     let plugins = input.plugins;
@@ -428,8 +543,7 @@ fn stage_all(
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    let staged_people = input
-        .people
+    let staged_people = people
         .iter()
         .filter(|p| input.population.includes(&p.id))
         .count();
@@ -439,8 +553,8 @@ fn stage_all(
     }
     // Several chunks per thread, taken in turn, so that one slow chunk does not leave the
     // other cores idle at the end.
-    let chunk = input.people.len().div_ceil(threads * 8).max(64);
-    let chunks: Vec<&[Person]> = input.people.chunks(chunk).collect();
+    let chunk = people.len().div_ceil(threads * 8).max(64);
+    let chunks: Vec<&[Person]> = people.chunks(chunk).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let pipeline = input.pipeline;
     let results = std::thread::scope(|s| {
@@ -1044,7 +1158,8 @@ impl<'a> Planner<'a> {
             claim.action = planned.as_ref().map(|_| self.plan.actions.len());
             self.claims.push(claim);
         }
-        let change_id = change_id(&self.cycle_id, self.plan.log.len() + 1);
+        self.entries += 1;
+        let change_id = change_id(&self.cycle_id, self.entries);
         let entry = self.log_entry(change_id, entry, action, info, modified);
         self.plan.log.push(entry);
         self.plan.actions.extend(planned);
@@ -1205,3 +1320,6 @@ fn skipped(code: &str, reason: String) -> StatusInfo {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod parts_tests;

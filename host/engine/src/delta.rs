@@ -113,4 +113,4 @@ pub fn is_settled(entry: &LogEntry) -> bool {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -11,6 +11,10 @@
 //! - an initial cycle, in-process, and the same cycle's peak RSS in a child process;
 //! - no-change cycles and 1 % churn cycles, each planned by delta and in full (`--full`),
 //!   alternating, so that the ratio is measured in one window.
+//!
+//! `MUSTER_BENCH_ONLY=memory` runs only the two child processes (the dry run on all cores and
+//! the initial cycle) and prints their time and peak RSS: the quick loop for memory work;
+//! `MUSTER_BENCH_WRAP` runs those children under a profiler (`heaptrack -o /tmp/muster`).
 
 use muster_test_support::directory::population_id;
 use muster_test_support::{Directory, env_or};
@@ -44,6 +48,9 @@ async fn main() -> anyhow::Result<()> {
     let mut directory = population(people);
     directory.write(&dir.path().join("directory.json"));
     let config_path = write_config(dir.path(), &base_url)?;
+    if std::env::var("MUSTER_BENCH_ONLY").as_deref() == Ok("memory") {
+        return memory_only(dir.path());
+    }
 
     // The initial dry run, one core against all, alternating; each in a fresh state directory.
     let mut dry = Vec::new();
@@ -135,6 +142,28 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The initial dry run and the initial cycle as child processes: time and peak RSS.
+fn memory_only(dir: &Path) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Handle::current();
+    let (_sim, base_url, _stop) = tokio::task::block_in_place(|| rt.block_on(start_sim()))?;
+    for (label, args) in [
+        ("initial dry run", &["--dry-run"][..]),
+        ("initial", &[][..]),
+    ] {
+        let run_dir = dir.join(label.replace(' ', "-"));
+        std::fs::create_dir_all(&run_dir)?;
+        std::fs::copy(dir.join("directory.json"), run_dir.join("directory.json"))?;
+        let config = write_config(&run_dir, &base_url)?;
+        let run = child(&config, args, false)?;
+        println!(
+            "{label}: {:.2} s, peak RSS {:.0} MB",
+            secs(run.elapsed),
+            mb(run.peak_rss_bytes)
+        );
+    }
+    Ok(())
+}
+
 fn population(people: usize) -> Directory {
     Directory::population(
         people,
@@ -166,12 +195,19 @@ struct ChildRun {
 /// over its `exec`, so it would report this benchmark's own memory.
 fn child(config: &Path, args: &[&str], one_core: bool) -> anyhow::Result<ChildRun> {
     let muster = env!("CARGO_BIN_EXE_muster");
-    let mut command = if one_core {
-        let mut c = Command::new("taskset");
-        c.args(["-c", "0", muster]);
-        c
-    } else {
-        Command::new(muster)
+    // `MUSTER_BENCH_WRAP="heaptrack -o /tmp/muster"`: run the child under a profiler.
+    let wrap = std::env::var("MUSTER_BENCH_WRAP").unwrap_or_default();
+    let mut prefix: Vec<&str> = wrap.split_whitespace().collect();
+    if one_core {
+        prefix.splice(0..0, ["taskset", "-c", "0"]);
+    }
+    let mut command = match prefix.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(muster);
+            c
+        }
+        None => Command::new(muster),
     };
     command
         .args(["sync", "--once", "--config"])

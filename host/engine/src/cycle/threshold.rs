@@ -49,7 +49,7 @@ impl std::fmt::Display for DeletionHold {
     }
 }
 
-fn held_back(action: &crate::plan::PlannedAction) -> bool {
+pub(super) fn held_back(action: &crate::plan::PlannedAction) -> bool {
     action.action.is_deprovisioning() || action.downgrade
 }
 

@@ -12,7 +12,7 @@ use crate::plan::Action;
 use crate::plugin_stage::PinnedPlugins;
 use crate::testing::native_plugins;
 
-const CONFIG: &str = include_str!("../../testdata/zoom.toml");
+pub(crate) const CONFIG: &str = include_str!("../../testdata/zoom.toml");
 const GROUPS: [&str; 5] = [
     "Zoom-Users",
     "Zoom-Licensed",
@@ -23,17 +23,17 @@ const GROUPS: [&str; 5] = [
 
 /// One person's state in one snapshot; `None` in a snapshot: not in the source.
 #[derive(Debug, Clone)]
-struct State {
+pub(crate) struct State {
     /// Index into a small pool, so that two people sometimes share a matching value.
-    upn: usize,
-    title: usize,
-    enabled: bool,
-    guest: bool,
+    pub upn: usize,
+    pub title: usize,
+    pub enabled: bool,
+    pub guest: bool,
     /// Bit i: member of `GROUPS[i]`.
-    groups: u8,
+    pub groups: u8,
 }
 
-fn state() -> impl Strategy<Value = Option<State>> {
+pub(crate) fn state() -> impl Strategy<Value = Option<State>> {
     let present = (0usize..5, 0usize..3, any::<bool>(), any::<bool>(), 0u8..32).prop_map(
         |(upn, title, enabled, guest_roll, groups)| State {
             upn,
@@ -49,7 +49,7 @@ fn state() -> impl Strategy<Value = Option<State>> {
 }
 
 /// The people of one snapshot, memberships resolved, in id order.
-fn snapshot(states: &[Option<State>]) -> Vec<Person> {
+pub(crate) fn snapshot(states: &[Option<State>]) -> Vec<Person> {
     let mut groups: Vec<Group> = GROUPS
         .iter()
         .enumerate()
@@ -91,7 +91,7 @@ fn snapshot(states: &[Option<State>]) -> Vec<Person> {
 
 /// What the target holds after every action of `plan` succeeded; returns the source ids whose
 /// record was written (the store forgets their settled hashes).
-fn apply(records: &mut BTreeMap<String, ProvisionedRecord>, plan: &Plan) -> Vec<String> {
+pub(crate) fn apply(records: &mut BTreeMap<String, ProvisionedRecord>, plan: &Plan) -> Vec<String> {
     let mut written = Vec::new();
     for action in &plan.actions {
         if let Some(adopted) = &action.adopts {
