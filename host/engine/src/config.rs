@@ -86,6 +86,12 @@ pub struct Config {
     /// plan is the safety net. 0: every cycle plans everyone.
     #[serde(default = "default_full_plan_interval")]
     pub full_plan_interval_secs: u64,
+    /// People a sync cycle plans, applies and logs at a time (`engine::cycle::CyclePlanner`):
+    /// a cycle holds one batch's plan (about 10 KB a person) instead of everyone's, so its
+    /// memory does not grow with the directory. Larger batches give the plugins more people
+    /// per core at once; at least 1.
+    #[serde(default = "default_batch_people")]
+    pub batch_people: usize,
     /// Where the state store keeps what was provisioned (a SQLite file).
     #[serde(default = "default_state_path")]
     pub state_path: PathBuf,
@@ -117,6 +123,12 @@ fn default_sync_interval() -> u64 {
 
 fn default_full_plan_interval() -> u64 {
     24 * 60 * 60
+}
+
+/// 2,048 people keep a batch's plan near 20 MB and still give each core hundreds of plugin
+/// calls per batch.
+fn default_batch_people() -> usize {
+    2_048
 }
 
 fn default_state_path() -> PathBuf {
@@ -201,6 +213,9 @@ impl Config {
         self.retention.validate("retention", errors);
         self.compile.validate("compile", errors);
         self.quarantine.validate("quarantine", errors);
+        if self.batch_people == 0 {
+            errors.push("batch_people", "must be at least 1");
+        }
         if self.sync_interval_secs == 0 {
             errors.push("sync_interval_secs", "must be at least 1 second");
         }

@@ -91,7 +91,8 @@ pub struct Summary {
 }
 
 impl Plan {
-    pub(crate) fn empty(cycle_id: &str) -> Plan {
+    /// A plan with nothing in it.
+    pub fn empty(cycle_id: &str) -> Plan {
         Plan {
             cycle_id: cycle_id.to_string(),
             actions: Vec::new(),

@@ -223,7 +223,12 @@ impl Captured {
 }
 
 async fn real_cycle(job: &Job) -> anyhow::Result<CycleReport> {
-    run_cycle(job, &CycleOptions::default())
+    // Planned whole: what the cycle wrote is replayed from its plan.
+    let whole = CycleOptions {
+        batch: Some(muster::sync::WHOLE),
+        ..CycleOptions::default()
+    };
+    run_cycle(job, &whole)
         .await?
         .context("the cycle did not run")
 }

@@ -23,7 +23,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
-use engine::cycle::{CycleInput, Plan, Population, plan_cycle};
+use engine::cycle::{CycleInput, CyclePlanner, Plan, Population};
 use engine::delta::InputHash;
 use engine::log::LogEntry;
 use engine::matching::RecordKey;
@@ -37,6 +37,7 @@ pub use apply::{Applied, Failure, FailureCode};
 pub use people::PersonLocks;
 
 use crate::job::Job;
+use crate::sync::report::{Reasons, tally_reasons};
 
 /// What to provision, and how.
 pub struct Run<'a> {
@@ -74,6 +75,16 @@ pub struct Run<'a> {
     /// record): for the cycles, whose chart it feeds; not for a gateway pass or an on-demand
     /// run, which would pay that read for a few people.
     pub count_licenses: bool,
+    /// Plan, apply and log this many people at a time, so that a large cycle holds one batch's
+    /// plan instead of everyone's ([`engine::cycle::CyclePlanner`]). `None`, or a population
+    /// no larger: planned whole. Planned whole regardless when seat budgets are allocated
+    /// (they need every claim at once) or a staged version runs in shadow (it is compared
+    /// with the whole plan), and for a dry run without `parts`.
+    pub batch: Option<usize>,
+    /// A dry run planned in batches hands each batch's part of the plan here as it is made;
+    /// [`Provisioned::plan`] then holds only the rest (the people gone, what the deletion
+    /// threshold held), with the whole run's summary.
+    pub parts: Option<&'a mut (dyn FnMut(Plan) -> anyhow::Result<()> + Send + Sync)>,
 }
 
 /// What a sync cycle needs to record the plans it settled.
@@ -113,6 +124,8 @@ impl<'a> Run<'a> {
             unplanned: 0,
             settle: None,
             count_licenses: false,
+            batch: None,
+            parts: None,
         }
     }
 }
@@ -217,11 +230,13 @@ pub struct Provisioned {
     pub status: CycleStatus,
     /// Each applied action's source id and outcome, in completion order.
     pub outcomes: Vec<(String, Applied)>,
+    /// The run's skips and failures by reason, over every part of its plan.
+    pub reasons: Reasons,
 }
 
 /// Runs `run` to the end. A failure of the store or of planning ends the cycle as failed and
 /// is returned; a failure of one person's request is in that person's outcome and log entry.
-pub async fn provision(job: &Job, run: Run<'_>) -> anyhow::Result<Provisioned> {
+pub async fn provision(job: &Job, mut run: Run<'_>) -> anyhow::Result<Provisioned> {
     let store = &job.store;
     let ticket = job.people.begin_run();
     let records = run.records.read(store, run.people)?;
@@ -257,169 +272,294 @@ pub async fn provision(job: &Job, run: Run<'_>) -> anyhow::Result<Provisioned> {
             run.plugins,
         )
     };
-    let mut plan = tokio::task::block_in_place(|| plan_cycle(&input));
+    let mut planner = CyclePlanner::new(&input);
+    let batch = run.batch.filter(|&b| {
+        b > 0
+            && b < run.people.len()
+            && planner.takes_parts()
+            && match cycle_id {
+                Some(_) => job.staging.shadowed().is_empty(),
+                None => run.parts.is_some(),
+            }
+    });
+    let mut applied = Applying::new(job, cycle_id, &run);
+    if let Some(batch) = batch {
+        let mut start = 0;
+        while start < run.people.len() {
+            let end = (start + batch).min(run.people.len());
+            let part = tokio::task::block_in_place(|| {
+                planner.plan_people(start..end);
+                planner.take_part()
+            });
+            start = end;
+            let outcome = match (cycle_id, run.parts.as_mut()) {
+                (Some(cycle_id), _) => applied
+                    .part(job, cycle_id, &run, &ticket, part, false)
+                    .await
+                    .map(drop),
+                (None, Some(parts)) => {
+                    tally_reasons(&mut applied.reasons, &part.log);
+                    parts(part)
+                }
+                (None, None) => Ok(()),
+            };
+            if let Err(e) = outcome {
+                return Err(applied.fail(job, e));
+            }
+        }
+    } else {
+        tokio::task::block_in_place(|| planner.plan_people(0..run.people.len()));
+    }
+    let mut plan = tokio::task::block_in_place(|| planner.finish());
     plan.summary.unchanged += run.unplanned;
     tracing::info!(cycle = %label, kind = ?run.kind, summary = ?plan.summary, "planned");
-    let shadow = match cycle_id {
-        Some(_) => crate::shadow::compare_all(job, &input, &mut plan),
-        None => Vec::new(),
-    };
-    let mut provisioned = Provisioned {
-        cycle_id,
-        counts: CycleCounts::default(),
-        status: CycleStatus::Succeeded,
-        outcomes: Vec::new(),
-        plan,
-    };
     let Some(cycle_id) = cycle_id else {
-        return Ok(provisioned);
-    };
-    crate::memo::count(&provisioned.plan, run.plugins);
-    let applied = apply_and_record(job, cycle_id, &run, &ticket, &shadow, &mut provisioned)
-        .await
-        .and_then(|own_writes| match &run.settle {
-            Some(settle) => settle_people(job, &run, settle, &provisioned, &ticket, &own_writes),
-            None => Ok(()),
-        })
-        .and_then(|()| {
-            crate::memo::keep(store, &provisioned.plan, run.plugins)
-                .context("keeping the plugin answers")
+        tally_reasons(&mut applied.reasons, &plan.log);
+        return Ok(Provisioned {
+            cycle_id,
+            counts: CycleCounts::default(),
+            status: CycleStatus::Succeeded,
+            outcomes: Vec::new(),
+            reasons: applied.reasons,
+            plan,
         });
-    if let Err(e) = applied {
-        let _ = store.finish_cycle(cycle_id, CycleStatus::Failed, &provisioned.counts);
-        return Err(e.context(format!("cycle {cycle_id} failed")));
-    }
+    };
+    let shadow = crate::shadow::compare_all(job, &input, &mut plan);
+    crate::memo::count(&plan, run.plugins);
+    let summary = plan.summary.clone();
+    let finished = match applied.part(job, cycle_id, &run, &ticket, plan, true).await {
+        Ok(plan) => applied
+            .finish(job, cycle_id, &run, &summary, &plan, &shadow)
+            .map(|finished| (plan, finished)),
+        Err(e) => Err(e),
+    };
+    let (plan, (counts, status)) = match finished {
+        Ok(finished) => finished,
+        Err(e) => return Err(applied.fail(job, e)),
+    };
     crate::shadow::conclude(job, run.kind, &shadow);
-    Ok(provisioned)
+    Ok(Provisioned {
+        cycle_id: Some(cycle_id),
+        plan,
+        counts,
+        status,
+        outcomes: applied.outcomes,
+        reasons: applied.reasons,
+    })
 }
 
 /// Log entries written per transaction.
 const LOG_BATCH: usize = 2_000;
 
-/// Records the planned people whose plans this run settled ([`engine::delta::is_settled`]),
-/// and forgets the others and those who left the source. A person another run wrote after
-/// this one planned is not settled: their record is not the one this plan was made against.
-fn settle_people(
-    job: &Job,
-    run: &Run<'_>,
-    settle: &Settle<'_>,
-    provisioned: &Provisioned,
-    ticket: &people::RunTicket<'_>,
-    own_writes: &HashMap<String, u64>,
-) -> anyhow::Result<()> {
-    let hash_of: HashMap<&str, InputHash> = run
-        .people
-        .iter()
-        .zip(settle.hashes)
-        .map(|(p, h)| (p.id.as_str(), *h))
-        .collect();
-    let unsettled_outcome: HashSet<&str> = provisioned
-        .outcomes
-        .iter()
-        .filter(|(_, o)| !matches!(o, Applied::Done { .. }))
-        .map(|(id, _)| id.as_str())
-        .collect();
-    let (mut settled, mut unsettled) = (Vec::new(), Vec::new());
-    for entry in &provisioned.plan.log {
-        let id = entry.source_identity.id.as_str();
-        let hash = hash_of.get(id);
-        let settles = hash.is_some()
-            && engine::delta::is_settled(entry)
-            && !unsettled_outcome.contains(id)
-            && !ticket.written_by_another(id, own_writes.get(id).copied());
-        match hash {
-            Some(hash) if settles => settled.push((id, *hash)),
-            _ => unsettled.push(id),
-        }
-    }
-    job.store
-        .settle(&store::Settlement {
-            fingerprint: settle.fingerprint,
-            full: settle.full,
-            settled: &settled,
-            unsettled: &unsettled,
-        })
-        .context("recording the settled people")?;
-    Ok(())
+/// What a run has applied so far, part by part.
+struct Applying<'r> {
+    cycle_id: Option<i64>,
+    /// The counts of what the target answered (the plan's own counts come at the end).
+    counts: CycleCounts,
+    /// Each applied action's source id and outcome, in completion order.
+    outcomes: Vec<(String, Applied)>,
+    /// Log entries written.
+    logged: u64,
+    /// Whether the held disables and deletes were released.
+    released: bool,
+    /// The target's write count when the run started.
+    writes_before: u64,
+    /// No part settled yet: the first settlement of a full plan replaces every earlier one.
+    first_settlement: bool,
+    /// `hashes[i]` by `people[i]`'s id, when the run settles.
+    hash_of: HashMap<&'r str, InputHash>,
+    /// Skips and failures by reason, of the parts so far.
+    reasons: Reasons,
 }
 
-/// Applies the plan, completes its log and finishes the cycle; returns the generation of each
-/// write this run made ([`PersonLocks::mark_written`]).
-async fn apply_and_record(
-    job: &Job,
-    cycle_id: i64,
-    run: &Run<'_>,
-    ticket: &people::RunTicket<'_>,
-    shadow: &[engine::preview::ShadowCounts],
-    provisioned: &mut Provisioned,
-) -> anyhow::Result<HashMap<String, u64>> {
-    let store = &job.store;
-    let plan = &mut provisioned.plan;
-    // Borrowed, not copied: a large cycle's actions are a large part of its memory.
-    let mut actions: Vec<&PlannedAction> = plan.actions.iter().collect();
-    let released = run.release_staged && !plan.staged.is_empty();
-    if run.release_staged {
-        actions.extend(plan.staged.iter());
-        store.clear_staged()?;
-    } else if !plan.staged.is_empty() {
-        store.clear_staged()?;
-        store.stage_deletes(cycle_id, &staged_rows(plan))?;
-    }
-    let (actions, held) = hold_past_budget(actions, run.deprovision_budget);
-    let writes_before = job.client.stats().snapshot().total();
-    let (mut outcomes, own_writes) = apply_all(job, cycle_id, actions, run, ticket).await;
-    outcomes.extend(held.into_iter().map(|planned| (planned, Applied::Held)));
-
-    let mut counts = count(&plan.summary, &outcomes, released);
-    counts.shadow = shadow.to_vec();
-    if matches!(run.population, Population::Changed(_)) {
-        counts.planned = Some(plan.log.len() as u64);
-    }
-    counts.memo_hits = plan.memo_counts.iter().map(|c| c.hits).sum();
-    counts.memo_misses = plan.memo_counts.iter().map(|c| c.misses).sum();
-    let index: HashMap<String, usize> = plan
-        .log
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.source_identity.id.clone(), i))
-        .collect();
-    for (planned, outcome) in &outcomes {
-        if let Some(entry) = index
-            .get(&planned.source_id)
-            .and_then(|&i| plan.log.get_mut(i))
-        {
-            entry.record_export(outcome.export());
+impl<'r> Applying<'r> {
+    fn new(job: &Job, cycle_id: Option<i64>, run: &Run<'r>) -> Self {
+        let hash_of = match (&run.settle, cycle_id) {
+            (Some(settle), Some(_)) => run
+                .people
+                .iter()
+                .zip(settle.hashes)
+                .map(|(p, h)| (p.id.as_str(), *h))
+                .collect(),
+            _ => HashMap::new(),
+        };
+        Applying {
+            cycle_id,
+            counts: CycleCounts::default(),
+            outcomes: Vec::new(),
+            logged: 0,
+            released: false,
+            writes_before: job.client.stats().snapshot().total(),
+            first_settlement: true,
+            hash_of,
+            reasons: Reasons::new(),
         }
     }
-    counts.writes = job
-        .client
-        .stats()
-        .snapshot()
-        .total()
-        .saturating_sub(writes_before);
-    // In batches: a cycle's entries as JSON at once would double the memory of its log.
-    for (i, batch) in plan.log.chunks(LOG_BATCH).enumerate() {
-        let rows: Vec<LogRow> = batch.iter().map(log_row).collect::<Result<_, _>>()?;
-        let blobs = if i == 0 { &plan.blobs[..] } else { &[] };
-        store.append_logs_with_blobs(cycle_id, &rows, blobs)?;
+
+    /// Applies one part of the plan, completes and appends its log entries, settles its
+    /// people and keeps its plugin answers; returns the part, its log completed. `last`: the
+    /// plan's rest, which carries what the deletion threshold held (stored, or released).
+    async fn part(
+        &mut self,
+        job: &Job,
+        cycle_id: i64,
+        run: &Run<'_>,
+        ticket: &people::RunTicket<'_>,
+        mut plan: Plan,
+        last: bool,
+    ) -> anyhow::Result<Plan> {
+        let store = &job.store;
+        // Borrowed, not copied: a large cycle's actions are a large part of its memory.
+        let mut actions: Vec<&PlannedAction> = plan.actions.iter().collect();
+        if last {
+            self.released = run.release_staged && !plan.staged.is_empty();
+            if run.release_staged {
+                actions.extend(plan.staged.iter());
+                store.clear_staged()?;
+            } else if !plan.staged.is_empty() {
+                store.clear_staged()?;
+                store.stage_deletes(cycle_id, &staged_rows(&plan))?;
+            }
+        }
+        let (actions, held) = hold_past_budget(actions, run.deprovision_budget);
+        let (mut outcomes, own_writes) = apply_all(job, cycle_id, actions, run, ticket).await;
+        outcomes.extend(held.into_iter().map(|planned| (planned, Applied::Held)));
+        count_outcomes(&mut self.counts, &outcomes);
+        let outcomes: Vec<(String, Applied)> = outcomes
+            .into_iter()
+            .map(|(planned, outcome)| (planned.source_id.clone(), outcome))
+            .collect();
+        let index: HashMap<&str, usize> = plan
+            .log
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.source_identity.id.as_str(), i))
+            .collect();
+        let exports: Vec<(usize, &Applied)> = outcomes
+            .iter()
+            .filter_map(|(id, outcome)| Some((*index.get(id.as_str())?, outcome)))
+            .collect();
+        drop(index);
+        for (i, outcome) in exports {
+            if let Some(entry) = plan.log.get_mut(i) {
+                entry.record_export(outcome.export());
+            }
+        }
+        // In batches: a cycle's entries as JSON at once would double the memory of its log.
+        for (i, batch) in plan.log.chunks(LOG_BATCH).enumerate() {
+            let rows: Vec<LogRow> = batch.iter().map(log_row).collect::<Result<_, _>>()?;
+            let blobs = if i == 0 { &plan.blobs[..] } else { &[] };
+            store.append_logs_with_blobs(cycle_id, &rows, blobs)?;
+        }
+        self.logged += plan.log.len() as u64;
+        tally_reasons(&mut self.reasons, &plan.log);
+        if let Some(settle) = &run.settle {
+            self.settle(job, settle, &plan.log, &outcomes, ticket, &own_writes)?;
+        }
+        crate::memo::keep(store, &plan, run.plugins).context("keeping the plugin answers")?;
+        self.outcomes.extend(outcomes);
+        Ok(plan)
     }
-    provisioned.status = if counts.staged > 0 {
-        CycleStatus::Staged
-    } else if run.failure_fails_run && counts.failed > 0 {
-        CycleStatus::Failed
-    } else {
-        CycleStatus::Succeeded
-    };
-    if run.count_licenses {
-        counts.licenses = Some(store.license_tally()?);
+
+    /// Records the people of one part whose plans this run settled
+    /// ([`engine::delta::is_settled`]), and forgets the others and those who left the source.
+    /// A person another run wrote after this one planned is not settled: their record is not
+    /// the one this plan was made against.
+    fn settle(
+        &mut self,
+        job: &Job,
+        settle: &Settle<'_>,
+        log: &[LogEntry],
+        outcomes: &[(String, Applied)],
+        ticket: &people::RunTicket<'_>,
+        own_writes: &HashMap<String, u64>,
+    ) -> anyhow::Result<()> {
+        let unsettled_outcome: HashSet<&str> = outcomes
+            .iter()
+            .filter(|(_, o)| !matches!(o, Applied::Done { .. }))
+            .map(|(id, _)| id.as_str())
+            .collect();
+        let (mut settled, mut unsettled) = (Vec::new(), Vec::new());
+        for entry in log {
+            let id = entry.source_identity.id.as_str();
+            let hash = self.hash_of.get(id);
+            let settles = hash.is_some()
+                && engine::delta::is_settled(entry)
+                && !unsettled_outcome.contains(id)
+                && !ticket.written_by_another(id, own_writes.get(id).copied());
+            match hash {
+                Some(hash) if settles => settled.push((id, *hash)),
+                _ => unsettled.push(id),
+            }
+        }
+        job.store
+            .settle(&store::Settlement {
+                fingerprint: settle.fingerprint,
+                full: settle.full && self.first_settlement,
+                settled: &settled,
+                unsettled: &unsettled,
+            })
+            .context("recording the settled people")?;
+        self.first_settlement = false;
+        Ok(())
     }
-    store.finish_cycle(cycle_id, provisioned.status, &counts)?;
-    provisioned.counts = counts;
-    provisioned.outcomes = outcomes
-        .into_iter()
-        .map(|(planned, outcome)| (planned.source_id.clone(), outcome))
-        .collect();
-    Ok(own_writes)
+
+    /// The run's counts (the plan's, plus what the target answered) and status; finishes the
+    /// cycle in the store.
+    fn finish(
+        &mut self,
+        job: &Job,
+        cycle_id: i64,
+        run: &Run<'_>,
+        summary: &engine::plan::Summary,
+        plan: &Plan,
+        shadow: &[engine::preview::ShadowCounts],
+    ) -> anyhow::Result<(CycleCounts, CycleStatus)> {
+        let store = &job.store;
+        let mut counts = std::mem::take(&mut self.counts);
+        counts.unchanged += summary.unchanged as u64;
+        counts.skipped += summary.skipped as u64;
+        counts.failed += summary.failed as u64;
+        if !self.released {
+            counts.staged += summary.staged as u64;
+        }
+        counts.seats = summary.seats.clone();
+        counts.shadow = shadow.to_vec();
+        if matches!(run.population, Population::Changed(_)) {
+            counts.planned = Some(self.logged);
+        }
+        counts.memo_hits = plan.memo_counts.iter().map(|c| c.hits).sum();
+        counts.memo_misses = plan.memo_counts.iter().map(|c| c.misses).sum();
+        counts.writes = job
+            .client
+            .stats()
+            .snapshot()
+            .total()
+            .saturating_sub(self.writes_before);
+        let status = if counts.staged > 0 {
+            CycleStatus::Staged
+        } else if run.failure_fails_run && counts.failed > 0 {
+            CycleStatus::Failed
+        } else {
+            CycleStatus::Succeeded
+        };
+        if run.count_licenses {
+            counts.licenses = Some(store.license_tally()?);
+        }
+        store.finish_cycle(cycle_id, status, &counts)?;
+        Ok((counts, status))
+    }
+
+    /// Ends the cycle as failed with what it counted so far, and says which cycle failed.
+    fn fail(&mut self, job: &Job, error: anyhow::Error) -> anyhow::Error {
+        let Some(cycle_id) = self.cycle_id else {
+            return error;
+        };
+        let _ = job
+            .store
+            .finish_cycle(cycle_id, CycleStatus::Failed, &self.counts);
+        error.context(format!("cycle {cycle_id} failed"))
+    }
 }
 
 /// The actions to send, and the disables and deletes past `budget` (in plan order) to hold.
@@ -453,7 +593,8 @@ async fn apply_all<'p>(
 ) -> (Vec<(&'p PlannedAction, Applied)>, HashMap<String, u64>) {
     let bar = progress_bar(run.progress_bar, actions.len());
     if let Some(p) = run.progress {
-        p.total.store(actions.len() as u64, Ordering::Relaxed);
+        // A run planned in batches adds each batch's actions as it is planned.
+        p.total.fetch_add(actions.len() as u64, Ordering::Relaxed);
     }
     let concurrency = (job.config.target.concurrency.max(1) as usize) * 2;
     // The actions that free a seat go first, all of them, so that the target has the seat back
@@ -512,21 +653,8 @@ async fn apply_all<'p>(
     (outcomes, own_writes)
 }
 
-/// The run's counts: the plan's, plus what the target answered. Released staged actions
-/// count as what they did, not as staged.
-fn count(
-    summary: &engine::plan::Summary,
-    outcomes: &[(&PlannedAction, Applied)],
-    released: bool,
-) -> CycleCounts {
-    let mut counts = CycleCounts {
-        unchanged: summary.unchanged as u64,
-        skipped: summary.skipped as u64,
-        failed: summary.failed as u64,
-        staged: if released { 0 } else { summary.staged as u64 },
-        seats: summary.seats.clone(),
-        ..CycleCounts::default()
-    };
+/// Adds what the target answered to `counts`.
+fn count_outcomes(counts: &mut CycleCounts, outcomes: &[(&PlannedAction, Applied)]) {
     for (planned, outcome) in outcomes {
         match outcome {
             Applied::Done { .. } => match planned.action {
@@ -540,7 +668,6 @@ fn count(
             Applied::Held => counts.staged += 1,
         }
     }
-    counts
 }
 
 fn staged_rows(plan: &Plan) -> Vec<StagedDelete> {

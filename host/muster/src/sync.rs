@@ -53,7 +53,13 @@ pub struct CycleOptions {
     pub full_plan: bool,
     /// Counts the actions applied so far, for the admin API's status.
     pub counter: Option<Arc<Progress>>,
+    /// Plan, apply and log this many people at a time ([`provision::Run::batch`]); `None`:
+    /// the job's `batch_people`. [`WHOLE`] plans everyone at once.
+    pub batch: Option<usize>,
 }
+
+/// A batch no population reaches: the cycle is planned whole.
+pub const WHOLE: usize = usize::MAX;
 
 /// What a cycle did.
 #[derive(Debug, Clone)]
@@ -61,6 +67,9 @@ pub struct CycleReport {
     /// None for a dry run.
     pub cycle_id: Option<i64>,
     pub kind: CycleKind,
+    /// The plan, its log completed with the target's answers. Of a cycle planned in batches
+    /// ([`CycleOptions::batch`]), only the last part (people gone from the source, what the
+    /// deletion threshold held); its summary and memo counts are the whole cycle's.
     pub plan: Plan,
     pub counts: CycleCounts,
     pub status: CycleStatus,
@@ -70,6 +79,9 @@ pub struct CycleReport {
     pub plugin_versions: std::collections::BTreeMap<String, String>,
     /// Whom the cycle planned.
     pub planned: Planned,
+    /// Skips and failures by reason, over the whole cycle: `plan` holds only its last part
+    /// when the cycle was planned in batches.
+    pub reasons: report::Reasons,
 }
 
 /// Whom a cycle planned ([`delta`]).
@@ -82,6 +94,16 @@ pub enum Planned {
 }
 
 pub async fn run_cycle(job: &Job, options: &CycleOptions) -> anyhow::Result<Option<CycleReport>> {
+    run_cycle_with_parts(job, options, None).await
+}
+
+/// [`run_cycle`]; a dry run planned in batches hands each batch's part of the plan to `parts`
+/// ([`provision::Run::parts`]) instead of holding it.
+pub async fn run_cycle_with_parts(
+    job: &Job,
+    options: &CycleOptions,
+    parts: Option<&mut (dyn FnMut(Plan) -> anyhow::Result<()> + Send + Sync)>,
+) -> anyhow::Result<Option<CycleReport>> {
     let started = Instant::now();
     let store = &job.store;
     if options.respect_quarantine
@@ -163,6 +185,12 @@ pub async fn run_cycle(job: &Job, options: &CycleOptions) -> anyhow::Result<Opti
             progress: options.counter.as_deref(),
             progress_bar: options.progress,
             count_licenses: true,
+            batch: Some(options.batch.unwrap_or(job.config.batch_people)),
+            // Re-borrowed for the run's shorter lifetime (an `Option` does not coerce).
+            parts: match parts {
+                Some(parts) => Some(parts),
+                None => None,
+            },
         },
     )
     .await?;
@@ -185,6 +213,7 @@ pub async fn run_cycle(job: &Job, options: &CycleOptions) -> anyhow::Result<Opti
             },
         },
         plan: provisioned.plan,
+        reasons: provisioned.reasons,
     };
     let Some(cycle_id) = report.cycle_id else {
         return Ok(Some(report));

@@ -81,3 +81,61 @@ fn a_large_dry_run_prints_the_first_actions_and_writes_the_whole_plan() {
             .expect("JSON");
     assert_eq!(plan["actions"].as_array().map(Vec::len), Some(5));
 }
+
+/// A dry run planned in batches (`batch_people`) spools each batch's part of the plan and
+/// writes the same whole plan, and prints the same first actions, as one planned whole.
+#[test]
+fn a_dry_run_in_batches_writes_the_same_plan() {
+    let people = 120;
+    let whole = Workdir::new(
+        "dry-run-whole",
+        people,
+        &job_config("http://127.0.0.1:9/scim2", 60, ""),
+    );
+    let batched = Workdir::new(
+        "dry-run-batched",
+        people,
+        &format!(
+            "batch_people = 7\n{}",
+            job_config("http://127.0.0.1:9/scim2", 60, "")
+        ),
+    );
+    let mut plans = Vec::new();
+    let mut printed = Vec::new();
+    for work in [&whole, &batched] {
+        work.write_directory(1);
+        let (code, stdout, stderr) = dry_run(work, &[]);
+        assert_eq!(code, Some(0), "{stdout}{stderr}");
+        let file = work.path().join("dry-run-plan.json");
+        let plan: Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).expect("the plan file"))
+                .expect("JSON");
+        plans.push(plan);
+        // The actions shown, without the file's path (each run has its own folder) or the time
+        // it took.
+        printed.push(
+            stdout
+                .lines()
+                .filter(|l| !l.starts_with("The whole plan") && !l.starts_with("Planned in"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        );
+    }
+    let sorted = |plan: &Value, key: &str| {
+        let mut items: Vec<String> = plan[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("{key} is a list"))
+            .iter()
+            .map(Value::to_string)
+            .collect();
+        items.sort();
+        items
+    };
+    assert_eq!(sorted(&plans[1], "actions").len(), people);
+    assert_eq!(sorted(&plans[1], "log").len(), people);
+    for key in ["actions", "log", "staged"] {
+        assert_eq!(sorted(&plans[0], key), sorted(&plans[1], key), "{key}");
+    }
+    assert_eq!(plans[0]["summary"], plans[1]["summary"]);
+    assert_eq!(printed[0], printed[1]);
+}

@@ -40,6 +40,17 @@ impl Store {
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
+    /// How many records are of disabled users.
+    pub fn disabled_count(&self) -> Result<usize, StoreError> {
+        let n: i64 = self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM records WHERE disabled = 1", [], |r| {
+                r.get(0)
+            })
+            .ctx("count disabled records")?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
     /// The source id and matching value of every record: what a delta cycle needs of the
     /// records it does not load.
     pub fn record_keys(&self) -> Result<Vec<RecordKey>, StoreError> {

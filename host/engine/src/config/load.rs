@@ -28,6 +28,7 @@ pub(super) fn load(text: &str, errors: &mut Errors) -> Option<Config> {
     let quarantine = optional(&mut table, "quarantine", errors);
     let sync_interval_secs = optional(&mut table, "sync_interval_secs", errors);
     let full_plan_interval_secs = optional(&mut table, "full_plan_interval_secs", errors);
+    let batch_people = optional(&mut table, "batch_people", errors);
     let state_path = optional(&mut table, "state_path", errors);
     let gateway = optional(&mut table, "gateway", errors);
     let server = optional(&mut table, "server", errors);
@@ -56,6 +57,7 @@ pub(super) fn load(text: &str, errors: &mut Errors) -> Option<Config> {
         sync_interval_secs: sync_interval_secs.unwrap_or(40 * 60),
         full_plan_interval_secs: full_plan_interval_secs
             .unwrap_or_else(super::default_full_plan_interval),
+        batch_people: batch_people.unwrap_or_else(super::default_batch_people),
         state_path: state_path.unwrap_or_else(|| "muster.db".into()),
         gateway,
         server: server.unwrap_or_default(),

@@ -53,6 +53,8 @@ pub async fn run(dir: &Path) -> anyhow::Result<ExitCode> {
     let job = Job::build_with_auth(config, dir, auth, None)?;
     let options = CycleOptions {
         progress: true,
+        // Planned whole: the demo prints every change from the plan.
+        batch: Some(crate::sync::WHOLE),
         ..CycleOptions::default()
     };
 
@@ -61,7 +63,7 @@ pub async fn run(dir: &Path) -> anyhow::Result<ExitCode> {
         .await?
         .context("the first cycle did not run")?;
     print!("{}", report::summary(&first));
-    print!("{}", report::licenses(&job.store.records()?));
+    print!("{}", report::licenses(&job.store)?);
 
     std::fs::write(dir.join("directory.json"), DIRECTORY_V2)
         .context("writing the second snapshot")?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::job::{Job, read_config, target_auth, target_profile};
-use crate::sync::{CycleOptions, report, run_cycle};
+use crate::sync::{CycleOptions, report, run_cycle, run_cycle_with_parts};
 
 pub fn config_dir(config: &Path) -> &Path {
     config
@@ -50,49 +50,167 @@ pub async fn sync(
     if !once {
         return serve_loop(&job, options).await;
     }
+    if options.dry_run {
+        return dry_run(&job, &options, plan_file).await;
+    }
     let Some(report) = run_cycle(&job, &options).await? else {
         return Ok(ExitCode::SUCCESS);
     };
-    if !options.dry_run {
-        crate::retention::prune_or_warn(&job);
-    }
-    if options.dry_run {
-        let actions = report.plan.actions.len() + report.plan.staged.len();
-        let file = match plan_file {
-            Some(file) => Some(file.to_path_buf()),
-            None if actions > DRY_RUN_SHOWN => {
-                let state = job.source_path(&job.config.state_path);
-                let dir = state.parent().unwrap_or(Path::new("."));
-                Some(dir.join(DRY_RUN_PLAN_FILE))
-            }
-            None => None,
-        };
-        if let Some(file) = &file {
-            write_plan(&report.plan, file)?;
-        }
-        print!(
-            "{}",
-            report::dry_run(&report, DRY_RUN_SHOWN, file.as_deref())
-        );
-    } else {
-        print!("{}", report::summary(&report));
-        print!("{}", report::licenses(&job.store.records()?));
-    }
-    Ok(if report.counts.failed > 0 || report.quarantine.is_some() {
+    crate::retention::prune_or_warn(&job);
+    print!("{}", report::summary(&report));
+    print!("{}", report::licenses(&job.store)?);
+    Ok(exit_code(&report))
+}
+
+fn exit_code(report: &crate::sync::CycleReport) -> ExitCode {
+    if report.counts.failed > 0 || report.quarantine.is_some() {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
-    })
+    }
 }
 
-/// The whole plan as JSON (actions, held-back deletions, summary, log), streamed to `file`.
-fn write_plan(plan: &engine::cycle::Plan, file: &Path) -> anyhow::Result<()> {
-    let out = std::fs::File::create(file)
-        .with_context(|| format!("writing the plan to {}", file.display()))?;
-    let mut out = std::io::BufWriter::new(out);
-    serde_json::to_writer_pretty(&mut out, plan)
-        .and_then(|()| std::io::Write::flush(&mut out).map_err(serde_json::Error::io))
-        .with_context(|| format!("writing the plan to {}", file.display()))
+/// A dry run: the first actions and the summary on the terminal, the whole plan in a file when
+/// asked or when there are more actions than the terminal shows. A large plan arrives in parts
+/// ([`crate::sync::CycleOptions::batch`]), which are spooled as they come instead of held.
+async fn dry_run(
+    job: &Job,
+    options: &CycleOptions,
+    plan_file: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let state = job.source_path(&job.config.state_path);
+    let dir = state.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let mut spool = PlanSpool::new(&dir)?;
+    let mut parts = |part: engine::cycle::Plan| spool.part(part);
+    let Some(mut report) = run_cycle_with_parts(job, options, Some(&mut parts)).await? else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let actions = spool.actions + report.plan.actions.len() + report.plan.staged.len();
+    let file = match plan_file {
+        Some(file) => Some(file.to_path_buf()),
+        None if actions > DRY_RUN_SHOWN => Some(dir.join(DRY_RUN_PLAN_FILE)),
+        None => None,
+    };
+    if let Some(file) = &file {
+        spool.write(&report.plan, file)?;
+    }
+    // The terminal shows the first actions: the spooled parts' first, then the rest's.
+    let rest = std::mem::take(&mut report.plan.actions);
+    report.plan.actions = std::mem::take(&mut spool.shown.actions);
+    report.plan.actions.extend(rest);
+    let rest_log = std::mem::take(&mut report.plan.log);
+    report.plan.log = std::mem::take(&mut spool.shown.log);
+    report.plan.log.extend(rest_log);
+    print!(
+        "{}",
+        report::dry_run(&report, DRY_RUN_SHOWN, actions, file.as_deref())
+    );
+    Ok(exit_code(&report))
+}
+
+/// The parts of a dry run's plan, spooled to two unnamed files (actions, log entries) as they
+/// come, and the first actions kept for the terminal.
+struct PlanSpool {
+    actions_file: std::io::BufWriter<std::fs::File>,
+    log_file: std::io::BufWriter<std::fs::File>,
+    /// Actions and log entries spooled.
+    actions: usize,
+    entries: usize,
+    /// The first [`DRY_RUN_SHOWN`] actions, and their people's log entries (for their names).
+    shown: engine::cycle::Plan,
+}
+
+impl PlanSpool {
+    fn new(dir: &Path) -> anyhow::Result<Self> {
+        let spool = || {
+            tempfile::tempfile_in(dir)
+                .map(std::io::BufWriter::new)
+                .with_context(|| format!("a dry run's spool file in {}", dir.display()))
+        };
+        Ok(PlanSpool {
+            actions_file: spool()?,
+            log_file: spool()?,
+            actions: 0,
+            entries: 0,
+            shown: engine::cycle::Plan::empty(""),
+        })
+    }
+
+    fn part(&mut self, part: engine::cycle::Plan) -> anyhow::Result<()> {
+        spool(&mut self.actions_file, &mut self.actions, &part.actions)?;
+        spool(&mut self.log_file, &mut self.entries, &part.log)?;
+        let room = DRY_RUN_SHOWN.saturating_sub(self.shown.actions.len());
+        let shown: Vec<_> = part.actions.into_iter().take(room).collect();
+        let ids: std::collections::HashSet<&str> =
+            shown.iter().map(|a| a.source_id.as_str()).collect();
+        let entries = part
+            .log
+            .into_iter()
+            .filter(|e| ids.contains(e.source_identity.id.as_str()));
+        self.shown.log.extend(entries);
+        self.shown.actions.extend(shown);
+        Ok(())
+    }
+
+    /// The whole plan to `file`: the spooled parts, then `rest`; the layout of a plan
+    /// serialized whole (`actions`, `staged`, `deletion_hold`, `summary`, `log`).
+    fn write(&mut self, rest: &engine::cycle::Plan, file: &Path) -> anyhow::Result<()> {
+        use std::io::{Seek, Write};
+        let context = || format!("writing the plan to {}", file.display());
+        let out = std::fs::File::create(file).with_context(context)?;
+        let mut out = std::io::BufWriter::new(out);
+        let copy = |spooled: &mut std::io::BufWriter<std::fs::File>,
+                    out: &mut std::io::BufWriter<std::fs::File>|
+         -> std::io::Result<()> {
+            spooled.flush()?;
+            let file = spooled.get_mut();
+            file.rewind()?;
+            std::io::copy(file, out)?;
+            Ok(())
+        };
+        let mut written = || -> anyhow::Result<()> {
+            write!(
+                out,
+                "{{\"cycle_id\": {},\n\"actions\": [\n",
+                json(&rest.cycle_id)?
+            )?;
+            copy(&mut self.actions_file, &mut out)?;
+            let mut actions = self.actions;
+            spool(&mut out, &mut actions, &rest.actions)?;
+            writeln!(out, "\n],\n\"staged\": {},", json(&rest.staged)?)?;
+            if let Some(hold) = &rest.deletion_hold {
+                writeln!(out, "\"deletion_hold\": {},", json(hold)?)?;
+            }
+            write!(out, "\"summary\": {},\n\"log\": [\n", json(&rest.summary)?)?;
+            copy(&mut self.log_file, &mut out)?;
+            let mut entries = self.entries;
+            spool(&mut out, &mut entries, &rest.log)?;
+            writeln!(out, "\n]}}")?;
+            out.flush()?;
+            Ok(())
+        };
+        written().with_context(context)
+    }
+}
+
+fn json<T: serde::Serialize>(value: &T) -> serde_json::Result<String> {
+    serde_json::to_string(value)
+}
+
+/// Appends `items` to a JSON array being written, one per line; `count`: items already in it.
+fn spool<T: serde::Serialize>(
+    out: &mut impl std::io::Write,
+    count: &mut usize,
+    items: &[T],
+) -> anyhow::Result<()> {
+    for item in items {
+        if *count > 0 {
+            out.write_all(b",\n")?;
+        }
+        serde_json::to_writer(&mut *out, item)?;
+        *count += 1;
+    }
+    Ok(())
 }
 
 /// Runs cycles on the configured interval until Ctrl-C / SIGTERM; a cycle in flight finishes

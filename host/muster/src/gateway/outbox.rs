@@ -146,6 +146,8 @@ pub async fn forward_due(state: &GatewayState) -> anyhow::Result<OutboxPass> {
             unplanned: 0,
             settle: None,
             count_licenses: false,
+            batch: None,
+            parts: None,
         },
     )
     .await?;

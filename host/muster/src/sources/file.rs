@@ -1,6 +1,6 @@
 //! `[source] kind = "file"`: a directory snapshot in JSON (docs/snapshot-format.md).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 
 use anyhow::Context;
@@ -51,41 +51,59 @@ fn yes() -> bool {
 pub fn read(path: &Path, nested_groups: bool) -> anyhow::Result<Directory> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the directory snapshot {}", path.display()))?;
-    parse(&text, nested_groups)
+    // The text goes before the people are built from what was read: for a large directory it
+    // is tens of megabytes that would otherwise add to the cycle's peak memory.
+    let snapshot =
+        deserialize(&text).with_context(|| format!("in the directory snapshot {}", path.display()));
+    drop(text);
+    build(snapshot?, nested_groups)
         .with_context(|| format!("in the directory snapshot {}", path.display()))
 }
 
 /// Parses a snapshot and resolves memberships and assignments.
 pub fn parse(text: &str, nested_groups: bool) -> anyhow::Result<Directory> {
-    let de = &mut serde_json::Deserializer::from_str(text);
-    let snapshot: Snapshot = serde_path_to_error::deserialize(de)
-        .map_err(|e| anyhow::anyhow!("at `{}`: {}", e.path(), e.inner()))?;
-    let mut warnings = Vec::new();
+    build(deserialize(text)?, nested_groups)
+}
 
+fn deserialize(text: &str) -> anyhow::Result<Snapshot> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de)
+        .map_err(|e| anyhow::anyhow!("at `{}`: {}", e.path(), e.inner()))
+}
+
+/// The directory of a snapshot: its people, its groups with their members split into people
+/// and groups, memberships and assignments resolved. Consumes the snapshot, so that no list of
+/// members is held twice.
+fn build(snapshot: Snapshot, nested_groups: bool) -> anyhow::Result<Directory> {
+    let mut warnings = Vec::new();
     let mut people: Vec<Person> = Vec::with_capacity(snapshot.people.len());
-    let mut person_index: HashMap<String, usize> = HashMap::new();
     for p in snapshot.people {
-        if person_index.contains_key(&p.id) {
-            anyhow::bail!("person id {:?} appears twice", p.id);
-        }
-        person_index.insert(p.id.clone(), people.len());
         let mut person = Person::new(p.id, p.attributes);
         person.enabled = p.account_enabled;
         person.soft_deleted = p.soft_deleted;
         people.push(person);
     }
-    let group_ids: HashSet<&str> = snapshot.groups.iter().map(|g| g.id.as_str()).collect();
+    let person_ids: HashSet<&str> = people.iter().map(|p| p.id.as_str()).collect();
+    if person_ids.len() != people.len() {
+        let mut seen = HashSet::new();
+        let twice = people.iter().find(|p| !seen.insert(p.id.as_str()));
+        anyhow::bail!(
+            "person id {:?} appears twice",
+            twice.map_or("", |p| p.id.as_str())
+        );
+    }
+    let group_ids: HashSet<String> = snapshot.groups.iter().map(|g| g.id.clone()).collect();
     if group_ids.len() != snapshot.groups.len() {
         anyhow::bail!("a group id appears twice");
     }
     let mut groups = Vec::with_capacity(snapshot.groups.len());
-    for g in &snapshot.groups {
+    for g in snapshot.groups {
         let (mut member_people, mut member_groups) = (Vec::new(), Vec::new());
-        for m in &g.members {
-            if person_index.contains_key(m) {
-                member_people.push(m.clone());
-            } else if group_ids.contains(m.as_str()) {
-                member_groups.push(m.clone());
+        for m in g.members {
+            if person_ids.contains(m.as_str()) {
+                member_people.push(m);
+            } else if group_ids.contains(&m) {
+                member_groups.push(m);
             } else {
                 warnings.push(format!(
                     "group {:?} lists member {m:?}, which is neither a person nor a group",
@@ -94,12 +112,13 @@ pub fn parse(text: &str, nested_groups: bool) -> anyhow::Result<Directory> {
             }
         }
         groups.push(Group {
-            id: g.id.clone(),
-            display_name: g.display_name.clone(),
+            id: g.id,
+            display_name: g.display_name,
             member_people,
             member_groups,
         });
     }
+    drop(person_ids);
     resolve_memberships(&mut people, &groups);
     warnings.extend(resolve_assignments(
         &mut people,

@@ -5,14 +5,19 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use engine::log::{ProvisioningAction, Status};
-use engine::model::ProvisionedRecord;
 use engine::plan::Action;
 
 use super::{CycleReport, Planned};
 
 /// The plan of a dry run: the first `shown` actions with their operations, then the summary.
-/// `file`: where the whole plan was written, said when some actions are not shown.
-pub fn dry_run(report: &CycleReport, shown: usize, file: Option<&std::path::Path>) -> String {
+/// `total`: the plan's actions, held ones included (the report's plan may hold only the first
+/// ones). `file`: where the whole plan was written, said when some actions are not shown.
+pub fn dry_run(
+    report: &CycleReport,
+    shown: usize,
+    total: usize,
+    file: Option<&std::path::Path>,
+) -> String {
     let mut out = String::new();
     let plan = &report.plan;
     let _ = writeln!(
@@ -71,7 +76,6 @@ pub fn dry_run(report: &CycleReport, shown: usize, file: Option<&std::path::Path
             identity(&staged.source_id)
         );
     }
-    let total = plan.actions.len() + plan.staged.len();
     if total > shown {
         let _ = writeln!(out, "  ... and {} more actions", total - shown);
     }
@@ -170,7 +174,7 @@ pub fn summary(report: &CycleReport) -> String {
     for w in &report.source_warnings {
         let _ = writeln!(out, "  source warning: {w}");
     }
-    let reasons = skip_and_failure_reasons(report);
+    let reasons = &report.reasons;
     if !reasons.is_empty() {
         let _ = writeln!(out, "\n  Skipped and failed, by reason:");
         for ((status, reason), n) in reasons {
@@ -181,10 +185,13 @@ pub fn summary(report: &CycleReport) -> String {
 }
 
 /// Skips and failures grouped by their reason, so a hundred people skipped for the same cause
-/// read as one line.
-fn skip_and_failure_reasons(report: &CycleReport) -> BTreeMap<(String, String), usize> {
-    let mut reasons = BTreeMap::new();
-    for entry in &report.plan.log {
+/// read as one line: (status, code and reason) → people.
+pub type Reasons = BTreeMap<(String, String), usize>;
+
+/// Adds `log`'s skips and failures to `reasons`: a cycle planned in batches tallies each
+/// batch before dropping it.
+pub fn tally_reasons(reasons: &mut Reasons, log: &[engine::log::LogEntry]) {
+    for entry in log {
         let info = &entry.provisioning_status_info;
         let unchanged = info.reason.as_deref() == Some(engine::cycle::NO_CHANGES);
         let status = match info.status {
@@ -203,26 +210,14 @@ fn skip_and_failure_reasons(report: &CycleReport) -> BTreeMap<(String, String), 
         }
         *reasons.entry((status.to_string(), reason)).or_insert(0) += 1;
     }
-    reasons
 }
 
-/// Active people by license plan and by add-on, from what was provisioned.
-pub fn licenses(records: &BTreeMap<String, ProvisionedRecord>) -> String {
-    let mut plans: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut add_ons: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut disabled = 0;
-    for record in records.values() {
-        if record.disabled {
-            disabled += 1;
-            continue;
-        }
-        if let Some(license) = &record.license {
-            *plans.entry(&license.plan).or_insert(0) += 1;
-            for a in &license.add_ons {
-                *add_ons.entry(a).or_insert(0) += 1;
-            }
-        }
-    }
+/// Active people by license plan and by add-on, from what was provisioned: counted by the
+/// store, so that a large directory's records are not read into memory to be counted.
+pub fn licenses(store: &store::Store) -> Result<String, store::StoreError> {
+    let tally = store.license_tally()?;
+    let disabled = store.disabled_count()?;
+    let (plans, add_ons) = (tally.plans, tally.add_ons);
     let mut out = String::from("\nLicenses in the target (active users):\n");
     for (plan, n) in plans {
         let _ = writeln!(out, "  plan {plan:<18} {n:>5}");
@@ -231,5 +226,5 @@ pub fn licenses(records: &BTreeMap<String, ProvisionedRecord>) -> String {
         let _ = writeln!(out, "  add-on {a:<16} {n:>5}");
     }
     let _ = writeln!(out, "  disabled users       {disabled:>5}");
-    out
+    Ok(out)
 }
