@@ -56,6 +56,26 @@ pub fn component_variant(bytes: &[u8], tag: &str) -> Vec<u8> {
     out
 }
 
+/// `n` people `p-1`, … in Zoom-Users; every third one licensed, every fourth with the phone add-on.
+pub fn crowd(n: usize) -> Directory {
+    let mut d = Directory::new();
+    let ids: Vec<String> = (1..=n).map(|i| format!("p-{i}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        d.person(id, &format!("Given{i}"), &format!("Family{i}"));
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    d.join("Zoom-Users", &refs).assign("Zoom-Users");
+    d.join(
+        "Zoom-Licensed",
+        &refs.iter().step_by(3).copied().collect::<Vec<_>>(),
+    );
+    d.join(
+        "Zoom-Phone",
+        &refs.iter().step_by(4).copied().collect::<Vec<_>>(),
+    );
+    d
+}
+
 /// Five people assigned through Zoom-Users; Ben is licensed.
 pub fn team() -> Directory {
     let mut d = Directory::new();

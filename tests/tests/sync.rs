@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use muster::sync::CycleOptions;
 use muster_tests::harness::expected;
-use muster_tests::{Directory, Harness, team, zoom_config};
+use muster_tests::{Directory, Harness, crowd, team, zoom_config};
 use serde_json::Value;
 use store::{CycleStatus, StagedAction};
 use zoom_sim::Fault;
@@ -191,26 +191,6 @@ async fn a_cycle_without_changes_sends_no_writes() {
         ["transform:normalize-attributes", "license:license-by-group"]
     );
     assert_eq!(h.sim.writes(), writes, "the simulator saw writes");
-}
-
-/// `n` people in Zoom-Users; every third one licensed, every fourth with the phone add-on.
-fn crowd(n: usize) -> Directory {
-    let mut d = Directory::new();
-    let ids: Vec<String> = (1..=n).map(|i| format!("p-{i}")).collect();
-    for (i, id) in ids.iter().enumerate() {
-        d.person(id, &format!("Given{i}"), &format!("Family{i}"));
-    }
-    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-    d.join("Zoom-Users", &refs).assign("Zoom-Users");
-    d.join(
-        "Zoom-Licensed",
-        &refs.iter().step_by(3).copied().collect::<Vec<_>>(),
-    );
-    d.join(
-        "Zoom-Phone",
-        &refs.iter().step_by(4).copied().collect::<Vec<_>>(),
-    );
-    d
 }
 
 /// What the simulator holds matches the directory: one active user per person, with the

@@ -286,6 +286,11 @@ fn each_mistake_is_reported_with_its_location() {
             "sync_every: unknown key",
         ),
         (
+            "sync_interval_secs = 2400",
+            "sync_interval_secs = 2400\nbatch_people = 0",
+            "batch_people: must be at least 1",
+        ),
+        (
             "base_url = \"https://api.zoom.us/scim2\"",
             "base_url = \"api.zoom.us\"",
             "target.base_url: `api.zoom.us` is not",
