@@ -12,8 +12,9 @@
 //! - no-change cycles and 1 % churn cycles, each planned by delta and in full (`--full`),
 //!   alternating, so that the ratio is measured in one window.
 //!
-//! `MUSTER_BENCH_ONLY=memory` runs only the two child processes (the dry run on all cores and
-//! the initial cycle) and prints their time and peak RSS: the quick loop for memory work;
+//! `MUSTER_BENCH_ONLY=memory` runs only child processes (the dry run on all cores, the initial
+//! cycle, then a full plan of the unchanged directory) and prints their time and peak RSS: the
+//! quick loop for memory work;
 //! `MUSTER_BENCH_WRAP` runs those children under a profiler (`heaptrack -o /tmp/muster`).
 
 use muster_test_support::directory::population_id;
@@ -142,17 +143,24 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The initial dry run and the initial cycle as child processes: time and peak RSS.
+/// The initial dry run, the initial cycle and a no-change full plan as child processes: time
+/// and peak RSS.
 fn memory_only(dir: &Path) -> anyhow::Result<()> {
     let rt = tokio::runtime::Handle::current();
     let (_sim, base_url, _stop) = tokio::task::block_in_place(|| rt.block_on(start_sim()))?;
-    for (label, args) in [
-        ("initial dry run", &["--dry-run"][..]),
-        ("initial", &[][..]),
-    ] {
-        let run_dir = dir.join(label.replace(' ', "-"));
-        std::fs::create_dir_all(&run_dir)?;
-        std::fs::copy(dir.join("directory.json"), run_dir.join("directory.json"))?;
+    // The full plan runs in the initial cycle's folder: every record and plugin answer is
+    // there, and nothing changed.
+    let runs = [
+        ("initial dry run", "dry", &["--dry-run"][..]),
+        ("initial", "initial", &[][..]),
+        ("no change, full plan", "initial", &["--full"][..]),
+    ];
+    for (label, folder, args) in runs {
+        let run_dir = dir.join(folder);
+        if !run_dir.exists() {
+            std::fs::create_dir_all(&run_dir)?;
+            std::fs::copy(dir.join("directory.json"), run_dir.join("directory.json"))?;
+        }
         let config = write_config(&run_dir, &base_url)?;
         let run = child(&config, args, false)?;
         println!(

@@ -228,7 +228,9 @@ pub struct Provisioned {
     pub plan: Plan,
     pub counts: CycleCounts,
     pub status: CycleStatus,
-    /// Each applied action's source id and outcome, in completion order.
+    /// Each applied action's source id and outcome, in completion order; of a run planned in
+    /// batches ([`Run::batch`]), only those that did not succeed (the successes are counted in
+    /// `counts`).
     pub outcomes: Vec<(String, Applied)>,
     /// The run's skips and failures by reason, over every part of its plan.
     pub reasons: Reasons,
@@ -283,6 +285,9 @@ pub async fn provision(job: &Job, mut run: Run<'_>) -> anyhow::Result<Provisione
             }
     });
     let mut applied = Applying::new(job, cycle_id, &run);
+    // A batched cycle's successes are in its counts; a list of them would grow with the
+    // directory.
+    applied.keep_successes = batch.is_none();
     if let Some(batch) = batch {
         let mut start = 0;
         while start < run.people.len() {
@@ -358,6 +363,8 @@ struct Applying<'r> {
     counts: CycleCounts,
     /// Each applied action's source id and outcome, in completion order.
     outcomes: Vec<(String, Applied)>,
+    /// Keep the successful outcomes too (a run planned whole); otherwise only the others.
+    keep_successes: bool,
     /// Log entries written.
     logged: u64,
     /// Whether the held disables and deletes were released.
@@ -387,6 +394,7 @@ impl<'r> Applying<'r> {
             cycle_id,
             counts: CycleCounts::default(),
             outcomes: Vec::new(),
+            keep_successes: true,
             logged: 0,
             released: false,
             writes_before: job.client.stats().snapshot().total(),
@@ -457,7 +465,12 @@ impl<'r> Applying<'r> {
             self.settle(job, settle, &plan.log, &outcomes, ticket, &own_writes)?;
         }
         crate::memo::keep(store, &plan, run.plugins).context("keeping the plugin answers")?;
-        self.outcomes.extend(outcomes);
+        let keep_successes = self.keep_successes;
+        self.outcomes.extend(
+            outcomes
+                .into_iter()
+                .filter(|(_, o)| keep_successes || !matches!(o, Applied::Done { .. })),
+        );
         Ok(plan)
     }
 

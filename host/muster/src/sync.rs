@@ -255,10 +255,9 @@ fn update_quarantine(
         })
     };
     let failed = failures().count() as u64;
-    let succeeded = outcomes
-        .iter()
-        .filter(|(_, o)| matches!(o, Applied::Done { .. }))
-        .count() as u64;
+    // From the counts: a batched cycle's outcomes leave its successes out.
+    let c = &report.counts;
+    let succeeded = c.created + c.updated + c.disabled + c.deleted;
     let credentials_rejected =
         failed > 0 && succeeded == 0 && failures().all(|f| f.code.is_credential_failure());
     let counts = Counts {
