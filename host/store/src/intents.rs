@@ -80,6 +80,22 @@ impl Store {
         })
     }
 
+    /// Settles an intent whose request made `record.source_id` the owner of an orphan's
+    /// account (an adoption: the orphan's person is gone from the source), atomically: the
+    /// orphan's record goes, which frees its target id for the adopter's.
+    pub fn commit_adoption(
+        &self,
+        id: i64,
+        record: &ProvisionedRecord,
+        orphan: &str,
+    ) -> Result<(), StoreError> {
+        self.write("commit an adoption", |tx| {
+            settle(tx, id, None)?;
+            records::remove(tx, orphan)?;
+            records::upsert(tx, record)
+        })
+    }
+
     /// Settles an intent and forgets the record of a person deleted from the target, atomically.
     pub fn commit_removal(&self, id: i64, source_id: &str) -> Result<(), StoreError> {
         self.write("commit a removal", |tx| {
@@ -246,6 +262,35 @@ mod tests {
             Err(StoreError::IntentNotPending { .. })
         ));
         assert_eq!(store.record("c").expect("get"), None);
+    }
+
+    #[test]
+    fn commit_adoption_moves_the_account_to_the_adopter() {
+        let (store, cycle) = store_with_cycle();
+        store.upsert_record(&record("gone", "t-a")).expect("orphan");
+        let intent = store
+            .begin_intent(cycle, "new", "update", "a@x", &json!({}))
+            .expect("begin");
+        store
+            .commit_adoption(intent, &record("new", "t-a"), "gone")
+            .expect("commit");
+        assert_eq!(store.record("gone").expect("get"), None);
+        assert_eq!(
+            store.record_by_target_id("t-a").expect("get"),
+            Some(record("new", "t-a"))
+        );
+        assert!(store.pending_intents().expect("pending").is_empty());
+
+        // An account another (present) person holds is not taken: nothing changes.
+        store.upsert_record(&record("owner", "t-b")).expect("owner");
+        let clash = store
+            .begin_intent(cycle, "b", "update", "b@x", &json!({}))
+            .expect("begin");
+        assert!(matches!(
+            store.commit_adoption(clash, &record("b", "t-b"), "somebody-else"),
+            Err(StoreError::TargetIdInUse { .. })
+        ));
+        assert_eq!(store.pending_intents().expect("pending").len(), 1);
     }
 
     #[test]

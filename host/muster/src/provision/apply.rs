@@ -113,12 +113,12 @@ pub async fn apply(
                 target_id: done.0.clone(),
                 ..after.clone()
             };
-            store
-                .commit_success(intent, &record)
-                .and_then(|()| match &planned.adopts {
-                    Some(old) if old != &planned.source_id => store.remove_record(old).map(|_| ()),
-                    _ => Ok(()),
-                })
+            match &planned.adopts {
+                Some(orphan) if orphan != &planned.source_id => {
+                    store.commit_adoption(intent, &record, orphan)
+                }
+                _ => store.commit_success(intent, &record),
+            }
         }
         (Ok(_), None) => store.commit_removal(intent, &planned.source_id),
         (Err(e), _) if e.outcome_unknown() => Ok(()), // stays pending: reconciled next cycle
