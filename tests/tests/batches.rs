@@ -2,7 +2,8 @@
 //! cycle planned whole does: two jobs, each with its own simulator, one planning 3 people at a
 //! time and one everyone at once, go through the same directory changes (creates, a matching
 //! value two people share across batches, updates, departures held by the deletion threshold
-//! and then released, delta cycles) and must log, count, send and record the same.
+//! and then released, delta cycles, full plans, an orphan adopted) and must log, count, send and
+//! record the same.
 
 use std::collections::BTreeMap;
 
@@ -147,10 +148,31 @@ async fn a_cycle_in_batches_does_what_the_whole_cycle_does() {
         full_plan: true,
         ..CycleOptions::default()
     };
-    let (b, _) = both(&batched, &whole, &d, full).await;
+    let (b, _) = both(&batched, &whole, &d, full.clone()).await;
     assert_eq!(b.counts.unchanged, 7, "{:?}", b.counts);
     let (b, _) = both(&batched, &whole, &d, CycleOptions::default()).await;
     assert_eq!(b.counts.planned, Some(0), "{:?}", b.counts);
+
+    // A full plan in batches reads each batch's records with it, and those of people gone up
+    // front: p-1 leaves, and a newcomer at the end of the source takes p-1's userName and
+    // adopts its account, three batches after the first.
+    let gone_name = d.get("p-1").user_name().to_string();
+    d.remove("p-1");
+    d.get("p-3").set("jobTitle", "Director");
+    d.person("p-12", "Given12", "Family12");
+    d.get("p-12").set("userPrincipalName", gone_name);
+    d.join("Zoom-Users", &["p-12"]);
+    let (b, _) = both(&batched, &whole, &d, full).await;
+    assert_eq!(
+        (b.counts.created, b.counts.updated, b.counts.deleted),
+        (0, 2, 0),
+        "{:?}",
+        b.counts
+    );
+    // The account moved to the newcomer with the orphan's record, in one transaction.
+    let records = batched.records();
+    assert!(!records.contains_key("p-1"), "{:?}", records.keys());
+    assert!(records.contains_key("p-12"), "{:?}", records.keys());
     assert_eq!(
         batched.sim.state.users().len(),
         whole.sim.state.users().len()

@@ -18,7 +18,9 @@ use crate::log::{
     concat,
 };
 use crate::mapping::{ACTIVE, map};
-use crate::matching::{MatchError, MatchKey, Matched, RecordIndex, RecordKey, matching_key};
+use crate::matching::{
+    MatchError, MatchKey, Matched, RecordIndex, RecordKey, RecordRef, matching_key,
+};
 use crate::memo::{Memo, MemoCounts, Remembered};
 use crate::model::{Key, License, Person, ProvisionedRecord, SharedStr, Value};
 use crate::plan::{
@@ -191,6 +193,12 @@ pub fn plan_cycle(input: &CycleInput) -> Plan {
     planner.finish()
 }
 
+/// Whether a cycle of `pipeline` may be planned in parts: not when seat budgets are
+/// allocated, which needs every claim of the cycle at once.
+pub fn takes_parts(pipeline: &Pipeline) -> bool {
+    pipeline.seats.is_empty()
+}
+
 /// A cycle planned in parts, so that a large one need not hold its whole plan: the caller
 /// plans a batch of people, takes the part of the plan that nothing later can change
 /// ([`CyclePlanner::take_part`]), applies and logs it, drops it, and plans the next batch.
@@ -270,10 +278,22 @@ impl<'a> CyclePlanner<'a> {
         }
     }
 
-    /// Whether parts may be taken before the end: not when seat budgets are allocated, which
-    /// needs every claim of the cycle at once.
+    /// Plans like [`Self::plan_people`], with `records`: those of `input.people[range]`
+    /// that the input left unloaded (`input.unloaded` has their matching values). A full
+    /// cycle in batches reads each batch's records just before planning it, so that it holds
+    /// one batch of them; the previous batch's are dropped.
+    pub fn plan_people_with(
+        &mut self,
+        range: std::ops::Range<usize>,
+        records: Vec<ProvisionedRecord>,
+    ) {
+        self.planner.index.load_batch(records);
+        self.plan_people(range);
+    }
+
+    /// Whether parts may be taken before the end ([`takes_parts`]).
     pub fn takes_parts(&self) -> bool {
-        self.planner.input.pipeline.seats.is_empty()
+        takes_parts(self.planner.input.pipeline)
     }
 
     /// Takes what was planned so far that the rest of the cycle cannot change: every action
@@ -447,7 +467,7 @@ struct Planner<'a> {
 /// A person the plan licenses, and where their entry and action are.
 struct PlannedClaim<'a> {
     person: &'a Person,
-    record: Option<&'a ProvisionedRecord>,
+    record: Option<RecordRef<'a>>,
     wanted: Option<License>,
     log: usize,
     action: Option<usize>,
@@ -576,7 +596,7 @@ fn stage_all(
                                     return None;
                                 }
                                 let record = index.by_source(&person.id);
-                                let current = record.and_then(|r| r.license.as_ref());
+                                let current = record.as_deref().and_then(|r| r.license.as_ref());
                                 Some(stage(
                                     &mut processor,
                                     &mut mapped,
@@ -651,7 +671,7 @@ impl<'a> Planner<'a> {
         let claims = std::mem::take(&mut self.claims);
         let claimed: HashSet<&str> = claims
             .iter()
-            .filter_map(|c| c.record.map(|r| r.source_id.as_str()))
+            .filter_map(|c| c.record.as_deref().map(|r| r.source_id.as_str()))
             .collect();
         let elsewhere = self
             .input
@@ -672,6 +692,7 @@ impl<'a> Planner<'a> {
                 wanted: c.wanted.as_ref(),
                 held: c
                     .record
+                    .as_deref()
                     .filter(|r| !r.disabled)
                     .and_then(|r| r.license.as_ref()),
                 frozen: frozen_downgrades
@@ -686,6 +707,7 @@ impl<'a> Planner<'a> {
         for (claim, grant) in claims.iter().zip(allocation.grants) {
             let held = claim
                 .record
+                .as_deref()
                 .filter(|r| !r.disabled)
                 .and_then(|r| r.license.as_ref());
             let given = match &grant {
@@ -781,7 +803,7 @@ impl<'a> Planner<'a> {
         };
         let pipeline = self.input.pipeline;
         let record = self.index.by_source(&person.id);
-        entry.target = record.map(target_identity);
+        entry.target = record.as_deref().map(target_identity);
         let evaluation = pipeline.scope.evaluate(person);
         let scoping_status = if evaluation.in_scope() {
             Status::Success
@@ -796,8 +818,8 @@ impl<'a> Planner<'a> {
             reason,
         ));
         match (evaluation.cause(), record) {
-            (None, _) => self.in_scope(person, record, entry),
-            (Some(cause), Some(record)) => self.deprovision(record, Some(cause), entry),
+            (None, record) => self.in_scope(person, record, entry),
+            (Some(cause), Some(record)) => self.deprovision(&record, Some(cause), entry),
             (Some(_), None) => self.finish(
                 entry,
                 None,
@@ -808,12 +830,7 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn in_scope(
-        &mut self,
-        person: &'a Person,
-        record: Option<&'a ProvisionedRecord>,
-        mut entry: Entry,
-    ) {
+    fn in_scope(&mut self, person: &'a Person, record: Option<RecordRef<'a>>, mut entry: Entry) {
         let pipeline = self.input.pipeline;
         let staged = match self.staged.take() {
             Some(staged) => staged,
@@ -822,7 +839,7 @@ impl<'a> Planner<'a> {
                 &mut self.mapped,
                 pipeline,
                 person,
-                record.and_then(|r| r.license.as_ref()),
+                record.as_deref().and_then(|r| r.license.as_ref()),
             ),
         };
         entry.steps.extend(staged.steps);
@@ -920,9 +937,10 @@ impl<'a> Planner<'a> {
         mut entry: Entry,
     ) {
         if !self.input.pipeline.seats.is_empty() {
-            let record = match matched {
+            let record = match &matched {
                 Matched::New => None,
-                Matched::BySourceId(r) | Matched::Adopted(r) => Some(r),
+                Matched::BySourceId(r) => Some(r.clone()),
+                Matched::Adopted(r) => Some(RecordRef::Loaded(r)),
             };
             self.claim = Some(PlannedClaim {
                 person,
@@ -932,6 +950,7 @@ impl<'a> Planner<'a> {
                 action: None,
             });
         }
+        let adopted = matches!(matched, Matched::Adopted(_));
         let record = match matched {
             Matched::New => {
                 let after = desired.record(&person.id, None, self.processor.versions());
@@ -970,10 +989,11 @@ impl<'a> Planner<'a> {
                     modified,
                 );
             }
-            Matched::BySourceId(record) | Matched::Adopted(record) => record,
+            Matched::BySourceId(record) => record,
+            Matched::Adopted(record) => RecordRef::Loaded(record),
         };
-        let adopts = matches!(matched, Matched::Adopted(_)).then(|| record.source_id.clone());
-        entry.target = Some(target_identity(record));
+        let adopts = adopted.then(|| record.source_id.clone());
+        entry.target = Some(target_identity(&record));
         let ops = ops_from_plan(&record.last_applied, &desired.target, &desired.create_only);
         if ops.is_empty() && adopts.is_none() {
             entry.steps.push(Step::new(
@@ -992,7 +1012,7 @@ impl<'a> Planner<'a> {
             Status::Success,
             concat(&["update: ", Decimal::new(ops.len()).as_str(), " operations"]),
         ));
-        let after = desired.record(&person.id, Some(record), self.processor.versions());
+        let after = desired.record(&person.id, Some(&record), self.processor.versions());
         if let Some(orphan) = &adopts {
             self.adopted.insert(orphan.clone());
         }

@@ -8,6 +8,7 @@
 //! re-created, which is what Entra's lookup by matching attribute amounts to.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 // Seeded foldhash: the per-cycle indexes hash a source id or matching value per person.
 use foldhash::{HashMap, HashSet};
 
@@ -26,10 +27,10 @@ pub struct MatchKey {
 }
 
 /// How a person was matched.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Matched<'a> {
     /// The record of this person's source id.
-    BySourceId(&'a ProvisionedRecord),
+    BySourceId(RecordRef<'a>),
     /// An orphaned record (its source person is gone) with the same matching value.
     Adopted(&'a ProvisionedRecord),
     /// Nobody yet: a create, after a lookup by the key.
@@ -92,10 +93,32 @@ pub struct RecordKey {
     pub matching_value: String,
 }
 
+/// A record the planner holds: one the cycle loaded before planning, or one of the batch of
+/// people being planned ([`RecordIndex::load_batch`]), dropped with the batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordRef<'a> {
+    Loaded(&'a ProvisionedRecord),
+    Batch(Arc<ProvisionedRecord>),
+}
+
+impl std::ops::Deref for RecordRef<'_> {
+    type Target = ProvisionedRecord;
+
+    fn deref(&self) -> &ProvisionedRecord {
+        match self {
+            RecordRef::Loaded(record) => record,
+            RecordRef::Batch(record) => record,
+        }
+    }
+}
+
 /// The records of a cycle, indexed for matching.
 #[derive(Debug)]
 pub struct RecordIndex<'a> {
     by_source: HashMap<&'a str, &'a ProvisionedRecord>,
+    /// The records of the batch being planned, which the cycle did not load up front (their
+    /// matching values are in `taken`).
+    batch: HashMap<String, Arc<ProvisionedRecord>>,
     /// Matching values compare case-insensitively: SCIM `userName` is caseExact false.
     by_value: HashMap<Cow<'a, str>, &'a ProvisionedRecord>,
     /// The matching values of the records not loaded → their source ids.
@@ -110,23 +133,61 @@ impl<'a> RecordIndex<'a> {
         unloaded: &'a [RecordKey],
         present: impl IntoIterator<Item = &'a str>,
     ) -> Self {
+        let present: HashSet<&'a str> = present.into_iter().collect();
+        // Where records share a matching value, a present person's wins over an orphan's (the
+        // value is theirs, not free to adopt), and the first source id in order among equals:
+        // the match does not depend on the order records are read in.
+        fn rank<'r>(present: &HashSet<&str>, r: &'r ProvisionedRecord) -> (bool, &'r str) {
+            (
+                !present.contains(r.source_id.as_str()),
+                r.source_id.as_str(),
+            )
+        }
+        let mut by_value: HashMap<Cow<'a, str>, &'a ProvisionedRecord> = HashMap::default();
+        for record in records {
+            by_value
+                .entry(lowercase(&record.matching_value))
+                .and_modify(|held| {
+                    if rank(&present, record) < rank(&present, held) {
+                        *held = record;
+                    }
+                })
+                .or_insert(record);
+        }
+        let mut taken: HashMap<Cow<'a, str>, &'a str> = HashMap::default();
+        for key in unloaded {
+            taken
+                .entry(lowercase(&key.matching_value))
+                .and_modify(|held| *held = (*held).min(key.source_id.as_str()))
+                .or_insert(key.source_id.as_str());
+        }
         RecordIndex {
             by_source: records.iter().map(|r| (r.source_id.as_str(), r)).collect(),
-            by_value: records
-                .iter()
-                .map(|r| (lowercase(&r.matching_value), r))
-                .collect(),
-            taken: unloaded
-                .iter()
-                .map(|k| (lowercase(&k.matching_value), k.source_id.as_str()))
-                .collect(),
-            present: present.into_iter().collect(),
+            by_value,
+            taken,
+            present,
+            batch: HashMap::default(),
         }
     }
 
+    /// Replaces the batch's records with `records`: records of present people among those
+    /// not loaded (`unloaded`), so that a cycle holds one batch of them at a time. A record
+    /// of someone gone stays with the loaded ones: a new person may adopt it in any batch.
+    pub fn load_batch(&mut self, records: Vec<ProvisionedRecord>) {
+        self.batch.clear();
+        self.batch.extend(
+            records
+                .into_iter()
+                .map(|r| (r.source_id.clone(), Arc::new(r))),
+        );
+    }
+
     /// The record of a source id, if any.
-    pub fn by_source(&self, source_id: &str) -> Option<&'a ProvisionedRecord> {
-        self.by_source.get(source_id).copied()
+    pub fn by_source(&self, source_id: &str) -> Option<RecordRef<'a>> {
+        match self.by_source.get(source_id) {
+            Some(record) => Some(RecordRef::Loaded(record)),
+            None => self.batch.get(source_id).cloned().map(RecordRef::Batch),
+        }
     }
 
     /// Whether a source id is in this cycle's source snapshot.
@@ -134,28 +195,31 @@ impl<'a> RecordIndex<'a> {
         self.present.contains(source_id)
     }
 
-    /// Matches a person with no record by source id against the others' matching values.
+    /// Matches a person with no record by source id against the others' matching values: a
+    /// value a present person's record holds is taken (the first such source id is named);
+    /// otherwise an orphan's record with it is adopted.
     pub fn match_new(&self, key: &MatchKey) -> Result<Matched<'a>, MatchError> {
         let value = lowercase(&key.value);
-        match self.by_value.get(value.as_ref()) {
-            // A record not loaded is a present person's (a delta cycle loads every record
-            // whose person is gone), so its value is taken.
-            None => match self.taken.get(value.as_ref()) {
-                None => Ok(Matched::New),
-                Some(other) => Err(MatchError::DuplicateSourceEntries {
-                    key_path: key.path.to_string(),
-                    value: key.value.to_string(),
-                    other: (*other).to_string(),
-                }),
-            },
-            Some(record) if !self.present.contains(record.source_id.as_str()) => {
-                Ok(Matched::Adopted(record))
-            }
-            Some(record) => Err(MatchError::DuplicateSourceEntries {
+        let loaded = self.by_value.get(value.as_ref()).copied();
+        // A record not loaded is a present person's (a cycle loads every record whose person
+        // is gone up front), so its value is taken.
+        let holder = [
+            loaded
+                .map(|r| r.source_id.as_str())
+                .filter(|id| self.present.contains(id)),
+            self.taken.get(value.as_ref()).copied(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        match (holder, loaded) {
+            (Some(other), _) => Err(MatchError::DuplicateSourceEntries {
                 key_path: key.path.to_string(),
                 value: key.value.to_string(),
-                other: record.source_id.clone(),
+                other: other.to_string(),
             }),
+            (None, Some(orphan)) => Ok(Matched::Adopted(orphan)),
+            (None, None) => Ok(Matched::New),
         }
     }
 
@@ -285,12 +349,20 @@ mod tests {
 
     #[test]
     fn records() {
-        let records = [record("p1", "a@x.com"), record("gone", "b@x.com")];
+        // An orphan and a present person share e@x.com, in either order.
+        let records = [
+            record("gone-e", "e@x.com"),
+            record("p1", "a@x.com"),
+            record("gone", "b@x.com"),
+            record("p5", "E@x.com"),
+            record("p6", "f@x.com"),
+            record("gone-f", "f@x.com"),
+        ];
         let unloaded = [RecordKey {
             source_id: "p4".into(),
             matching_value: "D@x.com".into(),
         }];
-        let index = RecordIndex::new(&records, &unloaded, ["p1", "p2", "p3", "p4"]);
+        let mut index = RecordIndex::new(&records, &unloaded, ["p1", "p2", "p3", "p4", "p5", "p6"]);
         let key = |v: &str| MatchKey {
             path: "userName".into(),
             value: v.into(),
@@ -303,15 +375,34 @@ mod tests {
             ("p3", "A@x.com", "DuplicateSourceEntries"),
             ("p3", "a@X.COM", "DuplicateSourceEntries"),
             ("p3", "d@x.com", "DuplicateSourceEntries"),
+            ("p3", "e@x.com", "DuplicateSourceEntries"),
+            ("p3", "F@x.com", "DuplicateSourceEntries"),
+            // Not loaded: matched by its value only.
+            ("p4", "renamed@x.com", "new"),
         ];
-        for (source, value, expected) in cases {
-            let got = match index.find(source, &key(value)) {
-                Ok(Matched::BySourceId(r)) => format!("by-source:{}", r.source_id),
-                Ok(Matched::Adopted(r)) => format!("adopted:{}", r.source_id),
-                Ok(Matched::New) => "new".into(),
-                Err(e) => e.code().into(),
-            };
-            assert_eq!(got, expected, "{source} {value}");
-        }
+        let check = |index: &RecordIndex, cases: &[(&str, &str, &str)]| {
+            for &(source, value, expected) in cases {
+                let got = match index.find(source, &key(value)) {
+                    Ok(Matched::BySourceId(r)) => format!("by-source:{}", r.source_id),
+                    Ok(Matched::Adopted(r)) => format!("adopted:{}", r.source_id),
+                    Ok(Matched::New) => "new".into(),
+                    Err(e) => e.code().into(),
+                };
+                assert_eq!(got, expected, "{source} {value}");
+            }
+        };
+        check(&index, &cases);
+        // Loaded with its batch, p4's record matches by source id, and goes with the next
+        // batch.
+        index.load_batch(vec![record("p4", "d@x.com")]);
+        check(
+            &index,
+            &[
+                ("p4", "renamed@x.com", "by-source:p4"),
+                ("p3", "d@x.com", "DuplicateSourceEntries"),
+            ],
+        );
+        index.load_batch(Vec::new());
+        check(&index, &[("p4", "renamed@x.com", "new")]);
     }
 }

@@ -164,6 +164,32 @@ impl std::fmt::Debug for Records<'_> {
 }
 
 impl Records<'_> {
+    /// Whether a run planned in batches may read these records batch by batch
+    /// ([`Records::read_for_batches`]): every record, or a delta cycle's.
+    fn by_batch(self) -> bool {
+        matches!(self, Records::All | Records::Changed(_))
+    }
+
+    /// What a run planned in batches reads up front: the records of people gone from the
+    /// source (a new person in any batch may adopt one, and the end of the cycle plans the
+    /// rest as gone), and the matching values of the others, whose records each batch reads
+    /// for its own planned people ([`batch_records`]). A full cycle of 100,000 people then
+    /// holds one batch of records, not all of them.
+    fn read_for_batches(
+        store: &store::Store,
+        people: &[Person],
+    ) -> Result<ReadRecords, store::StoreError> {
+        let present: HashSet<&str> = people.iter().map(|p| p.id.as_str()).collect();
+        let (unloaded, gone): (Vec<RecordKey>, Vec<RecordKey>) = store
+            .record_keys()?
+            .into_iter()
+            .partition(|k| present.contains(k.source_id.as_str()));
+        Ok(ReadRecords {
+            loaded: store.records_of(gone.iter().map(|k| k.source_id.as_str()))?,
+            unloaded,
+        })
+    }
+
     fn read(
         self,
         store: &store::Store,
@@ -210,6 +236,21 @@ impl Records<'_> {
     }
 }
 
+/// The records of `people` that a run planned in batches plans with, read just before their
+/// batch is planned: those of the population's people, where the store has one.
+fn batch_records(
+    store: &store::Store,
+    people: &[Person],
+    population: Population,
+) -> Result<Vec<ProvisionedRecord>, store::StoreError> {
+    store.records_of(
+        people
+            .iter()
+            .map(|p| p.id.as_str())
+            .filter(|id| population.includes(id)),
+    )
+}
+
 /// A running cycle's progress: actions applied of actions planned.
 #[derive(Debug, Default)]
 pub struct Progress {
@@ -241,7 +282,24 @@ pub struct Provisioned {
 pub async fn provision(job: &Job, mut run: Run<'_>) -> anyhow::Result<Provisioned> {
     let store = &job.store;
     let ticket = job.people.begin_run();
-    let records = run.records.read(store, run.people)?;
+    let batch = run.batch.filter(|&b| {
+        b > 0
+            && b < run.people.len()
+            && engine::cycle::takes_parts(&job.pipeline)
+            && if run.dry_run {
+                run.parts.is_some()
+            } else {
+                job.staging.shadowed().is_empty()
+            }
+    });
+    let by_batch = batch.is_some() && run.records.by_batch();
+    let records = if by_batch {
+        Records::read_for_batches(store, run.people)?
+    } else {
+        run.records.read(store, run.people)?
+    };
+    // Nothing to read per batch when every record was read, or none exists.
+    let read_per_batch = by_batch && !records.unloaded.is_empty();
     let cycle_id = if run.dry_run {
         None
     } else {
@@ -275,15 +333,6 @@ pub async fn provision(job: &Job, mut run: Run<'_>) -> anyhow::Result<Provisione
         )
     };
     let mut planner = CyclePlanner::new(&input);
-    let batch = run.batch.filter(|&b| {
-        b > 0
-            && b < run.people.len()
-            && planner.takes_parts()
-            && match cycle_id {
-                Some(_) => job.staging.shadowed().is_empty(),
-                None => run.parts.is_some(),
-            }
-    });
     let mut applied = Applying::new(job, cycle_id, &run);
     // A batched cycle's successes are in its counts; a list of them would grow with the
     // directory.
@@ -293,9 +342,21 @@ pub async fn provision(job: &Job, mut run: Run<'_>) -> anyhow::Result<Provisione
         while start < run.people.len() {
             let end = (start + batch).min(run.people.len());
             let part = tokio::task::block_in_place(|| {
-                planner.plan_people(start..end);
-                planner.take_part()
+                if read_per_batch {
+                    let people = &run.people[start..end];
+                    planner.plan_people_with(
+                        start..end,
+                        batch_records(store, people, run.population)?,
+                    );
+                } else {
+                    planner.plan_people(start..end);
+                }
+                Ok::<_, store::StoreError>(planner.take_part())
             });
+            let part = match part {
+                Ok(part) => part,
+                Err(e) => return Err(applied.fail(job, e.into())),
+            };
             start = end;
             let outcome = match (cycle_id, run.parts.as_mut()) {
                 (Some(cycle_id), _) => applied

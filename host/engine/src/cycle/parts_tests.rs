@@ -1,10 +1,13 @@
 //! Planning a cycle in parts ([`CyclePlanner::take_part`]) plans exactly what planning it whole
 //! does: over random snapshot sequences (the delta tests' generator), with part sizes from one
-//! person up, the deletion threshold on or off.
+//! person up, the deletion threshold on or off, and the present people's records loaded up
+//! front or with their part ([`CyclePlanner::plan_people_with`]).
 
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
+
+use crate::matching::RecordKey;
 
 use super::*;
 use crate::config::Config;
@@ -37,13 +40,29 @@ fn whole(plan: &Plan) -> Whole {
     }
 }
 
-fn in_parts(input: &CycleInput, part: usize) -> (Whole, Plan) {
+/// Plans `input` in parts of `part` people. With `by_part`, `input` holds only the records of
+/// people gone, the others' keys in `unloaded`, and each part is planned with its people's
+/// records from `by_part`.
+fn in_parts(
+    input: &CycleInput,
+    part: usize,
+    by_part: Option<&BTreeMap<String, ProvisionedRecord>>,
+) -> (Whole, Plan) {
     let mut planner = CyclePlanner::new(input);
     let mut parts = Vec::new();
     let mut start = 0;
     while start < input.people.len() {
         let end = (start + part).min(input.people.len());
-        planner.plan_people(start..end);
+        match by_part {
+            Some(records) => {
+                let batch = input.people[start..end]
+                    .iter()
+                    .filter_map(|p| records.get(&p.id).cloned())
+                    .collect();
+                planner.plan_people_with(start..end, batch);
+            }
+            None => planner.plan_people(start..end),
+        }
         parts.push(planner.take_part());
         start = end;
     }
@@ -73,6 +92,7 @@ proptest! {
         snapshots in proptest::collection::vec(proptest::collection::vec(state(), 8), 1..6),
         part in 1usize..5,
         threshold in any::<bool>(),
+        records_by_part in any::<bool>(),
     ) {
         let config = Config::from_toml_str(CONFIG).expect("config");
         let mut pipeline = Pipeline::build(&config).expect("pipeline");
@@ -88,7 +108,32 @@ proptest! {
                 ..CycleInput::everyone("c", &people, &loaded, &pipeline, &plugins)
             };
             let planned = plan_cycle(&input);
-            let (together, rest) = in_parts(&input, part);
+            let present: std::collections::HashSet<&str> =
+                people.iter().map(|p| p.id.as_str()).collect();
+            let (gone, unloaded): (Vec<ProvisionedRecord>, Vec<ProvisionedRecord>) = loaded
+                .iter()
+                .cloned()
+                .partition(|r| !present.contains(r.source_id.as_str()));
+            let keys: Vec<RecordKey> = unloaded
+                .iter()
+                .map(|r| RecordKey {
+                    source_id: r.source_id.clone(),
+                    matching_value: r.matching_value.clone(),
+                })
+                .collect();
+            let by_part_input = CycleInput {
+                unloaded: &keys,
+                ..CycleInput::everyone("c", &people, &gone, &pipeline, &plugins)
+            };
+            let (together, rest) = if records_by_part {
+                in_parts(
+                    &CycleInput { deletion_threshold: threshold, ..by_part_input },
+                    part,
+                    Some(&records),
+                )
+            } else {
+                in_parts(&input, part, None)
+            };
             let expected = whole(&planned);
             prop_assert_eq!(&expected.actions, &together.actions, "cycle {}", cycle);
             prop_assert_eq!(&expected.staged, &together.staged, "cycle {}", cycle);
