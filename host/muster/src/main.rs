@@ -230,6 +230,29 @@ enum PluginCommand {
         #[arg(long, value_enum, default_value_t = commands::plugin::PreviewFormat::Table)]
         format: commands::plugin::PreviewFormat,
     },
+    /// Build a plugin written in C into a component: bindings generated from the WIT, clang
+    /// for wasm32-wasi (Debian's clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32), then a
+    /// component. A C scaffold's build.sh runs it.
+    BuildC {
+        /// The world the plugin targets.
+        #[arg(long, value_enum)]
+        world: commands::scaffold::World,
+        /// The WIT folder (a scaffold's copy is `wit`).
+        #[arg(long, default_value = "wit")]
+        wit: PathBuf,
+        /// Where to write the component.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// The clang to use (default: the first of `clang`, `clang-14` ... `clang-19` on PATH).
+        #[arg(long, env = "MUSTER_CLANG")]
+        clang: Option<PathBuf>,
+        /// Also write the generated bindings here, to read their API or for an editor.
+        #[arg(long)]
+        emit_bindings: Option<PathBuf>,
+        /// The plugin's C sources.
+        #[arg(required = true)]
+        sources: Vec<PathBuf>,
+    },
     /// Scaffold a working plugin (source, config, cases file, build script) in a new folder.
     New {
         /// The plugin's language.
@@ -440,6 +463,21 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             };
             Ok(plugin::preview(&config, request).await)
         }
+        Command::Plugin(PluginCommand::BuildC {
+            world,
+            wit,
+            out,
+            clang,
+            emit_bindings,
+            sources,
+        }) => commands::scaffold::build_c(muster_c_build::Build {
+            world: world.name().into(),
+            wit,
+            sources,
+            out,
+            clang,
+            emit_bindings,
+        }),
         Command::Plugin(PluginCommand::New {
             lang,
             world,

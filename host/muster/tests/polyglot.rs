@@ -1,6 +1,6 @@
 //! Plugins in Rust, Python, JavaScript and C pass the same cases files (`plugins/cases/`) through
-//! `muster plugin test`, and `muster plugin new` scaffolds build and pass their own cases in each
-//! language.
+//! `muster plugin test`, and `muster plugin new` scaffolds of both worlds build and pass their own
+//! cases in each of the four languages (a C scaffold with `muster plugin build-c`).
 //!
 //! Python and JavaScript guests are built here with the pinned toolchains that `.ci/test`
 //! installs (componentize-py in `.venv`, componentize-js in `plugins/node_modules`). A missing
@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::guests::{
-    Lang, build_example, cache_dir, cached, componentize_js, componentize_py, key, root, run,
+    Lang, build_example, cache_dir, cached, clang, componentize_js, componentize_py, key, root, run,
 };
 
 /// `muster <args>` with the compiled-component cache in the target folder.
@@ -250,7 +250,12 @@ fn scaffold_builds_and_passes(lang: Lang, flag: &str, world: &str) {
             (tool.parent().map(Path::to_path_buf), version)
         }
         Lang::Rust => (None, String::new()),
-        Lang::C => unreachable!("`muster plugin new` has no C template"),
+        // Its build.sh runs `muster plugin build-c`: this muster.
+        Lang::C => {
+            let (_, version) = clang();
+            let muster = Path::new(env!("CARGO_BIN_EXE_muster"));
+            (muster.parent().map(Path::to_path_buf), version)
+        }
     };
     let key = key(&[&dir], &format!("{flag} {version}"));
     let wasm = cached(&name, &key, |out| {
@@ -278,7 +283,7 @@ fn scaffold_builds_and_passes(lang: Lang, flag: &str, world: &str) {
         dir.join("cases.json").to_str().expect("utf-8"),
     ]);
     assert!(ok, "{stdout}\n{stderr}");
-    assert!(stdout.contains("4 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("6 passed, 0 failed"), "{stdout}");
 }
 
 #[test]
@@ -309,6 +314,16 @@ fn python_transformer_scaffold_builds_and_passes_its_cases() {
 #[test]
 fn javascript_transformer_scaffold_builds_and_passes_its_cases() {
     scaffold_builds_and_passes(Lang::Js, "js", "transformer");
+}
+
+#[test]
+fn c_scaffold_builds_and_passes_its_cases() {
+    scaffold_builds_and_passes(Lang::C, "c", "license-rule");
+}
+
+#[test]
+fn c_transformer_scaffold_builds_and_passes_its_cases() {
+    scaffold_builds_and_passes(Lang::C, "c", "transformer");
 }
 
 #[test]

@@ -1,7 +1,8 @@
-//! `muster plugin new --lang rust|python|js [--world license-rule|transformer] NAME`: a working
+//! `muster plugin new --lang rust|python|js|c [--world license-rule|transformer] NAME`: a working
 //! plugin (source, config, cases file, build command) from the templates in
-//! `plugins/templates/` (a transformer's in `plugins/templates/transformer/`), compiled into the
-//! binary so it works outside the repository.
+//! `plugins/templates/` (a transformer's in `plugins/templates/transformer/`), with the Python or
+//! JavaScript helper module (`plugins/sdk-python/`, `plugins/sdk-js/`) beside the source,
+//! compiled into the binary so it works outside the repository.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -14,6 +15,7 @@ pub enum Lang {
     Rust,
     Python,
     Js,
+    C,
 }
 
 /// The world a plugin targets (`wit/plugin.wit`).
@@ -24,7 +26,7 @@ pub enum World {
 }
 
 impl World {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             World::LicenseRule => "license-rule",
             World::Transformer => "transformer",
@@ -87,6 +89,10 @@ fn source(lang: Lang, world: World) -> &'static str {
         (Lang::Js, World::Transformer) => {
             include_str!("../../../../plugins/templates/transformer/js/app.js")
         }
+        (Lang::C, World::LicenseRule) => include_str!("../../../../plugins/templates/c/app.c"),
+        (Lang::C, World::Transformer) => {
+            include_str!("../../../../plugins/templates/transformer/c/app.c")
+        }
     }
 }
 
@@ -121,13 +127,42 @@ fn files(lang: Lang, world: World) -> Vec<(&'static str, &'static str, bool)> {
         Lang::Python => vec![
             ("app.py", source(lang, world), false),
             (
+                "muster_plugin.py",
+                include_str!("../../../../plugins/sdk-python/muster_plugin.py"),
+                false,
+            ),
+            (
                 "build.sh",
                 include_str!("../../../../plugins/templates/python/build.sh"),
                 true,
             ),
         ],
+        // The JSON reader is the C example's: wasi-libc has none.
+        Lang::C => vec![
+            ("app.c", source(lang, world), false),
+            (
+                "json.c",
+                include_str!("../../../../plugins/license-by-group-c/json.c"),
+                false,
+            ),
+            (
+                "json.h",
+                include_str!("../../../../plugins/license-by-group-c/json.h"),
+                false,
+            ),
+            (
+                "build.sh",
+                include_str!("../../../../plugins/templates/c/build.sh"),
+                true,
+            ),
+        ],
         Lang::Js => vec![
             ("app.js", source(lang, world), false),
+            (
+                "muster-plugin.js",
+                include_str!("../../../../plugins/sdk-js/muster-plugin.js"),
+                false,
+            ),
             (
                 "package.json",
                 include_str!("../../../../plugins/templates/js/package.json"),
@@ -141,6 +176,14 @@ fn files(lang: Lang, world: World) -> Vec<(&'static str, &'static str, bool)> {
         ],
     });
     files
+}
+
+/// `muster plugin build-c`.
+pub fn build_c(build: muster_c_build::Build) -> anyhow::Result<ExitCode> {
+    muster_c_build::build(&build)
+        .with_context(|| format!("building {} from C", build.out.display()))?;
+    println!("built {}", build.out.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Plugin names become file, crate and package names: lowercase letters, digits and dashes.
@@ -179,11 +222,28 @@ pub fn new(lang: Lang, world: World, name: &str, dir: &Path) -> anyhow::Result<E
             "app.js",
             "`npm install` first: componentize-js 0.23.0",
         ),
+        Lang::C => (
+            "C",
+            "app.c",
+            "muster on PATH, and Debian's clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32",
+        ),
+    };
+    // The README's row for the helper module, where the language has one.
+    let helper_row = match lang {
+        Lang::Rust => "",
+        Lang::Python => {
+            "| `muster_plugin.py` | helpers: read the configuration, check groups, build the answers |\n"
+        }
+        Lang::Js => {
+            "| `muster-plugin.js` | helpers: read the configuration, check groups, build the answers |\n"
+        }
+        Lang::C => "| `json.c`, `json.h` | a small JSON reader, for the configuration |\n",
     };
     let lang_flag = match lang {
         Lang::Rust => "rust",
         Lang::Python => "python",
         Lang::Js => "js",
+        Lang::C => "c",
     };
     let fill = |text: &str| {
         text.replace("{{name}}", name)
@@ -193,6 +253,7 @@ pub fn new(lang: Lang, world: World, name: &str, dir: &Path) -> anyhow::Result<E
             .replace("{{source}}", source)
             .replace("{{requires}}", requires)
             .replace("{{world}}", world.name())
+            .replace("{{helper_row}}", helper_row)
     };
     for (path, template, executable) in files(lang, world) {
         let target = dir.join(path);

@@ -179,18 +179,7 @@ pub fn build_example(lang: Lang, path: &str, world: &str) -> PathBuf {
             })
         }
         Lang::C => {
-            let clang = muster_c_build::find_clang().unwrap_or_else(|| {
-                panic!(
-                    "clang is missing: the C plugin test needs Debian's {}. Run .ci/test, which \
-                     installs them",
-                    muster_c_build::PACKAGES
-                )
-            });
-            let version = Command::new(&clang)
-                .arg("--version")
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
+            let (clang, version) = clang();
             let key = key(&[&dir, &wit], &format!("{version} {world}"));
             cached(folder, &key, |out| {
                 let mut sources: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -213,4 +202,22 @@ pub fn build_example(lang: Lang, path: &str, world: &str) -> PathBuf {
         }
         Lang::Rust => unreachable!("the Rust examples are built by plugins/artifacts"),
     }
+}
+
+/// The clang that builds C guests, and its version (for cache keys); a missing clang fails the
+/// test with the packages to install.
+pub fn clang() -> (PathBuf, String) {
+    let clang = muster_c_build::find_clang().unwrap_or_else(|| {
+        panic!(
+            "clang is missing: the C plugin tests need Debian's {}. Run .ci/test, which \
+             installs them",
+            muster_c_build::PACKAGES
+        )
+    });
+    let version = Command::new(&clang)
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    (clang, version)
 }

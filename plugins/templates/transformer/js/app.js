@@ -6,40 +6,23 @@
 //
 // componentize-js generates the bindings from wit/plugin.wit when it builds: records arrive as
 // objects with camelCase fields, variants are {tag, val}, and a thrown {code, message} is the
-// plugin-error of the result.
+// plugin-error of the result. `muster-plugin.js` (beside this file) reads the configuration and
+// builds the answers; a helper that fails, such as a configuration without `prefix`, fails this
+// person with `invalid-config` and the host goes on.
+
+import * as mp from './muster-plugin.js';
 
 const DEPARTMENT = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department';
 
 export function transform(person, config) {
-  const { prefix } = parseConfig(config);
+  const { prefix } = mp.config(config, { prefix: 'string' });
   const group = person.directGroups.find(
     (g) => g.displayName.startsWith(prefix) && g.displayName.length > prefix.length,
   );
-  const department = group ? group.displayName.slice(prefix.length) : null;
-  const current = person.target.find((a) => a.name === DEPARTMENT);
-  const set = [];
-  const remove = [];
-  if (department !== null) {
-    if (!(current && current.value.tag === 'text' && current.value.val === department)) {
-      set.push({ name: DEPARTMENT, value: { tag: 'text', val: department } });
-    }
-  } else if (current) {
-    remove.push(DEPARTMENT);
+  const current = mp.target(person, DEPARTMENT);
+  if (group) {
+    const department = group.displayName.slice(prefix.length);
+    return mp.changes({ set: current === department ? {} : { [DEPARTMENT]: department } });
   }
-  return { tag: 'changes', val: { set, remove } };
-}
-
-function parseConfig(text) {
-  let cfg;
-  try {
-    cfg = JSON.parse(text);
-  } catch (e) {
-    throw { code: 'invalid-config', message: `not JSON: ${e.message}` };
-  }
-  const ok = cfg !== null && typeof cfg === 'object' && !Array.isArray(cfg)
-    && Object.keys(cfg).join() === 'prefix' && typeof cfg.prefix === 'string';
-  if (!ok) {
-    throw { code: 'invalid-config', message: 'expected {"prefix": string} and nothing else' };
-  }
-  return cfg;
+  return mp.changes({ remove: current === undefined || current === null ? [] : [DEPARTMENT] });
 }
