@@ -33,11 +33,14 @@ fn main() {
     let target_dir = out_dir.join("guests");
 
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
-    // The example plugins' allocator, a path dependency of theirs.
-    println!(
-        "cargo:rerun-if-changed={}",
-        root.join("plugins/one-shot-alloc/src").display()
-    );
+    // The example plugins' guest SDK and its allocator, path dependencies of theirs.
+    for dependency in [
+        "plugins/sdk-rust/src",
+        "plugins/sdk-rust/Cargo.toml",
+        "plugins/one-shot-alloc/src",
+    ] {
+        println!("cargo:rerun-if-changed={}", root.join(dependency).display());
+    }
     let mut constants = String::new();
     for (constant, folder) in GUESTS {
         let dir = root.join(folder);

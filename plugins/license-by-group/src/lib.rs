@@ -11,10 +11,7 @@
 //! the plan (precedence is the order); every matching `add_on` rule adds its add-on. No matching
 //! plan rule → `default_plan`. Group names compare case-insensitively, as Entra's do.
 
-wit_bindgen::generate!({ world: "license-rule", path: "../../wit" });
-
-use muster::plugin::host::{Level, log};
-use muster::plugin::types::Assignment;
+use muster_plugin::license_rule::{Assignment, Level, License, LicenseDecision, Person, PluginError, log};
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,54 +40,42 @@ fn yes() -> bool {
     true
 }
 
-struct LicenseByGroup;
+fn decide(person: Person, current: Option<License>, config: Config) -> Result<LicenseDecision, PluginError> {
+    let groups = if config.transitive { &person.transitive_groups } else { &person.direct_groups };
+    let member_of = |name: &str| groups.iter().any(|g| g.display_name.eq_ignore_ascii_case(name));
 
-impl Guest for LicenseByGroup {
-    fn decide(
-        person: Person,
-        current: Option<License>,
-        config: String,
-    ) -> Result<LicenseDecision, PluginError> {
-        let config: Config = serde_json::from_str(&config).map_err(|e| PluginError {
-            code: "invalid-config".into(),
-            message: e.to_string(),
-        })?;
-        let groups = if config.transitive { &person.transitive_groups } else { &person.direct_groups };
-        let member_of = |name: &str| groups.iter().any(|g| g.display_name.eq_ignore_ascii_case(name));
-
-        let mut plan: Option<(&str, &str)> = None;
-        let mut add_ons: Vec<String> = Vec::new();
-        let mut add_on_groups: Vec<&str> = Vec::new();
-        for rule in config.rules.iter().filter(|r| member_of(&r.group)) {
-            if let (Some(p), None) = (&rule.plan, plan) {
-                plan = Some((p, &rule.group));
-            }
-            if let Some(a) = &rule.add_on {
-                if !add_ons.contains(a) {
-                    add_ons.push(a.clone());
-                    add_on_groups.push(&rule.group);
-                }
+    let mut plan: Option<(&str, &str)> = None;
+    let mut add_ons: Vec<String> = Vec::new();
+    let mut add_on_groups: Vec<&str> = Vec::new();
+    for rule in config.rules.iter().filter(|r| member_of(&r.group)) {
+        if let (Some(p), None) = (&rule.plan, plan) {
+            plan = Some((p, &rule.group));
+        }
+        if let Some(a) = &rule.add_on {
+            if !add_ons.contains(a) {
+                add_ons.push(a.clone());
+                add_on_groups.push(&rule.group);
             }
         }
-        add_ons.sort();
-
-        let mut reason = match plan {
-            Some((p, group)) => format!("plan {p}: member of {group}"),
-            None => format!("plan {}: no plan group matched (default)", config.default_plan),
-        };
-        if !add_on_groups.is_empty() {
-            reason.push_str(&format!("; add-ons {}: member of {}", add_ons.join(", "), add_on_groups.join(", ")));
-        }
-        let license = License {
-            plan: plan.map_or(config.default_plan.clone(), |(p, _)| p.to_string()),
-            add_ons,
-        };
-        if current.as_ref().is_some_and(|c| same_license(c, &license)) {
-            return Ok(LicenseDecision::NoChange(format!("unchanged; {reason}")));
-        }
-        log(Level::Debug, &format!("{}: {reason}", person.id));
-        Ok(LicenseDecision::Assign(Assignment { license, reason }))
     }
+    add_ons.sort();
+
+    let mut reason = match plan {
+        Some((p, group)) => format!("plan {p}: member of {group}"),
+        None => format!("plan {}: no plan group matched (default)", config.default_plan),
+    };
+    if !add_on_groups.is_empty() {
+        reason.push_str(&format!("; add-ons {}: member of {}", add_ons.join(", "), add_on_groups.join(", ")));
+    }
+    let license = License {
+        plan: plan.map_or(config.default_plan.clone(), |(p, _)| p.to_string()),
+        add_ons,
+    };
+    if current.as_ref().is_some_and(|c| same_license(c, &license)) {
+        return Ok(LicenseDecision::NoChange(format!("unchanged; {reason}")));
+    }
+    log(Level::Debug, &format!("{}: {reason}", person.id));
+    Ok(LicenseDecision::Assign(Assignment { license, reason }))
 }
 
 fn same_license(a: &License, b: &License) -> bool {
@@ -99,9 +84,7 @@ fn same_license(a: &License, b: &License) -> bool {
     a.plan == b.plan && x == b.add_ons
 }
 
-export!(LicenseByGroup);
-
-// muster gives a Rust guest a fresh instance per person, so nothing needs freeing; the default
-// allocator's bookkeeping was about half of the instructions a call of this plugin ran.
-#[global_allocator]
-static ALLOCATOR: one_shot_alloc::OneShot = one_shot_alloc::OneShot;
+// muster-plugin reads `Config` from the configuration's JSON (a text that does not parse fails
+// the person with `invalid-config`) and allocates with one-shot-alloc: muster gives a Rust guest
+// a fresh instance per person, so nothing needs freeing.
+muster_plugin::license_rule!(Config, decide);

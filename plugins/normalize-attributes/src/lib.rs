@@ -16,10 +16,7 @@
 //! Config (JSON, every field optional):
 //! `{"default_country_code": "1", "department_group_prefix": "Dept-", "require_email": true}`
 
-wit_bindgen::generate!({ world: "transformer", path: "../../wit" });
-
-use muster::plugin::host::{Level, log};
-use muster::plugin::types::{Attribute, Changes, Value};
+use muster_plugin::transformer::{Attribute, Changes, Level, Outcome, Person, PluginError, Value, log};
 
 const GIVEN: &str = "name.givenName";
 const FAMILY: &str = "name.familyName";
@@ -46,72 +43,64 @@ impl Default for Config {
     }
 }
 
-struct Normalize;
+fn transform(person: Person, config: Config) -> Result<Outcome, PluginError> {
+    let text = |path: &str| {
+        person.target.iter().find(|a| a.name == path).and_then(|a| match &a.value {
+            Value::Text(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+            _ => None,
+        })
+    };
 
-impl Guest for Normalize {
-    fn transform(person: Person, config: String) -> Result<Outcome, PluginError> {
-        let config: Config = serde_json::from_str(&config).map_err(|e| PluginError {
-            code: "invalid-config".into(),
-            message: e.to_string(),
-        })?;
-        let text = |path: &str| {
-            person.target.iter().find(|a| a.name == path).and_then(|a| match &a.value {
-                Value::Text(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-                _ => None,
-            })
-        };
-
-        let email = text(WORK_EMAIL).or_else(|| text(USER_NAME));
-        if config.require_email && !email.as_deref().is_some_and(is_usable_email) {
-            return Ok(Outcome::Skip("no usable email (work email or userName)".into()));
-        }
-
-        let mut set = Vec::new();
-        let mut remove = Vec::new();
-        // The first attribute of a path is its value, as `text` reads it.
-        let unchanged = |path: &str, value: &str| {
-            person.target.iter().find(|a| a.name == path).is_some_and(|a| matches!(&a.value, Value::Text(s) if s == value))
-        };
-        let mut set_text = |path: &str, value: &str| {
-            if !unchanged(path, value) {
-                set.push(text_attr(path, value));
-            }
-        };
-        let given = text(GIVEN).map(|g| tidy_name(&g));
-        let family = text(FAMILY).map(|f| tidy_name(&f));
-        for (path, value) in [(GIVEN, &given), (FAMILY, &family)] {
-            if let Some(v) = value {
-                set_text(path, v);
-            }
-        }
-        if text(DISPLAY).is_none() {
-            let derived: Vec<&str> = [&given, &family].into_iter().flatten().map(String::as_str).collect();
-            if !derived.is_empty() {
-                set_text(DISPLAY, &derived.join(" "));
-            }
-        }
-        for attr in person.target.iter().filter(|a| a.name.starts_with("phoneNumbers[")) {
-            let Value::Text(raw) = &attr.value else { continue };
-            match to_e164(raw, &config.default_country_code) {
-                Some(e164) => set_text(&attr.name, &e164),
-                None => {
-                    log(Level::Warn, &format!("{}: dropping unusable phone number {raw:?}", person.id));
-                    remove.push(attr.name.clone());
-                }
-            }
-        }
-        if text(DEPARTMENT).is_none() && !config.department_group_prefix.is_empty() {
-            let prefix = config.department_group_prefix.to_ascii_lowercase();
-            let department = person.direct_groups.iter().find_map(|g| {
-                let lower = g.display_name.to_ascii_lowercase();
-                lower.starts_with(&prefix).then(|| g.display_name[prefix.len()..].trim().to_string())
-            });
-            if let Some(d) = department.filter(|d| !d.is_empty()) {
-                set_text(DEPARTMENT, &d);
-            }
-        }
-        Ok(Outcome::Changes(Changes { set, remove }))
+    let email = text(WORK_EMAIL).or_else(|| text(USER_NAME));
+    if config.require_email && !email.as_deref().is_some_and(is_usable_email) {
+        return Ok(Outcome::Skip("no usable email (work email or userName)".into()));
     }
+
+    let mut set = Vec::new();
+    let mut remove = Vec::new();
+    // The first attribute of a path is its value, as `text` reads it.
+    let unchanged = |path: &str, value: &str| {
+        person.target.iter().find(|a| a.name == path).is_some_and(|a| matches!(&a.value, Value::Text(s) if s == value))
+    };
+    let mut set_text = |path: &str, value: &str| {
+        if !unchanged(path, value) {
+            set.push(text_attr(path, value));
+        }
+    };
+    let given = text(GIVEN).map(|g| tidy_name(&g));
+    let family = text(FAMILY).map(|f| tidy_name(&f));
+    for (path, value) in [(GIVEN, &given), (FAMILY, &family)] {
+        if let Some(v) = value {
+            set_text(path, v);
+        }
+    }
+    if text(DISPLAY).is_none() {
+        let derived: Vec<&str> = [&given, &family].into_iter().flatten().map(String::as_str).collect();
+        if !derived.is_empty() {
+            set_text(DISPLAY, &derived.join(" "));
+        }
+    }
+    for attr in person.target.iter().filter(|a| a.name.starts_with("phoneNumbers[")) {
+        let Value::Text(raw) = &attr.value else { continue };
+        match to_e164(raw, &config.default_country_code) {
+            Some(e164) => set_text(&attr.name, &e164),
+            None => {
+                log(Level::Warn, &format!("{}: dropping unusable phone number {raw:?}", person.id));
+                remove.push(attr.name.clone());
+            }
+        }
+    }
+    if text(DEPARTMENT).is_none() && !config.department_group_prefix.is_empty() {
+        let prefix = config.department_group_prefix.to_ascii_lowercase();
+        let department = person.direct_groups.iter().find_map(|g| {
+            let lower = g.display_name.to_ascii_lowercase();
+            lower.starts_with(&prefix).then(|| g.display_name[prefix.len()..].trim().to_string())
+        });
+        if let Some(d) = department.filter(|d| !d.is_empty()) {
+            set_text(DEPARTMENT, &d);
+        }
+    }
+    Ok(Outcome::Changes(Changes { set, remove }))
 }
 
 fn text_attr(name: &str, value: &str) -> Attribute {
@@ -174,9 +163,7 @@ fn to_e164(raw: &str, country_code: &str) -> Option<String> {
     (8..=15).contains(&full.len()).then(|| format!("+{full}"))
 }
 
-export!(Normalize);
-
-// muster gives a Rust guest a fresh instance per person, so nothing needs freeing; the default
-// allocator's bookkeeping was about a third of the instructions a call of this plugin ran.
-#[global_allocator]
-static ALLOCATOR: one_shot_alloc::OneShot = one_shot_alloc::OneShot;
+// muster-plugin reads `Config` from the configuration's JSON (a text that does not parse fails
+// the person with `invalid-config`) and allocates with one-shot-alloc: muster gives a Rust guest
+// a fresh instance per person, so nothing needs freeing.
+muster_plugin::transformer!(Config, transform);
