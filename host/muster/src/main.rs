@@ -234,24 +234,9 @@ enum PluginCommand {
     /// for wasm32-wasi (Debian's clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32), then a
     /// component. A C scaffold's build.sh runs it.
     BuildC {
-        /// The world the plugin targets.
-        #[arg(long, value_enum)]
-        world: commands::scaffold::World,
-        /// The WIT folder (a scaffold's copy is `wit`).
-        #[arg(long, default_value = "wit")]
-        wit: PathBuf,
-        /// Where to write the component.
-        #[arg(short, long)]
-        out: PathBuf,
-        /// The clang to use (default: the first of `clang`, `clang-14` ... `clang-19` on PATH).
-        #[arg(long, env = "MUSTER_CLANG")]
-        clang: Option<PathBuf>,
-        /// Also write the generated bindings here, to read their API or for an editor.
-        #[arg(long)]
-        emit_bindings: Option<PathBuf>,
-        /// The plugin's C sources.
-        #[arg(required = true)]
-        sources: Vec<PathBuf>,
+        // `--wit` defaults to `wit` (a scaffold's copy of the interface).
+        #[command(flatten)]
+        args: muster_c_build::BuildArgs,
     },
     /// Scaffold a working plugin (source, config, cases file, build script) in a new folder.
     New {
@@ -463,21 +448,9 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             };
             Ok(plugin::preview(&config, request).await)
         }
-        Command::Plugin(PluginCommand::BuildC {
-            world,
-            wit,
-            out,
-            clang,
-            emit_bindings,
-            sources,
-        }) => commands::scaffold::build_c(muster_c_build::Build {
-            world: world.name().into(),
-            wit,
-            sources,
-            out,
-            clang,
-            emit_bindings,
-        }),
+        Command::Plugin(PluginCommand::BuildC { args }) => {
+            commands::scaffold::build_c(args.build(|| PathBuf::from("wit")))
+        }
         Command::Plugin(PluginCommand::New {
             lang,
             world,

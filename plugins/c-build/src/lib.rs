@@ -34,6 +34,44 @@ pub struct Build {
     pub emit_bindings: Option<PathBuf>,
 }
 
+/// The command line of a build, shared by `muster-c-build` and `muster plugin build-c`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BuildArgs {
+    /// The world the plugin targets: `license-rule` or `transformer`.
+    #[arg(long)]
+    pub world: String,
+    /// The WIT folder (default: `wit` for `muster plugin build-c`, the repository's `wit/` for
+    /// `muster-c-build`).
+    #[arg(long)]
+    pub wit: Option<PathBuf>,
+    /// Where to write the component.
+    #[arg(short, long)]
+    pub out: PathBuf,
+    /// The clang to use (default: the first of `clang`, `clang-14` ... `clang-19` on PATH).
+    #[arg(long, env = "MUSTER_CLANG")]
+    pub clang: Option<PathBuf>,
+    /// Also write the generated bindings here, to read their API or for an editor.
+    #[arg(long)]
+    pub emit_bindings: Option<PathBuf>,
+    /// The plugin's C sources.
+    #[arg(required = true)]
+    pub sources: Vec<PathBuf>,
+}
+
+impl BuildArgs {
+    /// The build these arguments ask for; `wit` when they name no WIT folder.
+    pub fn build(self, wit: impl FnOnce() -> PathBuf) -> Build {
+        Build {
+            world: self.world,
+            wit: self.wit.unwrap_or_else(wit),
+            sources: self.sources,
+            out: self.out,
+            clang: self.clang,
+            emit_bindings: self.emit_bindings,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error("{what} {}", path.display())]
