@@ -185,7 +185,11 @@ fn a_failing_case_fails_the_command_and_names_what_differed() {
                "expect": {"decision": {"kind": "assign", "license": {"plan": "licensed"}}}},
               {"name": "wrong plan", "person": {"direct_groups": [{"id": "g", "display_name": "Zoom-Licensed"}]},
                "expect": {"decision": {"kind": "assign", "license": {"plan": "pro"}}}},
-              {"name": "wrong kind", "expect": {"error": {"kind": "trap"}}}]}"#,
+              {"name": "wrong kind", "expect": {"error": {"kind": "trap"}}},
+              {"name": "message named", "config": {"rules": [], "typo": 1},
+               "expect": {"error": {"kind": "guest-error", "code": "invalid-config", "message_contains": "typo"}}},
+              {"name": "message not named", "config": {"rules": [], "typo": 1},
+               "expect": {"error": {"kind": "guest-error", "message_contains": "no such text"}}}]}"#,
     )
     .expect("write cases");
     let (ok, stdout, _) = muster(&[
@@ -205,7 +209,14 @@ fn a_failing_case_fails_the_command_and_names_what_differed() {
         stdout.contains("FAIL  wrong kind: expected error trap"),
         "{stdout}"
     );
-    assert!(stdout.contains("1 passed, 2 failed"), "{stdout}");
+    assert!(stdout.contains("ok    message named"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "FAIL  message not named: expected an error message containing \"no such text\""
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2 passed, 3 failed"), "{stdout}");
 
     std::fs::write(
         &cases,

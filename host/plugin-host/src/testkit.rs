@@ -94,6 +94,9 @@ pub struct ExpectedError {
     /// For `guest-error`: the plugin's own error code, e.g. `invalid-config`.
     #[serde(default)]
     pub code: Option<String>,
+    /// For `guest-error`: text its message must contain, e.g. the key it names.
+    #[serde(default)]
+    pub message_contains: Option<String>,
 }
 
 /// The result of one case.
@@ -201,10 +204,15 @@ fn run_case(plugin: &Plugin, file: &CasesFile, case: &Case) -> Result<(), String
             if error.kind() != expected.kind {
                 return Err(format!("expected error {}, got {error}", expected.kind));
             }
-            match (&expected.code, &error) {
-                (Some(code), PluginError::Guest { code: actual, .. }) if code != actual => {
-                    Err(format!("expected error code {code}, got {error}"))
-                }
+            if let (Some(code), PluginError::Guest { code: actual, .. }) = (&expected.code, &error)
+                && code != actual
+            {
+                return Err(format!("expected error code {code}, got {error}"));
+            }
+            match (&expected.message_contains, &error) {
+                (Some(text), PluginError::Guest { message, .. }) if !message.contains(text) => Err(
+                    format!("expected an error message containing {text:?}, got {error}"),
+                ),
                 _ => Ok(()),
             }
         }

@@ -45,7 +45,12 @@ static bool parse_config(const json_value *doc, const json_string *out[], licens
     const json_string *key = &doc->as.object.members[i].key;
     bool known = false;
     for (size_t f = 0; FIELDS[f]; f++) known |= equal((const uint8_t *)key->ptr, key->len, FIELDS[f], strlen(FIELDS[f]));
-    if (!known) return fail(err, "unknown key; expected group, plan and default_plan");
+    if (!known) {
+      char message[300];
+      snprintf(message, sizeof message, "unknown key \"%.*s\"; expected group, plan and default_plan", (int)key->len,
+               key->ptr);
+      return fail(err, message);
+    }
   }
   for (size_t f = 0; FIELDS[f]; f++) {
     const json_value *value = json_get(doc, FIELDS[f]);

@@ -35,7 +35,9 @@ static bool parse_config(const json_value *doc, const json_string **prefix, tran
   for (size_t i = 0; i < doc->as.object.len; i++) {
     const json_string *key = &doc->as.object.members[i].key;
     if (!equal((const uint8_t *)key->ptr, key->len, "prefix", 6)) {
-      return fail(err, "invalid-config", "unknown key; expected prefix");
+      char message[300];
+      snprintf(message, sizeof message, "unknown key \"%.*s\"; expected prefix", (int)key->len, key->ptr);
+      return fail(err, "invalid-config", message);
     }
   }
   const json_value *value = json_get(doc, "prefix");
