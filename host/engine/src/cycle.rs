@@ -255,7 +255,7 @@ impl<'a> CyclePlanner<'a> {
         };
         let planner = &mut self.planner;
         planner.plan.log.reserve(people.len());
-        if input.records.is_empty() {
+        if input.records.is_empty() && input.unloaded.is_empty() {
             // People without a record are creates: sized once, the actions are not copied
             // into a twice larger block, and fresh pages faulted in, each time they outgrow
             // one.

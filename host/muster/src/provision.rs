@@ -221,9 +221,7 @@ impl Records<'_> {
                 let records = if wanted.len() > 4_096 {
                     let wanted: HashSet<&str> =
                         wanted.iter().map(|k| k.source_id.as_str()).collect();
-                    let mut all = store.records()?;
-                    all.retain(|id, _| wanted.contains(id.as_str()));
-                    all.into_values().collect()
+                    store.records_where(|id| wanted.contains(id))?
                 } else {
                     store.records_of(wanted.iter().map(|k| k.source_id.as_str()))?
                 };

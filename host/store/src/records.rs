@@ -31,6 +31,31 @@ impl Store {
         Ok(out)
     }
 
+    /// The records whose source id `keep` accepts, in one scan of the table: past a few
+    /// thousand ids, cheaper than a look-up each, and only the kept rows are decoded, so the
+    /// others never take memory.
+    pub fn records_where(
+        &self,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<Vec<ProvisionedRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM records"))
+            .ctx("read records")?;
+        let mut rows = stmt.query([]).ctx("read records")?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().ctx("read records")? {
+            let id = row
+                .get_ref(0)
+                .and_then(|v| v.as_str().map_err(Into::into))
+                .ctx("read records")?;
+            if keep(id) {
+                out.push(decode(row)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// How many people are provisioned.
     pub fn record_count(&self) -> Result<usize, StoreError> {
         let n: i64 = self
@@ -284,6 +309,31 @@ pub(crate) mod tests {
             other => panic!("expected TargetIdInUse, got {other:?}"),
         }
         assert_eq!(store.records().expect("all").len(), 1);
+    }
+
+    #[test]
+    fn records_where_decodes_only_the_rows_it_keeps() {
+        let store = Store::open_in_memory().expect("open");
+        for id in ["a", "b", "bad"] {
+            store
+                .upsert_record(&record(id, &format!("t-{id}")))
+                .expect("insert");
+        }
+        store
+            .conn()
+            .execute(
+                "UPDATE records SET last_applied = '{not json' WHERE source_id = 'bad'",
+                [],
+            )
+            .expect("corrupt one");
+        let kept = store.records_where(|id| id != "bad").expect("read");
+        let mut ids: Vec<&str> = kept.iter().map(|r| r.source_id.as_str()).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, ["a", "b"]);
+        assert!(matches!(
+            store.records_where(|_| true),
+            Err(StoreError::Corrupt { .. })
+        ));
     }
 
     #[test]
