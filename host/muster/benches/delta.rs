@@ -13,8 +13,8 @@
 //!   alternating, so that the ratio is measured in one window.
 //!
 //! `MUSTER_BENCH_ONLY=memory` runs only child processes (the dry run on all cores, the initial
-//! cycle, then a full plan of the unchanged directory) and prints their time and peak RSS: the
-//! quick loop for memory work;
+//! cycle, a full plan of the unchanged directory, then a delta cycle after 1 % changed title)
+//! and prints their time and peak RSS: the quick loop for memory work;
 //! `MUSTER_BENCH_WRAP` runs those children under a profiler (`heaptrack -o /tmp/muster`).
 
 use muster_test_support::directory::population_id;
@@ -50,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
     directory.write(&dir.path().join("directory.json"));
     let config_path = write_config(dir.path(), &base_url)?;
     if std::env::var("MUSTER_BENCH_ONLY").as_deref() == Ok("memory") {
-        return memory_only(dir.path());
+        return memory_only(dir.path(), &mut directory, people);
     }
 
     // The initial dry run, one core against all, alternating; each in a fresh state directory.
@@ -143,19 +143,28 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The initial dry run, the initial cycle and a no-change full plan as child processes: time
-/// and peak RSS.
-fn memory_only(dir: &Path) -> anyhow::Result<()> {
+/// The initial dry run, the initial cycle, a no-change full plan and a 1 % churn delta cycle
+/// as child processes: time and peak RSS.
+fn memory_only(dir: &Path, directory: &mut Directory, people: usize) -> anyhow::Result<()> {
     let rt = tokio::runtime::Handle::current();
     let (_sim, base_url, _stop) = tokio::task::block_in_place(|| rt.block_on(start_sim()))?;
-    // The full plan runs in the initial cycle's folder: every record and plugin answer is
-    // there, and nothing changed.
+    // The full plan and the churn cycle run in the initial cycle's folder: every record and
+    // plugin answer is there. Before the churn cycle, 1 % of the people change title.
     let runs = [
         ("initial dry run", "dry", &["--dry-run"][..]),
         ("initial", "initial", &[][..]),
         ("no change, full plan", "initial", &["--full"][..]),
+        ("1 % churn, delta", "initial", &[][..]),
     ];
     for (label, folder, args) in runs {
+        if label.starts_with("1 %") {
+            for k in 0..(people / 100).max(1) {
+                directory
+                    .get(&population_id((k * 97) % people))
+                    .set("jobTitle", "Title churned");
+            }
+            directory.write(&dir.join(folder).join("directory.json"));
+        }
         let run_dir = dir.join(folder);
         if !run_dir.exists() {
             std::fs::create_dir_all(&run_dir)?;
