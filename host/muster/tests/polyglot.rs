@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::guests::{
-    Lang, build_example, cache_dir, cached, clang, componentize_js, componentize_py, key, root, run,
+    Lang, build_example, build_guest, cache_dir, cached, clang, componentize_js, componentize_py,
+    key, root, run,
 };
 
 /// `muster <args>` with the compiled-component cache in the target folder.
@@ -335,6 +336,47 @@ fn c_scaffold_builds_and_passes_its_cases() {
 #[test]
 fn c_transformer_scaffold_builds_and_passes_its_cases() {
     scaffold_builds_and_passes(Lang::C, "c", "transformer");
+}
+
+/// A test guest (`tests/guests/helpers-*`) with the helper module copied beside it, as a
+/// scaffold has it, built and run against the cases both languages share.
+fn helpers_pass(lang: Lang, guest: &str, source: &str, helper: &str) {
+    let work = tempfile::tempdir().expect("tempdir");
+    for (from, name) in [
+        (root().join("tests/guests").join(guest).join(source), source),
+        (
+            root().join(helper),
+            Path::new(helper)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .expect("name"),
+        ),
+    ] {
+        std::fs::copy(&from, work.path().join(name))
+            .unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+    }
+    let wasm = build_guest(lang, work.path(), guest, "transformer");
+    passes_file(&wasm, &root().join("tests/guests/helpers-cases.json"));
+}
+
+#[test]
+fn python_helpers_convert_every_value_and_name_bad_keys() {
+    helpers_pass(
+        Lang::Python,
+        "helpers-py",
+        "app.py",
+        "plugins/sdk-python/muster_plugin.py",
+    );
+}
+
+#[test]
+fn javascript_helpers_convert_every_value_and_name_bad_keys() {
+    helpers_pass(
+        Lang::Js,
+        "helpers-js",
+        "app.js",
+        "plugins/sdk-js/muster-plugin.js",
+    );
 }
 
 #[test]

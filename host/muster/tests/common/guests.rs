@@ -146,8 +146,13 @@ pub fn run(mut command: Command, what: &str) {
 
 /// Builds a guest folder (relative to the repository root) with the command its README gives.
 pub fn build_example(lang: Lang, path: &str, world: &str) -> PathBuf {
-    let dir = root().join(path);
     let folder = path.rsplit('/').next().unwrap_or(path);
+    build_guest(lang, &root().join(path), folder, world)
+}
+
+/// Builds the guest in `dir` as [`build_example`] does, cached under `folder`.
+pub fn build_guest(lang: Lang, dir: &Path, folder: &str, world: &str) -> PathBuf {
+    let dir = dir.to_path_buf();
     let wit = root().join("wit");
     match lang {
         Lang::Python => {
