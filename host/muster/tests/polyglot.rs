@@ -380,6 +380,31 @@ fn javascript_helpers_convert_every_value_and_name_bad_keys() {
 }
 
 #[test]
+fn build_c_names_a_world_the_interface_does_not_have() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let source = work.path().join("app.c");
+    std::fs::write(&source, "int unused;\n").expect("write app.c");
+    let wit = root().join("wit");
+    let (ok, _, stderr) = muster(&[
+        "plugin",
+        "build-c",
+        "--world",
+        "licence-rule",
+        "--wit",
+        wit.to_str().expect("utf-8"),
+        "-o",
+        work.path().join("x.wasm").to_str().expect("utf-8"),
+        source.to_str().expect("utf-8"),
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("`licence-rule` not found in package `muster:plugin@0.1.0`"),
+        "{stderr}"
+    );
+    assert!(!work.path().join("x.wasm").exists());
+}
+
+#[test]
 fn plugin_new_refuses_a_bad_name_and_an_existing_folder() {
     let work = tempfile::tempdir().expect("tempdir");
     let (ok, _, stderr) = muster(&["plugin", "new", "--lang", "rust", "My Rule"]);
