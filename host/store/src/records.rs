@@ -18,16 +18,13 @@ const COLUMNS: &str =
 impl Store {
     /// Every record, keyed by source id: the engine loads them once per cycle to diff against.
     pub fn records(&self) -> Result<BTreeMap<String, ProvisionedRecord>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM records"))
-            .ctx("read records")?;
-        let mut rows = stmt.query([]).ctx("read records")?;
         let mut out = BTreeMap::new();
-        while let Some(row) = rows.next().ctx("read records")? {
-            let record = decode(row)?;
-            out.insert(record.source_id.clone(), record);
-        }
+        self.scan_records(
+            |_| true,
+            |record| {
+                out.insert(record.source_id.clone(), record);
+            },
+        )?;
         Ok(out)
     }
 
@@ -38,22 +35,33 @@ impl Store {
         &self,
         keep: impl Fn(&str) -> bool,
     ) -> Result<Vec<ProvisionedRecord>, StoreError> {
+        let mut out = Vec::new();
+        self.scan_records(keep, |record| out.push(record))?;
+        Ok(out)
+    }
+
+    /// One scan of the records table: each row whose source id `keep` accepts, decoded, to
+    /// `each`.
+    fn scan_records(
+        &self,
+        keep: impl Fn(&str) -> bool,
+        mut each: impl FnMut(ProvisionedRecord),
+    ) -> Result<(), StoreError> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(&format!("SELECT {COLUMNS} FROM records"))
             .ctx("read records")?;
         let mut rows = stmt.query([]).ctx("read records")?;
-        let mut out = Vec::new();
         while let Some(row) = rows.next().ctx("read records")? {
             let id = row
                 .get_ref(0)
                 .and_then(|v| v.as_str().map_err(Into::into))
                 .ctx("read records")?;
             if keep(id) {
-                out.push(decode(row)?);
+                each(decode(row)?);
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// How many people are provisioned.
