@@ -34,8 +34,11 @@ pub fn memberships(groups: &[Group]) -> Memberships {
                 .push(group.id.as_str());
         }
     }
-    let mut ancestors_cache: HashMap<&str, Vec<&str>> = HashMap::new();
+    let mut ancestors_cache: HashMap<&str, Vec<(&str, usize)>> = HashMap::new();
     let mut out = Memberships::default();
+    // Each transitive group with the nesting depth it was reached at, so that the nearest
+    // direct group names its `via`.
+    let mut reached: BTreeMap<String, Vec<(GroupRef, usize)>> = BTreeMap::new();
     for group in groups {
         let ancestors = ancestors_cache
             .entry(group.id.as_str())
@@ -46,14 +49,29 @@ pub fn memberships(groups: &[Group]) -> Memberships {
                 out.direct.entry(person.clone()).or_default(),
                 group_ref(group),
             );
-            let transitive = out.transitive.entry(person.clone()).or_default();
-            for id in &ancestors {
-                if let Some(g) = by_id.get(id) {
-                    push_unique(transitive, group_ref(g));
+            let transitive = reached.entry(person.clone()).or_default();
+            for &(id, depth) in &ancestors {
+                let Some(g) = by_id.get(id) else { continue };
+                let via = (depth > 0).then(|| group.display_name.clone());
+                match transitive.iter_mut().find(|(t, _)| t.id == id) {
+                    Some(known) if known.1 > depth => {
+                        known.0.via = via;
+                        known.1 = depth;
+                    }
+                    Some(_) => {}
+                    None => {
+                        let mut reached = group_ref(g);
+                        reached.via = via;
+                        transitive.push((reached, depth));
+                    }
                 }
             }
         }
     }
+    out.transitive = reached
+        .into_iter()
+        .map(|(person, groups)| (person, groups.into_iter().map(|(g, _)| g).collect()))
+        .collect();
     out
 }
 
@@ -140,16 +158,20 @@ pub fn resolve_assignments(
     warnings
 }
 
-/// The group itself followed by every group that contains it, breadth first, each once.
-fn ancestors_of<'a>(start: &'a str, parents: &HashMap<&'a str, Vec<&'a str>>) -> Vec<&'a str> {
+/// The group itself (depth 0) followed by every group that contains it, breadth first, each
+/// once, with its nesting depth.
+fn ancestors_of<'a>(
+    start: &'a str,
+    parents: &HashMap<&'a str, Vec<&'a str>>,
+) -> Vec<(&'a str, usize)> {
     let mut seen: HashSet<&str> = HashSet::from([start]);
-    let mut order = vec![start];
+    let mut order = vec![(start, 0)];
     let mut next = 0;
-    while let Some(&current) = order.get(next) {
+    while let Some(&(current, depth)) = order.get(next) {
         next += 1;
         for &parent in parents.get(current).map(Vec::as_slice).unwrap_or_default() {
             if seen.insert(parent) {
-                order.push(parent);
+                order.push((parent, depth + 1));
             }
         }
     }
@@ -160,6 +182,7 @@ fn group_ref(group: &Group) -> GroupRef {
     GroupRef {
         id: group.id.clone(),
         display_name: group.display_name.clone(),
+        via: None,
     }
 }
 
@@ -247,6 +270,34 @@ mod tests {
                 "case {i} transitive"
             );
         }
+    }
+
+    #[test]
+    fn transitive_groups_name_the_nearest_direct_group_they_came_through() {
+        // p is direct in a and e; a ∈ b ∈ c ∈ d and e ∈ d: d is nearer through e.
+        let groups = [
+            group("a", &["p"], &[]),
+            group("b", &[], &["a"]),
+            group("c", &[], &["b"]),
+            group("d", &[], &["c", "e"]),
+            group("e", &["p"], &[]),
+        ];
+        let m = memberships(&groups);
+        let via: Vec<(&str, Option<&str>)> = m.transitive["p"]
+            .iter()
+            .map(|g| (g.id.as_str(), g.via.as_deref()))
+            .collect();
+        assert_eq!(
+            via,
+            [
+                ("a", None),
+                ("b", Some("G-a")),
+                ("c", Some("G-a")),
+                ("d", Some("G-e")),
+                ("e", None),
+            ]
+        );
+        assert!(m.direct["p"].iter().all(|g| g.via.is_none()));
     }
 
     #[test]

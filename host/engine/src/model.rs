@@ -160,6 +160,11 @@ pub type Key = SharedStr;
 pub struct GroupRef {
     pub id: String,
     pub display_name: String,
+    /// In a list of transitive groups, for a group the person is in only through nesting: the
+    /// display name of the nearest direct group that leads to it (the because of "licensed
+    /// through Sales-Managers"). `None` for a direct group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 impl Clone for GroupRef {
@@ -167,6 +172,7 @@ impl Clone for GroupRef {
         GroupRef {
             id: self.id.clone(),
             display_name: self.display_name.clone(),
+            via: self.via.clone(),
         }
     }
 
@@ -175,6 +181,7 @@ impl Clone for GroupRef {
     fn clone_from(&mut self, source: &Self) {
         self.id.clone_from(&source.id);
         self.display_name.clone_from(&source.display_name);
+        self.via.clone_from(&source.via);
     }
 }
 
@@ -198,6 +205,20 @@ pub struct Person {
     pub assigned_via_groups: Vec<String>,
     /// App role names the person holds through assignments.
     pub app_roles: Vec<String>,
+    /// The person's manager, where the source has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager: Option<Manager>,
+}
+
+/// A person's manager in the source directory (Graph's `manager` relationship).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Manager {
+    /// The manager's object id.
+    pub id: String,
+    /// The manager's userPrincipalName, when the source gives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_principal_name: Option<String>,
 }
 
 impl Person {
@@ -213,6 +234,7 @@ impl Person {
             assigned_directly: false,
             assigned_via_groups: Vec::new(),
             app_roles: Vec::new(),
+            manager: None,
         }
     }
 

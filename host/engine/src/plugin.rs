@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Attributes, GroupRef, License, Value};
+use crate::model::{Attributes, GroupRef, License, Manager, Value};
 
 /// Name and version of a plugin, recorded with every decision it takes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -19,13 +19,20 @@ impl std::fmt::Display for PluginId {
     }
 }
 
-/// What a plugin sees of a person (the WIT `person` record).
+/// What a plugin sees of a person (the WIT `person` record). Interface 0.1.0 is sent the two
+/// group lists; 0.2.0 the transitive list once, with `direct` and `via`, and the app roles and
+/// manager as well.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PluginInput {
     pub id: String,
     pub attributes: Attributes,
     pub direct_groups: Vec<GroupRef>,
     pub transitive_groups: Vec<GroupRef>,
+    /// App role names, sorted, each once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub app_roles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager: Option<Manager>,
     /// Target attributes computed so far (SCIM path → value).
     pub target: Attributes,
 }
@@ -47,8 +54,44 @@ pub enum TransformOutcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum LicenseDecision {
-    NoChange { reason: String },
-    Assign { license: License, reason: String },
+    NoChange {
+        reason: String,
+        /// Which of the plugin's rules decided (interface 0.2.0; empty before).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        rule: String,
+        /// The facts the decision rests on, e.g. `Zoom-Phone ← Sales-Managers` (0.2.0).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        because: Vec<String>,
+    },
+    Assign {
+        license: License,
+        reason: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        rule: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        because: Vec<String>,
+    },
+}
+
+impl LicenseDecision {
+    /// Keeps the current license, for `reason`, with no structured reason.
+    pub fn no_change(reason: impl Into<String>) -> LicenseDecision {
+        LicenseDecision::NoChange {
+            reason: reason.into(),
+            rule: String::new(),
+            because: Vec::new(),
+        }
+    }
+
+    /// Assigns `license`, for `reason`, with no structured reason.
+    pub fn assign(license: License, reason: impl Into<String>) -> LicenseDecision {
+        LicenseDecision::Assign {
+            license,
+            reason: reason.into(),
+            rule: String::new(),
+            because: Vec::new(),
+        }
+    }
 }
 
 /// Why a plugin call failed. The kinds are kept apart because an admin acts differently on each:

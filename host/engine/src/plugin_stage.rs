@@ -498,6 +498,8 @@ impl<'a> Processor<'a> {
         input
             .transitive_groups
             .clone_from(&person.transitive_groups);
+        input.app_roles.clone_from(&person.app_roles);
+        input.manager.clone_from(&person.manager);
         input.target = mapped;
         let recorder = &mut self.recorder;
         let memo = &mut self.memo;
@@ -664,6 +666,16 @@ pub fn project(inputs: &PluginInputs, full: &PluginInput, shown: &mut PluginInpu
         transitive,
         prefixes,
     );
+    if inputs.app_roles {
+        shown.app_roles.clone_from(&full.app_roles);
+    } else {
+        shown.app_roles.clear();
+    }
+    shown.manager = if inputs.manager {
+        full.manager.clone()
+    } else {
+        None
+    };
 }
 
 /// `dst` = the groups of `src` whose names start with one of `prefixes` (all for `None`), or
@@ -776,16 +788,25 @@ fn license_step(
     steps: &mut Vec<Step>,
 ) -> Result<Option<License>, Halt> {
     match decision {
-        Ok(LicenseDecision::Assign { license, reason }) => {
+        Ok(LicenseDecision::Assign {
+            license,
+            reason,
+            rule,
+            because,
+        }) => {
             let described = prepared.recent.text(|out| write_license(&license, out));
             let step = prepared.step_with(Status::Success, reason, "license", described, recorded);
-            steps.push(step);
+            steps.push(explained(step, rule, &because));
             Ok(Some(license))
         }
-        Ok(LicenseDecision::NoChange { reason }) => {
+        Ok(LicenseDecision::NoChange {
+            reason,
+            rule,
+            because,
+        }) => {
             let step =
                 prepared.step_with(Status::Success, reason, "license", "unchanged", recorded);
-            steps.push(step);
+            steps.push(explained(step, rule, &because));
             Ok(current.cloned())
         }
         Err(e) => {
@@ -796,6 +817,23 @@ fn license_step(
         }
     }
 }
+
+/// The step with a decision's structured reason (interface 0.2.0): `rule` and `because`
+/// (its facts joined by `; `), where the plugin gave them.
+fn explained(mut step: Step, rule: String, because: &[String]) -> Step {
+    if !rule.is_empty() {
+        step.details.insert(RULE, rule);
+    }
+    if !because.is_empty() {
+        step.details.insert(BECAUSE, because.join("; "));
+    }
+    step
+}
+
+/// The log step's detail naming the rule that decided a license.
+pub const RULE: &str = "rule";
+/// The log step's detail listing what a license decision rests on, `; `-separated.
+pub const BECAUSE: &str = "because";
 
 /// `plan+add-on+add-on`, for logs.
 pub fn describe(license: &License) -> String {
@@ -826,6 +864,7 @@ mod tests {
         GroupRef {
             id: format!("id-{name}"),
             display_name: name.into(),
+            via: None,
         }
     }
 
@@ -921,6 +960,7 @@ mod tests {
             groups: GroupInputs::Transitive,
             group_prefixes: None,
             target: Some(vec!["username".into()]),
+            ..PluginInputs::default()
         };
         let (processed, steps) = run_with_steps(&pinned(&spy, inputs));
         assert_eq!(
@@ -1004,6 +1044,8 @@ mod tests {
                     add_ons: vec![],
                 },
                 reason: "everyone".into(),
+                rule: String::new(),
+                because: Vec::new(),
             })
         }
     }
@@ -1111,6 +1153,7 @@ mod tests {
             direct_groups: person().direct_groups,
             transitive_groups: person().transitive_groups,
             target: mapped(),
+            ..PluginInput::default()
         };
         let cases = [
             (GroupInputs::All, 1, 2),

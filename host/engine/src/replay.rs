@@ -126,6 +126,16 @@ struct ErrorForm<'a> {
     message: std::borrow::Cow<'a, str>,
 }
 
+/// A license decision's structured reason, where the plugin gave one.
+fn push_why(facts: &mut Vec<(String, String)>, rule: &str, because: &[String]) {
+    if !rule.is_empty() {
+        facts.push(("rule".into(), rule.to_string()));
+    }
+    if !because.is_empty() {
+        facts.push(("because".into(), because.join("; ")));
+    }
+}
+
 fn error_form(e: &PluginError) -> ErrorForm<'_> {
     use std::borrow::Cow;
     let (code, message) = match e {
@@ -212,15 +222,26 @@ impl Output {
                 facts.push(("reason".into(), reason.clone()));
                 None
             }
-            Output::License(Ok(LicenseDecision::Assign { license, reason })) => {
+            Output::License(Ok(LicenseDecision::Assign {
+                license,
+                reason,
+                rule,
+                because,
+            })) => {
                 facts.push(("decision".into(), "assign".into()));
                 facts.push(("license".into(), crate::plugin_stage::describe(license)));
                 facts.push(("reason".into(), reason.clone()));
+                push_why(&mut facts, rule, because);
                 None
             }
-            Output::License(Ok(LicenseDecision::NoChange { reason })) => {
+            Output::License(Ok(LicenseDecision::NoChange {
+                reason,
+                rule,
+                because,
+            })) => {
                 facts.push(("decision".into(), "no-change".into()));
                 facts.push(("reason".into(), reason.clone()));
+                push_why(&mut facts, rule, because);
                 None
             }
             Output::Transform(Err(e)) | Output::License(Err(e)) => Some(e),
@@ -335,6 +356,8 @@ mod tests {
             Output::License(Ok(LicenseDecision::Assign {
                 license: License::new(plan, add_ons.iter().copied()),
                 reason: "groups".into(),
+                rule: String::new(),
+                because: Vec::new(),
             }))
         };
         let before = assign("pro", &["phone"]);

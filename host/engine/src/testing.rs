@@ -140,12 +140,16 @@ impl LicenseRule for LicenseByGroup {
             (None, None) => {
                 return Ok(LicenseDecision::NoChange {
                     reason: "no rule matched".into(),
+                    rule: String::new(),
+                    because: Vec::new(),
                 });
             }
         };
         Ok(LicenseDecision::Assign {
             license: License::new(plan, add_ons),
             reason: reasons,
+            rule: String::new(),
+            because: Vec::new(),
         })
     }
 }

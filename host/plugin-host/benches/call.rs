@@ -36,12 +36,14 @@ fn person() -> PluginInput {
         .map(|i| GroupRef {
             id: format!("g-{i}"),
             display_name: format!("Team-{i}"),
+            via: None,
         })
         .collect();
     for name in ["Zoom-Licensed", "Zoom-Phone"] {
         groups.push(GroupRef {
             id: format!("g-{name}"),
             display_name: name.into(),
+            via: None,
         });
     }
     PluginInput {
@@ -50,6 +52,7 @@ fn person() -> PluginInput {
         direct_groups: groups.clone(),
         transitive_groups: groups,
         target: Attributes::from([("userName".into(), Value::Text("a@x.example".into()))]),
+        ..PluginInput::default()
     }
 }
 
@@ -87,6 +90,7 @@ fn bench(c: &mut Criterion) {
         groups: GroupInputs::Transitive,
         group_prefixes: Some(vec!["Zoom-".into()]),
         target: Some(vec![]),
+        ..PluginInputs::default()
     };
     let mut shown = PluginInput::default();
     let (declared_p50, declared_p99) = percentiles(|| {

@@ -57,6 +57,7 @@ fn person(i: usize, attribute_count: usize, teams: usize) -> PluginInput {
         .map(|g| GroupRef {
             id: format!("g-{g}"),
             display_name: format!("Team-{g}"),
+            via: None,
         })
         .collect();
     let licensed: &[&str] = if i.is_multiple_of(3) {
@@ -68,6 +69,7 @@ fn person(i: usize, attribute_count: usize, teams: usize) -> PluginInput {
         groups.push(GroupRef {
             id: format!("g-{name}"),
             display_name: name.to_string(),
+            via: None,
         });
     }
     PluginInput {
@@ -79,6 +81,7 @@ fn person(i: usize, attribute_count: usize, teams: usize) -> PluginInput {
             "userName".into(),
             Value::Text(format!("u{i}@x.example").into()),
         )]),
+        ..PluginInput::default()
     }
 }
 
@@ -100,6 +103,7 @@ fn declared_inputs() -> PluginInputs {
         groups: GroupInputs::Transitive,
         group_prefixes: Some(vec!["Zoom-".into()]),
         target: Some(vec![]),
+        ..PluginInputs::default()
     }
 }
 
@@ -254,6 +258,7 @@ fn mapped_person(i: usize) -> PluginInput {
     p.direct_groups.push(GroupRef {
         id: "g-dept".into(),
         display_name: "Dept-Finance".into(),
+        via: None,
     });
     let text = |s: String| Value::Text(s.into());
     p.target = Attributes::from([
@@ -302,6 +307,7 @@ fn measure_transform(
         groups: GroupInputs::Direct,
         group_prefixes: Some(vec!["Dept-".into()]),
         target: None,
+        ..PluginInputs::default()
     };
     let samples = [PluginInputs::default(), declared].map(|inputs| {
         let pinned = plugin.pinned();

@@ -23,9 +23,10 @@ pub mod plugin;
 pub mod purity;
 pub mod runtime;
 mod state;
+mod well_known;
 
 pub use limits::Limits;
-pub use plugin::{CallStats, Plugin, World};
+pub use plugin::{CallStats, Interface, Plugin, World};
 pub use purity::Purity;
 pub use runtime::{Runtime, RuntimeError, RuntimeOptions};
 pub mod registry;

@@ -7,11 +7,13 @@
 //! per loaded plugin (`plugin.rs`), and the `echo` test guest checks that a person arrives whole
 //! (`tests/examples.rs`).
 
-use engine::model::{Attributes, GroupRef, License, Value};
+use engine::model::{Attributes, GroupRef, License, Manager, Value};
 use engine::plugin::PluginInput;
 use wasmtime::component::{ComponentType, Lower};
 
+use crate::bindings::v0_2::wit as wit2;
 use crate::bindings::wit;
+use crate::well_known;
 
 /// `decide(person, current-license, config)`.
 pub(crate) type DecideParams<'a> = (&'a PersonView<'a>, Option<&'a LicenseView<'a>>, &'a str);
@@ -20,7 +22,13 @@ pub(crate) type DecideResults = (Result<wit::LicenseDecision, wit::PluginError>,
 pub(crate) type TransformParams<'a> = (&'a PersonView<'a>, &'a str);
 pub(crate) type TransformResults = (Result<wit::Outcome, wit::PluginError>,);
 
-/// The WIT `value`.
+/// 0.2.0's `decide` and `transform`: the same parameters, with 0.2.0's person.
+pub(crate) type DecideParams2<'a> = (&'a PersonView2<'a>, Option<&'a LicenseView<'a>>, &'a str);
+pub(crate) type DecideResults2 = (Result<wit2::LicenseDecision, wit2::PluginError>,);
+pub(crate) type TransformParams2<'a> = (&'a PersonView2<'a>, &'a str);
+pub(crate) type TransformResults2 = (Result<wit2::Outcome, wit2::PluginError>,);
+
+/// The WIT `value` (the same in both versions).
 #[derive(ComponentType, Lower)]
 #[component(variant)]
 pub(crate) enum ValueView<'a> {
@@ -75,6 +83,98 @@ pub(crate) struct LicenseView<'a> {
     add_ons: &'a [String],
 }
 
+/// 0.2.0's `target-path`.
+#[derive(ComponentType, Lower)]
+#[component(variant)]
+pub(crate) enum TargetPathView<'a> {
+    #[component(name = "well-known")]
+    WellKnown(wit2::WellKnown),
+    #[component(name = "path")]
+    Path(&'a str),
+}
+
+/// 0.2.0's `target-attribute`.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub(crate) struct TargetAttributeView<'a> {
+    path: TargetPathView<'a>,
+    value: ValueView<'a>,
+}
+
+/// 0.2.0's `group`.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub(crate) struct GroupView2<'a> {
+    id: &'a str,
+    #[component(name = "display-name")]
+    display_name: &'a str,
+    direct: bool,
+    via: Option<&'a str>,
+}
+
+/// 0.2.0's `manager`.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub(crate) struct ManagerView<'a> {
+    id: &'a str,
+    #[component(name = "user-principal-name")]
+    user_principal_name: Option<&'a str>,
+}
+
+/// 0.2.0's `person`.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub(crate) struct PersonView2<'a> {
+    id: &'a str,
+    attributes: Vec<AttributeView<'a>>,
+    groups: Vec<GroupView2<'a>>,
+    #[component(name = "app-roles")]
+    app_roles: &'a [String],
+    manager: Option<ManagerView<'a>>,
+    target: Vec<TargetAttributeView<'a>>,
+}
+
+impl<'a> PersonView2<'a> {
+    /// The transitive groups once, a group being direct where it names no `via` (see
+    /// `GroupRef::via`), followed by any direct group the transitive list lacks (a plugin
+    /// shown only direct groups gets an empty transitive list).
+    pub(crate) fn new(p: &'a PluginInput) -> Self {
+        let group = |g: &'a GroupRef| GroupView2 {
+            id: &g.id,
+            display_name: &g.display_name,
+            direct: g.via.is_none(),
+            via: g.via.as_deref(),
+        };
+        let mut groups: Vec<GroupView2<'a>> = p.transitive_groups.iter().map(group).collect();
+        for direct in &p.direct_groups {
+            if !p.transitive_groups.iter().any(|t| t.id == direct.id) {
+                groups.push(group(direct));
+            }
+        }
+        PersonView2 {
+            id: &p.id,
+            attributes: attributes(&p.attributes),
+            groups,
+            app_roles: &p.app_roles,
+            manager: p.manager.as_ref().map(|m: &'a Manager| ManagerView {
+                id: &m.id,
+                user_principal_name: m.user_principal_name.as_deref(),
+            }),
+            target: p
+                .target
+                .iter()
+                .map(|(name, value)| TargetAttributeView {
+                    path: match well_known::case_of(name) {
+                        Some(case) => TargetPathView::WellKnown(case),
+                        None => TargetPathView::Path(name),
+                    },
+                    value: value_view(value),
+                })
+                .collect(),
+        }
+    }
+}
+
 impl<'a> PersonView<'a> {
     pub(crate) fn new(p: &'a PluginInput) -> Self {
         PersonView {
@@ -111,13 +211,17 @@ fn attributes(attrs: &Attributes) -> Vec<AttributeView<'_>> {
         .iter()
         .map(|(name, value)| AttributeView {
             name,
-            value: match value {
-                Value::Null => ValueView::Null,
-                Value::Bool(b) => ValueView::Boolean(*b),
-                Value::Int(i) => ValueView::Integer(*i),
-                Value::Text(s) => ValueView::Text(s),
-                Value::TextList(l) => ValueView::TextList(l),
-            },
+            value: value_view(value),
         })
         .collect()
+}
+
+fn value_view(value: &Value) -> ValueView<'_> {
+    match value {
+        Value::Null => ValueView::Null,
+        Value::Bool(b) => ValueView::Boolean(*b),
+        Value::Int(i) => ValueView::Integer(*i),
+        Value::Text(s) => ValueView::Text(s),
+        Value::TextList(l) => ValueView::TextList(l),
+    }
 }

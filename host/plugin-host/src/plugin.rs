@@ -14,13 +14,17 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{ComponentExportIndex, Func, InstancePre, TypedFunc};
 use wasmtime::{Store, Trap};
 
+use crate::bindings::v0_2::{
+    license_rule::LicenseRulePre as LicenseRulePre2, transformer::TransformerPre as TransformerPre2,
+};
 use crate::bindings::{license_rule::LicenseRulePre, transformer::TransformerPre};
 use crate::cache::Origin;
 use crate::compile;
 use crate::convert;
 use crate::limits::{DEFAULT_PEOPLE_PER_INSTANCE, Limits, REUSE_FROM_BYTES};
 use crate::lower::{
-    DecideParams, DecideResults, LicenseView, PersonView, TransformParams, TransformResults,
+    DecideParams, DecideParams2, DecideResults, DecideResults2, LicenseView, PersonView,
+    PersonView2, TransformParams, TransformParams2, TransformResults, TransformResults2,
 };
 use crate::runtime::{Runtime, ticks};
 use crate::state::CallState;
@@ -29,8 +33,47 @@ use crate::state::CallState;
 /// against which "the guest hardly ran" is judged.
 const SPIN_FUEL: u64 = 200_000_000;
 
-/// The interface package this host implements. Guests built against any `0.1.x` load.
-pub const INTERFACE: &str = "muster:plugin@0.1.0";
+/// The versions of the `muster:plugin` interface package a component can be built against.
+/// The host serves each with its own bindings and converts both into `engine`'s types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub enum Interface {
+    /// `wit/plugin.wit`: two group lists, attribute paths as strings, reasons as one sentence.
+    #[serde(rename = "muster:plugin@0.1.0")]
+    V0_1,
+    /// `wit/0.2.0/plugin.wit`: groups once, app roles, manager, well-known attributes, and
+    /// structured reasons.
+    #[serde(rename = "muster:plugin@0.2.0")]
+    V0_2,
+}
+
+impl Interface {
+    /// Every version this host serves, oldest first.
+    pub const SERVED: [Interface; 2] = [Interface::V0_1, Interface::V0_2];
+
+    /// `major.minor`: any patch of a served version loads.
+    fn prefix(self) -> &'static str {
+        match self {
+            Interface::V0_1 => "0.1",
+            Interface::V0_2 => "0.2",
+        }
+    }
+
+    /// Which served version `version` (as in an import's `@0.2.0`) belongs to.
+    fn of(version: &str) -> Option<Interface> {
+        Interface::SERVED.into_iter().find(|i| {
+            version == i.prefix()
+                || version
+                    .strip_prefix(i.prefix())
+                    .is_some_and(|rest| rest.starts_with('.'))
+        })
+    }
+}
+
+impl std::fmt::Display for Interface {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "muster:plugin@{}.0", self.prefix())
+    }
+}
 
 /// Which world a component targets, read from its exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -96,9 +139,9 @@ struct Loaded {
     origin: Origin,
     /// People one instance may serve (1: a fresh instance per person).
     people_per_instance: u32,
-    /// The `muster:plugin` version the guest was built against; `None` when it imports nothing
-    /// of the package.
-    interface: Option<String>,
+    /// The `muster:plugin` version the guest was built against, from its imports, or when it
+    /// imports nothing of the package, from the shape of its export.
+    interface: Interface,
     /// Set when the guest was found to carry state between people ([`crate::purity`]): every
     /// handle then calls a fresh instance per person.
     fresh_only: std::sync::atomic::AtomicBool,
@@ -167,7 +210,7 @@ impl Plugin {
         // The world and imports are read before anything is compiled: a component that could
         // never load costs no compilation.
         let shape = compile::shape(bytes).map_err(&invalid)?;
-        let interface = interface_of(&shape.interface_versions).map_err(&invalid)?;
+        let imported = interface_of(&shape.interface_versions).map_err(&invalid)?;
         let world = world_of(&shape.exports).map_err(&invalid)?;
         let foreign: Vec<&str> = shape
             .imports
@@ -177,9 +220,10 @@ impl Plugin {
             .collect();
         if !foreign.is_empty() {
             return Err(invalid(format!(
-                "imports {} outside the {world} world of {INTERFACE}; a plugin may import only \
+                "imports {} outside the {world} world of {}; a plugin may import only \
                  muster:plugin/host and WASI interfaces (which get no capabilities)",
-                foreign.join(", ")
+                foreign.join(", "),
+                imported.unwrap_or(Interface::V0_1)
             )));
         }
         let digest = Sha256::digest(bytes);
@@ -191,16 +235,41 @@ impl Plugin {
             .linker()
             .instantiate_pre(&component)
             .map_err(|e| invalid(format!("cannot be linked: {e:#}")))?;
+        let matches = |interface| match (world, interface) {
+            (World::LicenseRule, Interface::V0_1) => {
+                LicenseRulePre::new(instance_pre.clone()).map(drop)
+            }
+            (World::Transformer, Interface::V0_1) => {
+                TransformerPre::new(instance_pre.clone()).map(drop)
+            }
+            (World::LicenseRule, Interface::V0_2) => {
+                LicenseRulePre2::new(instance_pre.clone()).map(drop)
+            }
+            (World::Transformer, Interface::V0_2) => {
+                TransformerPre2::new(instance_pre.clone()).map(drop)
+            }
+        };
+        // A component that imports nothing of the package is told apart by its export's
+        // types: the newest version they match.
+        let interface = match imported {
+            Some(interface) => matches(interface).map(|()| interface),
+            None => Interface::SERVED
+                .into_iter()
+                .rev()
+                .find(|i| matches(*i).is_ok())
+                .map_or_else(|| matches(Interface::V0_1).map(|()| Interface::V0_1), Ok),
+        };
+        let interface = interface.map_err(|e| {
+            invalid(format!(
+                "does not match the {world} world of {}: {e:#}",
+                imported.unwrap_or(Interface::V0_1)
+            ))
+        })?;
         let mismatch = |e: wasmtime::Error| {
             invalid(format!(
-                "does not match the {world} world of {INTERFACE}: {e:#}"
+                "does not match the {world} world of {interface}: {e:#}"
             ))
         };
-        match world {
-            World::LicenseRule => LicenseRulePre::new(instance_pre.clone()).map(drop),
-            World::Transformer => TransformerPre::new(instance_pre.clone()).map(drop),
-        }
-        .map_err(mismatch)?;
         let export = component
             .get_export_index(None, world.export())
             .ok_or_else(|| mismatch(wasmtime::format_err!("no `{}` export", world.export())))?;
@@ -266,13 +335,10 @@ impl Plugin {
         self.loaded.world
     }
 
-    /// The `muster:plugin` package the guest was built against (`muster:plugin@0.1.0`), read
-    /// from its imports; `None` when it imports nothing of the package.
-    pub fn interface(&self) -> Option<String> {
-        self.loaded
-            .interface
-            .as_ref()
-            .map(|v| format!("muster:plugin@{v}"))
+    /// The `muster:plugin` version the guest was built against, read from its imports, or
+    /// from its export's types when it imports nothing of the package.
+    pub fn interface(&self) -> Interface {
+        self.loaded.interface
     }
 
     pub fn limits(&self) -> &Limits {
@@ -337,8 +403,27 @@ impl Plugin {
                 CallStats::default(),
             );
         }
-        let person_view = PersonView::new(person);
         let current = current.map(LicenseView::new);
+        if self.loaded.interface == Interface::V0_2 {
+            let person_view = PersonView2::new(person);
+            return self.call(
+                &person.id,
+                |export, store| {
+                    // SAFETY: as below, for 0.2.0's `decide`.
+                    let decide = unsafe {
+                        TypedFunc::<DecideParams2<'_>, DecideResults2>::new_unchecked(*export)
+                    };
+                    decide
+                        .call(&mut *store, (&person_view, current.as_ref(), config))
+                        .map(|(result,)| result)
+                },
+                |result| {
+                    let limit = self.loaded.limits.output_bytes;
+                    convert::decision_from_wit2(&self.loaded.id, result, limit)
+                },
+            );
+        }
+        let person_view = PersonView::new(person);
         self.call(
             &person.id,
             |export, store| {
@@ -366,6 +451,25 @@ impl Plugin {
             return (
                 Err(self.wrong_world(World::Transformer)),
                 CallStats::default(),
+            );
+        }
+        if self.loaded.interface == Interface::V0_2 {
+            let person_view = PersonView2::new(person);
+            return self.call(
+                &person.id,
+                |export, store| {
+                    // SAFETY: as in `decide_with_stats`, for 0.2.0's `transform`.
+                    let transform = unsafe {
+                        TypedFunc::<TransformParams2<'_>, TransformResults2>::new_unchecked(*export)
+                    };
+                    transform
+                        .call(&mut *store, (&person_view, config))
+                        .map(|(result,)| result)
+                },
+                |result| {
+                    let limit = self.loaded.limits.output_bytes;
+                    convert::outcome_from_wit2(&self.loaded.id, result, limit, &person.target)
+                },
             );
         }
         let person_view = PersonView::new(person);
@@ -578,18 +682,25 @@ impl Plugin {
             wasmtime::format_err!("`{}` is not a function", self.loaded.world.export())
         })?;
         if !pre.typechecked.load(Ordering::Acquire) {
-            match self.loaded.world {
-                World::LicenseRule => export
+            match (self.loaded.world, self.loaded.interface) {
+                (World::LicenseRule, Interface::V0_1) => export
                     .typed::<DecideParams<'static>, DecideResults>(&*store)
                     .map(drop),
-                World::Transformer => export
+                (World::Transformer, Interface::V0_1) => export
                     .typed::<TransformParams<'static>, TransformResults>(&*store)
+                    .map(drop),
+                (World::LicenseRule, Interface::V0_2) => export
+                    .typed::<DecideParams2<'static>, DecideResults2>(&*store)
+                    .map(drop),
+                (World::Transformer, Interface::V0_2) => export
+                    .typed::<TransformParams2<'static>, TransformResults2>(&*store)
                     .map(drop),
             }
             .map_err(|e| {
                 wasmtime::format_err!(
-                    "does not match the {} world of {INTERFACE}: {e:#}",
-                    self.loaded.world
+                    "does not match the {} world of {}: {e:#}",
+                    self.loaded.world,
+                    self.loaded.interface
                 )
             })?;
             pre.typechecked.store(true, Ordering::Release);
@@ -672,23 +783,16 @@ impl Transform for Plugin {
     }
 }
 
-/// The interface versions this host serves: `0.1.x`.
-pub const SERVED: &[&str] = &["0.1"];
-
 /// The one `muster:plugin` version a component's imports name, if this host serves it.
-fn interface_of(versions: &[String]) -> Result<Option<String>, String> {
-    let served = |v: &str| {
-        SERVED
-            .iter()
-            .any(|s| v == *s || v.strip_prefix(s).is_some_and(|rest| rest.starts_with('.')))
-    };
+fn interface_of(versions: &[String]) -> Result<Option<Interface>, String> {
     match versions {
         [] => Ok(None),
-        [version] if served(version) => Ok(Some(version.clone())),
-        [version] => Err(format!(
-            "is built for muster:plugin@{version}, which this host does not serve; it serves {}",
-            served_list()
-        )),
+        [version] => Interface::of(version).map(Some).ok_or_else(|| {
+            format!(
+                "is built for muster:plugin@{version}, which this host does not serve; it serves {}",
+                served_list()
+            )
+        }),
         several => Err(format!(
             "imports several versions of muster:plugin ({}); a plugin targets one, and this \
              host serves {}",
@@ -698,10 +802,11 @@ fn interface_of(versions: &[String]) -> Result<Option<String>, String> {
     }
 }
 
-fn served_list() -> String {
-    SERVED
+/// `muster:plugin@0.1.x, muster:plugin@0.2.x`, for messages.
+pub fn served_list() -> String {
+    Interface::SERVED
         .iter()
-        .map(|v| format!("muster:plugin@{v}.x"))
+        .map(|i| format!("muster:plugin@{}.x", i.prefix()))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -712,18 +817,19 @@ fn world_of(exports: &[String]) -> Result<World, String> {
         (true, false) => Ok(World::LicenseRule),
         (false, true) => Ok(World::Transformer),
         _ => Err(format!(
-            "targets no single world of {INTERFACE}: it exports [{}], while a license-rule \
+            "targets no single world of muster:plugin: it exports [{}], while a license-rule \
              exports `decide` and a transformer exports `transform`",
             exports.join(", ")
         )),
     }
 }
 
-/// `muster:plugin/*@0.1.x` and WASI. A WASI interface the linker lacks (e.g. `wasi:http`) is
-/// still refused, by `instantiate_pre`, with wasmtime's message naming it.
+/// `muster:plugin/host` and `types` of a served version, and WASI. A WASI interface the linker
+/// lacks (e.g. `wasi:http`) is still refused, by `instantiate_pre`, with wasmtime's message
+/// naming it.
 fn is_allowed_import(name: &str) -> bool {
-    name.starts_with("wasi:")
-        || ["muster:plugin/host@0.1.", "muster:plugin/types@0.1."]
-            .iter()
-            .any(|p| name.starts_with(p))
+    let ours = ["muster:plugin/host@", "muster:plugin/types@"]
+        .iter()
+        .find_map(|p| name.strip_prefix(p));
+    name.starts_with("wasi:") || ours.is_some_and(|version| Interface::of(version).is_some())
 }

@@ -9,7 +9,7 @@
 //! then the first again, in one instance. Different answers for the same person mean the guest
 //! carries state, and its calls go to a fresh instance each from then on.
 
-use engine::model::{Attributes, GroupRef, Value};
+use engine::model::{Attributes, GroupRef, Manager, Value};
 use engine::plugin::{LicenseRule, PluginInput, Transform};
 
 use crate::plugin::{Plugin, World};
@@ -79,6 +79,7 @@ fn person(id: &str, name: &str, group: &str) -> PluginInput {
     let groups = vec![GroupRef {
         id: format!("{group}-id"),
         display_name: group.into(),
+        via: None,
     }];
     PluginInput {
         id: id.into(),
@@ -86,6 +87,11 @@ fn person(id: &str, name: &str, group: &str) -> PluginInput {
         attributes,
         direct_groups: groups.clone(),
         transitive_groups: groups,
+        app_roles: vec!["User".into()],
+        manager: Some(Manager {
+            id: format!("{id}-manager"),
+            user_principal_name: Some(format!("{name}-manager@probe.invalid")),
+        }),
     }
 }
 

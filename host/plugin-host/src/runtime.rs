@@ -99,8 +99,13 @@ impl Runtime {
             VirtualMonotonicClock,
         >(&mut linker, CallState::monotonic_clock)?;
         linker.allow_shadowing(false);
-        // Adds `muster:plugin/host` and `types`; the transformer world imports the same two.
+        // Adds `muster:plugin/host` and `types` of each served version; the transformer world
+        // imports the same two.
         LicenseRule::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+        crate::bindings::v0_2::license_rule::LicenseRule::add_to_linker::<_, HasSelf<_>>(
+            &mut linker,
+            |state| state,
+        )?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let ticker = {

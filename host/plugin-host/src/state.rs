@@ -6,6 +6,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{Deterministic, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use crate::bindings::v0_2::license_rule::muster::plugin as v0_2;
 use crate::bindings::{Level, license_rule::muster::plugin as wit_pkg};
 use crate::clock::{MonotonicClockView, VirtualClock};
 use crate::limits::{Limiter, Limits};
@@ -96,6 +97,23 @@ impl WasiView for CallState {
 }
 
 impl wit_pkg::types::Host for CallState {}
+
+impl v0_2::types::Host for CallState {}
+
+/// 0.2.0's `host` interface is 0.1.0's under a new version: the same log.
+impl v0_2::host::Host for CallState {
+    fn log(&mut self, level: v0_2::host::Level, message: String) {
+        use v0_2::host::Level as L;
+        let level = match level {
+            L::Trace => Level::Trace,
+            L::Debug => Level::Debug,
+            L::Info => Level::Info,
+            L::Warn => Level::Warn,
+            L::Error => Level::Error,
+        };
+        wit_pkg::host::Host::log(self, level, message);
+    }
+}
 
 impl wit_pkg::host::Host for CallState {
     fn log(&mut self, level: Level, mut message: String) {

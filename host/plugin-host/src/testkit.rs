@@ -16,7 +16,7 @@
 //! An expectation is a pattern: an object matches when every key it gives matches (so a case can
 //! leave out a reason it does not care about); arrays, strings, numbers match exactly.
 
-use engine::model::{Attributes, GroupRef, License};
+use engine::model::{Attributes, GroupRef, License, Manager};
 use engine::plugin::{PluginError, PluginInput};
 use serde::Deserialize;
 use serde_json::Value as Json;
@@ -56,7 +56,10 @@ pub struct Case {
 }
 
 /// The WIT `person`, every field optional. `transitive_groups` defaults to `direct_groups`
-/// (the pipeline's transitive groups include the direct ones).
+/// (the pipeline's transitive groups include the direct ones); a transitive group the person
+/// is in only through nesting names the direct group it came through in `via`. A 0.2.0 plugin
+/// is sent the transitive list once, a group being direct where it has no `via`; `app_roles`
+/// and `manager` reach 0.2.0 plugins only.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CasePerson {
@@ -68,6 +71,10 @@ pub struct CasePerson {
     pub direct_groups: Vec<GroupRef>,
     #[serde(default)]
     pub transitive_groups: Option<Vec<GroupRef>>,
+    #[serde(default)]
+    pub app_roles: Vec<String>,
+    #[serde(default)]
+    pub manager: Option<Manager>,
     #[serde(default)]
     pub target: Attributes,
 }
@@ -125,6 +132,8 @@ impl CasePerson {
                 .transitive_groups
                 .clone()
                 .unwrap_or_else(|| self.direct_groups.clone()),
+            app_roles: self.app_roles.clone(),
+            manager: self.manager.clone(),
             target: self.target.clone(),
         }
     }

@@ -35,7 +35,10 @@ fn license_by_group_decides_plan_and_add_ons_by_precedence() {
         let decision = rule
             .decide(&person("p", groups), None, LICENSE_CONFIG)
             .expect("decides");
-        let LicenseDecision::Assign { license, reason } = decision else {
+        let LicenseDecision::Assign {
+            license, reason, ..
+        } = decision
+        else {
             panic!("{groups:?}: {decision:?}")
         };
         assert_eq!(
@@ -165,6 +168,7 @@ fn a_person_reaches_the_guest_exactly() {
     let group = |id: &str, name: &str| GroupRef {
         id: id.into(),
         display_name: name.into(),
+        via: None,
     };
     let person = PluginInput {
         id: "u-ü1".into(),
@@ -172,6 +176,7 @@ fn a_person_reaches_the_guest_exactly() {
         direct_groups: vec![group("g-1", "Zoom-Licensed"), group("g-2", "")],
         transitive_groups: vec![group("g-3", "Everyone")],
         target: Attributes::from([("userName".into(), Value::Text("a@x.example".into()))]),
+        ..PluginInput::default()
     };
     let TransformOutcome::Changes { set, remove } =
         echo.transform(&person, r#"{"k":"v"}"#).expect("echoes")

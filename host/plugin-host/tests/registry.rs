@@ -18,7 +18,7 @@ fn registry() -> Arc<PluginRegistry> {
 /// What each of the two versions answers, so every result can be traced to one of them.
 fn expected_from(version_is_counter: bool, decision: &LicenseDecision) -> bool {
     match decision {
-        LicenseDecision::NoChange { reason } => version_is_counter && reason == "call 1",
+        LicenseDecision::NoChange { reason, .. } => version_is_counter && reason == "call 1",
         LicenseDecision::Assign { license, .. } => {
             !version_is_counter && license.plan == "licensed"
         }

@@ -10,7 +10,7 @@ use support::{bytes, person, runtime};
 
 fn count(plugin: &Plugin, id: &str) -> String {
     match plugin.decide(&person(id, &[]), None, "{}") {
-        Ok(LicenseDecision::NoChange { reason }) => reason,
+        Ok(LicenseDecision::NoChange { reason, .. }) => reason,
         other => panic!("counter answered {other:?}"),
     }
 }
@@ -201,7 +201,7 @@ fn clocks_and_randomness_give_a_fresh_instance_nothing_that_varies() {
     let plugin =
         Plugin::load(runtime(), "entropy", &bytes(guests::ENTROPY), limits).expect("loads");
     let answer = |id: &str| match plugin.decide(&person(id, &[]), None, "{}") {
-        Ok(LicenseDecision::NoChange { reason }) => reason,
+        Ok(LicenseDecision::NoChange { reason, .. }) => reason,
         other => panic!("entropy answered {other:?}"),
     };
     let first = answer("p1");

@@ -32,6 +32,7 @@ pub fn group(name: &str) -> GroupRef {
     GroupRef {
         id: format!("g-{name}"),
         display_name: name.to_string(),
+        via: None,
     }
 }
 
@@ -53,5 +54,6 @@ pub fn person(id: &str, groups: &[&str]) -> PluginInput {
         direct_groups: groups.clone(),
         transitive_groups: groups,
         target,
+        ..PluginInput::default()
     }
 }

@@ -283,9 +283,11 @@ impl Store {
                 .ctx("read group memberships")?;
             for row in rows {
                 let (member, id, display_name) = row.ctx("read group memberships")?;
-                out.entry(member)
-                    .or_default()
-                    .push(GroupRef { id, display_name });
+                out.entry(member).or_default().push(GroupRef {
+                    id,
+                    display_name,
+                    via: None,
+                });
             }
         }
         Ok(out)

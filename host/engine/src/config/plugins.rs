@@ -43,7 +43,7 @@ pub struct PluginConfig {
 /// that reads groups has no business with phone numbers), and every entry it is not sent is one
 /// it does not pay to receive: a Python or JavaScript guest spends tens of microseconds turning
 /// each attribute or group into one of its own objects.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginInputs {
     /// The source attributes it receives, by name (case-insensitive); all when left out.
@@ -61,6 +61,30 @@ pub struct PluginInputs {
     /// when left out. A transform's changes still apply to the whole target.
     #[serde(default)]
     pub target: Option<Vec<String>>,
+    /// Whether it receives the person's app roles (interface 0.2.0 and later).
+    #[serde(default = "yes")]
+    pub app_roles: bool,
+    /// Whether it receives the person's manager (interface 0.2.0 and later).
+    #[serde(default = "yes")]
+    pub manager: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Everything: the whole person.
+impl Default for PluginInputs {
+    fn default() -> Self {
+        PluginInputs {
+            attributes: None,
+            groups: GroupInputs::All,
+            group_prefixes: None,
+            target: None,
+            app_roles: true,
+            manager: true,
+        }
+    }
 }
 
 impl PluginInputs {
@@ -94,6 +118,12 @@ impl PluginInputs {
         if let Some(paths) = &self.target {
             parts.push(format!("target {}", list(paths)));
         }
+        if !self.app_roles {
+            parts.push("no app roles".to_string());
+        }
+        if !self.manager {
+            parts.push("no manager".to_string());
+        }
         Some(parts.join("; "))
     }
 
@@ -103,6 +133,8 @@ impl PluginInputs {
             && self.groups == GroupInputs::All
             && self.group_prefixes.is_none()
             && self.target.is_none()
+            && self.app_roles
+            && self.manager
     }
 }
 

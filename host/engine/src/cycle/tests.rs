@@ -298,6 +298,7 @@ fn member(id: &str, created: Option<&str>, groups: &[&str]) -> Person {
         .map(|g| crate::model::GroupRef {
             id: g.to_lowercase(),
             display_name: g.to_string(),
+            via: None,
         })
         .collect();
     p

@@ -43,6 +43,7 @@ fn person(id: &str, groups: &[&str]) -> Person {
         .map(|g| GroupRef {
             id: g.to_lowercase(),
             display_name: g.to_string(),
+            via: None,
         })
         .collect();
     p

@@ -147,6 +147,7 @@ fn assignment_activity_and_causes() {
     let group = |id: &str, name: &str| GroupRef {
         id: id.into(),
         display_name: name.into(),
+        via: None,
     };
     let config = ScopeConfig {
         assigned_groups: vec!["Zoom-Users".into()],

@@ -40,10 +40,8 @@ pub fn check(file: &Path, config: Option<&Path>) -> anyhow::Result<ExitCode> {
     println!("  world:     {}", plugin.world());
     println!(
         "  interface: {} (this host serves {})",
-        plugin.interface().unwrap_or_else(|| {
-            "none named (the component imports nothing of muster:plugin)".into()
-        }),
-        plugin_host::plugin::INTERFACE
+        plugin.interface(),
+        plugin_host::plugin::served_list()
     );
     println!("  version:   {}", plugin.id().version);
     println!("  size:      {} bytes", plugin.size());

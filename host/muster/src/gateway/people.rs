@@ -46,6 +46,7 @@ pub fn group_ref(group: &GatewayResource) -> GroupRef {
     GroupRef {
         id: group.id.clone(),
         display_name: name.to_string(),
+        via: None,
     }
 }
 
@@ -139,6 +140,7 @@ mod tests {
         let g = |id: &str, name: &str| GroupRef {
             id: id.into(),
             display_name: name.into(),
+            via: None,
         };
         // u ∈ a; a ∈ b; b ∈ a (a cycle Entra forbids but nothing here must loop on).
         let parents = |id: &str| -> Result<Vec<GroupRef>, ()> {

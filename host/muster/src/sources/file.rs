@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use engine::membership::{Assignment, resolve_assignments, resolve_memberships};
-use engine::model::{Attributes, Group, Person};
+use engine::model::{Attributes, Group, Manager, Person};
 use serde::Deserialize;
 
 use super::Directory;
@@ -31,6 +31,8 @@ struct SnapshotPerson {
     soft_deleted: bool,
     #[serde(default)]
     attributes: Attributes,
+    #[serde(default)]
+    manager: Option<Manager>,
 }
 
 #[derive(Deserialize)]
@@ -81,6 +83,7 @@ fn build(snapshot: Snapshot, nested_groups: bool) -> anyhow::Result<Directory> {
         let mut person = Person::new(p.id, p.attributes);
         person.enabled = p.account_enabled;
         person.soft_deleted = p.soft_deleted;
+        person.manager = p.manager;
         people.push(person);
     }
     let person_ids: HashSet<&str> = people.iter().map(|p| p.id.as_str()).collect();
