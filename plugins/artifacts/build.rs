@@ -12,6 +12,16 @@ use std::process::Command;
 const GUESTS: &[(&str, &str)] = &[
     ("LICENSE_BY_GROUP", "plugins/license-by-group"),
     ("NORMALIZE_ATTRIBUTES", "plugins/normalize-attributes"),
+    // The examples as they were built for muster:plugin@0.1.0, kept to prove the host still
+    // serves 0.1.0 components unchanged.
+    (
+        "LICENSE_BY_GROUP_0_1",
+        "tests/guests/0.1.0/license-by-group",
+    ),
+    (
+        "NORMALIZE_ATTRIBUTES_0_1",
+        "tests/guests/0.1.0/normalize-attributes",
+    ),
     ("LOOP_FOREVER", "tests/guests/loop-forever"),
     ("ALLOCATE_UNBOUNDED", "tests/guests/allocate-unbounded"),
     ("TRAP", "tests/guests/trap"),
@@ -20,6 +30,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("COUNTER", "tests/guests/counter"),
     ("SELECTIVE_TRAP", "tests/guests/selective-trap"),
     ("ECHO", "tests/guests/echo"),
+    ("ECHO_0_2", "tests/guests/echo-0-2"),
     ("SLEEP", "tests/guests/sleep"),
     ("ENTROPY", "tests/guests/entropy"),
     ("FUTURE_VERSION", "tests/guests/future-version"),
@@ -98,12 +109,21 @@ fn build_guest(dir: &Path, target_dir: &Path) -> PathBuf {
         "building guest {} for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`)",
         dir.display()
     );
-    let crate_name = dir
-        .file_name()
-        .expect("guest folder")
-        .to_string_lossy()
-        .replace('-', "_");
+    let crate_name = package_name(dir).replace('-', "_");
     target_dir
         .join("wasm32-wasip2/release")
         .join(format!("{crate_name}.wasm"))
+}
+
+/// The `name` of the guest's `[package]`, which names its `.wasm`.
+fn package_name(dir: &Path) -> String {
+    let manifest = dir.join("Cargo.toml");
+    let text = fs::read_to_string(&manifest)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", manifest.display()));
+    text.lines()
+        .find_map(|line| {
+            let value = line.strip_prefix("name")?.trim_start().strip_prefix('=')?;
+            Some(value.trim().trim_matches('"').to_string())
+        })
+        .unwrap_or_else(|| panic!("{} names no package", manifest.display()))
 }

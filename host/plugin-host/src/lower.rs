@@ -135,14 +135,22 @@ pub(crate) struct PersonView2<'a> {
 }
 
 impl<'a> PersonView2<'a> {
-    /// The transitive groups once, a group being direct where it names no `via` (see
-    /// `GroupRef::via`), followed by any direct group the transitive list lacks (a plugin
-    /// shown only direct groups gets an empty transitive list).
+    /// The transitive groups once, followed by any direct group the transitive list lacks (a
+    /// plugin shown only direct groups gets an empty transitive list). A group is direct when
+    /// the direct list has it; when that list is empty (a plugin shown only transitive groups),
+    /// when it names no `via` (see `GroupRef::via`).
     pub(crate) fn new(p: &'a PluginInput) -> Self {
+        let direct = |g: &GroupRef| {
+            if p.direct_groups.is_empty() {
+                g.via.is_none()
+            } else {
+                p.direct_groups.iter().any(|d| d.id == g.id)
+            }
+        };
         let group = |g: &'a GroupRef| GroupView2 {
             id: &g.id,
             display_name: &g.display_name,
-            direct: g.via.is_none(),
+            direct: direct(g),
             via: g.via.as_deref(),
         };
         let mut groups: Vec<GroupView2<'a>> = p.transitive_groups.iter().map(group).collect();

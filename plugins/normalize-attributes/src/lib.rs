@@ -16,14 +16,32 @@
 //! Config (JSON, every field optional):
 //! `{"default_country_code": "1", "department_group_prefix": "Dept-", "require_email": true}`
 
-use muster_plugin::transformer::{Attribute, Changes, Level, Outcome, Person, PluginError, Value, log};
+use muster_plugin::transformer::{
+    Changes, Level, Outcome, Person, PluginError, TargetAttribute, TargetPath, Value, WellKnown, log,
+};
 
-const GIVEN: &str = "name.givenName";
-const FAMILY: &str = "name.familyName";
-const DISPLAY: &str = "displayName";
-const WORK_EMAIL: &str = "emails[type eq \"work\"].value";
-const USER_NAME: &str = "userName";
-const DEPARTMENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department";
+const GIVEN: WellKnown = WellKnown::GivenName;
+const FAMILY: WellKnown = WellKnown::FamilyName;
+const DISPLAY: WellKnown = WellKnown::DisplayName;
+const WORK_EMAIL: WellKnown = WellKnown::WorkEmail;
+const USER_NAME: WellKnown = WellKnown::UserName;
+const DEPARTMENT: WellKnown = WellKnown::Department;
+
+/// Whether `path` is a phone number: a well-known phone type, or another `phoneNumbers[...]`.
+fn is_phone(path: &TargetPath) -> bool {
+    match path {
+        TargetPath::WellKnown(w) => matches!(
+            w,
+            WellKnown::WorkPhone
+                | WellKnown::MobilePhone
+                | WellKnown::FaxPhone
+                | WellKnown::HomePhone
+                | WellKnown::PagerPhone
+                | WellKnown::OtherPhone
+        ),
+        TargetPath::Path(p) => p.starts_with("phoneNumbers["),
+    }
+}
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -44,8 +62,8 @@ impl Default for Config {
 }
 
 fn transform(person: Person, config: Config) -> Result<Outcome, PluginError> {
-    let text = |path: &str| {
-        person.target.iter().find(|a| a.name == path).and_then(|a| match &a.value {
+    let text = |path: WellKnown| {
+        person.target.iter().find(|a| a.path == path).and_then(|a| match &a.value {
             Value::Text(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
             _ => None,
         })
@@ -59,52 +77,52 @@ fn transform(person: Person, config: Config) -> Result<Outcome, PluginError> {
     let mut set = Vec::new();
     let mut remove = Vec::new();
     // The first attribute of a path is its value, as `text` reads it.
-    let unchanged = |path: &str, value: &str| {
-        person.target.iter().find(|a| a.name == path).is_some_and(|a| matches!(&a.value, Value::Text(s) if s == value))
+    let unchanged = |path: &TargetPath, value: &str| {
+        person
+            .target
+            .iter()
+            .find(|a| a.path == *path)
+            .is_some_and(|a| matches!(&a.value, Value::Text(s) if s == value))
     };
-    let mut set_text = |path: &str, value: &str| {
-        if !unchanged(path, value) {
-            set.push(text_attr(path, value));
+    let mut set_text = |path: TargetPath, value: &str| {
+        if !unchanged(&path, value) {
+            set.push(TargetAttribute { path, value: Value::Text(value.to_string()) });
         }
     };
     let given = text(GIVEN).map(|g| tidy_name(&g));
     let family = text(FAMILY).map(|f| tidy_name(&f));
     for (path, value) in [(GIVEN, &given), (FAMILY, &family)] {
         if let Some(v) = value {
-            set_text(path, v);
+            set_text(TargetPath::WellKnown(path), v);
         }
     }
     if text(DISPLAY).is_none() {
         let derived: Vec<&str> = [&given, &family].into_iter().flatten().map(String::as_str).collect();
         if !derived.is_empty() {
-            set_text(DISPLAY, &derived.join(" "));
+            set_text(TargetPath::WellKnown(DISPLAY), &derived.join(" "));
         }
     }
-    for attr in person.target.iter().filter(|a| a.name.starts_with("phoneNumbers[")) {
+    for attr in person.target.iter().filter(|a| is_phone(&a.path)) {
         let Value::Text(raw) = &attr.value else { continue };
         match to_e164(raw, &config.default_country_code) {
-            Some(e164) => set_text(&attr.name, &e164),
+            Some(e164) => set_text(attr.path.clone(), &e164),
             None => {
                 log(Level::Warn, &format!("{}: dropping unusable phone number {raw:?}", person.id));
-                remove.push(attr.name.clone());
+                remove.push(attr.path.clone());
             }
         }
     }
     if text(DEPARTMENT).is_none() && !config.department_group_prefix.is_empty() {
         let prefix = config.department_group_prefix.to_ascii_lowercase();
-        let department = person.direct_groups.iter().find_map(|g| {
+        let department = person.groups.iter().filter(|g| g.direct).find_map(|g| {
             let lower = g.display_name.to_ascii_lowercase();
             lower.starts_with(&prefix).then(|| g.display_name[prefix.len()..].trim().to_string())
         });
         if let Some(d) = department.filter(|d| !d.is_empty()) {
-            set_text(DEPARTMENT, &d);
+            set_text(TargetPath::WellKnown(DEPARTMENT), &d);
         }
     }
     Ok(Outcome::Changes(Changes { set, remove }))
-}
-
-fn text_attr(name: &str, value: &str) -> Attribute {
-    Attribute { name: name.to_string(), value: Value::Text(value.to_string()) }
 }
 
 fn is_usable_email(s: &str) -> bool {

@@ -2,11 +2,12 @@
 //!
 //! Enable the feature of your plugin's world (`license-rule` or `transformer`), write the
 //! function, and name both in the world's macro; the crate generates the bindings of
-//! `muster:plugin@0.1.0` (`wit/plugin.wit`), reads the configuration (a JSON text that does not
-//! parse into your struct fails the person with `invalid-config`), and exports the function:
+//! `muster:plugin@0.2.0` (`wit/0.2.0/plugin.wit`), reads the configuration (a JSON text that
+//! does not parse into your struct fails the person with `invalid-config`), and exports the
+//! function:
 //!
 //! ```ignore
-//! use muster_plugin::license_rule::{License, LicenseDecision, Person, PluginError, decide};
+//! use muster_plugin::license_rule::{License, LicenseDecision, Person, PluginError, Why, decide};
 //!
 //! #[derive(serde::Deserialize)]
 //! #[serde(deny_unknown_fields)]
@@ -16,13 +17,18 @@
 //! }
 //!
 //! fn rule(person: Person, current: Option<License>, config: Config) -> Result<LicenseDecision, PluginError> {
-//!     let member = person.transitive_groups.iter().any(|g| g.display_name.eq_ignore_ascii_case(&config.group));
-//!     let plan = if member { config.plan } else { "basic".into() };
-//!     Ok(decide(current.as_ref(), plan, Vec::new(), format!("member of {}: {member}", config.group)))
+//!     let Some(group) = muster_plugin::license_rule::group(&person, &config.group) else {
+//!         return Ok(decide(current.as_ref(), "basic", Vec::new(), Why::new("not licensed")));
+//!     };
+//!     let why = Why::new(format!("member of {}", config.group)).rule("licensed").because(group_path(group));
+//!     Ok(decide(current.as_ref(), config.plan, Vec::new(), why))
 //! }
 //!
 //! muster_plugin::license_rule!(Config, rule);
 //! ```
+//!
+//! Plugins still on `muster:plugin@0.1.0` use the features `license-rule-0-1` and
+//! `transformer-0-1` and the macros `license_rule_0_1!` and `transformer_0_1!` ([`v0_1`]).
 //!
 //! With the default feature `one-shot-alloc`, the plugin allocates from
 //! [`one_shot_alloc::OneShot`]: muster gives a Rust guest a fresh instance per person, so
@@ -37,6 +43,8 @@ extern crate self as muster_plugin;
 
 #[doc(hidden)]
 pub use wit_bindgen;
+
+pub mod v0_1;
 
 #[cfg(feature = "one-shot-alloc")]
 #[global_allocator]
@@ -62,7 +70,7 @@ pub const INVALID_CONFIG: &str = "invalid-config";
 pub mod license_rule {
     wit_bindgen::generate!({
         world: "license-rule",
-        path: "../../wit",
+        path: "../../wit/0.2.0",
         runtime_path: "muster_plugin::wit_bindgen::rt",
         default_bindings_module: "muster_plugin::license_rule",
         pub_export_macro: true,
@@ -70,7 +78,10 @@ pub mod license_rule {
     });
 
     pub use muster::plugin::host::{Level, log};
-    pub use muster::plugin::types::{Assignment, Attribute, Group, Value};
+    pub use muster::plugin::types::{
+        Assignment, Attribute, Group, Manager, Reason, TargetAttribute, TargetPath, Value,
+        WellKnown,
+    };
 
     impl From<crate::ConfigError> for PluginError {
         fn from(e: crate::ConfigError) -> Self {
@@ -79,6 +90,56 @@ pub mod license_rule {
                 message: e.0,
             }
         }
+    }
+
+    /// A decision's reason: the sentence for the log, which rule decided, and the facts it
+    /// rests on.
+    pub type Why = Reason;
+
+    impl Reason {
+        /// A reason with only its sentence.
+        pub fn new(text: impl Into<String>) -> Reason {
+            Reason {
+                text: text.into(),
+                rule: String::new(),
+                because: Vec::new(),
+            }
+        }
+
+        /// Names the rule that decided.
+        pub fn rule(mut self, rule: impl Into<String>) -> Reason {
+            self.rule = rule.into();
+            self
+        }
+
+        /// Adds a fact the decision rests on.
+        pub fn because(mut self, fact: impl Into<String>) -> Reason {
+            self.because.push(fact.into());
+            self
+        }
+    }
+
+    /// The person's group named `name` (ASCII case-insensitively, as Entra compares group
+    /// names), direct or through nesting.
+    pub fn group<'p>(person: &'p Person, name: &str) -> Option<&'p Group> {
+        person
+            .groups
+            .iter()
+            .find(|g| g.display_name.eq_ignore_ascii_case(name))
+    }
+
+    /// `Zoom-Phone` for a direct group, `Zoom-Phone ← Sales-Managers` for one reached through
+    /// the direct group Sales-Managers: the fact a license rests on.
+    pub fn group_path(group: &Group) -> String {
+        match &group.via {
+            Some(via) => format!("{} ← {via}", group.display_name),
+            None => group.display_name.clone(),
+        }
+    }
+
+    /// Whether the person holds the app role `name` (case-sensitive, as Entra's role values).
+    pub fn has_app_role(person: &Person, name: &str) -> bool {
+        person.app_roles.iter().any(|r| r == name)
     }
 
     /// Whether `current` (the license held) is exactly `plan` with `add_ons`, in any order.
@@ -92,18 +153,14 @@ pub mod license_rule {
         })
     }
 
-    /// `plan` with `add_ons`, because of `reason`.
-    pub fn assign(
-        plan: impl Into<String>,
-        add_ons: Vec<String>,
-        reason: impl Into<String>,
-    ) -> LicenseDecision {
+    /// `plan` with `add_ons`, because of `why`.
+    pub fn assign(plan: impl Into<String>, add_ons: Vec<String>, why: Reason) -> LicenseDecision {
         LicenseDecision::Assign(Assignment {
             license: License {
                 plan: plan.into(),
                 add_ons,
             },
-            reason: reason.into(),
+            reason: why,
         })
     }
 
@@ -113,13 +170,13 @@ pub mod license_rule {
         current: Option<&License>,
         plan: impl Into<String>,
         add_ons: Vec<String>,
-        reason: impl Into<String>,
+        why: Reason,
     ) -> LicenseDecision {
         let plan = plan.into();
         if holds(current, &plan, &add_ons) {
-            LicenseDecision::NoChange(reason.into())
+            LicenseDecision::NoChange(why)
         } else {
-            assign(plan, add_ons, reason)
+            assign(plan, add_ons, why)
         }
     }
 }
@@ -155,7 +212,7 @@ macro_rules! license_rule {
 pub mod transformer {
     wit_bindgen::generate!({
         world: "transformer",
-        path: "../../wit",
+        path: "../../wit/0.2.0",
         runtime_path: "muster_plugin::wit_bindgen::rt",
         default_bindings_module: "muster_plugin::transformer",
         pub_export_macro: true,
@@ -163,7 +220,9 @@ pub mod transformer {
     });
 
     pub use muster::plugin::host::{Level, log};
-    pub use muster::plugin::types::{Attribute, Changes, Group, Value};
+    pub use muster::plugin::types::{
+        Attribute, Changes, Group, Manager, TargetAttribute, TargetPath, Value, WellKnown,
+    };
 
     impl From<crate::ConfigError> for PluginError {
         fn from(e: crate::ConfigError) -> Self {
@@ -174,12 +233,41 @@ pub mod transformer {
         }
     }
 
-    /// The target attribute (SCIM path) `name` computed so far.
-    pub fn target<'p>(person: &'p Person, name: &str) -> Option<&'p Value> {
+    impl From<WellKnown> for TargetPath {
+        fn from(w: WellKnown) -> Self {
+            TargetPath::WellKnown(w)
+        }
+    }
+
+    impl From<&str> for TargetPath {
+        fn from(path: &str) -> Self {
+            TargetPath::Path(path.to_string())
+        }
+    }
+
+    impl PartialEq for TargetPath {
+        fn eq(&self, other: &TargetPath) -> bool {
+            match (self, other) {
+                (TargetPath::WellKnown(a), TargetPath::WellKnown(b)) => a == b,
+                (TargetPath::Path(a), TargetPath::Path(b)) => a == b,
+                _ => false,
+            }
+        }
+    }
+
+    impl PartialEq<WellKnown> for TargetPath {
+        fn eq(&self, other: &WellKnown) -> bool {
+            matches!(self, TargetPath::WellKnown(w) if w == other)
+        }
+    }
+
+    /// The target attribute at `path` computed so far.
+    pub fn target<'p>(person: &'p Person, path: impl Into<TargetPath>) -> Option<&'p Value> {
+        let path = path.into();
         person
             .target
             .iter()
-            .find(|a| a.name == name)
+            .find(|a| a.path == path)
             .map(|a| &a.value)
     }
 
@@ -192,16 +280,16 @@ pub mod transformer {
             .map(|a| &a.value)
     }
 
-    /// A text attribute to set.
-    pub fn text(name: impl Into<String>, value: impl Into<String>) -> Attribute {
-        Attribute {
-            name: name.into(),
+    /// A text value to set at `path`.
+    pub fn text(path: impl Into<TargetPath>, value: impl Into<String>) -> TargetAttribute {
+        TargetAttribute {
+            path: path.into(),
             value: Value::Text(value.into()),
         }
     }
 
-    /// Set `set`, remove `remove` (SCIM paths).
-    pub fn changes(set: Vec<Attribute>, remove: Vec<String>) -> Outcome {
+    /// Set `set`, remove `remove`.
+    pub fn changes(set: Vec<TargetAttribute>, remove: Vec<TargetPath>) -> Outcome {
         Outcome::Changes(Changes { set, remove })
     }
 }
