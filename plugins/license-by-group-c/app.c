@@ -1,18 +1,26 @@
-// license-by-group, in C: decides a Zoom license from the groups a person is in.
+// license-by-group, in C: decides a Zoom license from the groups a person is in and the app
+// roles they hold.
 //
 // The same rule and the same configuration as the Rust `plugins/license-by-group`:
 //
 //   {"rules": [{"group": "Zoom-Licensed", "plan": "licensed"},
+//              {"app_role": "Admin", "plan": "pro", "name": "admins-get-pro"},
 //              {"group": "Zoom-Phone", "add_on": "phone"}],
 //    "default_plan": "basic", "transitive": true}
 //
-// Rules are read in order: the first rule with a `plan` whose group the person is in decides the
-// plan; every matching `add_on` rule adds its add-on. No matching plan rule -> `default_plan`.
-// Group names compare case-insensitively (ASCII), as Entra's do.
+// Rules are read in order: the first rule with a `plan` that matches the person (a `group` they
+// are in, or an `app_role` they hold) decides the plan; every matching `add_on` rule adds its
+// add-on. No matching plan rule -> `default_plan`. Group names compare case-insensitively
+// (ASCII), as Entra's do; app role values exactly. `transitive: false` matches direct groups
+// only.
 //
-// The bindings (license_rule.h) are generated from wit/plugin.wit at build time. The export
-// owns its arguments and frees them; what it returns is malloc'd and freed by the bindings
-// after the host has read it.
+// The decision names the rule that chose the plan (its `name`, else its group or app role;
+// `default_plan` when none matched) and rests on the groups and roles that matched, a group
+// reached through nesting with the direct group it came through (`Zoom-Phone ← Sales-Managers`).
+//
+// The bindings (license_rule.h) are generated from wit/0.2.0/plugin.wit (muster:plugin@0.2.0)
+// at build time. The export owns its arguments and frees them; what it returns is malloc'd and
+// freed by the bindings after the host has read it.
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,11 +30,14 @@
 #include "license_rule.h"
 
 typedef license_rule_string_t string_t;
+typedef muster_plugin_types_group_t group_t;
 
 typedef struct {
-  const json_string *group;
-  const json_string *plan;   // NULL: the rule gives no plan
-  const json_string *add_on; // NULL: the rule gives no add-on
+  const json_string *group;    // exactly one of `group` and `app_role` is set
+  const json_string *app_role;
+  const json_string *name;     // NULL: the rule is named by its group or app role
+  const json_string *plan;     // NULL: the rule gives no plan
+  const json_string *add_on;   // NULL: the rule gives no add-on
 } rule_t;
 
 typedef struct {
@@ -37,6 +48,13 @@ typedef struct {
   size_t default_plan_len;
   bool transitive;
 } config_t;
+
+// What made a rule match: a group of the person's (the rule's group name, and the group itself
+// for its path) or an app role.
+typedef struct {
+  const rule_t *rule;
+  const group_t *group; // NULL: the rule's app role matched
+} match_t;
 
 // A growing, NUL-terminated text buffer; `failed` once an allocation failed.
 typedef struct {
@@ -58,12 +76,28 @@ static void text_add(text_t *t, const char *s, size_t n) {
     t->ptr = bigger;
     t->cap = cap;
   }
-  memcpy(t->ptr + t->len, s, n);
+  if (n) memcpy(t->ptr + t->len, s, n);
   t->len += n;
   t->ptr[t->len] = '\0';
 }
 
 static void text_cat(text_t *t, const char *s) { text_add(t, s, strlen(s)); }
+
+static void text_json(text_t *t, const json_string *s) { text_add(t, s->ptr, s->len); }
+
+static void text_string(text_t *t, const string_t *s) { text_add(t, (const char *)s->ptr, s->len); }
+
+// The buffer as a returned string: the bindings free it with free(). They free only strings
+// and lists that are not empty, so an empty one is returned as {NULL, 0} and its buffer freed.
+static string_t text_take(text_t *t) {
+  string_t s = {(uint8_t *)t->ptr, t->len};
+  if (t->len == 0) {
+    free(t->ptr);
+    s.ptr = NULL;
+  }
+  *t = (text_t){0};
+  return s;
+}
 
 static void set_error(license_rule_plugin_error_t *err, const char *format, ...) {
   char message[512];
@@ -73,6 +107,12 @@ static void set_error(license_rule_plugin_error_t *err, const char *format, ...)
   va_end(args);
   license_rule_string_dup(&err->code, "invalid-config");
   license_rule_string_dup(&err->message, message);
+}
+
+static bool out_of_memory(license_rule_plugin_error_t *err) {
+  license_rule_string_dup(&err->code, "out-of-memory");
+  license_rule_string_dup(&err->message, "out of memory");
+  return false;
 }
 
 static bool one_of(const json_string *key, const char *const *names) {
@@ -103,7 +143,7 @@ static bool check_fields(const json_value *object, const char *const *names, con
 }
 
 static const char *const FIELDS[] = {"rules", "default_plan", "transitive", NULL};
-static const char *const RULE_FIELDS[] = {"group", "plan", "add_on", NULL};
+static const char *const RULE_FIELDS[] = {"group", "app_role", "name", "plan", "add_on", NULL};
 
 // A string field of a rule that may be absent or null.
 static bool optional_string(const json_value *rule, const char *key, size_t index,
@@ -143,10 +183,7 @@ static bool parse_config(const string_t *text, config_t *config, license_rule_pl
     return false;
   }
   config->rules = calloc(rules->as.array.len ? rules->as.array.len : 1, sizeof(rule_t));
-  if (!config->rules) {
-    set_error(err, "out of memory");
-    return false;
-  }
+  if (!config->rules) return out_of_memory(err);
   for (size_t i = 0; i < rules->as.array.len; i++) {
     const json_value *rule = rules->as.array.items[i];
     char where[32];
@@ -156,17 +193,10 @@ static bool parse_config(const string_t *text, config_t *config, license_rule_pl
       return false;
     }
     if (!check_fields(rule, RULE_FIELDS, where, err)) return false;
-    const json_value *group = json_get(rule, "group");
-    if (!group) {
-      set_error(err, "rules[%zu]: missing field `group`", i);
-      return false;
-    }
-    if (group->kind != JSON_STRING) {
-      set_error(err, "rules[%zu].group: expected a string, got %s", i, json_kind_name(group->kind));
-      return false;
-    }
     rule_t *r = &config->rules[config->rule_count++];
-    r->group = &group->as.string;
+    if (!optional_string(rule, "group", i, &r->group, err)) return false;
+    if (!optional_string(rule, "app_role", i, &r->app_role, err)) return false;
+    if (!optional_string(rule, "name", i, &r->name, err)) return false;
     if (!optional_string(rule, "plan", i, &r->plan, err)) return false;
     if (!optional_string(rule, "add_on", i, &r->add_on, err)) return false;
   }
@@ -187,6 +217,14 @@ static bool parse_config(const string_t *text, config_t *config, license_rule_pl
     }
     config->transitive = transitive->as.boolean;
   }
+  // Once the whole configuration has been read, as the Rust rule checks it.
+  for (size_t i = 0; i < config->rule_count; i++) {
+    const rule_t *r = &config->rules[i];
+    if ((r->group != NULL) == (r->app_role != NULL)) {
+      set_error(err, "rules[%zu]: give exactly one of `group` and `app_role`", i);
+      return false;
+    }
+  }
   return true;
 }
 
@@ -205,12 +243,62 @@ static bool eq_ignore_ascii_case(const uint8_t *a, size_t a_len, const char *b, 
   return true;
 }
 
-static bool member_of(const muster_plugin_types_list_group_t *groups, const json_string *name) {
-  for (size_t i = 0; i < groups->len; i++) {
-    const string_t *g = &groups->ptr[i].display_name;
-    if (eq_ignore_ascii_case(g->ptr, g->len, name->ptr, name->len)) return true;
+static bool same_string(const string_t *a, const char *b, size_t b_len) {
+  return a->len == b_len && (b_len == 0 || memcmp(a->ptr, b, b_len) == 0);
+}
+
+// Whether the rule matches the person; `found` says what matched.
+static bool matches(const license_rule_person_t *person, const rule_t *rule, bool transitive, match_t *found) {
+  *found = (match_t){.rule = rule};
+  if (rule->group) {
+    for (size_t i = 0; i < person->groups.len; i++) {
+      const group_t *g = &person->groups.ptr[i];
+      if (!transitive && !g->direct) continue;
+      if (eq_ignore_ascii_case(g->display_name.ptr, g->display_name.len, rule->group->ptr, rule->group->len)) {
+        found->group = g;
+        return true;
+      }
+    }
+    return false;
+  }
+  for (size_t i = 0; i < person->app_roles.len; i++) {
+    if (same_string(&person->app_roles.ptr[i], rule->app_role->ptr, rule->app_role->len)) return true;
   }
   return false;
+}
+
+// The fact a match rests on: the group path (`Zoom-Phone ← Sales-Managers` for a group reached
+// through the direct group Sales-Managers, `Zoom-Phone` for a direct one) or `app role Admin`.
+static void fact(text_t *t, const match_t *m) {
+  if (m->group) {
+    text_string(t, &m->group->display_name);
+    if (m->group->via.is_some) {
+      text_cat(t, " \xE2\x86\x90 "); // U+2190 LEFTWARDS ARROW, in UTF-8
+      text_string(t, &m->group->via.val);
+    }
+  } else {
+    text_cat(t, "app role ");
+    text_json(t, m->rule->app_role);
+  }
+}
+
+// `member of Zoom-Webinar, Zoom-Phone` for groups (as the rules name them), `app role Admin`
+// for roles, as the log's sentence reads: the groups first, then the roles.
+static void sentence(text_t *t, const match_t *found, size_t count) {
+  bool any = false;
+  for (size_t i = 0; i < count; i++) {
+    if (!found[i].group) continue;
+    text_cat(t, any ? ", " : "member of ");
+    text_json(t, found[i].rule->group);
+    any = true;
+  }
+  bool roles = false;
+  for (size_t i = 0; i < count; i++) {
+    if (found[i].group) continue;
+    text_cat(t, roles ? ", " : any ? ", app role " : "app role ");
+    text_json(t, found[i].rule->app_role);
+    roles = true;
+  }
 }
 
 // Byte order of UTF-8 is code point order, as Rust and Python sort strings.
@@ -220,10 +308,6 @@ static int compare_strings(const void *a, const void *b) {
   int c = n ? memcmp(x->ptr, y->ptr, n) : 0;
   if (c != 0) return c;
   return x->len < y->len ? -1 : x->len > y->len;
-}
-
-static bool same_string(const string_t *a, const char *b, size_t b_len) {
-  return a->len == b_len && (b_len == 0 || memcmp(a->ptr, b, b_len) == 0);
 }
 
 // The license held equals the one decided (add-ons in any order, each counted).
@@ -239,88 +323,145 @@ static bool same_license(license_rule_license_t *current, const char *plan, size
   return true;
 }
 
+// The facts the decision rests on, most important first (the plan's, then the add-ons' in
+// rule order), each once. Returns false when out of memory, with `out` empty.
+static bool because(const match_t *plan, const match_t *add_on_matches, size_t add_on_count,
+                    license_rule_list_string_t *out) {
+  size_t most = add_on_count + (plan ? 1 : 0);
+  *out = (license_rule_list_string_t){calloc(most ? most : 1, sizeof(string_t)), 0};
+  if (!out->ptr) return false;
+  for (size_t i = 0; i < most; i++) {
+    const match_t *m = plan ? (i == 0 ? plan : &add_on_matches[i - 1]) : &add_on_matches[i];
+    text_t t = {0};
+    fact(&t, m);
+    if (t.failed) {
+      free(t.ptr);
+      for (size_t j = 0; j < out->len; j++) license_rule_string_free(&out->ptr[j]);
+      free(out->ptr);
+      *out = (license_rule_list_string_t){NULL, 0};
+      return false;
+    }
+    bool seen = false;
+    for (size_t j = 0; j < out->len && !seen; j++) seen = same_string(&out->ptr[j], t.ptr, t.len);
+    if (seen) {
+      free(t.ptr);
+    } else {
+      out->ptr[out->len++] = text_take(&t);
+    }
+  }
+  if (out->len == 0) {
+    free(out->ptr);
+    out->ptr = NULL;
+  }
+  return true;
+}
+
 static bool decide(license_rule_person_t *person, license_rule_license_t *current,
                    const config_t *config, license_rule_license_decision_t *ret,
                    license_rule_plugin_error_t *err) {
-  const muster_plugin_types_list_group_t *groups =
-      config->transitive ? &person->transitive_groups : &person->direct_groups;
-  const rule_t *plan = NULL;
-  // At most one add-on per rule: index arrays sized by the rule count.
-  string_t *add_ons = calloc(config->rule_count ? config->rule_count : 1, sizeof(string_t));
-  const rule_t **add_on_rules = calloc(config->rule_count ? config->rule_count : 1, sizeof(rule_t *));
+  match_t plan = {0};
+  bool have_plan = false;
+  // At most one add-on per rule: arrays sized by the rule count.
+  size_t room = config->rule_count ? config->rule_count : 1;
+  string_t *add_ons = calloc(room, sizeof(string_t));
+  match_t *add_on_matches = calloc(room, sizeof(match_t));
   size_t add_on_count = 0;
-  if (!add_ons || !add_on_rules) {
+  if (!add_ons || !add_on_matches) {
     free(add_ons);
-    free(add_on_rules);
-    set_error(err, "out of memory");
-    return false;
+    free(add_on_matches);
+    return out_of_memory(err);
   }
   for (size_t i = 0; i < config->rule_count; i++) {
     const rule_t *rule = &config->rules[i];
-    if (!member_of(groups, rule->group)) continue;
-    if (rule->plan && !plan) plan = rule;
+    match_t found;
+    if (!matches(person, rule, config->transitive, &found)) continue;
     if (rule->add_on) {
       bool seen = false;
       for (size_t j = 0; j < add_on_count; j++) {
         if (same_string(&add_ons[j], rule->add_on->ptr, rule->add_on->len)) seen = true;
       }
       if (!seen) {
-        add_on_rules[add_on_count] = rule;
+        add_on_matches[add_on_count] = found;
         license_rule_string_dup_n(&add_ons[add_on_count++], rule->add_on->ptr, rule->add_on->len);
       }
     }
+    if (rule->plan && !have_plan) {
+      plan = found;
+      have_plan = true;
+    }
   }
+  // The add-ons sorted; their matches in rule order (`add_on_matches` keeps it).
+  if (add_on_count > 1) qsort(add_ons, add_on_count, sizeof(string_t), compare_strings);
+  if (add_on_count == 0) {
+    free(add_ons); // an empty list is returned as {NULL, 0}: the bindings would not free it
+    add_ons = NULL;
+  }
+  license_rule_list_string_t decided = {add_ons, add_on_count};
 
   text_t reason = {0};
   text_cat(&reason, "plan ");
-  if (plan) {
-    text_add(&reason, plan->plan->ptr, plan->plan->len);
-    text_cat(&reason, ": member of ");
-    text_add(&reason, plan->group->ptr, plan->group->len);
+  if (have_plan) {
+    text_json(&reason, plan.rule->plan);
+    text_cat(&reason, ": ");
+    sentence(&reason, &plan, 1);
   } else {
     text_add(&reason, config->default_plan, config->default_plan_len);
     text_cat(&reason, ": no plan group matched (default)");
   }
   if (add_on_count > 0) {
-    // The add-ons sorted; the groups in rule order (`add_on_rules` keeps it).
     text_cat(&reason, "; add-ons ");
-    qsort(add_ons, add_on_count, sizeof(string_t), compare_strings);
     for (size_t i = 0; i < add_on_count; i++) {
       if (i) text_cat(&reason, ", ");
-      text_add(&reason, (const char *)add_ons[i].ptr, add_ons[i].len);
+      text_string(&reason, &add_ons[i]);
     }
-    text_cat(&reason, ": member of ");
-    for (size_t i = 0; i < add_on_count; i++) {
-      if (i) text_cat(&reason, ", ");
-      text_add(&reason, add_on_rules[i]->group->ptr, add_on_rules[i]->group->len);
-    }
-  }
-  free(add_on_rules);
-  license_rule_list_string_t decided = {add_ons, add_on_count};
-  if (reason.failed) {
-    free(reason.ptr);
-    license_rule_list_string_free(&decided);
-    set_error(err, "out of memory");
-    return false;
+    text_cat(&reason, ": ");
+    sentence(&reason, add_on_matches, add_on_count);
   }
 
-  const char *plan_name = plan ? plan->plan->ptr : config->default_plan;
-  size_t plan_len = plan ? plan->plan->len : config->default_plan_len;
+  text_t rule = {0};
+  if (!have_plan) {
+    text_cat(&rule, "default_plan");
+  } else if (plan.rule->name) {
+    text_json(&rule, plan.rule->name);
+  } else if (plan.group) {
+    text_json(&rule, plan.rule->group);
+  } else {
+    text_cat(&rule, "app role ");
+    text_json(&rule, plan.rule->app_role);
+  }
+
+  license_rule_list_string_t facts;
+  bool facts_ok = because(have_plan ? &plan : NULL, add_on_matches, add_on_count, &facts);
+  free(add_on_matches);
+  if (!facts_ok || reason.failed || rule.failed) {
+    if (facts_ok) license_rule_list_string_free(&facts);
+    free(reason.ptr);
+    free(rule.ptr);
+    license_rule_list_string_free(&decided);
+    return out_of_memory(err);
+  }
+
+  const char *plan_name = have_plan ? plan.rule->plan->ptr : config->default_plan;
+  size_t plan_len = have_plan ? plan.rule->plan->len : config->default_plan_len;
   if (current && same_license(current, plan_name, plan_len, &decided)) {
     license_rule_list_string_free(&decided);
     text_t unchanged = {0};
     text_cat(&unchanged, "unchanged; ");
     text_add(&unchanged, reason.ptr, reason.len);
     free(reason.ptr);
+    if (unchanged.failed) {
+      free(unchanged.ptr);
+      free(rule.ptr);
+      license_rule_list_string_free(&facts);
+      return out_of_memory(err);
+    }
     ret->tag = MUSTER_PLUGIN_TYPES_LICENSE_DECISION_NO_CHANGE;
-    license_rule_string_dup_n(&ret->val.no_change, unchanged.failed ? "unchanged" : unchanged.ptr,
-                              unchanged.failed ? 9 : unchanged.len);
-    free(unchanged.ptr);
+    ret->val.no_change = (muster_plugin_types_reason_t){text_take(&unchanged), text_take(&rule), facts};
     return true;
   }
 
   text_t line = {0};
-  text_add(&line, (const char *)person->id.ptr, person->id.len);
+  text_string(&line, &person->id);
   text_cat(&line, ": ");
   text_add(&line, reason.ptr, reason.len);
   if (!line.failed) {
@@ -333,8 +474,8 @@ static bool decide(license_rule_person_t *person, license_rule_license_t *curren
   muster_plugin_types_assignment_t *assign = &ret->val.assign;
   license_rule_string_dup_n(&assign->license.plan, plan_name, plan_len);
   assign->license.add_ons = decided;
-  // The reason's buffer becomes the returned string: the bindings free it with free().
-  assign->reason = (string_t){(uint8_t *)reason.ptr, reason.len};
+  // The buffers become the returned strings: the bindings free them with free().
+  assign->reason = (muster_plugin_types_reason_t){text_take(&reason), text_take(&rule), facts};
   return true;
 }
 

@@ -15,7 +15,9 @@
 //!   400), an opaque absolute `@odata.nextLink`.
 //! - `GET /v1.0/users/delta` and `/groups/delta`: the first round lists everything (soft-deleted
 //!   users as `@removed` `changed`; groups with every member in `members@delta`), later rounds
-//!   what changed since the token (users only when a selected property changed), `@removed`
+//!   what changed since the token (users only when a selected property changed), a selected
+//!   `manager` as `manager@delta` (the manager's id; kept as the user's `manager` property, set
+//!   with `update_user(id, {"manager": "u-2"})`), `@removed`
 //!   `changed`/`deleted`, member additions and removals in `members@delta`, paging by nextLink
 //!   then a deltaLink, the query encoded in the token, `$deltatoken=latest`, expired tokens (410
 //!   with `Location`, or 400 `syncStateNotFound`), and optionally every entry sent twice in
@@ -24,7 +26,9 @@
 //!   injectable 429/503 answers with `Retry-After` and the `x-ms-throttle-*` headers, and a log
 //!   of every request.
 //!
-//! What it does not reproduce: the ResourceUnit token bucket (throttling happens only when
+//! What it does not reproduce: how Graph spells a removed manager in `manager@delta` (not
+//! documented; the fake sends an empty array, which muster reads as "no manager", as it does a
+//! removed entry); the ResourceUnit token bucket (throttling happens only when
 //! injected); replication lag; `Prefer: return=minimal`; `$filter`, `$count`, `$search`,
 //! `$expand`, `$orderby` and `ConsistencyLevel`; OData casts; soft-deleted groups (a group
 //! deletion is permanent) and the membership loss of a soft-deleted user (memberships stay
@@ -290,6 +294,9 @@ impl FakeGraph {
                 "accountEnabled".into(),
                 Value::Bool(p["accountEnabled"].as_bool().unwrap_or(true)),
             );
+            if let Some(manager) = p["manager"]["id"].as_str() {
+                props.insert("manager".into(), Value::String(manager.into()));
+            }
             self.add_user(id, Value::Object(props));
             if p["softDeleted"].as_bool().unwrap_or(false) {
                 self.soft_delete_user(id);
@@ -585,7 +592,14 @@ impl State {
             None => DEFAULT_USER_PROPERTIES.to_vec(),
         };
         for name in wanted {
-            if let Some(v) = user.props.get(name) {
+            if name == "manager" {
+                let manager = user.props.get(name).and_then(Value::as_str);
+                let entries: Vec<Value> = manager
+                    .map(|id| json!({"@odata.type": "#microsoft.graph.user", "id": id}))
+                    .into_iter()
+                    .collect();
+                out.insert("manager@delta".into(), Value::Array(entries));
+            } else if let Some(v) = user.props.get(name) {
                 out.insert(name.into(), v.clone());
             }
         }

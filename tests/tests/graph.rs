@@ -682,6 +682,7 @@ async fn select_asks_graph_for_the_mapped_attributes_only() {
             "givenName",
             "jobTitle",
             "mail",
+            "manager",
             "surname",
             "userPrincipalName"
         ]
@@ -829,4 +830,52 @@ async fn the_fake_graph_pages_projects_expands_and_tracks_changes() {
         .collect();
     principals.sort();
     assert_eq!(principals, [("g-users", "Group"), ("u-f", "User")]);
+}
+
+/// A person's manager (`manager@delta`, with the manager's userPrincipalName from the mirror)
+/// and app roles reach the pipeline's person, and a removed manager is gone in the next round.
+#[tokio::test(flavor = "multi_thread")]
+async fn managers_and_app_roles_come_from_graph() {
+    let fake = FakeGraph::start().await;
+    seed(&fake);
+    fake.update_user("u-b", serde_json::json!({"manager": "u-a"}));
+    fake.update_user("u-c", serde_json::json!({"manager": "u-gone"}));
+    let config = config_from(
+        &graph_config(&fake, ""),
+        &[("MUSTER_TARGET_URL", "http://127.0.0.1:9/scim2")],
+    );
+    let source = GraphSource::new(&config, fake.secret.clone()).expect("source");
+    let store = store::Store::open_in_memory().expect("store");
+    let read = source.read(&store, false).await.expect("read");
+    let person = |read: &muster::sources::graph::GraphRead, id: &str| {
+        read.directory
+            .people
+            .iter()
+            .find(|p| p.id == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} in the directory"))
+    };
+    let ben = person(&read, "u-b");
+    assert_eq!(
+        ben.manager,
+        Some(engine::model::Manager {
+            id: "u-a".into(),
+            user_principal_name: Some("ann.adams@contoso.example".into()),
+        })
+    );
+    assert_eq!(ben.app_roles, ["User"], "through Zoom-Users");
+    // A manager who is not (or not yet) a user in the mirror: the id alone.
+    let cy = person(&read, "u-c").manager.expect("a manager");
+    assert_eq!((cy.id.as_str(), cy.user_principal_name), ("u-gone", None));
+    assert_eq!(person(&read, "u-a").manager, None);
+
+    store.commit_graph_mirror(&read.changes).expect("commit");
+    fake.update_user("u-b", serde_json::json!({"manager": null}));
+    let next = source.read(&store, false).await.expect("incremental read");
+    assert!(next.full_reason.is_none(), "{:?}", next.full_reason);
+    assert_eq!(person(&next, "u-b").manager, None);
+    assert_eq!(
+        person(&next, "u-c").manager.map(|m| m.id).as_deref(),
+        Some("u-gone")
+    );
 }

@@ -323,8 +323,8 @@ pub fn compare(sides: &Sides, gates: &Gates, samples: usize) -> Impact {
                 person: who(),
                 before: held_before.as_ref().map(describe),
                 after: held_after.as_ref().map(describe),
-                reason_before: old.license_reason.map(str::to_string),
-                reason_after: new.license_reason.map(str::to_string),
+                reason_before: old.license_step.map(license_reason),
+                reason_after: new.license_step.map(license_reason),
             });
         }
         let diffs = attribute_diffs(old.attributes(), new.attributes(), &license_paths);
@@ -426,8 +426,8 @@ struct Outcome<'p> {
     code: Option<&'p str>,
     reason: Option<&'p str>,
     name: Option<&'p str>,
-    /// The license rule's step description.
-    license_reason: Option<&'p str>,
+    /// The license rule's step.
+    license_step: Option<&'p crate::log::Step>,
 }
 
 impl Default for Outcome<'_> {
@@ -439,7 +439,7 @@ impl Default for Outcome<'_> {
             code: None,
             reason: None,
             name: None,
-            license_reason: None,
+            license_step: None,
         }
     }
 }
@@ -480,18 +480,36 @@ fn outcomes<'p>(
         outcome.code = info.error_code.as_deref();
         outcome.reason = info.reason.as_deref();
         outcome.name = entry.source_identity.display_name.as_deref();
-        outcome.license_reason = entry
+        outcome.license_step = entry
             .provisioning_steps
             .iter()
             .rev()
-            .find(|step| step.name.as_str().starts_with("license:"))
-            .map(|step| step.description.as_str());
+            .find(|step| step.name.as_str().starts_with("license:"));
     }
     for action in plan.actions.iter().chain(&plan.staged) {
         let outcome = out.entry(action.source_id.as_str()).or_default();
         outcome.record = action.record_after.as_ref();
     }
     out
+}
+
+/// A license step's sentence, followed by the rule that decided and the facts it rests on
+/// where the plugin gave them (interface 0.2.0): `plan pro: app role Admin [rule
+/// admins-get-pro; because app role Admin]`.
+fn license_reason(step: &crate::log::Step) -> String {
+    let detail = |key: &str| step.details.get(key).map(|v| v.as_str());
+    let why: Vec<String> = [
+        detail(crate::plugin_stage::RULE).map(|r| format!("rule {r}")),
+        detail(crate::plugin_stage::BECAUSE).map(|b| format!("because {b}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if why.is_empty() {
+        step.description.to_string()
+    } else {
+        format!("{} [{}]", step.description.as_str(), why.join("; "))
+    }
 }
 
 /// `license` as the target holds it: without the add-ons the profile has no attributes for

@@ -18,7 +18,7 @@ use std::process::Command;
 
 use common::guests::{
     Lang, build_example, build_guest, cache_dir, cached, clang, componentize_js, componentize_py,
-    key, root, run,
+    key, root, run, wit_0_2,
 };
 
 /// `muster <args>` with the compiled-component cache in the target folder.
@@ -32,6 +32,19 @@ fn muster(args: &[&str]) -> (bool, String, String) {
 
 fn passes(wasm: &Path, cases: &str) {
     passes_file(wasm, &root().join("plugins/cases").join(cases));
+}
+
+/// An example built for `muster:plugin@0.2.0` passes the cases every build shares and those
+/// of what only 0.2.0 can say (`<name>-0.2.json`).
+fn passes_0_2(wasm: &Path, example: &str) {
+    passes(wasm, &format!("{example}.json"));
+    passes(wasm, &format!("{example}-0.2.json"));
+    let (ok, stdout, stderr) = muster(&["plugin", "check", wasm.to_str().expect("utf-8")]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("interface: muster:plugin@0.2.0"),
+        "{stdout}"
+    );
 }
 
 fn passes_file(wasm: &Path, cases: &Path) {
@@ -50,20 +63,79 @@ fn passes_file(wasm: &Path, cases: &Path) {
 
 #[test]
 fn rust_builds_pass_the_shared_cases() {
-    passes(
+    passes_0_2(
         Path::new(muster_artifacts::LICENSE_BY_GROUP),
+        "license-by-group",
+    );
+    passes_0_2(
+        Path::new(muster_artifacts::NORMALIZE_ATTRIBUTES),
+        "normalize-attributes",
+    );
+}
+
+/// The examples as they were built for `muster:plugin@0.1.0` (`tests/guests/0.1.0/`) still
+/// pass the cases every build shares, and say which version they are.
+fn passes_0_1(wasm: &Path, cases: &str) {
+    passes(wasm, cases);
+    let (ok, stdout, stderr) = muster(&["plugin", "check", wasm.to_str().expect("utf-8")]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("interface: muster:plugin@0.1.0"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_0_1_0_builds_of_the_examples_still_pass_the_shared_cases() {
+    passes_0_1(
+        Path::new(muster_artifacts::LICENSE_BY_GROUP_0_1),
         "license-by-group.json",
     );
-    passes(
-        Path::new(muster_artifacts::NORMALIZE_ATTRIBUTES),
+    passes_0_1(
+        Path::new(muster_artifacts::NORMALIZE_ATTRIBUTES_0_1),
         "normalize-attributes.json",
     );
+    for (lang, folder, world, cases) in [
+        (
+            Lang::Python,
+            "license-by-group-py",
+            "license-rule",
+            "license-by-group.json",
+        ),
+        (
+            Lang::Js,
+            "license-by-group-js",
+            "license-rule",
+            "license-by-group.json",
+        ),
+        (
+            Lang::C,
+            "license-by-group-c",
+            "license-rule",
+            "license-by-group.json",
+        ),
+        (
+            Lang::Python,
+            "normalize-attributes-py",
+            "transformer",
+            "normalize-attributes.json",
+        ),
+        (
+            Lang::Js,
+            "normalize-attributes-js",
+            "transformer",
+            "normalize-attributes.json",
+        ),
+    ] {
+        let wasm = build_example(lang, &format!("tests/guests/0.1.0/{folder}"), world);
+        passes_0_1(&wasm, cases);
+    }
 }
 
 #[test]
 fn python_license_rule_passes_the_shared_cases() {
     let wasm = build_example(Lang::Python, "plugins/license-by-group-py", "license-rule");
-    passes(&wasm, "license-by-group.json");
+    passes_0_2(&wasm, "license-by-group");
     let (ok, stdout, stderr) = muster(&["plugin", "check", wasm.to_str().expect("utf-8")]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("world:     license-rule"), "{stdout}");
@@ -76,7 +148,7 @@ fn python_license_rule_passes_the_shared_cases() {
 #[test]
 fn javascript_license_rule_passes_the_shared_cases() {
     let wasm = build_example(Lang::Js, "plugins/license-by-group-js", "license-rule");
-    passes(&wasm, "license-by-group.json");
+    passes_0_2(&wasm, "license-by-group");
     let (ok, stdout, stderr) = muster(&["plugin", "check", wasm.to_str().expect("utf-8")]);
     assert!(ok, "{stderr}");
     assert!(
@@ -88,7 +160,7 @@ fn javascript_license_rule_passes_the_shared_cases() {
 #[test]
 fn c_license_rule_passes_the_shared_cases() {
     let wasm = build_example(Lang::C, "plugins/license-by-group-c", "license-rule");
-    passes(&wasm, "license-by-group.json");
+    passes_0_2(&wasm, "license-by-group");
     let (ok, stdout, stderr) = muster(&["plugin", "check", wasm.to_str().expect("utf-8")]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("world:     license-rule"), "{stdout}");
@@ -165,13 +237,13 @@ fn python_transform_passes_the_shared_cases() {
         "plugins/normalize-attributes-py",
         "transformer",
     );
-    passes(&wasm, "normalize-attributes.json");
+    passes_0_2(&wasm, "normalize-attributes");
 }
 
 #[test]
 fn javascript_transform_passes_the_shared_cases() {
     let wasm = build_example(Lang::Js, "plugins/normalize-attributes-js", "transformer");
-    passes(&wasm, "normalize-attributes.json");
+    passes_0_2(&wasm, "normalize-attributes");
 }
 
 #[test]
@@ -295,7 +367,21 @@ fn scaffold_builds_and_passes(lang: Lang, flag: &str, world: &str) {
         dir.join("cases.json").to_str().expect("utf-8"),
     ]);
     assert!(ok, "{stdout}\n{stderr}");
-    assert!(stdout.contains("6 passed, 0 failed"), "{stdout}");
+    let cases = std::fs::read_to_string(dir.join("cases.json")).expect("the scaffold's cases");
+    let count = serde_json::from_str::<serde_json::Value>(&cases).expect("JSON")["cases"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert!(count >= 6, "{count} cases");
+    assert!(
+        stdout.contains(&format!("{count} passed, 0 failed")),
+        "{stdout}"
+    );
+    let (ok, stdout, stderr) = muster(&["plugin", "check", wasm.to_str().expect("utf-8")]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("interface: muster:plugin@0.2.0"),
+        "a scaffold is on the newest interface: {stdout}"
+    );
 }
 
 #[test]
@@ -355,7 +441,7 @@ fn helpers_pass(lang: Lang, guest: &str, source: &str, helper: &str) {
         std::fs::copy(&from, work.path().join(name))
             .unwrap_or_else(|e| panic!("{}: {e}", from.display()));
     }
-    let wasm = build_guest(lang, work.path(), guest, "transformer");
+    let wasm = build_guest(lang, work.path(), guest, "transformer", &wit_0_2());
     passes_file(&wasm, &root().join("tests/guests/helpers-cases.json"));
 }
 

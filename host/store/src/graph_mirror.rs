@@ -35,6 +35,9 @@ pub struct MirrorUser {
     pub enabled: bool,
     /// `@removed` with reason `changed`: in Entra's recycle bin, restorable for 30 days.
     pub soft_deleted: bool,
+    /// The object id of the user's manager (`manager@delta`), where they have one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager: Option<String>,
 }
 
 /// What a group member is, from its `@odata.type`.
@@ -195,6 +198,7 @@ mod tests {
             attributes: Attributes::from([("displayName".into(), Value::Text(name.into()))]),
             enabled: true,
             soft_deleted: false,
+            manager: None,
         }
     }
 

@@ -2,11 +2,13 @@
 //
 // Config: {"group": "Zoom-Licensed", "plan": "licensed", "default_plan": "basic"}
 //
-// `muster plugin build-c` generates the bindings (license_rule.h) from wit/plugin.wit when it
-// builds. The export owns its arguments and frees them; what it returns is malloc'd
-// (license_rule_string_dup) and freed by the bindings after the host has read it. Returning
-// false with `err` filled in fails this person with that error; the host goes on.
+// `muster plugin build-c` generates the bindings (license_rule.h) from wit/plugin.wit
+// (muster:plugin@0.2.0) when it builds. The export owns its arguments and frees them; what it
+// returns is malloc'd (license_rule_string_dup) and freed by the bindings after the host has
+// read it; an empty list goes back as {NULL, 0}. Returning false with `err` filled in fails this
+// person with that error; the host goes on.
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "json.h"
@@ -60,26 +62,54 @@ static bool parse_config(const json_value *doc, const json_string *out[], licens
   return true;
 }
 
+// The fact a decision rests on: `Zoom-Licensed` for a direct group, `Zoom-Licensed ← Sales` for
+// one reached through the direct group Sales.
+static void group_path(const muster_plugin_types_group_t *group, string_t *out) {
+  const string_t *name = &group->display_name, *via = &group->via.val;
+  if (!group->via.is_some) {
+    license_rule_string_dup_n(out, (const char *)name->ptr, name->len);
+    return;
+  }
+  static const char ARROW[] = " \xE2\x86\x90 "; // U+2190 LEFTWARDS ARROW, in UTF-8
+  size_t arrow = sizeof ARROW - 1;
+  out->len = name->len + arrow + via->len;
+  out->ptr = malloc(out->len);
+  if (!out->ptr) abort(); // as the bindings do when they run out of memory
+  memcpy(out->ptr, name->ptr, name->len);
+  memcpy(out->ptr + name->len, ARROW, arrow);
+  memcpy(out->ptr + name->len + arrow, via->ptr, via->len);
+}
+
 static bool decide(const license_rule_person_t *person, const license_rule_license_t *current,
                    const json_string *cfg[], license_rule_license_decision_t *ret) {
   const json_string *group = cfg[0];
-  bool member = false;
-  for (size_t i = 0; i < person->transitive_groups.len; i++) {
-    const string_t *name = &person->transitive_groups.ptr[i].display_name;
-    member |= equal_ignoring_case(name->ptr, name->len, group->ptr, group->len);
+  // `groups` holds every group the person is in, direct or through nesting (`direct` tells).
+  const muster_plugin_types_group_t *found = NULL;
+  for (size_t i = 0; i < person->groups.len && !found; i++) {
+    const string_t *name = &person->groups.ptr[i].display_name;
+    if (equal_ignoring_case(name->ptr, name->len, group->ptr, group->len)) found = &person->groups.ptr[i];
   }
-  const json_string *plan = member ? cfg[1] : cfg[2];
-  char reason[512];
-  snprintf(reason, sizeof reason, "%s %.*s", member ? "member of" : "not a member of", (int)group->len, group->ptr);
+  const json_string *plan = found ? cfg[1] : cfg[2];
+  char text[512];
+  snprintf(text, sizeof text, "%s %.*s", found ? "member of" : "not a member of", (int)group->len, group->ptr);
+  // Why: the sentence, the rule (empty: this plugin has one) and the facts it rests on.
+  muster_plugin_types_reason_t reason = {0};
+  license_rule_string_dup(&reason.text, text);
+  if (found) {
+    string_t *because = malloc(sizeof *because);
+    if (!because) abort();
+    group_path(found, because);
+    reason.because = (license_rule_list_string_t){because, 1};
+  }
   if (current && current->add_ons.len == 0 && equal(current->plan.ptr, current->plan.len, plan->ptr, plan->len)) {
     ret->tag = MUSTER_PLUGIN_TYPES_LICENSE_DECISION_NO_CHANGE;
-    license_rule_string_dup(&ret->val.no_change, reason);
+    ret->val.no_change = reason;
     return true;
   }
   ret->tag = MUSTER_PLUGIN_TYPES_LICENSE_DECISION_ASSIGN;
   license_rule_string_dup_n(&ret->val.assign.license.plan, plan->ptr, plan->len);
   ret->val.assign.license.add_ons = (license_rule_list_string_t){NULL, 0};
-  license_rule_string_dup(&ret->val.assign.reason, reason);
+  ret->val.assign.reason = reason;
   return true;
 }
 

@@ -18,7 +18,7 @@ pub enum Lang {
     C,
 }
 
-/// The world a plugin targets (`wit/plugin.wit`).
+/// The world a plugin targets (in the interface's newest version, `wit/0.2.0/plugin.wit`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum World {
     LicenseRule,
@@ -34,7 +34,9 @@ impl World {
     }
 }
 
-const WIT: &str = include_str!("../../../../wit/plugin.wit");
+/// The interface a scaffold is built against, copied into it as `wit/plugin.wit`: the newest
+/// version this host serves.
+const WIT: &str = include_str!("../../../../wit/0.2.0/plugin.wit");
 
 /// A world's README, cases file and configuration.
 fn world_files(world: World) -> [(&'static str, &'static str); 3] {

@@ -9,10 +9,13 @@
 
 use std::collections::HashSet;
 
-use engine::model::{Attributes, GroupRef, OtherJson, Person, Value};
+use engine::model::{Attributes, GroupRef, Manager, OtherJson, Person, Value};
 use scim::resource::get_ci;
 use serde_json::Value as Json;
 use store::{GatewayResource, StoreError};
+
+const MANAGER_VALUE: &str =
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value";
 
 /// The person for `user`, in `direct` groups and, through nesting, `transitive` ones.
 pub fn person(user: &GatewayResource, direct: &[GroupRef], transitive: &[GroupRef]) -> Person {
@@ -27,7 +30,18 @@ pub fn person(user: &GatewayResource, direct: &[GroupRef], transitive: &[GroupRe
         .and_then(|o| get_ci(o, "active"))
         .and_then(Json::as_bool)
         .unwrap_or(true);
+    // Entra sends the manager as the enterprise extension's `manager.value`: the manager's id
+    // at this endpoint (RFC 7643 §4.3); their userPrincipalName is not part of it.
+    let manager = attributes
+        .get(MANAGER_VALUE)
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())
+        .map(|id| Manager {
+            id: id.to_string(),
+            user_principal_name: None,
+        });
     let mut person = Person::new(user.id.clone(), attributes);
+    person.manager = manager;
     person.enabled = active;
     person.assigned_directly = true;
     person.direct_groups = direct.to_vec();
@@ -92,7 +106,16 @@ pub fn groups_with_nesting<E>(
         if !seen.insert(group.id.clone()) {
             continue;
         }
-        queue.extend(parents(&group.id)?);
+        // A group reached through nesting names the direct group it came through; breadth
+        // first, the first time a group is reached is through the nearest one.
+        let via = group
+            .via
+            .clone()
+            .unwrap_or_else(|| group.display_name.clone());
+        queue.extend(parents(&group.id)?.into_iter().map(|mut parent| {
+            parent.via = Some(via.clone());
+            parent
+        }));
         transitive.push(group);
     }
     Ok((direct, transitive))
@@ -133,6 +156,20 @@ mod tests {
         );
         assert_eq!(p.attributes["name.givenName"], Value::Text("Ann".into()));
         assert_eq!(p.attributes["id"], Value::Text("u1".into()));
+        assert_eq!(p.manager, None);
+
+        let managed = resource(
+            GatewayKind::User,
+            "u2",
+            json!({"userName": "b@x.example",
+                   "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":
+                       {"manager": {"value": "u1"}}}),
+        );
+        let manager = person(&managed, &[], &[]).manager.expect("a manager");
+        assert_eq!(
+            (manager.id.as_str(), manager.user_principal_name),
+            ("u1", None)
+        );
     }
 
     #[test]
@@ -153,7 +190,10 @@ mod tests {
         };
         let (direct, transitive) = groups_with_nesting("u", parents).expect("no error");
         assert_eq!(direct.len(), 1);
-        let names: Vec<&str> = transitive.iter().map(|g| g.display_name.as_str()).collect();
-        assert_eq!(names, ["A", "B"]);
+        let names: Vec<(&str, Option<&str>)> = transitive
+            .iter()
+            .map(|g| (g.display_name.as_str(), g.via.as_deref()))
+            .collect();
+        assert_eq!(names, [("A", None), ("B", Some("A"))]);
     }
 }

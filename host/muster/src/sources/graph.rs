@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use engine::config::{Config, GraphSourceConfig};
 use engine::membership::{Assignment, resolve_assignments, resolve_memberships};
-use engine::model::{Group, Person};
+use engine::model::{Group, Manager, Person, Value};
 use store::{GraphMirror, MemberKind, MirrorChanges, MirrorGroup, MirrorUser, Store};
 
 pub use certificate::{CertificateError, ClientCertificate};
@@ -336,10 +336,17 @@ fn delta_link(url: &str, link: Option<String>) -> Result<String, GraphError> {
 /// The user properties `$select` asks for: what the mappings and scoping filters read, the
 /// configured extras, and what muster itself needs.
 fn user_properties(config: &Config, graph: &GraphSourceConfig) -> Vec<String> {
-    let mut names: BTreeSet<String> = ["accountEnabled", "displayName", "userPrincipalName"]
-        .into_iter()
-        .map(str::to_string)
-        .collect();
+    // `manager` comes back as `manager@delta`, the manager's object id, which plugins on
+    // interface 0.2.0 are shown (https://learn.microsoft.com/graph/delta-query-users).
+    let mut names: BTreeSet<String> = [
+        "accountEnabled",
+        "displayName",
+        "manager",
+        "userPrincipalName",
+    ]
+    .into_iter()
+    .map(str::to_string)
+    .collect();
     names.extend(config.mappings.iter().filter_map(|m| m.source.clone()));
     names.extend(
         config
@@ -402,11 +409,29 @@ fn build_directory(
 ) -> Directory {
     let mut people = Vec::with_capacity(users.len());
     let mut index = HashMap::with_capacity(users.len());
-    for (id, user) in users {
+    // A manager's userPrincipalName, where the manager is a user in the mirror.
+    let principal_name = |id: &str| {
+        users
+            .get(id)
+            .and_then(|m| m.attributes.get("userPrincipalName"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let managers: Vec<Option<Manager>> = users
+        .values()
+        .map(|user| {
+            user.manager.as_ref().map(|id| Manager {
+                user_principal_name: principal_name(id),
+                id: id.clone(),
+            })
+        })
+        .collect();
+    for ((id, user), manager) in users.into_iter().zip(managers) {
         index.insert(id.clone(), people.len());
         let mut person = Person::new(id, user.attributes);
         person.enabled = user.enabled;
         person.soft_deleted = user.soft_deleted;
+        person.manager = manager;
         people.push(person);
     }
     let mut unknown_members = 0usize;

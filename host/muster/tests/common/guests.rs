@@ -144,16 +144,35 @@ pub fn run(mut command: Command, what: &str) {
     );
 }
 
-/// Builds a guest folder (relative to the repository root) with the command its README gives.
-pub fn build_example(lang: Lang, path: &str, world: &str) -> PathBuf {
-    let folder = path.rsplit('/').next().unwrap_or(path);
-    build_guest(lang, &root().join(path), folder, world)
+/// The WIT folder of `muster:plugin@0.2.0`, which the examples in `plugins/` and the helper
+/// modules target.
+pub fn wit_0_2() -> PathBuf {
+    root().join("wit/0.2.0")
 }
 
-/// Builds the guest in `dir` as [`build_example`] does, cached under `folder`.
-pub fn build_guest(lang: Lang, dir: &Path, folder: &str, world: &str) -> PathBuf {
+/// Builds a guest folder (relative to the repository root) with the command its README gives:
+/// the examples in `plugins/` against 0.2.0, the test guests in `tests/guests/` (the 0.1.0
+/// copies of the examples among them) against 0.1.0.
+pub fn build_example(lang: Lang, path: &str, world: &str) -> PathBuf {
+    let folder = path.rsplit('/').next().unwrap_or(path);
+    let wit = if path.starts_with("plugins/") {
+        wit_0_2()
+    } else {
+        root().join("wit")
+    };
+    let label = if path.starts_with("tests/guests/0.1.0/") {
+        format!("{folder}-0.1.0")
+    } else {
+        folder.to_string()
+    };
+    build_guest(lang, &root().join(path), &label, world, &wit)
+}
+
+/// Builds the guest in `dir` against the WIT in `wit`, as [`build_example`] does, cached under
+/// `folder`.
+pub fn build_guest(lang: Lang, dir: &Path, folder: &str, world: &str, wit: &Path) -> PathBuf {
     let dir = dir.to_path_buf();
-    let wit = root().join("wit");
+    let wit = wit.to_path_buf();
     match lang {
         Lang::Python => {
             let (tool, version) = componentize_py();

@@ -4,20 +4,23 @@
 //
 // Config: {"prefix": "Dept-"}
 //
-// componentize-js generates the bindings from wit/plugin.wit when it builds: records arrive as
-// objects with camelCase fields, variants are {tag, val}, and a thrown {code, message} is the
-// plugin-error of the result. `muster-plugin.js` (beside this file) reads the configuration and
-// builds the answers; a helper that fails, such as a configuration without `prefix`, fails this
-// person with `invalid-config` and the host goes on.
+// componentize-js generates the bindings from wit/plugin.wit (`muster:plugin@0.2.0`) when it
+// builds: records arrive as objects with camelCase fields (`person.groups[0].displayName`),
+// variants are {tag, val}, and a thrown {code, message} is the plugin-error of the result.
+// `muster-plugin.js` (beside this file) reads the configuration and builds the answers; a helper
+// that fails, such as a configuration without `prefix`, fails this person with `invalid-config`
+// and the host goes on.
 
 import * as mp from './muster-plugin.js';
 
-const DEPARTMENT = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department';
+// A well-known attribute is named by its case (`'department'`, the interface's `well-known`
+// enum); any other target attribute by its SCIM path.
+const DEPARTMENT = mp.WellKnown.DEPARTMENT;
 
 export function transform(person, config) {
   const { prefix } = mp.config(config, { prefix: 'string' });
-  const group = person.directGroups.find(
-    (g) => g.displayName.startsWith(prefix) && g.displayName.length > prefix.length,
+  const group = person.groups.find(
+    (g) => g.direct && g.displayName.startsWith(prefix) && g.displayName.length > prefix.length,
   );
   const current = mp.target(person, DEPARTMENT);
   if (group) {

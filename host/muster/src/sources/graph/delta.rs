@@ -34,6 +34,7 @@ pub fn apply_user_page(
                     attributes: Attributes::new(),
                     enabled: false,
                     soft_deleted: true,
+                    manager: None,
                 });
                 user.soft_deleted = true;
                 Some(user)
@@ -46,9 +47,15 @@ pub fn apply_user_page(
         let Json::Object(fields) = entry else {
             continue;
         };
+        // An entry without `manager@delta` leaves the manager as it was.
+        let mut manager = current(changes, base, &id).and_then(|u| u.manager);
         let mut attributes = Attributes::new();
         let mut enabled = true;
         for (name, value) in fields {
+            if name == "manager@delta" {
+                manager = manager_of(&value);
+                continue;
+            }
             if name == "id" || name.starts_with("@odata") || name.contains('@') {
                 continue;
             }
@@ -66,6 +73,7 @@ pub fn apply_user_page(
                 attributes,
                 enabled,
                 soft_deleted: false,
+                manager,
             }),
         );
     }
@@ -128,6 +136,16 @@ fn current(
     }
 }
 
+/// The manager a `manager@delta` array names: its one entry that is not `@removed`; none when
+/// the array is empty or its entry was removed.
+fn manager_of(value: &Json) -> Option<String> {
+    value
+        .as_array()?
+        .iter()
+        .filter(|m| removed_reason(m).is_none())
+        .find_map(|m| m.get("id").and_then(Json::as_str).map(str::to_string))
+}
+
 fn removed_reason(entry: &Json) -> Option<&str> {
     entry
         .get("@removed")
@@ -156,6 +174,7 @@ mod tests {
                 attributes: Attributes::from([("jobTitle".into(), Value::Text("Old".into()))]),
                 enabled: true,
                 soft_deleted: false,
+                manager: None,
             },
         );
         let page = vec![
@@ -178,6 +197,46 @@ mod tests {
         assert!(b.soft_deleted);
         assert_eq!(b.attributes["jobTitle"], Value::Text("Old".into()));
         assert_eq!(changes["c"], None);
+    }
+
+    #[test]
+    fn a_manager_is_set_kept_replaced_and_removed() {
+        let mut base = BTreeMap::new();
+        base.insert(
+            "b".to_string(),
+            MirrorUser {
+                attributes: Attributes::new(),
+                enabled: true,
+                soft_deleted: false,
+                manager: Some("boss".into()),
+            },
+        );
+        let user = |type_id: &str| json!({"@odata.type": "#microsoft.graph.user", "id": type_id});
+        let page = vec![
+            json!({"id": "a", "manager@delta": [user("m1")]}),
+            // No manager@delta: the manager stays.
+            json!({"id": "b", "displayName": "B"}),
+            json!({"id": "c", "manager@delta": [user("m1")]}),
+            json!({"id": "c", "manager@delta": [
+                {"@odata.type": "#microsoft.graph.user", "id": "m1", "@removed": {"reason": "deleted"}},
+                user("m2")]}),
+            json!({"id": "d", "manager@delta": [user("m1")]}),
+            json!({"id": "d", "manager@delta": []}),
+        ];
+        let mut changes = BTreeMap::new();
+        apply_user_page(&mut changes, &base, page);
+        let manager = |id: &str| changes[id].as_ref().and_then(|u| u.manager.clone());
+        assert_eq!(manager("a").as_deref(), Some("m1"));
+        assert_eq!(manager("b").as_deref(), Some("boss"));
+        assert_eq!(manager("c").as_deref(), Some("m2"));
+        assert_eq!(manager("d"), None);
+        assert!(
+            !changes["a"]
+                .as_ref()
+                .expect("a")
+                .attributes
+                .contains_key("manager@delta")
+        );
     }
 
     #[test]
