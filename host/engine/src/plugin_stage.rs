@@ -858,7 +858,7 @@ mod tests {
 
     use super::*;
     use crate::config::ProfileName;
-    use crate::model::GroupRef;
+    use crate::model::{GroupRef, Manager};
 
     fn group(name: &str) -> GroupRef {
         GroupRef {
@@ -1068,6 +1068,86 @@ mod tests {
         assert_eq!(detail("inputs").as_deref(), Some("no groups"));
         assert_eq!(detail("license").as_deref(), Some("basic"));
         assert_eq!(detail("version").as_deref(), Some("1"));
+    }
+
+    /// Assigns `basic` naming its rule and what it rests on, as a 0.2.0 plugin can.
+    struct Explained;
+
+    impl LicenseRule for Explained {
+        fn id(&self) -> PluginId {
+            PluginId {
+                name: "explained".into(),
+                version: "2".into(),
+            }
+        }
+        fn decide(
+            &self,
+            _: &PluginInput,
+            _: Option<&License>,
+            _: &str,
+        ) -> Result<LicenseDecision, PluginError> {
+            Ok(LicenseDecision::Assign {
+                license: License::new("basic", Vec::<String>::new()),
+                reason: "everyone".into(),
+                rule: "everyone-basic".into(),
+                because: vec!["Zoom-Users ← Sales".into(), "app role User".into()],
+            })
+        }
+    }
+
+    #[test]
+    fn a_license_step_carries_the_rule_and_what_it_rests_on() {
+        let rule = |plugin: Arc<dyn LicenseRule>| PinnedPlugins {
+            transforms: vec![],
+            license: Some(Pinned {
+                plugin,
+                config: "{}".into(),
+                inputs: PluginInputs::default(),
+            }),
+        };
+        let (_, steps) = run_with_steps(&rule(Arc::new(Explained)));
+        let detail = |steps: &[Step], key: &str| steps[0].details.get(key).map(|t| t.to_string());
+        assert_eq!(steps[0].description.as_str(), "everyone");
+        assert_eq!(detail(&steps, RULE).as_deref(), Some("everyone-basic"));
+        assert_eq!(
+            detail(&steps, BECAUSE).as_deref(),
+            Some("Zoom-Users ← Sales; app role User")
+        );
+        // A decision without them (interface 0.1.0) adds neither.
+        let (_, steps) = run_with_steps(&rule(Arc::new(Basic)));
+        assert_eq!(detail(&steps, RULE), None);
+        assert_eq!(detail(&steps, BECAUSE), None);
+    }
+
+    #[test]
+    fn app_roles_and_the_manager_are_shown_unless_the_inputs_leave_them_out() {
+        let full = PluginInput {
+            id: "p1".into(),
+            app_roles: vec!["Admin".into()],
+            manager: Some(Manager {
+                id: "m1".into(),
+                user_principal_name: None,
+            }),
+            ..PluginInput::default()
+        };
+        let mut shown = PluginInput::default();
+        let everything_but = |app_roles, manager| PluginInputs {
+            attributes: Some(vec![]),
+            app_roles,
+            manager,
+            ..PluginInputs::default()
+        };
+        project(&everything_but(true, true), &full, &mut shown);
+        assert_eq!(
+            (&shown.app_roles, &shown.manager),
+            (&full.app_roles, &full.manager)
+        );
+        project(&everything_but(false, false), &full, &mut shown);
+        assert!(shown.app_roles.is_empty() && shown.manager.is_none());
+        assert_eq!(
+            everything_but(false, false).describe().as_deref(),
+            Some("attributes none; direct and transitive groups; no app roles; no manager")
+        );
     }
 
     #[test]

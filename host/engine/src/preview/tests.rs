@@ -259,3 +259,21 @@ fn bounds_parse_from_counts_and_percentages() {
     assert_eq!(both.max_license_changes, Some(Bound::Count(1)));
     assert_eq!(both.max_new_failures, Some(Bound::Count(0)));
 }
+
+#[test]
+fn a_license_reason_names_the_rule_and_what_it_rests_on_where_given() {
+    use crate::log::{Status, Step, StepType};
+    let mut step = Step::new(
+        StepType::Processing,
+        "license:rule",
+        Status::Success,
+        "plan pro: app role Admin",
+    );
+    assert_eq!(super::license_reason(&step), "plan pro: app role Admin");
+    step.details.insert(crate::plugin_stage::RULE, "admins-get-pro");
+    step.details.insert(crate::plugin_stage::BECAUSE, "app role Admin");
+    assert_eq!(
+        super::license_reason(&step),
+        "plan pro: app role Admin [rule admins-get-pro; because app role Admin]"
+    );
+}
