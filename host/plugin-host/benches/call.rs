@@ -1,7 +1,9 @@
 //! `license-by-group` on a person with 30 attributes and 20 groups: a fresh pooled instance per
-//! call (what the host does) against the same rule compiled natively, in the same run.
+//! call (what the host does) against the same rule compiled natively, in the same run, and the
+//! rule's `muster:plugin@0.1.0` build against its 0.2.0 build, measured alternately in the same
+//! window, with the fuel (guest instructions) each call burns.
 //!
-//! `cargo bench -p plugin-host --bench call` prints both and their ratio; the figures go into
+//! `cargo bench -p plugin-host --bench call` prints them and their ratios; the figures go into
 //! `plugins/README.md`.
 
 // The allocator and its settings as the `muster` binary runs them.
@@ -81,8 +83,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("native", |b| b.iter(|| native.decide(&p, None, CONFIG)));
     group.finish();
 
-    let (wasm_p50, wasm_p99) = percentiles(|| drop(wasm.decide(&p, None, CONFIG)));
-    let (native_p50, native_p99) = percentiles(|| drop(native.decide(&p, None, CONFIG)));
+    let native_p50 = percentiles(|| drop(native.decide(&p, None, CONFIG))).0;
     // As a cycle calls it: the engine shows the rule what the example configuration declares
     // (its transitive `Zoom-` groups), projected per person.
     let inputs = PluginInputs {
@@ -93,18 +94,50 @@ fn bench(c: &mut Criterion) {
         ..PluginInputs::default()
     };
     let mut shown = PluginInput::default();
-    let (declared_p50, declared_p99) = percentiles(|| {
-        project(&inputs, &p, &mut shown);
-        drop(wasm.decide(&shown, None, CONFIG))
-    });
+    project(&inputs, &p, &mut shown);
+    let old_bytes = std::fs::read(muster_artifacts::LICENSE_BY_GROUP_0_1).expect("0.1.0 guest");
+    let old =
+        Plugin::load(&runtime, "license-by-group", &old_bytes, Limits::default()).expect("loads");
+    let versions = [("0.1.0", &old), ("0.2.0", &wasm)];
+    for (version, plugin) in versions {
+        assert_eq!(
+            license(plugin.decide(&p, None, CONFIG).expect("wasm")),
+            license(native.decide(&p, None, CONFIG).expect("native")),
+            "{version} assigns what native Rust does"
+        );
+    }
+    // Alternated, three rounds: this VM's speed swings between runs, so each figure is the
+    // median of its rounds, all taken in the same window.
+    let mut whole: [Vec<(Duration, Duration)>; 2] = Default::default();
+    let mut declared: [Vec<(Duration, Duration)>; 2] = Default::default();
+    for _ in 0..3 {
+        for (i, (_, plugin)) in versions.iter().enumerate() {
+            whole[i].push(percentiles(|| drop(plugin.decide(&p, None, CONFIG))));
+            declared[i].push(percentiles(|| drop(plugin.decide(&shown, None, CONFIG))));
+        }
+    }
+    let median = |runs: &mut Vec<(Duration, Duration)>| {
+        runs.sort();
+        runs[runs.len() / 2]
+    };
     let ratio = |d: Duration| d.as_secs_f64() / native_p50.as_secs_f64().max(1e-12);
-    println!(
-        "\nlicense-by-group, 30 attributes, 20 groups:\n  wasm (fresh instance per call): p50 {wasm_p50:?}  p99 {wasm_p99:?}  ratio (p50) {:.1}x\n  \
-         wasm, declared inputs only:     p50 {declared_p50:?}  p99 {declared_p99:?}  ratio (p50) {:.1}x\n  \
-         native (whole person):          p50 {native_p50:?}  p99 {native_p99:?}",
-        ratio(wasm_p50),
-        ratio(declared_p50),
-    );
+    let fuel = |plugin: &Plugin, person: &PluginInput| {
+        plugin.decide_with_stats(person, None, CONFIG).1.fuel_used
+    };
+    println!("\nlicense-by-group, 30 attributes, 20 groups, a fresh instance per call:");
+    for (i, (version, plugin)) in versions.iter().enumerate() {
+        let (w50, w99) = median(&mut whole[i]);
+        let (d50, d99) = median(&mut declared[i]);
+        println!(
+            "  {version} whole person:    p50 {w50:?}  p99 {w99:?}  ratio (p50) {:.1}x  fuel {}\n  \
+             {version} declared inputs: p50 {d50:?}  p99 {d99:?}  ratio (p50) {:.1}x  fuel {}",
+            ratio(w50),
+            fuel(plugin, &p),
+            ratio(d50),
+            fuel(plugin, &shown),
+        );
+    }
+    println!("  native (whole person):   p50 {native_p50:?}");
 }
 
 /// p50 and p99 of single calls, measured one by one.

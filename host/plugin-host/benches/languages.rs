@@ -10,11 +10,16 @@
 //! cargo bench -p plugin-host --bench languages
 //! ```
 //!
+//! Each rule is measured in its `muster:plugin@0.2.0` build and, just before, its 0.1.0 build
+//! (`tests/guests/0.1.0/`), so the two versions are compared in the same window.
+//!
 //! The Python, JavaScript and C components are read from
 //! `plugins/license-by-group-{py,js,c}/license-by-group-{py,js,c}.wasm` (where their build
 //! commands put them), or from `$MUSTER_BENCH_PY` / `$MUSTER_BENCH_JS` / `$MUSTER_BENCH_C`
-//! (the transform's: `$MUSTER_BENCH_NORMALIZE_PY` / `$MUSTER_BENCH_NORMALIZE_JS`). A missing one
-//! is reported and its row left out. Prints a markdown table for `plugins/README.md`.
+//! (the transform's: `$MUSTER_BENCH_NORMALIZE_PY` / `$MUSTER_BENCH_NORMALIZE_JS`); their 0.1.0
+//! builds from the same names under `tests/guests/0.1.0/`, or the same variables ending in
+//! `_0_1`. A missing one is reported and its row left out. Prints a markdown table for
+//! `plugins/README.md`.
 
 // The allocator and its settings as the `muster` binary runs them.
 use muster_allocator as allocator;
@@ -86,7 +91,7 @@ fn person(i: usize, attribute_count: usize, teams: usize) -> PluginInput {
 }
 
 struct Row {
-    language: &'static str,
+    language: String,
     size: usize,
     compile: Duration,
     cached_load: Duration,
@@ -160,12 +165,26 @@ fn component(language: &str, env: &str, default: &str) -> Option<Vec<u8>> {
     }
 }
 
-fn measure(
-    language: &'static str,
-    bytes: &[u8],
-    people: &[PluginInput],
-    small: &[PluginInput],
-) -> Row {
+/// A language's 0.1.0 build then its 0.2.0 build of the example in `folder`, those found.
+fn versions(language: &str, env: &str, folder: &str) -> Vec<(String, Vec<u8>)> {
+    let file = format!("{folder}.wasm");
+    [
+        (
+            "0.1.0",
+            format!("{env}_0_1"),
+            format!("tests/guests/0.1.0/{folder}/{file}"),
+        ),
+        ("0.2.0", env.to_string(), format!("plugins/{folder}/{file}")),
+    ]
+    .into_iter()
+    .filter_map(|(version, env, default)| {
+        let label = format!("{language} {version}");
+        component(&label, &env, &default).map(|bytes| (label, bytes))
+    })
+    .collect()
+}
+
+fn measure(language: &str, bytes: &[u8], people: &[PluginInput], small: &[PluginInput]) -> Row {
     let limits = Limits::default();
     // Compile without a cache.
     let uncached = Runtime::with_cache_dir(None).expect("runtime");
@@ -240,7 +259,7 @@ fn measure(
     let everything = PluginInputs::default();
 
     Row {
-        language,
+        language: language.to_string(),
         size: bytes.len(),
         compile,
         cached_load: loads[LOADS / 2],
@@ -349,34 +368,25 @@ fn main() {
     let native = percentiles(native_samples);
 
     let mut rows = Vec::new();
+    let rust_0_1 =
+        std::fs::read(muster_artifacts::LICENSE_BY_GROUP_0_1).expect("the Rust 0.1.0 guest");
+    rows.push(measure("Rust 0.1.0", &rust_0_1, &people, &small));
     let rust = std::fs::read(muster_artifacts::LICENSE_BY_GROUP).expect("the Rust guest");
-    rows.push(measure("Rust", &rust, &people, &small));
-    for (language, env, default) in [
-        (
-            "Python",
-            "MUSTER_BENCH_PY",
-            "plugins/license-by-group-py/license-by-group-py.wasm",
-        ),
-        (
-            "JavaScript",
-            "MUSTER_BENCH_JS",
-            "plugins/license-by-group-js/license-by-group-js.wasm",
-        ),
-        (
-            "C",
-            "MUSTER_BENCH_C",
-            "plugins/license-by-group-c/license-by-group-c.wasm",
-        ),
+    rows.push(measure("Rust 0.2.0", &rust, &people, &small));
+    for (language, env, folder) in [
+        ("Python", "MUSTER_BENCH_PY", "license-by-group-py"),
+        ("JavaScript", "MUSTER_BENCH_JS", "license-by-group-js"),
+        ("C", "MUSTER_BENCH_C", "license-by-group-c"),
     ] {
-        if let Some(bytes) = component(language, env, default) {
-            rows.push(measure(language, &bytes, &people, &small));
+        for (label, bytes) in versions(language, env, folder) {
+            rows.push(measure(&label, &bytes, &people, &small));
         }
     }
     let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
     println!(
         "\nlicense-by-group, {PEOPLE} people per cycle (a pinned handle, as a sync cycle calls it); \
-         large: 30 attributes and 20 groups (sent as direct and transitive), small: 5 attributes \
-         and 3 groups; declared inputs: the large person as the example configurations show it \
+         large: 30 attributes and 20 groups (sent twice by 0.1.0, as the direct and the \
+         transitive list; once by 0.2.0), small: 5 attributes and 3 groups; declared inputs: the large person as the example configurations show it \
          to the rule (`inputs = {{ attributes = [], groups = \"transitive\", group_prefixes = [\"Zoom-\"], target = [] }}`)\n"
     );
     println!(
@@ -432,28 +442,32 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     let rust = std::fs::read(muster_artifacts::NORMALIZE_ATTRIBUTES).expect("the Rust guest");
-    let mut transforms = vec![("Rust", Some(rust))];
-    for (language, env, default) in [
+    let rust_0_1 =
+        std::fs::read(muster_artifacts::NORMALIZE_ATTRIBUTES_0_1).expect("the Rust 0.1.0 guest");
+    // The 0.2.0 Rust build first: it is the reference every other build must answer like.
+    let mut transforms = vec![
+        ("Rust 0.2.0".to_string(), rust),
+        ("Rust 0.1.0".to_string(), rust_0_1),
+    ];
+    for (language, env, folder) in [
         (
             "Python",
             "MUSTER_BENCH_NORMALIZE_PY",
-            "plugins/normalize-attributes-py/normalize-attributes-py.wasm",
+            "normalize-attributes-py",
         ),
         (
             "JavaScript",
             "MUSTER_BENCH_NORMALIZE_JS",
-            "plugins/normalize-attributes-js/normalize-attributes-js.wasm",
+            "normalize-attributes-js",
         ),
     ] {
-        transforms.push((language, component(language, env, default)));
+        transforms.extend(versions(language, env, folder));
     }
     let mut reference = None;
     for (language, bytes) in transforms {
-        if let Some(bytes) = bytes {
-            let ([all, declared], plugin) =
-                measure_transform(language, &bytes, &mapped, reference.as_ref());
-            println!("| {language} | {} | {} |", cells(&all), cells(&declared));
-            reference.get_or_insert(plugin);
-        }
+        let ([all, declared], plugin) =
+            measure_transform(&language, &bytes, &mapped, reference.as_ref());
+        println!("| {language} | {} | {} |", cells(&all), cells(&declared));
+        reference.get_or_insert(plugin);
     }
 }

@@ -270,8 +270,10 @@ fn a_license_reason_names_the_rule_and_what_it_rests_on_where_given() {
         "plan pro: app role Admin",
     );
     assert_eq!(super::license_reason(&step), "plan pro: app role Admin");
-    step.details.insert(crate::plugin_stage::RULE, "admins-get-pro");
-    step.details.insert(crate::plugin_stage::BECAUSE, "app role Admin");
+    step.details
+        .insert(crate::plugin_stage::RULE, "admins-get-pro");
+    step.details
+        .insert(crate::plugin_stage::BECAUSE, "app role Admin");
     assert_eq!(
         super::license_reason(&step),
         "plan pro: app role Admin [rule admins-get-pro; because app role Admin]"
