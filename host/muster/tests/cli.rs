@@ -8,11 +8,19 @@ fn muster(args: &[&str]) -> (bool, String, String) {
 
 #[test]
 fn plugin_check_accepts_the_example_rule() {
+    let served = "(this host serves muster:plugin@0.1.x, muster:plugin@0.2.x)";
     let (ok, stdout, stderr) = muster(&["plugin", "check", muster_artifacts::LICENSE_BY_GROUP]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("world:     license-rule"), "{stdout}");
     assert!(
-        stdout.contains("interface: muster:plugin@0.1.0 (this host serves muster:plugin@0.1.0)"),
+        stdout.contains(&format!("interface: muster:plugin@0.2.0 {served}")),
+        "{stdout}"
+    );
+    // The same rule built for 0.1.0 says so.
+    let (ok, stdout, stderr) = muster(&["plugin", "check", muster_artifacts::LICENSE_BY_GROUP_0_1]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains(&format!("interface: muster:plugin@0.1.0 {served}")),
         "{stdout}"
     );
     assert!(
@@ -27,7 +35,7 @@ fn plugin_check_refuses_a_plugin_built_for_an_interface_this_host_does_not_serve
     assert!(!ok, "must exit non-zero");
     assert!(
         stderr.contains("is built for muster:plugin@0.3.0")
-            && stderr.contains("it serves muster:plugin@0.1.x"),
+            && stderr.contains("it serves muster:plugin@0.1.x, muster:plugin@0.2.x"),
         "names both versions: {stderr}"
     );
 }
