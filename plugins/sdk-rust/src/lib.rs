@@ -7,7 +7,7 @@
 //! function:
 //!
 //! ```ignore
-//! use muster_plugin::license_rule::{License, LicenseDecision, Person, PluginError, Why, decide};
+//! use muster_plugin::license_rule::{License, LicenseDecision, Person, PluginError, Why, decide, group_path};
 //!
 //! #[derive(serde::Deserialize)]
 //! #[serde(deny_unknown_fields)]

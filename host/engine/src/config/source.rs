@@ -13,7 +13,7 @@ pub enum SourceConfig {
     /// A directory snapshot in a JSON file (people, groups, assignments): for demos, tests and
     /// sources muster has no connector for.
     File {
-        /// Path to the snapshot file, relative to the working directory.
+        /// Path to the snapshot file, relative to the configuration file's folder.
         path: PathBuf,
     },
     /// Microsoft Graph (Entra ID) with client credentials.
