@@ -7,6 +7,8 @@
 //! per loaded plugin (`plugin.rs`), and the `echo` test guest checks that a person arrives whole
 //! (`tests/examples.rs`).
 
+use std::collections::HashSet;
+
 use engine::model::{Attributes, GroupRef, License, Manager, Value};
 use engine::plugin::PluginInput;
 use wasmtime::component::{ComponentType, Lower};
@@ -140,24 +142,35 @@ impl<'a> PersonView2<'a> {
     /// the direct list has it; when that list is empty (a plugin shown only transitive groups),
     /// when it names no `via` (see `GroupRef::via`).
     pub(crate) fn new(p: &'a PluginInput) -> Self {
-        let direct = |g: &GroupRef| {
-            if p.direct_groups.is_empty() {
-                g.via.is_none()
-            } else {
-                p.direct_groups.iter().any(|d| d.id == g.id)
-            }
-        };
+        // By id, so that a person in hundreds of groups costs one pass over each list rather
+        // than a scan of one list per group of the other.
+        let direct_ids: HashSet<&str> = p.direct_groups.iter().map(|g| g.id.as_str()).collect();
+        let mut not_transitive = direct_ids.clone();
         let group = |g: &'a GroupRef| GroupView2 {
             id: &g.id,
             display_name: &g.display_name,
-            direct: direct(g),
+            direct: if direct_ids.is_empty() {
+                g.via.is_none()
+            } else {
+                direct_ids.contains(g.id.as_str())
+            },
             via: g.via.as_deref(),
         };
-        let mut groups: Vec<GroupView2<'a>> = p.transitive_groups.iter().map(group).collect();
-        for direct in &p.direct_groups {
-            if !p.transitive_groups.iter().any(|t| t.id == direct.id) {
-                groups.push(group(direct));
-            }
+        let mut groups: Vec<GroupView2<'a>> = p
+            .transitive_groups
+            .iter()
+            .map(|g| {
+                not_transitive.remove(g.id.as_str());
+                group(g)
+            })
+            .collect();
+        if !not_transitive.is_empty() {
+            groups.extend(
+                p.direct_groups
+                    .iter()
+                    .filter(|g| not_transitive.contains(g.id.as_str()))
+                    .map(group),
+            );
         }
         PersonView2 {
             id: &p.id,
