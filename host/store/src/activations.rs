@@ -1,7 +1,7 @@
 //! Who or what made each plugin version active, and when: the plugin's history as the
 //! console shows it.
 
-use rusqlite::params;
+use crate::db::{OptionalExtension, params};
 use serde::Serialize;
 
 use crate::error::{Ctx, StoreError};
@@ -42,18 +42,14 @@ impl Store {
                         [plugin],
                         |r| r.get(0),
                     )
-                    .map(Some)
-                    .or_else(|e| match e {
-                        rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                        e => Err(e),
-                    })
+                    .optional()
                     .ctx(op)?;
                 if last.as_deref() == Some(version) {
                     return Ok(());
                 }
             }
             tx.execute(
-                "INSERT INTO plugin_activations (plugin, version, how, by, at)
+                "INSERT INTO plugin_activations (plugin, version, how, \"by\", at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![plugin, version, how, by, now_unix()],
             )
@@ -74,7 +70,7 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(
-                "SELECT version, how, by, at FROM plugin_activations WHERE plugin = ?1
+                "SELECT version, how, \"by\", at FROM plugin_activations WHERE plugin = ?1
                  ORDER BY id DESC LIMIT ?2",
             )
             .ctx(op)?;
@@ -110,7 +106,7 @@ mod tests {
 
     #[test]
     fn activations_newest_first_and_a_restart_adds_nothing() {
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         store
             .record_activation("rule", "v1", "start", "muster")
             .expect("1");
@@ -140,7 +136,7 @@ mod tests {
 
     #[test]
     fn only_the_newest_hundred_are_kept() {
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         for i in 0..120 {
             store
                 .record_activation("rule", &format!("v{i}"), "upload", "admin")

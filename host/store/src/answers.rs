@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExtension, params};
 
 use crate::Store;
 use crate::error::{Ctx, StoreError};
@@ -91,7 +91,7 @@ impl Store {
                     .prepare_cached("SELECT DISTINCT plugin, version FROM plugin_answers")
                     .ctx("prune plugin answers")?;
                 let kept: Vec<(String, String)> = plugins
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .query_map(params![], |r| Ok((r.get(0)?, r.get(1)?)))
                     .ctx("prune plugin answers")?
                     .collect::<Result<_, _>>()
                     .ctx("prune plugin answers")?;
@@ -107,7 +107,9 @@ impl Store {
                 crate::meta::set_meta_in(tx, PRUNED_FOR, &pinned_text)?;
             }
             let n: i64 = tx
-                .query_row("SELECT COUNT(*) FROM plugin_answers", [], |r| r.get(0))
+                .query_row("SELECT COUNT(*) FROM plugin_answers", params![], |r| {
+                    r.get(0)
+                })
                 .ctx("count plugin answers")?;
             Ok(u64::try_from(n).unwrap_or(0))
         })
@@ -120,7 +122,7 @@ mod tests {
 
     #[test]
     fn one_answer_per_plugin_and_person_and_only_of_pinned_versions() {
-        let store = Store::open_in_memory().expect("store");
+        let store = crate::testing::store();
         let pinned: BTreeMap<String, String> = [("rule".to_string(), "v1".to_string())].into();
         let answer = |person, key, answer| KeptAnswer {
             plugin: "rule",

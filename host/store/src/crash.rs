@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::db::params;
 use crate::records::tests::record;
 use crate::{CycleKind, CycleStatus, LogQuery, LogRow, Store};
 
@@ -99,7 +100,7 @@ fn kill_9_mid_cycle_leaves_nothing_ambiguous() {
 fn check_after_crash(store: &Store, crashes: usize) {
     let ok: String = store
         .conn()
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .query_row("PRAGMA integrity_check", params![], |r| r.get(0))
         .expect("integrity_check");
     assert_eq!(ok, "ok");
     assert_eq!(

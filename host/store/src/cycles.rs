@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, Row, params};
+use crate::db::{Conn, Row, params};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Ctx, StoreError, from_json, to_json};
@@ -144,13 +144,13 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let versions = to_json("plugin versions", plugin_versions)?;
         self.write("start a cycle", |tx| {
-            tx.execute(
+            tx.query_row(
                 "INSERT INTO cycles (kind, status, started_at, plugin_versions)
-                 VALUES (?1, 'running', ?2, ?3)",
+                 VALUES (?1, 'running', ?2, ?3) RETURNING id",
                 params![kind.as_str(), now_unix(), versions],
+                |r| r.get(0),
             )
-            .ctx("start a cycle")?;
-            Ok(tx.last_insert_rowid())
+            .ctx("start a cycle")
         })
     }
 
@@ -196,7 +196,7 @@ impl Store {
             .ctx("read cycles")?;
         let mut out = Vec::new();
         while let Some(row) = rows.next().ctx("read cycles")? {
-            out.push(decode(row)?);
+            out.push(decode(&row)?);
         }
         Ok(out)
     }
@@ -211,7 +211,7 @@ impl Store {
         let count = |sql: &str| -> Result<BTreeMap<String, u64>, StoreError> {
             let mut stmt = conn.prepare_cached(sql).ctx("count licenses")?;
             let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .query_map(params![], |r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?)))
                 .ctx("count licenses")?;
             let mut out = BTreeMap::new();
             for row in rows {
@@ -221,20 +221,25 @@ impl Store {
             Ok(out)
         };
         Ok(LicenseTally {
-        plans: count(
+        plans: count(conn.dialect(
             "SELECT json_extract(license, '$.plan') AS plan, COUNT(*) FROM records
              WHERE disabled = 0 AND plan IS NOT NULL GROUP BY plan",
-        )?,
-        add_ons: count(
+            "SELECT CAST(license AS JSONB) ->> 'plan' AS plan, COUNT(*) FROM records
+             WHERE disabled = 0 AND CAST(license AS JSONB) ->> 'plan' IS NOT NULL GROUP BY 1",
+        ))?,
+        add_ons: count(conn.dialect(
             "SELECT a.value, COUNT(*) FROM records, json_each(records.license, '$.add_ons') AS a
              WHERE records.disabled = 0 AND records.license IS NOT NULL GROUP BY a.value",
-        )?,
+            "SELECT a.value, COUNT(*) FROM records,
+               jsonb_array_elements_text(CAST(records.license AS JSONB) -> 'add_ons') AS a (value)
+             WHERE records.disabled = 0 AND records.license IS NOT NULL GROUP BY a.value",
+        ))?,
     })
     }
 }
 
 /// On open: a cycle still `running` belongs to a process that is gone.
-pub(crate) fn interrupt_running(conn: &Connection) -> Result<usize, StoreError> {
+pub(crate) fn interrupt_running(conn: &Conn) -> Result<usize, StoreError> {
     conn.execute(
         "UPDATE cycles SET status = 'interrupted', finished_at = ?1 WHERE status = 'running'",
         [now_unix()],
@@ -276,7 +281,7 @@ mod tests {
 
     #[test]
     fn cycle_round_trip() {
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         assert_eq!(store.last_cycle().expect("none"), None);
         let id = store
             .start_cycle(CycleKind::OnDemand, &versions())
@@ -334,7 +339,7 @@ mod tests {
     #[test]
     fn the_license_tally_counts_what_enabled_people_hold() {
         use engine::model::License;
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         let held = [
             (
                 "a",
@@ -365,7 +370,7 @@ mod tests {
 
     #[test]
     fn finish_only_a_running_cycle_and_not_as_running() {
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         let id = store
             .start_cycle(CycleKind::Initial, &versions())
             .expect("start");
@@ -389,7 +394,7 @@ mod tests {
 
     #[test]
     fn cycles_newest_first_with_limit() {
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         let ids: Vec<i64> = [
             CycleKind::Initial,
             CycleKind::Incremental,
@@ -436,7 +441,7 @@ mod tests {
 
     #[test]
     fn counts_from_an_older_shape_default_missing_fields() {
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         let id = store
             .start_cycle(CycleKind::Initial, &versions())
             .expect("start");
@@ -459,17 +464,19 @@ mod tests {
 
     #[test]
     fn unknown_status_text_is_corrupt_not_a_panic() {
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         store
             .start_cycle(CycleKind::Initial, &versions())
             .expect("start");
         // The CHECK constraint guards writes; bypass it as a hand edit would.
         let conn = store.conn();
-        conn.execute_batch(
+        conn.execute_batch(conn.dialect(
             "PRAGMA ignore_check_constraints = ON;
              UPDATE cycles SET status = 'paused';
              PRAGMA ignore_check_constraints = OFF;",
-        )
+            "ALTER TABLE cycles DROP CONSTRAINT cycles_status_check;
+             UPDATE cycles SET status = 'paused';",
+        ))
         .expect("edit");
         drop(conn);
         assert!(matches!(

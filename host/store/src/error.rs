@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-/// What went wrong with the state database. Every SQLite error says which operation it broke,
+use crate::db::DbError;
+
+/// What went wrong with the state database. Every database error says which operation it broke,
 /// since "database is locked" alone does not tell an operator whether logs or records are at
 /// stake.
 #[derive(Debug, thiserror::Error)]
@@ -26,18 +28,20 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error("state database: cannot {op}")]
-    Sqlite {
+    Database {
         op: &'static str,
         #[source]
-        source: rusqlite::Error,
+        source: DbError,
     },
     #[error("state database: migration {version:04} ({name}) failed")]
     Migration {
         version: i64,
         name: &'static str,
         #[source]
-        source: rusqlite::Error,
+        source: DbError,
     },
+    #[error("the state URL {url:?} is not a PostgreSQL connection string: {problem}")]
+    BadUrl { url: String, problem: String },
     #[error(
         "the state database has schema version {found}, newer than this muster knows \
          ({supported}); run a newer muster, or point this one at another database"
@@ -73,14 +77,23 @@ pub enum StoreError {
     TargetIdInUse { target_id: String, owner: String },
 }
 
-/// Attaches the operation to a rusqlite error.
+/// Attaches the operation to a database error.
 pub(crate) trait Ctx<T> {
     fn ctx(self, op: &'static str) -> Result<T, StoreError>;
 }
 
+impl<T> Ctx<T> for Result<T, DbError> {
+    fn ctx(self, op: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Database { op, source })
+    }
+}
+
 impl<T> Ctx<T> for Result<T, rusqlite::Error> {
     fn ctx(self, op: &'static str) -> Result<T, StoreError> {
-        self.map_err(|source| StoreError::Sqlite { op, source })
+        self.map_err(|source| StoreError::Database {
+            op,
+            source: source.into(),
+        })
     }
 }
 

@@ -10,8 +10,8 @@
 
 use std::collections::HashMap;
 
+use crate::db::{Conn, DbError, OptionalExtension, Row, params};
 use engine::model::GroupRef;
-use rusqlite::{OptionalExtension, Row, Transaction, params};
 use serde_json::Value;
 
 use crate::Store;
@@ -127,7 +127,10 @@ const GROUPS_OF_SQL: &str = "SELECT g.kind, g.id, g.body, g.version, g.created, 
 
 /// The group references of `n` members (`IN` with `n` parameters).
 fn group_refs_sql(n: usize) -> String {
-    let marks = vec!["?"; n].join(", ");
+    let marks = (1..=n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
         "SELECT m.member_id, g.id, g.name FROM gateway_members m CROSS JOIN gateway_resources g \
          ON g.kind = 'Group' AND g.id = m.group_id WHERE m.member_id IN ({marks}) \
@@ -277,8 +280,8 @@ impl Store {
                 .prepare_cached(&group_refs_sql(chunk.len()))
                 .ctx("read group memberships")?;
             let rows = stmt
-                .query_map(rusqlite::params_from_iter(chunk.iter()), |r| {
-                    Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
+                .query_map(crate::db::params_from_iter(chunk.iter()), |r| {
+                    Ok((r.get::<String>(0)?, r.get(1)?, r.get(2)?))
                 })
                 .ctx("read group memberships")?;
             for row in rows {
@@ -410,18 +413,22 @@ impl Store {
     /// When the earliest row not yet due becomes due (unix ms), if any row is waiting.
     pub fn outbox_next_attempt(&self) -> Result<Option<i64>, StoreError> {
         let conn = self.conn();
-        conn.query_row("SELECT MIN(next_attempt) FROM gateway_outbox", [], |r| {
-            r.get(0)
-        })
+        conn.query_row(
+            "SELECT MIN(next_attempt) FROM gateway_outbox",
+            params![],
+            |r| r.get(0),
+        )
         .ctx("read the outbox")
     }
 
     /// When the oldest row waiting was accepted (unix ms), if any row is waiting.
     pub fn outbox_oldest(&self) -> Result<Option<i64>, StoreError> {
         let conn = self.conn();
-        conn.query_row("SELECT MIN(enqueued_at) FROM gateway_outbox", [], |r| {
-            r.get(0)
-        })
+        conn.query_row(
+            "SELECT MIN(enqueued_at) FROM gateway_outbox",
+            params![],
+            |r| r.get(0),
+        )
         .ctx("read the outbox")
     }
 
@@ -429,7 +436,9 @@ impl Store {
     pub fn outbox_len(&self) -> Result<u64, StoreError> {
         let conn = self.conn();
         let n: i64 = conn
-            .query_row("SELECT COUNT(*) FROM gateway_outbox", [], |r| r.get(0))
+            .query_row("SELECT COUNT(*) FROM gateway_outbox", params![], |r| {
+                r.get(0)
+            })
             .ctx("count the outbox")?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
@@ -591,11 +600,7 @@ impl Store {
     }
 }
 
-fn upsert_resource(
-    tx: &Transaction<'_>,
-    upsert: &GatewayUpsert,
-    body: &str,
-) -> Result<(), StoreError> {
+fn upsert_resource(tx: &Conn, upsert: &GatewayUpsert, body: &str) -> Result<(), StoreError> {
     let r = &upsert.resource;
     tx.prepare_cached(
         "INSERT INTO gateway_resources
@@ -629,7 +634,7 @@ fn upsert_resource(
     if !upsert.members_added.is_empty() {
         let mut stmt = tx
             .prepare_cached(
-                "INSERT OR IGNORE INTO gateway_members (group_id, member_id) VALUES (?1, ?2)",
+                "INSERT INTO gateway_members (group_id, member_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
             )
             .ctx("write group members")?;
         for member in &upsert.members_added {
@@ -640,7 +645,7 @@ fn upsert_resource(
     Ok(())
 }
 
-fn delete_resource(tx: &Transaction<'_>, kind: GatewayKind, id: &str) -> Result<(), StoreError> {
+fn delete_resource(tx: &Conn, kind: GatewayKind, id: &str) -> Result<(), StoreError> {
     tx.execute(
         "DELETE FROM gateway_resources WHERE kind = ?1 AND id = ?2",
         params![kind.as_str(), id],
@@ -668,7 +673,7 @@ struct RawResource {
     last_modified: i64,
 }
 
-fn decode_raw(row: &Row<'_>) -> rusqlite::Result<RawResource> {
+fn decode_raw(row: &Row<'_>) -> Result<RawResource, DbError> {
     Ok(RawResource {
         kind: row.get(0)?,
         id: row.get(1)?,
@@ -728,7 +733,7 @@ mod tests {
 
     #[test]
     fn resources_members_and_outbox_commit_together() {
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         let write = GatewayWrite {
             upserts: vec![
                 upsert(GatewayKind::User, "u1", "Ann@x", None),
@@ -834,9 +839,9 @@ mod tests {
             let mut stmt = conn
                 .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
                 .expect("explain");
-            let args = vec![rusqlite::types::Value::Integer(1); n];
+            let args = vec![crate::db::OwnedValue::Int(1); n];
             let plan: Vec<String> = stmt
-                .query_map(rusqlite::params_from_iter(args), |r| r.get(3))
+                .query_map(crate::db::params_from_iter(args), |r| r.get(3))
                 .expect("plan")
                 .collect::<Result<_, _>>()
                 .expect("plan rows");
@@ -857,7 +862,7 @@ mod tests {
     /// group references come for many members at once.
     #[test]
     fn pages_batches_and_lookups_keep_the_list_order() {
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         let mut upserts = Vec::new();
         for i in 0..7 {
             let mut u = upsert(
@@ -952,6 +957,7 @@ mod tests {
     /// A member change writes the member rows it changes, not one per member of the group.
     #[test]
     fn a_member_change_writes_only_the_rows_it_changes() {
+        // SQLite's count of changed rows; the statements are the same on PostgreSQL.
         let store = Store::open_in_memory().expect("open");
         let many: Vec<String> = (0..1000).map(|i| format!("u{i}")).collect();
         let refs: Vec<&str> = many.iter().map(String::as_str).collect();
@@ -965,7 +971,7 @@ mod tests {
         let changes = |store: &Store| -> i64 {
             store
                 .conn()
-                .query_row("SELECT total_changes()", [], |r| r.get(0))
+                .query_row("SELECT total_changes()", params![], |r| r.get(0))
                 .expect("changes")
         };
         let before = changes(&store);
@@ -988,7 +994,7 @@ mod tests {
 
     #[test]
     fn a_row_that_does_not_decode_is_reported_and_the_others_still_come() {
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         store
             .gateway_write(&GatewayWrite {
                 outbox: vec![
@@ -1003,7 +1009,7 @@ mod tests {
             .conn()
             .execute(
                 "UPDATE gateway_outbox SET person = '{not json' WHERE person_id = 'u1'",
-                [],
+                params![],
             )
             .expect("corrupt a row");
         let heads = store
@@ -1047,7 +1053,7 @@ mod tests {
 
     #[test]
     fn names_are_unique_per_kind_and_a_failed_write_leaves_nothing() {
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         let first = GatewayWrite {
             upserts: vec![upsert(GatewayKind::User, "u1", "same", None)],
             ..GatewayWrite::default()

@@ -14,8 +14,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::db::{Conn, params};
 use engine::model::Attributes;
-use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
 use crate::Store;
@@ -26,6 +26,14 @@ CREATE TABLE IF NOT EXISTS graph_users (id TEXT PRIMARY KEY, data TEXT NOT NULL)
 CREATE TABLE IF NOT EXISTS graph_groups (id TEXT PRIMARY KEY, data TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS graph_delta_links (name TEXT PRIMARY KEY, link TEXT NOT NULL);
 ";
+
+/// SQLite makes the mirror's tables on first use; PostgreSQL's migration made them.
+fn ensure_tables(conn: &Conn) -> Result<(), StoreError> {
+    if conn.is_postgres() {
+        return Ok(());
+    }
+    conn.execute_batch(SCHEMA).ctx("create the Graph mirror")
+}
 
 /// A user as the last delta round described it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,7 +94,7 @@ impl Store {
     /// The mirror; empty (and without delta links) before the first Graph cycle commits.
     pub fn graph_mirror(&self) -> Result<GraphMirror, StoreError> {
         let conn = self.conn();
-        conn.execute_batch(SCHEMA).ctx("create the Graph mirror")?;
+        ensure_tables(&conn)?;
         let mut mirror = GraphMirror {
             users: read_table(&conn, "SELECT id, data FROM graph_users", "graph_users")?,
             groups: read_table(&conn, "SELECT id, data FROM graph_groups", "graph_groups")?,
@@ -96,7 +104,7 @@ impl Store {
             let mut stmt = conn
                 .prepare_cached("SELECT name, link FROM graph_delta_links")
                 .ctx("read the Graph delta links")?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            stmt.query_map(params![], |r| Ok((r.get(0)?, r.get(1)?)))
                 .and_then(|rows| rows.collect())
                 .ctx("read the Graph delta links")?
         };
@@ -109,7 +117,7 @@ impl Store {
     /// mirror moves forward with its links, or neither does.
     pub fn commit_graph_mirror(&self, changes: &MirrorChanges) -> Result<(), StoreError> {
         self.write("commit the Graph mirror", |tx| {
-            tx.execute_batch(SCHEMA).ctx("create the Graph mirror")?;
+            ensure_tables(tx)?;
             if changes.full {
                 tx.execute_batch("DELETE FROM graph_users; DELETE FROM graph_groups;")
                     .ctx("replace the Graph mirror")?;
@@ -136,7 +144,7 @@ impl Store {
     /// Forgets the mirror and its delta links: the next Graph cycle reads everything.
     pub fn clear_graph_mirror(&self) -> Result<(), StoreError> {
         self.write("clear the Graph mirror", |tx| {
-            tx.execute_batch(SCHEMA).ctx("create the Graph mirror")?;
+            ensure_tables(tx)?;
             tx.execute_batch(
                 "DELETE FROM graph_users; DELETE FROM graph_groups; DELETE FROM graph_delta_links;",
             )
@@ -146,12 +154,12 @@ impl Store {
 }
 
 fn read_table<T: serde::de::DeserializeOwned>(
-    conn: &Connection,
+    conn: &Conn,
     sql: &'static str,
     table: &'static str,
 ) -> Result<BTreeMap<String, T>, StoreError> {
     let mut stmt = conn.prepare_cached(sql).ctx("read the Graph mirror")?;
-    let mut rows = stmt.query([]).ctx("read the Graph mirror")?;
+    let mut rows = stmt.query(params![]).ctx("read the Graph mirror")?;
     let mut out = BTreeMap::new();
     while let Some(row) = rows.next().ctx("read the Graph mirror")? {
         let id: String = row.get(0).ctx("read the Graph mirror")?;
@@ -163,7 +171,7 @@ fn read_table<T: serde::de::DeserializeOwned>(
 }
 
 fn write_rows<T: Serialize>(
-    tx: &Connection,
+    tx: &Conn,
     table: &'static str,
     rows: &BTreeMap<String, Option<T>>,
     what: &'static str,
@@ -204,7 +212,7 @@ mod tests {
 
     #[test]
     fn incremental_changes_upsert_and_delete_and_full_replaces() {
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         assert_eq!(store.graph_mirror().expect("empty"), GraphMirror::default());
         let group = MirrorGroup {
             display_name: "G".into(),

@@ -7,7 +7,7 @@
 //! definitely refused; a request whose outcome is unknown (timeout, lost connection) stays
 //! pending and is reconciled like a crash.
 
-use rusqlite::{Connection, Row, params};
+use crate::db::{Conn, Row, params};
 
 use crate::error::{Ctx, StoreError, from_json, to_json};
 use crate::{Store, now_unix, records};
@@ -45,20 +45,22 @@ impl Store {
             tx.prepare_cached(
                 "INSERT INTO intents
                    (cycle_id, source_id, action, matching_value, payload, state, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6) RETURNING id",
             )
             .and_then(|mut stmt| {
-                stmt.execute(params![
-                    cycle,
-                    source_id,
-                    action,
-                    matching_value,
-                    payload,
-                    now_unix()
-                ])
+                stmt.query_row(
+                    params![
+                        cycle,
+                        source_id,
+                        action,
+                        matching_value,
+                        payload,
+                        now_unix()
+                    ],
+                    |r| r.get(0),
+                )
             })
-            .ctx("record an intent")?;
-            Ok(tx.last_insert_rowid())
+            .ctx("record an intent")
         })
     }
 
@@ -114,16 +116,16 @@ impl Store {
                  FROM intents WHERE state = 'pending' ORDER BY id",
             )
             .ctx("read pending intents")?;
-        let mut rows = stmt.query([]).ctx("read pending intents")?;
+        let mut rows = stmt.query(params![]).ctx("read pending intents")?;
         let mut out = Vec::new();
         while let Some(row) = rows.next().ctx("read pending intents")? {
-            out.push(decode(row)?);
+            out.push(decode(&row)?);
         }
         Ok(out)
     }
 }
 
-fn settle(conn: &Connection, id: i64, error: Option<&str>) -> Result<(), StoreError> {
+fn settle(conn: &Conn, id: i64, error: Option<&str>) -> Result<(), StoreError> {
     let state = if error.is_some() { "failed" } else { "done" };
     let n = conn
         .prepare_cached(
@@ -161,7 +163,7 @@ mod tests {
     use crate::records::tests::record;
 
     fn store_with_cycle() -> (Store, i64) {
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         let cycle = store
             .start_cycle(CycleKind::Incremental, &Default::default())
             .expect("cycle");
@@ -223,7 +225,7 @@ mod tests {
             .conn()
             .query_row(
                 "SELECT error FROM intents WHERE state = 'failed'",
-                [],
+                params![],
                 |r| r.get(0),
             )
             .expect("failed row");
@@ -334,10 +336,10 @@ mod tests {
 
     #[test]
     fn an_intent_needs_an_existing_cycle() {
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         assert!(matches!(
             store.begin_intent(42, "a", "create", "a@x", &json!({})),
-            Err(StoreError::Sqlite { .. })
+            Err(StoreError::Database { .. })
         ));
     }
 }

@@ -1,10 +1,13 @@
-//! muster's state in one SQLite file: what was provisioned, what was about to be, and what
-//! happened.
+//! muster's state, in one SQLite file or a PostgreSQL database: what was provisioned, what was
+//! about to be, and what happened.
 //!
 //! How this crate is laid out:
-//! - [`Store`] (here): opening the file, the connection settings, and the lock that makes one
-//!   connection safe to share between threads.
-//! - `migrate`: the schema, as numbered SQL files under `migrations/`, applied on open.
+//! - [`Store`] (here): opening the file or connecting, the connection settings, and the lock
+//!   that makes one connection safe to share between threads.
+//! - `db`: the one SQL interface both backends answer (statements, rows, values); `postgres`:
+//!   the PostgreSQL connection behind it.
+//! - `migrate`: the schema, as numbered SQL files under `migrations/` (one folder per backend),
+//!   applied on open.
 //! - `records`: source person ↔ target resource, with what was last applied.
 //! - `intents`: the write-ahead of every target request, and its atomic completion.
 //! - `cycles`: one row per sync run; runs a crash left `running` become `interrupted`.
@@ -21,8 +24,14 @@
 //! - `crash` (tests only): a real `kill -9` of a writing child process, then the checks a restart
 //!   relies on.
 //!
-//! The API is synchronous: SQLite is a local file and each call is short. Async callers wrap
-//! calls in `spawn_blocking`.
+//! The API is synchronous: SQLite is a local file and each call is short, and a PostgreSQL
+//! statement is one round trip on a connection driven by its own thread (`postgres`).
+//!
+//! # Backends
+//! SQLite is the default and needs nothing. PostgreSQL lets several replicas share one state:
+//! every write transaction first takes one transaction-scoped advisory lock, so writes are
+//! serialised across replicas exactly as SQLite serialises them in one process, and each
+//! transaction reads what the previous one committed. Reads do not take it.
 //!
 //! # Crash safety
 //! A target request is recorded as a pending intent ([`Store::begin_intent`]) before it is sent,
@@ -37,6 +46,7 @@ mod answers;
 #[cfg(test)]
 mod crash;
 mod cycles;
+mod db;
 mod error;
 mod gateway;
 mod graph_mirror;
@@ -45,20 +55,27 @@ mod logs;
 mod meta;
 mod migrate;
 mod pause;
+mod postgres;
 mod quarantine;
 mod records;
 mod retention;
 mod sessions;
 mod settled;
 mod staged;
+#[cfg(test)]
+mod testing;
 mod time;
 mod watermarks;
 
+use std::cell::RefCell;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags};
+
+use db::Conn;
+pub use db::DbError;
 
 pub use activations::Activation;
 pub use answers::KeptAnswer;
@@ -71,6 +88,7 @@ pub use graph_mirror::{GraphMirror, MemberKind, MirrorChanges, MirrorGroup, Mirr
 pub use intents::Intent;
 pub use logs::{LogQuery, LogRecord, LogRow};
 pub use pause::Paused;
+pub use postgres::{PgTarget, redact};
 pub use quarantine::QuarantineState;
 pub use retention::Pruned;
 pub use settled::{Settled, Settlement};
@@ -135,9 +153,11 @@ fn own(path: &Path) -> Result<std::fs::File, StoreError> {
 /// muster's state database. Cheap to share: wrap it in an `Arc`.
 ///
 /// One connection behind a mutex: every write is a short transaction and SQLite allows one
-/// writer at a time anyway, so a pool would add contention without throughput.
+/// writer at a time anyway, so a pool would add contention without throughput. On PostgreSQL
+/// the writers of all replicas are serialised too (see the crate's docs), so one connection per
+/// replica serves as well.
 pub struct Store {
-    conn: Mutex<Connection>,
+    conn: Mutex<Conn>,
     /// The open lock file of a store opened read-write from a path: the OS releases the lock
     /// when the process ends, however it ends.
     _owner: Option<std::fs::File>,
@@ -145,6 +165,9 @@ pub struct Store {
     /// what the sync costs).
     durable: std::sync::atomic::AtomicBool,
 }
+
+/// The advisory lock every PostgreSQL write transaction takes ("must" in ASCII, then "wr").
+const WRITE_LOCK: i64 = 0x6d75_7374_7772;
 
 impl Store {
     /// Opens (creating the file and its directory if needed) and migrates the database, then
@@ -181,28 +204,51 @@ impl Store {
         let conn = Connection::open_with_flags(path, flags).ctx("open the database file")?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .ctx("set the busy timeout")?;
+        let conn = Conn::Sqlite(conn);
         migrate::check_current(&conn)?;
-        Ok(Store {
-            conn: Mutex::new(conn),
-            _owner: None,
-            durable: std::sync::atomic::AtomicBool::new(true),
-        })
+        Ok(Self::with(conn))
     }
 
-    fn init(mut conn: Connection, wal: bool) -> Result<Store, StoreError> {
+    /// Connects to PostgreSQL and migrates muster's schema there (creating the schema if
+    /// needed). Unlike [`Store::open`], this leaves running cycles alone: other replicas may
+    /// share the database, and the one that holds the leadership runs (and recovers) cycles
+    /// ([`Store::interrupt_running_cycles`]).
+    pub fn open_postgres(target: &PgTarget) -> Result<Store, StoreError> {
+        let conn = postgres::PgConn::open(target).ctx("connect to PostgreSQL")?;
+        let conn = Conn::Postgres(Box::new(RefCell::new(conn)));
+        migrate::run(&conn)?;
+        Ok(Self::with(conn))
+    }
+
+    /// Which backend this store writes to, for logs and metrics.
+    pub fn backend(&self) -> &'static str {
+        if self.conn().is_postgres() {
+            "postgresql"
+        } else {
+            "sqlite"
+        }
+    }
+
+    fn init(conn: Connection, wal: bool) -> Result<Store, StoreError> {
         configure(&conn, wal)?;
-        migrate::run(&mut conn)?;
+        let conn = Conn::Sqlite(conn);
+        migrate::run(&conn)?;
         cycles::interrupt_running(&conn)?;
-        Ok(Store {
+        Ok(Self::with(conn))
+    }
+
+    fn with(conn: Conn) -> Store {
+        Store {
             conn: Mutex::new(conn),
             _owner: None,
             durable: std::sync::atomic::AtomicBool::new(true),
-        })
+        }
     }
 
-    /// The connection, even if a thread panicked while holding it: rusqlite rolls back an
-    /// unfinished transaction when it is dropped, so the connection is never left half-written.
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    /// The connection, even if a thread panicked while holding it: an unfinished transaction
+    /// is rolled back when its guard is dropped ([`transact`]), so the connection is never left
+    /// half-written.
+    fn conn(&self) -> MutexGuard<'_, Conn> {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -210,9 +256,9 @@ impl Store {
     fn write<T>(
         &self,
         op: &'static str,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+        f: impl FnOnce(&Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        transact(&mut self.conn(), op, f)
+        transact(&self.conn(), op, f)
     }
 
     /// Turns the sync of acknowledged writes off (or back on): only for a benchmark that
@@ -221,40 +267,67 @@ impl Store {
         self.durable.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// [`Store::write`], committed with `synchronous=FULL`: the WAL is on disk (fsync) before
-    /// this returns, so what is acknowledged to a client survives a power cut, not only a
-    /// crash of the process. For what muster answers for (a gateway change Entra is told was
-    /// accepted); everything else keeps `NORMAL`, which a later cycle reconciles.
+    /// [`Store::write`], committed with `synchronous=FULL` on SQLite: the WAL is on disk
+    /// (fsync) before this returns, so what is acknowledged to a client survives a power cut,
+    /// not only a crash of the process. For what muster answers for (a gateway change Entra is
+    /// told was accepted); everything else keeps `NORMAL`, which a later cycle reconciles.
+    /// PostgreSQL's commits are durable already (`synchronous_commit` on, its default).
     fn write_durable<T>(
         &self,
         op: &'static str,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+        f: impl FnOnce(&Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        if !self.durable.load(std::sync::atomic::Ordering::Relaxed) {
-            return self.write(op, f);
+        let conn = self.conn();
+        if conn.is_postgres() || !self.durable.load(std::sync::atomic::Ordering::Relaxed) {
+            return transact(&conn, op, f);
         }
-        let mut conn = self.conn();
-        conn.pragma_update(None, "synchronous", "FULL").ctx(op)?;
-        let result = transact(&mut conn, op, f);
+        conn.execute_batch("PRAGMA synchronous = FULL").ctx(op)?;
+        let result = transact(&conn, op, f);
         // Back to NORMAL whatever happened; failing that, later writes are merely slower.
-        let _ = conn.pragma_update(None, "synchronous", "NORMAL");
+        let _ = conn.execute_batch("PRAGMA synchronous = NORMAL");
         result
     }
 }
 
-/// Runs `f` in one transaction on `conn`, committed only if `f` succeeds. IMMEDIATE takes the
-/// write lock up front, so a transaction never fails half-way because another connection
-/// started writing after it read.
+/// Rolls back the transaction it guards unless it was committed, including when the closure
+/// in it panicked.
+struct Rollback<'c> {
+    conn: &'c Conn,
+    armed: bool,
+}
+
+impl Drop for Rollback<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// Runs `f` in one transaction on `conn`, committed only if `f` succeeds. SQLite: IMMEDIATE
+/// takes the write lock up front, so a transaction never fails half-way because another
+/// connection started writing after it read. PostgreSQL: the advisory lock [`WRITE_LOCK`] does
+/// the same across replicas.
 fn transact<T>(
-    conn: &mut Connection,
+    conn: &Conn,
     op: &'static str,
-    f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    f: impl FnOnce(&Conn) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
+    if conn.is_postgres() {
+        conn.execute_batch(&format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
+        ))
         .ctx(op)?;
-    let out = f(&tx)?;
-    tx.commit().ctx(op)?;
+    } else {
+        conn.execute_batch("BEGIN IMMEDIATE").ctx(op)?;
+    }
+    let mut guard = Rollback { conn, armed: true };
+    let out = f(conn)?;
+    guard.armed = false;
+    if let Err(e) = conn.execute_batch("COMMIT") {
+        guard.armed = true;
+        return Err(e).ctx(op);
+    }
     Ok(out)
 }
 
@@ -299,8 +372,8 @@ mod tests {
     fn a_durable_write_commits_with_full_sync_and_the_others_do_not() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open(&dir.path().join("state.db")).expect("open");
-        let mode = |tx: &Transaction<'_>| -> Result<i64, StoreError> {
-            tx.pragma_query_value(None, "synchronous", |r| r.get(0))
+        let mode = |tx: &Conn| -> Result<i64, StoreError> {
+            tx.query_row("PRAGMA synchronous", db::params![], |r| r.get(0))
                 .ctx("read synchronous")
         };
         assert_eq!(
@@ -356,15 +429,15 @@ mod tests {
         assert!(path.exists());
         let conn = store.conn();
         let mode: String = conn
-            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .query_row("PRAGMA journal_mode", db::params![], |r| r.get(0))
             .expect("journal_mode");
         assert_eq!(mode, "wal");
         let sync: i64 = conn
-            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .query_row("PRAGMA synchronous", db::params![], |r| r.get(0))
             .expect("synchronous");
         assert_eq!(sync, 1, "NORMAL");
         let fk: i64 = conn
-            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+            .query_row("PRAGMA foreign_keys", db::params![], |r| r.get(0))
             .expect("foreign_keys");
         assert_eq!(fk, 1);
     }
@@ -406,8 +479,7 @@ mod tests {
 
     #[test]
     fn concurrent_use_from_several_threads() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = std::sync::Arc::new(Store::open(&dir.path().join("s.db")).expect("open"));
+        let store = std::sync::Arc::new(crate::testing::store());
         let cycle = store
             .start_cycle(CycleKind::Initial, &Default::default())
             .expect("start");

@@ -7,9 +7,8 @@
 //! content hash, each stored once; `log_blobs` says which entry refers to which, so that the
 //! prunes delete a blob with the last entry referring to it.
 
+use crate::db::{Conn, OptionalExtension, Row, params, params_from_iter};
 use engine::replay::Blob;
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 use serde::Serialize;
 
 use crate::error::{Ctx, StoreError, from_json};
@@ -88,31 +87,38 @@ impl Store {
             let mut stmt = tx
                 .prepare_cached(
                     "INSERT INTO logs (cycle_id, at, person_id, identity, action, status, detail)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
                 )
                 .ctx("append log entries")?;
             let mut blob = tx
-                .prepare_cached("INSERT OR IGNORE INTO replay_blobs (hash, data) VALUES (?1, ?2)")
+                .prepare_cached(
+                    "INSERT INTO replay_blobs (hash, data) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                )
                 .ctx("store replay blobs")?;
             for b in blobs {
                 blob.execute(params![&*b.hash, &*b.data])
                     .ctx("store replay blobs")?;
             }
             let mut reference = tx
-                .prepare_cached("INSERT OR IGNORE INTO log_blobs (log_id, hash) VALUES (?1, ?2)")
+                .prepare_cached(
+                    "INSERT INTO log_blobs (log_id, hash) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                )
                 .ctx("refer to replay blobs")?;
             for e in entries {
-                stmt.execute(params![
-                    cycle,
-                    at,
-                    e.person_id,
-                    e.identity,
-                    e.action,
-                    e.status,
-                    e.detail
-                ])
-                .ctx("append log entries")?;
-                let id = tx.last_insert_rowid();
+                let id: i64 = stmt
+                    .query_row(
+                        params![
+                            cycle,
+                            at,
+                            e.person_id,
+                            e.identity,
+                            e.action,
+                            e.status,
+                            e.detail
+                        ],
+                        |r| r.get(0),
+                    )
+                    .ctx("append log entries")?;
                 for hash in &e.blobs {
                     reference
                         .execute(params![id, hash])
@@ -145,8 +151,12 @@ impl Store {
             conn.query_row(
                 &format!(
                     "SELECT {COLUMNS} FROM logs
-                     WHERE cycle_id = ?1 AND json_extract(detail, '$.changeId') = ?2
-                     ORDER BY id DESC LIMIT 1"
+                     WHERE cycle_id = ?1 AND {} = ?2
+                     ORDER BY id DESC LIMIT 1",
+                    conn.dialect(
+                        "json_extract(detail, '$.changeId')",
+                        "CAST(detail AS JSONB) ->> 'changeId'"
+                    )
                 ),
                 params![cycle, change],
                 |row| Ok(decode(row)),
@@ -170,7 +180,7 @@ impl Store {
     /// Entries matching `query`, newest first, at most `query.limit`.
     pub fn logs(&self, query: &LogQuery) -> Result<Vec<LogRecord>, StoreError> {
         let mut clauses = Vec::new();
-        let mut args: Vec<SqlValue> = Vec::new();
+        let mut args: Vec<crate::db::OwnedValue> = Vec::new();
         if let Some(cycle) = query.cycle {
             args.push(cycle.into());
             clauses.push(format!("cycle_id = ?{}", args.len()));
@@ -217,7 +227,7 @@ impl Store {
         let mut rows = stmt.query(params_from_iter(args)).ctx("read log entries")?;
         let mut out = Vec::new();
         while let Some(row) = rows.next().ctx("read log entries")? {
-            out.push(decode(row)?);
+            out.push(decode(&row)?);
         }
         Ok(out)
     }
@@ -260,12 +270,12 @@ impl Store {
 
 /// Deletes the replay blobs no log entry refers to any more (deleting an entry deletes its
 /// references): run in the transaction that deleted entries.
-pub(crate) fn sweep_blobs(tx: &rusqlite::Transaction<'_>) -> Result<u64, StoreError> {
+pub(crate) fn sweep_blobs(tx: &Conn) -> Result<u64, StoreError> {
     let n = tx
         .execute(
             "DELETE FROM replay_blobs
              WHERE NOT EXISTS (SELECT 1 FROM log_blobs r WHERE r.hash = replay_blobs.hash)",
-            [],
+            params![],
         )
         .ctx("prune replay blobs")?;
     Ok(n as u64)
@@ -310,7 +320,7 @@ mod tests {
 
     /// Two cycles: c1 has a and b, c2 has a (failed) and c.
     fn fixture() -> (Store, i64, i64) {
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         let c1 = store
             .start_cycle(CycleKind::Initial, &Default::default())
             .expect("c1");
@@ -443,7 +453,7 @@ mod tests {
 
     #[test]
     fn a_batch_is_all_or_nothing() {
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         // Cycle 9 does not exist: the foreign key fails the batch, and nothing is left behind.
         assert!(
             store
@@ -476,7 +486,7 @@ mod tests {
         assert!(left.iter().all(|r| r.cycle == c2));
         let intents: i64 = store
             .conn()
-            .query_row("SELECT count(*) FROM intents", [], |r| r.get(0))
+            .query_row("SELECT count(*) FROM intents", params![], |r| r.get(0))
             .expect("count");
         assert_eq!(intents, 1);
         assert_eq!(store.pending_intents().expect("pending")[0].id, pending);
@@ -489,7 +499,7 @@ mod tests {
     fn blob_count(store: &Store) -> i64 {
         store
             .conn()
-            .query_row("SELECT count(*) FROM replay_blobs", [], |r| r.get(0))
+            .query_row("SELECT count(*) FROM replay_blobs", params![], |r| r.get(0))
             .expect("count")
     }
 
@@ -503,7 +513,7 @@ mod tests {
 
     #[test]
     fn replay_blobs_are_stored_once_and_pruned_with_the_last_entry_referring_to_them() {
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         let config = Blob::new(b"{\"rules\": []}".to_vec());
         let (a, b) = (
             Blob::new(b"input a".to_vec()),
@@ -594,6 +604,10 @@ mod tests {
 
     #[test]
     fn filters_use_the_indexes() {
+        if crate::testing::on_postgres() {
+            // SQLite's plans; the SQLite run of the tests checks them.
+            return;
+        }
         let (store, _, _) = fixture();
         let conn = store.conn();
         for (sql, index) in [
@@ -607,7 +621,7 @@ mod tests {
             let plan: Vec<String> = conn
                 .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
                 .and_then(|mut s| {
-                    s.query_map([], |r| r.get::<_, String>(3))?
+                    s.query_map(params![], |r| r.get::<String>(3))?
                         .collect::<Result<_, _>>()
                 })
                 .expect("plan");

@@ -1,7 +1,7 @@
 //! Small facts about the deployment that outlive a process: the hash of the configuration the
 //! last cycle ran with (a change forces an initial cycle), and the like.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::db::{Conn, OptionalExtension, params};
 
 use crate::Store;
 use crate::error::{Ctx, StoreError};
@@ -30,7 +30,7 @@ impl Store {
 }
 
 /// [`Store::set_meta`] inside a transaction another write is making.
-pub(crate) fn set_meta_in(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
+pub(crate) fn set_meta_in(conn: &Conn, key: &str, value: &str) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO meta (key, value) VALUES (?1, ?2)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -42,11 +42,9 @@ pub(crate) fn set_meta_in(conn: &Connection, key: &str, value: &str) -> Result<(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn meta_round_trip() {
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         assert_eq!(store.meta("config_hash").expect("get"), None);
         store.set_meta("config_hash", "a").expect("set");
         store.set_meta("config_hash", "b").expect("replace");

@@ -49,11 +49,9 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn a_pause_is_kept_until_resumed_and_the_first_one_counts() {
-        let store = Store::open_in_memory().expect("store");
+        let store = crate::testing::store();
         assert_eq!(store.paused().expect("read"), None);
         let first = store.pause("token-a", "migration").expect("pause");
         assert_eq!(store.pause("token-b", "again").expect("pause"), first);

@@ -1,7 +1,7 @@
 //! The job's quarantine: set when most calls fail or the deletion threshold is exceeded, lifted
 //! by any success or by an admin. Kept here so a restart does not lift it by accident.
 
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::Store;
@@ -22,7 +22,7 @@ impl Store {
         self.conn()
             .prepare_cached("SELECT reason, since, next_attempt FROM quarantine WHERE id = 1")
             .and_then(|mut stmt| {
-                stmt.query_row([], |r| {
+                stmt.query_row(params![], |r| {
                     Ok(QuarantineState {
                         reason: r.get(0)?,
                         since: r.get(1)?,
@@ -51,7 +51,7 @@ impl Store {
 
     pub fn clear_quarantine(&self) -> Result<(), StoreError> {
         self.write("lift the quarantine", |tx| {
-            tx.execute("DELETE FROM quarantine", [])
+            tx.execute("DELETE FROM quarantine", params![])
                 .ctx("lift the quarantine")?;
             Ok(())
         })
@@ -64,7 +64,7 @@ mod tests {
 
     #[test]
     fn quarantine_round_trip() {
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         assert_eq!(store.quarantine().expect("get"), None);
         let first = QuarantineState {
             reason: "EncounteredQuarantineException".into(),

@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::db::{Conn, OptionalExtension, Row, params};
 use engine::matching::RecordKey;
 use engine::model::ProvisionedRecord;
-use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::error::{Ctx, StoreError, from_json, to_json};
 use crate::{Store, now_unix};
@@ -51,14 +51,11 @@ impl Store {
         let mut stmt = conn
             .prepare_cached(&format!("SELECT {COLUMNS} FROM records"))
             .ctx("read records")?;
-        let mut rows = stmt.query([]).ctx("read records")?;
+        let mut rows = stmt.query(params![]).ctx("read records")?;
         while let Some(row) = rows.next().ctx("read records")? {
-            let id = row
-                .get_ref(0)
-                .and_then(|v| v.as_str().map_err(Into::into))
-                .ctx("read records")?;
+            let id = row.get_str(0).ctx("read records")?;
             if keep(id) {
-                each(decode(row)?);
+                each(decode(&row)?);
             }
         }
         Ok(())
@@ -68,7 +65,7 @@ impl Store {
     pub fn record_count(&self) -> Result<usize, StoreError> {
         let n: i64 = self
             .conn()
-            .query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))
+            .query_row("SELECT COUNT(*) FROM records", params![], |r| r.get(0))
             .ctx("count records")?;
         Ok(usize::try_from(n).unwrap_or(0))
     }
@@ -77,9 +74,11 @@ impl Store {
     pub fn disabled_count(&self) -> Result<usize, StoreError> {
         let n: i64 = self
             .conn()
-            .query_row("SELECT COUNT(*) FROM records WHERE disabled = 1", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT COUNT(*) FROM records WHERE disabled = 1",
+                params![],
+                |r| r.get(0),
+            )
             .ctx("count disabled records")?;
         Ok(usize::try_from(n).unwrap_or(0))
     }
@@ -92,7 +91,7 @@ impl Store {
             .prepare_cached("SELECT source_id, matching_value FROM records")
             .ctx("read record keys")?;
         let keys = stmt
-            .query_map([], |row| {
+            .query_map(params![], |row| {
                 Ok(RecordKey {
                     source_id: row.get(0)?,
                     matching_value: row.get(1)?,
@@ -117,7 +116,7 @@ impl Store {
         for id in ids {
             let mut rows = stmt.query([id]).ctx("read records")?;
             if let Some(row) = rows.next().ctx("read records")? {
-                out.push(decode(row)?);
+                out.push(decode(&row)?);
             }
         }
         Ok(out)
@@ -159,14 +158,14 @@ impl Store {
             .ctx("read a record")?;
         let mut rows = stmt.query([value]).ctx("read a record")?;
         match rows.next().ctx("read a record")? {
-            Some(row) => decode(row).map(Some),
+            Some(row) => decode(&row).map(Some),
             None => Ok(None),
         }
     }
 }
 
 /// Shared with the intents, which write a record in the transaction that settles the intent.
-pub(crate) fn upsert(conn: &Connection, record: &ProvisionedRecord) -> Result<(), StoreError> {
+pub(crate) fn upsert(conn: &Conn, record: &ProvisionedRecord) -> Result<(), StoreError> {
     let owner: Option<String> = conn
         .query_row(
             "SELECT source_id FROM records WHERE target_id = ?1 AND source_id <> ?2",
@@ -212,7 +211,7 @@ pub(crate) fn upsert(conn: &Connection, record: &ProvisionedRecord) -> Result<()
     crate::settled::forget(conn, &record.source_id)
 }
 
-pub(crate) fn remove(conn: &Connection, source_id: &str) -> Result<bool, StoreError> {
+pub(crate) fn remove(conn: &Conn, source_id: &str) -> Result<bool, StoreError> {
     let n = conn
         .prepare_cached("DELETE FROM records WHERE source_id = ?1")
         .and_then(|mut stmt| stmt.execute([source_id]))
@@ -274,7 +273,7 @@ pub(crate) mod tests {
 
     #[test]
     fn record_round_trip_and_lookups() {
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         // Zoom target ids contain `&`; nothing may treat them as a query string.
         let rec = record("src-1", "zoom&id=1");
         store.upsert_record(&rec).expect("upsert");
@@ -292,7 +291,7 @@ pub(crate) mod tests {
 
     #[test]
     fn upsert_replaces_and_remove_forgets() {
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         store.upsert_record(&record("a", "t-a")).expect("insert");
         let mut changed = record("a", "t-a2");
         changed.license = None;
@@ -308,7 +307,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_target_id_belongs_to_one_source_person() {
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         store.upsert_record(&record("a", "t-1")).expect("insert");
         match store.upsert_record(&record("b", "t-1")) {
             Err(StoreError::TargetIdInUse { target_id, owner }) => {
@@ -321,7 +320,7 @@ pub(crate) mod tests {
 
     #[test]
     fn records_where_decodes_only_the_rows_it_keeps() {
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         for id in ["a", "b", "bad"] {
             store
                 .upsert_record(&record(id, &format!("t-{id}")))
@@ -331,7 +330,7 @@ pub(crate) mod tests {
             .conn()
             .execute(
                 "UPDATE records SET last_applied = '{not json' WHERE source_id = 'bad'",
-                [],
+                params![],
             )
             .expect("corrupt one");
         let kept = store.records_where(|id| id != "bad").expect("read");
@@ -346,11 +345,11 @@ pub(crate) mod tests {
 
     #[test]
     fn undecodable_json_is_an_error_not_a_panic() {
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         store.upsert_record(&record("a", "t-a")).expect("insert");
         store
             .conn()
-            .execute("UPDATE records SET last_applied = '{not json'", [])
+            .execute("UPDATE records SET last_applied = '{not json'", params![])
             .expect("corrupt it");
         for result in [
             store.record("a").map(|_| ()),

@@ -2,7 +2,7 @@
 //! outbox rows, staged deletes, watermarks) and what only explains the past (provisioning logs,
 //! finished cycles, settled intents, dropped gateway changes) for a while, within a size.
 
-use rusqlite::params;
+use crate::db::params;
 use serde::Serialize;
 
 use crate::Store;
@@ -66,7 +66,7 @@ impl Store {
         // the bound rather than far below it.
         let logs: i64 = self
             .conn()
-            .query_row("SELECT COUNT(*) FROM logs", [], |r| r.get(0))
+            .query_row("SELECT COUNT(*) FROM logs", params![], |r| r.get(0))
             .ctx("count logs")?;
         let step = (logs / 20).clamp(1, BATCH);
         while self.live_bytes()? > max_bytes {
@@ -105,17 +105,38 @@ impl Store {
     }
 
     /// Bytes in pages that hold data: what the file would shrink to after a `VACUUM`.
+    ///
+    /// On PostgreSQL, the bytes of the rows of the tables that grow (logs and their blobs,
+    /// intents, records, the gateway's resources and outbox). Not the files' size: a delete
+    /// frees space for reuse without shrinking them, so a size-bounded prune measuring files
+    /// would never reach its bound. Counting reads those tables whole, which is fine for a
+    /// prune that runs once per cycle.
     pub fn live_bytes(&self) -> Result<u64, StoreError> {
         let conn = self.conn();
-        let pages: i64 = conn
-            .pragma_query_value(None, "page_count", |r| r.get(0))
-            .ctx("read the page count")?;
-        let free: i64 = conn
-            .pragma_query_value(None, "freelist_count", |r| r.get(0))
-            .ctx("read the free page count")?;
-        let size: i64 = conn
-            .pragma_query_value(None, "page_size", |r| r.get(0))
-            .ctx("read the page size")?;
+        if conn.is_postgres() {
+            let bytes: i64 = conn
+                .query_row(
+                    "SELECT CAST(COALESCE(SUM(b), 0) AS BIGINT) FROM (
+                       SELECT SUM(pg_column_size(t.*)) AS b FROM logs t
+                       UNION ALL SELECT SUM(pg_column_size(t.*)) FROM replay_blobs t
+                       UNION ALL SELECT SUM(pg_column_size(t.*)) FROM log_blobs t
+                       UNION ALL SELECT SUM(pg_column_size(t.*)) FROM intents t
+                       UNION ALL SELECT SUM(pg_column_size(t.*)) FROM records t
+                       UNION ALL SELECT SUM(pg_column_size(t.*)) FROM gateway_resources t
+                       UNION ALL SELECT SUM(pg_column_size(t.*)) FROM gateway_outbox t
+                     ) sizes",
+                    params![],
+                    |r| r.get(0),
+                )
+                .ctx("measure the stored rows")?;
+            return Ok(u64::try_from(bytes).unwrap_or(0));
+        }
+        let pragma = |name: &'static str, op| -> Result<i64, StoreError> {
+            conn.query_row(name, params![], |r| r.get(0)).ctx(op)
+        };
+        let pages = pragma("PRAGMA page_count", "read the page count")?;
+        let free = pragma("PRAGMA freelist_count", "read the free page count")?;
+        let size = pragma("PRAGMA page_size", "read the page size")?;
         Ok(u64::try_from((pages - free).max(0) * size).unwrap_or(0))
     }
 }
@@ -152,7 +173,7 @@ mod tests {
 
     #[test]
     fn old_history_goes_and_what_the_next_cycle_needs_stays() {
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         let old = finished_cycle(&store);
         store.append_logs(old, &log_rows(3, 10)).expect("logs");
         let staged = finished_cycle(&store);
@@ -207,7 +228,7 @@ mod tests {
 
     #[test]
     fn over_the_size_bound_the_oldest_logs_go_first() {
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         for _ in 0..4 {
             let cycle = finished_cycle(&store);
             store

@@ -2,7 +2,7 @@
 //! so signing out records the session's nonce until then: one `meta` row each
 //! (`console_signed_out:<nonce>` → expiry), deleted once expired.
 
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExtension, params};
 
 use crate::error::{Ctx, StoreError};
 use crate::{Store, now_unix};
@@ -14,9 +14,12 @@ impl Store {
     pub fn sign_out_session(&self, nonce: &str, expires: i64) -> Result<(), StoreError> {
         let op = "record a console sign-out";
         self.write(op, |tx| {
+            // By prefix, not by a range of keys (whose order is the database's collation), and
+            // the value cast only for the rows of the prefix (other keys hold other text).
             tx.execute(
-                "DELETE FROM meta WHERE key >= ?1 AND key < ?2 AND CAST(value AS INTEGER) <= ?3",
-                params![PREFIX, format!("{PREFIX}\u{10FFFF}"), now_unix()],
+                "DELETE FROM meta WHERE CASE WHEN substr(key, 1, ?2) = ?1
+                     THEN CAST(value AS BIGINT) <= ?3 END",
+                params![PREFIX, PREFIX.chars().count(), now_unix()],
             )
             .ctx(op)?;
             crate::meta::set_meta_in(tx, &format!("{PREFIX}{nonce}"), &expires.to_string())
@@ -43,7 +46,7 @@ mod tests {
 
     #[test]
     fn a_signed_out_session_stays_out_and_expired_ones_are_forgotten() {
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         assert!(!store.session_signed_out("n1").expect("read"));
         store.sign_out_session("old", 1).expect("sign out");
         store

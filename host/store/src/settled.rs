@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Connection, params};
+use crate::db::{Conn, params};
 
 use crate::error::{Ctx, StoreError};
 use crate::{Store, now_unix};
@@ -49,7 +49,7 @@ impl Store {
         let mut stmt = conn
             .prepare_cached("SELECT source_id, input_hash FROM settled_people")
             .ctx("read settled people")?;
-        let mut rows = stmt.query([]).ctx("read settled people")?;
+        let mut rows = stmt.query(params![]).ctx("read settled people")?;
         let mut hashes = HashMap::new();
         while let Some(row) = rows.next().ctx("read settled people")? {
             let id: String = row.get(0).ctx("read settled people")?;
@@ -66,7 +66,7 @@ impl Store {
     pub fn settle(&self, settlement: &Settlement<'_>) -> Result<(), StoreError> {
         self.write("settle planned people", |tx| {
             if settlement.full {
-                tx.execute("DELETE FROM settled_people", [])
+                tx.execute("DELETE FROM settled_people", params![])
                     .ctx("settle planned people")?;
                 crate::meta::set_meta_in(tx, FULL_AT, &now_unix().to_string())?;
             }
@@ -92,7 +92,7 @@ impl Store {
 
 /// Forgets one person's settled hash: their record was written by something other than the
 /// cycle that settled them.
-pub(crate) fn forget(conn: &Connection, source_id: &str) -> Result<(), StoreError> {
+pub(crate) fn forget(conn: &Conn, source_id: &str) -> Result<(), StoreError> {
     conn.prepare_cached("DELETE FROM settled_people WHERE source_id = ?1")
         .and_then(|mut stmt| stmt.execute([source_id]))
         .ctx("forget a settled person")?;
@@ -133,7 +133,7 @@ mod tests {
 
     #[test]
     fn settling_then_writing_a_record_forgets_that_person() {
-        let store = Store::open_in_memory().expect("store");
+        let store = crate::testing::store();
         assert!(store.settled().expect("settled").fingerprint.is_none());
         let fingerprint = [7u8; 16];
         store
@@ -180,7 +180,7 @@ mod tests {
 
     #[test]
     fn record_keys_and_records_of_read_only_what_is_asked() {
-        let store = Store::open_in_memory().expect("store");
+        let store = crate::testing::store();
         for id in ["a", "b", "c"] {
             store.upsert_record(&record(id)).expect("upsert");
         }

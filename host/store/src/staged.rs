@@ -1,7 +1,7 @@
 //! Disables and deletes held back because a cycle exceeded the deletion threshold. They wait
 //! here for an admin to allow them (the engine applies and clears them) or to fix the cause.
 
-use rusqlite::{Row, params};
+use crate::db::{Row, params};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Ctx, StoreError};
@@ -78,15 +78,17 @@ impl Store {
     pub fn staged_deletes(&self) -> Result<Vec<StagedRecord>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare_cached(
+            .prepare_cached(conn.dialect(
                 "SELECT source_id, cycle_id, target_id, action, reason, staged_at
                  FROM staged_deletes ORDER BY staged_at, rowid",
-            )
+                "SELECT source_id, cycle_id, target_id, action, reason, staged_at
+                 FROM staged_deletes ORDER BY staged_at, seq",
+            ))
             .ctx("read staged deletes")?;
-        let mut rows = stmt.query([]).ctx("read staged deletes")?;
+        let mut rows = stmt.query(params![]).ctx("read staged deletes")?;
         let mut out = Vec::new();
         while let Some(row) = rows.next().ctx("read staged deletes")? {
-            out.push(decode(row)?);
+            out.push(decode(&row)?);
         }
         Ok(out)
     }
@@ -107,7 +109,7 @@ impl Store {
     /// Drops every held-back action; returns how many there were.
     pub fn clear_staged(&self) -> Result<usize, StoreError> {
         self.write("clear staged deletes", |tx| {
-            tx.execute("DELETE FROM staged_deletes", [])
+            tx.execute("DELETE FROM staged_deletes", params![])
                 .ctx("clear staged deletes")
         })
     }
@@ -153,7 +155,7 @@ mod tests {
 
     #[test]
     fn staged_round_trip_replace_and_clear() {
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         let c1 = store
             .start_cycle(CycleKind::Incremental, &Default::default())
             .expect("c1");

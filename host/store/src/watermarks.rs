@@ -1,7 +1,7 @@
 //! Where each source's change feed stopped: a Graph delta link, a file's hash. Opaque text,
 //! keyed by a name the source chooses so several sources can share one database.
 
-use rusqlite::{OptionalExtension, params};
+use crate::db::{OptionalExtension, params};
 
 use crate::error::{Ctx, StoreError};
 use crate::{Store, now_unix};
@@ -41,11 +41,9 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn watermark_round_trip() {
-        let store = Store::open_in_memory().expect("open");
+        let store = crate::testing::store();
         assert_eq!(store.watermark("graph").expect("get"), None);
         let link = "https://graph.example/v1.0/users/delta?$deltatoken=a&b=c";
         store.set_watermark("graph", link).expect("set");
