@@ -16,6 +16,7 @@ mod profile;
 mod scope;
 mod server;
 mod source;
+mod state;
 mod target;
 
 use std::collections::BTreeMap;
@@ -38,6 +39,7 @@ pub use profile::{
 pub use scope::{ClauseConfig, Operator, ScopeConfig, ScopeMode, ScopingFilterConfig};
 pub use server::{AdminConfig, ServerConfig};
 pub use source::{GraphSourceConfig, SourceConfig};
+pub use state::PostgresConfig;
 pub use target::{DEFAULT_RATE_LIMIT, OAuthStyleName, ProfileName, TargetAuthConfig, TargetConfig};
 
 /// The whole configuration of one provisioning job (one source, one target).
@@ -92,9 +94,17 @@ pub struct Config {
     /// per core at once; at least 1.
     #[serde(default = "default_batch_people")]
     pub batch_people: usize,
-    /// Where the state store keeps what was provisioned (a SQLite file).
+    /// Where the state store keeps what was provisioned: a SQLite file, unless `state_url`
+    /// is set.
     #[serde(default = "default_state_path")]
     pub state_path: PathBuf,
+    /// A PostgreSQL database for the state instead of the file (`postgres://user@host/db`),
+    /// which several replicas of `muster serve` can share; see `[postgres]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_url: Option<String>,
+    /// The PostgreSQL backend's password, schema and leader lease (with `state_url`).
+    #[serde(default)]
+    pub postgres: PostgresConfig,
     /// Gateway mode's SCIM server; required with `[source] kind = "gateway"` and refused
     /// otherwise (see [`GatewayConfig`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -222,6 +232,10 @@ impl Config {
         if self.state_path.as_os_str().is_empty() {
             errors.push("state_path", "must not be empty");
         }
+        if let Some(url) = &self.state_url {
+            state::validate_state_url(url, errors);
+        }
+        self.postgres.validate("postgres", errors);
         self.server.validate("server", errors);
         if let Some(alerts) = &self.alerts {
             alerts.validate("alerts", errors);

@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod logs;
+pub mod migrate_state;
 pub mod plugin;
 pub mod reconcile;
 pub mod replay;

@@ -285,11 +285,7 @@ impl Job {
         let profile = target_profile(&config, config_dir)?;
         let pipeline = Pipeline::build_with_profile(&config, profile)
             .context("compiling the scoping filters")?;
-        let store_path = resolve(config_dir, &config.state_path);
-        let store = Arc::new(
-            Store::open(&store_path)
-                .with_context(|| format!("opening the state store {}", store_path.display()))?,
-        );
+        let store = Arc::new(crate::state::open(&config, config_dir)?);
         let mut client_config = ClientConfig::new(config.target.base_url.clone(), auth);
         client_config.rate_limit_per_sec = Some(config.target.default_rate());
         client_config.rate_classes = rate_classes(&config, &pipeline);

@@ -39,5 +39,6 @@ pub mod reconcile;
 pub mod retention;
 pub mod shadow;
 pub mod sources;
+pub mod state;
 pub mod sync;
 pub mod telemetry;

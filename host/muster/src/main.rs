@@ -34,6 +34,23 @@ enum Command {
         #[arg(long, default_value = "muster-demo")]
         dir: PathBuf,
     },
+    /// Copy a whole state (logs, records, pending intents, outbox) into an empty database:
+    /// from the SQLite file to PostgreSQL when a deployment moves to replicas. Stop muster
+    /// first; the source is left as it was.
+    MigrateState {
+        /// The SQLite state file (or a postgres:// URL).
+        #[arg(long)]
+        from: String,
+        /// The postgres:// URL to copy into (or a SQLite file).
+        #[arg(long)]
+        to: String,
+        /// The PostgreSQL schema muster's tables are in (`[postgres] schema`).
+        #[arg(long, default_value = "public")]
+        schema: String,
+        /// An environment variable holding the PostgreSQL password, kept out of the URL.
+        #[arg(long)]
+        password_env: Option<String>,
+    },
     /// Check a configuration file and report every problem in it.
     Validate {
         #[arg(long)]
@@ -389,6 +406,17 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             };
             commands::reconcile::run(&config, options, format).await
         }
+        Command::MigrateState {
+            from,
+            to,
+            schema,
+            password_env,
+        } => commands::migrate_state::run(&commands::migrate_state::Options {
+            from,
+            to,
+            schema,
+            password_env,
+        }),
         Command::Replay {
             config,
             log_entry,

@@ -25,11 +25,27 @@ pub(crate) enum Value<'a> {
     Blob(&'a [u8]),
 }
 
-/// An owned [`Value`], for parameters built at run time (`params_from_iter`).
+/// An owned [`Value`], for parameters built at run time (`params_from_iter`) and rows copied
+/// between databases.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum OwnedValue {
+    Null,
     Int(i64),
+    Real(f64),
     Text(String),
+    Blob(Vec<u8>),
+}
+
+impl FromValue for OwnedValue {
+    fn from_value(value: Value<'_>) -> Result<Self, String> {
+        Ok(match value {
+            Value::Null => OwnedValue::Null,
+            Value::Int(v) => OwnedValue::Int(v),
+            Value::Real(v) => OwnedValue::Real(v),
+            Value::Text(v) => OwnedValue::Text(v.to_owned()),
+            Value::Blob(v) => OwnedValue::Blob(v.to_vec()),
+        })
+    }
 }
 
 impl From<i64> for OwnedValue {
@@ -52,8 +68,11 @@ pub(crate) trait ToValue {
 impl ToValue for OwnedValue {
     fn to_value(&self) -> Value<'_> {
         match self {
+            OwnedValue::Null => Value::Null,
             OwnedValue::Int(v) => Value::Int(*v),
+            OwnedValue::Real(v) => Value::Real(*v),
             OwnedValue::Text(v) => Value::Text(v),
+            OwnedValue::Blob(v) => Value::Blob(v),
         }
     }
 }

@@ -68,6 +68,11 @@ pub enum StoreError {
     /// The intent is unknown or already settled: settling twice would hide an engine bug.
     #[error("intent {id} is not pending")]
     IntentNotPending { id: i64 },
+    #[error(
+        "the destination already holds state (table {table} has rows); copy only into an \
+         empty database or schema"
+    )]
+    NotEmpty { table: String },
     #[error("invalid request to the state store: {what}")]
     Invalid { what: &'static str },
     #[error("cycle {id} does not exist or is not running")]

@@ -43,6 +43,7 @@
 
 mod activations;
 mod answers;
+mod copy;
 #[cfg(test)]
 mod crash;
 mod cycles;
@@ -79,6 +80,7 @@ pub use db::DbError;
 
 pub use activations::Activation;
 pub use answers::KeptAnswer;
+pub use copy::Copied;
 pub use cycles::{CycleCounts, CycleKind, CycleRecord, CycleStatus, LicenseTally};
 pub use error::StoreError;
 pub use gateway::{

@@ -109,7 +109,10 @@ fn connect(target: &PgTarget) -> Result<Client, DbError> {
     let mut config = target.config.clone();
     // Every statement reads and writes muster's schema; `public` stays visible for the
     // server's own objects.
-    config.options(format!("-c search_path={},public", target.schema));
+    config.options(format!(
+        "-c search_path={},public -c client_min_messages=warning",
+        target.schema
+    ));
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(std::time::Duration::from_secs(10));
     }

@@ -30,6 +30,14 @@ pub(super) fn load(text: &str, errors: &mut Errors) -> Option<Config> {
     let full_plan_interval_secs = optional(&mut table, "full_plan_interval_secs", errors);
     let batch_people = optional(&mut table, "batch_people", errors);
     let state_path = optional(&mut table, "state_path", errors);
+    let state_url: Option<String> = optional(&mut table, "state_url", errors);
+    let postgres = optional(&mut table, "postgres", errors);
+    if state_path.is_some() && state_url.is_some() {
+        errors.push(
+            "state_url",
+            "set state_path (a SQLite file) or state_url (PostgreSQL), not both",
+        );
+    }
     let gateway = optional(&mut table, "gateway", errors);
     let server = optional(&mut table, "server", errors);
     let admin = optional(&mut table, "admin", errors);
@@ -59,6 +67,8 @@ pub(super) fn load(text: &str, errors: &mut Errors) -> Option<Config> {
             .unwrap_or_else(super::default_full_plan_interval),
         batch_people: batch_people.unwrap_or_else(super::default_batch_people),
         state_path: state_path.unwrap_or_else(|| "muster.db".into()),
+        state_url,
+        postgres: postgres.unwrap_or_default(),
         gateway,
         server: server.unwrap_or_default(),
         admin: admin.unwrap_or_default(),

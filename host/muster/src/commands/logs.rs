@@ -3,8 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use store::{LogQuery, Store};
+use store::LogQuery;
 
 use crate::job::read_config;
 
@@ -59,13 +58,7 @@ pub fn show(config: &Path, filters: Filters, format: Format) -> anyhow::Result<E
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let path = if cfg.state_path.is_absolute() {
-        cfg.state_path.clone()
-    } else {
-        dir.join(&cfg.state_path)
-    };
-    let store =
-        Store::open_read_only(&path).with_context(|| format!("opening {}", path.display()))?;
+    let store = crate::state::open_read_only(&cfg, dir)?;
     let query = LogQuery {
         cycle: filters.cycle,
         person: filters.person,

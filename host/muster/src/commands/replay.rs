@@ -151,15 +151,13 @@ fn replay(options: &Options) -> anyhow::Result<Report> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_path_buf();
-    let state = resolve(&config_dir, &config.state_path);
-    let store =
-        Store::open_read_only(&state).with_context(|| format!("opening {}", state.display()))?;
+    let store = crate::state::open_read_only(&config, &config_dir)?;
     let entry = store.log_entry(&options.entry)?.ok_or_else(|| {
         anyhow!(
             "no log entry {} in {} (give a change id such as 12-34, or the `id` of `muster logs \
              --format json`)",
             options.entry,
-            state.display()
+            crate::state::describe(&config, &config_dir)
         )
     })?;
     let other = options
