@@ -354,67 +354,50 @@ impl Store {
     /// Rows hold whole states, not deltas, so a backlog collapses to one change per person
     /// ([`OutboxEntry::through`]), however many changes Entra sent during an outage.
     pub fn outbox_heads(&self, now: i64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT h.seq, g.last, h.person_id, l.person, h.enqueued_at, h.attempts,
-                        h.rejections
-                 FROM (SELECT person_id, MIN(seq) AS first, MAX(seq) AS last
-                       FROM gateway_outbox GROUP BY person_id) g
-                 JOIN gateway_outbox h ON h.seq = g.first
-                 JOIN gateway_outbox l ON l.seq = g.last
-                 WHERE h.next_attempt <= ?1
-                 ORDER BY h.seq LIMIT ?2",
-            )
-            .ctx("read the outbox")?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        type Row = (i64, i64, String, Option<String>, i64, u32, u32);
-        let rows: Vec<Row> = stmt
-            .query_map(params![now, limit], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                ))
-            })
-            .ctx("read the outbox")?
-            .collect::<Result<_, _>>()
-            .ctx("read the outbox")?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(seq, through, person_id, person, enqueued_at, attempts, rejections)| {
-                    let decoded = person
-                        .map(|p| from_json(&p, || format!("outbox row {through}")))
-                        .transpose();
-                    let (person, corrupt) = match decoded {
-                        Ok(person) => (person, None),
-                        Err(e) => (None, Some(e.to_string())),
-                    };
-                    OutboxEntry {
-                        seq,
-                        through,
-                        person_id,
-                        person,
-                        corrupt,
-                        enqueued_at,
-                        attempts,
-                        rejections,
-                    }
-                },
-            )
-            .collect())
+        read_heads(&self.conn(), now, limit, "", now)
     }
 
-    /// When the earliest row not yet due becomes due (unix ms), if any row is waiting.
+    /// [`Store::outbox_heads`] for a replica that forwards them: the people whose oldest row
+    /// is due and not claimed by another replica, each claimed for `holder` for `claim_ms`
+    /// (by the database's clock) in the same transaction. No other replica takes them until
+    /// they are settled ([`Store::outbox_done`], [`Store::outbox_retry`],
+    /// [`Store::outbox_drop`]) or the claim has expired because `holder` died. The claim is
+    /// a column rather than a row lock (`FOR UPDATE SKIP LOCKED`) because it must outlive the
+    /// transaction: forwarding is HTTP to the target, and no transaction stays open for it.
+    pub fn outbox_claim(
+        &self,
+        now: i64,
+        limit: usize,
+        holder: &str,
+        claim_ms: i64,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let op = "claim outbox rows";
+        self.write(op, |tx| {
+            let clock = crate::leases::now_ms(tx)?;
+            let heads = read_heads(tx, now, limit, holder, clock)?;
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE gateway_outbox SET claimed_by = ?2, claimed_until = ?3 WHERE seq = ?1",
+                )
+                .ctx(op)?;
+            for head in &heads {
+                stmt.execute(params![head.seq, holder, clock.saturating_add(claim_ms)])
+                    .ctx(op)?;
+            }
+            Ok(heads)
+        })
+    }
+
+    /// When the earliest row not yet due becomes due (unix ms), if any row is waiting: over
+    /// the people's oldest rows only (a newer row waits behind its person's oldest, whatever
+    /// its own time), and a claimed row not before its claim expires.
     pub fn outbox_next_attempt(&self) -> Result<Option<i64>, StoreError> {
         let conn = self.conn();
         conn.query_row(
-            "SELECT MIN(next_attempt) FROM gateway_outbox",
+            "SELECT MIN(CASE WHEN h.claimed_until > h.next_attempt THEN h.claimed_until
+                             ELSE h.next_attempt END)
+             FROM gateway_outbox h
+             WHERE h.seq IN (SELECT MIN(seq) FROM gateway_outbox GROUP BY person_id)",
             params![],
             |r| r.get(0),
         )
@@ -590,7 +573,8 @@ impl Store {
         self.write("reschedule an outbox row", |tx| {
             tx.execute(
                 "UPDATE gateway_outbox SET attempts = attempts + 1,
-                    rejections = rejections + ?2, next_attempt = ?3, last_error = ?4
+                    rejections = rejections + ?2, next_attempt = ?3, last_error = ?4,
+                    claimed_by = NULL, claimed_until = NULL
                  WHERE seq = ?1",
                 params![seq, i64::from(rejected), next_attempt, error],
             )
@@ -708,6 +692,71 @@ impl RawResource {
     }
 }
 
+/// The people whose oldest row is due at `now`, and not claimed at `clock` (the database's
+/// time) by anyone but `holder`, oldest first, at most `limit`.
+fn read_heads(
+    conn: &Conn,
+    now: i64,
+    limit: usize,
+    holder: &str,
+    clock: i64,
+) -> Result<Vec<OutboxEntry>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT h.seq, g.last, h.person_id, l.person, h.enqueued_at, h.attempts,
+                        h.rejections
+                 FROM (SELECT person_id, MIN(seq) AS first, MAX(seq) AS last
+                       FROM gateway_outbox GROUP BY person_id) g
+                 JOIN gateway_outbox h ON h.seq = g.first
+                 JOIN gateway_outbox l ON l.seq = g.last
+                 WHERE h.next_attempt <= ?1
+                   AND (h.claimed_until IS NULL OR h.claimed_until <= ?4 OR h.claimed_by = ?3)
+                 ORDER BY h.seq LIMIT ?2",
+        )
+        .ctx("read the outbox")?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    type Row = (i64, i64, String, Option<String>, i64, u32, u32);
+    let rows: Vec<Row> = stmt
+        .query_map(params![now, limit, holder, clock], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })
+        .ctx("read the outbox")?
+        .collect::<Result<_, _>>()
+        .ctx("read the outbox")?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(seq, through, person_id, person, enqueued_at, attempts, rejections)| {
+                let decoded = person
+                    .map(|p| from_json(&p, || format!("outbox row {through}")))
+                    .transpose();
+                let (person, corrupt) = match decoded {
+                    Ok(person) => (person, None),
+                    Err(e) => (None, Some(e.to_string())),
+                };
+                OutboxEntry {
+                    seq,
+                    through,
+                    person_id,
+                    person,
+                    corrupt,
+                    enqueued_at,
+                    attempts,
+                    rejections,
+                }
+            },
+        )
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -729,6 +778,83 @@ mod tests {
             members_added: members.map(ids).unwrap_or_default(),
             members_removed: Vec::new(),
         }
+    }
+
+    /// Two replicas never work on the same person at once: a claimed person is skipped by the
+    /// other until the row is settled or the claim expires, and a newer row of a claimed person
+    /// waits behind it.
+    #[test]
+    fn claimed_people_are_skipped_by_other_replicas_until_settled_or_expired() {
+        let store = crate::testing::store();
+        let change = |id: &str, n: i64| GatewayWrite {
+            outbox: vec![(id.into(), Some(json!({"id": id, "n": n})))],
+            at: 10,
+            ..GatewayWrite::default()
+        };
+        for (id, n) in [("u1", 1), ("u2", 1), ("u3", 1)] {
+            store.gateway_write(&change(id, n)).expect("write");
+        }
+        let a = store.outbox_claim(10, 2, "a", 60_000).expect("a claims");
+        let ids = |heads: &[OutboxEntry]| -> Vec<String> {
+            heads.iter().map(|h| h.person_id.clone()).collect()
+        };
+        assert_eq!(ids(&a), ["u1", "u2"]);
+        // A newer change of u1 arrives while a forwards the older one.
+        store.gateway_write(&change("u1", 2)).expect("write");
+        let b = store.outbox_claim(10, 10, "b", 60_000).expect("b claims");
+        assert_eq!(ids(&b), ["u3"], "b must not take a's people");
+        // a's own claims are a's to take again (a restart of the same holder).
+        assert_eq!(
+            ids(&store.outbox_claim(10, 10, "a", 60_000).expect("a")),
+            ["u1", "u2"]
+        );
+        // a settles u1 through its first row and reschedules u2: u1's newer row is free for
+        // anyone, u2 waits for its backoff, then anyone may take it.
+        store.outbox_done(&[("u1", a[0].through)]).expect("done");
+        store
+            .outbox_retry(a[1].seq, 20, false, "timeout")
+            .expect("retry");
+        let b = store
+            .outbox_claim(10, 10, "b", 60_000)
+            .expect("b claims again");
+        assert_eq!(ids(&b), ["u3", "u1"], "its own u3, and u1's newer row");
+        assert_eq!(
+            b[1].person.as_ref().and_then(|p| p.get("n")),
+            Some(&json!(2))
+        );
+        assert_eq!(
+            ids(&store.outbox_claim(20, 10, "b", 60_000).expect("b")),
+            ["u2", "u3", "u1"]
+        );
+        // An expired claim (its replica died) is taken over.
+        store
+            .outbox_claim(20, 10, "c", -1)
+            .expect("c claims for no time");
+        let late = store.outbox_claim(20, 10, "d", 60_000).expect("d");
+        assert!(ids(&late).is_empty(), "b's claims hold: {late:?}");
+    }
+
+    #[test]
+    fn a_claim_that_expired_is_taken_over_and_the_wait_counts_the_claim() {
+        let store = crate::testing::store();
+        store
+            .gateway_write(&GatewayWrite {
+                outbox: vec![("u1".into(), Some(json!({"id": "u1"})))],
+                at: 10,
+                ..GatewayWrite::default()
+            })
+            .expect("write");
+        let dead = store.outbox_claim(10, 10, "dead", -1).expect("claimed");
+        assert_eq!(dead.len(), 1);
+        let next = store.outbox_next_attempt().expect("next").expect("a row");
+        assert!(next >= 10, "{next}");
+        let taken = store
+            .outbox_claim(10, 10, "alive", 60_000)
+            .expect("take over");
+        assert_eq!(taken.len(), 1, "an expired claim is free");
+        // Claimed for a minute: the wait is until the claim expires, not the row's due time.
+        let next = store.outbox_next_attempt().expect("next").expect("a row");
+        assert!(next > 10 + 30_000, "{next}");
     }
 
     #[test]

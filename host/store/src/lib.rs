@@ -19,6 +19,7 @@
 //! - `watermarks`, `meta`: small key/value tables; `pause`: the job's on/off switch, kept in
 //!   `meta`.
 //! - `graph_mirror`: the Graph source's copy of the directory and its delta links.
+//! - `leases`: which replica leads the scheduled cycles, until when.
 //! - `quarantine`, `staged`: the job's quarantine and the deletes held back by the threshold.
 //! - `time`: unix seconds and their RFC 3339 form.
 //! - `crash` (tests only): a real `kill -9` of a writing child process, then the checks a restart
@@ -52,6 +53,7 @@ mod error;
 mod gateway;
 mod graph_mirror;
 mod intents;
+mod leases;
 mod logs;
 mod meta;
 mod migrate;
@@ -88,6 +90,7 @@ pub use gateway::{
 };
 pub use graph_mirror::{GraphMirror, MemberKind, MirrorChanges, MirrorGroup, MirrorUser};
 pub use intents::Intent;
+pub use leases::{Lease, LeaseClaim};
 pub use logs::{LogQuery, LogRecord, LogRow};
 pub use pause::Paused;
 pub use postgres::{PgTarget, redact};
@@ -477,6 +480,64 @@ mod tests {
     fn read_only_open_of_missing_file_fails() {
         let dir = tempfile::tempdir().expect("temp dir");
         assert!(Store::open_read_only(&dir.path().join("none.db")).is_err());
+    }
+
+    /// Two replicas on one PostgreSQL database: what one commits the other reads, writes from
+    /// both at once all land (serialised by the write lock), and one of them leads.
+    #[test]
+    fn replicas_share_state_and_their_writes_are_serialised() {
+        let Some((a, b)) = crate::testing::replicas() else {
+            // SQLite: one owner per file (one_owner_at_a_time_and_the_error_names_it).
+            return;
+        };
+        let (a, b) = (std::sync::Arc::new(a), std::sync::Arc::new(b));
+        let cycle = a
+            .start_cycle(CycleKind::Initial, &Default::default())
+            .expect("start");
+        let handles: Vec<_> = [a.clone(), b.clone()]
+            .into_iter()
+            .enumerate()
+            .map(|(t, store)| {
+                std::thread::spawn(move || {
+                    for i in 0..30 {
+                        let source_id = format!("p{t}-{i}");
+                        let rec = records::tests::record(&source_id, &format!("t{t}-{i}"));
+                        let intent = store
+                            .begin_intent(cycle, &source_id, "create", "m", &serde_json::json!({}))
+                            .expect("intent");
+                        store.commit_success(intent, &rec).expect("commit");
+                        // Read-modify-write under the lock: no increment is lost.
+                        store
+                            .write("count", |tx| {
+                                let n: i64 = tx
+                                    .query_row(
+                                        "SELECT CAST(COALESCE((SELECT value FROM meta
+                                           WHERE key = 'n'), '0') AS BIGINT)",
+                                        db::params![],
+                                        |r| r.get(0),
+                                    )
+                                    .ctx("read")?;
+                                meta::set_meta_in(tx, "n", &(n + 1).to_string())
+                            })
+                            .expect("increment");
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().expect("thread");
+        }
+        assert_eq!(a.records().expect("a reads").len(), 60);
+        assert_eq!(b.records().expect("b reads").len(), 60);
+        assert_eq!(b.meta("n").expect("n").as_deref(), Some("60"));
+        assert!(matches!(
+            a.claim_lease("leader", "a", 60_000).expect("a"),
+            LeaseClaim::Held { .. }
+        ));
+        assert!(matches!(
+            b.claim_lease("leader", "b", 60_000).expect("b"),
+            LeaseClaim::Other(lease) if lease.holder == "a"
+        ));
     }
 
     #[test]

@@ -63,15 +63,27 @@ const SQLITE: &[Migration] = &[
         name: "plugin_activations",
         sql: include_str!("../migrations/sqlite/0008_plugin_activations.sql"),
     },
+    Migration {
+        version: 9,
+        name: "replicas",
+        sql: include_str!("../migrations/sqlite/0009_replicas.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations. Its history starts at 8, the schema SQLite had reached when the
 /// PostgreSQL backend came; from then on each change is a file in both lists.
-const POSTGRES: &[Migration] = &[Migration {
-    version: 8,
-    name: "initial",
-    sql: include_str!("../migrations/postgres/0008_initial.sql"),
-}];
+const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 8,
+        name: "initial",
+        sql: include_str!("../migrations/postgres/0008_initial.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "replicas",
+        sql: include_str!("../migrations/postgres/0009_replicas.sql"),
+    },
+];
 
 /// The schema version this binary writes.
 pub(crate) fn latest() -> i64 {

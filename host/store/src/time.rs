@@ -4,6 +4,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Seconds since the unix epoch; a clock set before 1970 reads as negative, not as a panic.
 /// With the `simulated-clock` feature, the time [`simulate_now`] set, if it set one.
+/// Now in unix milliseconds (the real clock: leases are not simulated).
+pub(crate) fn now_unix_ms() -> i64 {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(_) => 0,
+    }
+}
+
 pub fn now_unix() -> i64 {
     #[cfg(feature = "simulated-clock")]
     if let Some(now) = simulated::now() {
