@@ -42,6 +42,8 @@ pub struct Job {
     pub people: crate::provision::PersonLocks,
     /// Plugin versions held back by a gate ([`crate::activation`]).
     pub staging: crate::activation::Staging,
+    /// This process among the replicas sharing the state, and whether it leads.
+    pub replica: Arc<crate::replica::Replica>,
 }
 
 /// Reads and validates a configuration file, reporting every problem at once. `${NAME}` and
@@ -297,6 +299,7 @@ impl Job {
         let staging = crate::activation::Staging::kept_in(
             staged_dir.map(|d| resolve(config_dir, d).join(".staged")),
         );
+        let replica = Arc::new(crate::replica::Replica::of(&config));
         let job = Job {
             config,
             config_dir: config_dir.to_path_buf(),
@@ -308,6 +311,7 @@ impl Job {
             graph,
             people: Default::default(),
             staging,
+            replica,
         };
         job.load_plugins()?;
         Ok(job)

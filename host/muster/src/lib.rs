@@ -36,6 +36,7 @@ pub mod plugin_folder;
 pub mod preview;
 pub mod provision;
 pub mod reconcile;
+pub mod replica;
 pub mod retention;
 pub mod shadow;
 pub mod sources;

@@ -24,6 +24,10 @@ pub struct PostgresConfig {
     /// leader dies, another replica takes over within this (renewed every third of it).
     #[serde(default = "default_leader_lease")]
     pub leader_lease_secs: u64,
+    /// Seconds a replica's claim on a person's outbox row lasts: the longest a forward may
+    /// take, and how long a replica that dies mid-forward holds that person's changes back.
+    #[serde(default = "default_outbox_claim")]
+    pub outbox_claim_secs: u64,
 }
 
 impl Default for PostgresConfig {
@@ -33,6 +37,7 @@ impl Default for PostgresConfig {
             password_file: None,
             schema: default_schema(),
             leader_lease_secs: default_leader_lease(),
+            outbox_claim_secs: default_outbox_claim(),
         }
     }
 }
@@ -43,6 +48,10 @@ fn default_schema() -> String {
 
 fn default_leader_lease() -> u64 {
     30
+}
+
+fn default_outbox_claim() -> u64 {
+    60
 }
 
 impl PostgresConfig {
@@ -57,6 +66,12 @@ impl PostgresConfig {
             errors.push(
                 format!("{at}.leader_lease_secs"),
                 "must be at least 3 seconds (the lease is renewed every third of it)",
+            );
+        }
+        if self.outbox_claim_secs < 5 {
+            errors.push(
+                format!("{at}.outbox_claim_secs"),
+                "must be at least 5 seconds (a forward must finish within it)",
             );
         }
         let schema_ok = !self.schema.is_empty()

@@ -96,6 +96,19 @@ pub async fn run_with(
         }
     }
     let _folder = watch_plugin_folder(&state.job).await?;
+    let (became_leader, leadership) = watch::channel(0u64);
+    let lease = if state.job.replica.shared {
+        tracing::info!(replica = %state.job.replica.id, "one of the replicas sharing the state");
+        Some(tokio::spawn(crate::replica::keep_lease(
+            state.job.replica.clone(),
+            state.job.store.clone(),
+            became_leader,
+            stopped.clone(),
+        )))
+    } else {
+        metrics::gauge!(crate::replica::LEADER_GAUGE).set(1.0);
+        None
+    };
     tokio::spawn(upkeep(state.clone(), stopped.clone()));
     tokio::spawn(probe(state.clone(), stopped.clone()));
     tokio::spawn(prune(state.clone(), stopped.clone()));
@@ -124,7 +137,7 @@ pub async fn run_with(
             )))
         }
         None if state.job.config.server.scheduled_sync => {
-            tokio::spawn(schedule(state.clone(), stopped.clone()));
+            tokio::spawn(schedule(state.clone(), stopped.clone(), leadership));
             None
         }
         None => None,
@@ -166,6 +179,10 @@ pub async fn run_with(
         // The pass in flight finishes; rows not yet forwarded wait in the store.
         let _ = outbox.await;
     }
+    if let Some(lease) = lease {
+        // Given up at once, so another replica leads without waiting for it to expire.
+        let _ = lease.await;
+    }
     let grace = Duration::from_secs(state.job.config.server.shutdown_grace_secs);
     match tokio::time::timeout(grace, state.runner.turn()).await {
         Ok(_turn) => tracing::info!("stopped"),
@@ -177,14 +194,27 @@ pub async fn run_with(
     Ok(())
 }
 
-/// Cycles on the configured interval; a cycle in flight when shutdown comes finishes.
-async fn schedule(state: AppState, mut stopped: watch::Receiver<bool>) {
+/// Cycles on the configured interval while this replica leads; a cycle in flight when
+/// shutdown comes finishes. A replica that takes the lead runs a cycle at once: it resumes
+/// what the previous leader left.
+async fn schedule(
+    state: AppState,
+    mut stopped: watch::Receiver<bool>,
+    mut became_leader: watch::Receiver<u64>,
+) {
     let interval = Duration::from_secs(state.job.config.sync_interval_secs);
     tracing::info!(
         interval_secs = interval.as_secs(),
         "running sync cycles on a schedule"
     );
     loop {
+        while !state.job.replica.is_leader() {
+            tokio::select! {
+                _ = became_leader.changed() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stopped.wait_for(|s| *s) => return,
+            }
+        }
         let turn = tokio::select! {
             turn = state.runner.turn() => turn,
             _ = stopped.wait_for(|s| *s) => return,
@@ -207,6 +237,7 @@ async fn schedule(state: AppState, mut stopped: watch::Receiver<bool>) {
         drop(turn);
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
+            _ = became_leader.changed() => {}
             _ = stopped.wait_for(|s| *s) => return,
         }
     }

@@ -85,7 +85,10 @@ pub async fn forward_due(state: &GatewayState) -> anyhow::Result<OutboxPass> {
     if store.paused()?.is_some() {
         return Ok(OutboxPass::default());
     }
-    let heads = store.outbox_heads(now_ms(), BATCH)?;
+    // Claimed for this replica: the others skip these people until they are settled.
+    let replica = &job.replica;
+    let claim_ms = i64::try_from(replica.outbox_claim.as_millis()).unwrap_or(i64::MAX);
+    let heads = store.outbox_claim(now_ms(), BATCH, &replica.id, claim_ms)?;
     if heads.is_empty() {
         metrics::gauge!("muster_outbox_pending").set(store.outbox_len()? as f64);
         return Ok(OutboxPass::default());

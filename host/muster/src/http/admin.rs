@@ -528,6 +528,19 @@ pub(crate) async fn start_sync(
             }
         )));
     }
+    if !state.job.replica.is_leader() {
+        return Err(ApiError::conflict(format!(
+            "this replica ({}) does not lead the cycles{}; send the request to the leader, \
+             whose /metrics shows muster_leader 1",
+            state.job.replica.id,
+            state
+                .job
+                .replica
+                .leader_id()
+                .map(|l| format!(" (the leader is {l})"))
+                .unwrap_or_default()
+        )));
+    }
     let turn = state
         .runner
         .try_turn()
@@ -938,6 +951,21 @@ pub struct Status {
     pub mode: String,
     /// The target's SCIM base URL.
     pub target: String,
+    /// This replica, and whether it leads the scheduled cycles.
+    pub replica: ReplicaStatus,
+}
+
+/// This replica among those sharing the state.
+#[derive(Serialize, ToSchema)]
+pub struct ReplicaStatus {
+    /// This replica's id (`local` for a SQLite file's single process).
+    pub id: String,
+    /// `sqlite` or `postgresql`.
+    pub backend: String,
+    /// Whether this replica runs the scheduled cycles.
+    pub leader: bool,
+    /// The leader's id, as this replica last saw it.
+    pub leader_id: Option<String>,
 }
 
 /// A gateway job's outbox.
@@ -987,6 +1015,12 @@ pub(crate) async fn status(
         }
         .into(),
         target: config.target.base_url.clone(),
+        replica: ReplicaStatus {
+            id: state.job.replica.id.clone(),
+            backend: store.backend().into(),
+            leader: state.job.replica.is_leader(),
+            leader_id: state.job.replica.leader_id(),
+        },
         current: state.runner.current(),
         cycles: store.cycles(params.cycles.unwrap_or(10).clamp(1, 200))?,
         quarantine: store.quarantine()?,
@@ -1120,7 +1154,7 @@ pub(crate) async fn release_deprovisions(
 #[openapi(
     info(title = "muster admin API", description = "Operate a muster provisioning job"),
     paths(list_plugins, upload_version, preview_version, activate, shadow, drop_staged, rollback, start_sync, pause, resume, provision, search_people, person, reconcile, logs, log_entry, status, test_connection, dropped_changes, replay_dropped, release_deprovisions),
-    components(schemas(PluginView, ErrorBody, SyncAnswer, ProvisionRequest, ProvisionAnswer, ReconcileOptions, Status, OutboxStatus, PersonSummary, PersonAnswer, Running, Trigger, Readiness, ProbeResult, Replayed, Released, PauseBody)),
+    components(schemas(PluginView, ErrorBody, SyncAnswer, ProvisionRequest, ProvisionAnswer, ReconcileOptions, Status, OutboxStatus, ReplicaStatus, PersonSummary, PersonAnswer, Running, Trigger, Readiness, ProbeResult, Replayed, Released, PauseBody)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;

@@ -13,6 +13,18 @@ use super::sim::Sim;
 /// Exactly one target user per person, each with exactly the clean run's attributes (licence
 /// fields included), and every record in the state store linked to the right user.
 pub fn assert_target_state(sim: &Sim, work: &Workdir, expected: &BTreeMap<String, Flat>) {
+    let store = store::Store::open(&work.state()).expect("open the state");
+    assert_target_state_in(sim, work, expected, &store);
+}
+
+/// [`assert_target_state`] with the state in `store` (a PostgreSQL one, say).
+#[allow(dead_code)] // Not every test binary sharing `common` uses both.
+pub fn assert_target_state_in(
+    sim: &Sim,
+    work: &Workdir,
+    expected: &BTreeMap<String, Flat>,
+    store: &store::Store,
+) {
     let users = sim.raw_users(work.path());
     let mut by_name: BTreeMap<String, Vec<&String>> = BTreeMap::new();
     for (id, attrs) in &users {
@@ -54,7 +66,7 @@ pub fn assert_target_state(sim: &Sim, work: &Workdir, expected: &BTreeMap<String
         wrong.len(),
         wrong.iter().take(5).cloned().collect::<Vec<_>>().join("\n")
     );
-    assert_records_linked(work, &users, expected.len());
+    assert_records_linked(store, &users, expected.len());
 }
 
 fn diff(id: &str, actual: &Flat, expected: &Flat) -> String {
@@ -68,11 +80,10 @@ fn diff(id: &str, actual: &Flat, expected: &Flat) -> String {
 }
 
 fn assert_records_linked(
-    work: &Workdir,
+    store: &store::Store,
     users: &BTreeMap<String, Map<String, Json>>,
     people: usize,
 ) {
-    let store = store::Store::open(&work.state()).expect("open the state");
     let records = store.records().expect("records");
     assert_eq!(records.len(), people, "one record per person");
     for record in records.values() {

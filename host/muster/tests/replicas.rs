@@ -1,0 +1,258 @@
+//! Three replicas of `muster serve` on one PostgreSQL database (`MUSTER_TEST_POSTGRES`, which
+//! `.ci/test` starts): the leader of the scheduled cycles is `kill -9`'d twice while its cycle
+//! runs, and each time another replica takes the lead within the lease and resumes the work.
+//! Afterwards the target holds exactly what a clean run makes (one user per person, the right
+//! attributes, every record linked), no two cycles overlapped, and cycles write nothing more.
+//!
+//! The kills land in a running cycle by construction: the test waits until the leader's cycle
+//! is `running` in the database (a 400-person initial cycle, then a 100-person update, each
+//! longer than the poll). Waits poll the database with generous deadlines; the only bound on
+//! time is the takeover's, which holds by construction (a lease of 3 s, renewed and polled
+//! every second) with 5 s of slack for a loaded machine.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use store::{CycleStatus, PgTarget, Store};
+
+mod common;
+use common::converged::assert_target_state_in;
+use common::directory::{CleanRun, TOKEN, Workdir, job_config};
+use common::sim::Sim;
+
+const PEOPLE: usize = 400;
+const REPLICAS: usize = 3;
+const LEASE: Duration = Duration::from_secs(3);
+/// Lease + one renewal period: by then an expired lease has been taken (plus slack).
+const TAKEOVER_BOUND: Duration = Duration::from_secs(3 + 1 + 5);
+const DEADLINE: Duration = Duration::from_secs(300);
+
+const SERVER: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+scheduled_sync = true
+probe_interval_secs = 3600
+"#;
+
+/// The PostgreSQL server the replicas share, or a failure naming what is missing.
+fn postgres_url() -> String {
+    std::env::var("MUSTER_TEST_POSTGRES")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .expect(
+            "MUSTER_TEST_POSTGRES is not set: the replica tests need a PostgreSQL server \
+             (.ci/test starts a throwaway one)",
+        )
+}
+
+/// A schema of its own for this run.
+fn schema() -> String {
+    format!(
+        "replicas_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+    )
+}
+
+/// The crash tests' job, its state in PostgreSQL instead of the file.
+fn replicated_config(sim: &Sim, url: &str, schema: &str) -> String {
+    let text = job_config(&sim.base_url, 1, SERVER);
+    let text = text.replace(
+        "state_path = \"muster.db\"",
+        &format!("state_url = \"{url}\""),
+    );
+    assert!(
+        text.contains("state_url"),
+        "the template's state_path moved"
+    );
+    format!(
+        "{text}\n[postgres]\nschema = \"{schema}\"\nleader_lease_secs = {}\n",
+        LEASE.as_secs()
+    )
+}
+
+/// One replica: `muster serve` with its own HOSTNAME, so its lease holder id names it.
+struct Replica {
+    name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Replica {
+    fn start(work: &Workdir, n: usize) -> Replica {
+        let name = format!("replica-{n}");
+        let log = work.path().join(format!("{name}.log"));
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_muster"))
+            .args(["serve", "--config"])
+            .arg(&work.config)
+            .env("MUSTER_TARGET_TOKEN", TOKEN)
+            .env("HOSTNAME", &name)
+            .env("RUST_LOG", "warn,muster=info")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log file"))
+            .stderr(out)
+            .spawn()
+            .expect("start muster serve");
+        Replica { name, child, log }
+    }
+
+    fn holds(&self, holder: &str) -> bool {
+        holder.starts_with(&format!("{}-", self.name))
+    }
+
+    fn assert_alive(&mut self) {
+        if let Some(status) = self.child.try_wait().expect("poll muster serve") {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            panic!(
+                "{} exited by itself ({status}):\n{}",
+                self.name,
+                lines[lines.len().saturating_sub(40)..].join("\n")
+            );
+        }
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `what` every 50 ms until it gives a value, or fails after [`DEADLINE`].
+fn wait_for<T>(description: &str, mut what: impl FnMut() -> Option<T>) -> T {
+    let until = Instant::now() + DEADLINE;
+    loop {
+        if let Some(value) = what() {
+            return value;
+        }
+        assert!(Instant::now() < until, "gave up waiting for {description}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn killing_the_leader_twice_hands_the_cycles_over_with_nothing_lost_or_doubled() {
+    let url = postgres_url();
+    let schema = schema();
+    let sim = Sim::start(TOKEN);
+    let work = Workdir::new("replicas", PEOPLE, &replicated_config(&sim, &url, &schema));
+    let clean = CleanRun::new(&sim.base_url, PEOPLE);
+    let expected = [clean.expected_state(1), clean.expected_state(2)];
+    let target = PgTarget::new(&url, None, Some(&schema)).expect("the test's PostgreSQL URL");
+    let store = Store::open_postgres(&target).expect("open the shared state");
+
+    work.write_directory(1);
+    let mut replicas: Vec<Replica> = (0..REPLICAS).map(|n| Replica::start(&work, n)).collect();
+    let mut takeovers = Vec::new();
+    // Cycles up to this one belong to leaders already killed.
+    let mut old_cycles = 0;
+    for round in 1..=2 {
+        if round == 2 {
+            // Work for the next leader's cycles: a quarter of the people change.
+            work.write_directory(2);
+        }
+        // The leader, once its cycle is running.
+        let leader = wait_for("a leader with a running cycle", || {
+            for r in &mut replicas {
+                r.assert_alive();
+            }
+            let lease = store.lease("leader").ok()??;
+            let running = store
+                .cycles(3)
+                .ok()?
+                .iter()
+                .any(|c| c.status == CycleStatus::Running && c.id > old_cycles);
+            running.then_some(lease)
+        });
+        let index = replicas
+            .iter()
+            .position(|r| r.holds(&leader.holder))
+            .unwrap_or_else(|| panic!("no replica holds {leader:?}"));
+        replicas[index].child.kill().expect("kill -9 the leader");
+        replicas[index].child.wait().expect("reap the leader");
+        let killed = Instant::now();
+        old_cycles = store.last_cycle().expect("cycles").map_or(0, |c| c.id);
+        eprintln!("round {round}: killed the leader {}", leader.holder);
+        let next = wait_for("a new leader", || {
+            let lease = store.lease("leader").ok()??;
+            (lease.holder != leader.holder).then_some(lease)
+        });
+        let took = killed.elapsed();
+        eprintln!(
+            "  {} leads after {took:?} (term {})",
+            next.holder, next.term
+        );
+        assert!(next.term > leader.term, "{next:?} after {leader:?}");
+        assert!(
+            took <= TAKEOVER_BOUND,
+            "the new leader took {took:?}, more than {TAKEOVER_BOUND:?}"
+        );
+        takeovers.push(took);
+        // The killed replica comes back, as its Deployment would bring it back.
+        replicas[index] = Replica::start(&work, index + 10 * round);
+    }
+
+    // Converged: two idle cycles in a row, the target untouched between them.
+    let mut seen = 0;
+    let mut quiet: Option<u64> = None;
+    wait_for("cycles that write nothing", || {
+        for r in &mut replicas {
+            r.assert_alive();
+        }
+        let mut cycles = store.cycles(20).ok()?;
+        cycles.sort_by_key(|c| c.id);
+        let after = seen;
+        for cycle in cycles.iter().filter(|c| c.id > after) {
+            if cycle.status == CycleStatus::Running {
+                break;
+            }
+            seen = cycle.id;
+            let idle = cycle.status == CycleStatus::Succeeded
+                && cycle
+                    .counts
+                    .as_ref()
+                    .is_some_and(|c| c.writes == 0 && c.failed == 0 && c.created + c.updated == 0);
+            let writes = sim.state.counters().writes;
+            match quiet {
+                Some(before) if idle && before == writes => return Some(()),
+                _ => quiet = idle.then_some(writes),
+            }
+        }
+        None
+    });
+    assert_target_state_in(&sim, &work, &expected[1], &store);
+
+    // No two cycles at once: each started once the one before had ended (an interrupted one
+    // ended when the next leader marked it so, before its own first cycle).
+    let mut cycles = store.cycles(1_000).expect("cycles");
+    cycles.sort_by_key(|c| c.id);
+    let interrupted = cycles
+        .iter()
+        .filter(|c| c.status == CycleStatus::Interrupted)
+        .count();
+    assert!(
+        interrupted >= 2,
+        "both kills interrupted a cycle: {cycles:?}"
+    );
+    for pair in cycles.windows(2) {
+        let ended = pair[0].finished_at.expect("a finished cycle");
+        assert!(
+            pair[1].started_at >= ended,
+            "cycle {} started at {} before cycle {} ended at {ended}",
+            pair[1].id,
+            pair[1].started_at,
+            pair[0].id
+        );
+    }
+    eprintln!("takeovers: {takeovers:?}; {} cycles", cycles.len());
+}
