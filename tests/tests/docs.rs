@@ -72,6 +72,10 @@ fn check_toml(file: &Path, line: usize, snippet: &str) -> Result<(), String> {
     let fragment: toml::Table = toml::from_str(&expand(snippet))
         .map_err(|e| format!("{}:{line}: not TOML: {e}", file.display()))?;
     let mut job = base_job();
+    // The state is a file or a database: a fragment that names the database replaces the file.
+    if fragment.contains_key("state_url") {
+        job.remove("state_path");
+    }
     for (key, value) in fragment {
         job.insert(key, value);
     }
@@ -156,4 +160,56 @@ fn every_example_job_is_valid() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert!(checked >= 5, "only {checked} examples found");
+}
+
+/// The `muster.toml` a deployment file carries: the block after `muster.toml: |` in a
+/// Kubernetes ConfigMap, or after `content: |` in compose.yaml, without its indentation.
+fn deployed_jobs(text: &str) -> Vec<String> {
+    let mut jobs = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let trimmed = line.trim();
+        if trimmed != "muster.toml: |" && trimmed != "content: |" {
+            continue;
+        }
+        let indent = line.len() - line.trim_start().len();
+        let mut job = Vec::new();
+        while let Some(next) = lines.peek() {
+            let deeper = next.len() - next.trim_start().len() > indent;
+            if !next.trim().is_empty() && !deeper {
+                break;
+            }
+            job.push(next.trim_start().to_string());
+            lines.next();
+        }
+        jobs.push(job.join("\n"));
+    }
+    jobs
+}
+
+#[test]
+fn every_deployed_job_is_valid() {
+    let root = workspace_root();
+    let files = [
+        "deploy/kubernetes/configmap.yaml",
+        "deploy/kubernetes/replicas/configmap.yaml",
+        "deploy/compose.yaml",
+    ];
+    let mut problems = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(root.join(file)).expect("read a deployment file");
+        let jobs = deployed_jobs(&text);
+        assert_eq!(jobs.len(), 1, "{file}: one job");
+        // compose.yaml escapes `$` as `$$`.
+        let job = expand(&jobs[0].replace("$$", "$"))
+            .replace(
+                "state_url = \"http://127.0.0.1:9/scim2\"",
+                "state_url = \"postgres://muster@127.0.0.1:5432/muster\"",
+            )
+            .replace("listen = \"placeholder\"", "listen = \"127.0.0.1:8080\"");
+        if let Err(e) = Config::from_toml_str(&job) {
+            problems.push(format!("{file}: {e}"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

@@ -10,8 +10,10 @@
 //! time is the takeover's, which holds by construction (a lease of 3 s, renewed and polled
 //! every second) with 5 s of slack for a loaded machine.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use store::{CycleStatus, PgTarget, Store};
@@ -83,8 +85,13 @@ struct Replica {
 
 impl Replica {
     fn start(work: &Workdir, n: usize) -> Replica {
+        Replica::spawn(&work.config, work.path(), n, &[])
+    }
+
+    /// `muster serve --config config`, logging to `<dir>/replica-<n>.log`.
+    fn spawn(config: &Path, dir: &Path, n: usize, env: &[(&str, String)]) -> Replica {
         let name = format!("replica-{n}");
-        let log = work.path().join(format!("{name}.log"));
+        let log = dir.join(format!("{name}.log"));
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -92,7 +99,8 @@ impl Replica {
             .expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_muster"))
             .args(["serve", "--config"])
-            .arg(&work.config)
+            .arg(config)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("MUSTER_TARGET_TOKEN", TOKEN)
             .env("HOSTNAME", &name)
             .env("RUST_LOG", "warn,muster=info")
@@ -255,4 +263,244 @@ fn killing_the_leader_twice_hands_the_cycles_over_with_nothing_lost_or_doubled()
         );
     }
     eprintln!("takeovers: {takeovers:?}; {} cycles", cycles.len());
+}
+
+/// Users in the gateway test, and the changes Entra sends each (a create, then PATCHes).
+const GATEWAY_PEOPLE: usize = 60;
+const GATEWAY_PATCHES: usize = 12;
+/// Changes from this one on wait until both kills happened, so the second kill lands while
+/// a third of the load is still to come, by construction.
+const GATED_FROM: usize = 2 * GATEWAY_PATCHES / 3;
+const SCIM_TOKEN: &str = "entra-secret";
+
+/// examples/gateway.toml with its state in PostgreSQL, short leases and claims.
+fn gateway_config(url: &str, schema: &str) -> String {
+    let example = include_str!("../../../examples/gateway.toml");
+    let text = example.replace(
+        "state_path = \"${MUSTER_STATE:-muster-gateway.db}\"",
+        &format!("state_url = \"{url}\""),
+    );
+    assert!(
+        text.contains("state_url"),
+        "examples/gateway.toml's state_path moved"
+    );
+    format!(
+        "{text}\n[postgres]\nschema = \"{schema}\"\nleader_lease_secs = {}\noutbox_claim_secs = 5\n",
+        LEASE.as_secs()
+    )
+}
+
+/// What Entra was told was accepted, per userName: the title of the last acknowledged change.
+type Acknowledged = Arc<Mutex<BTreeMap<String, String>>>;
+
+/// Entra's side: each person's changes in order, each sent to the replica after the last
+/// one that answered, moving on to the next replica when one cannot be reached (a load
+/// balancer's retry). A change counts once a replica acknowledged it (2xx).
+async fn entra(
+    bases: Arc<Vec<String>>,
+    person: usize,
+    acknowledged: Acknowledged,
+    mut gate: tokio::sync::watch::Receiver<bool>,
+) {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let user_name = format!("user{person}@contoso.example");
+    let mut id: Option<String> = None;
+    let mut at = person;
+    for change in 0..=GATEWAY_PATCHES {
+        if change == GATED_FROM {
+            gate.wait_for(|open| *open).await.expect("the gate");
+        }
+        let title = format!("Title {change}");
+        loop {
+            let base = &bases[at % bases.len()];
+            let request = match &id {
+                None => http.post(format!("{base}/Users")).json(&serde_json::json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": user_name, "active": true, "title": title,
+                    "displayName": format!("User {person}"),
+                    "emails": [{"type": "work", "value": user_name, "primary": true}],
+                    "name": {"givenName": "User", "familyName": format!("{person}")},
+                })),
+                Some(id) => http
+                    .patch(format!("{base}/Users/{id}"))
+                    .json(&serde_json::json!({
+                        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                        "Operations": [{"op": "Replace", "path": "title", "value": title}],
+                    })),
+            };
+            let answer = request.bearer_auth(SCIM_TOKEN).send().await;
+            match answer {
+                Ok(r) if r.status().is_success() => {
+                    if id.is_none() {
+                        let body: serde_json::Value = r.json().await.expect("a created user");
+                        id = body["id"].as_str().map(str::to_owned);
+                    }
+                    acknowledged
+                        .lock()
+                        .expect("acknowledged")
+                        .insert(user_name.clone(), title.clone());
+                    break;
+                }
+                // A POST whose answer was lost with its replica: the user exists, as Entra
+                // finds when it matches before creating again.
+                Ok(r) if r.status() == 409 && id.is_none() => {
+                    let filter = format!("userName eq \"{user_name}\"");
+                    let found: serde_json::Value = http
+                        .get(format!("{base}/Users"))
+                        .query(&[("filter", filter)])
+                        .bearer_auth(SCIM_TOKEN)
+                        .send()
+                        .await
+                        .expect("a look-up")
+                        .json()
+                        .await
+                        .expect("a list");
+                    id = found["Resources"][0]["id"].as_str().map(str::to_owned);
+                    assert!(id.is_some(), "409 for {user_name}, whom no replica lists");
+                    // The lost create's title stands only if it was the one acknowledged;
+                    // send this change again as a PATCH.
+                }
+                // Unreachable (killed) or a 5xx while it died: the next replica.
+                _ => {
+                    at += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+        at += 1;
+    }
+}
+
+#[test]
+fn gateway_replicas_forward_every_acknowledged_change_once_through_two_leader_kills() {
+    let url = postgres_url();
+    let schema = schema();
+    let sim = Sim::start(TOKEN);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(&config, gateway_config(&url, &schema)).expect("write the config");
+    let target = PgTarget::new(&url, None, Some(&schema)).expect("the test's PostgreSQL URL");
+    let ports: Vec<u16> = (0..REPLICAS)
+        .map(|_| muster_test_support::free_port())
+        .collect();
+    let env = |port: u16| {
+        vec![
+            ("MUSTER_SCIM_TOKEN", SCIM_TOKEN.to_string()),
+            ("MUSTER_TARGET_URL", sim.base_url.clone()),
+            ("MUSTER_LISTEN", format!("127.0.0.1:{port}")),
+        ]
+    };
+    let mut replicas: Vec<Replica> = (0..REPLICAS)
+        .map(|n| Replica::spawn(&config, dir.path(), n, &env(ports[n])))
+        .collect();
+    let bases: Arc<Vec<String>> = Arc::new(
+        ports
+            .iter()
+            .map(|p| format!("http://127.0.0.1:{p}/scim/v2"))
+            .collect(),
+    );
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let http = reqwest::Client::new();
+    for base in bases.iter() {
+        wait_for("a replica answering SCIM", || {
+            let answer = runtime.block_on(
+                http.get(format!("{base}/ServiceProviderConfig"))
+                    .bearer_auth(SCIM_TOKEN)
+                    .send(),
+            );
+            answer.ok().filter(|r| r.status() == 200).map(|_| ())
+        });
+    }
+    let store = Store::open_postgres(&target).expect("open the shared state");
+
+    let acknowledged: Acknowledged = Arc::default();
+    let (open, gate) = tokio::sync::watch::channel(false);
+    let load: Vec<_> = (0..GATEWAY_PEOPLE)
+        .map(|person| {
+            runtime.spawn(entra(
+                bases.clone(),
+                person,
+                acknowledged.clone(),
+                gate.clone(),
+            ))
+        })
+        .collect();
+    // Two kills of the leader while the load runs, after a quarter and a third of the changes
+    // were acknowledged (the last third waits for both); the killed replica comes back on its
+    // port.
+    let total = GATEWAY_PEOPLE * (GATEWAY_PATCHES + 1);
+    let count = || -> usize {
+        let acked = acknowledged.lock().expect("acknowledged");
+        acked
+            .values()
+            .map(|t| t.trim_start_matches("Title ").parse::<usize>().unwrap_or(0) + 1)
+            .sum()
+    };
+    for round in 1..=2 {
+        wait_for("acknowledged changes", || {
+            (count() >= total * (round + 2) / 12).then_some(())
+        });
+        // A live leader: after the first kill, the one that took over.
+        let (index, leader) = wait_for("a live leader", || {
+            let lease = store.lease("leader").ok()??;
+            let index = replicas.iter().position(|r| r.holds(&lease.holder))?;
+            Some((index, lease))
+        });
+        replicas[index].child.kill().expect("kill -9 the leader");
+        replicas[index].child.wait().expect("reap the leader");
+        eprintln!(
+            "round {round}: killed {} after {} changes",
+            leader.holder,
+            count()
+        );
+        replicas[index] =
+            Replica::spawn(&config, dir.path(), index + 10 * round, &env(ports[index]));
+    }
+    open.send(true).expect("open the gate");
+    for task in load {
+        runtime.block_on(task).expect("a person's changes");
+    }
+    for r in &mut replicas {
+        r.assert_alive();
+    }
+    wait_for("the outbox to empty", || {
+        (store.outbox_len().ok()? == 0).then_some(())
+    });
+
+    // Exactly one user per person at the target, with the last acknowledged change.
+    let acknowledged = acknowledged.lock().expect("acknowledged").clone();
+    assert_eq!(acknowledged.len(), GATEWAY_PEOPLE);
+    let users = sim.raw_users(dir.path());
+    let mut by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for attrs in users.values() {
+        let name = attrs["userName"]
+            .as_str()
+            .expect("a userName")
+            .to_lowercase();
+        let title = attrs
+            .get("title")
+            .and_then(|t| t.as_str())
+            .unwrap_or("")
+            .to_string();
+        by_name.entry(name).or_default().push(title);
+    }
+    let wrong: Vec<String> = acknowledged
+        .iter()
+        .filter(|(name, title)| by_name.get(*name) != Some(&vec![(*title).clone()]))
+        .map(|(name, title)| format!("{name}: want [{title}], target has {:?}", by_name.get(name)))
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "{} people differ:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    assert_eq!(by_name.len(), GATEWAY_PEOPLE, "users nobody sent");
+    assert!(
+        store.outbox_dropped(10).expect("dropped").is_empty(),
+        "no change dropped"
+    );
 }
