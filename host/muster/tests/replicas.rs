@@ -504,3 +504,232 @@ fn gateway_replicas_forward_every_acknowledged_change_once_through_two_leader_ki
         "no change dropped"
     );
 }
+
+/// The backends a load balancer sends to: replicas leave it before they are stopped, as a
+/// Kubernetes Service drops a terminating pod's endpoint.
+type Backends = Arc<Mutex<Vec<String>>>;
+
+/// What the load balancer saw: requests answered 2xx, and requests that failed after they
+/// reached a replica (a connection refused is retried on the next backend, as any load
+/// balancer does for a request that was never sent).
+#[derive(Default)]
+struct Tally {
+    ok: usize,
+    failed: Vec<String>,
+}
+
+/// One person's changes through the load balancer until `stop` is set: a create, then PATCHes
+/// of the title; the last acknowledged title is kept.
+async fn entra_through_balancer(
+    backends: Backends,
+    person: usize,
+    acknowledged: Acknowledged,
+    tally: Arc<Mutex<Tally>>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    // A connection per request: a request never waits on a pooled connection a stopping
+    // replica has closed.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let user_name = format!("rolling{person}@contoso.example");
+    let mut id: Option<String> = None;
+    let mut pick = person;
+    let mut change = 0usize;
+    while change < 2 || !*stop.borrow() {
+        let title = format!("Title {change}");
+        let base = {
+            let backends = backends.lock().expect("backends");
+            pick += 1;
+            backends[pick % backends.len()].clone()
+        };
+        let request = match &id {
+            None => http.post(format!("{base}/Users")).json(&serde_json::json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": user_name, "active": true, "title": title,
+                "emails": [{"type": "work", "value": user_name, "primary": true}],
+                "name": {"givenName": "Rolling", "familyName": format!("{person}")},
+            })),
+            Some(id) => http
+                .patch(format!("{base}/Users/{id}"))
+                .json(&serde_json::json!({
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "Replace", "path": "title", "value": title}],
+                })),
+        };
+        match request.bearer_auth(SCIM_TOKEN).send().await {
+            Err(e) if e.is_connect() => continue,
+            Ok(r) if r.status().is_success() => {
+                if id.is_none() {
+                    let body: serde_json::Value = r.json().await.expect("a created user");
+                    id = body["id"].as_str().map(str::to_owned);
+                }
+                acknowledged
+                    .lock()
+                    .expect("acknowledged")
+                    .insert(user_name.clone(), title);
+                tally.lock().expect("tally").ok += 1;
+                change += 1;
+            }
+            Ok(r) => {
+                let failure = format!("{user_name} change {change} at {base}: {}", r.status());
+                tally.lock().expect("tally").failed.push(failure);
+                return;
+            }
+            Err(e) => {
+                let failure = format!("{user_name} change {change} at {base}: {e}");
+                tally.lock().expect("tally").failed.push(failure);
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Sends SIGTERM and waits for the process to exit; its exit status.
+fn terminate(replica: &mut Replica) -> std::process::ExitStatus {
+    let pid = replica.child.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status();
+    assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = replica.child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(
+            Instant::now() < until,
+            "{} did not stop on SIGTERM",
+            replica.name
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_rolling_restart_under_load_fails_no_request() {
+    let url = postgres_url();
+    let schema = schema();
+    let sim = Sim::start(TOKEN);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(&config, gateway_config(&url, &schema)).expect("write the config");
+    let target = PgTarget::new(&url, None, Some(&schema)).expect("the test's PostgreSQL URL");
+    let env = |port: u16| {
+        vec![
+            ("MUSTER_SCIM_TOKEN", SCIM_TOKEN.to_string()),
+            ("MUSTER_TARGET_URL", sim.base_url.clone()),
+            ("MUSTER_LISTEN", format!("127.0.0.1:{port}")),
+        ]
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let http = reqwest::Client::new();
+    let ready = |base: &str| {
+        wait_for("a replica answering SCIM", || {
+            let answer = runtime.block_on(
+                http.get(format!("{base}/ServiceProviderConfig"))
+                    .bearer_auth(SCIM_TOKEN)
+                    .send(),
+            );
+            answer.ok().filter(|r| r.status() == 200).map(|_| ())
+        })
+    };
+    let start = |n: usize| {
+        let port = muster_test_support::free_port();
+        let replica = Replica::spawn(&config, dir.path(), n, &env(port));
+        (replica, format!("http://127.0.0.1:{port}/scim/v2"))
+    };
+    let mut replicas: Vec<(Replica, String)> = (0..REPLICAS).map(start).collect();
+    for (_, base) in &replicas {
+        ready(base);
+    }
+    let store = Store::open_postgres(&target).expect("open the shared state");
+    let backends: Backends = Arc::new(Mutex::new(
+        replicas.iter().map(|(_, base)| base.clone()).collect(),
+    ));
+
+    let acknowledged: Acknowledged = Arc::default();
+    let tally: Arc<Mutex<Tally>> = Arc::default();
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let load: Vec<_> = (0..GATEWAY_PEOPLE)
+        .map(|person| {
+            runtime.spawn(entra_through_balancer(
+                backends.clone(),
+                person,
+                acknowledged.clone(),
+                tally.clone(),
+                stopping.clone(),
+            ))
+        })
+        .collect();
+    // Replace each replica in turn while the load runs (it stops only after the last): the new
+    // one joins the balancer once it answers, the old one leaves it, then gets SIGTERM.
+    for i in 0..REPLICAS {
+        let before = tally.lock().expect("tally").ok;
+        wait_for("more acknowledged changes", || {
+            (tally.lock().expect("tally").ok >= before + GATEWAY_PEOPLE).then_some(())
+        });
+        let (new, base) = start(10 + i);
+        ready(&base);
+        let (mut old, old_base) = std::mem::replace(&mut replicas[i], (new, base.clone()));
+        {
+            let mut backends = backends.lock().expect("backends");
+            backends.retain(|b| *b != old_base);
+            backends.push(base);
+        }
+        let led = store
+            .lease("leader")
+            .expect("lease")
+            .is_some_and(|l| old.holds(&l.holder));
+        let status = terminate(&mut old);
+        assert!(
+            status.success(),
+            "{} exited with {status} on SIGTERM",
+            old.name
+        );
+        if led {
+            // It gave the lease up: another replica leads at its next renewal, well within
+            // a lease.
+            let next = wait_for("a new leader", || {
+                let lease = store.lease("leader").ok()??;
+                (!old.holds(&lease.holder)).then_some(lease)
+            });
+            eprintln!("{} handed the lead to {}", old.name, next.holder);
+        }
+        eprintln!("replaced {} by replica-{}", old.name, 10 + i);
+    }
+    stop.send(true).expect("stop the load");
+    for task in load {
+        runtime.block_on(task).expect("a person's changes");
+    }
+    let tally = std::mem::take(&mut *tally.lock().expect("tally"));
+    assert!(
+        tally.failed.is_empty(),
+        "{} requests failed:\n{}",
+        tally.failed.len(),
+        tally.failed.join("\n")
+    );
+    wait_for("the outbox to empty", || {
+        (store.outbox_len().ok()? == 0).then_some(())
+    });
+    let users = sim.raw_users(dir.path());
+    let acknowledged = acknowledged.lock().expect("acknowledged").clone();
+    let mut titles: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for attrs in users.values() {
+        let name = attrs["userName"]
+            .as_str()
+            .expect("a userName")
+            .to_lowercase();
+        let title = attrs
+            .get("title")
+            .and_then(|t| t.as_str())
+            .unwrap_or("")
+            .to_string();
+        titles.entry(name).or_default().push(title);
+    }
+    for (name, title) in &acknowledged {
+        assert_eq!(titles.get(name), Some(&vec![title.clone()]), "{name}");
+    }
+    eprintln!("{} requests, none failed", tally.ok);
+}
