@@ -11,6 +11,11 @@
 //! promote_after_cycles` clean runs.
 //!
 //! Uploads through the admin API and files written to `[server] plugins_dir` both come here.
+//!
+//! Replicas sharing a PostgreSQL state serve the same versions: an activation on one keeps the
+//! component in the database beside its record, and the others follow the newest activation
+//! of each plugin within [`FOLLOW_EVERY`] ([`follow_activations`]). A cycle still pins the
+//! versions it started with.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -678,8 +683,86 @@ fn activate_now(
     };
     // A newer version went live: what was staged is stale.
     job.staging.clear(name);
+    share_component(job, name, &plugin.id().version, bytes);
     record_activation(job, name, &plugin.id().version, how, by);
     Ok((plugin, saved))
+}
+
+/// How often a replica looks for activations the others made.
+pub const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Keeps `bytes` in the shared state for the other replicas (before the activation that names
+/// it is recorded, so a follower never sees an activation without its component).
+pub fn share_component(job: &Job, name: &str, version: &str, bytes: &[u8]) {
+    if !job.replica.shared {
+        return;
+    }
+    if let Err(e) = job.store.save_plugin_component(name, version, bytes) {
+        tracing::warn!(plugin = name, version, error = %e,
+            "the component could not be kept for the other replicas; they keep their version");
+    }
+}
+
+/// On a replica of a shared state: activates, every [`FOLLOW_EVERY`], the version another
+/// replica activated last (an upload, a rollback, a staged version let through), without
+/// recording it again or previewing it again (the replica that activated it did).
+pub async fn follow_activations(job: Arc<Job>, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let mut seen: BTreeMap<String, i64> = BTreeMap::new();
+    loop {
+        for entry in job.plugin_entries().cloned().collect::<Vec<_>>() {
+            if let Err(e) = follow_one(&job, &entry, &mut seen).await {
+                tracing::warn!(plugin = %entry.name, error = format!("{e:#}"),
+                    "cannot follow the other replicas' activation of this plugin");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(FOLLOW_EVERY) => {}
+            _ = stopped.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+async fn follow_one(
+    job: &Arc<Job>,
+    entry: &engine::config::PluginConfig,
+    seen: &mut BTreeMap<String, i64>,
+) -> anyhow::Result<()> {
+    let name = entry.name.as_str();
+    let latest = {
+        let (job, name) = (job.clone(), name.to_string());
+        tokio::task::spawn_blocking(move || job.store.latest_activation(&name)).await??
+    };
+    let Some((id, version)) = latest else {
+        return Ok(());
+    };
+    if seen.get(name) == Some(&id) {
+        return Ok(());
+    }
+    seen.insert(name.to_string(), id);
+    if job
+        .registry
+        .active(name)
+        .is_some_and(|active| active.id().version == version)
+    {
+        return Ok(());
+    }
+    let component = {
+        let (job, name, version) = (job.clone(), name.to_string(), version.clone());
+        tokio::task::spawn_blocking(move || job.store.plugin_component(&name, &version)).await??
+    };
+    let Some(bytes) = component else {
+        anyhow::bail!(
+            "version {version} is the newest activation, but no replica kept its component"
+        );
+    };
+    let plugin = {
+        let (job, name, limits) = (job.clone(), name.to_string(), limits_of(entry));
+        tokio::task::spawn_blocking(move || job.registry.compile(&name, &bytes, limits)).await??
+    };
+    job.registry.activate(name, plugin)?;
+    job.staging.clear(name);
+    tracing::info!(plugin = name, version = %version, "activated the version another replica activated");
+    Ok(())
 }
 
 /// Records an activation in the plugin's history; a failure to record is logged, and does not

@@ -665,14 +665,14 @@ fn a_rolling_restart_under_load_fails_no_request() {
         .collect();
     // Replace each replica in turn while the load runs (it stops only after the last): the new
     // one joins the balancer once it answers, the old one leaves it, then gets SIGTERM.
-    for i in 0..REPLICAS {
+    for (i, slot) in replicas.iter_mut().enumerate() {
         let before = tally.lock().expect("tally").ok;
         wait_for("more acknowledged changes", || {
             (tally.lock().expect("tally").ok >= before + GATEWAY_PEOPLE).then_some(())
         });
         let (new, base) = start(10 + i);
         ready(&base);
-        let (mut old, old_base) = std::mem::replace(&mut replicas[i], (new, base.clone()));
+        let (mut old, old_base) = std::mem::replace(slot, (new, base.clone()));
         {
             let mut backends = backends.lock().expect("backends");
             backends.retain(|b| *b != old_base);
@@ -732,4 +732,95 @@ fn a_rolling_restart_under_load_fails_no_request() {
         assert_eq!(titles.get(name), Some(&vec![title.clone()]), "{name}");
     }
     eprintln!("{} requests, none failed", tally.ok);
+}
+
+/// A plugin version uploaded to one replica is served by all of them within seconds, and a
+/// rollback on another replica reaches every one too.
+#[test]
+fn a_plugin_uploaded_to_one_replica_reaches_the_others() {
+    const ADMIN_TOKEN: &str = "admin-secret";
+    let url = postgres_url();
+    let schema = schema();
+    let sim = Sim::start(TOKEN);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(&config, gateway_config(&url, &schema)).expect("write the config");
+    let ports: Vec<u16> = (0..2).map(|_| muster_test_support::free_port()).collect();
+    let _replicas: Vec<Replica> = ports
+        .iter()
+        .enumerate()
+        .map(|(n, port)| {
+            let env = vec![
+                ("MUSTER_SCIM_TOKEN", SCIM_TOKEN.to_string()),
+                ("MUSTER_ADMIN_TOKEN", ADMIN_TOKEN.to_string()),
+                ("MUSTER_TARGET_URL", sim.base_url.clone()),
+                ("MUSTER_LISTEN", format!("127.0.0.1:{port}")),
+            ];
+            Replica::spawn(&config, dir.path(), n, &env)
+        })
+        .collect();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let http = reqwest::Client::new();
+    let active = |port: u16| -> Option<String> {
+        let answer = runtime
+            .block_on(
+                http.get(format!("http://127.0.0.1:{port}/admin/plugins"))
+                    .bearer_auth(ADMIN_TOKEN)
+                    .send(),
+            )
+            .ok()?;
+        let plugins: serde_json::Value = runtime.block_on(answer.json()).ok()?;
+        plugins
+            .as_array()?
+            .iter()
+            .find(|p| p["name"] == "license-by-group")?["active"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    let configured = wait_for("both replicas up", || {
+        let (a, b) = (active(ports[0])?, active(ports[1])?);
+        (a == b).then_some(a)
+    });
+
+    let component = std::fs::read(muster_artifacts::LICENSE_BY_GROUP_0_1).expect("a 0.1.0 build");
+    let uploaded = runtime
+        .block_on(
+            http.post(format!(
+                "http://127.0.0.1:{}/admin/plugins/license-by-group/versions",
+                ports[0]
+            ))
+            .bearer_auth(ADMIN_TOKEN)
+            .body(component)
+            .send(),
+        )
+        .expect("upload");
+    assert_eq!(
+        uploaded.status(),
+        201,
+        "the upload is active on the first replica"
+    );
+    let new = active(ports[0]).expect("the first replica's version");
+    assert_ne!(new, configured);
+    let started = Instant::now();
+    wait_for("the second replica to serve the upload", || {
+        (active(ports[1])? == new).then_some(())
+    });
+    let took = started.elapsed();
+    eprintln!("the upload reached the other replica after {took:?}");
+
+    // Rolled back on the second replica: the first follows.
+    let rolled = runtime
+        .block_on(
+            http.post(format!(
+                "http://127.0.0.1:{}/admin/plugins/license-by-group/rollback",
+                ports[1]
+            ))
+            .bearer_auth(ADMIN_TOKEN)
+            .send(),
+        )
+        .expect("rollback");
+    assert_eq!(rolled.status(), 200);
+    wait_for("the first replica to roll back too", || {
+        (active(ports[0])? == configured).then_some(())
+    });
 }

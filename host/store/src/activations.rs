@@ -91,8 +91,107 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The newest activation of `plugin`: its row id (which only grows) and version. Replicas
+    /// sharing the database follow it.
+    pub fn latest_activation(&self, plugin: &str) -> Result<Option<(i64, String)>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT id, version FROM plugin_activations WHERE plugin = ?1
+                 ORDER BY id DESC LIMIT 1",
+                params![plugin],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .ctx("read the latest activation")
+    }
+
+    /// Keeps the component of `version` of `plugin` for the other replicas, and forgets the
+    /// components no activation of the plugin names any more.
+    pub fn save_plugin_component(
+        &self,
+        plugin: &str,
+        version: &str,
+        component: &[u8],
+    ) -> Result<(), StoreError> {
+        let op = "keep a plugin component";
+        self.write(op, |tx| {
+            tx.execute(
+                "INSERT INTO plugin_components (plugin, version, component) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+                params![plugin, version, component],
+            )
+            .ctx(op)?;
+            tx.execute(
+                "DELETE FROM plugin_components WHERE plugin = ?1 AND version <> ?2
+                   AND version NOT IN (SELECT version FROM plugin_activations WHERE plugin = ?1)",
+                params![plugin, version],
+            )
+            .ctx(op)?;
+            Ok(())
+        })
+    }
+
+    /// The component of `version` of `plugin`, if a replica kept it.
+    pub fn plugin_component(
+        &self,
+        plugin: &str,
+        version: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT component FROM plugin_components WHERE plugin = ?1 AND version = ?2",
+                params![plugin, version],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx("read a plugin component")
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn components_are_kept_while_an_activation_names_them() {
+        let store = crate::testing::store();
+        assert_eq!(store.latest_activation("rule").expect("read"), None);
+        store
+            .record_activation("rule", "v1", "upload", "a")
+            .expect("v1");
+        store
+            .save_plugin_component("rule", "v1", b"one")
+            .expect("keep v1");
+        store
+            .record_activation("rule", "v2", "upload", "a")
+            .expect("v2");
+        store
+            .save_plugin_component("rule", "v2", b"two")
+            .expect("keep v2");
+        let (id, version) = store.latest_activation("rule").expect("read").expect("one");
+        assert_eq!(version, "v2");
+        assert_eq!(
+            store
+                .plugin_component("rule", "v1")
+                .expect("read")
+                .as_deref(),
+            Some(&b"one"[..])
+        );
+        // A component no activation names goes with the next one kept.
+        store
+            .save_plugin_component("rule", "stray", b"x")
+            .expect("stray");
+        store
+            .save_plugin_component("rule", "v2", b"two")
+            .expect("again");
+        assert_eq!(store.plugin_component("rule", "stray").expect("read"), None);
+        store
+            .record_activation("rule", "v1", "rollback", "a")
+            .expect("back");
+        let (newer, version) = store.latest_activation("rule").expect("read").expect("one");
+        assert!(newer > id);
+        assert_eq!(version, "v1");
+    }
+
     use super::*;
 
     fn versions(store: &Store, plugin: &str) -> Vec<(String, String)> {

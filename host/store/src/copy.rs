@@ -56,6 +56,7 @@ const TABLES: &[(&str, &str)] = &[
     ("settled_people", "source_id, input_hash"),
     ("plugin_answers", "plugin, person, key, version, answer"),
     ("plugin_activations", "id, plugin, version, how, \"by\", at"),
+    ("plugin_components", "plugin, version, component"),
     ("graph_users", "id, data"),
     ("graph_groups", "id, data"),
     ("graph_delta_links", "name, link"),

@@ -68,6 +68,11 @@ const SQLITE: &[Migration] = &[
         name: "replicas",
         sql: include_str!("../migrations/sqlite/0009_replicas.sql"),
     },
+    Migration {
+        version: 10,
+        name: "plugin_components",
+        sql: include_str!("../migrations/sqlite/0010_plugin_components.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations. Its history starts at 8, the schema SQLite had reached when the
@@ -82,6 +87,11 @@ const POSTGRES: &[Migration] = &[
         version: 9,
         name: "replicas",
         sql: include_str!("../migrations/postgres/0009_replicas.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "plugin_components",
+        sql: include_str!("../migrations/postgres/0010_plugin_components.sql"),
     },
 ];
 

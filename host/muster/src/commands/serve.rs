@@ -86,6 +86,17 @@ pub async fn run_with(
     activation::restore_staged(&state.job).await;
     for entry in state.job.plugin_entries() {
         if let Some(active) = state.job.registry.active(&entry.name) {
+            if state.job.replica.shared {
+                // The replicas' choice stands when there is one: this replica follows it
+                // (`follow_activations`) instead of recording its configured version over it.
+                if let Ok(bytes) = state.job.configured_bytes(entry) {
+                    let version = plugin_host::plugin::version_of(&bytes);
+                    activation::share_component(&state.job, &entry.name, &version, &bytes);
+                }
+                if state.job.store.latest_activation(&entry.name)?.is_some() {
+                    continue;
+                }
+            }
             activation::record_activation(
                 &state.job,
                 &entry.name,
@@ -96,6 +107,12 @@ pub async fn run_with(
         }
     }
     let _folder = watch_plugin_folder(&state.job).await?;
+    if state.job.replica.shared {
+        tokio::spawn(activation::follow_activations(
+            state.job.clone(),
+            stopped.clone(),
+        ));
+    }
     let (became_leader, leadership) = watch::channel(0u64);
     let lease = if state.job.replica.shared {
         tracing::info!(replica = %state.job.replica.id, "one of the replicas sharing the state");
