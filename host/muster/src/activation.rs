@@ -666,6 +666,7 @@ fn activate_now(
     origin: Origin,
     (how, by): (&str, &str),
 ) -> Result<(Arc<Plugin>, Option<PathBuf>), AdmitError> {
+    let _activating = job.activating.lock().unwrap_or_else(|e| e.into_inner());
     let saved = match (job.plugin_folder(), origin) {
         (Some(folder), Origin::Upload) => {
             let (_, file) = folder
@@ -759,7 +760,17 @@ async fn follow_one(
         let (job, name, limits) = (job.clone(), name.to_string(), limits_of(entry));
         tokio::task::spawn_blocking(move || job.registry.compile(&name, &bytes, limits)).await??
     };
-    job.registry.activate(name, plugin)?;
+    {
+        // Still the newest? An activation of this replica since the read above is newer, and
+        // one in progress waits for this lock and lands after.
+        let _activating = job.activating.lock().unwrap_or_else(|e| e.into_inner());
+        let still = job.store.latest_activation(name)?;
+        if still.as_ref().map(|(id, _)| *id) != Some(id) {
+            seen.remove(name);
+            return Ok(());
+        }
+        job.registry.activate(name, plugin)?;
+    }
     job.staging.clear(name);
     tracing::info!(plugin = name, version = %version, "activated the version another replica activated");
     Ok(())

@@ -44,6 +44,9 @@ pub struct Job {
     pub staging: crate::activation::Staging,
     /// This process among the replicas sharing the state, and whether it leads.
     pub replica: Arc<crate::replica::Replica>,
+    /// Held while a plugin version is made active and recorded, so following another
+    /// replica's activation never undoes one of this replica's (`activation::follow_activations`).
+    pub activating: std::sync::Mutex<()>,
 }
 
 /// Reads and validates a configuration file, reporting every problem at once. `${NAME}` and
@@ -312,6 +315,7 @@ impl Job {
             people: Default::default(),
             staging,
             replica,
+            activating: std::sync::Mutex::new(()),
         };
         job.load_plugins()?;
         Ok(job)

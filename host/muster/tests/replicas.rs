@@ -824,3 +824,52 @@ fn a_plugin_uploaded_to_one_replica_reaches_the_others() {
         (active(ports[0])? == configured).then_some(())
     });
 }
+
+/// `muster sync --once` on a shared state runs only as the leader: refused, naming the leader,
+/// while a replica leads; run, and the lease given back, when none does.
+#[test]
+fn muster_sync_on_a_shared_state_runs_only_as_the_leader() {
+    let url = postgres_url();
+    let schema = schema();
+    let sim = Sim::start(TOKEN);
+    let work = Workdir::new("sync-lead", 20, &replicated_config(&sim, &url, &schema));
+    work.write_directory(1);
+    let target = PgTarget::new(&url, None, Some(&schema)).expect("the test's PostgreSQL URL");
+    let store = Store::open_postgres(&target).expect("open the shared state");
+    let sync = || {
+        Command::new(env!("CARGO_BIN_EXE_muster"))
+            .args(["sync", "--once", "--config"])
+            .arg(&work.config)
+            .env("MUSTER_TARGET_TOKEN", TOKEN)
+            .output()
+            .expect("run muster sync")
+    };
+    store
+        .claim_lease("leader", "replica-elsewhere", 60_000)
+        .expect("another replica leads");
+    let refused = sync();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(stderr.contains("replica-elsewhere leads"), "{stderr}");
+    assert!(
+        store.last_cycle().expect("cycles").is_none(),
+        "no cycle ran"
+    );
+
+    store
+        .release_lease("leader", "replica-elsewhere")
+        .expect("release");
+    let ran = sync();
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let cycle = store.last_cycle().expect("cycles").expect("a cycle");
+    assert_eq!(cycle.status, CycleStatus::Succeeded);
+    let lease = store.lease("leader").expect("lease").expect("taken");
+    assert!(
+        lease.holder != "replica-elsewhere" && lease.until_ms == 0,
+        "the lease is given back: {lease:?}"
+    );
+}

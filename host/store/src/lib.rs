@@ -16,10 +16,12 @@
 //! - `gateway`: gateway mode's source view (users and groups Entra pushed) and its outbox.
 //! - `settled`: delta planning's input hash of each person whose last plan was settled.
 //! - `answers`: the memo of plugin answers, one per plugin and person.
+//! - `activations`: who made each plugin version active, and the components replicas follow.
 //! - `watermarks`, `meta`: small key/value tables; `pause`: the job's on/off switch, kept in
 //!   `meta`.
 //! - `graph_mirror`: the Graph source's copy of the directory and its delta links.
 //! - `leases`: which replica leads the scheduled cycles, until when.
+//! - `copy`: a whole state copied into an empty store (`muster migrate-state`).
 //! - `quarantine`, `staged`: the job's quarantine and the deletes held back by the threshold.
 //! - `time`: unix seconds and their RFC 3339 form.
 //! - `crash` (tests only): a real `kill -9` of a writing child process, then the checks a restart

@@ -47,19 +47,68 @@ pub async fn sync(
     plan_file: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     let job = build_job(config)?;
-    if !once {
-        return serve_loop(&job, options).await;
-    }
-    if options.dry_run {
+    if options.dry_run && once {
         return dry_run(&job, &options, plan_file).await;
     }
-    let Some(report) = run_cycle(&job, &options).await? else {
+    let lead = Lead::take(&job).await?;
+    if !once {
+        let result = serve_loop(&job, options).await;
+        lead.release().await;
+        return result;
+    }
+    let report = run_cycle(&job, &options).await;
+    lead.release().await;
+    let Some(report) = report? else {
         return Ok(ExitCode::SUCCESS);
     };
     crate::retention::prune_or_warn(&job);
     print!("{}", report::summary(&report));
     print!("{}", report::licenses(&job.store)?);
     Ok(exit_code(&report))
+}
+
+/// With a state shared by replicas, `muster sync` runs cycles only as their leader: it takes
+/// the lease (or says who holds it) and keeps it until it is done, so no replica's scheduled
+/// cycle runs beside its own.
+struct Lead(
+    Option<(
+        tokio::sync::watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+    )>,
+);
+
+impl Lead {
+    async fn take(job: &Job) -> anyhow::Result<Lead> {
+        if !job.replica.shared {
+            return Ok(Lead(None));
+        }
+        let (replica, store) = (job.replica.clone(), job.store.clone());
+        tokio::task::spawn_blocking(move || replica.lease_round(&store)).await??;
+        if !job.replica.is_leader() {
+            anyhow::bail!(
+                "replica {} leads the cycles of this state: start the cycle there \
+                 (POST /admin/sync), or stop it first",
+                job.replica.leader_id().unwrap_or_default()
+            );
+        }
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let (became_leader, _) = tokio::sync::watch::channel(0u64);
+        let task = tokio::spawn(crate::replica::keep_lease(
+            job.replica.clone(),
+            job.store.clone(),
+            became_leader,
+            stopped,
+        ));
+        Ok(Lead(Some((stop, task))))
+    }
+
+    /// Gives the lease up, so a replica may lead at once.
+    async fn release(self) {
+        if let Some((stop, task)) = self.0 {
+            let _ = stop.send(true);
+            let _ = task.await;
+        }
+    }
 }
 
 fn exit_code(report: &crate::sync::CycleReport) -> ExitCode {

@@ -438,6 +438,12 @@ pub(crate) async fn rollback(
     Path(name): Path<String>,
 ) -> Result<Json<PluginView>, ApiError> {
     let registry = &state.job.registry;
+    // Restored and recorded together: another replica's activation is not followed between.
+    let _activating = state
+        .job
+        .activating
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let restored = match state.job.plugin_folder() {
         Some(folder) => {
             // The configured version needs no copy: rolling back to it removes the file.
