@@ -259,13 +259,17 @@ impl Store {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs `f` in one write transaction, committed only if `f` succeeds.
+    /// Runs `f` in one write transaction, committed only if `f` succeeds. Not waited onto
+    /// disk (SQLite's `synchronous=NORMAL`, PostgreSQL's `synchronous_commit = off` for the
+    /// transaction): a crash of the database server may lose the last few commits, never
+    /// corrupt them, and what they recorded a later cycle reconciles. What muster acknowledges
+    /// to a client goes through [`Store::write_durable`].
     fn write<T>(
         &self,
         op: &'static str,
         f: impl FnOnce(&Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        transact(&self.conn(), op, f)
+        transact(&self.conn(), op, false, f)
     }
 
     /// Turns the sync of acknowledged writes off (or back on): only for a benchmark that
@@ -278,18 +282,20 @@ impl Store {
     /// (fsync) before this returns, so what is acknowledged to a client survives a power cut,
     /// not only a crash of the process. For what muster answers for (a gateway change Entra is
     /// told was accepted); everything else keeps `NORMAL`, which a later cycle reconciles.
-    /// PostgreSQL's commits are durable already (`synchronous_commit` on, its default).
+    /// On PostgreSQL, the commit waits for the WAL flush (`synchronous_commit` as the server
+    /// has it, on by default).
     fn write_durable<T>(
         &self,
         op: &'static str,
         f: impl FnOnce(&Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let conn = self.conn();
-        if conn.is_postgres() || !self.durable.load(std::sync::atomic::Ordering::Relaxed) {
-            return transact(&conn, op, f);
+        let durable = self.durable.load(std::sync::atomic::Ordering::Relaxed);
+        if conn.is_postgres() || !durable {
+            return transact(&conn, op, durable, f);
         }
         conn.execute_batch("PRAGMA synchronous = FULL").ctx(op)?;
-        let result = transact(&conn, op, f);
+        let result = transact(&conn, op, true, f);
         // Back to NORMAL whatever happened; failing that, later writes are merely slower.
         let _ = conn.execute_batch("PRAGMA synchronous = NORMAL");
         result
@@ -314,15 +320,22 @@ impl Drop for Rollback<'_> {
 /// Runs `f` in one transaction on `conn`, committed only if `f` succeeds. SQLite: IMMEDIATE
 /// takes the write lock up front, so a transaction never fails half-way because another
 /// connection started writing after it read. PostgreSQL: the advisory lock [`WRITE_LOCK`] does
-/// the same across replicas.
+/// the same across replicas. `durable`: a PostgreSQL commit waits for the WAL flush (the other
+/// commits do not; SQLite's setting is made by the caller).
 fn transact<T>(
     conn: &Conn,
     op: &'static str,
+    durable: bool,
     f: impl FnOnce(&Conn) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     if conn.is_postgres() {
+        let relaxed = if durable {
+            ""
+        } else {
+            "SET LOCAL synchronous_commit = off; "
+        };
         conn.execute_batch(&format!(
-            "BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
+            "BEGIN; {relaxed}SELECT pg_advisory_xact_lock({WRITE_LOCK})"
         ))
         .ctx(op)?;
     } else {
@@ -400,6 +413,21 @@ mod tests {
             1,
             "NORMAL again"
         );
+    }
+
+    #[test]
+    fn on_postgres_only_durable_writes_wait_for_the_flush() {
+        if !crate::testing::on_postgres() {
+            // SQLite: a_durable_write_commits_with_full_sync_and_the_others_do_not.
+            return;
+        }
+        let store = crate::testing::store();
+        let mode = |tx: &Conn| -> Result<String, StoreError> {
+            tx.query_row("SHOW synchronous_commit", db::params![], |r| r.get(0))
+                .ctx("read synchronous_commit")
+        };
+        assert_eq!(store.write_durable("durable", mode).expect("durable"), "on");
+        assert_eq!(store.write("plain", mode).expect("plain"), "off");
     }
 
     #[test]

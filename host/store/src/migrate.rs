@@ -104,7 +104,7 @@ pub(crate) fn latest() -> i64 {
 /// IMMEDIATE, PostgreSQL's advisory lock), so two processes opening a fresh database at once
 /// cannot both run the migrations.
 pub(crate) fn run(conn: &Conn) -> Result<(), StoreError> {
-    crate::transact(conn, "run the migrations", |tx| {
+    crate::transact(conn, "run the migrations", true, |tx| {
         let migrations = if let Some(schema) = tx.postgres_schema() {
             // The name was checked to be a plain identifier (`PgTarget::new`).
             tx.execute_batch(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))

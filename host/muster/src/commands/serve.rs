@@ -271,7 +271,9 @@ async fn probe(state: AppState, mut stopped: watch::Receiver<bool>) {
     }
 }
 
-/// `[alerts]`: looks at the job's state every `check_interval_secs` and sends what changed.
+/// `[alerts]`: looks at the job's state every `check_interval_secs` and sends what changed. With
+/// replicas, only the leader sends, so an alert arrives once, not once per replica (a new
+/// leader sends the conditions that hold again, once).
 async fn alert(
     state: AppState,
     config: engine::config::AlertsConfig,
@@ -288,6 +290,12 @@ async fn alert(
     let interval = Duration::from_secs(config.check_interval_secs.max(1));
     let resend = i64::try_from(config.resend_minutes.saturating_mul(60)).unwrap_or(i64::MAX);
     loop {
+        if !state.job.replica.is_leader() {
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => continue,
+                _ = stopped.wait_for(|s| *s) => return,
+            }
+        }
         let failing = state.probe.last().filter(|r| !r.ok).map(|r| r.message);
         let job = state.job.clone();
         let facts = tokio::task::spawn_blocking(move || alerts::facts(&job, failing)).await;
@@ -336,12 +344,17 @@ async fn alert(
     }
 }
 
-/// Applies `[retention]` at start and every `interval_secs`, off the async workers.
+/// Applies `[retention]` at start and every `interval_secs`, off the async workers (on the leader,
+/// when replicas share the state).
 async fn prune(state: AppState, mut stopped: watch::Receiver<bool>) {
     let interval = Duration::from_secs(state.job.config.retention.interval_secs);
     loop {
-        let job = state.job.clone();
-        let _ = tokio::task::spawn_blocking(move || crate::retention::prune_or_warn(&job)).await;
+        // One pruner for a shared state: the leader.
+        if state.job.replica.is_leader() {
+            let job = state.job.clone();
+            let _ =
+                tokio::task::spawn_blocking(move || crate::retention::prune_or_warn(&job)).await;
+        }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = stopped.wait_for(|s| *s) => return,
