@@ -290,6 +290,21 @@ fn gateway_config(url: &str, schema: &str) -> String {
     )
 }
 
+/// Each userName at the target (lower case) with the titles of its users: one, if no user was
+/// created twice.
+fn titles_at_target(sim: &Sim, dir: &Path) -> BTreeMap<String, Vec<String>> {
+    let mut titles: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for attrs in sim.raw_users(dir).values() {
+        let name = attrs["userName"]
+            .as_str()
+            .expect("a userName")
+            .to_lowercase();
+        let title = attrs.get("title").and_then(|t| t.as_str()).unwrap_or("");
+        titles.entry(name).or_default().push(title.to_string());
+    }
+    titles
+}
+
 /// What Entra was told was accepted, per userName: the title of the last acknowledged change.
 type Acknowledged = Arc<Mutex<BTreeMap<String, String>>>;
 
@@ -473,20 +488,7 @@ fn gateway_replicas_forward_every_acknowledged_change_once_through_two_leader_ki
     // Exactly one user per person at the target, with the last acknowledged change.
     let acknowledged = acknowledged.lock().expect("acknowledged").clone();
     assert_eq!(acknowledged.len(), GATEWAY_PEOPLE);
-    let users = sim.raw_users(dir.path());
-    let mut by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for attrs in users.values() {
-        let name = attrs["userName"]
-            .as_str()
-            .expect("a userName")
-            .to_lowercase();
-        let title = attrs
-            .get("title")
-            .and_then(|t| t.as_str())
-            .unwrap_or("")
-            .to_string();
-        by_name.entry(name).or_default().push(title);
-    }
+    let by_name = titles_at_target(&sim, dir.path());
     let wrong: Vec<String> = acknowledged
         .iter()
         .filter(|(name, title)| by_name.get(*name) != Some(&vec![(*title).clone()]))
@@ -713,21 +715,8 @@ fn a_rolling_restart_under_load_fails_no_request() {
     wait_for("the outbox to empty", || {
         (store.outbox_len().ok()? == 0).then_some(())
     });
-    let users = sim.raw_users(dir.path());
     let acknowledged = acknowledged.lock().expect("acknowledged").clone();
-    let mut titles: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for attrs in users.values() {
-        let name = attrs["userName"]
-            .as_str()
-            .expect("a userName")
-            .to_lowercase();
-        let title = attrs
-            .get("title")
-            .and_then(|t| t.as_str())
-            .unwrap_or("")
-            .to_string();
-        titles.entry(name).or_default().push(title);
-    }
+    let titles = titles_at_target(&sim, dir.path());
     for (name, title) in &acknowledged {
         assert_eq!(titles.get(name), Some(&vec![title.clone()]), "{name}");
     }

@@ -42,6 +42,22 @@ pub(crate) fn now_ms(conn: &Conn) -> Result<i64, StoreError> {
     }
 }
 
+fn read_lease(conn: &Conn, name: &str) -> Result<Option<Lease>, StoreError> {
+    conn.query_row(
+        "SELECT holder, term, until_ms FROM leases WHERE name = ?1",
+        params![name],
+        |r| {
+            Ok(Lease {
+                holder: r.get(0)?,
+                term: r.get(1)?,
+                until_ms: r.get(2)?,
+            })
+        },
+    )
+    .optional()
+    .ctx("read a lease")
+}
+
 impl Store {
     /// Takes or renews the lease `name` for `holder`, for `ttl_ms` from now, unless another
     /// holder's lease has not expired.
@@ -54,20 +70,7 @@ impl Store {
         let op = "claim a lease";
         self.write(op, |tx| {
             let now = now_ms(tx)?;
-            let current: Option<Lease> = tx
-                .query_row(
-                    "SELECT holder, term, until_ms FROM leases WHERE name = ?1",
-                    params![name],
-                    |r| {
-                        Ok(Lease {
-                            holder: r.get(0)?,
-                            term: r.get(1)?,
-                            until_ms: r.get(2)?,
-                        })
-                    },
-                )
-                .optional()
-                .ctx(op)?;
+            let current = read_lease(tx, name)?;
             let term = match &current {
                 Some(lease) if lease.holder == holder => lease.term,
                 Some(lease) if lease.until_ms > now => return Ok(LeaseClaim::Other(lease.clone())),
@@ -106,20 +109,7 @@ impl Store {
 
     /// The lease `name` as stored, expired or not.
     pub fn lease(&self, name: &str) -> Result<Option<Lease>, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT holder, term, until_ms FROM leases WHERE name = ?1",
-                params![name],
-                |r| {
-                    Ok(Lease {
-                        holder: r.get(0)?,
-                        term: r.get(1)?,
-                        until_ms: r.get(2)?,
-                    })
-                },
-            )
-            .optional()
-            .ctx("read a lease")
+        read_lease(&self.conn(), name)
     }
 
     /// Marks the cycles still `running` as interrupted: what a new leader does first, since

@@ -334,10 +334,14 @@ fn transact<T>(
         } else {
             "SET LOCAL synchronous_commit = off; "
         };
-        conn.execute_batch(&format!(
+        let begun = conn.execute_batch(&format!(
             "BEGIN; {relaxed}SELECT pg_advisory_xact_lock({WRITE_LOCK})"
-        ))
-        .ctx(op)?;
+        ));
+        if let Err(e) = begun {
+            // Part of the batch may have run: the transaction is left aborted, not open.
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e).ctx(op);
+        }
     } else {
         conn.execute_batch("BEGIN IMMEDIATE").ctx(op)?;
     }
@@ -428,6 +432,45 @@ mod tests {
         };
         assert_eq!(store.write_durable("durable", mode).expect("durable"), "on");
         assert_eq!(store.write("plain", mode).expect("plain"), "off");
+    }
+
+    /// A connection lost in the middle of a write leaves nothing of it: the rest is not run
+    /// on a new connection outside the transaction, and the next write reconnects.
+    #[test]
+    fn a_connection_lost_mid_write_applies_nothing_and_the_next_write_reconnects() {
+        let Some((a, b)) = crate::testing::replicas() else {
+            return;
+        };
+        let lost = a.write("a write that loses its connection", |tx| {
+            meta::set_meta_in(tx, "first", "1")?;
+            let pid: i64 = tx
+                .query_row(
+                    "SELECT CAST(pg_backend_pid() AS BIGINT)",
+                    db::params![],
+                    |r| r.get(0),
+                )
+                .ctx("read the backend pid")?;
+            // A read on b's connection (a write would wait for a's write lock).
+            b.conn()
+                .query_row(
+                    "SELECT pg_terminate_backend(CAST(?1 AS INTEGER))",
+                    db::params![pid],
+                    |r| r.get::<i64>(0),
+                )
+                .ctx("terminate")?;
+            // Wait until the server has really closed it.
+            std::thread::sleep(Duration::from_millis(200));
+            meta::set_meta_in(tx, "second", "2")
+        });
+        assert!(lost.is_err(), "the write must fail: {lost:?}");
+        assert_eq!(b.meta("first").expect("read"), None, "half a write landed");
+        assert_eq!(
+            b.meta("second").expect("read"),
+            None,
+            "a statement ran outside it"
+        );
+        a.set_meta("after", "3").expect("the next write reconnects");
+        assert_eq!(b.meta("after").expect("read").as_deref(), Some("3"));
     }
 
     #[test]

@@ -101,6 +101,9 @@ pub(crate) struct PgConn {
     target: PgTarget,
     client: Client,
     statements: HashMap<String, tokio_postgres::Statement>,
+    /// Between `BEGIN` and `COMMIT`/`ROLLBACK`: a connection lost now is not replaced, or the
+    /// rest of the transaction would run outside it, on the new connection.
+    in_transaction: bool,
 }
 
 /// Connects on a new thread that then drives the connection until the client is dropped.
@@ -157,6 +160,7 @@ impl PgConn {
             client: connect(target)?,
             target: target.clone(),
             statements: HashMap::new(),
+            in_transaction: false,
         })
     }
 
@@ -168,6 +172,12 @@ impl PgConn {
     /// failover): the statement that finds it closed fails, the next one runs.
     fn client(&mut self) -> Result<&Client, DbError> {
         if self.client.is_closed() {
+            if self.in_transaction {
+                return Err(DbError::Connection(
+                    "the connection was lost during a transaction, which the server rolled back"
+                        .into(),
+                ));
+            }
             self.statements.clear();
             self.client = connect(&self.target)?;
         }
@@ -211,9 +221,25 @@ impl PgConn {
     }
 
     pub(crate) fn batch_execute(&mut self, sql: &str) -> Result<(), DbError> {
-        Ok(futures::executor::block_on(
-            self.client()?.batch_execute(sql),
-        )?)
+        let ends = sql.starts_with("COMMIT") || sql.starts_with("ROLLBACK");
+        if ends {
+            // Whatever the outcome, the next statement starts afresh (a failed COMMIT has
+            // rolled back; a ROLLBACK on a lost connection has nothing to undo).
+            let result = match self.client() {
+                Ok(client) => {
+                    futures::executor::block_on(client.batch_execute(sql)).map_err(DbError::from)
+                }
+                Err(e) => Err(e),
+            };
+            self.in_transaction = false;
+            return result;
+        }
+        let result = futures::executor::block_on(self.client()?.batch_execute(sql));
+        if sql.starts_with("BEGIN") {
+            // Even when the batch failed part-way: the caller's ROLLBACK ends it.
+            self.in_transaction = true;
+        }
+        Ok(result?)
     }
 }
 
