@@ -723,6 +723,11 @@ fn a_rolling_restart_under_load_fails_no_request() {
     eprintln!("{} requests, none failed", tally.ok);
 }
 
+fn store_of(url: &str, schema: &str) -> Store {
+    let target = PgTarget::new(url, None, Some(schema)).expect("the test's PostgreSQL URL");
+    Store::open_postgres(&target).expect("open the shared state")
+}
+
 /// A plugin version uploaded to one replica is served by all of them within seconds, and a
 /// rollback on another replica reaches every one too.
 #[test]
@@ -860,5 +865,71 @@ fn muster_sync_on_a_shared_state_runs_only_as_the_leader() {
     assert!(
         lease.holder != "replica-elsewhere" && lease.until_ms == 0,
         "the lease is given back: {lease:?}"
+    );
+}
+
+/// `POST /admin/sync` on a replica that does not lead: accepted (202, naming the leader), and
+/// the leader runs the cycle. Scheduled cycles are off, so the request is the only way one runs.
+#[test]
+fn a_cycle_asked_of_a_replica_that_does_not_lead_is_run_by_the_leader() {
+    const ADMIN_TOKEN: &str = "admin-secret";
+    let url = postgres_url();
+    let schema = schema();
+    let sim = Sim::start(TOKEN);
+    let config = replicated_config(&sim, &url, &schema)
+        .replace("scheduled_sync = true", "scheduled_sync = false")
+        + "\n[admin]\ntoken_env = \"MUSTER_ADMIN_TOKEN\"\n";
+    let work = Workdir::new("requested", 20, &config);
+    work.write_directory(1);
+    let ports: Vec<u16> = (0..2).map(|_| muster_test_support::free_port()).collect();
+    let config_text = std::fs::read_to_string(&work.config).expect("the config");
+    let _replicas: Vec<Replica> = ports
+        .iter()
+        .enumerate()
+        .map(|(n, port)| {
+            let config = work.path().join(format!("replica-{n}.toml"));
+            let text = config_text.replace(
+                "listen = \"127.0.0.1:0\"",
+                &format!("listen = \"127.0.0.1:{port}\""),
+            );
+            std::fs::write(&config, text).expect("write the config");
+            let env = vec![("MUSTER_ADMIN_TOKEN", ADMIN_TOKEN.to_string())];
+            Replica::spawn(&config, work.path(), n, &env)
+        })
+        .collect();
+    let store = store_of(&url, &schema);
+    let leader = wait_for("a leader", || store.lease("leader").ok()?);
+    let follower = if leader.holder.starts_with("replica-0-") {
+        ports[1]
+    } else {
+        ports[0]
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let http = reqwest::Client::new();
+    let asked = wait_for("the other replica's admin API", || {
+        runtime
+            .block_on(
+                http.post(format!("http://127.0.0.1:{follower}/admin/sync"))
+                    .bearer_auth(ADMIN_TOKEN)
+                    .send(),
+            )
+            .ok()
+    });
+    assert_eq!(asked.status(), 202);
+    let answer: serde_json::Value = runtime.block_on(asked.json()).expect("an answer");
+    assert_eq!(
+        answer["requested_of"].as_str(),
+        Some(leader.holder.as_str()),
+        "{answer}"
+    );
+    let cycle = wait_for("the leader to run the requested cycle", || {
+        let cycle = store.last_cycle().ok()??;
+        (cycle.status != CycleStatus::Running).then_some(cycle)
+    });
+    assert_eq!(cycle.status, CycleStatus::Succeeded, "{cycle:?}");
+    assert_eq!(
+        sim.state.users().len(),
+        20,
+        "the cycle provisioned everyone"
     );
 }

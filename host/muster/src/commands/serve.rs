@@ -112,6 +112,7 @@ pub async fn run_with(
             state.job.clone(),
             stopped.clone(),
         ));
+        tokio::spawn(run_cycle_requests(state.clone(), stopped.clone()));
     }
     let (became_leader, leadership) = watch::channel(0u64);
     let lease = if state.job.replica.shared {
@@ -256,6 +257,48 @@ async fn schedule(
             _ = tokio::time::sleep(interval) => {}
             _ = became_leader.changed() => {}
             _ = stopped.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// On the leader of a shared state: runs the cycles admins asked of the other replicas
+/// (`POST /admin/sync` there), one at a time as every cycle runs.
+async fn run_cycle_requests(state: AppState, mut stopped: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stopped.wait_for(|s| *s) => return,
+        }
+        if !state.job.replica.is_leader() {
+            continue;
+        }
+        let request = match state.job.store.take_cycle_request() {
+            Ok(Some(request)) => request,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the cycles other replicas were asked for");
+                continue;
+            }
+        };
+        if let Ok(Some(paused)) = state.job.store.paused() {
+            tracing::warn!(by = %request.by, since = paused.since,
+                "a cycle was asked of another replica while the job is paused; not run");
+            continue;
+        }
+        tracing::info!(by = %request.by, "running the cycle an admin asked of another replica");
+        let turn = state.runner.turn().await;
+        let options = CycleOptions {
+            allow_deletes: request.allow_deletes,
+            full_read: request.full_read,
+            full_plan: request.full,
+            ..CycleOptions::default()
+        };
+        if let Err(e) = state
+            .runner
+            .cycle(&turn, &state.job, options, Trigger::Admin)
+            .await
+        {
+            tracing::error!(error = %format!("{e:#}"), "the requested cycle failed");
         }
     }
 }

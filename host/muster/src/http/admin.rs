@@ -510,6 +510,10 @@ pub struct SyncAnswer {
     pub counts: Option<store::CycleCounts>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub elapsed_ms: Option<u64>,
+    /// Asked of a replica that does not lead: the leader's id, which runs the cycle within a
+    /// second or so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_of: Option<String>,
 }
 
 #[utoipa::path(post, path = "/admin/sync", tag = "sync", params(SyncParams),
@@ -534,10 +538,24 @@ pub(crate) async fn start_sync(
             }
         )));
     }
+    if !state.job.replica.is_leader() && !params.wait {
+        // The leader runs it (`serve::run_cycle_requests`).
+        state.job.store.request_cycle(&store::CycleRequest {
+            allow_deletes: params.allow_deletes,
+            full_read: params.full_read,
+            full: params.full,
+            by: admin_id(&state),
+            at: store::now_unix(),
+        })?;
+        let mut answer = started();
+        answer.requested_of = Some(state.job.replica.leader_id().unwrap_or_default());
+        return Ok((StatusCode::ACCEPTED, Json(answer)));
+    }
     if !state.job.replica.is_leader() {
         return Err(ApiError::conflict(format!(
-            "this replica ({}) does not lead the cycles{}; send the request to the leader, \
-             whose /metrics shows muster_leader 1",
+            "this replica ({}) does not lead the cycles{}; wait=true needs the leader, \
+             whose /metrics shows muster_leader 1 (without wait, any replica passes the \
+             request on)",
             state.job.replica.id,
             state
                 .job
@@ -585,6 +603,7 @@ pub(crate) async fn start_sync(
             status: Some(status_name(r.status).into()),
             counts: Some(r.counts),
             elapsed_ms: Some(r.elapsed.as_millis() as u64),
+            requested_of: None,
         },
         None => started(),
     };
@@ -599,6 +618,7 @@ fn started() -> SyncAnswer {
         status: None,
         counts: None,
         elapsed_ms: None,
+        requested_of: None,
     }
 }
 
