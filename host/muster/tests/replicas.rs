@@ -156,8 +156,7 @@ fn killing_the_leader_twice_hands_the_cycles_over_with_nothing_lost_or_doubled()
     let work = Workdir::new("replicas", PEOPLE, &replicated_config(&sim, &url, &schema));
     let clean = CleanRun::new(&sim.base_url, PEOPLE);
     let expected = [clean.expected_state(1), clean.expected_state(2)];
-    let target = PgTarget::new(&url, None, Some(&schema)).expect("the test's PostgreSQL URL");
-    let store = Store::open_postgres(&target).expect("open the shared state");
+    let store = store_of(&url, &schema);
 
     work.write_directory(1);
     let mut replicas: Vec<Replica> = (0..REPLICAS).map(|n| Replica::start(&work, n)).collect();
@@ -397,7 +396,6 @@ fn gateway_replicas_forward_every_acknowledged_change_once_through_two_leader_ki
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("gateway.toml");
     std::fs::write(&config, gateway_config(&url, &schema)).expect("write the config");
-    let target = PgTarget::new(&url, None, Some(&schema)).expect("the test's PostgreSQL URL");
     let ports: Vec<u16> = (0..REPLICAS)
         .map(|_| muster_test_support::free_port())
         .collect();
@@ -429,7 +427,7 @@ fn gateway_replicas_forward_every_acknowledged_change_once_through_two_leader_ki
             answer.ok().filter(|r| r.status() == 200).map(|_| ())
         });
     }
-    let store = Store::open_postgres(&target).expect("open the shared state");
+    let store = store_of(&url, &schema);
 
     let acknowledged: Acknowledged = Arc::default();
     let (open, gate) = tokio::sync::watch::channel(false);
@@ -617,7 +615,6 @@ fn a_rolling_restart_under_load_fails_no_request() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("gateway.toml");
     std::fs::write(&config, gateway_config(&url, &schema)).expect("write the config");
-    let target = PgTarget::new(&url, None, Some(&schema)).expect("the test's PostgreSQL URL");
     let env = |port: u16| {
         vec![
             ("MUSTER_SCIM_TOKEN", SCIM_TOKEN.to_string()),
@@ -646,7 +643,7 @@ fn a_rolling_restart_under_load_fails_no_request() {
     for (_, base) in &replicas {
         ready(base);
     }
-    let store = Store::open_postgres(&target).expect("open the shared state");
+    let store = store_of(&url, &schema);
     let backends: Backends = Arc::new(Mutex::new(
         replicas.iter().map(|(_, base)| base.clone()).collect(),
     ));
@@ -828,8 +825,7 @@ fn muster_sync_on_a_shared_state_runs_only_as_the_leader() {
     let sim = Sim::start(TOKEN);
     let work = Workdir::new("sync-lead", 20, &replicated_config(&sim, &url, &schema));
     work.write_directory(1);
-    let target = PgTarget::new(&url, None, Some(&schema)).expect("the test's PostgreSQL URL");
-    let store = Store::open_postgres(&target).expect("open the shared state");
+    let store = store_of(&url, &schema);
     let sync = || {
         Command::new(env!("CARGO_BIN_EXE_muster"))
             .args(["sync", "--once", "--config"])
